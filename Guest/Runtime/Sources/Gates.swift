@@ -1,0 +1,161 @@
+import CFlexOSGuest
+
+/// A function another library exported, as a value: what a callback is across gates.
+public typealias FlexOSExport = flexos_export
+
+extension FlexOSExport {
+    /// Calls the export with up to six integer-sized arguments, through a gate when its
+    /// library lives in another compartment.
+    @discardableResult
+    public func call(_ a0: UInt64 = 0, _ a1: UInt64 = 0, _ a2: UInt64 = 0, _ a3: UInt64 = 0, _ a4: UInt64 = 0, _ a5: UInt64 = 0) -> UInt64 {
+        Gates.call(export: UInt32(truncatingIfNeeded: index), a0, a1, a2, a3, a4, a5)
+    }
+}
+
+/// The export table of the image set, generated per conformation: calls export `index`.
+@_extern(c, "flexos_dispatch")
+func dispatchExport(_ index: UInt32, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64, _ a3: UInt64, _ a4: UInt64, _ a5: UInt64) -> UInt64
+
+/// Which VM runs export `index` (generated per conformation); -1 if there is no such export.
+@_extern(c, "flexos_export_machine")
+func exportMachine(_ index: UInt32) -> Int32
+
+/// Gates between compartments that live in different VMs (mechanism vmept): an RPC
+/// through the gate block in shared memory (see flexos_abi.h).
+///
+/// A caller writes the export's index and arguments into the channel to the callee and
+/// polls for the reply; while it waits it serves calls addressed to itself, which is how
+/// callbacks work. Idle sides spin for a bounded time, then sleep with the wait
+/// hypercall; whoever publishes something a sleeper waits for wakes it.
+public enum Gates {
+    /// About 100 µs of polling before an idle side sleeps.
+    static let spinCycles: UInt64 = 250_000
+
+    nonisolated(unsafe) static var block: UnsafeMutablePointer<flexos_gate_block>? = nil
+    /// Per caller: the sequence number of the last request this compartment took up.
+    nonisolated(unsafe) static var taken: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
+                                          UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+    static func attach(_ address: UInt64) {
+        block = UnsafeMutablePointer(bitPattern: UInt(address))
+    }
+
+    /// Calls export `index` wherever it lives.
+    public static func call(export index: UInt32, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64, _ a3: UInt64, _ a4: UInt64, _ a5: UInt64) -> UInt64 {
+        let machine = Int(exportMachine(index))
+        guard machine >= 0 else { panic("call through an unknown export (a corrupt callback?)") }
+        if machine == Compartment.index { return dispatchExport(index, a0, a1, a2, a3, a4, a5) }
+        return remoteCall(machine: machine, export: index, a0, a1, a2, a3, a4, a5)
+    }
+
+    /// The RPC: post the request, wake the callee if it sleeps, wait for the reply.
+    public static func remoteCall(machine callee: Int, export index: UInt32, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64, _ a3: UInt64, _ a4: UInt64, _ a5: UInt64) -> UInt64 {
+        guard let block, callee < Compartment.count else { panic("gate call to a compartment this image set does not have") }
+        let me = Compartment.index
+        let started = flexos_cycles()
+        let channel = channelPointer(block, caller: me, callee: callee)
+        channel.pointee.export_index = index
+        channel.pointee.args = (a0, a1, a2, a3, a4, a5)
+        let sequence = channel.pointee.request_sequence &+ 1
+        flexos_store_release(&channel.pointee.request_sequence, sequence)
+        wakeIfSleeping(callee)
+        waitUntil { flexos_load_acquire(&channel.pointee.reply_sequence) == sequence }
+        let result = channel.pointee.result
+        recordCall(block, me, cycles: flexos_cycles() &- started)
+        return result
+    }
+
+    /// Serves gate calls for ever: what a compartment without the application does.
+    static func serveForever() -> Never {
+        if let block { statePointer(block, Compartment.index).pointee.serving = 1 }
+        waitUntil { false }
+        panic("unreachable")
+    }
+
+    /// Polls `done`, serving incoming calls meanwhile; sleeps when idle for long.
+    static func waitUntil(_ done: () -> Bool) {
+        var idleSince = flexos_cycles()
+        while !done() {
+            if serveOne() { idleSince = flexos_cycles(); continue }
+            if flexos_cycles() &- idleSince < spinCycles { flexos_cpu_relax(); continue }
+            sleep(unless: done)
+            idleSince = flexos_cycles()
+        }
+    }
+
+    /// Sleeps unless `done` or an incoming call shows up after this compartment said so.
+    private static func sleep(unless done: () -> Bool) {
+        guard let block else { return }
+        let state = statePointer(block, Compartment.index)
+        flexos_store32_release(&state.pointee.sleeping, 1)
+        flexos_full_fence()
+        if !done() && !hasIncoming(block) { _ = Hypercalls.wait(timeout: 0) }
+        flexos_store32_release(&state.pointee.sleeping, 0)
+    }
+
+    /// Serves one pending call addressed to this compartment; false if there is none.
+    private static func serveOne() -> Bool {
+        guard let block else { return false }
+        let me = Compartment.index
+        for caller in 0..<Compartment.count where caller != me {
+            let channel = channelPointer(block, caller: caller, callee: me)
+            let sequence = flexos_load_acquire(&channel.pointee.request_sequence)
+            guard sequence != takenSequence(caller) else { continue }
+            setTakenSequence(caller, sequence)
+            let index = channel.pointee.export_index
+            let args = channel.pointee.args
+            guard Int(exportMachine(index)) == me else { panic("a gate call asked this compartment for an export it does not own") }
+            statePointer(block, me).pointee.calls_in &+= 1
+            let result = dispatchExport(index, args.0, args.1, args.2, args.3, args.4, args.5)
+            channel.pointee.result = result
+            flexos_store_release(&channel.pointee.reply_sequence, sequence)
+            wakeIfSleeping(caller)
+            return true
+        }
+        return false
+    }
+
+    private static func hasIncoming(_ block: UnsafeMutablePointer<flexos_gate_block>) -> Bool {
+        let me = Compartment.index
+        for caller in 0..<Compartment.count where caller != me {
+            let channel = channelPointer(block, caller: caller, callee: me)
+            if flexos_load_acquire(&channel.pointee.request_sequence) != takenSequence(caller) { return true }
+        }
+        return false
+    }
+
+    private static func wakeIfSleeping(_ index: Int) {
+        guard let block else { return }
+        flexos_full_fence()
+        if flexos_load32_acquire(&statePointer(block, index).pointee.sleeping) != 0 {
+            Hypercalls.wake(index)
+        }
+    }
+
+    private static func recordCall(_ block: UnsafeMutablePointer<flexos_gate_block>, _ me: Int, cycles: UInt64) {
+        let state = statePointer(block, me)
+        state.pointee.calls_out &+= 1
+        state.pointee.call_cycles_total &+= cycles
+        if cycles > state.pointee.call_cycles_max { state.pointee.call_cycles_max = cycles }
+    }
+
+    private static func channelPointer(_ block: UnsafeMutablePointer<flexos_gate_block>, caller: Int, callee: Int) -> UnsafeMutablePointer<flexos_gate_channel> {
+        let channels = UnsafeMutableRawPointer(block) + MemoryLayout<flexos_gate_block>.offset(of: \.channels)!
+        let index = caller * Int(FLEXOS_MAX_COMPARTMENTS) + callee
+        return (channels + index * MemoryLayout<flexos_gate_channel>.stride).assumingMemoryBound(to: flexos_gate_channel.self)
+    }
+
+    private static func statePointer(_ block: UnsafeMutablePointer<flexos_gate_block>, _ index: Int) -> UnsafeMutablePointer<flexos_compartment_state> {
+        let states = UnsafeMutableRawPointer(block) + MemoryLayout<flexos_gate_block>.offset(of: \.compartments)!
+        return (states + index * MemoryLayout<flexos_compartment_state>.stride).assumingMemoryBound(to: flexos_compartment_state.self)
+    }
+
+    private static func takenSequence(_ caller: Int) -> UInt64 {
+        withUnsafePointer(to: &taken) { UnsafeRawPointer($0).load(fromByteOffset: caller * 8, as: UInt64.self) }
+    }
+
+    private static func setTakenSequence(_ caller: Int, _ value: UInt64) {
+        withUnsafeMutablePointer(to: &taken) { UnsafeMutableRawPointer($0).storeBytes(of: value, toByteOffset: caller * 8, as: UInt64.self) }
+    }
+}

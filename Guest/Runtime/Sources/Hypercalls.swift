@@ -1,0 +1,47 @@
+import CFlexOSGuest
+
+/// The guest side of the hypercalls of flexos_abi.h. Each builds its argument block on
+/// the stack and stores its address to the hypercall window.
+public enum Hypercalls {
+    /// Copies out everything appended to the console ring.
+    static func consoleFlush() {
+        var block = flexos_hc_console_flush(reserved: 0)
+        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_CONSOLE_FLUSH.rawValue), &block)
+    }
+
+    /// Ends the image set with `code`.
+    public static func exit(code: Int64) -> Never {
+        var block = flexos_hc_exit(code: code)
+        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_EXIT.rawValue), &block)
+        while true { flexos_cpu_relax() }
+    }
+
+    /// Ends the image set with `message`, raised at `file`:`line`.
+    static func panic(message: UnsafeRawBufferPointer, file: UnsafeRawBufferPointer, line: UInt) -> Never {
+        var block = flexos_hc_panic(
+            message: UInt64(UInt(bitPattern: message.baseAddress)), message_length: UInt64(message.count),
+            file: UInt64(UInt(bitPattern: file.baseAddress)), file_length: UInt64(file.count), line: UInt64(line))
+        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_PANIC.rawValue), &block)
+        while true { flexos_cpu_relax() }
+    }
+
+    /// The host's monotonic clock in nanoseconds (one VM exit).
+    public static func monotonicNanoseconds() -> UInt64 {
+        var block = flexos_hc_time(nanoseconds: 0)
+        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_TIME.rawValue), &block)
+        return block.nanoseconds
+    }
+
+    /// Sleeps until another compartment wakes this one or `timeout` nanoseconds pass (0: no limit).
+    static func wait(timeout: UInt64) -> Bool {
+        var block = flexos_hc_wait(timeout_nanoseconds: timeout, woken: 0)
+        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAIT.rawValue), &block)
+        return block.woken != 0
+    }
+
+    /// Wakes compartment `index`.
+    static func wake(_ index: Int) {
+        var block = flexos_hc_wake(compartment: UInt32(index), reserved: 0)
+        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAKE.rawValue), &block)
+    }
+}

@@ -1,0 +1,54 @@
+import CFlexOSGuest
+
+/// Memory every compartment of the image set sees at the same address: the shared heap
+/// and this compartment's shared stack. Under vmept these are the only places (besides
+/// `@section(".data_shared")` statics) where data handed through a gate can live.
+public enum SharedMemory {
+    nonisolated(unsafe) static var heap: Heap? = nil
+    nonisolated(unsafe) static var stackBase: UInt = 0
+    nonisolated(unsafe) static var stackTop: UInt = 0
+    /// The next free byte of the shared stack; it grows down.
+    nonisolated(unsafe) static var stackPointer: UInt = 0
+
+    static func attach(_ info: UnsafePointer<flexos_boot_info>) {
+        heap = Heap(base: info.pointee.shared_heap_base, size: info.pointee.shared_heap_size)
+        stackBase = UInt(info.pointee.shared_stack_base)
+        stackTop = stackBase + UInt(info.pointee.shared_stack_size)
+        stackPointer = stackTop
+        Gates.attach(info.pointee.gate_block)
+    }
+
+    /// `count` values of `T` from the shared heap, or nil when it is full.
+    public static func allocate<T>(_ type: T.Type, count: Int = 1) -> UnsafeMutablePointer<T>? {
+        heap?.allocate(byteCount: MemoryLayout<T>.stride * count, alignment: MemoryLayout<T>.alignment)?
+            .bindMemory(to: T.self, capacity: count)
+    }
+
+    /// Returns memory from `allocate` to the shared heap.
+    public static func deallocate<T>(_ pointer: UnsafeMutablePointer<T>) {
+        heap?.free(UnsafeMutableRawPointer(pointer))
+    }
+
+    /// Runs `body` with `value` copied to the shared stack, for the duration of the call:
+    /// what a stack variable whose address goes through a gate needs.
+    public static func withValue<T, R>(_ value: T, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
+        withBuffer(of: T.self, count: 1) { buffer in
+            buffer.initialize(to: value)
+            return body(buffer)
+        }
+    }
+
+    /// Runs `body` with `count` zeroed values of `T` on the shared stack.
+    public static func withBuffer<T, R>(of type: T.Type, count: Int, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
+        let saved = stackPointer
+        let size = UInt(MemoryLayout<T>.stride * count)
+        let start = (stackPointer &- size) & ~UInt(max(MemoryLayout<T>.alignment, 16) - 1)
+        guard start >= stackBase, start <= stackPointer else { panic("shared stack overflow") }
+        stackPointer = start
+        let raw = UnsafeMutableRawPointer(bitPattern: start)!
+        _ = memset(raw, 0, Int(size))
+        let result = body(raw.bindMemory(to: T.self, capacity: count))
+        stackPointer = saved
+        return result
+    }
+}

@@ -1,0 +1,45 @@
+/*
+ * flexos_guest.h: the few things the guest runtime needs that Swift cannot say.
+ *
+ * Embedded Swift has no inline assembly, no volatile stores and no PAUSE or RDTSC,
+ * so these one-line helpers are written in C and inlined into the Swift runtime by
+ * the Clang importer. Everything about the ABI itself comes from flexos_abi.h.
+ */
+#ifndef FLEXOS_GUEST_H
+#define FLEXOS_GUEST_H
+
+#include <flexos_abi.h>
+#include <stdint.h>
+
+/* Issues hypercall `number` with the argument block at `block`: one store to the
+ * hypercall window, which the monitor sees as a KVM_EXIT_MMIO. The compiler barriers
+ * make the block's contents reach memory before the exit and be re-read after it. */
+static inline void flexos_hypercall(uint64_t number, void *block) {
+    __asm__ __volatile__("" ::: "memory");
+    *(volatile uint64_t *)(FLEXOS_HYPERCALL_WINDOW + 8 * number) = (uint64_t)block;
+    __asm__ __volatile__("" ::: "memory");
+}
+
+/* Spin-wait hint. */
+static inline void flexos_cpu_relax(void) { __builtin_ia32_pause(); }
+
+/* The time-stamp counter (RDTSC runs in ring 3). */
+static inline uint64_t flexos_cycles(void) { return __builtin_ia32_rdtsc(); }
+
+/* Loads and stores of memory another VM (or the monitor) writes. */
+static inline uint64_t flexos_load_acquire(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void flexos_store_release(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline uint32_t flexos_load32_acquire(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void flexos_store32_release(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline uint32_t flexos_exchange32(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL); }
+
+/* A full fence: orders a store before a later load (the sleep/wake handshake). */
+static inline void flexos_full_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/* A reference to an exported function of some library, passed across gates as one
+ * integer (a callback). Only its owner's export table can turn it into a call. */
+typedef struct flexos_export {
+    uint64_t index;
+} flexos_export;
+
+#endif

@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "FlexOS",
+    products: [
+        .executable(name: "flexosd", targets: ["flexosd"]),
+        .executable(name: "flexosctl", targets: ["flexosctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C modules: kernel headers and system libraries only.
+        .target(name: "CKVM"),
+        .target(name: "CFlexOSABI"),
+        .systemLibrary(
+            name: "CElf", pkgConfig: "libdw",
+            providers: [.apt(["libelf-dev", "libdw-dev"])]),
+
+        // Host libraries, one concept each.
+        .target(name: "KVM", dependencies: ["CKVM"]),
+        .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
+        .target(name: "Monitor", dependencies: ["KVM", "CKVM", "GuestImage", "CFlexOSABI"]),
+        .target(name: "Toolchain", dependencies: ["GuestImage", "CFlexOSABI"]),
+
+        // The two executables, thin.
+        .executableTarget(
+            name: "flexosd",
+            dependencies: ["Monitor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "flexosctl",
+            dependencies: ["Toolchain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        .testTarget(name: "FlexOSTests", dependencies: ["KVM", "GuestImage", "Monitor", "Toolchain"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+#include "flexos_abi.h"

@@ -1,0 +1,203 @@
+/*
+ * flexos_abi.h: the one place where the guest runtime and the monitor agree.
+ *
+ * Both sides include this header: the monitor (Sources/Monitor) through the
+ * CFlexOSABI module, the Embedded Swift guest runtime (Guest/Runtime) through
+ * its own module map. Everything that crosses the boundary is defined here:
+ * the guest memory layout, the hypercall numbers and their argument blocks,
+ * the boot-info block, the console ring and the shared gate block.
+ *
+ * Rules (after Solo5's hvt_abi.h):
+ *  - Fields are only ever appended; a change that moves or removes one bumps
+ *    FLEXOS_ABI_VERSION. The guest records the version it was built against in
+ *    its `.flexos_abi` ELF section and the monitor refuses any other.
+ *  - Guest pointers are plain uint64_t guest addresses. The monitor checks each
+ *    one (bounds, overflow, permission) before it touches host memory.
+ *  - Every struct has a fixed layout with explicit padding; no pointers, no enums
+ *    as field types.
+ */
+#ifndef FLEXOS_ABI_H
+#define FLEXOS_ABI_H
+
+#include <stdint.h>
+
+#define FLEXOS_ABI_VERSION 1u
+
+/* ---------------------------------------------------------------------------
+ * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
+ * for everything the guest can see (identity mapping), so a guest pointer is
+ * also the address the monitor looks up in its memory slots.
+ *
+ *   0x0000_0000_0000  null guard page, never mapped
+ *   0x0000_0000_1000  monitor area: page tables; in a memory slot, never mapped
+ *                     to the guest
+ *   0x0000_0020_0000  boot-info page (read-only), then the console ring
+ *   0x0000_0040_0000  the image: PT_LOAD segments of the guest ELF
+ *   0x0000_C000_0000  hypercall window: mapped, but backed by no memory slot
+ *   0x0001_0000_0000  compartment k's private area at BASE + k * STRIDE:
+ *                     a guard page, the stack, the heap
+ *   0x0008_0000_0000  the shared area, mapped at this address in every VM of an
+ *                     image set: .data_shared, the gate block, the shared
+ *                     stacks, the shared heap
+ * ------------------------------------------------------------------------- */
+#define FLEXOS_PAGE_SIZE               0x1000ull
+#define FLEXOS_MONITOR_AREA_BASE       0x1000ull
+#define FLEXOS_MONITOR_AREA_END        0x200000ull
+#define FLEXOS_BOOT_INFO_ADDRESS       0x200000ull
+#define FLEXOS_CONSOLE_RING_ADDRESS    0x201000ull
+#define FLEXOS_CONSOLE_RING_BYTES      0x4000ull     /* header + data, 4 pages */
+#define FLEXOS_IMAGE_BASE              0x400000ull
+#define FLEXOS_IMAGE_LIMIT             0x40000000ull
+#define FLEXOS_HYPERCALL_WINDOW        0xC0000000ull
+#define FLEXOS_COMPARTMENT_AREA_BASE   0x100000000ull
+#define FLEXOS_COMPARTMENT_AREA_STRIDE 0x40000000ull
+#define FLEXOS_SHARED_BASE             0x800000000ull
+#define FLEXOS_SHARED_LIMIT            0x900000000ull
+
+#define FLEXOS_MAX_COMPARTMENTS        16u
+#define FLEXOS_GATE_MAX_ARGUMENTS      6u
+
+/* ---------------------------------------------------------------------------
+ * Hypercalls. The guest stores the guest address of the call's argument block
+ * (8 bytes) to FLEXOS_HYPERCALL_WINDOW + 8 * number. The window has no memory
+ * slot behind it, so the store is a KVM_EXIT_MMIO; the monitor reads the block,
+ * acts, writes the OUT fields and resumes the guest after the store.
+ * ------------------------------------------------------------------------- */
+enum flexos_hypercall {
+    FLEXOS_HYPERCALL_RESERVED = 0,
+    FLEXOS_HYPERCALL_CONSOLE_FLUSH = 1, /* struct flexos_hc_console_flush */
+    FLEXOS_HYPERCALL_EXIT = 2,          /* struct flexos_hc_exit */
+    FLEXOS_HYPERCALL_PANIC = 3,         /* struct flexos_hc_panic */
+    FLEXOS_HYPERCALL_TIME = 4,          /* struct flexos_hc_time */
+    FLEXOS_HYPERCALL_WAIT = 5,          /* struct flexos_hc_wait */
+    FLEXOS_HYPERCALL_WAKE = 6,          /* struct flexos_hc_wake */
+    FLEXOS_HYPERCALL_MAX
+};
+
+/* Drain the console ring up to its current head. */
+struct flexos_hc_console_flush {
+    uint64_t reserved;                  /* IN: 0 */
+};
+
+/* End the image set with an exit code. */
+struct flexos_hc_exit {
+    int64_t code;                       /* IN */
+};
+
+/* End the image set with a message (and where it was raised, if known). */
+struct flexos_hc_panic {
+    uint64_t message;                   /* IN: guest address of UTF-8 bytes */
+    uint64_t message_length;            /* IN */
+    uint64_t file;                      /* IN: guest address, or 0 */
+    uint64_t file_length;               /* IN */
+    uint64_t line;                      /* IN: 0 if unknown */
+};
+
+/* Read the host's monotonic clock. */
+struct flexos_hc_time {
+    uint64_t nanoseconds;               /* OUT: CLOCK_MONOTONIC */
+};
+
+/* Sleep until woken (FLEXOS_HYPERCALL_WAKE) or the timeout passes. A wake that
+ * arrived before the wait is not lost: the wait then returns at once. */
+struct flexos_hc_wait {
+    uint64_t timeout_nanoseconds;       /* IN: 0 = no timeout */
+    uint64_t woken;                     /* OUT: 1 if woken, 0 on timeout */
+};
+
+/* Wake the vCPU of another compartment of the same image set. */
+struct flexos_hc_wake {
+    uint32_t compartment;               /* IN */
+    uint32_t reserved;
+};
+
+/* ---------------------------------------------------------------------------
+ * Boot info: one read-only page at FLEXOS_BOOT_INFO_ADDRESS. The monitor enters
+ * the guest at its ELF entry point in 64-bit ring 3 with RSP at the top of the
+ * compartment's stack (16-byte aligned minus 8, as after a call) and RDI =
+ * FLEXOS_BOOT_INFO_ADDRESS.
+ * ------------------------------------------------------------------------- */
+#define FLEXOS_BOOT_MAGIC 0x544F4F42534F4C46ull /* "FLOSBOOT" */
+
+struct flexos_boot_info {
+    uint64_t magic;                     /* FLEXOS_BOOT_MAGIC */
+    uint32_t abi_version;               /* FLEXOS_ABI_VERSION */
+    uint32_t compartment;               /* index of the compartment this VM runs */
+    uint32_t compartment_count;
+    uint32_t app_compartment;           /* the compartment that runs main */
+    uint64_t heap_base;
+    uint64_t heap_size;
+    uint64_t stack_base;                /* lowest address of the stack */
+    uint64_t stack_size;
+    uint64_t console_ring;              /* struct flexos_console_ring */
+    uint64_t shared_heap_base;          /* shared by every compartment */
+    uint64_t shared_heap_size;
+    uint64_t shared_stack_base;         /* this compartment's shared stack */
+    uint64_t shared_stack_size;
+    uint64_t gate_block;                /* struct flexos_gate_block */
+    uint64_t random_seed[4];            /* from the host's getrandom(2) */
+};
+
+/* ---------------------------------------------------------------------------
+ * Console ring. The guest appends bytes at head and issues
+ * FLEXOS_HYPERCALL_CONSOLE_FLUSH at each newline or when the ring is full; the
+ * monitor consumes from tail to head. Both counters only grow; the byte for
+ * counter value c is data[c % size]. The monitor also drains what is left
+ * when a guest exits or faults, so no output is lost.
+ * ------------------------------------------------------------------------- */
+struct flexos_console_ring {
+    uint64_t head;                      /* written by the guest */
+    uint64_t tail;                      /* written by the monitor */
+    uint64_t size;                      /* capacity of data[], set by the monitor */
+    uint64_t reserved;
+    uint8_t data[];
+};
+
+/* ---------------------------------------------------------------------------
+ * Gates between compartments (mechanism vmept). One channel per ordered pair
+ * (caller, callee): one compartment has one thread, so it has at most one call
+ * outstanding to a given callee, and a channel has one writer per side.
+ *
+ * A call: the caller writes export_index and args, then increments
+ * request_sequence (release). The callee sees request_sequence !=
+ * reply_sequence, dispatches through its export table, writes result, then sets
+ * reply_sequence = request_sequence (release). Whoever publishes something a
+ * sleeping compartment waits for wakes it (FLEXOS_HYPERCALL_WAKE).
+ * ------------------------------------------------------------------------- */
+#define FLEXOS_GATE_MAGIC 0x4554414753534F4Cull /* "LOSSGATE" */
+
+struct flexos_gate_channel {
+    uint64_t request_sequence;          /* written by the caller */
+    uint32_t export_index;
+    uint32_t reserved;
+    uint64_t args[FLEXOS_GATE_MAX_ARGUMENTS];
+    uint64_t reply_sequence;            /* written by the callee */
+    uint64_t result;
+    uint64_t padding[6];
+};
+
+/* Per-compartment state, on its own cache lines. */
+struct flexos_compartment_state {
+    uint32_t sleeping;                  /* 1 while waiting in FLEXOS_HYPERCALL_WAIT */
+    uint32_t serving;                   /* 1 once its runtime answers gate calls */
+    uint64_t calls_out;                 /* gate calls made */
+    uint64_t calls_in;                  /* gate calls served */
+    uint64_t call_cycles_total;         /* TSC cycles spent in outgoing calls */
+    uint64_t call_cycles_max;
+    uint64_t padding[3];
+};
+
+struct flexos_gate_block {
+    uint64_t magic;                     /* FLEXOS_GATE_MAGIC */
+    uint32_t compartment_count;
+    uint32_t reserved;
+    uint64_t padding[6];
+    struct flexos_compartment_state compartments[FLEXOS_MAX_COMPARTMENTS];
+    struct flexos_gate_channel channels[FLEXOS_MAX_COMPARTMENTS][FLEXOS_MAX_COMPARTMENTS];
+};
+
+_Static_assert(sizeof(struct flexos_boot_info) == 136, "boot info layout");
+_Static_assert(sizeof(struct flexos_gate_channel) == 128, "a channel is two cache lines");
+_Static_assert(sizeof(struct flexos_compartment_state) == 64, "one cache line per compartment");
+
+#endif

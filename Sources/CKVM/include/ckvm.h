@@ -1,0 +1,96 @@
+/*
+ * ckvm.h: the thin C layer under the KVM module.
+ *
+ * Swift cannot expand the _IO/_IOW macros of <linux/kvm.h> nor call variadic C
+ * functions (ioctl, syscall, prctl), so this header re-exports the request numbers
+ * the monitor uses as constants and wraps the few Linux calls Swift's Glibc module
+ * does not offer (memfd_create, eventfd, naming a thread) in plain functions.
+ */
+#ifndef CKVM_H
+#define CKVM_H
+
+#include <linux/kvm.h>
+#include <linux/memfd.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* /dev/kvm */
+static const unsigned long CKVM_GET_API_VERSION = KVM_GET_API_VERSION;
+static const unsigned long CKVM_CREATE_VM = KVM_CREATE_VM;
+static const unsigned long CKVM_CHECK_EXTENSION = KVM_CHECK_EXTENSION;
+static const unsigned long CKVM_GET_VCPU_MMAP_SIZE = KVM_GET_VCPU_MMAP_SIZE;
+static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
+
+/* VM */
+static const unsigned long CKVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
+static const unsigned long CKVM_CREATE_VCPU = KVM_CREATE_VCPU;
+
+/* vCPU */
+static const unsigned long CKVM_RUN = KVM_RUN;
+static const unsigned long CKVM_GET_REGS = KVM_GET_REGS;
+static const unsigned long CKVM_SET_REGS = KVM_SET_REGS;
+static const unsigned long CKVM_GET_SREGS = KVM_GET_SREGS;
+static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
+static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
+static const unsigned long CKVM_GET_STATS_FD = KVM_GET_STATS_FD;
+
+/* Capabilities checked at start-up. */
+static const int CKVM_CAP_USER_MEMORY = KVM_CAP_USER_MEMORY;
+static const int CKVM_CAP_IMMEDIATE_EXIT = KVM_CAP_IMMEDIATE_EXIT;
+static const int CKVM_CAP_BINARY_STATS_FD = KVM_CAP_BINARY_STATS_FD;
+static const int CKVM_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
+
+/* ioctl(2) with one pointer or integer argument. */
+static inline int ckvm_ioctl(int fd, unsigned long request, unsigned long argument) {
+    return ioctl(fd, request, argument);
+}
+
+/* memfd_create(2) with MFD_CLOEXEC, called through syscall(2) so no feature macro is needed. */
+static inline int ckvm_memfd_create(const char *name) {
+    return (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC);
+}
+
+/* eventfd(2), close-on-exec and non-blocking. */
+static inline int ckvm_eventfd(void) {
+    return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+/* Names the calling thread (at most 15 bytes are kept). */
+static inline void ckvm_set_thread_name(const char *name) {
+    prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+/* The MMIO member of struct kvm_run's exit union. */
+struct ckvm_mmio_exit {
+    uint64_t phys_addr;
+    uint64_t data;
+    uint32_t len;
+    uint8_t is_write;
+};
+
+static inline struct ckvm_mmio_exit ckvm_run_mmio(const struct kvm_run *run) {
+    struct ckvm_mmio_exit e = {0};
+    e.phys_addr = run->mmio.phys_addr;
+    for (int i = 0; i < 8; i++) e.data |= (uint64_t)run->mmio.data[i] << (8 * i);
+    e.len = run->mmio.len;
+    e.is_write = run->mmio.is_write;
+    return e;
+}
+
+static inline uint64_t ckvm_run_hardware_exit_reason(const struct kvm_run *run) {
+    return run->hw.hardware_exit_reason;
+}
+
+static inline uint32_t ckvm_run_internal_suberror(const struct kvm_run *run) {
+    return run->internal.suberror;
+}
+
+static inline uint32_t ckvm_run_fail_entry_reason(const struct kvm_run *run) {
+    return (uint32_t)run->fail_entry.hardware_entry_failure_reason;
+}
+
+#endif

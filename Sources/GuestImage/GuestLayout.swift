@@ -1,0 +1,43 @@
+import CFlexOSABI
+
+/// The guest address space every FlexOS VM shares, as `flexos_abi.h` defines it.
+///
+/// Guest-virtual equals guest-physical for everything a guest can touch, so one set of
+/// constants serves the linker script (Toolchain), the ELF checks (here) and the page
+/// tables and memory slots (Monitor).
+public enum GuestLayout {
+    public static let pageSize: UInt64 = FLEXOS_PAGE_SIZE
+    public static let largePageSize: UInt64 = 0x20_0000
+
+    /// Page tables live here, in a memory slot but never mapped for the guest.
+    public static let monitorArea: Range<UInt64> = FLEXOS_MONITOR_AREA_BASE..<FLEXOS_MONITOR_AREA_END
+    public static let bootInfoAddress: UInt64 = FLEXOS_BOOT_INFO_ADDRESS
+    public static let consoleRingAddress: UInt64 = FLEXOS_CONSOLE_RING_ADDRESS
+    public static let consoleRingBytes: UInt64 = FLEXOS_CONSOLE_RING_BYTES
+    /// Where the linker places an image's private segments.
+    public static let image: Range<UInt64> = FLEXOS_IMAGE_BASE..<FLEXOS_IMAGE_LIMIT
+    /// Hypercall n is a store to `hypercallWindow + 8 * n`; the page has no memory slot.
+    public static let hypercallWindow: UInt64 = FLEXOS_HYPERCALL_WINDOW
+    /// Where the linker places `.data_shared`, and where the monitor maps the shared area.
+    public static let shared: Range<UInt64> = FLEXOS_SHARED_BASE..<FLEXOS_SHARED_LIMIT
+    public static let maxCompartments = Int(FLEXOS_MAX_COMPARTMENTS)
+
+    /// The private area (guard page, stack, heap) of compartment `index`.
+    public static func compartmentArea(_ index: Int) -> Range<UInt64> {
+        let base = FLEXOS_COMPARTMENT_AREA_BASE + UInt64(index) * FLEXOS_COMPARTMENT_AREA_STRIDE
+        return base..<(base + FLEXOS_COMPARTMENT_AREA_STRIDE)
+    }
+
+    /// The largest private memory a compartment can have.
+    public static let maxCompartmentMemory: UInt64 = FLEXOS_COMPARTMENT_AREA_STRIDE
+}
+
+/// Rounds `value` up to a multiple of `alignment` (a power of two).
+public func alignUp(_ value: UInt64, _ alignment: UInt64) -> UInt64 {
+    (value + alignment - 1) & ~(alignment - 1)
+}
+
+/// Rounds `value` down to a multiple of `alignment` (a power of two).
+public func alignDown(_ value: UInt64, _ alignment: UInt64) -> UInt64 {
+    value & ~(alignment - 1)
+}

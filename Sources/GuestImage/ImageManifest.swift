@@ -1,0 +1,156 @@
+import FoundationEssentials
+import Glibc
+
+/// How the compartments of an image set are kept apart.
+public enum Mechanism: String, Codable, Sendable, CaseIterable {
+    /// No isolation: one VM, gates are direct calls.
+    case fcalls
+    /// One VM per compartment; gates are RPCs through shared memory.
+    case vmept
+    /// One VM, one protection key per compartment.
+    case intelMPK = "intel-mpk"
+}
+
+/// The description of an image set that `flexosctl build` writes beside the image:
+/// which address ranges belong to which library and compartment, where shared data
+/// lives, and each compartment's export table. The monitor maps into each compartment's
+/// VM only what this file says the compartment may see.
+public struct ImageManifest: Codable, Equatable, Sendable {
+    public static let fileName = "manifest.json"
+    public static let currentFormat = 1
+
+    /// A named address range of the image.
+    public struct Region: Codable, Equatable, Sendable {
+        public var name: String
+        public var start: UInt64
+        public var size: UInt64
+        public var range: Range<UInt64> { start..<(start + size) }
+
+        public init(name: String, start: UInt64, size: UInt64) {
+            self.name = name
+            self.start = start
+            self.size = size
+        }
+    }
+
+    public struct Compartment: Codable, Equatable, Sendable {
+        public var name: String
+        public var libraries: [String]
+        public var hardening: [String]
+
+        public init(name: String, libraries: [String], hardening: [String]) {
+            self.name = name
+            self.libraries = libraries
+            self.hardening = hardening
+        }
+    }
+
+    public struct Library: Codable, Equatable, Sendable {
+        public var name: String
+        public var compartment: String
+        public var regions: [Region]
+
+        public init(name: String, compartment: String, regions: [Region]) {
+            self.name = name
+            self.compartment = compartment
+            self.regions = regions
+        }
+    }
+
+    /// A function a library lets other compartments call; its position in `exports` is its index.
+    public struct Export: Codable, Equatable, Sendable {
+        public var library: String
+        public var name: String
+        public var symbol: String
+        public var arguments: Int
+
+        public init(library: String, name: String, symbol: String, arguments: Int) {
+            self.library = library
+            self.name = name
+            self.symbol = symbol
+            self.arguments = arguments
+        }
+    }
+
+    public var format: Int
+    public var name: String
+    /// The ELF file, relative to the manifest's folder.
+    public var image: String
+    public var mechanism: Mechanism
+    public var application: String
+    public var compartments: [Compartment]
+    public var libraries: [Library]
+    /// The runtime and generated gates: mapped in every compartment.
+    public var runtime: [Region]
+    /// Shared data (`.data_shared`): mapped at the same address in every compartment.
+    public var shared: [Region]
+    public var exports: [Export]
+
+    public init(name: String, image: String, mechanism: Mechanism, application: String, compartments: [Compartment],
+                libraries: [Library], runtime: [Region], shared: [Region], exports: [Export]) {
+        self.format = ImageManifest.currentFormat
+        self.name = name
+        self.image = image
+        self.mechanism = mechanism
+        self.application = application
+        self.compartments = compartments
+        self.libraries = libraries
+        self.runtime = runtime
+        self.shared = shared
+        self.exports = exports
+    }
+
+    /// The index of the compartment that runs the application's `main`.
+    public var applicationCompartment: Int {
+        let owner = libraries.first { $0.name == application }?.compartment
+        return compartments.firstIndex { $0.name == owner } ?? 0
+    }
+
+    /// Reads a manifest and checks that it is internally consistent.
+    public static func load(path: String) throws(ImageError) -> ImageManifest {
+        let data = try readWholeFile(path)
+        let manifest: ImageManifest
+        do { manifest = try JSONDecoder().decode(ImageManifest.self, from: Data(data)) } catch {
+            throw ImageError.badManifest(path: path, detail: "not a FlexOS image manifest (\(error))")
+        }
+        try manifest.check(path: path)
+        return manifest
+    }
+
+    /// Writes the manifest as readable JSON.
+    public func write(path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+    }
+
+    private func check(path: String) throws(ImageError) {
+        func fail(_ detail: String) -> ImageError { .badManifest(path: path, detail: detail) }
+        guard format == ImageManifest.currentFormat else { throw fail("format \(format); this monitor reads format \(ImageManifest.currentFormat)") }
+        guard !compartments.isEmpty else { throw fail("it lists no compartments") }
+        guard compartments.count <= GuestLayout.maxCompartments else { throw fail("\(compartments.count) compartments; at most \(GuestLayout.maxCompartments) are supported") }
+        let names = Set(compartments.map(\.name))
+        for library in libraries where !names.contains(library.compartment) {
+            throw fail("library \(library.name) is placed in compartment \(library.compartment), which it does not list")
+        }
+        guard libraries.contains(where: { $0.name == application }) else { throw fail("the application \(application) is not among its libraries") }
+        for export in exports where !libraries.contains(where: { $0.name == export.library }) {
+            throw fail("export \(export.name) belongs to unknown library \(export.library)")
+        }
+    }
+}
+
+/// The bytes of the file at `path`.
+func readWholeFile(_ path: String) throws(ImageError) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        if count == 0 { return bytes }
+        bytes += chunk[0..<count]
+    }
+}

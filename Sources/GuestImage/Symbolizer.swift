@@ -1,0 +1,111 @@
+import CElf
+import Glibc
+
+/// A symbol of a guest image.
+public struct GuestSymbol: Equatable, Sendable {
+    public let name: String
+    public let address: UInt64
+    public let size: UInt64
+    public let isFunction: Bool
+
+    /// The name as a person reads it: Swift names demangled, C names as they are.
+    public var displayName: String { demangle(name) }
+}
+
+/// A position in a guest source file.
+public struct SourceLocation: Equatable, Sendable, CustomStringConvertible {
+    public let file: String
+    public let line: Int
+    public var description: String { "\(file):\(line)" }
+}
+
+/// Turns guest addresses into symbol+offset and file:line.
+///
+/// Symbols come from the image's `.symtab` (libelf); file:line from its DWARF line
+/// tables (libdw), when the image was built with debug information. Built on first use:
+/// a guest that never faults never pays for it.
+public final class Symbolizer: @unchecked Sendable {
+    private let image: ELFImage
+    /// Functions and objects with an address, sorted by address.
+    public let symbols: [GuestSymbol]
+    private lazy var dwarf: OpaquePointer? = dwarf_begin_elf(image.elf, DWARF_C_READ, nil)
+
+    public init(image: ELFImage) {
+        self.image = image
+        self.symbols = Symbolizer.readSymbols(image.elf).sorted { $0.address < $1.address }
+    }
+
+    deinit { if let dwarf { dwarf_end(dwarf) } }
+
+    /// The symbol that contains `address` and how far into it `address` lies.
+    public func symbol(containing address: UInt64) -> (symbol: GuestSymbol, offset: UInt64)? {
+        var low = 0, high = symbols.count
+        while low < high {
+            let middle = (low + high) / 2
+            if symbols[middle].address <= address { low = middle + 1 } else { high = middle }
+        }
+        var index = low - 1
+        while index >= 0 {
+            let candidate = symbols[index]
+            if address < candidate.address + max(candidate.size, 1) { return (candidate, address - candidate.address) }
+            if candidate.size > 0 && candidate.isFunction { break }
+            index -= 1
+        }
+        return nil
+    }
+
+    /// The symbol named `name` (its raw, mangled name).
+    public func symbol(named name: String) -> GuestSymbol? {
+        symbols.first { $0.name == name }
+    }
+
+    /// "function + 0x12" for `address`, or the bare address when no symbol covers it.
+    public func describe(_ address: UInt64) -> String {
+        guard let (symbol, offset) = symbol(containing: address) else { return hex(address) }
+        return offset == 0 ? symbol.displayName : "\(symbol.displayName) + \(hex(offset))"
+    }
+
+    /// The source line of the instruction at `address`, from DWARF.
+    public func sourceLocation(of address: UInt64) -> SourceLocation? {
+        guard let dwarf else { return nil }
+        var unit = Dwarf_Die()
+        guard dwarf_addrdie(dwarf, address, &unit) != nil,
+              let line = dwarf_getsrc_die(&unit, address),
+              let file = dwarf_linesrc(line, nil, nil)
+        else { return nil }
+        var number: Int32 = 0
+        guard dwarf_lineno(line, &number) == 0, number > 0 else { return nil }
+        return SourceLocation(file: String(cString: file), line: Int(number))
+    }
+
+    private static func readSymbols(_ elf: OpaquePointer) -> [GuestSymbol] {
+        guard let table = ELFSections(elf).first(where: { $0.header.sh_type == UInt32(SHT_SYMTAB) }),
+              let data = elf_getdata(table.handle, nil), table.header.sh_entsize > 0
+        else { return [] }
+        var symbols: [GuestSymbol] = []
+        for index in 0..<Int32(table.header.sh_size / table.header.sh_entsize) {
+            var symbol = GElf_Sym()
+            guard gelf_getsym(data, index, &symbol) != nil, symbol.st_value != 0 else { continue }
+            let type = Int32(symbol.st_info & 0xf)
+            guard type == STT_FUNC || type == STT_OBJECT,
+                  let name = elf_strptr(elf, Int(table.header.sh_link), Int(symbol.st_name))
+            else { continue }
+            symbols.append(GuestSymbol(name: String(cString: name), address: symbol.st_value, size: symbol.st_size, isFunction: type == STT_FUNC))
+        }
+        return symbols
+    }
+}
+
+@_silgen_name("swift_demangle")
+private func swiftDemangle(
+    _ mangledName: UnsafePointer<CChar>?, _ length: Int,
+    _ outputBuffer: UnsafeMutablePointer<CChar>?, _ outputBufferSize: UnsafeMutablePointer<Int>?,
+    _ flags: UInt32) -> UnsafeMutablePointer<CChar>?
+
+/// The Swift runtime's demangling of `name`, or `name` itself when it is not a Swift name.
+public func demangle(_ name: String) -> String {
+    guard name.hasPrefix("$") || name.hasPrefix("_$") else { return name }
+    guard let demangled = name.withCString({ swiftDemangle($0, name.utf8.count, nil, nil, 0) }) else { return name }
+    defer { free(demangled) }
+    return String(cString: demangled)
+}

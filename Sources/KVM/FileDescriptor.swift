@@ -1,0 +1,33 @@
+import CKVM
+import Glibc
+
+/// A file descriptor this process owns: closed exactly once, when the last reference goes.
+///
+/// Every kernel object the monitor creates (the KVM device, VMs, vCPUs, memfds, eventfds,
+/// stats fds) is held by one of these, so a failure half-way through set-up releases
+/// everything created so far.
+public final class OwnedFileDescriptor: @unchecked Sendable {
+    public let rawValue: Int32
+
+    public init(_ rawValue: Int32) { self.rawValue = rawValue }
+
+    deinit { _ = Glibc.close(rawValue) }
+}
+
+/// Calls `ioctl(2)` and names the request in the error if it fails.
+@inline(__always)
+func ioctl(_ fd: OwnedFileDescriptor, _ request: UInt, _ argument: UInt = 0, name: @autoclosure () -> String) throws(KVMError) -> Int32 {
+    let result = ckvm_ioctl(fd.rawValue, request, argument)
+    if result == -1 { throw KVMError.ioctlFailed(name(), .current) }
+    return result
+}
+
+/// Calls `ioctl(2)` with a pointer to `value` as the argument.
+@inline(__always)
+func ioctl<T>(_ fd: OwnedFileDescriptor, _ request: UInt, _ value: inout T, name: @autoclosure () -> String) throws(KVMError) -> Int32 {
+    let result = withUnsafeMutablePointer(to: &value) { pointer in
+        ckvm_ioctl(fd.rawValue, request, UInt(bitPattern: pointer))
+    }
+    if result == -1 { throw KVMError.ioctlFailed(name(), .current) }
+    return result
+}

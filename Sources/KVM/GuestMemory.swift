@@ -1,0 +1,44 @@
+import CKVM
+import Glibc
+
+/// Host memory that backs guest-physical memory: a memfd mapped into this process.
+///
+/// A memfd (rather than anonymous memory) lets the same pages be mapped into several
+/// VMs, which is how the shared regions of an image set are shared. Pages are allocated
+/// by the kernel on first touch, so a large, mostly unused size costs nothing.
+public final class GuestMemory: @unchecked Sendable {
+    public let size: UInt64
+    public let base: UnsafeMutableRawPointer
+    let fd: OwnedFileDescriptor
+
+    /// Creates `size` bytes of zeroed memory named `name` (shown in /proc/PID/maps).
+    public init(name: String, size: UInt64) throws(KVMError) {
+        precondition(size > 0 && size % 4096 == 0, "guest memory size must be a positive multiple of the page size")
+        let rawFD = ckvm_memfd_create(name)
+        if rawFD < 0 { throw KVMError.memoryFailed("memfd_create", .current) }
+        fd = OwnedFileDescriptor(rawFD)
+        if ftruncate(rawFD, off_t(size)) != 0 { throw KVMError.memoryFailed("ftruncate", .current) }
+        guard let mapping = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED, rawFD, 0),
+              mapping != MAP_FAILED
+        else { throw KVMError.memoryFailed("mmap", .current) }
+        base = mapping
+        self.size = size
+    }
+
+    deinit { munmap(base, Int(size)) }
+
+    /// The host address of `length` bytes at `offset`, or nil when the range does not fit.
+    public func pointer(at offset: UInt64, length: UInt64) -> UnsafeMutableRawPointer? {
+        let (end, overflow) = offset.addingReportingOverflow(length)
+        guard !overflow, end <= size else { return nil }
+        return base + Int(offset)
+    }
+
+    /// Copies `bytes` to `offset`.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(KVMError) {
+        guard let target = pointer(at: offset, length: UInt64(bytes.count)) else {
+            throw KVMError.addressOutOfRange(offset, length: UInt64(bytes.count))
+        }
+        if let source = bytes.baseAddress { target.copyMemory(from: source, byteCount: bytes.count) }
+    }
+}

@@ -1,0 +1,117 @@
+import CFlexOSABI
+import CKVM
+import Glibc
+import GuestImage
+import KVM
+
+/// The VM that runs one compartment: its private memory, page tables, boot info,
+/// console ring and its one vCPU, ready to run.
+///
+/// Set-up reads top to bottom: memory, memory slots, page tables, image, boot info, vCPU.
+/// Everything is owned by this object, so a failure half-way releases what was made.
+final class CompartmentMachine: @unchecked Sendable {
+    /// Memory slots of every compartment VM.
+    enum Slot: UInt32 { case low = 0, privateArea = 1, shared = 2 }
+
+    let layout: ImageSetLayout.Compartment
+    let virtualMachine: VirtualMachine
+    let vcpu: VCPU
+    let privateMemory: GuestMemory
+    let addressSpace: GuestAddressSpace
+    let pageTables: PageTables
+    let console: ConsoleRing
+    /// KVM's counters for this vCPU, when the host offers them.
+    let statistics: KVMStatistics?
+
+    init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int) throws(LaunchError) {
+        let layout = imageSet.compartments[index]
+        self.layout = layout
+        do {
+            let lowSize = imageSet.lowMemory.upperBound
+            let areaSize = layout.privateArea.upperBound - layout.privateArea.lowerBound
+            privateMemory = try GuestMemory(name: "flexos:\(setName):\(layout.name)", size: lowSize + areaSize)
+            virtualMachine = try hypervisor.createVirtualMachine()
+            try virtualMachine.mapMemory(slot: Slot.low.rawValue, guestAddress: 0, memory: privateMemory, offset: 0, length: lowSize)
+            try virtualMachine.mapMemory(slot: Slot.privateArea.rawValue, guestAddress: layout.privateArea.lowerBound, memory: privateMemory, offset: lowSize, length: areaSize)
+            try virtualMachine.mapMemory(slot: Slot.shared.rawValue, guestAddress: imageSet.sharedArea.lowerBound, memory: shared)
+            addressSpace = GuestAddressSpace(slots: [
+                .init(range: imageSet.lowMemory, memory: privateMemory, offset: 0),
+                .init(range: layout.privateArea, memory: privateMemory, offset: lowSize),
+                .init(range: imageSet.sharedArea, memory: shared, offset: 0),
+            ], mapped: layout.mapped)
+
+            pageTables = try CompartmentMachine.buildPageTables(layout.mapped)
+            try CompartmentMachine.write(pageTables, into: addressSpace)
+            try CompartmentMachine.copyImage(image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
+            console = ConsoleRing(host: try addressSpace.physical(GuestLayout.consoleRingAddress, length: GuestLayout.consoleRingBytes), bytes: GuestLayout.consoleRingBytes)
+            let bootInfo = CompartmentMachine.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
+            try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
+
+            vcpu = try virtualMachine.createVCPU()
+            try vcpu.setSpecialRegisters(VCPUState.specialRegisters(from: vcpu.specialRegisters(), pageTableRoot: pageTables.root))
+            try vcpu.setRegisters(VCPUState.registers(entry: image.entry, stackTop: layout.stack.upperBound - 8, argument: GuestLayout.bootInfoAddress))
+            statistics = hypervisor.hasBinaryStats ? try? vcpu.statistics() : nil
+        } catch let error as KVMError {
+            throw LaunchError.kvm(error)
+        } catch let error as GuestAccessError {
+            throw LaunchError.badRegion(name: "memory", start: 0, reason: error.description)
+        } catch let error as LaunchError {
+            throw error
+        } catch {
+            fatalError("unexpected error \(error)")
+        }
+    }
+
+    /// Page tables that map exactly `regions`, identity-mapped.
+    static func buildPageTables(_ regions: [GuestRegion]) throws(LaunchError) -> PageTables {
+        var tables = PageTables(area: GuestLayout.monitorArea)
+        do {
+            for region in regions { try tables.map(.identity(region.range, region.permissions)) }
+        } catch {
+            throw LaunchError.pageTables(error)
+        }
+        return tables
+    }
+
+    private static func write(_ tables: PageTables, into space: GuestAddressSpace) throws(GuestAccessError) {
+        for (address, entries) in tables.tables {
+            let host = try space.physical(address, length: GuestLayout.pageSize)
+            entries.withUnsafeBytes { host.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+    }
+
+    /// Copies the initialised bytes of `regions` from the image; the rest stays zero.
+    private static func copyImage(_ image: ELFImage, regions: [GuestRegion], into space: GuestAddressSpace) throws(GuestAccessError) {
+        for region in regions {
+            guard let segment = image.segment(containing: region.range.lowerBound) else { continue }
+            let initialised = segment.virtualAddress..<(segment.virtualAddress + segment.fileSize)
+            let start = max(region.range.lowerBound, initialised.lowerBound), end = min(region.range.upperBound, initialised.upperBound)
+            guard start < end else { continue }
+            let bytes = image.fileBytes(of: segment)
+            let source = UnsafeRawBufferPointer(rebasing: bytes[Int(start - segment.virtualAddress)..<Int(end - segment.virtualAddress)])
+            try space.physical(start, length: end - start).copyMemory(from: source.baseAddress!, byteCount: source.count)
+        }
+    }
+
+    private static func bootInfo(_ layout: ImageSetLayout.Compartment, imageSet: ImageSetLayout, applicationCompartment: Int) -> flexos_boot_info {
+        var info = flexos_boot_info()
+        info.magic = FLEXOS_BOOT_MAGIC
+        info.abi_version = FLEXOS_ABI_VERSION
+        info.compartment = UInt32(layout.index)
+        info.compartment_count = UInt32(imageSet.compartments.count)
+        info.app_compartment = UInt32(applicationCompartment)
+        info.heap_base = layout.heap.lowerBound
+        info.heap_size = layout.heap.upperBound - layout.heap.lowerBound
+        info.stack_base = layout.stack.lowerBound
+        info.stack_size = layout.stack.upperBound - layout.stack.lowerBound
+        info.console_ring = GuestLayout.consoleRingAddress
+        info.shared_heap_base = imageSet.sharedHeap.lowerBound
+        info.shared_heap_size = imageSet.sharedHeap.upperBound - imageSet.sharedHeap.lowerBound
+        info.shared_stack_base = layout.sharedStack.lowerBound
+        info.shared_stack_size = layout.sharedStack.upperBound - layout.sharedStack.lowerBound
+        info.gate_block = imageSet.gateBlock.lowerBound
+        var random = SystemRandomNumberGenerator()
+        info.random_seed = (random.next(), random.next(), random.next(), random.next())
+        return info
+    }
+}

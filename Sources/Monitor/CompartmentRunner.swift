@@ -1,0 +1,123 @@
+import CKVM
+import GuestImage
+import KVM
+import Synchronization
+
+/// Drives one VM's vCPU on its own thread: runs it, handles each exit, counts them.
+final class CompartmentRunner: @unchecked Sendable {
+    let machine: CompartmentMachine
+    private let handler: HypercallHandler
+    private let control: RunControl
+    private let analyzer: () -> FaultAnalyzer
+    private let counters = Locked(Counters())
+
+    struct Counters {
+        var exits: [String: UInt64] = [:]
+        var hypercalls: [String: UInt64] = [:]
+        var consoleBytes: UInt64 = 0
+    }
+
+    init(machine: CompartmentMachine, compartmentCount: Int, control: RunControl, console: ConsoleSink, analyzer: @escaping () -> FaultAnalyzer) {
+        self.machine = machine
+        self.control = control
+        self.analyzer = analyzer
+        let name = machine.layout.name, index = machine.layout.index
+        let counters = self.counters
+        handler = HypercallHandler(space: machine.addressSpace, console: machine.console, compartmentCount: compartmentCount) { bytes in
+            counters.withLock { $0.consoleBytes += UInt64(bytes.count) }
+            console.write(bytes, compartment: name, index: index)
+        }
+    }
+
+    /// The vCPU loop. Returns when this VM ends the run or the run has ended.
+    func run() {
+        while !control.isFinished {
+            let exit: VCPUExit
+            do { exit = try machine.vcpu.runUntilExit() } catch {
+                control.finish { .failed(message: "compartment \(machine.layout.name): \(error)") }
+                return
+            }
+            counters.withLock { $0.exits[exit.name, default: 0] += 1 }
+            if !handle(exit) { return }
+        }
+    }
+
+    /// Handles one exit; false when this VM is done.
+    private func handle(_ exit: VCPUExit) -> Bool {
+        switch exit {
+        case .interrupted:
+            return true
+        case .mmioWrite(let address, let value, let length):
+            guard length == 8, let call = Hypercall.decode(address: address) else {
+                return fault(.badHypercall, "store of \(length) bytes to \(hex(address)), which is not a hypercall")
+            }
+            control.noteHypercall()
+            counters.withLock { $0.hypercalls[call.name, default: 0] += 1 }
+            return perform(handler.handle(call, argument: value))
+        case .shutdown:
+            drainConsole()
+            control.finish { .faulted(currentAnalysis()) }
+            return false
+        default:
+            return fault(.unexpectedExit, "KVM exit \(exit) that FlexOS guests never cause")
+        }
+    }
+
+    private func perform(_ action: HypercallAction) -> Bool {
+        switch action {
+        case .resume:
+            return true
+        case .exit(let code):
+            drainConsole()
+            control.finish { .exited(code: code, compartment: machine.layout.name) }
+            return false
+        case .panic(let message, let file, let line):
+            drainConsole()
+            let location = file.map { "\($0)" + (line.map { ":\($0)" } ?? "") }
+            control.finish { .panicked(message: message, location: location, compartment: machine.layout.name) }
+            return false
+        case .wait(let timeout, let woken):
+            let wasWoken = control.wait(machine.layout.index, timeout: timeout)
+            try? machine.addressSpace.write(UInt64(wasWoken ? 1 : 0), at: woken)
+            return true
+        case .wake(let target):
+            control.wake(target)
+            return true
+        case .invalid(let message):
+            return fault(.badHypercall, message)
+        }
+    }
+
+    /// Ends the run with a report of `kind` at the vCPU's current state.
+    private func fault(_ kind: FaultReport.Kind, _ summary: String) -> Bool {
+        drainConsole()
+        control.finish {
+            var report = currentAnalysis()
+            report.kind = kind
+            report.summary = summary
+            return .faulted(report)
+        }
+        return false
+    }
+
+    private func currentAnalysis() -> FaultReport {
+        let regs = (try? machine.vcpu.registers()) ?? kvm_regs()
+        let sregs = (try? machine.vcpu.specialRegisters()) ?? kvm_sregs()
+        return analyzer().analyze(registers: regs, specialRegisters: sregs)
+    }
+
+    /// Prints what the guest left in its ring without flushing (a crash mid-line).
+    private func drainConsole() { _ = handler.flushConsole() }
+
+    func report() -> CompartmentReport {
+        let counters = self.counters.withLock { $0 }
+        let kvm = (machine.statistics?.read() ?? [:]).filter { $0.value > 0 }
+        return CompartmentReport(name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmExits: kvm, consoleBytes: counters.consoleBytes)
+    }
+}
+
+/// Where the console output of an image set goes.
+public protocol ConsoleSink: Sendable {
+    /// `bytes` the VM `compartment` (number `index`) wrote: whole lines, or a full ring.
+    func write(_ bytes: [UInt8], compartment: String, index: Int)
+}

@@ -1,0 +1,149 @@
+import CKVM
+import GuestImage
+
+/// Turns the state of a vCPU that stopped on a fault (KVM_EXIT_SHUTDOWN) into a
+/// `FaultReport`.
+///
+/// With no IDT the guest cannot handle exceptions, so the first one ends it. What it was
+/// is recovered from the evidence: RIP not executable here means an instruction fetch
+/// fault; a nonzero CR2 (the monitor starts it at zero) a page fault; otherwise the
+/// instruction at RIP tells (UD2 is Swift's trap, privileged opcodes fault in ring 3).
+struct FaultAnalyzer {
+    let compartment: ImageSetLayout.Compartment
+    let imageSet: ImageSetLayout
+    let pageTables: PageTables
+    let space: GuestAddressSpace
+    let symbolizer: Symbolizer?
+    /// How a faulting address reached this compartment through a gate, if it did.
+    var gateContext: (UInt64) -> String? = { _ in nil }
+
+    func analyze(registers regs: kvm_regs, specialRegisters sregs: kvm_sregs) -> FaultReport {
+        var report = FaultReport(
+            compartment: compartment.name, kind: .unknown, summary: "", address: nil, addressRegion: nil,
+            library: imageSet.region(containing: regs.rip)?.library,
+            instructionPointer: regs.rip, function: symbolizer?.describe(regs.rip),
+            location: symbolizer?.sourceLocation(of: regs.rip)?.description,
+            gate: nil, notes: [], backtrace: [], registers: FaultAnalyzer.registerFile(regs, sregs))
+        if let mapping = pageTables.translate(regs.rip), mapping.permissions.executable {
+            if sregs.cr2 != 0 {
+                describeDataFault(at: sregs.cr2, into: &report)
+            } else {
+                describeInstruction(at: regs.rip, into: &report)
+            }
+            report.backtrace = backtrace(pc: regs.rip, frame: regs.rbp)
+        } else {
+            describeFetchFault(regs, into: &report)
+        }
+        return report
+    }
+
+    private func describeDataFault(at address: UInt64, into report: inout FaultReport) {
+        let region = imageSet.region(containing: address)
+        report.address = address
+        report.addressRegion = region.map { describe($0) } ?? "mapped nowhere"
+        report.gate = gateContext(address)
+        if let region, region.kind == .stackGuard || region.kind == .sharedStackGuard, region.compartment == compartment.name {
+            report.kind = .stackOverflow
+            report.summary = "stack overflow: \(region.name) was hit at \(hex(address))"
+        } else if let mapping = pageTables.translate(address), !mapping.permissions.writable {
+            report.kind = .pageFault
+            report.summary = "write to read-only memory at \(hex(address))"
+        } else {
+            report.kind = .pageFault
+            report.summary = "access to \(hex(address)), which is not mapped in compartment \(compartment.name)"
+        }
+    }
+
+    private func describeInstruction(at rip: UInt64, into report: inout FaultReport) {
+        let bytes = (try? space.bytes(at: rip, length: 2)) ?? (try? space.bytes(at: rip, length: 1)) ?? []
+        if bytes == [0x0F, 0x0B] {
+            report.kind = .trap
+            report.summary = "Swift runtime trap (a failed precondition, an overflow, an out-of-bounds access or fatalError)"
+        } else if let name = PrivilegedInstruction.name(of: bytes) {
+            report.kind = .privilegedInstruction
+            report.summary = "privileged instruction \(name): the guest runs in ring 3, where it faults"
+        } else {
+            report.summary = "exception without a page fault (general protection or invalid instruction)"
+        }
+    }
+
+    private func describeFetchFault(_ regs: kvm_regs, into report: inout FaultReport) {
+        let region = imageSet.region(containing: regs.rip)
+        report.kind = .instructionFetch
+        report.address = regs.rip
+        report.addressRegion = region.map { describe($0) } ?? "mapped nowhere"
+        report.summary = "jump to \(hex(regs.rip)), which is not executable in compartment \(compartment.name)"
+        // The faulting call pushed its return address and the callee never ran a prologue.
+        let returnAddress = try? space.read(UInt64.self, at: regs.rsp)
+        if let region, region.kind == .library, let owner = region.compartment, !compartment.members.contains(owner) {
+            let caller = returnAddress.map { symbolizer?.describe($0 - 1) ?? hex($0) } ?? "an unknown caller"
+            report.notes.append("\(caller) in compartment \(compartment.name) called \(report.function ?? hex(regs.rip)) of library \(region.library ?? "?") (compartment \(owner)) directly: a call that skipped its gate")
+        }
+        if let returnAddress {
+            report.backtrace = [frame(regs.rip, isReturnAddress: false)] + backtrace(pc: returnAddress, frame: regs.rbp, isReturnAddress: true)
+        }
+    }
+
+    /// "the private stack of compartment comp1 (not mapped in comp2)".
+    private func describe(_ region: GuestRegion) -> String {
+        let mappedHere = compartment.mapped.contains { $0.range.overlaps(region.range) }
+        return region.name + (mappedHere ? "" : ", not mapped in compartment \(compartment.name)")
+    }
+
+    /// Frames from `pc`, then along the frame-pointer chain from `frame`.
+    private func backtrace(pc: UInt64, frame: UInt64, isReturnAddress: Bool = false) -> [FaultReport.Frame] {
+        var frames = [self.frame(pc, isReturnAddress: isReturnAddress)]
+        var framePointer = frame
+        while frames.count < 32, framePointer != 0, framePointer % 8 == 0,
+              let returnAddress = try? space.read(UInt64.self, at: framePointer + 8), returnAddress != 0,
+              let next = try? space.read(UInt64.self, at: framePointer) {
+            frames.append(self.frame(returnAddress, isReturnAddress: true))
+            guard next > framePointer else { break }
+            framePointer = next
+        }
+        return frames
+    }
+
+    /// A frame; a return address is symbolized at the call before it.
+    private func frame(_ address: UInt64, isReturnAddress: Bool) -> FaultReport.Frame {
+        let site = isReturnAddress ? address - 1 : address
+        return FaultReport.Frame(address: address, function: symbolizer?.describe(site) ?? "?", location: symbolizer?.sourceLocation(of: site)?.description)
+    }
+
+    static func registerFile(_ regs: kvm_regs, _ sregs: kvm_sregs) -> [String: UInt64] {
+        [
+            "rip": regs.rip, "rsp": regs.rsp, "rbp": regs.rbp, "rflags": regs.rflags,
+            "rax": regs.rax, "rbx": regs.rbx, "rcx": regs.rcx, "rdx": regs.rdx,
+            "rsi": regs.rsi, "rdi": regs.rdi, "r8": regs.r8, "r9": regs.r9,
+            "r10": regs.r10, "r11": regs.r11, "r12": regs.r12, "r13": regs.r13,
+            "r14": regs.r14, "r15": regs.r15, "cr2": sregs.cr2,
+        ]
+    }
+}
+
+/// Instructions that fault in ring 3, by their first bytes.
+enum PrivilegedInstruction {
+    static func name(of bytes: [UInt8]) -> String? {
+        guard let first = bytes.first else { return nil }
+        switch first {
+        case 0xF4: return "hlt"
+        case 0xFA: return "cli"
+        case 0xFB: return "sti"
+        case 0xE4, 0xE5, 0xEC, 0xED: return "in"
+        case 0xE6, 0xE7, 0xEE, 0xEF: return "out"
+        case 0xCF: return "iret"
+        default: break
+        }
+        guard first == 0x0F, bytes.count > 1 else { return nil }
+        switch bytes[1] {
+        case 0x01: return "lgdt/lidt/invlpg (0f 01)"
+        case 0x06: return "clts"
+        case 0x08: return "invd"
+        case 0x09: return "wbinvd"
+        case 0x20, 0x22: return "mov to or from a control register"
+        case 0x30: return "wrmsr"
+        case 0x32: return "rdmsr"
+        default: return nil
+        }
+    }
+}

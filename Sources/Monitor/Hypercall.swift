@@ -1,0 +1,99 @@
+import CFlexOSABI
+import Glibc
+import GuestImage
+
+/// The hypercalls of `flexos_abi.h`, by number.
+public enum Hypercall: UInt64, CaseIterable, Sendable {
+    case consoleFlush = 1
+    case exit = 2
+    case panic = 3
+    case time = 4
+    case wait = 5
+    case wake = 6
+
+    public var name: String {
+        switch self {
+        case .consoleFlush: return "console_flush"
+        case .exit: return "exit"
+        case .panic: return "panic"
+        case .time: return "time"
+        case .wait: return "wait"
+        case .wake: return "wake"
+        }
+    }
+
+    /// The hypercall a store to guest-physical `address` makes, if it is one.
+    static func decode(address: UInt64) -> Hypercall? {
+        guard address >= GuestLayout.hypercallWindow else { return nil }
+        let offset = address - GuestLayout.hypercallWindow
+        guard offset % 8 == 0 else { return nil }
+        return Hypercall(rawValue: offset / 8)
+    }
+}
+
+/// What the vCPU loop does after a hypercall.
+enum HypercallAction: Equatable {
+    case resume
+    case exit(code: Int64)
+    case panic(message: String, file: String?, line: Int?)
+    /// Block until woken or `timeout` (nanoseconds, nil = none), then write 1 or 0 to `woken`.
+    case wait(timeout: UInt64?, woken: UInt64)
+    case wake(compartment: Int)
+    /// The guest broke the ABI: it ends with this report.
+    case invalid(String)
+}
+
+/// Decodes and carries out one hypercall of one compartment.
+///
+/// Each argument block is copied out once, checked, then acted on (Solo5's habit): a bad
+/// guest pointer ends the guest with a report and never reaches host memory.
+struct HypercallHandler {
+    let space: GuestAddressSpace
+    let console: ConsoleRing
+    let compartmentCount: Int
+    /// Where console output goes.
+    let output: ([UInt8]) -> Void
+
+    func handle(_ call: Hypercall, argument: UInt64) -> HypercallAction {
+        do {
+            switch call {
+            case .consoleFlush:
+                return flushConsole()
+            case .exit:
+                return .exit(code: try space.read(flexos_hc_exit.self, at: argument).code)
+            case .panic:
+                return try panic(space.read(flexos_hc_panic.self, at: argument))
+            case .time:
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                try space.write(UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), at: argument)
+                return .resume
+            case .wait:
+                let request = try space.read(flexos_hc_wait.self, at: argument)
+                let woken = argument + UInt64(MemoryLayout<flexos_hc_wait>.offset(of: \.woken)!)
+                _ = try space.pointer(woken, length: 8, writable: true)
+                return .wait(timeout: request.timeout_nanoseconds == 0 ? nil : request.timeout_nanoseconds, woken: woken)
+            case .wake:
+                let target = Int(try space.read(flexos_hc_wake.self, at: argument).compartment)
+                guard target < compartmentCount else { return .invalid("wake of compartment \(target), but the image set has \(compartmentCount)") }
+                return .wake(compartment: target)
+            }
+        } catch {
+            return .invalid("\(call.name) hypercall with a bad argument: \(error)")
+        }
+    }
+
+    /// Copies out whatever the guest has appended to its console ring.
+    func flushConsole() -> HypercallAction {
+        guard let bytes = console.drain() else { return .invalid("the console ring is corrupt (head and tail disagree)") }
+        if !bytes.isEmpty { output(bytes) }
+        return .resume
+    }
+
+    private func panic(_ request: flexos_hc_panic) throws(GuestAccessError) -> HypercallAction {
+        let limit: UInt64 = 4096
+        let message = String(decoding: try space.bytes(at: request.message, length: min(request.message_length, limit)), as: UTF8.self)
+        let file = request.file == 0 ? nil : String(decoding: try space.bytes(at: request.file, length: min(request.file_length, limit)), as: UTF8.self)
+        return .panic(message: message, file: file, line: request.line == 0 ? nil : Int(request.line))
+    }
+}

@@ -1,0 +1,141 @@
+import CFlexOSABI
+import GuestImage
+
+/// Where everything of an image set lives in guest memory, and what each compartment's
+/// VM maps. Pure: computed from the image, its manifest and the memory sizes, before any
+/// VM exists, so it can be tested and shown without KVM.
+public struct ImageSetLayout: Sendable {
+    /// One VM's view of the address space. Under `vmept` each compartment has its own VM;
+    /// under `fcalls` (and `intel-mpk`) one VM holds every compartment.
+    public struct Compartment: Sendable {
+        public let index: Int
+        public let name: String
+        /// The conformation's compartments this VM runs.
+        public let members: [String]
+        /// Everything its VM maps, with permissions. Nothing else is reachable from it.
+        public let mapped: [GuestRegion]
+        public let stack: Range<UInt64>
+        public let heap: Range<UInt64>
+        public let sharedStack: Range<UInt64>
+        /// The guest-physical range backed by its private memory (guard page, stack, heap).
+        public let privateArea: Range<UInt64>
+    }
+
+    public static let stackSize: UInt64 = 256 * 1024
+    public static let sharedStackSize: UInt64 = 64 * 1024
+    public static let minimumMemory: UInt64 = 1 << 20
+    public static let defaultMemory: UInt64 = 64 << 20
+    public static let defaultSharedMemory: UInt64 = 16 << 20
+
+    public let compartments: [Compartment]
+    /// The low private range every VM has: boot info, console ring and the image.
+    public let lowMemory: Range<UInt64>
+    public let sharedArea: Range<UInt64>
+    public let gateBlock: Range<UInt64>
+    public let sharedHeap: Range<UInt64>
+    /// Every region of every compartment, for naming any address in a report.
+    public let allRegions: [GuestRegion]
+
+    /// Lays out `manifest`'s compartments over `image` with `memory` bytes of private
+    /// memory per compartment and `sharedMemory` bytes of shared area.
+    public init(image: ELFImage, manifest: ImageManifest, memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
+        guard memory >= ImageSetLayout.minimumMemory else { throw LaunchError.memoryTooSmall(memory, minimum: ImageSetLayout.minimumMemory) }
+        guard memory <= GuestLayout.maxCompartmentMemory else { throw LaunchError.memoryTooLarge(memory, maximum: GuestLayout.maxCompartmentMemory) }
+        let page = GuestLayout.pageSize
+        let privateSegments = image.segments.filter { GuestLayout.image.contains($0.virtualAddress) }
+        let sharedSegments = image.segments.filter { GuestLayout.shared.contains($0.virtualAddress) }
+        lowMemory = 0..<alignUp(privateSegments.map(\.range.upperBound).max() ?? GuestLayout.image.lowerBound, GuestLayout.largePageSize)
+
+        // The shared area: .data_shared, the gate block, a shared stack per compartment, the shared heap.
+        let sharedDataEnd = alignUp(sharedSegments.map(\.range.upperBound).max() ?? GuestLayout.shared.lowerBound, page)
+        gateBlock = sharedDataEnd..<(sharedDataEnd + alignUp(UInt64(MemoryLayout<flexos_gate_block>.size), page))
+        var cursor = gateBlock.upperBound
+        var sharedStacks: [(guard: Range<UInt64>, stack: Range<UInt64>)] = []
+        let groups = ImageSetLayout.machines(manifest)
+        for _ in groups {
+            sharedStacks.append((cursor..<(cursor + page), (cursor + page)..<(cursor + page + ImageSetLayout.sharedStackSize)))
+            cursor += page + ImageSetLayout.sharedStackSize
+        }
+        let sharedEnd = GuestLayout.shared.lowerBound + sharedMemory
+        guard cursor + 64 * 1024 <= sharedEnd, sharedEnd <= GuestLayout.shared.upperBound else {
+            throw LaunchError.sharedMemoryTooSmall(sharedMemory, minimum: cursor + 64 * 1024 - GuestLayout.shared.lowerBound)
+        }
+        sharedArea = GuestLayout.shared.lowerBound..<sharedEnd
+        sharedHeap = cursor..<sharedEnd
+
+        var common: [GuestRegion] = [
+            GuestRegion(kind: .bootInfo, range: GuestLayout.bootInfoAddress..<(GuestLayout.bootInfoAddress + page), permissions: .readOnly),
+            GuestRegion(kind: .console, range: GuestLayout.consoleRingAddress..<(GuestLayout.consoleRingAddress + GuestLayout.consoleRingBytes), permissions: .readWrite),
+            GuestRegion(kind: .hypercallWindow, range: GuestLayout.hypercallWindow..<(GuestLayout.hypercallWindow + page), permissions: .readWrite),
+            GuestRegion(kind: .gateBlock, range: gateBlock, permissions: .readWrite),
+            GuestRegion(kind: .sharedHeap, range: sharedHeap, permissions: .readWrite),
+        ]
+        common += try ImageSetLayout.sectionRegions(manifest.runtime, kind: .runtime, segments: image.segments, manifest: manifest)
+        common += try ImageSetLayout.sectionRegions(manifest.shared, kind: .sharedData, segments: sharedSegments, manifest: manifest)
+        let sharedStackRegions = zip(groups, sharedStacks).map { group, stack in
+            GuestRegion(kind: .sharedStack, range: stack.stack, permissions: .readWrite, compartment: group.name)
+        }
+
+        var compartments: [Compartment] = []
+        var all = common + sharedStackRegions
+        for (index, compartment) in groups.enumerated() {
+            let area = GuestLayout.compartmentArea(index)
+            let stack = (area.lowerBound + page)..<(area.lowerBound + page + ImageSetLayout.stackSize)
+            let heap = stack.upperBound..<(area.lowerBound + memory)
+            var own = [
+                GuestRegion(kind: .stack, range: stack, permissions: .readWrite, compartment: compartment.name),
+                GuestRegion(kind: .heap, range: heap, permissions: .readWrite, compartment: compartment.name),
+            ]
+            for library in manifest.libraries where compartment.members.contains(library.compartment) {
+                own += try ImageSetLayout.sectionRegions(library.regions, kind: .library, segments: image.segments, manifest: manifest, library: library.name, compartment: library.compartment)
+            }
+            compartments.append(Compartment(
+                index: index, name: compartment.name, members: compartment.members, mapped: common + sharedStackRegions + own,
+                stack: stack, heap: heap, sharedStack: sharedStacks[index].stack,
+                privateArea: area.lowerBound..<(area.lowerBound + memory)))
+            all += own + [GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: compartment.name)]
+        }
+        all += zip(groups, sharedStacks).map { group, stack in
+            GuestRegion(kind: .sharedStackGuard, range: stack.guard, permissions: .readOnly, compartment: group.name)
+        }
+        self.compartments = compartments
+        self.allRegions = all
+    }
+
+    /// The VMs an image set needs: one per compartment under `vmept`, one for all otherwise.
+    static func machines(_ manifest: ImageManifest) -> [(name: String, members: [String])] {
+        let names = manifest.compartments.map(\.name)
+        if manifest.mechanism == .vmept { return names.map { ($0, [$0]) } }
+        return [(names.joined(separator: "+"), names)]
+    }
+
+    /// The index of the VM that runs `compartment`.
+    public func machineIndex(of compartment: String) -> Int? {
+        compartments.firstIndex { $0.members.contains(compartment) }
+    }
+
+    /// The region (of any compartment) that contains `address`.
+    public func region(containing address: UInt64) -> GuestRegion? {
+        allRegions.first { $0.range.contains(address) }
+    }
+
+    /// Turns manifest regions into mapped regions, taking permissions from the ELF
+    /// segment that holds each one.
+    private static func sectionRegions(_ regions: [ImageManifest.Region], kind: GuestRegion.Kind, segments: [ELFSegment], manifest: ImageManifest, library: String? = nil, compartment: String? = nil) throws(LaunchError) -> [GuestRegion] {
+        var result: [GuestRegion] = []
+        for region in regions where region.size > 0 {
+            guard region.start % GuestLayout.pageSize == 0,
+                  let segment = segments.first(where: { $0.range.contains(region.start) })
+            else { throw LaunchError.badRegion(name: region.name, start: region.start, reason: "does not start a page of a loadable segment") }
+            let pages = region.start..<alignUp(region.range.upperBound, GuestLayout.pageSize)
+            guard pages.upperBound <= alignUp(segment.range.upperBound, GuestLayout.pageSize) else {
+                throw LaunchError.badRegion(name: region.name, start: region.start, reason: "runs past the end of its segment")
+            }
+            result.append(GuestRegion(
+                kind: kind, range: pages,
+                permissions: PagePermissions(writable: segment.writable, executable: segment.executable),
+                compartment: compartment, library: library, detail: region.name))
+        }
+        return result
+    }
+}

@@ -1,0 +1,112 @@
+import CFlexOSABI
+import GuestImage
+import KVM
+
+/// Sizes and limits for a launch.
+public struct LaunchOptions: Sendable {
+    /// Private memory of each compartment (stack and heap).
+    public var memory: UInt64 = ImageSetLayout.defaultMemory
+    /// The shared area of the image set.
+    public var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
+
+    public init(memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory) {
+        self.memory = memory
+        self.sharedMemory = sharedMemory
+    }
+}
+
+/// A launched image set: one VM per compartment (or one for all under `fcalls`), each
+/// driven by its own thread, until the first of them ends the run.
+public final class ImageSetRun: @unchecked Sendable {
+    public let imageSet: ImageSet
+    public let layout: ImageSetLayout
+    public let startedAt: UInt64
+    private let shared: GuestMemory
+    private let control: RunControl
+    private let runners: [CompartmentRunner]
+    private let symbolizer: Locked<Symbolizer?> = Locked(nil)
+
+    /// Creates every VM of `imageSet` and starts their vCPUs. On failure nothing is left running.
+    public init(_ imageSet: ImageSet, options: LaunchOptions, hypervisor: Hypervisor, console: ConsoleSink) throws(LaunchError) {
+        startedAt = monotonicNanoseconds()
+        self.imageSet = imageSet
+        let manifest = imageSet.manifest
+        if manifest.mechanism == .intelMPK {
+            throw LaunchError.mechanismUnavailable(.intelMPK, reason: "this host's KVM offers no protection keys (PVM hides PKU from guests), and the intel-mpk backend is not implemented yet; rebuild with mechanism vmept or fcalls")
+        }
+        layout = try ImageSetLayout(image: imageSet.image, manifest: manifest, memory: options.memory, sharedMemory: options.sharedMemory)
+        do {
+            shared = try GuestMemory(name: "flexos:\(manifest.name):shared", size: options.sharedMemory)
+        } catch { throw LaunchError.kvm(error) }
+        try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
+
+        let applicationMachine = layout.machineIndex(of: manifest.libraries.first { $0.name == manifest.application }?.compartment ?? "") ?? 0
+        var machines: [CompartmentMachine] = []
+        for index in layout.compartments.indices {
+            machines.append(try CompartmentMachine(
+                hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
+                image: imageSet.image, shared: shared, applicationCompartment: applicationMachine))
+        }
+        do { control = try RunControl(vcpus: machines.map(\.vcpu)) } catch { throw LaunchError.kvm(error) }
+        let layout = self.layout, symbolizer = self.symbolizer, image = imageSet.image
+        runners = machines.map { [control] machine in
+            CompartmentRunner(machine: machine, compartmentCount: machines.count, control: control, console: console) {
+                FaultAnalyzer(compartment: machine.layout, imageSet: layout, pageTables: machine.pageTables, space: machine.addressSpace,
+                              symbolizer: symbolizer.withLock { cached in
+                                  if cached == nil { cached = Symbolizer(image: image) }
+                                  return cached
+                              })
+            }
+        }
+        try startThreads()
+    }
+
+    private func startThreads() throws(LaunchError) {
+        for runner in runners {
+            do {
+                control.add(try VCPUThread(name: "vcpu-\(runner.machine.layout.name)") { runner.run() })
+            } catch {
+                control.finish { .failed(message: error.description) }
+                control.joinAll()
+                throw error
+            }
+        }
+    }
+
+    /// Copies `.data_shared` into the shared area and sets up the gate block header.
+    private static func initialiseSharedArea(_ shared: GuestMemory, image: ELFImage, layout: ImageSetLayout) throws(LaunchError) {
+        let base = layout.sharedArea.lowerBound
+        for segment in image.segments where layout.sharedArea.contains(segment.virtualAddress) {
+            guard segment.range.upperBound <= layout.sharedArea.upperBound else {
+                throw LaunchError.sharedMemoryTooSmall(shared.size, minimum: segment.range.upperBound - base)
+            }
+            do { try shared.write(image.fileBytes(of: segment), at: segment.virtualAddress - base) } catch { throw LaunchError.kvm(error) }
+        }
+        guard let block = shared.pointer(at: layout.gateBlock.lowerBound - base, length: UInt64(MemoryLayout<flexos_gate_block>.size)) else {
+            throw LaunchError.sharedMemoryTooSmall(shared.size, minimum: layout.gateBlock.upperBound - base)
+        }
+        let gates = block.bindMemory(to: flexos_gate_block.self, capacity: 1)
+        gates.pointee.magic = FLEXOS_GATE_MAGIC
+        gates.pointee.compartment_count = UInt32(layout.compartments.count)
+    }
+
+    /// Whether the run has ended.
+    public var isFinished: Bool { control.isFinished }
+
+    /// Ends the run from outside (a user's stop, a daemon shutting down).
+    public func stop(reason: String) {
+        control.finish { .stopped(reason: reason) }
+    }
+
+    /// Waits for the run to end (stopping it after `timeout` seconds), joins its threads and reports.
+    public func wait(timeout: Double? = nil) -> RunReport {
+        if !control.waitForEnd(timeout: timeout) {
+            control.finish { .timedOut(seconds: timeout ?? 0) }
+        }
+        control.joinAll()
+        return RunReport(
+            imageSet: imageSet.manifest.name, end: control.end ?? .failed(message: "the run ended without a cause"),
+            startedAt: startedAt, firstHypercallAt: control.firstHypercallAt, endedAt: monotonicNanoseconds(),
+            compartments: runners.map { $0.report() })
+    }
+}

@@ -1,0 +1,45 @@
+import GuestImage
+import KVM
+
+/// Why an image set could not be launched. Nothing of it is left running when one is thrown.
+public enum LaunchError: Error, CustomStringConvertible {
+    case kvm(KVMError)
+    case image(ImageError)
+    case notFound(path: String)
+    case memoryTooSmall(UInt64, minimum: UInt64)
+    case memoryTooLarge(UInt64, maximum: UInt64)
+    case sharedMemoryTooSmall(UInt64, minimum: UInt64)
+    case badRegion(name: String, start: UInt64, reason: String)
+    case pageTables(PageTableError)
+    case mechanismUnavailable(Mechanism, reason: String)
+    case threadFailed(Errno)
+
+    public var description: String {
+        switch self {
+        case .kvm(let error): return error.description
+        case .image(let error): return error.description
+        case .notFound(let path):
+            return "\(path) does not exist (give an image set folder, its manifest.json or a guest ELF)"
+        case .memoryTooSmall(let size, let minimum):
+            return "memory size \(formatBytes(size)) is too small: each compartment needs at least \(formatBytes(minimum)) for its \(formatBytes(ImageSetLayout.stackSize)) stack and its heap"
+        case .memoryTooLarge(let size, let maximum):
+            return "memory size \(formatBytes(size)) is too large: a compartment can have at most \(formatBytes(maximum))"
+        case .sharedMemoryTooSmall(let size, let minimum):
+            return "shared memory size \(formatBytes(size)) is too small for this image set: it needs at least \(formatBytes(minimum))"
+        case .badRegion(let name, let start, let reason):
+            return "the image's region \(name) at \(hex(start)) \(reason)"
+        case .pageTables(let error): return "building the guest page tables: \(error)"
+        case .mechanismUnavailable(let mechanism, let reason):
+            return "cannot launch a \(mechanism.rawValue) image set here: \(reason)"
+        case .threadFailed(let errno): return "cannot start a vCPU thread: \(errno)"
+        }
+    }
+}
+
+/// "64 MiB", "512 KiB", "4096 bytes": a size as a person reads it.
+public func formatBytes(_ bytes: UInt64) -> String {
+    if bytes >= 1 << 30, bytes % (1 << 30) == 0 { return "\(bytes >> 30) GiB" }
+    if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+    if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+    return "\(bytes) bytes"
+}

@@ -1,0 +1,92 @@
+import GuestImage
+
+/// How an image set's run ended.
+public enum RunEnd: Equatable, Sendable {
+    case exited(code: Int64, compartment: String)
+    case panicked(message: String, location: String?, compartment: String)
+    case faulted(FaultReport)
+    case timedOut(seconds: Double)
+    case stopped(reason: String)
+    case failed(message: String)
+}
+
+/// Counters of one VM of a run.
+public struct CompartmentReport: Codable, Equatable, Sendable {
+    public var name: String
+    /// Exits KVM handed to the monitor, by reason.
+    public var exits: [String: UInt64]
+    /// Hypercalls by name.
+    public var hypercalls: [String: UInt64]
+    /// KVM's own exit counters for the vCPU (KVM_GET_STATS_FD): every `*exits` counter.
+    public var kvmExits: [String: UInt64]
+    /// Console bytes the guest wrote.
+    public var consoleBytes: UInt64
+}
+
+/// What `flexosd run` reports when an image set ends (and prints with --json).
+public struct RunReport: Codable, Equatable, Sendable {
+    public var imageSet: String
+    /// exited, panicked, faulted, timed out, stopped or failed.
+    public var outcome: String
+    /// The status flexosd exits with: the guest's code, or 124/134/139/1 (see `exitStatus`).
+    public var exitStatus: Int32
+    public var guestExitCode: Int64?
+    public var message: String?
+    public var fault: FaultReport?
+    public var wallSeconds: Double
+    /// CLOCK_MONOTONIC nanoseconds: when the launch began, the first hypercall of any
+    /// compartment arrived, and the run ended.
+    public var launchStartedAt: UInt64
+    public var firstHypercallAt: UInt64?
+    public var endedAt: UInt64
+    public var compartments: [CompartmentReport]
+
+    /// The process exit status for an end: the guest's own code when it exited, else the
+    /// conventions of timeout(1) and of signals: 124 timed out, 134 panicked, 139 faulted.
+    public static func exitStatus(for end: RunEnd) -> Int32 {
+        switch end {
+        case .exited(let code, _): return Int32(truncatingIfNeeded: code & 0xFF)
+        case .timedOut: return 124
+        case .panicked: return 134
+        case .faulted: return 139
+        case .stopped: return 143
+        case .failed: return 1
+        }
+    }
+
+    init(imageSet: String, end: RunEnd, startedAt: UInt64, firstHypercallAt: UInt64?, endedAt: UInt64, compartments: [CompartmentReport]) {
+        self.imageSet = imageSet
+        self.exitStatus = RunReport.exitStatus(for: end)
+        self.launchStartedAt = startedAt
+        self.firstHypercallAt = firstHypercallAt
+        self.endedAt = endedAt
+        self.wallSeconds = Double(endedAt - startedAt) / 1e9
+        self.compartments = compartments
+        switch end {
+        case .exited(let code, _):
+            outcome = "exited"
+            guestExitCode = code
+        case .panicked(let message, let location, let compartment):
+            outcome = "panicked"
+            self.message = "guest panic in compartment \(compartment): \(message)" + (location.map { " (at \($0))" } ?? "")
+        case .faulted(let report):
+            outcome = "faulted"
+            fault = report
+            message = report.render()
+        case .timedOut(let seconds):
+            outcome = "timed out"
+            message = "the guest did not exit within \(formatSeconds(seconds)) and was stopped (--timeout)"
+        case .stopped(let reason):
+            outcome = "stopped"
+            message = reason
+        case .failed(let text):
+            outcome = "failed"
+            message = text
+        }
+    }
+}
+
+/// "1.5 s", "250 ms".
+func formatSeconds(_ seconds: Double) -> String {
+    seconds >= 1 ? "\(seconds) s" : "\(Int((seconds * 1000).rounded())) ms"
+}

@@ -1,0 +1,51 @@
+import CKVM
+
+/// The register state that enters a guest directly in 64-bit ring 3 (PLATFORM.md).
+///
+/// On PVM hosts ring-0 guest code is emulated instruction by instruction, so FlexOS
+/// guests never run in ring 0: the monitor builds the page tables and starts the vCPU
+/// with user-mode segments, paging and long mode already on. The same state runs
+/// natively under VT-x and AMD-V.
+enum VCPUState {
+    static let cr0: UInt64 = 0x8005_0033      // PG, AM, WP, NE, ET, MP, PE
+    static let cr4: UInt64 = 0x620            // PAE, OSFXSR, OSXMMEXCPT (PCIDE is refused by PVM)
+    static let efer: UInt64 = 0xD01           // NXE, LMA, LME, SCE
+    static let rflags: UInt64 = 0x202         // IF and the reserved bit 1
+    static let userCode: UInt16 = 0x33
+    static let userData: UInt16 = 0x2B
+
+    /// Special registers: control registers, EFER and ring-3 segments, starting from `current`.
+    static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64) -> kvm_sregs {
+        var sregs = current
+        sregs.cr0 = cr0
+        sregs.cr2 = 0
+        sregs.cr3 = pageTableRoot
+        sregs.cr4 = cr4
+        sregs.efer = efer
+        sregs.cs = segment(selector: userCode, type: 0xB, longMode: true)
+        let data = segment(selector: userData, type: 0x3, longMode: false)
+        sregs.ds = data
+        sregs.es = data
+        sregs.fs = data
+        sregs.gs = data
+        sregs.ss = data
+        sregs.ldt = kvm_segment()
+        sregs.tr = kvm_segment(base: 0, limit: 0x67, selector: 0, type: 11, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0, padding: 0)
+        return sregs
+    }
+
+    /// General registers: start at `entry` with `stackTop` and the boot-info address in RDI.
+    static func registers(entry: UInt64, stackTop: UInt64, argument: UInt64) -> kvm_regs {
+        var regs = kvm_regs()
+        regs.rip = entry
+        regs.rsp = stackTop
+        regs.rdi = argument
+        regs.rflags = rflags
+        return regs
+    }
+
+    private static func segment(selector: UInt16, type: UInt8, longMode: Bool) -> kvm_segment {
+        kvm_segment(base: 0, limit: 0xFFFF_FFFF, selector: selector, type: type, present: 1, dpl: 3,
+                    db: longMode ? 0 : 1, s: 1, l: longMode ? 1 : 0, g: 1, avl: 0, unusable: 0, padding: 0)
+    }
+}

@@ -1,0 +1,59 @@
+import CKVM
+import Glibc
+import KVM
+
+/// A named thread that drives one vCPU, and the signal that kicks it out of KVM_RUN.
+final class VCPUThread: @unchecked Sendable {
+    /// The signal sent to a vCPU thread so that a running KVM_RUN returns with EINTR.
+    static let kickSignal = SIGUSR1
+
+    private var thread = pthread_t()
+
+    /// Starts `body` on a new thread named `name` (at most 15 bytes are kept).
+    init(name: String, body: @escaping () -> Void) throws(LaunchError) {
+        VCPUThread.installKickHandler
+        let box = Unmanaged.passRetained(Box(name: String(name.prefix(15)), body: body)).toOpaque()
+        let result = pthread_create(&thread, nil, { argument in
+            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+            ckvm_set_thread_name(box.name)
+            box.body()
+            return nil
+        }, box)
+        guard result == 0 else {
+            Unmanaged<Box>.fromOpaque(box).release()
+            throw LaunchError.threadFailed(Errno(rawValue: result))
+        }
+    }
+
+    /// Interrupts the thread's KVM_RUN, if it is in one.
+    func kick() { pthread_kill(thread, VCPUThread.kickSignal) }
+
+    /// Waits for the thread to end.
+    func join() { pthread_join(thread, nil) }
+
+    private final class Box {
+        let name: String
+        let body: () -> Void
+        init(name: String, body: @escaping () -> Void) {
+            self.name = name
+            self.body = body
+        }
+    }
+
+    /// A do-nothing handler, installed once without SA_RESTART, so the signal interrupts
+    /// KVM_RUN instead of killing the process.
+    private static let installKickHandler: Void = {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(kickSignal, &action, nil)
+    }()
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+public func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
