@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // Thin C modules: kernel headers and system libraries only.
@@ -22,7 +23,8 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
         .target(name: "Monitor", dependencies: ["KVM", "CKVM", "GuestImage", "CFlexOSABI"]),
-        .target(name: "Toolchain", dependencies: ["GuestImage", "CFlexOSABI"]),
+        .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
+        .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
 
         // The two executables, thin.
         .executableTarget(
@@ -32,7 +34,7 @@ let package = Package(
             name: "flexosctl",
             dependencies: ["Toolchain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
-        .testTarget(name: "FlexOSTests", dependencies: ["KVM", "GuestImage", "Monitor", "Toolchain"]),
+        .testTarget(name: "FlexOSTests", dependencies: ["KVM", "GuestImage", "Monitor", "Conformation", "Toolchain"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -65,6 +65,14 @@ public final class ELFImage: @unchecked Sendable {
         UnsafeRawBufferPointer(rebasing: file[Int(segment.fileOffset)..<Int(segment.fileOffset + segment.fileSize)])
     }
 
+    /// The sections that occupy guest memory (SHF_ALLOC), by name, in address order.
+    public var allocatedSections: [(name: String, address: UInt64, size: UInt64)] {
+        ELFSections(elf)
+            .filter { $0.header.sh_flags & UInt64(SHF_ALLOC) != 0 && $0.header.sh_size > 0 }
+            .map { ($0.name, $0.header.sh_addr, $0.header.sh_size) }
+            .sorted { $0.address < $1.address }
+    }
+
     /// The first segment that contains `address`.
     public func segment(containing address: UInt64) -> ELFSegment? {
         segments.first { $0.range.contains(address) }

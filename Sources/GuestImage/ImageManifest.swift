@@ -9,6 +9,12 @@ public enum Mechanism: String, Codable, Sendable, CaseIterable {
     case vmept
     /// One VM, one protection key per compartment.
     case intelMPK = "intel-mpk"
+
+    /// Whether each compartment gets a VM of its own; otherwise one VM runs them all.
+    public var hasVMPerCompartment: Bool { self == .vmept }
+
+    /// The VM (0-based) that runs compartment number `index` of a conformation.
+    public func machine(ofCompartment index: Int) -> Int { hasVMPerCompartment ? index : 0 }
 }
 
 /// The description of an image set that `flexosctl build` writes beside the image:

@@ -86,7 +86,8 @@ public struct RunReport: Codable, Equatable, Sendable {
     }
 }
 
-/// "1.5 s", "250 ms".
-func formatSeconds(_ seconds: Double) -> String {
-    seconds >= 1 ? "\(seconds) s" : "\(Int((seconds * 1000).rounded())) ms"
+/// "1.50 s", "4.7 ms": a duration for a person.
+public func formatSeconds(_ seconds: Double) -> String {
+    if seconds >= 1 { return "\(Double(Int(seconds * 100)) / 100) s" }
+    return "\(Double(Int(seconds * 10_000)) / 10) ms"
 }

@@ -23,6 +23,7 @@ public func appMain() -> Int32 {
     for word in "the quick brown fox jumps over the lazy dog and the cat".split(separator: " ") {
         wordCounts[String(word), default: 0] += 1
     }
-    print("squares \(squares) add up to \(squares.reduce(0, +)); 'the' appears \(wordCounts["the"] ?? 0) times in \(wordCounts.count) distinct words")
+    let listed = squares.map { String($0) }.joined(separator: " ")
+    print("squares \(listed) add up to \(squares.reduce(0, +)); 'the' appears \(wordCounts["the"] ?? 0) times in \(wordCounts.count) distinct words")
     return 0
 }

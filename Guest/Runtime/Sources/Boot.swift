@@ -3,12 +3,6 @@ import CFlexOSGuest
 /// The boot-info block the monitor left for this compartment (read-only).
 nonisolated(unsafe) var bootInfo: UnsafePointer<flexos_boot_info>? = nil
 
-/// The version of flexos_abi.h this image was built against; the monitor reads it from
-/// the ELF before it launches the image and refuses any other. A section needs a literal:
-/// `flexosStart` checks that it matches FLEXOS_ABI_VERSION.
-@section(".flexos_abi") @used
-let abiVersion: UInt32 = 1
-
 /// The application's entry point, defined by the application library.
 @_extern(c, "app_main")
 func applicationMain() -> Int32
@@ -17,7 +11,7 @@ func applicationMain() -> Int32
 /// compartment's stack, RDI pointing at the boot info. Never returns.
 @_cdecl("flexos_start")
 public func flexosStart(_ info: UnsafePointer<flexos_boot_info>) -> Never {
-    guard info.pointee.magic == FLEXOS_BOOT_MAGIC, info.pointee.abi_version == FLEXOS_ABI_VERSION, abiVersion == FLEXOS_ABI_VERSION else {
+    guard info.pointee.magic == FLEXOS_BOOT_MAGIC, info.pointee.abi_version == FLEXOS_ABI_VERSION else {
         Hypercalls.exit(code: 127)
     }
     bootInfo = info

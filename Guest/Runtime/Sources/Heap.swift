@@ -166,7 +166,7 @@ public func posixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer
     return 0
 }
 
-/// free(3): Support/libc.c forwards to it (Swift may not define `free` itself).
+/// free(3): Support/support.c forwards to it (Swift may not define `free` itself).
 @_cdecl("flexos_private_free")
 public func privateFree(_ pointer: UnsafeMutableRawPointer?) {
     guard let pointer else { return }

@@ -1,0 +1,171 @@
+import Foundation
+import GuestImage
+import Yams
+
+extension Conformation {
+    /// Reads and checks the conformation in `path`; its name is the file name without `.yaml`.
+    public static func load(path: String) throws(ConformationError) -> Conformation {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConformationError(file: path, line: nil, FileManager.default.fileExists(atPath: path) ? "cannot be read as UTF-8 text" : "no such file")
+        }
+        let base = (path as NSString).lastPathComponent
+        let name = base.hasSuffix(".yaml") ? String(base.dropLast(5)) : base.hasSuffix(".yml") ? String(base.dropLast(4)) : base
+        return try parse(yaml: text, name: name, file: path)
+    }
+
+    /// Parses a conformation from YAML text. `file` names the text in error messages.
+    public static func parse(yaml: String, name: String, file: String = "config.yaml") throws(ConformationError) -> Conformation {
+        try ConformationParser(file: file).parse(yaml: yaml, name: name)
+    }
+}
+
+/// Reads the YAML node tree, so every error can name its line.
+struct ConformationParser {
+    let file: String
+
+    func parse(yaml: String, name: String) throws(ConformationError) -> Conformation {
+        let root: Node?
+        do { root = try Yams.compose(yaml: yaml) } catch {
+            throw ConformationError(file: file, line: yamlLine(error), "is not valid YAML: \(yamlProblem(error))")
+        }
+        guard let root, let top = root.mapping else {
+            throw fail(root, "must be a mapping with `compartments:` (and `libraries:`)")
+        }
+        for key in top.keys where !["compartments", "libraries", "app"].contains(key.string ?? "") {
+            throw fail(key, "unknown key `\(key.string ?? "?")` (expected compartments, libraries, app)")
+        }
+        guard let compartmentsNode = top["compartments"] else { throw fail(root, "has no `compartments:` list") }
+        let compartments = try parseCompartments(compartmentsNode)
+        let placements = try top["libraries"].map { node throws(ConformationError) in try parsePlacements(node, compartments: compartments) } ?? []
+        let application = try top["app"].map { node throws(ConformationError) in try string(node, "app") }
+        return Conformation(name: name, application: application, compartments: compartments, placements: placements)
+    }
+
+    private func parseCompartments(_ node: Node) throws(ConformationError) -> [Conformation.Compartment] {
+        guard let items = node.sequence, !items.isEmpty else { throw fail(node, "`compartments:` must be a non-empty list") }
+        var compartments: [Conformation.Compartment] = []
+        for item in items {
+            let compartment = try parseCompartment(item)
+            if compartments.contains(where: { $0.name == compartment.name }) {
+                throw fail(item, "compartment \(compartment.name) is defined twice")
+            }
+            compartments.append(compartment)
+        }
+        let defaults = compartments.filter(\.isDefault)
+        if defaults.isEmpty { throw fail(node, "no compartment is marked `default: True`; mark the one that holds the libraries not listed under `libraries:`") }
+        if defaults.count > 1 { throw fail(node, "\(defaults.map(\.name).joined(separator: " and ")) are both marked default; only one compartment can be") }
+        let mechanisms = Set(compartments.map(\.mechanism))
+        if mechanisms.count > 1 {
+            throw fail(node, "compartments use different mechanisms (\(compartments.map { "\($0.name): \($0.mechanism.rawValue)" }.joined(separator: ", "))); one conformation uses one mechanism")
+        }
+        if compartments.count > GuestLayout.maxCompartments {
+            throw fail(node, "\(compartments.count) compartments; at most \(GuestLayout.maxCompartments) are supported")
+        }
+        return compartments
+    }
+
+    /// One list item: `- comp1:` followed by its settings as sibling keys (the seed's
+    /// shape), or nested under the name (`- comp1: {mechanism: vmept}`).
+    private func parseCompartment(_ item: Node) throws(ConformationError) -> Conformation.Compartment {
+        guard let mapping = item.mapping else { throw fail(item, "a compartment must be a mapping like `- comp1:` with its settings") }
+        let settingKeys: Set<String> = ["mechanism", "default", "hardening"]
+        let nameKeys = mapping.filter { !settingKeys.contains($0.key.string ?? "") }
+        guard nameKeys.count == 1, let name = nameKeys[0].key.string, !name.isEmpty else {
+            let names = nameKeys.compactMap { $0.key.string }
+            throw fail(item, names.isEmpty ? "a compartment needs a name (`- comp1:`)" : "one list item names several compartments or unknown settings: \(names.joined(separator: ", ")) (settings are mechanism, default, hardening)")
+        }
+        var settings = Array(mapping.filter { settingKeys.contains($0.key.string ?? "") })
+        let nested = nameKeys[0].value
+        if let inner = nested.mapping {
+            for (key, _) in inner where !settingKeys.contains(key.string ?? "") {
+                throw fail(key, "unknown setting `\(key.string ?? "?")` of compartment \(name) (expected mechanism, default, hardening)")
+            }
+            settings += inner.map { $0 }
+        } else if nested.null == nil {
+            throw fail(nested, "compartment \(name) must be followed by its settings, not by a value")
+        }
+        var mechanism: Mechanism?
+        var isDefault = false
+        var hardening: [Hardening] = []
+        for (key, value) in settings {
+            switch key.string {
+            case "mechanism": mechanism = try parseMechanism(value, compartment: name)
+            case "default":
+                guard let flag = value.bool else { throw fail(value, "`default` of compartment \(name) must be True or False") }
+                isDefault = flag
+            default: hardening = try parseHardening(value, compartment: name)
+            }
+        }
+        guard let mechanism else { throw fail(item, "compartment \(name) has no `mechanism:` (one of \(mechanismNames))") }
+        return Conformation.Compartment(name: name, mechanism: mechanism, isDefault: isDefault, hardening: hardening)
+    }
+
+    private var mechanismNames: String { "fcalls, vmept, intel-mpk" }
+
+    private func parseMechanism(_ node: Node, compartment: String) throws(ConformationError) -> Mechanism {
+        let name = try string(node, "mechanism")
+        if name == "intel-pku" { return .intelMPK }
+        guard let mechanism = Mechanism(rawValue: name) else {
+            throw fail(node, "unknown mechanism `\(name)` for compartment \(compartment) (known: \(mechanismNames); intel-pku means intel-mpk)")
+        }
+        return mechanism
+    }
+
+    private func parseHardening(_ node: Node, compartment: String) throws(ConformationError) -> [Hardening] {
+        guard let items = node.sequence else { throw fail(node, "`hardening` of compartment \(compartment) must be a list, e.g. [stack-protector, bounds-checks]") }
+        var result: [Hardening] = []
+        for item in items {
+            let name = try string(item, "hardening option")
+            if let option = Hardening(rawValue: name) {
+                if !result.contains(option) { result.append(option) }
+            } else if Hardening.notYetSupported.contains(name) {
+                throw fail(item, "hardening `\(name)` is not supported yet by the Swift toolchain; supported: \(Hardening.allCases.map(\.rawValue).joined(separator: ", "))")
+            } else {
+                throw fail(item, "unknown hardening option `\(name)`; supported: \(Hardening.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+        return result
+    }
+
+    private func parsePlacements(_ node: Node, compartments: [Conformation.Compartment]) throws(ConformationError) -> [(library: String, compartment: String)] {
+        if node.null != nil { return [] }
+        guard let items = node.sequence else { throw fail(node, "`libraries:` must be a list of `- library: compartment`") }
+        var placements: [(library: String, compartment: String)] = []
+        for item in items {
+            guard let mapping = item.mapping, mapping.count == 1, let library = mapping[0].key.string, let compartment = mapping[0].value.string else {
+                throw fail(item, "each entry of `libraries:` must be `- library: compartment`")
+            }
+            guard compartments.contains(where: { $0.name == compartment }) else {
+                throw fail(item, "library \(library) is placed in compartment \(compartment), which is not defined (defined: \(compartments.map(\.name).joined(separator: ", ")))")
+            }
+            guard !placements.contains(where: { $0.library == library }) else {
+                throw fail(item, "library \(library) is placed twice")
+            }
+            placements.append((library, compartment))
+        }
+        return placements
+    }
+
+    private func string(_ node: Node, _ what: String) throws(ConformationError) -> String {
+        guard let value = node.scalar?.string, !value.isEmpty else { throw fail(node, "\(what) must be a name") }
+        return value
+    }
+
+    private func fail(_ node: Node?, _ message: String) -> ConformationError {
+        ConformationError(file: file, line: node?.mark.map { $0.line }, message)
+    }
+
+    private func yamlLine(_ error: Error) -> Int? {
+        switch error as? YamlError {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    private func yamlProblem(_ error: Error) -> String {
+        switch error as? YamlError {
+        case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return problem
+        default: return "\(error)"
+        }
+    }
+}

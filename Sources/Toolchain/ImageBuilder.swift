@@ -1,0 +1,123 @@
+import Foundation
+import GuestImage
+
+/// What a build produced.
+public struct BuildResult: Sendable {
+    public let folder: String
+    public let image: String
+    public let manifest: ImageManifest
+}
+
+/// Builds an image set: compiles the runtime (cached across builds) and each library
+/// with its compartment's hardening, generates gates and the link layout for the
+/// conformation, links one static ELF, and writes the manifest beside it.
+public struct ImageBuilder: Sendable {
+    public let tools: HostTools
+    public let tree: SourceTree
+    /// Where the runtime cache lives (shared by every image set).
+    public let cacheFolder: String
+    /// Receives one line per build step.
+    public let progress: @Sendable (String) -> Void
+
+    static let swiftFlags = ["-target", "x86_64-unknown-none-elf", "-enable-experimental-feature", "Embedded",
+                             "-enable-experimental-feature", "Extern", "-wmo", "-parse-as-library", "-g"]
+
+    public init(tools: HostTools, tree: SourceTree, cacheFolder: String? = nil, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.tools = tools
+        self.tree = tree
+        self.cacheFolder = cacheFolder ?? tree.defaultBuildFolder + "/.runtime"
+        self.progress = progress
+    }
+
+    public func build(_ plan: BuildPlan, into folder: String) throws(ToolchainError) -> BuildResult {
+        let objects = folder + "/obj", generated = folder + "/generated"
+        try makeFolder(objects)
+        try makeFolder(generated)
+        let steps = 4 + plan.libraries.count
+        var step = 0
+        func report(_ text: String) {
+            step += 1
+            progress("[\(step)/\(steps)] \(text)")
+        }
+
+        let runtime = try RuntimeBuild(builder: self).build(report: report)
+        let generator = GateGenerator(plan: plan)
+        try write(generator.glue(), to: generated + "/glue.swift")
+        report("gates for \(plan.mechanism.rawValue): \(plan.exports.count) export(s)")
+        try compile(sources: [generated + "/glue.swift"], module: "FlexOSGlue", flags: ["-O", "-Xfrontend", "-disable-stack-protector"], runtime: runtime, output: objects + "/glue.o", step: "compiling the generated gates")
+
+        var libraryObjects: [String: String] = [:]
+        for library in plan.libraries {
+            let interface = generated + "/\(library.name)-gates.swift"
+            try write(generator.interface(for: library), to: interface)
+            let flags = plan.hardeningFlags(for: library)
+            report("\(library.name) in \(plan.compartment(of: library).name) (\(flags.joined(separator: " ")))")
+            libraryObjects[library.name] = try buildLibrary(library, plan: plan, interface: interface, flags: flags, runtime: runtime, objects: objects)
+        }
+
+        let image = folder + "/\(plan.name).elf"
+        report("linking \(image)")
+        let script = generator.linkerScript(runtimeObjects: ["runtime.o", "support.o", "glue.o"],
+                                            libraryObjects: libraryObjects.mapValues { ($0 as NSString).lastPathComponent },
+                                            unicodeTables: tools.unicodeDataTables)
+        try write(script, to: generated + "/link.ld")
+        try copy(runtime.object, to: objects + "/runtime.o")
+        try copy(runtime.support, to: objects + "/support.o")
+        let inputs = ["runtime.o", "support.o", "glue.o"] + plan.libraries.map { (libraryObjects[$0.name]! as NSString).lastPathComponent }
+        try CommandRunner().run([tools.linker, "-static", "-nostdlib", "-z", "norelro", "-z", "max-page-size=4096",
+                                 "--no-undefined", "-T", generated + "/link.ld", "-o", image] + inputs + [tools.unicodeDataTables],
+                                step: "linking \(plan.name)", in: objects)
+
+        report("manifest \(folder)/\(ImageManifest.fileName)")
+        let manifest = try ManifestWriter(plan: plan).manifest(image: image)
+        do { try manifest.write(path: folder + "/" + ImageManifest.fileName) } catch {
+            throw ToolchainError.io(path: folder + "/" + ImageManifest.fileName, "\(error)")
+        }
+        return BuildResult(folder: folder, image: image, manifest: manifest)
+    }
+
+    /// Compiles `library` with its gates interface, localises every symbol but its
+    /// exports, and checks that it defines each export. Returns the object to link.
+    private func buildLibrary(_ library: LibraryDescriptor, plan: BuildPlan, interface: String, flags: [String], runtime: RuntimeBuild.Output, objects: String) throws(ToolchainError) -> String {
+        let object = objects + "/\(library.name).o", local = objects + "/\(library.name).local.o"
+        try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
+        let exported = library.exports.map { library.symbol(of: $0) } + (library.name == plan.application.name ? ["app_main"] : [])
+        let keep = objects + "/\(library.name).exports"
+        try write(exported.joined(separator: "\n") + "\n", to: keep)
+        try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, local], step: "localising the symbols of \(library.name)")
+        let defined = Set(try CommandRunner().run([tools.nm, "--defined-only", "--extern-only", "--format=just-symbols", local], step: "listing the symbols of \(library.name)")
+            .split(separator: "\n").map(String.init))
+        for export in library.exports where !defined.contains(library.symbol(of: export)) {
+            throw ToolchainError.exportMissing(library: library.name, export: export.name, symbol: library.symbol(of: export))
+        }
+        if library.name == plan.application.name && !defined.contains("app_main") {
+            throw ToolchainError.exportMissing(library: library.name, export: "the application's entry point", symbol: "app_main")
+        }
+        return local
+    }
+
+    func compile(sources: [String], module: String, flags: [String], runtime: RuntimeBuild.Output, output: String, step: String) throws(ToolchainError) {
+        try CommandRunner().run([tools.swiftc] + ImageBuilder.swiftFlags + flags + [
+            "-module-name", module, "-I", runtime.moduleFolder, "-I", tree.runtimeInclude, "-Xcc", "-I" + tree.abiInclude,
+            "-c", "-o", output] + sources, step: step)
+    }
+}
+
+func makeFolder(_ path: String) throws(ToolchainError) {
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        throw ToolchainError.io(path: path, "cannot create the folder: \(error.localizedDescription)")
+    }
+}
+
+func write(_ text: String, to path: String) throws(ToolchainError) {
+    do { try text.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+        throw ToolchainError.io(path: path, "cannot write: \(error.localizedDescription)")
+    }
+}
+
+func copy(_ source: String, to destination: String) throws(ToolchainError) {
+    try? FileManager.default.removeItem(atPath: destination)
+    do { try FileManager.default.copyItem(atPath: source, toPath: destination) } catch {
+        throw ToolchainError.io(path: destination, "cannot copy \(source): \(error.localizedDescription)")
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// Builds the guest runtime (module FlexOS and its C support), once per content:
+/// the result is cached in a folder named by a fingerprint of its sources and flags.
+struct RuntimeBuild {
+    struct Output: Sendable {
+        /// Holds FlexOS.swiftmodule, for libraries to import.
+        let moduleFolder: String
+        let object: String
+        let support: String
+    }
+
+    /// The runtime is trusted code: optimised, no stack protector (it implements it), and
+    /// no loop-idiom recognition, which would turn memset's loop into a call to memset.
+    static let flags = ["-O", "-Xfrontend", "-disable-stack-protector", "-Xllvm", "-disable-loop-idiom-all"]
+    static let supportFlags = ["-target", "x86_64-unknown-none-elf", "-ffreestanding", "-fno-stack-protector", "-fno-builtin",
+                               "-fno-asynchronous-unwind-tables", "-O2", "-g"]
+
+    let builder: ImageBuilder
+
+    func build(report: (String) -> Void) throws(ToolchainError) -> Output {
+        let tree = builder.tree
+        var fingerprint = Fingerprint()
+        for file in tree.runtimeSources + [tree.runtimeSupportSource, tree.runtimeInclude + "/flexos_guest.h", tree.abiInclude + "/flexos_abi.h"] {
+            fingerprint.add(file)
+            fingerprint.add(contentsOf: file)
+        }
+        for part in [builder.tools.swiftc] + ImageBuilder.swiftFlags + RuntimeBuild.flags + RuntimeBuild.supportFlags { fingerprint.add(part) }
+        let folder = builder.cacheFolder + "/" + fingerprint.hex
+        let output = Output(moduleFolder: folder, object: folder + "/runtime.o", support: folder + "/support.o")
+        if FileManager.default.fileExists(atPath: output.object) && FileManager.default.fileExists(atPath: output.support) {
+            report("runtime: up to date (\(folder))")
+            return output
+        }
+        report("runtime: compiling \(tree.runtimeSources.count) Swift files and the C support")
+        // Build in a private folder and rename it into place, so concurrent builds never see half a cache entry.
+        let staging = folder + ".staging-\(getpid())"
+        try makeFolder(staging)
+        try CommandRunner().run([builder.tools.swiftc] + ImageBuilder.swiftFlags + RuntimeBuild.flags + [
+            "-module-name", "FlexOS", "-emit-module", "-emit-module-path", staging + "/FlexOS.swiftmodule",
+            "-I", tree.runtimeInclude, "-Xcc", "-I" + tree.abiInclude, "-c", "-o", staging + "/runtime.o"] + tree.runtimeSources,
+            step: "compiling the guest runtime")
+        try CommandRunner().run([builder.tools.clang] + RuntimeBuild.supportFlags + ["-I", tree.abiInclude, "-c", tree.runtimeSupportSource, "-o", staging + "/support.o"],
+                                step: "compiling the runtime's C support")
+        if rename(staging, folder) != 0 {
+            try? FileManager.default.removeItem(atPath: staging)
+            guard FileManager.default.fileExists(atPath: output.object) else {
+                throw ToolchainError.io(path: folder, "cannot move the runtime build into place: \(String(cString: strerror(errno)))")
+            }
+        }
+        return output
+    }
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint of build inputs (Swift's Hasher is seeded per process).
+struct Fingerprint {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ bytes: some Sequence<UInt8>) {
+        for byte in bytes { value = (value ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        value = (value ^ 0xff) &* 0x100_0000_01b3
+    }
+
+    mutating func add(_ text: String) { add(text.utf8) }
+
+    mutating func add(contentsOf path: String) {
+        add(FileManager.default.contents(atPath: path) ?? Data())
+    }
+
+    var hex: String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}

@@ -1,0 +1,41 @@
+import Conformation
+import GuestImage
+
+/// Why a build failed, with what to do about it.
+public enum ToolchainError: Error, CustomStringConvertible {
+    case toolMissing(String, hint: String)
+    case sourceTreeNotFound(searchedFrom: String)
+    case unknownLibrary(String, searched: [String])
+    case badLibraryDescriptor(path: String, line: Int?, String)
+    case conformation(ConformationError)
+    case commandFailed(step: String, command: String, output: String)
+    case exportMissing(library: String, export: String, symbol: String)
+    case unplacedSection(name: String, address: UInt64)
+    case image(ImageError)
+    case io(path: String, String)
+
+    public var description: String {
+        switch self {
+        case .toolMissing(let tool, let hint):
+            return "\(tool) was not found. \(hint)"
+        case .sourceTreeNotFound(let start):
+            return "cannot find the FlexOS source tree (a folder with Guest/Runtime and Sources/CFlexOSABI) from \(start); run flexosctl inside the repository or pass --source-root"
+        case .unknownLibrary(let name, let searched):
+            return "unknown library \(name): no folder \(name) with a library.yaml in \(searched.joined(separator: ", "))"
+        case .badLibraryDescriptor(let path, let line, let message):
+            return "\(path)\(line.map { ":\($0)" } ?? ""): \(message)"
+        case .conformation(let error):
+            return error.description
+        case .commandFailed(let step, let command, let output):
+            return "\(step) failed:\n  $ \(command)\n\(output.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }.joined(separator: "\n"))"
+        case .exportMissing(let library, let export, let symbol):
+            return "library \(library) declares export \(export) in its library.yaml but defines no function \(symbol): give the function @_cdecl(\"\(symbol)\")"
+        case .unplacedSection(let name, let address):
+            return "the linked image has section \(name) at \(hex(address)), which belongs to no library or the runtime (the generated linker script misses it)"
+        case .image(let error):
+            return "the linked image is not loadable: \(error)"
+        case .io(let path, let message):
+            return "\(path): \(message)"
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Conformation
+import Foundation
+import Toolchain
+
+/// `flexosctl build`: compiles an image set from a conformation or an application folder.
+struct Build: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build an image set from a conformation (config.yaml) or an application folder.",
+        discussion: """
+            TARGET is a conformation such as Configs/example-vmept2.yaml, or an application folder such as Guest/Apps/hello (built as one fcalls compartment). The image set (an ELF and manifest.json) goes to Guest/build/NAME unless --output says otherwise.
+            """)
+
+    @Argument(help: "A conformation (.yaml) or an application folder.")
+    var target: String
+
+    @Option(help: "The application, when the conformation does not name one with `app:`.")
+    var app: String?
+
+    @Option(help: "The folder to write the image set to.")
+    var output: String?
+
+    @Option(help: "The FlexOS repository (found from the current folder by default).")
+    var sourceRoot: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Print no progress.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let tree = try sourceRoot.map { SourceTree(root: $0) } ?? SourceTree.locate()
+            let plan = try makePlan(tree: tree)
+            let quiet = self.quiet
+            let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree) { line in
+                if !quiet { FileHandle.standardError.write(Data(("flexosctl: " + line + "\n").utf8)) }
+            }
+            let result = try builder.build(plan, into: output ?? tree.defaultBuildFolder + "/" + plan.name)
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(BuildSummary(result)), as: UTF8.self))
+            } else {
+                print("built \(result.folder): \(result.manifest.compartments.count) compartment(s), mechanism \(result.manifest.mechanism.rawValue); run it with `flexosd run \(result.folder)`")
+            }
+        } catch let error as ToolchainError {
+            throw CleanExit.failure("flexosctl: error: \(error)")
+        } catch let error as ConformationError {
+            throw CleanExit.failure("flexosctl: error: \(error)")
+        }
+    }
+
+    private func makePlan(tree: SourceTree) throws -> BuildPlan {
+        if target.hasSuffix(".yaml") || target.hasSuffix(".yml") {
+            let conformation = try Conformation.load(path: target)
+            guard let application = app ?? conformation.application else {
+                throw ToolchainError.conformation(ConformationError(file: target, line: nil, "names no application: add `app: NAME` to it or pass --app NAME"))
+            }
+            return try BuildPlan(conformation: conformation, application: application, tree: tree, file: target)
+        }
+        let folder = URL(fileURLWithPath: target).standardized
+        guard FileManager.default.fileExists(atPath: folder.path + "/library.yaml") else {
+            throw ToolchainError.io(path: target, "is neither a conformation (.yaml) nor an application folder with a library.yaml")
+        }
+        let name = app ?? folder.lastPathComponent
+        return try BuildPlan(conformation: .single(name: name, application: folder.path), application: folder.path, tree: tree, file: target)
+    }
+}
+
+/// What `flexosctl build --json` prints.
+struct BuildSummary: Encodable {
+    let folder: String
+    let image: String
+    let mechanism: String
+    let compartments: [String: [String]]
+
+    init(_ result: BuildResult) {
+        folder = result.folder
+        image = result.image
+        mechanism = result.manifest.mechanism.rawValue
+        compartments = Dictionary(uniqueKeysWithValues: result.manifest.compartments.map { ($0.name, $0.libraries) })
+    }
+}
+
+extension CleanExit {
+    /// Ends with `message` on standard error and status 1.
+    static func failure(_ message: String) -> Error {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        return ExitCode.failure
+    }
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+
+@main
+struct Flexosctl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flexosctl",
+        abstract: "Build FlexOS image sets (and, with flexosd, run and inspect them).",
+        discussion: """
+            A conformation (a config.yaml) says which libraries share a compartment, which mechanism isolates compartments (fcalls, vmept, intel-mpk) and how each compartment is hardened. `flexosctl build` turns it into an image set that `flexosd run` boots.
+            """,
+        subcommands: [Build.self])
+}

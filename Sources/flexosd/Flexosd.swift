@@ -1,0 +1,12 @@
+import ArgumentParser
+
+@main
+struct Flexosd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flexosd",
+        abstract: "The FlexOS monitor: runs image sets on /dev/kvm.",
+        discussion: """
+            Every compartment of an image set runs in a VM entered directly in 64-bit ring 3, with page tables the monitor builds; the guest talks to the monitor through hypercalls. Build image sets with `flexosctl build`.
+            """,
+        subcommands: [Run.self])
+}

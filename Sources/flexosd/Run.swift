@@ -1,0 +1,89 @@
+import ArgumentParser
+import FoundationEssentials
+import Glibc
+import KVM
+import Monitor
+
+/// `flexosd run`: boots one image set in the foreground and exits with its exit code.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Boot an image set, stream its console, and exit with the guest's exit code.",
+        discussion: """
+            IMAGE-SET is a folder written by `flexosctl build`, its manifest.json, or a guest ELF (which then runs as one compartment).
+
+            Exit status: the guest's exit code when it exits; 124 when --timeout stopped it; 134 when it panicked; 139 when it faulted (a report is printed); 1 when it could not be launched.
+            """)
+
+    @Argument(help: "The image set to boot.")
+    var imageSet: String
+
+    @Option(help: "Private memory of each compartment, e.g. 64M or 1G.", transform: Run.byteCount)
+    var memory: UInt64 = ImageSetLayout.defaultMemory
+
+    @Option(help: "Shared memory of the image set, e.g. 16M.", transform: Run.byteCount)
+    var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
+
+    @Option(help: "Stop the guest after this long, e.g. 10s or 500ms.", transform: Run.seconds)
+    var timeout: Double?
+
+    @Flag(help: "Print a JSON report when the run ends (the guest's console then goes to standard error).")
+    var json = false
+
+    @Option(help: "The KVM device.")
+    var kvm: String = Hypervisor.defaultDevicePath
+
+    func run() throws {
+        let report: RunReport
+        do {
+            let hypervisor = try Hypervisor(devicePath: kvm)
+            let set = try ImageSet.open(imageSet)
+            let run = try ImageSetRun(set, options: LaunchOptions(memory: memory, sharedMemory: sharedMemory),
+                                      hypervisor: hypervisor, console: TerminalConsole(descriptor: json ? 2 : 1, prefixed: false))
+            report = run.wait(timeout: timeout)
+        } catch let error as KVMError {
+            fail(error.description)
+        } catch let error as LaunchError {
+            fail(error.description)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            if let message = report.message { printError(message) }
+            printError(report.summary().split(separator: "\n").map { "flexosd: " + $0 }.joined(separator: "\n"))
+        }
+        throw ExitCode(report.exitStatus)
+    }
+
+    @Sendable static func byteCount(_ text: String) throws -> UInt64 {
+        guard let bytes = CommandLineValues.byteCount(text) else { throw ValidationError("'\(text)' is not a size; write e.g. 64M, 512K or 1G") }
+        return bytes
+    }
+
+    @Sendable static func seconds(_ text: String) throws -> Double {
+        guard let seconds = CommandLineValues.seconds(text) else { throw ValidationError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m") }
+        return seconds
+    }
+}
+
+/// Prints `message` to standard error as flexosd and exits with status 1.
+func fail(_ message: String) -> Never {
+    printError("flexosd: error: " + message)
+    exit(1)
+}
+
+func printError(_ text: String) {
+    let line = text + "\n"
+    _ = line.withCString { write(2, $0, strlen($0)) }
+}
+
+/// Console output straight to a terminal or pipe.
+struct TerminalConsole: ConsoleSink {
+    let descriptor: Int32
+    let prefixed: Bool
+
+    func write(_ bytes: [UInt8], compartment: String, index: Int) {
+        bytes.withUnsafeBytes { _ = Glibc.write(descriptor, $0.baseAddress, $0.count) }
+    }
+}
