@@ -32,7 +32,10 @@ public final class Symbolizer: @unchecked Sendable {
 
     public init(image: ELFImage) {
         self.image = image
-        self.symbols = Symbolizer.readSymbols(image.elf).sorted { $0.address < $1.address }
+        // At one address, generated gate aliases sort first, so the function's own name wins.
+        self.symbols = Symbolizer.readSymbols(image.elf).sorted {
+            ($0.address, $0.name.hasPrefix("flexos_gate_") ? 0 : 1) < ($1.address, $1.name.hasPrefix("flexos_gate_") ? 0 : 1)
+        }
     }
 
     deinit { if let dwarf { dwarf_end(dwarf) } }
@@ -67,15 +70,29 @@ public final class Symbolizer: @unchecked Sendable {
 
     /// The source line of the instruction at `address`, from DWARF.
     public func sourceLocation(of address: UInt64) -> SourceLocation? {
-        guard let dwarf else { return nil }
-        var unit = Dwarf_Die()
-        guard dwarf_addrdie(dwarf, address, &unit) != nil,
+        guard var unit = compileUnit(containing: address),
               let line = dwarf_getsrc_die(&unit, address),
               let file = dwarf_linesrc(line, nil, nil)
         else { return nil }
         var number: Int32 = 0
         guard dwarf_lineno(line, &number) == 0, number > 0 else { return nil }
         return SourceLocation(file: String(cString: file), line: Int(number))
+    }
+
+    /// The compile unit whose code covers `address`. Walks the units: Swift emits no
+    /// .debug_aranges, which `dwarf_addrdie` relies on.
+    private func compileUnit(containing address: UInt64) -> Dwarf_Die? {
+        guard let dwarf else { return nil }
+        var offset: Dwarf_Off = 0, next: Dwarf_Off = 0
+        var headerSize = 0
+        while dwarf_nextcu(dwarf, offset, &next, &headerSize, nil, nil, nil) == 0 {
+            var unit = Dwarf_Die()
+            if dwarf_offdie(dwarf, offset + Dwarf_Off(headerSize), &unit) != nil, dwarf_haspc(&unit, address) > 0 {
+                return unit
+            }
+            offset = next
+        }
+        return nil
     }
 
     private static func readSymbols(_ elf: OpaquePointer) -> [GuestSymbol] {

@@ -21,7 +21,7 @@ struct FaultAnalyzer {
         var report = FaultReport(
             compartment: compartment.name, kind: .unknown, summary: "", address: nil, addressRegion: nil,
             library: imageSet.region(containing: regs.rip)?.library,
-            instructionPointer: regs.rip, function: symbolizer?.describe(regs.rip),
+            instructionPointer: regs.rip, function: symbolizer.flatMap { $0.symbol(containing: regs.rip) != nil ? $0.describe(regs.rip) : nil },
             location: symbolizer?.sourceLocation(of: regs.rip)?.description,
             gate: nil, notes: [], backtrace: [], registers: FaultAnalyzer.registerFile(regs, sregs))
         if let mapping = pageTables.translate(regs.rip), mapping.permissions.executable {
@@ -30,7 +30,7 @@ struct FaultAnalyzer {
             } else {
                 describeInstruction(at: regs.rip, into: &report)
             }
-            report.backtrace = backtrace(pc: regs.rip, frame: regs.rbp)
+            report.backtrace = backtrace(regs)
         } else {
             describeFetchFault(regs, into: &report)
         }
@@ -84,10 +84,20 @@ struct FaultAnalyzer {
         }
     }
 
+    /// The backtrace of a fault inside code. A function stopped at its first instruction
+    /// has not yet pushed a frame, so its caller is found at RSP instead of through RBP.
+    private func backtrace(_ regs: kvm_regs) -> [FaultReport.Frame] {
+        if symbolizer?.symbol(containing: regs.rip)?.offset == 0, let returnAddress = try? space.read(UInt64.self, at: regs.rsp) {
+            return [frame(regs.rip, isReturnAddress: false)] + backtrace(pc: returnAddress, frame: regs.rbp, isReturnAddress: true)
+        }
+        return backtrace(pc: regs.rip, frame: regs.rbp)
+    }
+
     /// "the private stack of compartment comp1 (not mapped in comp2)".
     private func describe(_ region: GuestRegion) -> String {
         let mappedHere = compartment.mapped.contains { $0.range.overlaps(region.range) }
-        return region.name + (mappedHere ? "" : ", not mapped in compartment \(compartment.name)")
+        let isGuard = region.kind == .stackGuard || region.kind == .sharedStackGuard
+        return region.name + (mappedHere || isGuard ? "" : ", not mapped in compartment \(compartment.name)")
     }
 
     /// Frames from `pc`, then along the frame-pointer chain from `frame`.

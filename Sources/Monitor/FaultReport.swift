@@ -55,8 +55,14 @@ public struct FaultReport: Codable, Equatable, Sendable {
         lines += notes.map { "  note:     \($0)" }
         if !backtrace.isEmpty {
             lines.append("  backtrace:")
-            for (index, frame) in backtrace.enumerated() {
-                lines.append("    #\(index) \(hex(frame.address)) \(frame.function)" + (frame.location.map { " (\($0))" } ?? ""))
+            var index = 0
+            while index < backtrace.count {
+                let frame = backtrace[index]
+                var repeats = 1
+                while index + repeats < backtrace.count && backtrace[index + repeats] == frame { repeats += 1 }
+                lines.append("    #\(index) \(hex(frame.address)) \(frame.function)" + (frame.location.map { " (\($0))" } ?? "")
+                             + (repeats > 1 ? " (and \(repeats - 1) more frames like it)" : ""))
+                index += repeats
             }
         }
         lines.append("  registers:")

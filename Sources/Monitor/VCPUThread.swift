@@ -16,6 +16,12 @@ final class VCPUThread: @unchecked Sendable {
         let result = pthread_create(&thread, nil, { argument in
             let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
             ckvm_set_thread_name(box.name)
+            // A thread inherits its creator's signal mask, and runtime worker threads
+            // (Dispatch, Swift concurrency) block most signals: unblock the kick.
+            var kick = sigset_t()
+            sigemptyset(&kick)
+            sigaddset(&kick, VCPUThread.kickSignal)
+            pthread_sigmask(SIG_UNBLOCK, &kick, nil)
             box.body()
             return nil
         }, box)

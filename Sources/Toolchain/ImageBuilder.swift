@@ -80,11 +80,18 @@ public struct ImageBuilder: Sendable {
     /// exports, and checks that it defines each export. Returns the object to link.
     private func buildLibrary(_ library: LibraryDescriptor, plan: BuildPlan, interface: String, flags: [String], runtime: RuntimeBuild.Output, objects: String) throws(ToolchainError) -> String {
         let object = objects + "/\(library.name).o", local = objects + "/\(library.name).local.o"
-        try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
         let exported = library.exports.map { library.symbol(of: $0) } + (library.name == plan.application.name ? ["app_main"] : [])
-        let keep = objects + "/\(library.name).exports"
-        try write(exported.joined(separator: "\n") + "\n", to: keep)
-        try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, local], step: "localising the symbols of \(library.name)")
+        var fingerprint = Fingerprint()
+        for file in library.sources + [interface] { fingerprint.add(file); fingerprint.add(contentsOf: file) }
+        for part in flags + exported + [runtime.moduleFolder] { fingerprint.add(part) }
+        let stamp = objects + "/\(library.name).stamp"
+        if (try? String(contentsOfFile: stamp, encoding: .utf8)) != fingerprint.hex || !FileManager.default.fileExists(atPath: local) {
+            try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
+            let keep = objects + "/\(library.name).exports"
+            try write(exported.joined(separator: "\n") + "\n", to: keep)
+            try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, local], step: "localising the symbols of \(library.name)")
+            try write(fingerprint.hex, to: stamp)
+        }
         let defined = Set(try CommandRunner().run([tools.nm, "--defined-only", "--extern-only", "--format=just-symbols", local], step: "listing the symbols of \(library.name)")
             .split(separator: "\n").map(String.init))
         for export in library.exports where !defined.contains(library.symbol(of: export)) {

@@ -8,7 +8,7 @@ struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Build an image set from a conformation (config.yaml) or an application folder.",
         discussion: """
-            TARGET is a conformation such as Configs/example-vmept2.yaml, or an application folder such as Guest/Apps/hello (built as one fcalls compartment). The image set (an ELF and manifest.json) goes to Guest/build/NAME unless --output says otherwise.
+            TARGET is a conformation such as Configs/example-vmept2.yaml, or an application folder such as Guest/Apps/hello (built as one fcalls compartment). Libraries are looked up in Guest/Libraries, Guest/Apps and the folder that holds TARGET. The image set (an ELF and manifest.json) goes to Guest/build/NAME unless --output says otherwise.
             """)
 
     @Argument(help: "A conformation (.yaml) or an application folder.")
@@ -31,7 +31,9 @@ struct Build: ParsableCommand {
 
     func run() throws {
         do {
-            let tree = try sourceRoot.map { SourceTree(root: $0) } ?? SourceTree.locate()
+            var tree = try sourceRoot.map { SourceTree(root: URL(fileURLWithPath: $0).standardized.path) } ?? SourceTree.locate()
+            // Libraries beside the target are found too (test guests keep theirs there).
+            tree.librarySearchPath.append(URL(fileURLWithPath: target).standardized.deletingLastPathComponent().path)
             let plan = try makePlan(tree: tree)
             let quiet = self.quiet
             let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree) { line in
@@ -52,8 +54,10 @@ struct Build: ParsableCommand {
         }
     }
 
+    private var isConformation: Bool { target.hasSuffix(".yaml") || target.hasSuffix(".yml") }
+
     private func makePlan(tree: SourceTree) throws -> BuildPlan {
-        if target.hasSuffix(".yaml") || target.hasSuffix(".yml") {
+        if isConformation {
             let conformation = try Conformation.load(path: target)
             guard let application = app ?? conformation.application else {
                 throw ToolchainError.conformation(ConformationError(file: target, line: nil, "names no application: add `app: NAME` to it or pass --app NAME"))

@@ -1,0 +1,103 @@
+import Foundation
+import GuestImage
+import Testing
+
+/// The loader's checks, fed real images and copies of them broken on purpose.
+@Suite struct ELFImageTests {
+    /// A copy of the hello image, changed by `edit`, in a temporary file.
+    func brokenCopy(_ name: String, _ edit: (inout [UInt8]) -> Void) throws -> String {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try TestImages.build("Guest/Apps/hello").image)))
+        edit(&bytes)
+        let path = NSTemporaryDirectory() + "flexos-\(name)-\(getpid()).elf"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// Offsets into the ELF64 header and the first program header.
+    func programHeader(_ bytes: [UInt8], _ index: Int) -> Int {
+        let offset = Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0x20, as: UInt64.self) })
+        let size = Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0x36, as: UInt16.self) })
+        return offset + index * size
+    }
+
+    func put<T>(_ value: T, at offset: Int, in bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { $0.storeBytes(of: value, toByteOffset: offset, as: T.self) }
+    }
+
+    @Test func loadsTheHelloImage() throws {
+        let image = try ELFImage(path: try TestImages.build("Guest/Apps/hello").image)
+        #expect(image.abiVersion == 1)
+        #expect(image.segments.contains { $0.executable && $0.range.contains(image.entry) })
+        #expect(image.segments.allSatisfy { GuestLayout.image.contains($0.virtualAddress) })
+        #expect(image.allocatedSections.contains { $0.name == ".text.hello" })
+    }
+
+    @Test func refusesAFileThatIsNotELF() throws {
+        let path = NSTemporaryDirectory() + "flexos-notelf-\(getpid())"
+        try "#!/bin/sh\necho not a guest\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ImageError.notELF(path: path)) { try ELFImage(path: path) }
+    }
+
+    @Test func refusesAMissingFile() {
+        #expect { try ELFImage(path: "/nonexistent/guest.elf") } throws: { error in
+            (error as? ImageError)?.description.contains("No such file") == true
+        }
+    }
+
+    @Test func refusesATruncatedImage() throws {
+        let path = try brokenCopy("truncated") { $0 = Array($0.prefix(0x1800)) }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("truncated") == true
+        }
+    }
+
+    @Test func refusesAnImageForAnotherMachine() throws {
+        let path = try brokenCopy("aarch64") { put(UInt16(183), at: 0x12, in: &$0) }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("built for AArch64") == true
+        }
+    }
+
+    @Test func refusesA32BitImage() throws {
+        let path = try brokenCopy("elf32") { $0[4] = 1 }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("32-bit") == true
+        }
+    }
+
+    @Test func refusesASharedObject() throws {
+        let path = try brokenCopy("dyn") { put(UInt16(3), at: 0x10, in: &$0) }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("ET_DYN") == true
+        }
+    }
+
+    @Test func refusesOverlappingSegments() throws {
+        let path = try brokenCopy("overlap") { bytes in
+            let first = programHeader(bytes, 0), second = programHeader(bytes, 1)
+            let address = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: first + 0x10, as: UInt64.self) }
+            put(address, at: second + 0x10, in: &bytes)
+        }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("overlap") == true
+        }
+    }
+
+    @Test func refusesSegmentsOutsideGuestMemory() throws {
+        let path = try brokenCopy("outside") { bytes in
+            put(UInt64(0x7FFF_0000_0000), at: programHeader(bytes, 1) + 0x10, in: &bytes)
+        }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("outside guest memory") == true
+        }
+    }
+
+    @Test func refusesAnImageBuiltForAnotherABI() throws {
+        let image = try ELFImage(path: try TestImages.build("Guest/Apps/hello").image)
+        let section = image.allocatedSections.first { $0.name == ".flexos_abi" }!
+        let segment = image.segment(containing: section.address)!
+        let fileOffset = Int(segment.fileOffset + (section.address - segment.virtualAddress))
+        let path = try brokenCopy("abi") { put(UInt32(99), at: fileOffset, in: &$0) }
+        #expect(throws: ImageError.abiVersionMismatch(path: path, found: 99, expected: 1)) { try ELFImage(path: path) }
+    }
+}

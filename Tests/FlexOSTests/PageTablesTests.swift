@@ -1,0 +1,61 @@
+import GuestImage
+import Testing
+@testable import Monitor
+
+@Suite struct PageTablesTests {
+    let area: Range<UInt64> = 0x1000..<0x20_0000
+
+    @Test func mapsFourKilobytePagesWithPermissions() throws {
+        var tables = PageTables(area: area)
+        try tables.map(.identity(0x40_0000..<0x40_3000, .readExecute))
+        try tables.map(.identity(0x40_3000..<0x40_4000, .readWrite))
+        #expect(tables.translate(0x40_1234)?.physicalAddress == 0x40_1234)
+        #expect(tables.translate(0x40_1234)?.permissions == .readExecute)
+        #expect(tables.translate(0x40_3008)?.permissions == .readWrite)
+        #expect(tables.translate(0x40_4000) == nil)
+        #expect(tables.translate(0x3F_F000) == nil)
+        // PML4, PDPT, PD and one page table.
+        #expect(tables.tables.count == 4)
+    }
+
+    @Test func usesLargePagesWhereAligned() throws {
+        var tables = PageTables(area: area)
+        try tables.map(PageMapping(virtualAddress: 0x1_0000_0000, physicalAddress: 0x1_0000_0000, size: 0x40_1000, permissions: .readWrite))
+        #expect(tables.translate(0x1_001F_FFFF)?.physicalAddress == 0x1_001F_FFFF)
+        #expect(tables.translate(0x1_0040_0000)?.permissions == .readWrite)
+        #expect(tables.translate(0x1_0040_1000) == nil)
+        // Two 2 MiB pages and one 4 KiB page: PML4, PDPT, PD, one page table.
+        #expect(tables.tables.count == 4)
+    }
+
+    @Test func everyLevelIsUserAccessibleAndLeavesCarryNoExecute() throws {
+        var tables = PageTables(area: area)
+        try tables.map(.identity(0x40_0000..<0x40_1000, .readOnly))
+        var table = tables.root
+        for level in (1...3).reversed() {
+            let entry = tables.tables[table]![PageTables.index(0x40_0000, level: level)]
+            #expect(entry & PageTables.user != 0, "level \(level) lacks the user bit")
+            table = entry & PageTables.addressMask
+        }
+        let leaf = tables.tables[table]![PageTables.index(0x40_0000, level: 0)]
+        #expect(leaf & PageTables.noExecute != 0)
+        #expect(leaf & PageTables.writable == 0)
+        #expect(leaf & PageTables.user != 0)
+    }
+
+    @Test func refusesUnalignedAndDoubleMappings() throws {
+        var tables = PageTables(area: area)
+        #expect(throws: PageTableError.self) { try tables.map(.identity(0x40_0010..<0x40_1000, .readOnly)) }
+        try tables.map(.identity(0x40_0000..<0x40_1000, .readOnly))
+        #expect(throws: PageTableError.alreadyMapped(virtualAddress: 0x40_0000)) {
+            try tables.map(.identity(0x40_0000..<0x40_1000, .readWrite))
+        }
+    }
+
+    @Test func reportsWhenTheTableAreaIsExhausted() {
+        var tables = PageTables(area: 0x1000..<0x3000)
+        #expect(throws: PageTableError.outOfTableSpace(capacity: 2)) {
+            try tables.map(.identity(0x40_0000..<0x40_1000, .readOnly))
+        }
+    }
+}
