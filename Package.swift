@@ -34,6 +34,12 @@ let package = Package(
             name: "flexosctl",
             dependencies: ["Toolchain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // Benchmarks: speed targets live here, never in timed tests.
+        .executableTarget(
+            name: "flexos-bench",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/Sources/flexos-bench"),
+
         .testTarget(name: "FlexOSTests", dependencies: ["KVM", "GuestImage", "Monitor", "Conformation", "Toolchain"]),
     ],
     swiftLanguageModes: [.v5]

@@ -152,7 +152,7 @@ func readWholeFile(_ path: String) throws(ImageError) -> [UInt8] {
     if fd < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
     defer { close(fd) }
     var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
+    var chunk = [UInt8](repeating: 0, count: 16384)
     while true {
         let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if count < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }

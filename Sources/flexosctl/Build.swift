@@ -6,6 +6,7 @@ import Toolchain
 /// `flexosctl build`: compiles an image set from a conformation or an application folder.
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "build",
         abstract: "Build an image set from a conformation (config.yaml) or an application folder.",
         discussion: """
             TARGET is a conformation such as Configs/example-vmept2.yaml, or an application folder such as Guest/Apps/hello (built as one fcalls compartment). Libraries are looked up in Guest/Libraries, Guest/Apps and the folder that holds TARGET. The image set (an ELF and manifest.json) goes to Guest/build/NAME unless --output says otherwise.

@@ -8,5 +8,6 @@ struct Flexosctl: ParsableCommand {
         discussion: """
             A conformation (a config.yaml) says which libraries share a compartment, which mechanism isolates compartments (fcalls, vmept, intel-mpk) and how each compartment is hardened. `flexosctl build` turns it into an image set that `flexosd run` boots.
             """,
+        version: "0.1.0",
         subcommands: [Build.self])
 }

@@ -8,5 +8,6 @@ struct Flexosd: ParsableCommand {
         discussion: """
             Every compartment of an image set runs in a VM entered directly in 64-bit ring 3, with page tables the monitor builds; the guest talks to the monitor through hypercalls. Build image sets with `flexosctl build`.
             """,
+        version: "0.1.0",
         subcommands: [Run.self])
 }

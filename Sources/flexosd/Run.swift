@@ -7,6 +7,7 @@ import Monitor
 /// `flexosd run`: boots one image set in the foreground and exits with its exit code.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Boot an image set, stream its console, and exit with the guest's exit code.",
         discussion: """
             IMAGE-SET is a folder written by `flexosctl build`, its manifest.json, or a guest ELF (which then runs as one compartment).

@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+
+/// The built executables, run as a user runs them.
+enum Executables {
+    /// The folder `swift build` put the products in (beside this test bundle).
+    static let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+
+    struct Result {
+        let status: Int32
+        let output: String
+        let errors: String
+    }
+
+    /// Runs `name` (flexosd or flexosctl) with `arguments` and waits for it.
+    static func run(_ name: String, _ arguments: [String]) throws -> Result {
+        let path = folder + "/" + name
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestFailure("\(path) is missing: run `swift build` before the tests")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        nonisolated(unsafe) var errorData = Data()
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) { errorData = errors.fileHandleForReading.readDataToEndOfFile() }
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self), errors: String(decoding: errorData, as: UTF8.self))
+    }
+}
+
+@Suite struct FlexosdCommandTests {
+    @Test func runsHelloAndExitsWithItsCode() throws {
+        let folder = try TestImages.build("Guest/Apps/hello").folder
+        let result = try Executables.run("flexosd", ["run", folder])
+        #expect(result.status == 0)
+        #expect(result.output.contains("Hello from FlexOS, Embedded Swift in ring 3!"))
+        #expect(result.errors.contains("hello exited with code 0"))
+    }
+
+    @Test func printsAJSONReport() throws {
+        let folder = try TestImages.build("Guest/Apps/hello").folder
+        let result = try Executables.run("flexosd", ["run", "--json", folder + "/hello.elf"])
+        #expect(result.status == 0)
+        let report = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        #expect(report?["outcome"] as? String == "exited")
+        #expect(report?["exitStatus"] as? Int == 0)
+        let compartments = report?["compartments"] as? [[String: Any]]
+        #expect((compartments?.first?["hypercalls"] as? [String: Int])?["exit"] == 1)
+        #expect(result.errors.contains("Hello from FlexOS"))
+    }
+
+    @Test func reportsAFaultAndExits139() throws {
+        let result = try Executables.run("flexosd", ["run", try TestImages.build("Tests/Guests/fault").folder])
+        #expect(result.status == 139)
+        #expect(result.errors.contains("guest fault in compartment comp1"))
+        #expect(result.errors.contains("fault.touchUnmapped"))
+    }
+
+    @Test func stopsASpinningGuestAtTheTimeout() throws {
+        let result = try Executables.run("flexosd", ["run", "--timeout", "300ms", try TestImages.build("Tests/Guests/spin").folder])
+        #expect(result.status == 124)
+        #expect(result.errors.contains("did not exit within 300.0 ms"))
+    }
+
+    @Test(arguments: [
+        (["run", "/nonexistent/image"], "does not exist"),
+        (["run", "/etc/hostname"], "is not an ELF file"),
+        (["run", "Package.swift"], "is not an ELF file"),
+        (["run", "--kvm", "/nonexistent/kvm", "Guest/build/tests/hello"], "this host offers no KVM"),
+        (["run", "--memory", "12K", "Guest/build/tests/hello"], "is too small"),
+        (["run", "--memory", "lots", "Guest/build/tests/hello"], "is not a size"),
+        (["run", "--timeout", "soon", "Guest/build/tests/hello"], "is not a duration"),
+        (["run", "--timeout=-3s", "Guest/build/tests/hello"], "is not a duration"),
+    ])
+    func explainsBadInput(arguments: [String], message: String) throws {
+        _ = try TestImages.build("Guest/Apps/hello")
+        let result = try Executables.run("flexosd", arguments)
+        #expect(result.status != 0)
+        #expect(result.errors.contains(message), "stderr was: \(result.errors)")
+        #expect(result.output.isEmpty)
+    }
+}
+
+@Suite struct FlexosctlCommandTests {
+    @Test func buildsAnApplicationFolder() throws {
+        let output = testBuildFolder + "/cli-hello"
+        let result = try Executables.run("flexosctl", ["build", "Guest/Apps/hello", "--output", output, "--json"])
+        #expect(result.status == 0, "\(result.errors)")
+        let summary = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
+        #expect(summary?["mechanism"] as? String == "fcalls")
+        #expect(FileManager.default.fileExists(atPath: output + "/hello.elf"))
+        #expect(FileManager.default.fileExists(atPath: output + "/manifest.json"))
+        #expect(result.errors.contains("linking"))
+    }
+
+    @Test(arguments: [
+        (["build", "Guest/Apps/nothing-here"], "neither a conformation"),
+        (["build", "Configs/none.yaml"], "no such file"),
+    ])
+    func explainsBadInput(arguments: [String], message: String) throws {
+        let result = try Executables.run("flexosctl", arguments)
+        #expect(result.status == 1)
+        #expect(result.errors.contains(message), "stderr was: \(result.errors)")
+    }
+}

@@ -1,0 +1,28 @@
+# Sourced by the other scripts: installs what FlexOS needs on a fresh Debian machine
+# (idempotently: nothing is installed twice) and puts the Swift toolchain on PATH.
+
+set -euo pipefail
+
+flexos_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+flexos_missing=()
+for package in libelf-dev libdw-dev pkg-config; do
+    dpkg -s "$package" >/dev/null 2>&1 || flexos_missing+=("$package")
+done
+if ((${#flexos_missing[@]})); then
+    echo "setup: installing ${flexos_missing[*]}" >&2
+    flexos_sudo=""
+    [ "$(id -u)" -eq 0 ] || flexos_sudo="sudo"
+    $flexos_sudo apt-get update -qq
+    $flexos_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${flexos_missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+command -v swift >/dev/null 2>&1 || { echo "setup: Swift 6.x is needed (https://swift.org/install)" >&2; exit 1; }
+
+# Release builds: static Swift runtime and no PIE, so flexosd starts in a few milliseconds.
+flexos_release_flags=(-c release --static-swift-stdlib -Xlinker -no-pie)
+
+cd "$flexos_root"
