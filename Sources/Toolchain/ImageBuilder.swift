@@ -78,17 +78,23 @@ public struct ImageBuilder: Sendable {
 
     /// Compiles `library` with its gates interface, localises every symbol but its
     /// exports, and checks that it defines each export. Returns the object to link.
+    ///
+    /// Embedded Swift emits into every importing module its own weak copies of the
+    /// runtime's functions and variables. Those stay global, so that the linker binds
+    /// them to the runtime's definitions (mapped in every compartment, one state per VM);
+    /// everything else of the library becomes local to it.
     private func buildLibrary(_ library: LibraryDescriptor, plan: BuildPlan, interface: String, flags: [String], runtime: RuntimeBuild.Output, objects: String) throws(ToolchainError) -> String {
         let object = objects + "/\(library.name).o", local = objects + "/\(library.name).local.o"
         let exported = library.exports.map { library.symbol(of: $0) } + (library.name == plan.application.name ? ["app_main"] : [])
         var fingerprint = Fingerprint()
         for file in library.sources + [interface] { fingerprint.add(file); fingerprint.add(contentsOf: file) }
-        for part in flags + exported + [runtime.moduleFolder] { fingerprint.add(part) }
+        for part in flags + exported + [runtime.moduleFolder, "keep-runtime-symbols"] { fingerprint.add(part) }
         let stamp = objects + "/\(library.name).stamp"
         if (try? String(contentsOfFile: stamp, encoding: .utf8)) != fingerprint.hex || !FileManager.default.fileExists(atPath: local) {
             try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
             let keep = objects + "/\(library.name).exports"
-            try write(exported.joined(separator: "\n") + "\n", to: keep)
+            let runtimeSymbols = (try? String(contentsOfFile: runtime.symbols, encoding: .utf8)) ?? ""
+            try write(exported.joined(separator: "\n") + "\n" + runtimeSymbols, to: keep)
             try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, local], step: "localising the symbols of \(library.name)")
             try write(fingerprint.hex, to: stamp)
         }

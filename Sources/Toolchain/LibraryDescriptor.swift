@@ -109,7 +109,10 @@ public struct LibraryDescriptor: Equatable, Sendable {
         }
         var exports: [ExportSignature] = []
         for node in mapping["exports"]?.sequence ?? [] {
-            switch ExportSignature.parse(node.string ?? "") {
+            guard let text = node.scalar?.string else {
+                throw fail(node, "write each export as a quoted string, e.g. - \"lib_func(buffer: UnsafeMutablePointer<CChar>) -> Int32\"")
+            }
+            switch ExportSignature.parse(text) {
             case .success(let export):
                 guard !exports.contains(where: { $0.name == export.name }) else { throw fail(node, "export \(export.name) is declared twice") }
                 exports.append(export)

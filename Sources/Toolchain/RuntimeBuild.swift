@@ -8,6 +8,8 @@ struct RuntimeBuild {
         let moduleFolder: String
         let object: String
         let support: String
+        /// The global symbols runtime.o defines, one per line.
+        let symbols: String
     }
 
     /// The runtime is trusted code: optimised, no stack protector (it implements it), and
@@ -15,6 +17,9 @@ struct RuntimeBuild {
     static let flags = ["-O", "-Xfrontend", "-disable-stack-protector", "-Xllvm", "-disable-loop-idiom-all"]
     static let supportFlags = ["-target", "x86_64-unknown-none-elf", "-ffreestanding", "-fno-stack-protector", "-fno-builtin",
                                "-fno-asynchronous-unwind-tables", "-O2", "-g"]
+
+    /// Bumped whenever a cache entry gains or changes a file.
+    static let cacheFormat = "runtime-cache-2"
 
     let builder: ImageBuilder
 
@@ -25,10 +30,10 @@ struct RuntimeBuild {
             fingerprint.add(file)
             fingerprint.add(contentsOf: file)
         }
-        for part in [builder.tools.swiftc] + ImageBuilder.swiftFlags + RuntimeBuild.flags + RuntimeBuild.supportFlags { fingerprint.add(part) }
+        for part in [RuntimeBuild.cacheFormat, builder.tools.swiftc] + ImageBuilder.swiftFlags + RuntimeBuild.flags + RuntimeBuild.supportFlags { fingerprint.add(part) }
         let folder = builder.cacheFolder + "/" + fingerprint.hex
-        let output = Output(moduleFolder: folder, object: folder + "/runtime.o", support: folder + "/support.o")
-        if FileManager.default.fileExists(atPath: output.object) && FileManager.default.fileExists(atPath: output.support) {
+        let output = Output(moduleFolder: folder, object: folder + "/runtime.o", support: folder + "/support.o", symbols: folder + "/runtime.symbols")
+        if [output.object, output.support, output.symbols].allSatisfy(FileManager.default.fileExists) {
             report("runtime: up to date (\(folder))")
             return output
         }
@@ -42,6 +47,9 @@ struct RuntimeBuild {
             step: "compiling the guest runtime")
         try CommandRunner().run([builder.tools.clang] + RuntimeBuild.supportFlags + ["-I", tree.abiInclude, "-c", tree.runtimeSupportSource, "-o", staging + "/support.o"],
                                 step: "compiling the runtime's C support")
+        let symbols = try CommandRunner().run([builder.tools.nm, "--defined-only", "--extern-only", "--format=just-symbols", staging + "/runtime.o"],
+                                              step: "listing the runtime's symbols")
+        try write(symbols, to: staging + "/runtime.symbols")
         if rename(staging, folder) != 0 {
             try? FileManager.default.removeItem(atPath: staging)
             guard FileManager.default.fileExists(atPath: output.object) else {

@@ -33,12 +33,13 @@
  *                     to the guest
  *   0x0000_0020_0000  boot-info page (read-only), then the console ring
  *   0x0000_0040_0000  the image: PT_LOAD segments of the guest ELF
+ *   0x0000_4000_0000  the shared area, mapped at this address in every VM of an
+ *                     image set: .data_shared, the gate block, the shared
+ *                     stacks, the shared heap. Within 2 GiB of the image, so code
+ *                     built for the small code model reaches .data_shared.
  *   0x0000_C000_0000  hypercall window: mapped, but backed by no memory slot
  *   0x0001_0000_0000  compartment k's private area at BASE + k * STRIDE:
  *                     a guard page, the stack, the heap
- *   0x0008_0000_0000  the shared area, mapped at this address in every VM of an
- *                     image set: .data_shared, the gate block, the shared
- *                     stacks, the shared heap
  * ------------------------------------------------------------------------- */
 #define FLEXOS_PAGE_SIZE               0x1000ull
 #define FLEXOS_MONITOR_AREA_BASE       0x1000ull
@@ -51,8 +52,8 @@
 #define FLEXOS_HYPERCALL_WINDOW        0xC0000000ull
 #define FLEXOS_COMPARTMENT_AREA_BASE   0x100000000ull
 #define FLEXOS_COMPARTMENT_AREA_STRIDE 0x40000000ull
-#define FLEXOS_SHARED_BASE             0x800000000ull
-#define FLEXOS_SHARED_LIMIT            0x900000000ull
+#define FLEXOS_SHARED_BASE             0x40000000ull
+#define FLEXOS_SHARED_LIMIT            0x80000000ull
 
 #define FLEXOS_MAX_COMPARTMENTS        16u
 #define FLEXOS_GATE_MAX_ARGUMENTS      6u
