@@ -23,7 +23,7 @@ public enum Mechanism: String, Codable, Sendable, CaseIterable {
 /// VM only what this file says the compartment may see.
 public struct ImageManifest: Codable, Equatable, Sendable {
     public static let fileName = "manifest.json"
-    public static let currentFormat = 1
+    public static let currentFormat = 2
 
     /// A named address range of the image.
     public struct Region: Codable, Equatable, Sendable {
@@ -68,13 +68,14 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         public var library: String
         public var name: String
         public var symbol: String
-        public var arguments: Int
+        /// The labels of its parameters, in order.
+        public var parameters: [String]
 
-        public init(library: String, name: String, symbol: String, arguments: Int) {
+        public init(library: String, name: String, symbol: String, parameters: [String]) {
             self.library = library
             self.name = name
             self.symbol = symbol
-            self.arguments = arguments
+            self.parameters = parameters
         }
     }
 
@@ -114,9 +115,16 @@ public struct ImageManifest: Codable, Equatable, Sendable {
 
     /// Reads a manifest and checks that it is internally consistent.
     public static func load(path: String) throws(ImageError) -> ImageManifest {
-        let data = try readWholeFile(path)
+        let data = Data(try readWholeFile(path))
+        struct Format: Decodable { let format: Int }
+        guard let format = try? JSONDecoder().decode(Format.self, from: data) else {
+            throw ImageError.badManifest(path: path, detail: "not a FlexOS image manifest (it is not JSON with a `format` field)")
+        }
+        guard format.format == ImageManifest.currentFormat else {
+            throw ImageError.badManifest(path: path, detail: "it has format \(format.format); this monitor reads format \(ImageManifest.currentFormat): rebuild the image set with `flexosctl build`")
+        }
         let manifest: ImageManifest
-        do { manifest = try JSONDecoder().decode(ImageManifest.self, from: Data(data)) } catch {
+        do { manifest = try JSONDecoder().decode(ImageManifest.self, from: data) } catch {
             throw ImageError.badManifest(path: path, detail: "not a FlexOS image manifest (\(error))")
         }
         try manifest.check(path: path)
@@ -132,7 +140,6 @@ public struct ImageManifest: Codable, Equatable, Sendable {
 
     private func check(path: String) throws(ImageError) {
         func fail(_ detail: String) -> ImageError { .badManifest(path: path, detail: detail) }
-        guard format == ImageManifest.currentFormat else { throw fail("format \(format); this monitor reads format \(ImageManifest.currentFormat)") }
         guard !compartments.isEmpty else { throw fail("it lists no compartments") }
         guard compartments.count <= GuestLayout.maxCompartments else { throw fail("\(compartments.count) compartments; at most \(GuestLayout.maxCompartments) are supported") }
         let names = Set(compartments.map(\.name))

@@ -120,9 +120,30 @@ private func swiftDemangle(
     _ flags: UInt32) -> UnsafeMutablePointer<CChar>?
 
 /// The Swift runtime's demangling of `name`, or `name` itself when it is not a Swift name.
+/// The optimiser's specialisation wrappers are left out: what remains is the function
+/// a person wrote.
 public func demangle(_ name: String) -> String {
     guard name.hasPrefix("$") || name.hasPrefix("_$") else { return name }
     guard let demangled = name.withCString({ swiftDemangle($0, name.utf8.count, nil, nil, 0) }) else { return name }
     defer { free(demangled) }
-    return String(cString: demangled)
+    return withoutSpecializations(String(cString: demangled))
+}
+
+/// "function signature specialization <...> of generic specialization <...> of f()" -> "f()".
+func withoutSpecializations(_ name: String) -> String {
+    var rest = Substring(name)
+    while let wrapper = ["function signature specialization <", "generic specialization <", "specialized "].first(where: rest.hasPrefix) {
+        guard wrapper.hasSuffix("<") else { rest = rest.dropFirst(wrapper.count); continue }
+        var depth = 0
+        var index = rest.startIndex
+        while index < rest.endIndex {
+            if rest[index] == "<" { depth += 1 }
+            if rest[index] == ">" { depth -= 1; if depth == 0 { break } }
+            index = rest.index(after: index)
+        }
+        let after = rest[index...].dropFirst()
+        guard after.hasPrefix(" of ") else { return name }
+        rest = after.dropFirst(4)
+    }
+    return String(rest)
 }

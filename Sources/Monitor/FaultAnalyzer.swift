@@ -14,8 +14,8 @@ struct FaultAnalyzer {
     let pageTables: PageTables
     let space: GuestAddressSpace
     let symbolizer: Symbolizer?
-    /// How a faulting address reached this compartment through a gate, if it did.
-    var gateContext: (UInt64) -> String? = { _ in nil }
+    /// The image set's exports, to name the gate calls in service here.
+    let exports: [ImageManifest.Export]
 
     func analyze(registers regs: kvm_regs, specialRegisters sregs: kvm_sregs) -> FaultReport {
         var report = FaultReport(
@@ -41,7 +41,7 @@ struct FaultAnalyzer {
         let region = imageSet.region(containing: address)
         report.address = address
         report.addressRegion = region.map { describe($0) } ?? "mapped nowhere"
-        report.gate = gateContext(address)
+        report.gate = gateCarrying(address)
         if let region, region.kind == .stackGuard || region.kind == .sharedStackGuard, region.compartment == compartment.name {
             report.kind = .stackOverflow
             report.summary = "stack overflow: \(region.name) was hit at \(hex(address))"
@@ -91,6 +91,20 @@ struct FaultAnalyzer {
             return [frame(regs.rip, isReturnAddress: false)] + backtrace(pc: returnAddress, frame: regs.rbp, isReturnAddress: true)
         }
         return backtrace(pc: regs.rip, frame: regs.rbp)
+    }
+
+    /// "argument 3 (stackInt) of gate flexosexample.lib_func, called from compartment comp1"
+    /// when `address` is (near) an argument of a gate call this VM is serving.
+    private func gateCarrying(_ address: UInt64) -> String? {
+        for call in GateInspector(space: space, gateBlock: imageSet.gateBlock.lowerBound).callsInService(callee: compartment.index, machines: imageSet.compartments.count) {
+            guard Int(call.exportIndex) < exports.count else { continue }
+            let export = exports[Int(call.exportIndex)]
+            for (position, argument) in call.arguments.prefix(export.parameters.count).enumerated()
+            where address >= argument && address - argument < GuestLayout.pageSize {
+                return "argument \(position + 1) (\(export.parameters[position])) of gate \(export.library).\(export.name), called from compartment \(imageSet.compartments[call.caller].name)"
+            }
+        }
+        return nil
     }
 
     /// "the private stack of compartment comp1 (not mapped in comp2)".

@@ -48,14 +48,14 @@ public final class ImageSetRun: @unchecked Sendable {
                 image: imageSet.image, shared: shared, applicationCompartment: applicationMachine))
         }
         do { control = try RunControl(vcpus: machines.map(\.vcpu)) } catch { throw LaunchError.kvm(error) }
-        let layout = self.layout, symbolizer = self.symbolizer, image = imageSet.image
+        let layout = self.layout, symbolizer = self.symbolizer, image = imageSet.image, exports = manifest.exports
         runners = machines.map { [control] machine in
             CompartmentRunner(machine: machine, compartmentCount: machines.count, control: control, console: console) {
                 FaultAnalyzer(compartment: machine.layout, imageSet: layout, pageTables: machine.pageTables, space: machine.addressSpace,
                               symbolizer: symbolizer.withLock { cached in
                                   if cached == nil { cached = Symbolizer(image: image) }
                                   return cached
-                              })
+                              }, exports: exports)
             }
         }
         try startThreads()
@@ -88,6 +88,13 @@ public final class ImageSetRun: @unchecked Sendable {
         let gates = block.bindMemory(to: flexos_gate_block.self, capacity: 1)
         gates.pointee.magic = FLEXOS_GATE_MAGIC
         gates.pointee.compartment_count = UInt32(layout.compartments.count)
+    }
+
+    /// What `address` maps to in the VM that runs `compartment`, read from the page tables
+    /// that VM runs on; nil when it is not mapped there.
+    public func mapping(of address: UInt64, inCompartment compartment: String) -> PagePermissions? {
+        guard let index = layout.machineIndex(of: compartment) else { return nil }
+        return runners[index].machine.pageTables.translate(address)?.permissions
     }
 
     /// Whether the run has ended.

@@ -29,6 +29,10 @@ public struct ImageBuilder: Sendable {
         self.progress = progress
     }
 
+    /// Debug information names files relative to the source tree: reports read
+    /// Guest/Libraries/x/y.swift:10, and builds do not depend on where the tree lives.
+    var debugPrefixMap: [String] { ["-debug-prefix-map", tree.root + "/=", "-debug-prefix-map", cacheFolder + "/=.runtime/"] }
+
     public func build(_ plan: BuildPlan, into folder: String) throws(ToolchainError) -> BuildResult {
         let objects = folder + "/obj", generated = folder + "/generated"
         try makeFolder(objects)
@@ -88,7 +92,7 @@ public struct ImageBuilder: Sendable {
         let exported = library.exports.map { library.symbol(of: $0) } + (library.name == plan.application.name ? ["app_main"] : [])
         var fingerprint = Fingerprint()
         for file in library.sources + [interface] { fingerprint.add(file); fingerprint.add(contentsOf: file) }
-        for part in flags + exported + [runtime.moduleFolder, "keep-runtime-symbols"] { fingerprint.add(part) }
+        for part in ImageBuilder.swiftFlags + debugPrefixMap + flags + exported + [runtime.moduleFolder, "keep-runtime-symbols"] { fingerprint.add(part) }
         let stamp = objects + "/\(library.name).stamp"
         if (try? String(contentsOfFile: stamp, encoding: .utf8)) != fingerprint.hex || !FileManager.default.fileExists(atPath: local) {
             try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
@@ -110,7 +114,7 @@ public struct ImageBuilder: Sendable {
     }
 
     func compile(sources: [String], module: String, flags: [String], runtime: RuntimeBuild.Output, output: String, step: String) throws(ToolchainError) {
-        try CommandRunner().run([tools.swiftc] + ImageBuilder.swiftFlags + flags + [
+        try CommandRunner().run([tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags + [
             "-module-name", module, "-I", runtime.moduleFolder, "-I", tree.runtimeInclude, "-Xcc", "-I" + tree.abiInclude,
             "-c", "-o", output] + sources, step: step)
     }

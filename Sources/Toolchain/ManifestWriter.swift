@@ -34,7 +34,7 @@ struct ManifestWriter {
             },
             runtime: regions(runtime, image: image), shared: regions(shared, image: image),
             exports: plan.exports.map {
-                .init(library: $0.library.name, name: $0.signature.name, symbol: $0.symbol, arguments: $0.signature.parameters.count)
+                .init(library: $0.library.name, name: $0.signature.name, symbol: $0.symbol, parameters: $0.signature.parameters.map(\.label))
             })
     }
 

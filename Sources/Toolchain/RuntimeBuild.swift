@@ -41,11 +41,11 @@ struct RuntimeBuild {
         // Build in a private folder and rename it into place, so concurrent builds never see half a cache entry.
         let staging = folder + ".staging-\(getpid())"
         try makeFolder(staging)
-        try CommandRunner().run([builder.tools.swiftc] + ImageBuilder.swiftFlags + RuntimeBuild.flags + [
+        try CommandRunner().run([builder.tools.swiftc] + ImageBuilder.swiftFlags + builder.debugPrefixMap + RuntimeBuild.flags + [
             "-module-name", "FlexOS", "-emit-module", "-emit-module-path", staging + "/FlexOS.swiftmodule",
             "-I", tree.runtimeInclude, "-Xcc", "-I" + tree.abiInclude, "-c", "-o", staging + "/runtime.o"] + tree.runtimeSources,
             step: "compiling the guest runtime")
-        try CommandRunner().run([builder.tools.clang] + RuntimeBuild.supportFlags + ["-I", tree.abiInclude, "-c", tree.runtimeSupportSource, "-o", staging + "/support.o"],
+        try CommandRunner().run([builder.tools.clang] + RuntimeBuild.supportFlags + ["-fdebug-prefix-map=" + tree.root + "/=", "-I", tree.abiInclude, "-c", tree.runtimeSupportSource, "-o", staging + "/support.o"],
                                 step: "compiling the runtime's C support")
         let symbols = try CommandRunner().run([builder.tools.nm, "--defined-only", "--extern-only", "--format=just-symbols", staging + "/runtime.o"],
                                               step: "listing the runtime's symbols")

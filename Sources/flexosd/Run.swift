@@ -1,5 +1,5 @@
 import ArgumentParser
-import FoundationEssentials
+import Foundation
 import Glibc
 import KVM
 import Monitor
@@ -38,8 +38,8 @@ struct Run: ParsableCommand {
         do {
             let hypervisor = try Hypervisor(devicePath: kvm)
             let set = try ImageSet.open(imageSet)
-            let run = try ImageSetRun(set, options: LaunchOptions(memory: memory, sharedMemory: sharedMemory),
-                                      hypervisor: hypervisor, console: TerminalConsole(descriptor: json ? 2 : 1, prefixed: false))
+            let console = TerminalConsole(descriptor: json ? 2 : 1, prefixed: set.manifest.mechanism.hasVMPerCompartment && set.manifest.compartments.count > 1)
+            let run = try ImageSetRun(set, options: LaunchOptions(memory: memory, sharedMemory: sharedMemory), hypervisor: hypervisor, console: console)
             report = run.wait(timeout: timeout)
         } catch let error as KVMError {
             fail(error.description)
@@ -79,12 +79,31 @@ func printError(_ text: String) {
     _ = line.withCString { write(2, $0, strlen($0)) }
 }
 
-/// Console output straight to a terminal or pipe.
-struct TerminalConsole: ConsoleSink {
-    let descriptor: Int32
-    let prefixed: Bool
+/// Console output straight to a terminal or pipe. When an image set has several VMs,
+/// each line starts with the name of the compartment that wrote it.
+final class TerminalConsole: ConsoleSink, @unchecked Sendable {
+    private let descriptor: Int32
+    private let prefixed: Bool
+    private let lock = NSLock()
+    /// Per VM: whether its next byte starts a line.
+    private var atLineStart: [Int: Bool] = [:]
+
+    init(descriptor: Int32, prefixed: Bool) {
+        self.descriptor = descriptor
+        self.prefixed = prefixed
+    }
 
     func write(_ bytes: [UInt8], compartment: String, index: Int) {
-        bytes.withUnsafeBytes { _ = Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        lock.lock()
+        defer { lock.unlock() }
+        var output: [UInt8] = []
+        var lineStart = atLineStart[index] ?? true
+        for byte in bytes {
+            if prefixed && lineStart { output += Array("[\(compartment)] ".utf8) }
+            output.append(byte)
+            lineStart = byte == UInt8(ascii: "\n")
+        }
+        atLineStart[index] = lineStart
+        output.withUnsafeBytes { _ = Glibc.write(descriptor, $0.baseAddress, $0.count) }
     }
 }

@@ -1,0 +1,39 @@
+import CFlexOSABI
+import GuestImage
+
+/// Reads the gate block in shared memory (flexos_abi.h): which gate calls are in flight.
+/// The guests write it without exits; the monitor only reads it, through the address
+/// space of a VM that maps it.
+struct GateInspector {
+    /// One call a callee has taken up and not yet answered.
+    struct Call {
+        let caller: Int
+        let exportIndex: UInt32
+        let arguments: [UInt64]
+    }
+
+    let space: GuestAddressSpace
+    let gateBlock: UInt64
+
+    /// The calls into VM `callee` that are posted and not yet answered.
+    func callsInService(callee: Int, machines: Int) -> [Call] {
+        (0..<machines).compactMap { caller -> Call? in
+            guard caller != callee, let channel = try? space.read(flexos_gate_channel.self, at: channelAddress(caller: caller, callee: callee)),
+                  channel.request_sequence != channel.reply_sequence
+            else { return nil }
+            let args = channel.args
+            return Call(caller: caller, exportIndex: channel.export_index, arguments: [args.0, args.1, args.2, args.3, args.4, args.5])
+        }
+    }
+
+    /// The state each VM keeps in the gate block (calls made and served, time in calls).
+    func state(of machine: Int) -> flexos_compartment_state? {
+        let offset = UInt64(MemoryLayout<flexos_gate_block>.offset(of: \.compartments)! + machine * MemoryLayout<flexos_compartment_state>.stride)
+        return try? space.read(flexos_compartment_state.self, at: gateBlock + offset)
+    }
+
+    private func channelAddress(caller: Int, callee: Int) -> UInt64 {
+        let index = caller * Int(FLEXOS_MAX_COMPARTMENTS) + callee
+        return gateBlock + UInt64(MemoryLayout<flexos_gate_block>.offset(of: \.channels)! + index * MemoryLayout<flexos_gate_channel>.stride)
+    }
+}
