@@ -1,0 +1,95 @@
+import Foundation
+import GuestImage
+import Monitor
+import Testing
+
+/// The example on real VMs: fcalls, vmept with two and three compartments, and the
+/// debugging story.
+@Suite struct CompartmentTests {
+    static let exampleOutput = ["audit: 1 call(s) recorded", "callback called!", "lib_func set stack_int to 42 and cleared static_buf: yes"]
+
+    @Test func theExampleRunsUnderFcallsInOneVM() throws {
+        let (report, console) = try boot(try TestImages.build("Configs/example-fcalls.yaml").folder)
+        #expect(report.exitStatus == 0, "\(report.message ?? "")")
+        #expect(report.compartments.map(\.name) == ["comp1+comp2"])
+        for line in Self.exampleOutput { #expect(console.text.contains(line)) }
+        // Gates are direct calls: no VM sleeps or wakes another.
+        #expect(report.compartments[0].hypercalls["wake"] == nil)
+    }
+
+    @Test func theExampleRunsInTwoVMs() throws {
+        let (report, console) = try boot(try TestImages.build("Configs/example-vmept2.yaml").folder)
+        #expect(report.exitStatus == 0, "\(report.message ?? "")")
+        #expect(report.compartments.map(\.name) == ["comp1", "comp2"])
+        // The audit library lives with the application: it prints from comp1, called back from comp2.
+        #expect(console.text(of: "comp1") == Self.exampleOutput.joined(separator: "\n") + "\n")
+        #expect(console.text(of: "comp2").isEmpty)
+    }
+
+    @Test func theExampleRunsInThreeVMs() throws {
+        let (report, console) = try boot(try TestImages.build("Configs/example-vmept3.yaml").folder)
+        #expect(report.exitStatus == 0, "\(report.message ?? "")")
+        #expect(report.compartments.map(\.name) == ["comp1", "comp2", "comp3"])
+        #expect(console.text(of: "comp3") == "audit: 1 call(s) recorded\n")
+        #expect(console.text(of: "comp1") == "callback called!\nlib_func set stack_int to 42 and cleared static_buf: yes\n")
+    }
+
+    @Test func eachVMMapsOnlyItsOwnLibrariesAndTheSharedArea() throws {
+        let result = try TestImages.build("Configs/example-vmept2.yaml")
+        let image = try ELFImage(path: result.image)
+        let symbols = Symbolizer(image: image)
+        let secret = try #require(symbols.symbols.first { $0.displayName == "example.staticAppSecret : (Swift.UInt64, Swift.UInt64, Swift.UInt64, Swift.UInt64)" })
+        let shared = try #require(symbols.symbols.first { !$0.isFunction && $0.displayName.hasPrefix("example.staticBuffer") })
+        let library = try #require(symbols.symbol(named: "flexosexample_lib_func"))
+
+        vmLock.lock()
+        defer { vmLock.unlock() }
+        let run = try ImageSetRun(try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(), console: CapturedConsole())
+        let report = run.wait(timeout: 20)
+        #expect(report.exitStatus == 0)
+        // The application's private buffer: its own compartment only.
+        #expect(run.mapping(of: secret.address, inCompartment: "comp1") == .readWrite)
+        #expect(run.mapping(of: secret.address, inCompartment: "comp2") == nil)
+        // The library's code: its compartment only.
+        #expect(run.mapping(of: library.address, inCompartment: "comp2") == .readExecute)
+        #expect(run.mapping(of: library.address, inCompartment: "comp1") == nil)
+        // Shared data: both, at the same address.
+        #expect(run.mapping(of: shared.address, inCompartment: "comp1") == .readWrite)
+        #expect(run.mapping(of: shared.address, inCompartment: "comp2") == .readWrite)
+        #expect(GuestLayout.shared.contains(shared.address))
+    }
+
+    @Test func dataLeftOnThePrivateStackFaultsInTheLibraryWithTheGateNamed() throws {
+        let (report, _) = try boot(try TestImages.build("Configs/example-unshared-vmept2.yaml").folder)
+        #expect(report.exitStatus == 139)
+        let fault = try #require(report.fault)
+        #expect(fault.compartment == "comp2")
+        #expect(fault.library == "flexosexample")
+        #expect(fault.function?.hasPrefix("flexosexample.libFunc(") == true)
+        #expect(fault.location == "Guest/Libraries/flexosexample/lib_func.swift:10")
+        #expect(fault.addressRegion == "the private stack of compartment comp1, not mapped in compartment comp2")
+        #expect(fault.gate == "argument 3 (stackInt) of gate flexosexample.lib_func, called from compartment comp1")
+        let rendered = fault.render()
+        #expect(rendered.contains("via gate: argument 3 (stackInt) of gate flexosexample.lib_func"))
+    }
+
+    @Test func aCallThatSkipsItsGateIsReported() throws {
+        let (report, _) = try boot(try TestImages.build("Configs/example-skipgate-vmept2.yaml").folder)
+        #expect(report.exitStatus == 139)
+        let fault = try #require(report.fault)
+        #expect(fault.compartment == "comp1")
+        #expect(fault.kind == .instructionFetch)
+        #expect(fault.function == "flexosexample_lib_func")
+        #expect(fault.addressRegion == "section .text.flexosexample of library flexosexample (compartment comp2), not mapped in compartment comp1")
+        #expect(fault.notes.contains { $0.contains("example_skipgate.appMain()") && $0.hasSuffix("directly: a call that skipped its gate") })
+        #expect(fault.backtrace.dropFirst().first?.location == "Guest/Apps/example_skipgate/main.swift:18")
+    }
+
+    @Test func intelMPKIsRefusedAtLaunchWithAReason() throws {
+        let result = try TestImages.build("Tests/Guests/example-mpk.yaml")
+        #expect(result.manifest.mechanism == .intelMPK)
+        #expect { try ImageSetRun(try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(), console: CapturedConsole()) } throws: { error in
+            "\(error)".contains("cannot launch a intel-mpk image set here: this host's KVM offers no protection keys")
+        }
+    }
+}

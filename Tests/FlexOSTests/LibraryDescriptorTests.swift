@@ -1,0 +1,42 @@
+import Testing
+import Toolchain
+
+@Suite struct LibraryDescriptorTests {
+    @Test func parsesAnExportDeclaration() throws {
+        let export = try ExportSignature.parse("lib_func(callback: FlexOSExport, buffer: UnsafeMutablePointer<CChar>, pairs: Dictionary<Int, Int>) -> Int32").get()
+        #expect(export.name == "lib_func")
+        #expect(export.parameters.map(\.label) == ["callback", "buffer", "pairs"])
+        #expect(export.parameters.map(\.type) == ["FlexOSExport", "UnsafeMutablePointer<CChar>", "Dictionary<Int, Int>"])
+        #expect(export.result == "Int32")
+        #expect(try ExportSignature.parse("empty()").get().parameters.isEmpty)
+        #expect(try ExportSignature.parse("empty() -> Void").get().result == nil)
+    }
+
+    @Test(arguments: [
+        ("lib_func", "is not a declaration"),
+        ("lib func()", "is not a valid export name"),
+        ("f(a Int)", "must be `label: Type`"),
+        ("f(a: Int, b: Int, c: Int, d: Int, e: Int, f: Int, g: Int)", "a gate carries at most 6"),
+        ("f() Int", "unexpected `Int`"),
+    ])
+    func refusesABadDeclaration(text: String, message: String) {
+        switch ExportSignature.parse(text) {
+        case .success: Issue.record("\(text) was accepted")
+        case .failure(let error): #expect(error.description.contains(message))
+        }
+    }
+
+    @Test func loadsTheExampleLibrary() throws {
+        let library = try SourceTree(root: repositoryRoot).library("flexosexample")
+        #expect(library.uses == ["exampleaudit"])
+        #expect(library.exports.map(\.name) == ["lib_func"])
+        #expect(library.symbol(of: library.exports[0]) == "flexosexample_lib_func")
+        #expect(library.sources.allSatisfy { $0.hasSuffix(".swift") })
+    }
+
+    @Test func namesTheFoldersItSearchedForAnUnknownLibrary() {
+        #expect { try SourceTree(root: repositoryRoot).library("nosuchlibrary") } throws: { error in
+            "\(error)".contains("unknown library nosuchlibrary: no folder nosuchlibrary with a library.yaml in \(repositoryRoot)/Guest/Libraries")
+        }
+    }
+}
