@@ -37,7 +37,7 @@ let package = Package(
         // Benchmarks: speed targets live here, never in timed tests.
         .executableTarget(
             name: "flexos-bench",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["GuestImage", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Sources/flexos-bench"),
 
         .testTarget(name: "FlexOSTests", dependencies: ["KVM", "GuestImage", "Monitor", "Conformation", "Toolchain"]),

@@ -16,15 +16,20 @@ struct SpawnResult {
     let output: Data
 }
 
-/// Spawns `arguments` with posix_spawn, standard error discarded, and waits for it.
-func spawnAndWait(_ arguments: [String]) throws -> SpawnResult {
+/// Spawns `arguments` with posix_spawn and waits for it. Standard error is discarded, or
+/// read together with standard output.
+func spawnAndWait(_ arguments: [String], errorsToOutput: Bool = false) throws -> SpawnResult {
     var pipe: [Int32] = [0, 0]
     guard Glibc.pipe(&pipe) == 0 else { throw BenchError("pipe failed") }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    if errorsToOutput {
+        posix_spawn_file_actions_adddup2(&actions, pipe[1], 2)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    }
     posix_spawn_file_actions_addclose(&actions, pipe[0])
     let argv = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }

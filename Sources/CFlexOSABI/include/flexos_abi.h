@@ -177,15 +177,19 @@ struct flexos_gate_channel {
     uint64_t padding[6];
 };
 
-/* Per-compartment state, on its own cache lines. */
+/* Per-compartment state. The first cache line is read by the other compartments on
+ * every call (is it asleep?) and written rarely; the second holds counters only its
+ * owner writes, so counting a call never takes the first line away from a reader. */
 struct flexos_compartment_state {
     uint32_t sleeping;                  /* 1 while waiting in FLEXOS_HYPERCALL_WAIT */
     uint32_t serving;                   /* 1 once its runtime answers gate calls */
+    uint64_t padding0[7];
     uint64_t calls_out;                 /* gate calls made */
     uint64_t calls_in;                  /* gate calls served */
-    uint64_t call_cycles_total;         /* TSC cycles spent in outgoing calls */
-    uint64_t call_cycles_max;
-    uint64_t padding[3];
+    uint64_t call_cycles_total;         /* TSC cycles of the sampled outgoing calls */
+    uint64_t call_cycles_max;           /* the slowest sampled call */
+    uint64_t calls_sampled;             /* one outgoing call in 64 is timed */
+    uint64_t padding1[3];
 };
 
 struct flexos_gate_block {
@@ -199,6 +203,6 @@ struct flexos_gate_block {
 
 _Static_assert(sizeof(struct flexos_boot_info) == 136, "boot info layout");
 _Static_assert(sizeof(struct flexos_gate_channel) == 128, "a channel is two cache lines");
-_Static_assert(sizeof(struct flexos_compartment_state) == 64, "one cache line per compartment");
+_Static_assert(sizeof(struct flexos_compartment_state) == 128, "two cache lines per compartment");
 
 #endif

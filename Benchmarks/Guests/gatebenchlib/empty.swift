@@ -1,0 +1,4 @@
+import FlexOS
+
+@_cdecl("gatebenchlib_empty")
+public func empty() -> Int64 { 0 }
