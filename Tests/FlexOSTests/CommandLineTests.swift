@@ -18,6 +18,17 @@ enum Executables {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw TestFailure("\(path) is missing: run `swift build` before the tests")
         }
+        return try runProgram(path, arguments)
+    }
+
+    /// Runs a tool and returns its standard output; a failure is an error.
+    static func runTool(_ path: String, _ arguments: [String]) throws -> String {
+        let result = try runProgram(path, arguments)
+        guard result.status == 0 else { throw TestFailure("\(path) failed: \(result.errors)") }
+        return result.output
+    }
+
+    private static func runProgram(_ path: String, _ arguments: [String]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments

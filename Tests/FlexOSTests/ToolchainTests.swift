@@ -1,0 +1,74 @@
+import Foundation
+import GuestImage
+import Testing
+import Toolchain
+
+/// What a build produces, read back from the build folder.
+@Suite struct ToolchainTests {
+    func undefinedSymbols(_ object: String) throws -> [String] {
+        let tools = try HostTools.locate()
+        let result = try Executables.runTool(tools.nm, ["--undefined-only", "--format=just-symbols", object])
+        return result.split(separator: "\n").map(String.init)
+    }
+
+    @Test func eachLibraryGetsItsCompartmentsHardening() throws {
+        let result = try TestImages.build("Configs/example-vmept2.yaml")
+        // comp2 (flexosexample) has stack-protector; comp1 (example, exampleaudit) has none.
+        #expect(try undefinedSymbols(result.folder + "/obj/flexosexample.o").contains("__stack_chk_fail"))
+        #expect(try !undefinedSymbols(result.folder + "/obj/example.o").contains("__stack_chk_fail"))
+        #expect(try !undefinedSymbols(result.folder + "/obj/exampleaudit.o").contains("__stack_chk_fail"))
+        #expect(result.manifest.compartments.map(\.hardening) == [[], ["stack-protector", "bounds-checks"]])
+    }
+
+    @Test func librariesGetPageAlignedRegionsOfTheirOwn() throws {
+        let manifest = try TestImages.build("Configs/example-vmept3.yaml").manifest
+        let regions = manifest.libraries.flatMap { library in library.regions.map { (library.name, $0) } } + manifest.runtime.map { ("runtime", $0) }
+        for (owner, region) in regions {
+            #expect(region.start % GuestLayout.pageSize == 0, "\(owner) \(region.name)")
+            for (other, otherRegion) in regions where other != owner {
+                let pages = region.start..<alignUp(region.range.upperBound, GuestLayout.pageSize)
+                #expect(!pages.overlaps(otherRegion.range), "\(owner) \(region.name) shares a page with \(other) \(otherRegion.name)")
+            }
+        }
+        #expect(manifest.libraries.map(\.compartment) == ["comp1", "comp2", "comp3"])
+        #expect(manifest.exports.map { "\($0.library).\($0.name)" } == ["example.callback", "flexosexample.lib_func", "exampleaudit.record"])
+        #expect(manifest.shared.count == 1)
+    }
+
+    @Test func gatesAreGeneratedIntoTheBuildFolderPerMechanism() throws {
+        let fcalls = try TestImages.build("Configs/example-fcalls.yaml").folder
+        let vmept = try TestImages.build("Configs/example-vmept2.yaml").folder
+        let fcallsScript = try String(contentsOfFile: fcalls + "/generated/link.ld", encoding: .utf8)
+        let vmeptGlue = try String(contentsOfFile: vmept + "/generated/glue.swift", encoding: .utf8)
+        // fcalls: the gate is the function itself. vmept: the gate is a stub that makes an RPC.
+        #expect(fcallsScript.contains("flexos_gate_flexosexample_lib_func = flexosexample_lib_func;"))
+        #expect(!(try String(contentsOfFile: fcalls + "/generated/glue.swift", encoding: .utf8)).contains("@_cdecl(\"flexos_gate_"))
+        #expect(vmeptGlue.contains("@_cdecl(\"flexos_gate_flexosexample_lib_func\")"))
+        #expect(vmeptGlue.contains("Gates.call(export: 1"))
+        let interface = try String(contentsOfFile: vmept + "/generated/example-gates.swift", encoding: .utf8)
+        #expect(interface.contains("enum flexosexample {"))
+        #expect(interface.contains("static let callback = FlexOSExport(index: 0)"))
+    }
+
+    @Test func onlyExportsStayGlobalInALibrary() throws {
+        let folder = try TestImages.build("Configs/example-vmept2.yaml").folder
+        let tools = try HostTools.locate()
+        let globals = try Executables.runTool(tools.nm, ["--defined-only", "--extern-only", "--format=just-symbols", folder + "/obj/flexosexample.local.o"])
+            .split(separator: "\n").map(String.init)
+        let runtime = Set(try String(contentsOfFile: folder + "/obj/flexosexample.exports", encoding: .utf8).split(separator: "\n").map(String.init))
+        #expect(globals.contains("flexosexample_lib_func"))
+        // Everything else global is one of the runtime's own symbols (Embedded Swift's weak copies).
+        #expect(globals.allSatisfy { $0 == "flexosexample_lib_func" || runtime.contains($0) })
+        #expect(!globals.contains { $0.contains("13flexosexample") && $0 != "flexosexample_lib_func" })
+    }
+
+    @Test func aMissingExportIsReported() throws {
+        let folder = NSTemporaryDirectory() + "flexos-missing-export-\(getpid())/liar"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "name: liar\nexports:\n  - \"promised(value: Int64) -> Int64\"\n".write(toFile: folder + "/library.yaml", atomically: true, encoding: .utf8)
+        try "import FlexOS\n@_cdecl(\"app_main\") public func appMain() -> Int32 { 0 }\n".write(toFile: folder + "/main.swift", atomically: true, encoding: .utf8)
+        let result = try Executables.run("flexosctl", ["build", folder, "--output", folder + "-build"])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("library liar declares export promised in its library.yaml but defines no function liar_promised: give the function @_cdecl(\"liar_promised\")"))
+    }
+}
