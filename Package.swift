@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
 let package = Package(
@@ -10,6 +10,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Thin C modules: kernel headers and system libraries only.
@@ -25,14 +31,31 @@ let package = Package(
         .target(name: "Monitor", dependencies: ["KVM", "CKVM", "GuestImage", "CFlexOSABI"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
+        .target(
+            name: "ControlAPI",
+            dependencies: [
+                "Monitor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
 
         // The two executables, thin.
         .executableTarget(
             name: "flexosd",
-            dependencies: ["Monitor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Monitor", "ControlAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "flexosctl",
-            dependencies: ["Toolchain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Toolchain", "ControlAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmarks: speed targets live here, never in timed tests.
         .executableTarget(

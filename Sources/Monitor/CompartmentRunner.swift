@@ -10,6 +10,8 @@ final class CompartmentRunner: @unchecked Sendable {
     private let control: RunControl
     private let analyzer: () -> FaultAnalyzer
     private let counters = Locked(Counters())
+    /// What the vCPU is doing, for `inspect`: the vCPU cannot be asked while it runs.
+    let activity = Locked(VCPUActivity.running)
 
     struct Counters {
         var exits: [String: UInt64] = [:]
@@ -31,6 +33,7 @@ final class CompartmentRunner: @unchecked Sendable {
 
     /// The vCPU loop. Returns when this VM ends the run or the run has ended.
     func run() {
+        defer { activity.withLock { $0 = .stopped } }
         while !control.isFinished {
             let exit: VCPUExit
             do { exit = try machine.vcpu.runUntilExit() } catch {
@@ -77,7 +80,9 @@ final class CompartmentRunner: @unchecked Sendable {
             control.finish { .panicked(message: message, location: location, compartment: machine.layout.name) }
             return false
         case .wait(let timeout, let woken):
+            activity.withLock { $0 = .sleeping }
             let wasWoken = control.wait(machine.layout.index, timeout: timeout)
+            activity.withLock { $0 = .running }
             try? machine.addressSpace.write(UInt64(wasWoken ? 1 : 0), at: woken)
             return true
         case .wake(let target):
@@ -114,6 +119,16 @@ final class CompartmentRunner: @unchecked Sendable {
         let kvm = (machine.statistics?.read() ?? [:]).filter { $0.value > 0 }
         return CompartmentReport(name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmExits: kvm, consoleBytes: counters.consoleBytes)
     }
+}
+
+/// What a vCPU is doing.
+public enum VCPUActivity: String, Codable, Sendable {
+    /// In the guest (or handling one of its exits).
+    case running
+    /// Asleep in the wait hypercall, until a gate call or wake arrives.
+    case sleeping
+    /// Its VM has ended.
+    case stopped
 }
 
 /// Where the console output of an image set goes.

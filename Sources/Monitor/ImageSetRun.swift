@@ -64,7 +64,7 @@ public final class ImageSetRun: @unchecked Sendable {
     private func startThreads() throws(LaunchError) {
         for runner in runners {
             do {
-                control.add(try VCPUThread(name: "vcpu-\(runner.machine.layout.name)") { runner.run() })
+                control.add(try MonitorThread(name: "vcpu-\(runner.machine.layout.name)") { runner.run() })
             } catch {
                 control.finish { .failed(message: error.description) }
                 control.joinAll()
@@ -95,6 +95,20 @@ public final class ImageSetRun: @unchecked Sendable {
     public func mapping(of address: UInt64, inCompartment compartment: String) -> PagePermissions? {
         guard let index = layout.machineIndex(of: compartment) else { return nil }
         return runners[index].machine.pageTables.translate(address)?.permissions
+    }
+
+    /// Per VM: its counters, what its vCPU does, and its gate statistics from the gate block.
+    func runnerReports() -> [(report: CompartmentReport, activity: VCPUActivity, gates: CompartmentSnapshot.Gates)] {
+        runners.map { runner in
+            let index = runner.machine.layout.index
+            let state = GateInspector(space: runner.machine.addressSpace, gateBlock: layout.gateBlock.lowerBound).state(of: index)
+            let sampled = state?.calls_sampled ?? 0
+            let gates = CompartmentSnapshot.Gates(
+                callsOut: state?.calls_out ?? 0, callsIn: state?.calls_in ?? 0, sampledCalls: sampled,
+                meanNanoseconds: sampled == 0 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_total) / Double(sampled)),
+                maxNanoseconds: sampled == 0 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_max)))
+            return (runner.report(), runner.activity.withLock { $0 }, gates)
+        }
     }
 
     /// Whether the run has ended.

@@ -16,7 +16,7 @@ final class RunControl: @unchecked Sendable {
     private let state = Mutex(State())
     private let finished = Atomic<Bool>(false)
     private let vcpus: [VCPU]
-    private let threads = Mutex<[VCPUThread]>([])
+    private let threads = Mutex<[MonitorThread]>([])
     /// One per VM: signalled by a wake hypercall aimed at it.
     private let wakeEvents: [EventNotifier]
     /// Signalled once, when the run ends: every wait returns.
@@ -34,7 +34,7 @@ final class RunControl: @unchecked Sendable {
     var end: RunEnd? { state.withLock { $0.end } }
     var firstHypercallAt: UInt64? { state.withLock { $0.firstHypercallAt } }
 
-    func add(_ thread: VCPUThread) { threads.withLock { $0.append(thread) } }
+    func add(_ thread: MonitorThread) { threads.withLock { $0.append(thread) } }
 
     /// Notes the time of a hypercall; only the first one is kept.
     func noteHypercall() {

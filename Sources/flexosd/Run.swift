@@ -83,27 +83,18 @@ func printError(_ text: String) {
 /// each line starts with the name of the compartment that wrote it.
 final class TerminalConsole: ConsoleSink, @unchecked Sendable {
     private let descriptor: Int32
-    private let prefixed: Bool
     private let lock = NSLock()
-    /// Per VM: whether its next byte starts a line.
-    private var atLineStart: [Int: Bool] = [:]
+    private var prefixer: LinePrefixer
 
     init(descriptor: Int32, prefixed: Bool) {
         self.descriptor = descriptor
-        self.prefixed = prefixed
+        prefixer = LinePrefixer(enabled: prefixed)
     }
 
     func write(_ bytes: [UInt8], compartment: String, index: Int) {
         lock.lock()
         defer { lock.unlock() }
-        var output: [UInt8] = []
-        var lineStart = atLineStart[index] ?? true
-        for byte in bytes {
-            if prefixed && lineStart { output += Array("[\(compartment)] ".utf8) }
-            output.append(byte)
-            lineStart = byte == UInt8(ascii: "\n")
-        }
-        atLineStart[index] = lineStart
+        let output = prefixer.prefix(bytes, compartment: compartment)
         output.withUnsafeBytes { _ = Glibc.write(descriptor, $0.baseAddress, $0.count) }
     }
 }

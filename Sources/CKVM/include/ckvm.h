@@ -64,6 +64,9 @@ static inline void ckvm_set_thread_name(const char *name) {
     prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
+/* The time-stamp counter, which FlexOS guests read to time their gate calls. */
+static inline uint64_t ckvm_rdtsc(void) { return __builtin_ia32_rdtsc(); }
+
 /* The MMIO member of struct kvm_run's exit union. */
 struct ckvm_mmio_exit {
     uint64_t phys_addr;

@@ -2,8 +2,9 @@ import CKVM
 import Glibc
 import KVM
 
-/// A named thread that drives one vCPU, and the signal that kicks it out of KVM_RUN.
-final class VCPUThread: @unchecked Sendable {
+/// A named thread of the monitor: one drives each vCPU, one supervises each image set in
+/// the daemon. `kick()` sends the signal that makes a running KVM_RUN return.
+final class MonitorThread: @unchecked Sendable {
     /// The signal sent to a vCPU thread so that a running KVM_RUN returns with EINTR.
     static let kickSignal = SIGUSR1
 
@@ -11,7 +12,7 @@ final class VCPUThread: @unchecked Sendable {
 
     /// Starts `body` on a new thread named `name` (at most 15 bytes are kept).
     init(name: String, body: @escaping () -> Void) throws(LaunchError) {
-        VCPUThread.installKickHandler
+        MonitorThread.installKickHandler
         let box = Unmanaged.passRetained(Box(name: String(name.prefix(15)), body: body)).toOpaque()
         let result = pthread_create(&thread, nil, { argument in
             let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
@@ -20,7 +21,7 @@ final class VCPUThread: @unchecked Sendable {
             // (Dispatch, Swift concurrency) block most signals: unblock the kick.
             var kick = sigset_t()
             sigemptyset(&kick)
-            sigaddset(&kick, VCPUThread.kickSignal)
+            sigaddset(&kick, MonitorThread.kickSignal)
             pthread_sigmask(SIG_UNBLOCK, &kick, nil)
             box.body()
             return nil
@@ -32,7 +33,7 @@ final class VCPUThread: @unchecked Sendable {
     }
 
     /// Interrupts the thread's KVM_RUN, if it is in one.
-    func kick() { pthread_kill(thread, VCPUThread.kickSignal) }
+    func kick() { pthread_kill(thread, MonitorThread.kickSignal) }
 
     /// Waits for the thread to end.
     func join() { pthread_join(thread, nil) }

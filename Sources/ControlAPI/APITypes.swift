@@ -1,0 +1,51 @@
+import Monitor
+
+/// The control API's wire format (JSON bodies), shared by flexosd and flexosctl.
+///
+///     GET    /                                  -> DaemonInfo
+///     POST   /image-sets                        LaunchRequest -> 201 ImageSetStatus
+///     GET    /image-sets                        -> [ImageSetStatus]
+///     GET    /image-sets/{name}                 -> ImageSetStatus
+///     GET    /image-sets/{name}/compartments    -> [CompartmentSnapshot]
+///     GET    /image-sets/{name}/logs[?follow=true&compartment=C]  -> text, streamed
+///     POST   /image-sets/{name}/stop            -> ImageSetStatus
+///     DELETE /image-sets/{name}                 -> 204 (an ended image set)
+///     GET    /metrics                           -> Prometheus text format
+///
+/// Errors come back with a 4xx/5xx status and an `ErrorBody`.
+public enum ControlAPIPaths {
+    public static let imageSets = "/image-sets"
+    public static let metrics = "/metrics"
+}
+
+/// POST /image-sets
+public struct LaunchRequest: Codable, Sendable {
+    /// An image set folder, its manifest.json or a guest ELF, as the daemon sees the file system.
+    public var path: String
+    public var name: String?
+    /// Private memory per compartment, in bytes.
+    public var memory: UInt64?
+    /// Shared memory of the set, in bytes.
+    public var sharedMemory: UInt64?
+
+    public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil) {
+        self.path = path
+        self.name = name
+        self.memory = memory
+        self.sharedMemory = sharedMemory
+    }
+}
+
+/// GET /
+public struct DaemonInfo: Codable, Sendable {
+    public var name: String
+    public var version: String
+    public var imageSetsRunning: Int
+}
+
+/// The body of every error response.
+public struct ErrorBody: Codable, Sendable {
+    public var error: String
+}
+
+public let flexosVersion = "0.1.0"

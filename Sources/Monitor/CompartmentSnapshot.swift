@@ -1,0 +1,63 @@
+import GuestImage
+
+/// What `flexosctl inspect compartments` shows of one VM of an image set.
+public struct CompartmentSnapshot: Codable, Equatable, Sendable {
+    public struct Region: Codable, Equatable, Sendable {
+        public var kind: String
+        /// The section, e.g. ".text.flexosexample", where there is one.
+        public var section: String?
+        public var library: String?
+        public var start: UInt64
+        public var size: UInt64
+        public var permissions: String
+        public var shared: Bool
+    }
+
+    /// Gate calls, counted by the guests in the gate block without exits.
+    public struct Gates: Codable, Equatable, Sendable {
+        public var callsOut: UInt64
+        public var callsIn: UInt64
+        /// Outgoing calls that were timed (one in 64).
+        public var sampledCalls: UInt64
+        public var meanNanoseconds: Double?
+        public var maxNanoseconds: Double?
+    }
+
+    public var name: String
+    /// The conformation's compartments this VM runs (several under fcalls).
+    public var compartments: [String]
+    public var mechanism: String
+    public var libraries: [String]
+    public var vcpu: VCPUActivity
+    public var regions: [Region]
+    public var privateBytes: UInt64
+    public var sharedBytes: UInt64
+    public var gates: Gates
+    /// Exits the monitor handled, by reason; hypercalls by name; KVM's own counters.
+    public var exits: [String: UInt64]
+    public var hypercalls: [String: UInt64]
+    public var kvmExits: [String: UInt64]
+    public var consoleBytes: UInt64
+}
+
+extension ImageSetRun {
+    /// The state of every VM of the set, now.
+    public func inspect() -> [CompartmentSnapshot] {
+        let manifest = imageSet.manifest
+        return zip(layout.compartments, runnerReports()).map { compartment, runner in
+            let regions = compartment.mapped.filter { $0.kind != .hypercallWindow }.map { region in
+                CompartmentSnapshot.Region(kind: region.kind.rawValue, section: region.detail, library: region.library,
+                                           start: region.range.lowerBound, size: region.size,
+                                           permissions: region.permissions.description, shared: region.isShared)
+            }
+            let libraries = manifest.libraries.filter { compartment.members.contains($0.compartment) }.map(\.name)
+            return CompartmentSnapshot(
+                name: compartment.name, compartments: compartment.members, mechanism: manifest.mechanism.rawValue,
+                libraries: libraries, vcpu: runner.activity, regions: regions,
+                privateBytes: regions.filter { !$0.shared }.map(\.size).reduce(0, +),
+                sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
+                gates: runner.gates, exits: runner.report.exits, hypercalls: runner.report.hypercalls,
+                kvmExits: runner.report.kvmExits, consoleBytes: runner.report.consoleBytes)
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import FoundationEssentials
+import Glibc
+import GuestImage
+import KVM
+import Synchronization
+
+/// One image set as the daemon lists it.
+public struct ImageSetStatus: Codable, Equatable, Sendable {
+    public var name: String
+    public var path: String
+    public var mechanism: String
+    public var compartments: [String]
+    /// "running" while it runs, then its outcome: exited, panicked, faulted, stopped, ...
+    public var state: String
+    public var exitStatus: Int32?
+    public var message: String?
+    /// Seconds since 1970 when it was launched.
+    public var launchedAt: Double
+    /// How long it has run (so far, or in all).
+    public var seconds: Double
+}
+
+/// Why the daemon refused a request about image sets.
+public enum RegistryError: Error, CustomStringConvertible {
+    case unknownImageSet(String)
+    case nameTaken(String)
+    case invalidName(String)
+    case stillRunning(String)
+    case launch(LaunchError)
+
+    public var description: String {
+        switch self {
+        case .unknownImageSet(let name): return "there is no image set named \(name) (see `flexosctl list`)"
+        case .nameTaken(let name): return "an image set named \(name) already exists; choose another --name or remove it"
+        case .invalidName(let name): return "'\(name)' cannot name an image set: use letters, digits, '-', '_' and '.'"
+        case .stillRunning(let name): return "image set \(name) is still running; stop it first"
+        case .launch(let error): return error.description
+        }
+    }
+}
+
+/// The daemon's image sets: it launches them, keeps their console output, answers
+/// inspections, stops them, and keeps what they reported when they ended.
+///
+/// Each launched set gets a supervisor thread that waits for its end; the VMs are then
+/// released at once, and the final report, inspection and log stay for `list`, `inspect`
+/// and `logs`. The HTTP API calls these methods and knows nothing of KVM.
+public final class ImageSetRegistry: @unchecked Sendable {
+    private final class Entry: @unchecked Sendable {
+        let name: String
+        let path: String
+        let manifest: ImageManifest
+        let log = ConsoleLog()
+        let launchedAt = Date()
+        let run = Locked<ImageSetRun?>(nil)
+        let outcome = Locked<(report: RunReport, snapshot: [CompartmentSnapshot])?>(nil)
+        var supervisor: MonitorThread?
+
+        init(name: String, path: String, manifest: ImageManifest) {
+            self.name = name
+            self.path = path
+            self.manifest = manifest
+        }
+    }
+
+    private let devicePath: String
+    private let hypervisor = Locked<Hypervisor?>(nil)
+    private let entries = Locked<[String: Entry]>([:])
+    private let order = Locked<[String]>([])
+    /// Called when an image set ends (for metrics and logs).
+    private let onEnd: @Sendable (ImageSetStatus, RunReport) -> Void
+
+    public init(devicePath: String = Hypervisor.defaultDevicePath, onEnd: @escaping @Sendable (ImageSetStatus, RunReport) -> Void = { _, _ in }) {
+        self.devicePath = devicePath
+        self.onEnd = onEnd
+    }
+
+    /// Opens `path` and boots it under `name` (by default the image set's own name).
+    public func launch(path: String, name requested: String?, options: LaunchOptions) throws(RegistryError) -> ImageSetStatus {
+        if let requested, !ImageSetRegistry.isValidName(requested) { throw RegistryError.invalidName(requested) }
+        let imageSet: ImageSet
+        do { imageSet = try ImageSet.open(path) } catch { throw RegistryError.launch(error) }
+        let hypervisor = try openHypervisor()
+        let entry = try reserve(name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest)
+        do {
+            let run = try ImageSetRun(imageSet, options: options, hypervisor: hypervisor, console: entry.log)
+            entry.run.withLock { $0 = run }
+            entry.supervisor = try MonitorThread(name: "set-\(entry.name)") { [self] in supervise(entry, run) }
+        } catch {
+            entries.withLock { _ = $0.removeValue(forKey: entry.name) }
+            order.withLock { $0.removeAll { $0 == entry.name } }
+            throw RegistryError.launch(error)
+        }
+        return status(of: entry)
+    }
+
+    /// Every image set, running or ended, in launch order.
+    public func list() -> [ImageSetStatus] {
+        let names = order.withLock { $0 }
+        let all = entries.withLock { $0 }
+        return names.compactMap { all[$0] }.map(status(of:))
+    }
+
+    public func status(_ name: String) throws(RegistryError) -> ImageSetStatus { status(of: try entry(name)) }
+
+    /// The state of every VM of `name`: live while it runs, as it ended afterwards.
+    public func inspect(_ name: String) throws(RegistryError) -> [CompartmentSnapshot] {
+        let entry = try entry(name)
+        if let run = entry.run.withLock({ $0 }) { return run.inspect() }
+        return entry.outcome.withLock { $0?.snapshot } ?? []
+    }
+
+    /// The console log of `name` (and, once it ended, its final report).
+    public func log(_ name: String) throws(RegistryError) -> ConsoleLog { try entry(name).log }
+
+    /// Whether `name` has several VMs, so its log lines carry compartment names.
+    public func hasSeveralMachines(_ name: String) throws(RegistryError) -> Bool {
+        let manifest = try entry(name).manifest
+        return manifest.mechanism.hasVMPerCompartment && manifest.compartments.count > 1
+    }
+
+    /// Stops `name` and waits (up to `timeout` seconds) for its VMs to end.
+    public func stop(_ name: String, reason: String = "stopped by request", timeout: Double = 5) throws(RegistryError) -> ImageSetStatus {
+        let entry = try entry(name)
+        entry.run.withLock { $0 }?.stop(reason: reason)
+        let deadline = Date().addingTimeInterval(timeout)
+        while entry.outcome.withLock({ $0 == nil }) && Date() < deadline { usleep(1000) }
+        return status(of: entry)
+    }
+
+    /// Forgets an image set that has ended.
+    public func remove(_ name: String) throws(RegistryError) {
+        let entry = try entry(name)
+        guard entry.outcome.withLock({ $0 != nil }) else { throw RegistryError.stillRunning(name) }
+        entries.withLock { _ = $0.removeValue(forKey: name) }
+        order.withLock { $0.removeAll { $0 == name } }
+    }
+
+    /// Stops every running image set and waits until each has ended: the daemon is going.
+    public func stopAll(reason: String) {
+        let all = entries.withLock { Array($0.values) }
+        for entry in all { entry.run.withLock { $0 }?.stop(reason: reason) }
+        for entry in all { entry.supervisor?.join() }
+    }
+
+    /// How many image sets are running.
+    public var runningCount: Int { entries.withLock { $0.values.filter { $0.outcome.withLock { $0 == nil } }.count } }
+
+    // MARK: - Internals
+
+    private func supervise(_ entry: Entry, _ run: ImageSetRun) {
+        let report = run.wait()
+        let snapshot = run.inspect()
+        if let message = report.message, report.outcome != "exited" {
+            entry.log.append(.init(compartment: "flexosd", text: "[flexosd] " + message.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n[flexosd] ") + "\n"))
+        }
+        entry.outcome.withLock { $0 = (report, snapshot) }
+        entry.run.withLock { $0 = nil }   // releases the VMs, their memory and threads
+        entry.log.close()
+        onEnd(status(of: entry), report)
+    }
+
+    private func openHypervisor() throws(RegistryError) -> Hypervisor {
+        if let open = hypervisor.withLock({ $0 }) { return open }
+        do {
+            let opened = try Hypervisor(devicePath: devicePath)
+            hypervisor.withLock { $0 = opened }
+            return opened
+        } catch {
+            throw RegistryError.launch(.kvm(error))
+        }
+    }
+
+    private func reserve(name requested: String?, base: String, path: String, manifest: ImageManifest) throws(RegistryError) -> Entry {
+        let entry: Entry? = entries.withLock { entries in
+            var name = requested ?? base
+            if requested == nil {
+                var suffix = 2
+                while entries[name] != nil { name = "\(base)-\(suffix)"; suffix += 1 }
+            } else if entries[name] != nil {
+                return nil
+            }
+            let entry = Entry(name: name, path: path, manifest: manifest)
+            entries[name] = entry
+            return entry
+        }
+        guard let entry else { throw RegistryError.nameTaken(requested ?? base) }
+        order.withLock { $0.append(entry.name) }
+        return entry
+    }
+
+    private func entry(_ name: String) throws(RegistryError) -> Entry {
+        guard let entry = entries.withLock({ $0[name] }) else { throw RegistryError.unknownImageSet(name) }
+        return entry
+    }
+
+    private func status(of entry: Entry) -> ImageSetStatus {
+        let outcome = entry.outcome.withLock { $0 }
+        return ImageSetStatus(
+            name: entry.name, path: entry.path, mechanism: entry.manifest.mechanism.rawValue,
+            compartments: entry.manifest.compartments.map(\.name), state: outcome?.report.outcome ?? "running",
+            exitStatus: outcome?.report.exitStatus, message: outcome?.report.message,
+            launchedAt: entry.launchedAt.timeIntervalSince1970,
+            seconds: outcome?.report.wallSeconds ?? Date().timeIntervalSince(entry.launchedAt))
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.count <= 64 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) } && name.first != "."
+    }
+}

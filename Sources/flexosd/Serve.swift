@@ -1,0 +1,45 @@
+import ArgumentParser
+import ControlAPI
+import Glibc
+import KVM
+import Logging
+
+/// `flexosd [serve]`: the daemon, in the foreground.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the control API on a Unix socket (the default).",
+        discussion: """
+            The socket is created for its owner only (mode 0600), or for a group with --socket-group (0660). SIGTERM or SIGINT stops every image set, removes the socket and exits. Metrics are served in Prometheus text format at GET /metrics on the same socket.
+            """)
+
+    @Option(help: "The Unix socket to serve on (default: $FLEXOSD_SOCKET, /run/flexosd.sock for root, else $XDG_RUNTIME_DIR/flexosd.sock).")
+    var socket: String = SocketPath.default
+
+    @Option(help: "A group whose members may use the socket too.")
+    var socketGroup: String?
+
+    @Option(help: "The KVM device.")
+    var kvm: String = Hypervisor.defaultDevicePath
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("'\(logLevel)' is not a log level (trace, debug, info, notice, warning, error, critical)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        do {
+            try await Daemon(socketPath: socket, socketGroup: socketGroup, devicePath: kvm, logger: Logger(label: "flexosd")).run()
+        } catch let error as DaemonError {
+            fail(error.description)
+        }
+    }
+}
