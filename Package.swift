@@ -63,7 +63,9 @@ let package = Package(
             dependencies: ["GuestImage", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Sources/flexos-bench"),
 
-        .testTarget(name: "FlexOSTests", dependencies: ["KVM", "GuestImage", "Monitor", "Conformation", "Toolchain"]),
+        .testTarget(
+            name: "FlexOSTests",
+            dependencies: ["KVM", "GuestImage", "Monitor", "Conformation", "Toolchain", "ControlAPI", .product(name: "NIOHTTP1", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -57,25 +57,33 @@ struct ControlRoutes: Sendable {
         var prefixer = LinePrefixer(enabled: try call { try registry.hasSeveralMachines(name) })
         let only = request.uri.queryParameters["compartment"].map(String.init)
         let follow = request.uri.queryParameters["follow"].map { $0 == "true" || $0 == "1" } ?? false
+        let json = request.uri.queryParameters["format"] == "json"
         let wanted: @Sendable (ConsoleLog.Chunk) -> Bool = { only == nil || $0.compartment == only || $0.compartment == "flexosd" }
+        let contentType = json ? "application/x-ndjson" : "text/plain; charset=utf-8"
         if !follow {
-            let text = log.chunks.filter(wanted).map { prefix(&prefixer, $0) }.joined()
-            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            let text = log.chunks.filter(wanted).map { render($0, json: json, prefixer: &prefixer) }.joined()
+            return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         let stream = AsyncStream<ByteBuffer> { continuation in
             let task = Task {
                 var prefixer = prefixer
                 for await chunk in log.follow() where wanted(chunk) {
-                    continuation.yield(ByteBuffer(string: prefix(&prefixer, chunk)))
+                    continuation.yield(ByteBuffer(string: render(chunk, json: json, prefixer: &prefixer)))
                 }
                 continuation.finish()
             }
             continuation.onTermination = { _ in task.cancel() }
         }
-        return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(asyncSequence: stream))
+        return Response(status: .ok, headers: [.contentType: contentType], body: .init(asyncSequence: stream))
     }
 
-    private func prefix(_ prefixer: inout LinePrefixer, _ chunk: ConsoleLog.Chunk) -> String {
+    /// A chunk as text (lines prefixed with their compartment when the set has several
+    /// VMs) or as one JSON line {"compartment": ..., "text": ...}.
+    private func render(_ chunk: ConsoleLog.Chunk, json: Bool, prefixer: inout LinePrefixer) -> String {
+        if json {
+            let line = (try? JSONEncoder().encode(["compartment": chunk.compartment, "text": chunk.text])).map { String(decoding: $0, as: UTF8.self) }
+            return (line ?? "{}") + "\n"
+        }
         guard chunk.compartment != "flexosd" else { return chunk.text }
         return String(decoding: prefixer.prefix(Array(chunk.text.utf8), compartment: chunk.compartment), as: UTF8.self)
     }

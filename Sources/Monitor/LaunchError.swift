@@ -36,10 +36,11 @@ public enum LaunchError: Error, CustomStringConvertible {
     }
 }
 
-/// "64 MiB", "512 KiB", "4096 bytes": a size as a person reads it.
+/// "64 MiB", "15.8 MiB", "512 KiB", "4096 bytes": a size as a person reads it.
 public func formatBytes(_ bytes: UInt64) -> String {
-    if bytes >= 1 << 30, bytes % (1 << 30) == 0 { return "\(bytes >> 30) GiB" }
-    if bytes >= 1 << 20, bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
-    if bytes >= 1 << 10, bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
-    return "\(bytes) bytes"
+    for (unit, shift) in [("GiB", UInt64(30)), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift {
+        if bytes % (1 << shift) == 0 { return "\(bytes >> shift) \(unit)" }
+        if shift > 10 { return "\(Double(bytes * 10 >> shift) / 10) \(unit)" }
+    }
+    return bytes % 1024 == 0 ? "\(bytes >> 10) KiB" : "\(bytes) bytes"
 }

@@ -86,8 +86,10 @@ public struct RunReport: Codable, Equatable, Sendable {
     }
 }
 
-/// "1.50 s", "4.7 ms": a duration for a person.
+/// "1.5 s", "4.7 ms", "850 ns": a duration for a person.
 public func formatSeconds(_ seconds: Double) -> String {
     if seconds >= 1 { return "\(Double(Int(seconds * 100)) / 100) s" }
-    return "\(Double(Int(seconds * 10_000)) / 10) ms"
+    if seconds >= 0.001 { return "\(Double(Int(seconds * 10_000)) / 10) ms" }
+    if seconds >= 0.000_001 { return "\(Double(Int(seconds * 10_000_000)) / 10) µs" }
+    return "\(Int(seconds * 1e9)) ns"
 }

@@ -1,13 +1,13 @@
 import ArgumentParser
 
 @main
-struct Flexosctl: ParsableCommand {
+struct Flexosctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flexosctl",
         abstract: "Build FlexOS image sets (and, with flexosd, run and inspect them).",
         discussion: """
-            A conformation (a config.yaml) says which libraries share a compartment, which mechanism isolates compartments (fcalls, vmept, intel-mpk) and how each compartment is hardened. `flexosctl build` turns it into an image set that `flexosd run` boots.
+            A conformation (a config.yaml) says which libraries share a compartment, which mechanism isolates compartments (fcalls, vmept, intel-mpk) and how each compartment is hardened. `flexosctl build` turns it into an image set that `flexosd run` boots, or that a running flexosd launches with `flexosctl launch`.
             """,
         version: "0.1.0",
-        subcommands: [Build.self])
+        subcommands: [Build.self, Launch.self, List.self, Inspect.self, Logs.self, Stop.self, Remove.self])
 }

@@ -45,3 +45,13 @@ public enum Hypercalls {
         flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAKE.rawValue), &block)
     }
 }
+
+/// Sleeps for about `milliseconds` (the vCPU waits in the monitor, costing no CPU).
+public func sleep(milliseconds: UInt64) {
+    let deadline = Hypercalls.monotonicNanoseconds() + milliseconds * 1_000_000
+    var now = Hypercalls.monotonicNanoseconds()
+    while now < deadline {
+        _ = Hypercalls.wait(timeout: deadline - now)
+        now = Hypercalls.monotonicNanoseconds()
+    }
+}

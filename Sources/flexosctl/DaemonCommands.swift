@@ -1,0 +1,156 @@
+import ArgumentParser
+import ControlAPI
+import Foundation
+import Monitor
+
+/// What every command that talks to flexosd takes.
+struct DaemonOptions: ParsableArguments {
+    @Option(help: "flexosd's socket (default: $FLEXOSD_SOCKET, /run/flexosd.sock for root, else $XDG_RUNTIME_DIR/flexosd.sock).")
+    var socket: String = SocketPath.default
+
+    @Flag(help: "Print JSON for scripts.")
+    var json = false
+
+    var client: ControlClient { ControlClient(socketPath: socket) }
+}
+
+/// Runs a request against flexosd, turning a failure into a message and status 1.
+func talkingToDaemon<T>(_ body: () async throws(ClientError) -> T) async throws -> T {
+    do { return try await body() } catch {
+        throw CleanExit.failure("flexosctl: error: \(error)")
+    }
+}
+
+/// Prints `value` as indented JSON.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}
+
+/// The path segment of an image set's name.
+func escaped(_ name: String) -> String {
+    name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
+}
+
+struct Launch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "launch",
+        abstract: "Start an image set in flexosd and return at once with its name.")
+
+    @Argument(help: "An image set folder (from flexosctl build), its manifest.json, or a guest ELF.")
+    var imageSet: String
+
+    @Option(help: "The name to give it (default: the image set's own, made unique).")
+    var name: String?
+
+    @Option(help: "Private memory of each compartment, e.g. 64M.")
+    var memory: String?
+
+    @Option(help: "Shared memory of the image set, e.g. 16M.")
+    var sharedMemory: String?
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
+                                    memory: try memory.map(size), sharedMemory: try sharedMemory.map(size))
+        let status = try await talkingToDaemon { () async throws(ClientError) in
+            try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
+        }
+        if daemon.json { try printJSON(status) } else { print(status.name) }
+    }
+
+    private func size(_ text: String) throws -> UInt64 {
+        guard let bytes = CommandLineValues.byteCount(text) else { throw ValidationError("'\(text)' is not a size; write e.g. 64M, 512K or 1G") }
+        return bytes
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Show running and finished image sets.")
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let sets = try await talkingToDaemon { () async throws(ClientError) in
+            try await daemon.client.send(.GET, ControlAPIPaths.imageSets, as: [ImageSetStatus].self)
+        }
+        if daemon.json { return try printJSON(sets) }
+        guard !sets.isEmpty else { return print("no image sets (start one with `flexosctl launch`)") }
+        let rows = [["NAME", "STATE", "STATUS", "MECHANISM", "COMPARTMENTS", "TIME", "PATH"]] + sets.map { set in
+            [set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, "\(set.compartments.count)", formatSeconds(set.seconds), set.path]
+        }
+        printTable(rows)
+    }
+}
+
+struct Stop: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a running image set (its VMs end; its report and logs stay).")
+
+    @Argument(help: "The image set's name.")
+    var name: String
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let status = try await talkingToDaemon { () async throws(ClientError) in
+            try await daemon.client.send(.POST, "\(ControlAPIPaths.imageSets)/\(escaped(name))/stop", as: ImageSetStatus.self)
+        }
+        if daemon.json { try printJSON(status) } else { print("\(status.name): \(status.state)") }
+    }
+}
+
+struct Remove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget an image set that has ended.")
+
+    @Argument(help: "The image set's name.")
+    var name: String
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        _ = try await talkingToDaemon { () async throws(ClientError) in
+            try await daemon.client.send(.DELETE, "\(ControlAPIPaths.imageSets)/\(escaped(name))")
+        }
+        if daemon.json { try printJSON(["removed": name]) } else { print("removed \(name)") }
+    }
+}
+
+struct Logs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs",
+        abstract: "Print an image set's console output, per compartment.",
+        discussion: "Lines start with their compartment when the image set has several VMs; a fault report the monitor added starts with [flexosd].")
+
+    @Argument(help: "The image set's name.")
+    var name: String
+
+    @Flag(name: .shortAndLong, help: "Keep printing new output until the image set ends.")
+    var follow = false
+
+    @Option(help: "Only this compartment's output.")
+    var compartment: String?
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        var query = ["follow=\(follow)"]
+        if let compartment { query.append("compartment=\(escaped(compartment))") }
+        if daemon.json { query.append("format=json") }
+        let path = "\(ControlAPIPaths.imageSets)/\(escaped(name))/logs?" + query.joined(separator: "&")
+        try await talkingToDaemon { () async throws(ClientError) in
+            try await daemon.client.stream(path) { bytes in FileHandle.standardOutput.write(Data(bytes)) }
+        }
+    }
+}
+
+/// Prints rows as columns, padded to the widest cell.
+func printTable(_ rows: [[String]]) {
+    let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+    for row in rows {
+        print(zip(row, widths).enumerated().map { index, cell in
+            index == row.count - 1 ? cell.0 : cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
+        }.joined(separator: "  "))
+    }
+}

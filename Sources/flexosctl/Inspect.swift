@@ -1,0 +1,55 @@
+import ArgumentParser
+import ControlAPI
+import Foundation
+import GuestImage
+import Monitor
+
+struct Inspect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Look inside a running or finished image set.",
+        subcommands: [Compartments.self])
+}
+
+/// `flexosctl inspect compartments NAME`.
+struct Compartments: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compartments",
+        abstract: "Per compartment: mechanism, libraries, vCPU state, memory regions, gate calls and latency, exits by reason.")
+
+    @Argument(help: "The image set's name.")
+    var name: String
+
+    @OptionGroup var daemon: DaemonOptions
+
+    func run() async throws {
+        let base = "\(ControlAPIPaths.imageSets)/\(escaped(name))"
+        let (status, compartments) = try await talkingToDaemon { () async throws(ClientError) in
+            (try await daemon.client.send(.GET, base, as: ImageSetStatus.self),
+             try await daemon.client.send(.GET, base + "/compartments", as: [CompartmentSnapshot].self))
+        }
+        if daemon.json { return try printJSON(compartments) }
+        print("image set \(status.name): \(status.mechanism), \(status.state)" + (status.exitStatus.map { " (status \($0))" } ?? "") + " after \(formatSeconds(status.seconds))")
+        for compartment in compartments { print(describe(compartment)) }
+    }
+
+    private func describe(_ compartment: CompartmentSnapshot) -> String {
+        var lines = ["", "\(compartment.name)  [\(compartment.mechanism)]  vCPU \(compartment.vcpu.rawValue)  libraries: \(compartment.libraries.joined(separator: ", "))"]
+        lines.append("  memory: \(formatBytes(compartment.privateBytes)) private, \(formatBytes(compartment.sharedBytes)) shared")
+        for region in compartment.regions.sorted(by: { $0.start < $1.start }) {
+            let what = [region.kind, region.library, region.section].compactMap { $0 }.joined(separator: " ")
+            lines.append("    \(hex(region.start).padding(toLength: 12, withPad: " ", startingAt: 0)) \(formatBytes(region.size).padding(toLength: 10, withPad: " ", startingAt: 0)) \(region.permissions)  \(region.shared ? "shared " : "private") \(what)")
+        }
+        let gates = compartment.gates
+        var latency = ""
+        if let mean = gates.meanNanoseconds, let max = gates.maxNanoseconds {
+            latency = " (latency mean \(formatSeconds(mean / 1e9)), max \(formatSeconds(max / 1e9)), over \(gates.sampledCalls) timed)"
+        }
+        lines.append("  gate calls: \(gates.callsOut) out\(latency), \(gates.callsIn) in")
+        let kvm = compartment.kvmExits
+        let reasons = kvm.filter { $0.key.hasSuffix("_exits") && $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key.dropLast(6)) \($0.value)" }
+        lines.append("  exits: \(kvm["exits"] ?? 0)" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")); page faults \(kvm["pf_taken"] ?? 0))"))
+        lines.append("  hypercalls: " + (compartment.hypercalls.isEmpty ? "none" : compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
+        return lines.joined(separator: "\n")
+    }
+}

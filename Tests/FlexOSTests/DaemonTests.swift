@@ -1,0 +1,276 @@
+import ControlAPI
+import Foundation
+import Monitor
+import NIOHTTP1
+import Testing
+
+/// A real flexosd serving on a temporary socket, for one test.
+final class DaemonProcess {
+    let socket: String
+    let process = Process()
+    private let errors = Pipe()
+
+    init(arguments: [String] = []) throws {
+        socket = NSTemporaryDirectory() + "flexosd-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        process.executableURL = URL(fileURLWithPath: Executables.folder + "/flexosd")
+        process.arguments = ["--socket", socket] + arguments
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !ControlClient.isListening(socket) {
+            guard process.isRunning, Date() < deadline else {
+                throw TestFailure("flexosd did not start serving on \(socket): \(stopAndReadLog())")
+            }
+            usleep(10_000)
+        }
+    }
+
+    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+
+    var client: ControlClient { ControlClient(socketPath: socket) }
+
+    /// Runs flexosctl against this daemon.
+    func flexosctl(_ arguments: [String]) throws -> Executables.Result {
+        try Executables.run("flexosctl", arguments + ["--socket", socket])
+    }
+
+    /// Sends `signal`, waits for the exit, and returns the daemon's log.
+    @discardableResult
+    func stopAndReadLog(signal: Int32 = SIGTERM) -> String {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        process.waitUntilExit()
+        return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// The daemon's open VM objects (KVM VMs, vCPUs, guest memory) and threads.
+    func resources() -> (descriptors: [String], threads: Int) {
+        let folder = "/proc/\(process.processIdentifier)/fd"
+        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { entry -> String? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + entry) else { return nil }
+            return target.contains("kvm") || target.contains("memfd:flexos") ? target : nil
+        }
+        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task").count) ?? 0
+        return (descriptors.filter { !$0.hasSuffix("/dev/kvm") }, threads)
+    }
+}
+
+extension DaemonProcess {
+    func launch(_ folder: String, name: String? = nil) throws -> ImageSetStatus {
+        let result = try flexosctl(["launch", folder, "--json"] + (name.map { ["--name", $0] } ?? []))
+        guard result.status == 0 else { throw TestFailure("launch failed: \(result.errors)") }
+        return try JSONDecoder().decode(ImageSetStatus.self, from: Data(result.output.utf8))
+    }
+
+    func status(_ name: String) throws -> ImageSetStatus {
+        let sets = try JSONDecoder().decode([ImageSetStatus].self, from: Data(try flexosctl(["list", "--json"]).output.utf8))
+        guard let set = sets.first(where: { $0.name == name }) else { throw TestFailure("\(name) is not listed") }
+        return set
+    }
+
+    func inspect(_ name: String) throws -> [CompartmentSnapshot] {
+        let result = try flexosctl(["inspect", "compartments", name, "--json"])
+        guard result.status == 0 else { throw TestFailure("inspect failed: \(result.errors)") }
+        return try JSONDecoder().decode([CompartmentSnapshot].self, from: Data(result.output.utf8))
+    }
+
+    /// Waits until `name` is no longer running, or fails after `seconds`.
+    func waitForEnd(_ name: String, seconds: Double = 20) throws -> ImageSetStatus {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let set = try status(name)
+            if set.state != "running" { return set }
+            usleep(20_000)
+        }
+        throw TestFailure("\(name) still runs after \(seconds) s")
+    }
+}
+
+/// End-to-end: the real daemon process, driven by the real flexosctl.
+@Suite(.serialized) struct DaemonTests {
+    @Test func launchInspectLogsAndStop() throws {
+        let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        let example = try TestImages.build("Configs/example-vmept2.yaml").folder
+        let daemon = try DaemonProcess()
+        let baseline = daemon.resources()
+
+        let running = try daemon.launch(ticker)
+        #expect(running.name == "ticker-vmept2")
+        #expect(running.state == "running")
+        let finished = try daemon.launch(example)
+        #expect(try daemon.waitForEnd(finished.name).exitStatus == 0)
+        usleep(300_000)
+
+        let compartments = try daemon.inspect(running.name)
+        #expect(compartments.map(\.name) == ["comp1", "comp2"])
+        #expect(compartments.map(\.libraries) == [["ticker"], ["tickerlib"]])
+        #expect(compartments.allSatisfy { $0.mechanism == "vmept" && $0.vcpu != .stopped })
+        #expect(compartments[0].gates.callsOut > 10)
+        #expect(compartments[1].gates.callsIn > 10)
+        #expect(compartments[0].gates.meanNanoseconds != nil)
+        for compartment in compartments {
+            #expect(compartment.regions.contains { !$0.shared && $0.kind == "stack" })
+            #expect(compartment.regions.contains { $0.shared && $0.kind == "gate block" })
+            #expect(compartment.privateBytes > 0 && compartment.sharedBytes > 0)
+            #expect((compartment.kvmExits["exits"] ?? 0) > 0)
+        }
+        // The library's code is only in the library's compartment.
+        #expect(compartments[0].regions.contains { $0.library == "ticker" } && !compartments[0].regions.contains { $0.library == "tickerlib" })
+        #expect(compartments[1].regions.contains { $0.library == "tickerlib" } && !compartments[1].regions.contains { $0.library == "ticker" })
+
+        let logs = try daemon.flexosctl(["logs", running.name])
+        #expect(logs.output.contains("[comp1] ticker started"))
+        #expect(try daemon.flexosctl(["logs", finished.name, "--compartment", "comp1"]).output.contains("[comp1] callback called!"))
+
+        let human = try daemon.flexosctl(["inspect", "compartments", running.name])
+        #expect(human.output.contains("comp2  [vmept]"))
+        #expect(human.output.contains("gate calls:"))
+
+        let stopped = try daemon.flexosctl(["stop", running.name, "--json"])
+        #expect(try JSONDecoder().decode(ImageSetStatus.self, from: Data(stopped.output.utf8)).state == "stopped")
+        #expect(try daemon.inspect(running.name).allSatisfy { $0.vcpu == .stopped })
+        // Nothing of either image set outlives it: VMs, vCPUs, memfds, threads.
+        let after = daemon.resources()
+        #expect(after.descriptors == baseline.descriptors)
+        #expect(after.threads <= baseline.threads + 2)
+        #expect(daemon.stopAndReadLog().contains("image set ended"))
+    }
+
+    @Test func aCrashingImageSetBesideAHealthyOne() throws {
+        let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        let crashing = try TestImages.build("Configs/example-unshared-vmept2.yaml").folder
+        let daemon = try DaemonProcess()
+        let healthy = try daemon.launch(ticker)
+        let crashed = try daemon.launch(crashing, name: "crashy")
+        let end = try daemon.waitForEnd("crashy")
+        #expect(end.state == "faulted")
+        #expect(end.exitStatus == 139)
+        #expect(end.message?.contains("via gate: argument 3 (stackInt) of gate flexosexample.lib_func") == true)
+        let log = try daemon.flexosctl(["logs", crashed.name]).output
+        #expect(log.contains("[flexosd] guest fault in compartment comp2"))
+        #expect(try daemon.inspect("crashy").count == 2)
+
+        let ticksBefore = try daemon.inspect(healthy.name)[0].gates.callsOut
+        usleep(200_000)
+        #expect(try daemon.status(healthy.name).state == "running")
+        #expect(try daemon.inspect(healthy.name)[0].gates.callsOut > ticksBefore)
+        #expect(try daemon.flexosctl(["stop", healthy.name]).status == 0)
+    }
+
+    @Test func sigtermStopsEveryImageSetAndRemovesTheSocket() throws {
+        let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        let daemon = try DaemonProcess()
+        _ = try daemon.launch(ticker)
+        _ = try daemon.launch(ticker)
+        #expect(try daemon.status("ticker-vmept2-2").state == "running")
+        let started = Date()
+        let log = daemon.stopAndReadLog(signal: SIGTERM)
+        #expect(daemon.process.terminationStatus == 0)
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket))
+        #expect(log.contains("shutting down: stopping image sets"))
+        #expect(log.contains("name=ticker-vmept2-2 outcome=stopped"))
+    }
+
+    @Test func sigintStopsTheDaemonToo() throws {
+        let daemon = try DaemonProcess()
+        _ = try daemon.launch(try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder)
+        daemon.stopAndReadLog(signal: SIGINT)
+        #expect(daemon.process.terminationStatus == 0)
+        #expect(!FileManager.default.fileExists(atPath: daemon.socket))
+    }
+
+    @Test func logsFollowUntilTheImageSetEnds() throws {
+        let daemon = try DaemonProcess()
+        let set = try daemon.launch(try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder)
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: Executables.folder + "/flexosctl")
+        follower.arguments = ["logs", set.name, "--follow", "--socket", daemon.socket]
+        let output = Pipe()
+        follower.standardOutput = output
+        try follower.run()
+        usleep(400_000)
+        #expect(follower.isRunning)
+        _ = try daemon.flexosctl(["stop", set.name])
+        let deadline = Date().addingTimeInterval(10)
+        while follower.isRunning && Date() < deadline { usleep(10_000) }
+        #expect(!follower.isRunning, "logs --follow did not end with the image set")
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains("[comp1] ticker started"))
+        #expect(text.contains("[comp1] tick 50"))
+    }
+
+    @Test func theSocketIsForItsOwnerOnlyAndNotShared() throws {
+        let daemon = try DaemonProcess()
+        var status = stat()
+        #expect(lstat(daemon.socket, &status) == 0)
+        #expect(status.st_mode & 0o777 == 0o600)
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: Executables.folder + "/flexosd")
+        second.arguments = ["--socket", daemon.socket]
+        let errors = Pipe()
+        second.standardError = errors
+        try second.run()
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 1)
+        #expect(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("another flexosd is already serving on \(daemon.socket)"))
+    }
+
+    @Test func badRequestsGetClearErrorsAndTheRightStatus() async throws {
+        let example = try TestImages.build("Configs/example-vmept2.yaml").folder
+        let daemon = try DaemonProcess()
+        let client = daemon.client
+        func refusal(_ method: NIOHTTP1.HTTPMethod, _ path: String, _ body: String? = nil) async -> (Int, String) {
+            do {
+                let reply = try await client.send(method, path, body: body.map { Array($0.utf8) })
+                return (reply.status, "no error")
+            } catch {
+                if case .refused(let status, let message) = error { return (status, message) }
+                return (0, "\(error)")
+            }
+        }
+        var (status, message) = await refusal(.GET, "/image-sets/nosuchset")
+        #expect(status == 404 && message.contains("there is no image set named nosuchset"))
+        (status, message) = await refusal(.POST, "/image-sets", "{not json")
+        #expect(status == 400 && message.contains("malformed launch request"))
+        (status, message) = await refusal(.POST, "/image-sets", "{\"name\": \"x\"}")
+        #expect(status == 400 && message.contains("malformed launch request"))
+        (status, message) = await refusal(.POST, "/image-sets", "{\"path\": \"/nonexistent/set\"}")
+        #expect(status == 400 && message.contains("/nonexistent/set does not exist"))
+        (status, message) = await refusal(.POST, "/image-sets", "{\"path\": \"/etc/hostname\"}")
+        #expect(status == 422 && message.contains("is not an ELF file"))
+        (status, message) = await refusal(.POST, "/image-sets", "{\"path\": \"\(example)\", \"name\": \"../x\"}")
+        #expect(status == 400 && message.contains("cannot name an image set"))
+        _ = try daemon.launch(try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder, name: "busy")
+        (status, message) = await refusal(.POST, "/image-sets", "{\"path\": \"\(example)\", \"name\": \"busy\"}")
+        #expect(status == 409 && message.contains("already exists"))
+        (status, message) = await refusal(.DELETE, "/image-sets/busy")
+        #expect(status == 409 && message.contains("still running"))
+        _ = try daemon.flexosctl(["stop", "busy"])
+        #expect(try daemon.flexosctl(["remove", "busy"]).status == 0)
+        (status, _) = await refusal(.GET, "/image-sets/busy")
+        #expect(status == 404)
+
+        let metrics = try await client.send(.GET, "/metrics")
+        let text = String(decoding: metrics.body, as: UTF8.self)
+        #expect(text.contains("flexosd_image_sets_launched_total 1"))
+        #expect(text.contains("flexosd_image_sets_ended_total{outcome=\"stopped\"} 1"))
+    }
+
+    @Test func launchingWithoutKVMIsExplained() async throws {
+        let daemon = try DaemonProcess(arguments: ["--kvm", "/nonexistent/kvm"])
+        let example = try TestImages.build("Configs/example-vmept2.yaml").folder
+        let result = try daemon.flexosctl(["launch", example])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("cannot launch: /nonexistent/kvm does not exist: this host offers no KVM"))
+        do {
+            _ = try await daemon.client.send(.POST, "/image-sets", body: Array("{\"path\": \"\(example)\"}".utf8))
+            Issue.record("the launch was accepted")
+        } catch {
+            if case .refused(let status, _) = error { #expect(status == 503) } else { Issue.record("\(error)") }
+        }
+    }
+}
+
+
+
