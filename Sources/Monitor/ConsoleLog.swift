@@ -13,6 +13,7 @@ public final class ConsoleLog: ConsoleSink, @unchecked Sendable {
     public static let capacity = 1 << 20
 
     private struct State {
+        var firstOutputAt: UInt64?
         var chunks: [Chunk] = []
         var bytes = 0
         var closed = false
@@ -30,7 +31,9 @@ public final class ConsoleLog: ConsoleSink, @unchecked Sendable {
 
     /// Adds a chunk written by the monitor itself (e.g. a fault report).
     public func append(_ chunk: Chunk) {
+        let now = monotonicNanoseconds()
         let followers = state.withLock { state -> [AsyncStream<Chunk>.Continuation] in
+            if state.firstOutputAt == nil { state.firstOutputAt = now }
             state.chunks.append(chunk)
             state.bytes += chunk.text.utf8.count
             while state.bytes > ConsoleLog.capacity, state.chunks.count > 1 {
@@ -43,6 +46,9 @@ public final class ConsoleLog: ConsoleSink, @unchecked Sendable {
 
     /// What is kept so far.
     public var chunks: [Chunk] { state.withLock { $0.chunks } }
+
+    /// CLOCK_MONOTONIC nanoseconds of the first output, if there was any.
+    public var firstOutputAt: UInt64? { state.withLock { $0.firstOutputAt } }
 
     /// What is kept so far, then everything appended until the log is closed.
     public func follow() -> AsyncStream<Chunk> {

@@ -18,6 +18,10 @@ public struct ImageSetStatus: Codable, Equatable, Sendable {
     public var launchedAt: Double
     /// How long it has run (so far, or in all).
     public var seconds: Double
+    /// CLOCK_MONOTONIC nanoseconds when the daemon began launching it, and when its first
+    /// console output arrived (for benchmarks on the same machine).
+    public var launchStartedAt: UInt64?
+    public var firstOutputAt: UInt64?
 }
 
 /// Why the daemon refused a request about image sets.
@@ -52,6 +56,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let manifest: ImageManifest
         let log = ConsoleLog()
         let launchedAt = Date()
+        let launchStartedAt = monotonicNanoseconds()
         let run = Locked<ImageSetRun?>(nil)
         let outcome = Locked<(report: RunReport, snapshot: [CompartmentSnapshot])?>(nil)
         var supervisor: MonitorThread?
@@ -201,7 +206,8 @@ public final class ImageSetRegistry: @unchecked Sendable {
             compartments: entry.manifest.compartments.map(\.name), state: outcome?.report.outcome ?? "running",
             exitStatus: outcome?.report.exitStatus, message: outcome?.report.message,
             launchedAt: entry.launchedAt.timeIntervalSince1970,
-            seconds: outcome?.report.wallSeconds ?? Date().timeIntervalSince(entry.launchedAt))
+            seconds: outcome?.report.wallSeconds ?? Date().timeIntervalSince(entry.launchedAt),
+            launchStartedAt: entry.launchStartedAt, firstOutputAt: entry.log.firstOutputAt)
     }
 
     static func isValidName(_ name: String) -> Bool {

@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Flexosd: AsyncParsableCommand {
+struct Flexosd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flexosd",
         abstract: "The FlexOS monitor: runs image sets on /dev/kvm.",

@@ -1,11 +1,12 @@
 import ArgumentParser
+import Dispatch
 import ControlAPI
 import Glibc
 import KVM
 import Logging
 
 /// `flexosd [serve]`: the daemon, in the foreground.
-struct Serve: AsyncParsableCommand {
+struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Serve the control API on a Unix socket (the default).",
@@ -29,7 +30,20 @@ struct Serve: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("'\(logLevel)' is not a log level (trace, debug, info, notice, warning, error, critical)") }
     }
 
-    func run() async throws {
+    /// A synchronous command that waits for the async daemon: an async root command would
+    /// start Swift's concurrency runtime for every `flexosd run` too, about 2 ms here.
+    func run() throws {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var failure: Error?
+        Task {
+            do { try await serve() } catch { failure = error }
+            done.signal()
+        }
+        done.wait()
+        if let failure { throw failure }
+    }
+
+    private func serve() async throws {
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
