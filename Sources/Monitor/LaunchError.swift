@@ -40,7 +40,7 @@ public enum LaunchError: Error, CustomStringConvertible {
 public func formatBytes(_ bytes: UInt64) -> String {
     for (unit, shift) in [("GiB", UInt64(30)), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift {
         if bytes % (1 << shift) == 0 { return "\(bytes >> shift) \(unit)" }
-        if shift > 10 { return "\(Double(bytes * 10 >> shift) / 10) \(unit)" }
+        if shift > 10 { return "\(Double((bytes * 10) >> shift) / 10) \(unit)" }
     }
     return bytes % 1024 == 0 ? "\(bytes >> 10) KiB" : "\(bytes) bytes"
 }

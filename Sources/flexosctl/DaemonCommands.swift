@@ -33,7 +33,7 @@ func escaped(_ name: String) -> String {
     name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
 }
 
-struct Launch: AsyncParsableCommand {
+struct Launch: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "launch",
         abstract: "Start an image set in flexosd and return at once with its name.")
@@ -52,7 +52,12 @@ struct Launch: AsyncParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() async throws {
+    func run() throws {
+        let command = self
+        try waitForAsync { try await command.perform() }
+    }
+
+    private func perform() async throws {
         let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
                                     memory: try memory.map(size), sharedMemory: try sharedMemory.map(size))
         let status = try await talkingToDaemon { () async throws(ClientError) in
@@ -67,12 +72,17 @@ struct Launch: AsyncParsableCommand {
     }
 }
 
-struct List: AsyncParsableCommand {
+struct List: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "Show running and finished image sets.")
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() async throws {
+    func run() throws {
+        let command = self
+        try waitForAsync { try await command.perform() }
+    }
+
+    private func perform() async throws {
         let sets = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.GET, ControlAPIPaths.imageSets, as: [ImageSetStatus].self)
         }
@@ -85,7 +95,7 @@ struct List: AsyncParsableCommand {
     }
 }
 
-struct Stop: AsyncParsableCommand {
+struct Stop: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a running image set (its VMs end; its report and logs stay).")
 
     @Argument(help: "The image set's name.")
@@ -93,7 +103,12 @@ struct Stop: AsyncParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() async throws {
+    func run() throws {
+        let command = self
+        try waitForAsync { try await command.perform() }
+    }
+
+    private func perform() async throws {
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, "\(ControlAPIPaths.imageSets)/\(escaped(name))/stop", as: ImageSetStatus.self)
         }
@@ -101,7 +116,7 @@ struct Stop: AsyncParsableCommand {
     }
 }
 
-struct Remove: AsyncParsableCommand {
+struct Remove: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget an image set that has ended.")
 
     @Argument(help: "The image set's name.")
@@ -109,7 +124,12 @@ struct Remove: AsyncParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() async throws {
+    func run() throws {
+        let command = self
+        try waitForAsync { try await command.perform() }
+    }
+
+    private func perform() async throws {
         _ = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.DELETE, "\(ControlAPIPaths.imageSets)/\(escaped(name))")
         }
@@ -117,7 +137,7 @@ struct Remove: AsyncParsableCommand {
     }
 }
 
-struct Logs: AsyncParsableCommand {
+struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
         abstract: "Print an image set's console output, per compartment.",
@@ -134,7 +154,12 @@ struct Logs: AsyncParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() async throws {
+    func run() throws {
+        let command = self
+        try waitForAsync { try await command.perform() }
+    }
+
+    private func perform() async throws {
         var query = ["follow=\(follow)"]
         if let compartment { query.append("compartment=\(escaped(compartment))") }
         if daemon.json { query.append("format=json") }

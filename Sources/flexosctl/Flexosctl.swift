@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Flexosctl: AsyncParsableCommand {
+struct Flexosctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flexosctl",
         abstract: "Build FlexOS image sets (and, with flexosd, run and inspect them).",

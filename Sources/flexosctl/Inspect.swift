@@ -4,7 +4,7 @@ import Foundation
 import GuestImage
 import Monitor
 
-struct Inspect: AsyncParsableCommand {
+struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "Look inside a running or finished image set.",
@@ -12,7 +12,7 @@ struct Inspect: AsyncParsableCommand {
 }
 
 /// `flexosctl inspect compartments NAME`.
-struct Compartments: AsyncParsableCommand {
+struct Compartments: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "compartments",
         abstract: "Per compartment: mechanism, libraries, vCPU state, memory regions, gate calls and latency, exits by reason.")
@@ -22,7 +22,12 @@ struct Compartments: AsyncParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() async throws {
+    func run() throws {
+        let command = self
+        try waitForAsync { try await command.perform() }
+    }
+
+    private func perform() async throws {
         let base = "\(ControlAPIPaths.imageSets)/\(escaped(name))"
         let (status, compartments) = try await talkingToDaemon { () async throws(ClientError) in
             (try await daemon.client.send(.GET, base, as: ImageSetStatus.self),

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import ControlAPI
 import Glibc
 import KVM
@@ -30,17 +29,9 @@ struct Serve: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("'\(logLevel)' is not a log level (trace, debug, info, notice, warning, error, critical)") }
     }
 
-    /// A synchronous command that waits for the async daemon: an async root command would
-    /// start Swift's concurrency runtime for every `flexosd run` too, about 2 ms here.
     func run() throws {
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var failure: Error?
-        Task {
-            do { try await serve() } catch { failure = error }
-            done.signal()
-        }
-        done.wait()
-        if let failure { throw failure }
+        let command = self
+        try waitForAsync { try await command.serve() }
     }
 
     private func serve() async throws {

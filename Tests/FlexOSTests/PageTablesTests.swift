@@ -59,3 +59,26 @@ import Testing
         }
     }
 }
+
+@Suite struct FormattingTests {
+    @Test func sizesReadLikeAPersonWritesThem() {
+        #expect(formatBytes(64 << 20) == "64 MiB")
+        #expect(formatBytes(16_596_992) == "15.8 MiB")
+        #expect(formatBytes(256 * 1024) == "256 KiB")
+        #expect(formatBytes(4096) == "4 KiB")
+        #expect(formatBytes(100) == "100 bytes")
+        #expect(formatSeconds(1.5) == "1.5 s")
+        #expect(formatSeconds(0.0047) == "4.7 ms")
+        #expect(formatSeconds(0.000_480_2) == "480.2 µs")
+    }
+
+    @Test func commandLineSizesAndDurations() {
+        #expect(CommandLineValues.byteCount("64M") == 64 << 20)
+        #expect(CommandLineValues.byteCount("1GiB") == 1 << 30)
+        #expect(CommandLineValues.byteCount("4096") == 4096)
+        #expect(CommandLineValues.byteCount("lots") == nil)
+        #expect(CommandLineValues.seconds("500ms") == 0.5)
+        #expect(CommandLineValues.seconds("2m") == 120)
+        #expect(CommandLineValues.seconds("-3s") == nil)
+    }
+}

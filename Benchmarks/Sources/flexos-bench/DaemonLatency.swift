@@ -50,7 +50,8 @@ struct DaemonLatency: ParsableCommand {
         print("  spawn `flexosctl launch` -> it returned:           \(milliseconds(median(launchReply)))")
         print("  baseline: spawn `flexosctl list` -> it returned:   \(milliseconds(median(baseline)))")
         print(String(format: "  ratio first line / flexosctl list:               %.2fx", median(firstLine) / median(baseline)))
-        print("  flexosd resident memory without guest memory: idle \(mebibytes(idle)), one image set running (\(longRunning)) \(mebibytes(running))")
+        print("  flexosd resident memory without guest memory (VmRSS - RssShmem): idle \(mebibytes(idle.resident)), one image set running (\(longRunning)) \(mebibytes(running.resident))")
+        print("    of which anonymous (RssAnon: heap, stacks): idle \(mebibytes(idle.anonymous)), running \(mebibytes(running.anonymous)); the rest is the executable's own pages (RssFile)")
     }
 
     private func spawnDaemon(socket: String) throws -> pid_t {
@@ -78,14 +79,15 @@ struct DaemonLatency: ParsableCommand {
         throw BenchError("\(name) printed nothing")
     }
 
-    /// Resident memory of `pid` minus its shared-memory pages (the guests' memfds).
-    private func residentMemory(_ pid: pid_t) -> UInt64 {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    /// Resident memory of `pid` minus its shared-memory pages (the guests' memfds), and
+    /// the anonymous part of it.
+    private func residentMemory(_ pid: pid_t) -> (resident: UInt64, anonymous: UInt64) {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
         func field(_ name: String) -> UInt64 {
             let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
             return (line?.split(separator: " ").dropFirst().first.flatMap { UInt64($0) } ?? 0) * 1024
         }
-        return field("VmRSS") - field("RssShmem")
+        return (field("VmRSS") - field("RssShmem"), field("RssAnon"))
     }
 
     private func mebibytes(_ bytes: UInt64) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
