@@ -16,6 +16,19 @@ import Monitor
 public enum ControlAPIPaths {
     public static let imageSets = "/image-sets"
     public static let metrics = "/metrics"
+
+    /// The path of the image set `name`.
+    public static func imageSet(_ name: String) -> String { imageSets + "/" + escaped(name) }
+
+    /// `text` as one path segment or query value: every byte but RFC 3986's unreserved
+    /// characters percent-encoded.
+    public static func escaped(_ text: String) -> String {
+        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~".utf8)
+        let digits = Array("0123456789ABCDEF")
+        return String(text.utf8.flatMap { byte -> [Character] in
+            unreserved.contains(byte) ? [Character(UnicodeScalar(byte))] : ["%", digits[Int(byte >> 4)], digits[Int(byte & 15)]]
+        })
+    }
 }
 
 /// POST /image-sets

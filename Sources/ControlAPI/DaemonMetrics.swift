@@ -29,7 +29,7 @@ final class DaemonMetrics: @unchecked Sendable {
         for set in registry.list() where set.state == "running" {
             for compartment in (try? registry.inspect(set.name)) ?? [] {
                 let labels = [("image_set", set.name), ("compartment", compartment.name)]
-                CoreMetrics.Gauge(label: "flexosd_vm_exits", dimensions: labels, factory: factory).record(Double(compartment.kvmExits["exits"] ?? 0))
+                CoreMetrics.Gauge(label: "flexosd_vm_exits", dimensions: labels, factory: factory).record(Double(compartment.kvmStatistics["exits"] ?? 0))
                 CoreMetrics.Gauge(label: "flexosd_gate_calls_out", dimensions: labels, factory: factory).record(Double(compartment.gates.callsOut))
                 CoreMetrics.Gauge(label: "flexosd_gate_calls_in", dimensions: labels, factory: factory).record(Double(compartment.gates.callsIn))
             }

@@ -22,26 +22,3 @@ public enum CommandLineValues {
         return number
     }
 }
-
-extension RunReport {
-    /// A few lines for a person: how the run ended, how long it took, what it cost in exits.
-    public func summary() -> String {
-        var lines: [String] = []
-        let duration = formatSeconds(wallSeconds)
-        switch outcome {
-        case "exited": lines.append("\(imageSet) exited with code \(guestExitCode ?? 0) after \(duration)")
-        default: lines.append("\(imageSet) \(outcome) after \(duration)")
-        }
-        if let first = firstHypercallAt {
-            lines[0] += " (first hypercall \(formatSeconds(Double(first - launchStartedAt) / 1e9)) after launch)"
-        }
-        for compartment in compartments {
-            let kvm = compartment.kvmExits
-            var exits = "\(kvm["exits"] ?? compartment.exits.values.reduce(0, +)) VM exits"
-            if !kvm.isEmpty { exits += " (\(kvm["mmio_exits"] ?? 0) MMIO, \(kvm["pf_taken"] ?? 0) page faults, \(kvm["irq_exits"] ?? 0) interrupts)" }
-            let calls = compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
-            lines.append("  \(compartment.name): \(exits); hypercalls: \(calls.isEmpty ? "none" : calls)")
-        }
-        return lines.joined(separator: "\n")
-    }
-}

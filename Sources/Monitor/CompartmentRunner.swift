@@ -117,7 +117,7 @@ final class CompartmentRunner: @unchecked Sendable {
     func report() -> CompartmentReport {
         let counters = self.counters.withLock { $0 }
         let kvm = (machine.statistics?.read() ?? [:]).filter { $0.value > 0 }
-        return CompartmentReport(name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmExits: kvm, consoleBytes: counters.consoleBytes)
+        return CompartmentReport(name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmStatistics: kvm, consoleBytes: counters.consoleBytes)
     }
 }
 

@@ -33,10 +33,10 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
     public var privateBytes: UInt64
     public var sharedBytes: UInt64
     public var gates: Gates
-    /// Exits the monitor handled, by reason; hypercalls by name; KVM's own counters.
+    /// Exits the monitor handled, by reason; hypercalls by name; KVM's own nonzero counters.
     public var exits: [String: UInt64]
     public var hypercalls: [String: UInt64]
-    public var kvmExits: [String: UInt64]
+    public var kvmStatistics: [String: UInt64]
     public var consoleBytes: UInt64
 }
 
@@ -57,7 +57,7 @@ extension ImageSetRun {
                 privateBytes: regions.filter { !$0.shared }.map(\.size).reduce(0, +),
                 sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
                 gates: runner.gates, exits: runner.report.exits, hypercalls: runner.report.hypercalls,
-                kvmExits: runner.report.kvmExits, consoleBytes: runner.report.consoleBytes)
+                kvmStatistics: runner.report.kvmStatistics, consoleBytes: runner.report.consoleBytes)
         }
     }
 }

@@ -17,8 +17,9 @@ public struct CompartmentReport: Codable, Equatable, Sendable {
     public var exits: [String: UInt64]
     /// Hypercalls by name.
     public var hypercalls: [String: UInt64]
-    /// KVM's own exit counters for the vCPU (KVM_GET_STATS_FD): every `*exits` counter.
-    public var kvmExits: [String: UInt64]
+    /// KVM's own counters for the vCPU (KVM_GET_STATS_FD), every one that is not zero:
+    /// `exits` in all, `mmio_exits`, `irq_exits`, `pf_taken` (page faults), ...
+    public var kvmStatistics: [String: UInt64]
     /// Console bytes the guest wrote.
     public var consoleBytes: UInt64
 }
@@ -83,6 +84,29 @@ public struct RunReport: Codable, Equatable, Sendable {
             outcome = "failed"
             message = text
         }
+    }
+}
+
+extension RunReport {
+    /// A few lines for a person: how the run ended, how long it took, what it cost in exits.
+    public func summary() -> String {
+        var lines: [String] = []
+        let duration = formatSeconds(wallSeconds)
+        switch outcome {
+        case "exited": lines.append("\(imageSet) exited with code \(guestExitCode ?? 0) after \(duration)")
+        default: lines.append("\(imageSet) \(outcome) after \(duration)")
+        }
+        if let first = firstHypercallAt {
+            lines[0] += " (first hypercall \(formatSeconds(Double(first - launchStartedAt) / 1e9)) after launch)"
+        }
+        for compartment in compartments {
+            let kvm = compartment.kvmStatistics
+            var exits = "\(kvm["exits"] ?? compartment.exits.values.reduce(0, +)) VM exits"
+            if !kvm.isEmpty { exits += " (\(kvm["mmio_exits"] ?? 0) MMIO, \(kvm["pf_taken"] ?? 0) page faults, \(kvm["irq_exits"] ?? 0) interrupts)" }
+            let calls = compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            lines.append("  \(compartment.name): \(exits); hypercalls: \(calls.isEmpty ? "none" : calls)")
+        }
+        return lines.joined(separator: "\n")
     }
 }
 

@@ -14,6 +14,19 @@ struct DaemonOptions: ParsableArguments {
     var client: ControlClient { ControlClient(socketPath: socket) }
 }
 
+/// A flexosctl command that talks to flexosd: its work is async (the client is SwiftNIO),
+/// while the root command stays synchronous (see `waitForAsync`).
+protocol DaemonCommand: ParsableCommand {
+    func perform() async throws
+}
+
+extension DaemonCommand {
+    func run() throws {
+        let command = self
+        try waitForAsync { try await command.perform() }
+    }
+}
+
 /// Runs a request against flexosd, turning a failure into a message and status 1.
 func talkingToDaemon<T>(_ body: () async throws(ClientError) -> T) async throws -> T {
     do { return try await body() } catch {
@@ -28,12 +41,7 @@ func printJSON(_ value: some Encodable) throws {
     print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
-/// The path segment of an image set's name.
-func escaped(_ name: String) -> String {
-    name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name
-}
-
-struct Launch: ParsableCommand {
+struct Launch: DaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "launch",
         abstract: "Start an image set in flexosd and return at once with its name.")
@@ -52,12 +60,7 @@ struct Launch: ParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() throws {
-        let command = self
-        try waitForAsync { try await command.perform() }
-    }
-
-    private func perform() async throws {
+    func perform() async throws {
         let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
                                     memory: try memory.map(size), sharedMemory: try sharedMemory.map(size))
         let status = try await talkingToDaemon { () async throws(ClientError) in
@@ -72,17 +75,12 @@ struct Launch: ParsableCommand {
     }
 }
 
-struct List: ParsableCommand {
+struct List: DaemonCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "Show running and finished image sets.")
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() throws {
-        let command = self
-        try waitForAsync { try await command.perform() }
-    }
-
-    private func perform() async throws {
+    func perform() async throws {
         let sets = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.GET, ControlAPIPaths.imageSets, as: [ImageSetStatus].self)
         }
@@ -95,7 +93,7 @@ struct List: ParsableCommand {
     }
 }
 
-struct Stop: ParsableCommand {
+struct Stop: DaemonCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a running image set (its VMs end; its report and logs stay).")
 
     @Argument(help: "The image set's name.")
@@ -103,20 +101,15 @@ struct Stop: ParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() throws {
-        let command = self
-        try waitForAsync { try await command.perform() }
-    }
-
-    private func perform() async throws {
+    func perform() async throws {
         let status = try await talkingToDaemon { () async throws(ClientError) in
-            try await daemon.client.send(.POST, "\(ControlAPIPaths.imageSets)/\(escaped(name))/stop", as: ImageSetStatus.self)
+            try await daemon.client.send(.POST, ControlAPIPaths.imageSet(name) + "/stop", as: ImageSetStatus.self)
         }
         if daemon.json { try printJSON(status) } else { print("\(status.name): \(status.state)") }
     }
 }
 
-struct Remove: ParsableCommand {
+struct Remove: DaemonCommand {
     static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget an image set that has ended.")
 
     @Argument(help: "The image set's name.")
@@ -124,20 +117,15 @@ struct Remove: ParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() throws {
-        let command = self
-        try waitForAsync { try await command.perform() }
-    }
-
-    private func perform() async throws {
+    func perform() async throws {
         _ = try await talkingToDaemon { () async throws(ClientError) in
-            try await daemon.client.send(.DELETE, "\(ControlAPIPaths.imageSets)/\(escaped(name))")
+            try await daemon.client.send(.DELETE, ControlAPIPaths.imageSet(name))
         }
         if daemon.json { try printJSON(["removed": name]) } else { print("removed \(name)") }
     }
 }
 
-struct Logs: ParsableCommand {
+struct Logs: DaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
         abstract: "Print an image set's console output, per compartment.",
@@ -154,16 +142,11 @@ struct Logs: ParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() throws {
-        let command = self
-        try waitForAsync { try await command.perform() }
-    }
-
-    private func perform() async throws {
+    func perform() async throws {
         var query = ["follow=\(follow)"]
-        if let compartment { query.append("compartment=\(escaped(compartment))") }
+        if let compartment { query.append("compartment=\(ControlAPIPaths.escaped(compartment))") }
         if daemon.json { query.append("format=json") }
-        let path = "\(ControlAPIPaths.imageSets)/\(escaped(name))/logs?" + query.joined(separator: "&")
+        let path = ControlAPIPaths.imageSet(name) + "/logs?" + query.joined(separator: "&")
         try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.stream(path) { bytes in FileHandle.standardOutput.write(Data(bytes)) }
         }

@@ -12,7 +12,7 @@ struct Inspect: ParsableCommand {
 }
 
 /// `flexosctl inspect compartments NAME`.
-struct Compartments: ParsableCommand {
+struct Compartments: DaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "compartments",
         abstract: "Per compartment: mechanism, libraries, vCPU state, memory regions, gate calls and latency, exits by reason.")
@@ -22,13 +22,8 @@ struct Compartments: ParsableCommand {
 
     @OptionGroup var daemon: DaemonOptions
 
-    func run() throws {
-        let command = self
-        try waitForAsync { try await command.perform() }
-    }
-
-    private func perform() async throws {
-        let base = "\(ControlAPIPaths.imageSets)/\(escaped(name))"
+    func perform() async throws {
+        let base = ControlAPIPaths.imageSet(name)
         let (status, compartments) = try await talkingToDaemon { () async throws(ClientError) in
             (try await daemon.client.send(.GET, base, as: ImageSetStatus.self),
              try await daemon.client.send(.GET, base + "/compartments", as: [CompartmentSnapshot].self))
@@ -51,7 +46,7 @@ struct Compartments: ParsableCommand {
             latency = " (latency mean \(formatSeconds(mean / 1e9)), max \(formatSeconds(max / 1e9)), over \(gates.sampledCalls) timed)"
         }
         lines.append("  gate calls: \(gates.callsOut) out\(latency), \(gates.callsIn) in")
-        let kvm = compartment.kvmExits
+        let kvm = compartment.kvmStatistics
         let reasons = kvm.filter { $0.key.hasSuffix("_exits") && $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key.dropLast(6)) \($0.value)" }
         lines.append("  exits: \(kvm["exits"] ?? 0)" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")); page faults \(kvm["pf_taken"] ?? 0))"))
         lines.append("  hypercalls: " + (compartment.hypercalls.isEmpty ? "none" : compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))

@@ -73,6 +73,16 @@ import Testing
         #expect(monotonicNanoseconds() - started < 10_000_000_000)
     }
 
+    @Test func theHeapReusesFreedMemoryAndLongLinesArriveWhole() throws {
+        let (report, console) = try boot(try TestImages.build("Tests/Guests/runtimecheck").folder, memory: 2 << 20)
+        #expect(report.exitStatus == 0, "\(report.message ?? "")")
+        #expect(console.text.contains("heap: 1000500000 checked, 0 bytes still in use after 500 rounds"))
+        let long = "long line: " + String(repeating: "0123456789", count: 4_000) + "\n"
+        #expect(console.text.hasSuffix(long))
+        // A 40 KB line through a 16 KB ring: flushed each time the ring fills, then at its end.
+        #expect((report.compartments[0].hypercalls["console_flush"] ?? 0) >= 3)
+    }
+
     @Test func tooLittleMemoryIsRefused() throws {
         let hypervisor = try requireKVM()
         let set = try ImageSet.open(try TestImages.build("Guest/Apps/hello").folder)

@@ -85,6 +85,12 @@ import Testing
         #expect(fault.backtrace.dropFirst().first?.location == "Guest/Apps/example_skipgate/main.swift:18")
     }
 
+    @Test func theSharedHeapCarriesDataBetweenVMsAndIsReused() throws {
+        let (report, console) = try boot(try TestImages.build("Tests/Guests/sharedheap-vmept2.yaml").folder)
+        #expect(report.exitStatus == 0, "\(report.message ?? "")")
+        #expect(console.text(of: "comp1") == "shared heap: 131072000 bytes filled by the library, 0 bytes still in use\n")
+    }
+
     @Test func intelMPKIsRefusedAtLaunchWithAReason() throws {
         let result = try TestImages.build("Tests/Guests/example-mpk.yaml")
         #expect(result.manifest.mechanism == .intelMPK)

@@ -112,7 +112,7 @@ extension DaemonProcess {
             #expect(compartment.regions.contains { !$0.shared && $0.kind == "stack" })
             #expect(compartment.regions.contains { $0.shared && $0.kind == "gate block" })
             #expect(compartment.privateBytes > 0 && compartment.sharedBytes > 0)
-            #expect((compartment.kvmExits["exits"] ?? 0) > 0)
+            #expect((compartment.kvmStatistics["exits"] ?? 0) > 0)
         }
         // The library's code is only in the library's compartment.
         #expect(compartments[0].regions.contains { $0.library == "ticker" } && !compartments[0].regions.contains { $0.library == "tickerlib" })

@@ -70,7 +70,7 @@ struct GateLatency: ParsableCommand {
         }
         let jsonStart = text.firstIndex(of: "{")!
         let report = try JSONSerialization.jsonObject(with: Data(text[jsonStart...].utf8)) as? [String: Any]
-        let kvm = (report?["compartments"] as? [[String: Any]] ?? []).compactMap { $0["kvmExits"] as? [String: Int] }
+        let kvm = (report?["compartments"] as? [[String: Any]] ?? []).compactMap { $0["kvmStatistics"] as? [String: Int] }
         let calls = fields["calls"] ?? 1
         return Sample(gate: (fields["gate_ns"] ?? 0) / calls, direct: (fields["direct_ns"] ?? 0) / calls,
                       mmioExits: kvm.map { $0["mmio_exits"] ?? 0 }.reduce(0, +), exits: kvm.map { $0["exits"] ?? 0 }.reduce(0, +),

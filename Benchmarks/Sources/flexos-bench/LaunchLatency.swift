@@ -34,7 +34,7 @@ struct LaunchLatency: ParsableCommand {
             firstHypercall.append(Double(first - run.spawnedAt))
             insideProcess.append(Double(first - started))
             processEnd.append(Double(run.reapedAt - run.spawnedAt))
-            let kvm = compartments.compactMap { $0["kvmExits"] as? [String: Int] }
+            let kvm = compartments.compactMap { $0["kvmStatistics"] as? [String: Int] }
             exits.append(Double(kvm.map { $0["exits"] ?? 0 }.reduce(0, +)))
             mmioExits.append(Double(kvm.map { $0["mmio_exits"] ?? 0 }.reduce(0, +)))
             pageFaults.append(Double(kvm.map { $0["pf_taken"] ?? 0 }.reduce(0, +)))

@@ -153,10 +153,13 @@ struct Heap {
 func alignUp(_ value: UInt, _ alignment: UInt) -> UInt { (value + alignment - 1) & ~(alignment - 1) }
 
 /// This compartment's private heap: what Swift objects, arrays and strings live in.
-enum PrivateHeap {
+public enum PrivateHeap {
     nonisolated(unsafe) static var heap: Heap? = nil
 
     static func attach(base: UInt64, size: UInt64) { heap = Heap(base: base, size: size) }
+
+    /// Bytes allocated and not yet freed (block headers included).
+    public static var bytesInUse: UInt { heap?.bytesInUse ?? 0 }
 }
 
 @_cdecl("posix_memalign")

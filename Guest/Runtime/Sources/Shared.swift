@@ -24,6 +24,9 @@ public enum SharedMemory {
             .bindMemory(to: T.self, capacity: count)
     }
 
+    /// Bytes of the shared heap allocated and not yet freed, by every compartment.
+    public static var heapBytesInUse: UInt { heap?.bytesInUse ?? 0 }
+
     /// Returns memory from `allocate` to the shared heap.
     public static func deallocate<T>(_ pointer: UnsafeMutablePointer<T>) {
         heap?.free(UnsafeMutableRawPointer(pointer))
