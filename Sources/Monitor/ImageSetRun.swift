@@ -111,6 +111,20 @@ public final class ImageSetRun: @unchecked Sendable {
         }
     }
 
+    /// "comp1 was at spin.appMain() + 0x1c (Tests/Guests/spin/main.swift:7)", per VM, for a
+    /// run the monitor stopped. Only valid once the vCPU threads have left KVM_RUN.
+    private func whereTheVCPUsAre() -> [String] {
+        let symbols = symbolizer.withLock { cached -> Symbolizer in
+            if cached == nil { cached = Symbolizer(image: imageSet.image) }
+            return cached!
+        }
+        return runners.compactMap { runner in
+            guard let rip = try? runner.machine.vcpu.registers().rip else { return nil }
+            let location = symbols.sourceLocation(of: rip).map { " (\($0))" } ?? ""
+            return "\(runner.machine.layout.name) was at \(symbols.describe(rip))\(location)"
+        }
+    }
+
     /// Whether the run has ended.
     public var isFinished: Bool { control.isFinished }
 
@@ -122,11 +136,13 @@ public final class ImageSetRun: @unchecked Sendable {
     /// Waits for the run to end (stopping it after `timeout` seconds), joins its threads and reports.
     public func wait(timeout: Double? = nil) -> RunReport {
         if !control.waitForEnd(timeout: timeout) {
-            control.finish { .timedOut(seconds: timeout ?? 0) }
+            control.finish { .timedOut(seconds: timeout ?? 0, locations: []) }
         }
         control.joinAll()
+        var end = control.end ?? .failed(message: "the run ended without a cause")
+        if case .timedOut(let seconds, _) = end { end = .timedOut(seconds: seconds, locations: whereTheVCPUsAre()) }
         return RunReport(
-            imageSet: imageSet.manifest.name, end: control.end ?? .failed(message: "the run ended without a cause"),
+            imageSet: imageSet.manifest.name, end: end,
             startedAt: startedAt, firstHypercallAt: control.firstHypercallAt, endedAt: monotonicNanoseconds(),
             compartments: runners.map { $0.report() })
     }

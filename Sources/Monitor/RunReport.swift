@@ -5,7 +5,8 @@ public enum RunEnd: Equatable, Sendable {
     case exited(code: Int64, compartment: String)
     case panicked(message: String, location: String?, compartment: String)
     case faulted(FaultReport)
-    case timedOut(seconds: Double)
+    /// Stopped by the timeout; `locations` says where each VM's vCPU was.
+    case timedOut(seconds: Double, locations: [String])
     case stopped(reason: String)
     case failed(message: String)
 }
@@ -74,9 +75,9 @@ public struct RunReport: Codable, Equatable, Sendable {
             outcome = "faulted"
             fault = report
             message = report.render()
-        case .timedOut(let seconds):
+        case .timedOut(let seconds, let locations):
             outcome = "timed out"
-            message = "the guest did not exit within \(formatSeconds(seconds)) and was stopped (--timeout)"
+            message = (["the guest did not exit within \(formatSeconds(seconds)) and was stopped (--timeout)"] + locations.map { "  " + $0 }).joined(separator: "\n")
         case .stopped(let reason):
             outcome = "stopped"
             message = reason

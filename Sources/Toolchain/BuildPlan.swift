@@ -36,7 +36,7 @@ public struct BuildPlan: Sendable {
             let library: LibraryDescriptor
             do { library = try tree.library(next) } catch {
                 if conformation.placements.contains(where: { $0.library == next }) {
-                    throw ToolchainError.conformation(ConformationError(file: file, line: nil, "unknown library \(next): \(error)"))
+                    throw ToolchainError.conformation(ConformationError(file: file, line: nil, error.description))
                 }
                 throw error
             }

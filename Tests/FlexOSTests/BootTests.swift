@@ -70,6 +70,9 @@ import Testing
         #expect(report.outcome == "timed out")
         #expect(report.exitStatus == 124)
         #expect(report.message?.contains("did not exit within 500.0 ms") == true)
+        // Where it was spinning: the loop of main.swift.
+        #expect(report.message?.contains("comp1 was at app_main") == true)
+        #expect(report.message?.contains("(Tests/Guests/spin/main.swift:7)") == true)
         #expect(monotonicNanoseconds() - started < 10_000_000_000)
     }
 
