@@ -59,7 +59,6 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let launchStartedAt = monotonicNanoseconds()
         let run = Locked<ImageSetRun?>(nil)
         let outcome = Locked<(report: RunReport, snapshot: [CompartmentSnapshot])?>(nil)
-        var supervisor: MonitorThread?
 
         init(name: String, path: String, manifest: ImageManifest) {
             self.name = name
@@ -87,13 +86,18 @@ public final class ImageSetRegistry: @unchecked Sendable {
         do { imageSet = try ImageSet.open(path) } catch { throw RegistryError.launch(error) }
         let hypervisor = try openHypervisor()
         let entry = try reserve(name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest)
+        let run: ImageSetRun
+        do { run = try ImageSetRun(imageSet, options: options, hypervisor: hypervisor, console: entry.log) } catch {
+            forget(entry.name)
+            throw RegistryError.launch(error)
+        }
+        entry.run.withLock { $0 = run }
         do {
-            let run = try ImageSetRun(imageSet, options: options, hypervisor: hypervisor, console: entry.log)
-            entry.run.withLock { $0 = run }
-            entry.supervisor = try MonitorThread(name: "set-\(entry.name)") { [self] in supervise(entry, run) }
+            _ = try MonitorThread(name: "set-\(entry.name)", detached: true) { [self] in supervise(entry, run) }
         } catch {
-            entries.withLock { _ = $0.removeValue(forKey: entry.name) }
-            order.withLock { $0.removeAll { $0 == entry.name } }
+            run.stop(reason: "the daemon could not supervise it")
+            _ = run.wait()
+            forget(entry.name)
             throw RegistryError.launch(error)
         }
         return status(of: entry)
@@ -128,8 +132,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
     public func stop(_ name: String, reason: String = "stopped by request", timeout: Double = 5) throws(RegistryError) -> ImageSetStatus {
         let entry = try entry(name)
         entry.run.withLock { $0 }?.stop(reason: reason)
-        let deadline = Date().addingTimeInterval(timeout)
-        while entry.outcome.withLock({ $0 == nil }) && Date() < deadline { usleep(1000) }
+        waitForOutcome(of: [entry], timeout: timeout)
         return status(of: entry)
     }
 
@@ -137,21 +140,32 @@ public final class ImageSetRegistry: @unchecked Sendable {
     public func remove(_ name: String) throws(RegistryError) {
         let entry = try entry(name)
         guard entry.outcome.withLock({ $0 != nil }) else { throw RegistryError.stillRunning(name) }
-        entries.withLock { _ = $0.removeValue(forKey: name) }
-        order.withLock { $0.removeAll { $0 == name } }
+        forget(name)
     }
 
-    /// Stops every running image set and waits until each has ended: the daemon is going.
-    public func stopAll(reason: String) {
+    /// Stops every running image set and waits (up to `timeout` seconds) until each has
+    /// ended and released its VMs: the daemon is going.
+    public func stopAll(reason: String, timeout: Double = 10) {
         let all = entries.withLock { Array($0.values) }
         for entry in all { entry.run.withLock { $0 }?.stop(reason: reason) }
-        for entry in all { entry.supervisor?.join() }
+        waitForOutcome(of: all, timeout: timeout)
     }
 
     /// How many image sets are running.
     public var runningCount: Int { entries.withLock { $0.values.filter { $0.outcome.withLock { $0 == nil } }.count } }
 
     // MARK: - Internals
+
+    private func forget(_ name: String) {
+        entries.withLock { _ = $0.removeValue(forKey: name) }
+        order.withLock { $0.removeAll { $0 == name } }
+    }
+
+    /// Waits until every entry's supervisor has recorded how it ended (its VMs are gone then).
+    private func waitForOutcome(of entries: [Entry], timeout: Double) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while entries.contains(where: { $0.outcome.withLock { $0 == nil } }) && Date() < deadline { usleep(1000) }
+    }
 
     private func supervise(_ entry: Entry, _ run: ImageSetRun) {
         let report = run.wait()

@@ -10,8 +10,9 @@ final class MonitorThread: @unchecked Sendable {
 
     private var thread = pthread_t()
 
-    /// Starts `body` on a new thread named `name` (at most 15 bytes are kept).
-    init(name: String, body: @escaping () -> Void) throws(LaunchError) {
+    /// Starts `body` on a new thread named `name` (at most 15 bytes are kept). A detached
+    /// thread releases its resources when it ends and cannot be joined.
+    init(name: String, detached: Bool = false, body: @escaping () -> Void) throws(LaunchError) {
         MonitorThread.installKickHandler
         let box = Unmanaged.passRetained(Box(name: String(name.prefix(15)), body: body)).toOpaque()
         let result = pthread_create(&thread, nil, { argument in
@@ -30,6 +31,7 @@ final class MonitorThread: @unchecked Sendable {
             Unmanaged<Box>.fromOpaque(box).release()
             throw LaunchError.threadFailed(Errno(rawValue: result))
         }
+        if detached { pthread_detach(thread) }
     }
 
     /// Interrupts the thread's KVM_RUN, if it is in one.
