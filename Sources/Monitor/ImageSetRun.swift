@@ -24,12 +24,13 @@ public final class ImageSetRun: @unchecked Sendable {
     private let shared: GuestMemory
     private let control: RunControl
     private let runners: [CompartmentRunner]
-    private let symbolizer: Locked<Symbolizer?> = Locked(nil)
+    private let symbols: LazySymbolizer
 
     /// Creates every VM of `imageSet` and starts their vCPUs. On failure nothing is left running.
     public init(_ imageSet: ImageSet, options: LaunchOptions, hypervisor: Hypervisor, console: ConsoleSink) throws(LaunchError) {
         startedAt = monotonicNanoseconds()
         self.imageSet = imageSet
+        symbols = LazySymbolizer(image: imageSet.image)
         let manifest = imageSet.manifest
         if manifest.mechanism == .intelMPK {
             throw LaunchError.mechanismUnavailable(.intelMPK, reason: "this host's KVM offers no protection keys (PVM hides PKU from guests), and the intel-mpk backend is not implemented yet; rebuild with mechanism vmept or fcalls")
@@ -48,14 +49,11 @@ public final class ImageSetRun: @unchecked Sendable {
                 image: imageSet.image, shared: shared, applicationCompartment: applicationMachine))
         }
         do { control = try RunControl(vcpus: machines.map(\.vcpu)) } catch { throw LaunchError.kvm(error) }
-        let layout = self.layout, symbolizer = self.symbolizer, image = imageSet.image, exports = manifest.exports
+        let layout = self.layout, symbols = self.symbols, exports = manifest.exports
         runners = machines.map { [control] machine in
             CompartmentRunner(machine: machine, compartmentCount: machines.count, control: control, console: console) {
                 FaultAnalyzer(compartment: machine.layout, imageSet: layout, pageTables: machine.pageTables, space: machine.addressSpace,
-                              symbolizer: symbolizer.withLock { cached in
-                                  if cached == nil { cached = Symbolizer(image: image) }
-                                  return cached
-                              }, exports: exports)
+                              symbolizer: symbols.value, exports: exports)
             }
         }
         try startThreads()
@@ -114,10 +112,7 @@ public final class ImageSetRun: @unchecked Sendable {
     /// "comp1 was at spin.appMain() + 0x1c (Tests/Guests/spin/main.swift:7)", per VM, for a
     /// run the monitor stopped. Only valid once the vCPU threads have left KVM_RUN.
     private func whereTheVCPUsAre() -> [String] {
-        let symbols = symbolizer.withLock { cached -> Symbolizer in
-            if cached == nil { cached = Symbolizer(image: imageSet.image) }
-            return cached!
-        }
+        let symbols = self.symbols.value
         return runners.compactMap { runner in
             guard let rip = try? runner.machine.vcpu.registers().rip else { return nil }
             let location = symbols.sourceLocation(of: rip).map { " (\($0))" } ?? ""
@@ -145,5 +140,23 @@ public final class ImageSetRun: @unchecked Sendable {
             imageSet: imageSet.manifest.name, end: end,
             startedAt: startedAt, firstHypercallAt: control.firstHypercallAt, endedAt: monotonicNanoseconds(),
             compartments: runners.map { $0.report() })
+    }
+}
+
+/// The image's symbolizer, built on first use and then shared: a run that never faults
+/// never reads the symbol table or DWARF.
+final class LazySymbolizer: @unchecked Sendable {
+    private let image: ELFImage
+    private let built = Locked<Symbolizer?>(nil)
+
+    init(image: ELFImage) { self.image = image }
+
+    var value: Symbolizer {
+        built.withLock { cached in
+            if let cached { return cached }
+            let symbolizer = Symbolizer(image: image)
+            cached = symbolizer
+            return symbolizer
+        }
     }
 }
