@@ -47,6 +47,7 @@ public enum Hypercalls {
 }
 
 /// Sleeps for about `milliseconds` (the vCPU waits in the monitor, costing no CPU).
+/// Gate calls into this compartment wait until it is back in a gate call or serving.
 public func sleep(milliseconds: UInt64) {
     let deadline = Hypercalls.monotonicNanoseconds() + milliseconds * 1_000_000
     var now = Hypercalls.monotonicNanoseconds()
