@@ -1,8 +1,9 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Glibc
 import KVM
 import Monitor
+import Synchronization
 
 /// `flexosd run`: boots one image set in the foreground and exits with its exit code.
 struct Run: ParsableCommand {
@@ -83,18 +84,17 @@ func printError(_ text: String) {
 /// each line starts with the name of the compartment that wrote it.
 final class TerminalConsole: ConsoleSink, @unchecked Sendable {
     private let descriptor: Int32
-    private let lock = NSLock()
-    private var prefixer: LinePrefixer
+    private let prefixer: Mutex<LinePrefixer>
 
     init(descriptor: Int32, prefixed: Bool) {
         self.descriptor = descriptor
-        prefixer = LinePrefixer(enabled: prefixed)
+        prefixer = Mutex(LinePrefixer(enabled: prefixed))
     }
 
     func write(_ bytes: [UInt8], compartment: String, index: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        let output = prefixer.prefix(bytes, compartment: compartment)
-        output.withUnsafeBytes { _ = Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        prefixer.withLock { prefixer in
+            let output = prefixer.prefix(bytes, compartment: compartment)
+            output.withUnsafeBytes { _ = Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        }
     }
 }
