@@ -32,13 +32,12 @@ public final class Hypervisor: @unchecked Sendable {
         }
         vcpuMmapSize = Int(try ioctl(device, CKVM_GET_VCPU_MMAP_SIZE, name: "KVM_GET_VCPU_MMAP_SIZE"))
         memorySlotLimit = Int(try Hypervisor.check(device, CKVM_CAP_NR_MEMSLOTS))
+        hasBinaryStats = try Hypervisor.check(device, CKVM_CAP_BINARY_STATS_FD) > 0
         supportedCPUID = try Hypervisor.readSupportedCPUID(device)
     }
 
     /// Whether KVM can hand out binary statistics (KVM_GET_STATS_FD).
-    public var hasBinaryStats: Bool {
-        ((try? Hypervisor.check(device, CKVM_CAP_BINARY_STATS_FD)) ?? 0) > 0
-    }
+    public let hasBinaryStats: Bool
 
     /// Creates an empty VM (KVM_CREATE_VM).
     public func createVirtualMachine() throws(KVMError) -> VirtualMachine {

@@ -21,4 +21,22 @@ public enum CommandLineValues {
         guard let number = Double(text), number > 0, number.isFinite else { return nil }
         return number
     }
+
+    /// `byteCount`, or an error that says how to write a size (for argument transforms).
+    @Sendable public static func parseByteCount(_ text: String) throws(CommandLineValueError) -> UInt64 {
+        guard let bytes = byteCount(text) else { throw CommandLineValueError("'\(text)' is not a size; write e.g. 64M, 512K or 1G") }
+        return bytes
+    }
+
+    /// `seconds`, or an error that says how to write a duration (for argument transforms).
+    @Sendable public static func parseSeconds(_ text: String) throws(CommandLineValueError) -> Double {
+        guard let seconds = seconds(text) else { throw CommandLineValueError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m") }
+        return seconds
+    }
+}
+
+/// A size or duration a user mistyped, and how to write it.
+public struct CommandLineValueError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -38,9 +38,7 @@ final class RunControl: @unchecked Sendable {
 
     /// Notes the time of a hypercall; only the first one is kept.
     func noteHypercall() {
-        guard state.withLock({ $0.firstHypercallAt == nil }) else { return }
-        let now = monotonicNanoseconds()
-        state.withLock { if $0.firstHypercallAt == nil { $0.firstHypercallAt = now } }
+        state.withLock { if $0.firstHypercallAt == nil { $0.firstHypercallAt = monotonicNanoseconds() } }
     }
 
     /// Ends the run with `makeEnd()` unless it has already ended; then stops every vCPU.

@@ -91,7 +91,7 @@ public struct ImageBuilder: Sendable {
         let object = objects + "/\(library.name).o", local = objects + "/\(library.name).local.o"
         let exported = library.exports.map { library.symbol(of: $0) } + (library.name == plan.application.name ? ["app_main"] : [])
         var fingerprint = Fingerprint()
-        for file in library.sources + [interface] { fingerprint.add(file); fingerprint.add(contentsOf: file) }
+        fingerprint.add(files: library.sources + [interface])
         for part in ImageBuilder.swiftFlags + debugPrefixMap + flags + exported + [runtime.moduleFolder, "keep-runtime-symbols"] { fingerprint.add(part) }
         let stamp = objects + "/\(library.name).stamp"
         if (try? String(contentsOfFile: stamp, encoding: .utf8)) != fingerprint.hex || !FileManager.default.fileExists(atPath: local) {

@@ -26,10 +26,7 @@ struct RuntimeBuild {
     func build(report: (String) -> Void) throws(ToolchainError) -> Output {
         let tree = builder.tree
         var fingerprint = Fingerprint()
-        for file in tree.runtimeSources + [tree.runtimeSupportSource, tree.runtimeInclude + "/flexos_guest.h", tree.abiInclude + "/flexos_abi.h"] {
-            fingerprint.add(file)
-            fingerprint.add(contentsOf: file)
-        }
+        fingerprint.add(files: tree.runtimeSources + [tree.runtimeSupportSource, tree.runtimeInclude + "/flexos_guest.h", tree.abiInclude + "/flexos_abi.h"])
         for part in [RuntimeBuild.cacheFormat, builder.tools.swiftc] + ImageBuilder.swiftFlags + RuntimeBuild.flags + RuntimeBuild.supportFlags { fingerprint.add(part) }
         let folder = builder.cacheFolder + "/" + fingerprint.hex
         let output = Output(moduleFolder: folder, object: folder + "/runtime.o", support: folder + "/support.o", symbols: folder + "/runtime.symbols")
@@ -71,8 +68,12 @@ struct Fingerprint {
 
     mutating func add(_ text: String) { add(text.utf8) }
 
-    mutating func add(contentsOf path: String) {
-        add(FileManager.default.contents(atPath: path) ?? Data())
+    /// Adds each file's path and contents.
+    mutating func add(files paths: [String]) {
+        for path in paths {
+            add(path)
+            add(FileManager.default.contents(atPath: path) ?? Data())
+        }
     }
 
     var hex: String {

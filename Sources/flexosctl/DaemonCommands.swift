@@ -52,26 +52,21 @@ struct Launch: DaemonCommand {
     @Option(help: "The name to give it (default: the image set's own, made unique).")
     var name: String?
 
-    @Option(help: "Private memory of each compartment, e.g. 64M.")
-    var memory: String?
+    @Option(help: "Private memory of each compartment, e.g. 64M.", transform: CommandLineValues.parseByteCount)
+    var memory: UInt64?
 
-    @Option(help: "Shared memory of the image set, e.g. 16M.")
-    var sharedMemory: String?
+    @Option(help: "Shared memory of the image set, e.g. 16M.", transform: CommandLineValues.parseByteCount)
+    var sharedMemory: UInt64?
 
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
         let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
-                                    memory: try memory.map(size), sharedMemory: try sharedMemory.map(size))
+                                    memory: memory, sharedMemory: sharedMemory)
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }
         if daemon.json { try printJSON(status) } else { print(status.name) }
-    }
-
-    private func size(_ text: String) throws -> UInt64 {
-        guard let bytes = CommandLineValues.byteCount(text) else { throw ValidationError("'\(text)' is not a size; write e.g. 64M, 512K or 1G") }
-        return bytes
     }
 }
 

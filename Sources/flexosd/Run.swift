@@ -19,13 +19,13 @@ struct Run: ParsableCommand {
     @Argument(help: "The image set to boot.")
     var imageSet: String
 
-    @Option(help: "Private memory of each compartment, e.g. 64M or 1G.", transform: Run.byteCount)
+    @Option(help: "Private memory of each compartment, e.g. 64M or 1G.", transform: CommandLineValues.parseByteCount)
     var memory: UInt64 = ImageSetLayout.defaultMemory
 
-    @Option(help: "Shared memory of the image set, e.g. 16M.", transform: Run.byteCount)
+    @Option(help: "Shared memory of the image set, e.g. 16M.", transform: CommandLineValues.parseByteCount)
     var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
 
-    @Option(help: "Stop the guest after this long, e.g. 10s or 500ms.", transform: Run.seconds)
+    @Option(help: "Stop the guest after this long, e.g. 10s or 500ms.", transform: CommandLineValues.parseSeconds)
     var timeout: Double?
 
     @Flag(help: "Print a JSON report when the run ends (the guest's console then goes to standard error).")
@@ -56,16 +56,6 @@ struct Run: ParsableCommand {
             printError(report.summary().split(separator: "\n").map { "flexosd: " + $0 }.joined(separator: "\n"))
         }
         throw ExitCode(report.exitStatus)
-    }
-
-    @Sendable static func byteCount(_ text: String) throws -> UInt64 {
-        guard let bytes = CommandLineValues.byteCount(text) else { throw ValidationError("'\(text)' is not a size; write e.g. 64M, 512K or 1G") }
-        return bytes
-    }
-
-    @Sendable static func seconds(_ text: String) throws -> Double {
-        guard let seconds = CommandLineValues.seconds(text) else { throw ValidationError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m") }
-        return seconds
     }
 }
 
