@@ -5,9 +5,12 @@ import Yams
 extension Conformation {
     /// Reads and checks the conformation in `path`; its name is the file name without `.yaml`.
     public static func load(path: String) throws(ConformationError) -> Conformation {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConformationError(file: path, line: nil, FileManager.default.fileExists(atPath: path) ? "cannot be read as UTF-8 text" : "no such file")
+        let bytes: [UInt8]
+        do { bytes = try readWholeFile(path, limit: Conformation.maxFileSize) } catch {
+            if case .cannotOpen(_, let reason) = error { throw ConformationError(file: path, line: nil, "cannot be read: \(reason)") }
+            throw ConformationError(file: path, line: nil, "cannot be read: \(error)")
         }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw ConformationError(file: path, line: nil, "is not UTF-8 text") }
         let base = (path as NSString).lastPathComponent
         let name = base.hasSuffix(".yaml") ? String(base.dropLast(5)) : base.hasSuffix(".yml") ? String(base.dropLast(4)) : base
         return try parse(yaml: text, name: name, file: path)
@@ -15,8 +18,19 @@ extension Conformation {
 
     /// Parses a conformation from YAML text. `file` names the text in error messages.
     public static func parse(yaml: String, name: String, file: String = "config.yaml") throws(ConformationError) -> Conformation {
-        try ConformationParser(file: file).parse(yaml: yaml, name: name)
+        guard yaml.utf8.count <= maxFileSize else { throw ConformationError(file: file, line: nil, "is larger than \(maxFileSize) bytes; a conformation is a page of YAML") }
+        guard Conformation.isValidName(name) else {
+            throw ConformationError(file: file, line: nil, "its name \(name.debugDescription) (the file name) cannot name an image set: use letters, digits, '-', '_' and '.'")
+        }
+        return try ConformationParser(file: file).parse(yaml: yaml, name: name)
     }
+
+    /// Conformations are small; a bigger file is refused before YAML parses it.
+    public static let maxFileSize = 1 << 20
+
+    /// Whether `name` can name a compartment or conformation: it is pasted into generated
+    /// code, build paths and API paths.
+    public static func isValidName(_ name: String) -> Bool { ImageManifest.isValidName(name) }
 }
 
 /// Reads the YAML node tree, so every error can name its line.
@@ -43,6 +57,9 @@ struct ConformationParser {
 
     private func parseCompartments(_ node: Node) throws(ConformationError) -> [Conformation.Compartment] {
         guard let items = node.sequence, !items.isEmpty else { throw fail(node, "`compartments:` must be a non-empty list") }
+        if items.count > GuestLayout.maxCompartments {
+            throw fail(node, "\(items.count) compartments; at most \(GuestLayout.maxCompartments) are supported")
+        }
         var compartments: [Conformation.Compartment] = []
         for item in items {
             let compartment = try parseCompartment(item)
@@ -58,9 +75,6 @@ struct ConformationParser {
         if mechanisms.count > 1 {
             throw fail(node, "compartments use different mechanisms (\(compartments.map { "\($0.name): \($0.mechanism.rawValue)" }.joined(separator: ", "))); one conformation uses one mechanism")
         }
-        if compartments.count > GuestLayout.maxCompartments {
-            throw fail(node, "\(compartments.count) compartments; at most \(GuestLayout.maxCompartments) are supported")
-        }
         return compartments
     }
 
@@ -73,6 +87,9 @@ struct ConformationParser {
         guard nameKeys.count == 1, let name = nameKeys[0].key.string, !name.isEmpty else {
             let names = nameKeys.compactMap { $0.key.string }
             throw fail(item, names.isEmpty ? "a compartment needs a name (`- comp1:`)" : "one list item names several compartments or unknown settings: \(names.joined(separator: ", ")) (settings are mechanism, default, hardening)")
+        }
+        guard Conformation.isValidName(name) else {
+            throw fail(nameKeys[0].key, "\(name.debugDescription) cannot name a compartment: use up to 64 letters, digits, '-', '_' and '.'")
         }
         var settings = Array(mapping.filter { settingKeys.contains($0.key.string ?? "") })
         let nested = nameKeys[0].value
@@ -131,6 +148,7 @@ struct ConformationParser {
         if node.null != nil { return [] }
         guard let items = node.sequence else { throw fail(node, "`libraries:` must be a list of `- library: compartment`") }
         var placements: [(library: String, compartment: String)] = []
+        var placed = Set<String>()
         for item in items {
             guard let mapping = item.mapping, mapping.count == 1, let library = mapping[0].key.string, let compartment = mapping[0].value.string else {
                 throw fail(item, "each entry of `libraries:` must be `- library: compartment`")
@@ -138,9 +156,10 @@ struct ConformationParser {
             guard compartments.contains(where: { $0.name == compartment }) else {
                 throw fail(item, "library \(library) is placed in compartment \(compartment), which is not defined (defined: \(compartments.map(\.name).joined(separator: ", ")))")
             }
-            guard !placements.contains(where: { $0.library == library }) else {
-                throw fail(item, "library \(library) is placed twice")
+            guard library.first.map({ $0 == "_" || $0.isLetter }) == true, library.allSatisfy({ $0.isASCII && ($0 == "_" || $0.isLetter || $0.isNumber) }) else {
+                throw fail(mapping[0].key, "\(library.debugDescription) cannot name a library: use letters, digits and _")
             }
+            guard placed.insert(library).inserted else { throw fail(item, "library \(library) is placed twice") }
             placements.append((library, compartment))
         }
         return placements

@@ -8,10 +8,12 @@ import NIOCore
 struct APIError: HTTPResponseError {
     let status: HTTPResponse.Status
     let message: String
+    var headers: HTTPFields = [:]
 
-    init(_ status: HTTPResponse.Status, _ message: String) {
+    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
+        self.headers = headers
     }
 
     /// The status a registry refusal maps to.
@@ -19,10 +21,13 @@ struct APIError: HTTPResponseError {
         switch error {
         case .unknownImageSet: self.init(.notFound, error.description)
         case .nameTaken, .stillRunning: self.init(.conflict, error.description)
-        case .invalidName: self.init(.badRequest, error.description)
+        case .invalidName, .invalidTimeout: self.init(.badRequest, error.description)
         case .launch(let launch):
             switch launch {
-            case .kvm: self.init(.serviceUnavailable, "cannot launch: \(launch)")
+            case .kvm(.cannotOpenDevice), .kvm(.notKVMDevice), .kvm(.unsupportedAPIVersion), .kvm(.missingCapability):
+                self.init(.serviceUnavailable, "cannot launch: \(launch)")
+            case .kvm, .threadFailed: self.init(.internalServerError, "cannot launch: \(launch)")
+            case .cannotActAs: self.init(.forbidden, launch.description)
             case .image: self.init(.unprocessableContent, launch.description)
             default: self.init(.badRequest, launch.description)
             }
@@ -31,6 +36,8 @@ struct APIError: HTTPResponseError {
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         let body = try JSONEncoder().encode(ErrorBody(error: message))
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

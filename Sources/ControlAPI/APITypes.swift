@@ -31,6 +31,30 @@ public enum ControlAPIPaths {
     }
 }
 
+extension ControlAPIPaths {
+    /// `text` with its percent-escapes decoded; nil when an escape is malformed or the
+    /// bytes are not UTF-8.
+    public static func unescaped(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return digit - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+}
+
 /// POST /image-sets
 public struct LaunchRequest: Codable, Sendable {
     /// An image set folder, its manifest.json or a guest ELF, as the daemon sees the file system.
@@ -40,12 +64,15 @@ public struct LaunchRequest: Codable, Sendable {
     public var memory: UInt64?
     /// Shared memory of the set, in bytes.
     public var sharedMemory: UInt64?
+    /// Seconds after which the daemon stops it; none by default.
+    public var timeout: Double?
 
-    public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil) {
+    public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil) {
         self.path = path
         self.name = name
         self.memory = memory
         self.sharedMemory = sharedMemory
+        self.timeout = timeout
     }
 }
 

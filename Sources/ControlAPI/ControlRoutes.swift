@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Monitor
 import NIOCore
+import NIOPosix
 import Prometheus
 
 extension ImageSetStatus: ResponseEncodable {}
@@ -15,19 +16,27 @@ struct ControlRoutes: Sendable {
     let registry: ImageSetRegistry
     let metrics: DaemonMetrics
 
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    /// Every route, for the 404/405 answers and the test that checks the OpenAPI document.
+    static let routes: [(method: HTTPRequest.Method, path: String)] = [
+        (.get, "/"), (.post, "/image-sets"), (.get, "/image-sets"), (.get, "/image-sets/:name"),
+        (.get, "/image-sets/:name/compartments"), (.get, "/image-sets/:name/logs"),
+        (.post, "/image-sets/:name/stop"), (.delete, "/image-sets/:name"), (.get, "/metrics"),
+    ]
+
+    func router() -> Router<ControlRequestContext> {
+        let router = Router(context: ControlRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware(routes: ControlRoutes.routes))
         router.get("/") { _, _ in DaemonInfo(name: "flexosd", version: flexosVersion, imageSetsRunning: registry.runningCount) }
         router.post("/image-sets") { request, context in try await launch(request, context: context) }
         router.get("/image-sets") { _, _ in registry.list() }
-        router.get("/image-sets/:name") { _, context in try call { try registry.status(context.parameters.require("name")) } }
-        router.get("/image-sets/:name/compartments") { _, context in try call { try registry.inspect(context.parameters.require("name")) } }
+        router.get("/image-sets/:name") { _, context in try call { try registry.status(imageSetName(context)) } }
+        router.get("/image-sets/:name/compartments") { _, context in try call { try registry.inspect(imageSetName(context)) } }
         router.get("/image-sets/:name/logs") { request, context in try await logs(request, context: context) }
         router.post("/image-sets/:name/stop") { _, context in
-            try call { try registry.stop(context.parameters.require("name"), reason: "stopped by a control API request") }
+            try call { try registry.stop(imageSetName(context), reason: "stopped by a control API request") }
         }
         router.delete("/image-sets/:name") { _, context -> HTTPResponse.Status in
-            try call { try registry.remove(context.parameters.require("name")) }
+            try call { try registry.remove(imageSetName(context)) }
             return .noContent
         }
         router.get("/metrics") { _, _ in
@@ -36,26 +45,40 @@ struct ControlRoutes: Sendable {
         return router
     }
 
-    private func launch(_ request: Request, context: BasicRequestContext) async throws -> EditedResponse<ImageSetStatus> {
+    private func launch(_ request: Request, context: ControlRequestContext) async throws -> EditedResponse<ImageSetStatus> {
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            throw APIError(.unsupportedMediaType, "a launch request is JSON: send it with Content-Type: application/json, not \(type)")
+        }
         let body: LaunchRequest
-        do { body = try await request.decode(as: LaunchRequest.self, context: context) } catch {
-            throw APIError(.badRequest, "malformed launch request: send JSON like {\"path\": \"/abs/path/to/image-set\", \"name\": \"optional\"} (\(error))")
+        do { body = try await request.decode(as: LaunchRequest.self, context: context) } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError(.contentTooLarge, "the launch request is larger than \(context.maxUploadSize) bytes")
+        } catch {
+            throw APIError(.badRequest, "malformed launch request: \(describe(error)); send JSON like {\"path\": \"/abs/path/to/image-set\", \"name\": \"optional\", \"memory\": 67108864}")
         }
         guard !body.path.isEmpty else { throw APIError(.badRequest, "malformed launch request: `path` is empty") }
-        var options = LaunchOptions()
-        if let memory = body.memory { options.memory = memory }
-        if let shared = body.sharedMemory { options.sharedMemory = shared }
-        let status = try call { try registry.launch(path: body.path, name: body.name, options: options) }
+        let options = LaunchOptions(memory: body.memory ?? ImageSetLayout.defaultMemory,
+                                    sharedMemory: body.sharedMemory ?? ImageSetLayout.defaultSharedMemory, timeout: body.timeout)
+        guard let caller = context.caller else {
+            throw APIError(.forbidden, "flexosd could not read the credentials of this connection (SO_PEERCRED), so it opens no file for it")
+        }
+        // Opening files and creating VMs block: never on an event loop thread.
+        let registry = self.registry
+        let status = try await NIOThreadPool.singleton.runIfActive {
+            try call { try registry.launch(path: body.path, name: body.name, options: options, caller: caller) }
+        }
         metrics.launched()
         return EditedResponse(status: .created, response: status)
     }
 
     /// The console of an image set as text; with `follow=true`, streamed until it ends.
-    private func logs(_ request: Request, context: BasicRequestContext) async throws -> Response {
-        let name = try context.parameters.require("name")
+    private func logs(_ request: Request, context: ControlRequestContext) async throws -> Response {
+        let name = try imageSetName(context)
         let log = try call { try registry.log(name) }
         var prefixer = LinePrefixer(enabled: try call { try registry.hasSeveralMachines(name) })
         let only = request.uri.queryParameters["compartment"].map(String.init)
+        if let only, !(try call { try registry.compartmentNames(name) }).contains(only) {
+            throw APIError(.notFound, "image set \(name) has no compartment \(only.debugDescription)")
+        }
         let follow = request.uri.queryParameters["follow"].map { $0 == "true" || $0 == "1" } ?? false
         let json = request.uri.queryParameters["format"] == "json"
         let wanted: @Sendable (ConsoleLog.Chunk) -> Bool = { only == nil || $0.compartment == only || $0.compartment == "flexosd" }
@@ -86,6 +109,26 @@ struct ControlRoutes: Sendable {
         }
         guard chunk.compartment != "flexosd" else { return chunk.text }
         return String(decoding: prefixer.prefix(Array(chunk.text.utf8), compartment: chunk.compartment), as: UTF8.self)
+    }
+
+    /// The `name` path parameter, percent-decoded.
+    private func imageSetName(_ context: ControlRequestContext) throws -> String {
+        let raw = try context.parameters.require("name")
+        guard let name = ControlAPIPaths.unescaped(raw[...]) else { throw APIError(.badRequest, "the image set name in the path is not valid percent-encoding") }
+        return name
+    }
+
+    /// What is wrong with a request body, in a sentence.
+    private func describe(_ error: Error) -> String {
+        switch error as? DecodingError {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            if case .keyNotFound(let key, _) = error as? DecodingError { return "`\(key.stringValue)` is missing" }
+            if field.isEmpty { return "it is not valid JSON" }
+            return "`\(field)` has the wrong type or value" + (["memory", "sharedMemory"].contains(field) ? " (a number of bytes, 0 or more)" : "")
+        default:
+            return "\(error)"
+        }
     }
 
     /// Runs a registry action, turning its refusal into an API error.

@@ -23,6 +23,8 @@ public struct Daemon {
     public var socketGroup: String?
     public var devicePath: String
     public var logger: Logger
+    /// How long a connection may stay silent, with no request under way, before it is closed.
+    public static let idleTimeoutSeconds: Int64 = 30
 
     public init(socketPath: String, socketGroup: String?, devicePath: String, logger: Logger) {
         self.socketPath = socketPath
@@ -45,6 +47,9 @@ public struct Daemon {
         let socketPath = self.socketPath
         let server = Application(
             router: ControlRoutes(registry: registry, metrics: metrics).router(),
+            // A client that opens a connection and sends nothing (or stops half-way) is
+            // cut off instead of holding a connection for ever.
+            server: .http1(configuration: .init(idleTimeout: .seconds(Daemon.idleTimeoutSeconds))),
             configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "flexosd"),
             onServerRunning: { _ in
                 if let groupID {

@@ -24,18 +24,39 @@ final class DaemonMetrics: @unchecked Sendable {
     }
 
     /// The text of /metrics, with per-VM gauges for every running image set.
+    ///
+    /// Per-VM gauges are written at each scrape from what runs now rather than kept in
+    /// the collector registry, so a removed image set leaves no series behind.
     func render(_ registry: ImageSetRegistry) -> String {
         running.record(registry.runningCount)
-        for set in registry.list() where set.state == "running" {
-            for compartment in (try? registry.inspect(set.name)) ?? [] {
-                let labels = [("image_set", set.name), ("compartment", compartment.name)]
-                CoreMetrics.Gauge(label: "flexosd_vm_exits", dimensions: labels, factory: factory).record(Double(compartment.kvmStatistics["exits"] ?? 0))
-                CoreMetrics.Gauge(label: "flexosd_gate_calls_out", dimensions: labels, factory: factory).record(Double(compartment.gates.callsOut))
-                CoreMetrics.Gauge(label: "flexosd_gate_calls_in", dimensions: labels, factory: factory).record(Double(compartment.gates.callsIn))
-            }
-        }
         var text: [UInt8] = []
         collectors.emit(into: &text)
-        return String(decoding: text, as: UTF8.self)
+        var perVM: [(name: String, samples: [String])] = [("flexosd_vm_exits", []), ("flexosd_gate_calls_out", []), ("flexosd_gate_calls_in", [])]
+        for set in registry.list() where set.state == "running" {
+            for compartment in (try? registry.inspect(set.name)) ?? [] {
+                let labels = "{image_set=\"\(prometheusEscaped(set.name))\",compartment=\"\(prometheusEscaped(compartment.name))\"}"
+                let values = [compartment.kvmStatistics["exits"] ?? 0, compartment.gates.callsOut, compartment.gates.callsIn]
+                for index in perVM.indices { perVM[index].samples.append("\(perVM[index].name)\(labels) \(values[index])") }
+            }
+        }
+        var result = String(decoding: text, as: UTF8.self)
+        for gauge in perVM where !gauge.samples.isEmpty {
+            result += "# TYPE \(gauge.name) gauge\n" + gauge.samples.joined(separator: "\n") + "\n"
+        }
+        return result
     }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+func prometheusEscaped(_ value: String) -> String {
+    var escaped = ""
+    for character in value {
+        switch character {
+        case "\\": escaped += "\\\\"
+        case "\"": escaped += "\\\""
+        case "\n": escaped += "\\n"
+        default: escaped.append(character)
+        }
+    }
+    return escaped
 }

@@ -81,12 +81,10 @@ public final class ELFImage: @unchecked Sendable {
     // MARK: - Checks, in the order they run
 
     private static func map(_ path: String) throws(ImageError) -> UnsafeRawBufferPointer {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        let fd = try openRegularFile(path)
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0 else { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw ImageError.cannotOpen(path: path, reason: "not a regular file") }
         guard status.st_size > 0 else { throw ImageError.notELF(path: path) }
         guard let mapping = mmap(nil, Int(status.st_size), PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
             throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
@@ -104,11 +102,17 @@ public final class ELFImage: @unchecked Sendable {
         guard gelf_getehdr(elf, &header) != nil else {
             throw ImageError.truncated(path: path, detail: "the ELF header is incomplete")
         }
+        guard header.e_ident.5 == UInt8(ELFDATA2LSB) else { throw ImageError.notLittleEndian(path: path) }
         guard header.e_machine == UInt16(EM_X86_64) else { throw ImageError.wrongMachine(path: path, machine: header.e_machine) }
         guard header.e_type == UInt16(ET_EXEC) else { throw ImageError.notExecutable(path: path, type: header.e_type) }
-        let tableEnd = header.e_phoff + UInt64(header.e_phnum) * UInt64(header.e_phentsize)
-        guard header.e_phoff <= UInt64(fileSize), tableEnd <= UInt64(fileSize) else {
-            throw ImageError.truncated(path: path, detail: "the program headers end at byte \(tableEnd), past the end of the \(fileSize)-byte file")
+        // e_phnum and e_phentsize are 16-bit, so only the offset can make the sum wrap.
+        let (tableEnd, overflow) = header.e_phoff.addingReportingOverflow(UInt64(header.e_phnum) * UInt64(header.e_phentsize))
+        guard !overflow, tableEnd <= UInt64(fileSize) else {
+            throw ImageError.truncated(path: path, detail: "the program headers start at byte \(header.e_phoff), past the end of the \(fileSize)-byte file")
+        }
+        let (sectionsEnd, sectionsOverflow) = header.e_shoff.addingReportingOverflow(UInt64(header.e_shnum) * UInt64(header.e_shentsize))
+        guard !sectionsOverflow, sectionsEnd <= UInt64(fileSize) else {
+            throw ImageError.truncated(path: path, detail: "the section headers start at byte \(header.e_shoff), past the end of the \(fileSize)-byte file")
         }
         return header
     }
@@ -120,7 +124,13 @@ public final class ELFImage: @unchecked Sendable {
             guard gelf_getphdr(elf, Int32(index), &program) != nil else {
                 throw ImageError.truncated(path: path, detail: "program header \(index) cannot be read")
             }
-            guard program.p_type == UInt32(PT_LOAD), program.p_memsz > 0 else { continue }
+            guard program.p_type == UInt32(PT_LOAD) else { continue }
+            guard program.p_memsz > 0 else {
+                if program.p_vaddr == header.e_entry {
+                    throw ImageError.inconsistentSegment(path: path, index: index, detail: "is empty (p_memsz 0), yet the entry point \(hex(header.e_entry)) is its start")
+                }
+                continue
+            }
             let segment = ELFSegment(
                 index: index, virtualAddress: program.p_vaddr, memorySize: program.p_memsz,
                 fileOffset: program.p_offset, fileSize: program.p_filesz,
@@ -140,7 +150,7 @@ public final class ELFImage: @unchecked Sendable {
         }
         let (fileEnd, fileOverflow) = segment.fileOffset.addingReportingOverflow(segment.fileSize)
         guard !fileOverflow, fileEnd <= fileSize else {
-            throw ImageError.truncated(path: path, detail: "segment \(segment.index) needs bytes up to \(segment.fileOffset &+ segment.fileSize), but the file has \(fileSize)")
+            throw ImageError.truncated(path: path, detail: "segment \(segment.index) needs \(segment.fileSize) bytes from offset \(segment.fileOffset), but the file has \(fileSize)")
         }
         let (_, memoryOverflow) = segment.virtualAddress.addingReportingOverflow(segment.memorySize)
         guard !memoryOverflow else {
@@ -175,7 +185,7 @@ public final class ELFImage: @unchecked Sendable {
     private static func readABIVersion(_ elf: OpaquePointer, path: String, file: UnsafeRawBufferPointer) throws(ImageError) -> UInt32 {
         guard let section = ELFSections(elf).first(named: ".flexos_abi"),
               section.header.sh_size >= 4,
-              section.header.sh_offset + 4 <= UInt64(file.count)
+              section.header.sh_offset <= UInt64(file.count), UInt64(file.count) - section.header.sh_offset >= 4
         else { throw ImageError.notFlexOSGuest(path: path) }
         let version = file.loadUnaligned(fromByteOffset: Int(section.header.sh_offset), as: UInt32.self)
         guard version == FLEXOS_ABI_VERSION else {

@@ -4,6 +4,7 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
     case notELF(path: String)
     case truncated(path: String, detail: String)
     case notELF64(path: String)
+    case notLittleEndian(path: String)
     case wrongMachine(path: String, machine: UInt16)
     case notExecutable(path: String, type: UInt16)
     case noLoadableSegments(path: String)
@@ -25,6 +26,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
             return "\(path) is truncated or corrupt: \(detail)"
         case .notELF64(let path):
             return "\(path) is a 32-bit ELF; FlexOS guests are 64-bit"
+        case .notLittleEndian(let path):
+            return "\(path) is a big-endian ELF; FlexOS guests are little-endian x86-64"
         case .wrongMachine(let path, let machine):
             return "\(path) is built for \(machineName(machine)), not x86-64"
         case .notExecutable(let path, let type):

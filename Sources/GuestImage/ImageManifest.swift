@@ -147,23 +147,80 @@ public struct ImageManifest: Codable, Equatable, Sendable {
             throw fail("library \(library.name) is placed in compartment \(library.compartment), which it does not list")
         }
         guard libraries.contains(where: { $0.name == application }) else { throw fail("the application \(application) is not among its libraries") }
+        guard ImageManifest.isValidName(name) else { throw fail("its name \(quoted(name)) cannot name an image set: use up to 64 letters, digits, '-', '_' and '.', not starting with '.'") }
+        guard ImageManifest.isPlainFileName(image) else {
+            throw fail("its image \(quoted(image)) must be a file name in the manifest's own folder, with no '/'")
+        }
+        for compartment in compartments where !ImageManifest.isValidName(compartment.name) {
+            throw fail("compartment \(quoted(compartment.name)) cannot name a compartment")
+        }
+        let regions = runtime + shared + libraries.flatMap(\.regions)
+        for region in regions {
+            let (end, overflow) = region.start.addingReportingOverflow(region.size)
+            let inImage = region.start >= GuestLayout.image.lowerBound && end <= GuestLayout.image.upperBound
+            let inShared = region.start >= GuestLayout.shared.lowerBound && end <= GuestLayout.shared.upperBound
+            guard !overflow, inImage || inShared else {
+                throw fail("region \(quoted(region.name)) at \(hex(region.start)) of \(region.size) bytes lies outside the image and shared areas")
+            }
+        }
         for export in exports where !libraries.contains(where: { $0.name == export.library }) {
             throw fail("export \(export.name) belongs to unknown library \(export.library)")
         }
     }
 }
 
-/// The bytes of the file at `path`.
-func readWholeFile(_ path: String) throws(ImageError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+extension ImageManifest {
+    /// Whether `name` can name an image set: it appears in API paths and file names.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 64 && name.first != "."
+            && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+    }
+
+    /// Whether `name` is a file in the manifest's own folder (no path, no `..`).
+    static func isPlainFileName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
+    }
+}
+
+/// `text` in backquotes, with control characters escaped, for error messages.
+func quoted(_ text: String) -> String {
+    "`" + String(text.prefix(80).unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()) + "`"
+}
+
+/// The bytes of the regular file at `path`, refused when larger than `limit`.
+///
+/// Opened without blocking and checked to be a regular file before anything is read, so
+/// a FIFO, a device or a socket given as an image or manifest is refused at once instead
+/// of hanging the caller.
+public func readWholeFile(_ path: String, limit: Int = 16 << 20) throws(ImageError) -> [UInt8] {
+    let fd = try openRegularFile(path)
     defer { close(fd) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 16384)
     while true {
         let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if count < 0 && errno == EINTR { continue }
         if count < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         if count == 0 { return bytes }
+        guard bytes.count + count <= limit else { throw ImageError.cannotOpen(path: path, reason: "it is larger than \(limit) bytes") }
         bytes += chunk[0..<count]
     }
+}
+
+/// A read-only descriptor of the regular file at `path` (O_NONBLOCK, so opening a FIFO
+/// never waits for a writer; regular files ignore the flag).
+public func openRegularFile(_ path: String) throws(ImageError) -> Int32 {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+    if fd < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+    var status = stat()
+    guard fstat(fd, &status) == 0 else {
+        let reason = String(cString: strerror(errno))
+        close(fd)
+        throw ImageError.cannotOpen(path: path, reason: reason)
+    }
+    guard (status.st_mode & S_IFMT) == S_IFREG else {
+        close(fd)
+        throw ImageError.cannotOpen(path: path, reason: "not a regular file")
+    }
+    return fd
 }

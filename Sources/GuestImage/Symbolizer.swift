@@ -50,7 +50,7 @@ public final class Symbolizer: @unchecked Sendable {
         var index = low - 1
         while index >= 0 {
             let candidate = symbols[index]
-            if address < candidate.address + max(candidate.size, 1) { return (candidate, address - candidate.address) }
+            if address - candidate.address < max(candidate.size, 1) { return (candidate, address - candidate.address) }
             if candidate.size > 0 && candidate.isFunction { break }
             index -= 1
         }

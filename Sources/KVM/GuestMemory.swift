@@ -13,7 +13,7 @@ public final class GuestMemory: @unchecked Sendable {
 
     /// Creates `size` bytes of zeroed memory named `name` (shown in /proc/PID/maps).
     public init(name: String, size: UInt64) throws(KVMError) {
-        precondition(size > 0 && size % 4096 == 0, "guest memory size must be a positive multiple of the page size")
+        guard size > 0, size % 4096 == 0, size <= UInt64(Int.max) else { throw KVMError.badMemorySize(size) }
         let rawFD = ckvm_memfd_create(name)
         if rawFD < 0 { throw KVMError.memoryFailed("memfd_create", .current) }
         fd = OwnedFileDescriptor(rawFD)

@@ -18,11 +18,16 @@ public final class Hypervisor: @unchecked Sendable {
 
     /// Opens and checks KVM. The error says what to do when there is no /dev/kvm or no permission.
     public init(devicePath: String = Hypervisor.defaultDevicePath) throws(KVMError) {
-        let fd = open(devicePath, O_RDWR | O_CLOEXEC)
+        let fd = open(devicePath, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if fd < 0 { throw KVMError.cannotOpenDevice(path: devicePath, .current) }
         device = OwnedFileDescriptor(fd)
 
-        let version = try ioctl(device, CKVM_GET_API_VERSION, name: "KVM_GET_API_VERSION")
+        var status = stat()
+        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFCHR else { throw KVMError.notKVMDevice(path: devicePath) }
+        let version: Int32
+        do { version = try ioctl(device, CKVM_GET_API_VERSION, name: "KVM_GET_API_VERSION") } catch {
+            throw KVMError.notKVMDevice(path: devicePath)
+        }
         guard version == 12 else { throw KVMError.unsupportedAPIVersion(version) }
         for (capability, name) in [
             (CKVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"),

@@ -2,6 +2,8 @@
 public enum KVMError: Error, Equatable, CustomStringConvertible {
     /// /dev/kvm could not be opened.
     case cannotOpenDevice(path: String, Errno)
+    /// The device opened, but it is not KVM (KVM_GET_API_VERSION is not answered).
+    case notKVMDevice(path: String)
     /// KVM speaks another API version than the one this monitor was written for.
     case unsupportedAPIVersion(Int32)
     /// A capability the monitor needs is missing.
@@ -12,6 +14,8 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
     case memoryFailed(String, Errno)
     /// Another system call failed (eventfd, ...).
     case systemCallFailed(String, Errno)
+    /// Guest memory of a size that is zero or not a whole number of pages.
+    case badMemorySize(UInt64)
     /// A guest-physical range is not backed by this memory.
     case addressOutOfRange(UInt64, length: UInt64)
 
@@ -23,6 +27,8 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
             return "no permission to open \(path): run as root or add this user to the group that owns it (usually 'kvm')"
         case .cannotOpenDevice(let path, let errno):
             return "cannot open \(path): \(errno)"
+        case .notKVMDevice(let path):
+            return "\(path) is not the KVM device (it does not answer KVM_GET_API_VERSION); give the path of /dev/kvm"
         case .unsupportedAPIVersion(let version):
             return "KVM reports API version \(version); this monitor needs version 12"
         case .missingCapability(let name):
@@ -33,6 +39,8 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
             return "guest memory: \(call) failed: \(errno)"
         case .systemCallFailed(let call, let errno):
             return "\(call) failed: \(errno)"
+        case .badMemorySize(let size):
+            return "guest memory of \(size) bytes: the size must be a positive multiple of 4096"
         case .addressOutOfRange(let address, let length):
             return "guest range 0x\(String(address, radix: 16))+0x\(String(length, radix: 16)) is outside guest memory"
         }

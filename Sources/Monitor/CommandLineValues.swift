@@ -11,15 +11,21 @@ public enum CommandLineValues {
         return UInt64(text)
     }
 
+    /// The longest duration accepted (a year): longer ones are typing mistakes, and every
+    /// duration must fit in nanoseconds and in the reports' arithmetic.
+    public static let maximumSeconds: Double = 365 * 24 * 3600
+
     /// "10s", "500ms", "2m", "1.5": seconds. A bare number is seconds.
     public static func seconds(_ text: String) -> Double? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let number = Double(text.dropLast(suffix.count)), number > 0, number.isFinite else { return nil }
-            return number * scale
-        }
-        guard let number = Double(text), number > 0, number.isFinite else { return nil }
-        return number
+        let (number, scale) = units.first { text.hasSuffix($0.0) }.map { (Double(text.dropLast($0.0.count)), $0.1) } ?? (Double(text), 1)
+        guard let number, number > 0, number.isFinite else { return nil }
+        return isValidDuration(number * scale) ? number * scale : nil
+    }
+
+    /// Whether `seconds` is a duration a run may have: positive and at most a year.
+    public static func isValidDuration(_ seconds: Double) -> Bool {
+        seconds > 0 && seconds <= maximumSeconds
     }
 
     /// `byteCount`, or an error that says how to write a size (for argument transforms).
@@ -30,7 +36,7 @@ public enum CommandLineValues {
 
     /// `seconds`, or an error that says how to write a duration (for argument transforms).
     @Sendable public static func parseSeconds(_ text: String) throws(CommandLineValueError) -> Double {
-        guard let seconds = seconds(text) else { throw CommandLineValueError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m") }
+        guard let seconds = seconds(text) else { throw CommandLineValueError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m (at most a year)") }
         return seconds
     }
 }

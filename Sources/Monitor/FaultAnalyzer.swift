@@ -76,7 +76,7 @@ struct FaultAnalyzer {
         // The faulting call pushed its return address and the callee never ran a prologue.
         let returnAddress = try? space.read(UInt64.self, at: regs.rsp)
         if let region, region.kind == .library, let owner = region.compartment, !compartment.members.contains(owner) {
-            let caller = returnAddress.map { symbolizer?.describe($0 - 1) ?? hex($0) } ?? "an unknown caller"
+            let caller = returnAddress.map { symbolizer?.describe(FaultAnalyzer.callSite(returning: $0)) ?? hex($0) } ?? "an unknown caller"
             report.notes.append("\(caller) in compartment \(compartment.name) called \(report.function ?? hex(regs.rip)) of library \(region.library ?? "?") (compartment \(owner)) directly: a call that skipped its gate")
         }
         if let returnAddress {
@@ -119,7 +119,8 @@ struct FaultAnalyzer {
         var frames = [self.frame(pc, isReturnAddress: isReturnAddress)]
         var framePointer = frame
         while frames.count < 32, framePointer != 0, framePointer % 8 == 0,
-              let returnAddress = try? space.read(UInt64.self, at: framePointer + 8), returnAddress != 0,
+              case (let slot, false) = framePointer.addingReportingOverflow(8),
+              let returnAddress = try? space.read(UInt64.self, at: slot), returnAddress != 0,
               let next = try? space.read(UInt64.self, at: framePointer) {
             frames.append(self.frame(returnAddress, isReturnAddress: true))
             guard next > framePointer else { break }
@@ -130,9 +131,13 @@ struct FaultAnalyzer {
 
     /// A frame; a return address is symbolized at the call before it.
     private func frame(_ address: UInt64, isReturnAddress: Bool) -> FaultReport.Frame {
-        let site = isReturnAddress ? address - 1 : address
+        let site = isReturnAddress ? FaultAnalyzer.callSite(returning: address) : address
         return FaultReport.Frame(address: address, function: symbolizer?.describe(site) ?? "?", location: symbolizer?.sourceLocation(of: site)?.description)
     }
+
+    /// The address of the call instruction a return address follows. The guest wrote the
+    /// return address, so it may be 0: that one stays 0 instead of wrapping.
+    static func callSite(returning address: UInt64) -> UInt64 { address == 0 ? 0 : address - 1 }
 
     static func registerFile(_ regs: kvm_regs, _ sregs: kvm_sregs) -> [String: UInt64] {
         [

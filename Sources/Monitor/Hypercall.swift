@@ -94,6 +94,8 @@ struct HypercallHandler {
         let limit: UInt64 = 4096
         let message = String(decoding: try space.bytes(at: request.message, length: min(request.message_length, limit)), as: UTF8.self)
         let file = request.file == 0 ? nil : String(decoding: try space.bytes(at: request.file, length: min(request.file_length, limit)), as: UTF8.self)
-        return .panic(message: message, file: file, line: request.line == 0 ? nil : Int(request.line))
+        // The line is the guest's word: a value no source file has is dropped, never trapped on.
+        let line = request.line == 0 ? nil : Int(exactly: request.line)
+        return .panic(message: message, file: file, line: line)
     }
 }

@@ -11,6 +11,13 @@ public struct ImageSet: @unchecked Sendable {
     /// The path as given.
     public let path: String
 
+    /// Opens the image set at `path` with `identity`'s permissions (by default this
+    /// process's own).
+    public static func open(_ path: String, as identity: FileAccessIdentity?) throws(LaunchError) -> ImageSet {
+        guard let identity else { return try open(path) }
+        return try identity.withFileAccess { () throws(LaunchError) in try open(path) }
+    }
+
     public static func open(_ path: String) throws(LaunchError) -> ImageSet {
         var status = stat()
         guard stat(path, &status) == 0 else { throw LaunchError.notFound(path: path) }
@@ -41,7 +48,10 @@ public struct ImageSet: @unchecked Sendable {
 
     /// One compartment that maps every segment: how a bare ELF runs.
     static func bareManifest(_ image: ELFImage) -> ImageManifest {
-        let name = basename(image.path).split(separator: ".").first.map(String.init) ?? "guest"
+        // The file name becomes the image set's name: keep only what a name may hold.
+        let stem = basename(image.path).split(separator: ".").first.map(String.init) ?? ""
+        let cleaned = String(stem.prefix(64).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "-" })
+        let name = cleaned.isEmpty ? "guest" : cleaned
         func regions(_ range: Range<UInt64>) -> [ImageManifest.Region] {
             image.segments.filter { range.contains($0.virtualAddress) }.map {
                 .init(name: "segment \($0.index)", start: $0.virtualAddress, size: $0.memorySize)

@@ -41,6 +41,11 @@ public struct ImageSetLayout: Sendable {
     public init(image: ELFImage, manifest: ImageManifest, memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
         guard memory >= ImageSetLayout.minimumMemory else { throw LaunchError.memoryTooSmall(memory, minimum: ImageSetLayout.minimumMemory) }
         guard memory <= GuestLayout.maxCompartmentMemory else { throw LaunchError.memoryTooLarge(memory, maximum: GuestLayout.maxCompartmentMemory) }
+        let sharedMaximum = GuestLayout.shared.upperBound - GuestLayout.shared.lowerBound
+        guard sharedMemory <= sharedMaximum else { throw LaunchError.sharedMemoryTooLarge(sharedMemory, maximum: sharedMaximum) }
+        for (what, size) in [("memory", memory), ("shared memory", sharedMemory)] where size % GuestLayout.pageSize != 0 {
+            throw LaunchError.sizeNotPageMultiple(what: what, size: size)
+        }
         let page = GuestLayout.pageSize
         let privateSegments = image.segments.filter { GuestLayout.image.contains($0.virtualAddress) }
         let sharedSegments = image.segments.filter { GuestLayout.shared.contains($0.virtualAddress) }
@@ -57,7 +62,7 @@ public struct ImageSetLayout: Sendable {
             cursor += page + ImageSetLayout.sharedStackSize
         }
         let sharedEnd = GuestLayout.shared.lowerBound + sharedMemory
-        guard cursor + 64 * 1024 <= sharedEnd, sharedEnd <= GuestLayout.shared.upperBound else {
+        guard cursor + 64 * 1024 <= sharedEnd else {
             throw LaunchError.sharedMemoryTooSmall(sharedMemory, minimum: cursor + 64 * 1024 - GuestLayout.shared.lowerBound)
         }
         sharedArea = GuestLayout.shared.lowerBound..<sharedEnd

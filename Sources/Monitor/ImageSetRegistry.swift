@@ -30,13 +30,15 @@ public enum RegistryError: Error, CustomStringConvertible {
     case nameTaken(String)
     case invalidName(String)
     case stillRunning(String)
+    case invalidTimeout(Double)
     case launch(LaunchError)
 
     public var description: String {
         switch self {
         case .unknownImageSet(let name): return "there is no image set named \(name) (see `flexosctl list`)"
         case .nameTaken(let name): return "an image set named \(name) already exists; choose another --name or remove it"
-        case .invalidName(let name): return "'\(name)' cannot name an image set: use letters, digits, '-', '_' and '.'"
+        case .invalidName(let name): return "\(name.prefix(80).debugDescription) cannot name an image set: use up to 64 letters, digits, '-', '_' and '.', not starting with '.'"
+        case .invalidTimeout(let seconds): return "timeout \(seconds) s is not a duration a run may have: give seconds, more than 0 and at most a year"
         case .stillRunning(let name): return "image set \(name) is still running; stop it first"
         case .launch(let error): return error.description
         }
@@ -80,10 +82,15 @@ public final class ImageSetRegistry: @unchecked Sendable {
     }
 
     /// Opens `path` and boots it under `name` (by default the image set's own name).
-    public func launch(path: String, name requested: String?, options: LaunchOptions) throws(RegistryError) -> ImageSetStatus {
-        if let requested, !ImageSetRegistry.isValidName(requested) { throw RegistryError.invalidName(requested) }
+    ///
+    /// The files are opened with `caller`'s file-system identity, so an API client can
+    /// launch only what it could read itself. This blocks on file I/O and KVM set-up:
+    /// call it off any event loop.
+    public func launch(path: String, name requested: String?, options: LaunchOptions, caller: FileAccessIdentity? = nil) throws(RegistryError) -> ImageSetStatus {
+        if let requested, !ImageManifest.isValidName(requested) { throw RegistryError.invalidName(requested) }
+        if let timeout = options.timeout, !CommandLineValues.isValidDuration(timeout) { throw RegistryError.invalidTimeout(timeout) }
         let imageSet: ImageSet
-        do { imageSet = try ImageSet.open(path) } catch { throw RegistryError.launch(error) }
+        do { imageSet = try ImageSet.open(path, as: caller) } catch { throw RegistryError.launch(error) }
         let hypervisor = try openHypervisor()
         let entry = try reserve(name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest)
         let run: ImageSetRun
@@ -93,7 +100,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
         }
         entry.run.withLock { $0 = run }
         do {
-            _ = try MonitorThread(name: "set-\(entry.name)", detached: true) { [self] in supervise(entry, run) }
+            _ = try MonitorThread(name: "set-\(entry.name)", detached: true) { [self] in supervise(entry, run, timeout: options.timeout) }
         } catch {
             run.stop(reason: "the daemon could not supervise it")
             _ = run.wait()
@@ -121,6 +128,12 @@ public final class ImageSetRegistry: @unchecked Sendable {
 
     /// The console log of `name` (and, once it ended, its final report).
     public func log(_ name: String) throws(RegistryError) -> ConsoleLog { try entry(name).log }
+
+    /// The compartments of `name`, as its logs name them (one per VM).
+    public func compartmentNames(_ name: String) throws(RegistryError) -> [String] {
+        let manifest = try entry(name).manifest
+        return manifest.mechanism.hasVMPerCompartment ? manifest.compartments.map(\.name) : [manifest.compartments.map(\.name).joined(separator: "+")]
+    }
 
     /// Whether `name` has several VMs, so its log lines carry compartment names.
     public func hasSeveralMachines(_ name: String) throws(RegistryError) -> Bool {
@@ -167,8 +180,8 @@ public final class ImageSetRegistry: @unchecked Sendable {
         while entries.contains(where: { $0.outcome.withLock { $0 == nil } }) && Date() < deadline { usleep(1000) }
     }
 
-    private func supervise(_ entry: Entry, _ run: ImageSetRun) {
-        let report = run.wait()
+    private func supervise(_ entry: Entry, _ run: ImageSetRun, timeout: Double?) {
+        let report = run.wait(timeout: timeout)
         let snapshot = run.inspect()
         if let message = report.message, report.outcome != "exited" {
             entry.log.append(.init(compartment: "flexosd", text: "[flexosd] " + message.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n[flexosd] ") + "\n"))
@@ -224,7 +237,4 @@ public final class ImageSetRegistry: @unchecked Sendable {
             launchStartedAt: entry.launchStartedAt, firstOutputAt: entry.log.firstOutputAt)
     }
 
-    static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name.count <= 64 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) } && name.first != "."
-    }
 }

@@ -8,10 +8,13 @@ public struct LaunchOptions: Sendable {
     public var memory: UInt64 = ImageSetLayout.defaultMemory
     /// The shared area of the image set.
     public var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
+    /// Seconds after which the daemon stops it (`flexosd run` waits with its own timeout).
+    public var timeout: Double?
 
-    public init(memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory) {
+    public init(memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory, timeout: Double? = nil) {
         self.memory = memory
         self.sharedMemory = sharedMemory
+        self.timeout = timeout
     }
 }
 

@@ -1,3 +1,4 @@
+import Glibc
 import GuestImage
 import KVM
 
@@ -9,10 +10,13 @@ public enum LaunchError: Error, CustomStringConvertible {
     case memoryTooSmall(UInt64, minimum: UInt64)
     case memoryTooLarge(UInt64, maximum: UInt64)
     case sharedMemoryTooSmall(UInt64, minimum: UInt64)
+    case sharedMemoryTooLarge(UInt64, maximum: UInt64)
+    case sizeNotPageMultiple(what: String, size: UInt64)
     case badRegion(name: String, start: UInt64, reason: String)
     case pageTables(PageTableError)
     case mechanismUnavailable(Mechanism, reason: String)
     case threadFailed(Errno)
+    case cannotActAs(uid: uid_t)
 
     public var description: String {
         switch self {
@@ -26,12 +30,17 @@ public enum LaunchError: Error, CustomStringConvertible {
             return "memory size \(formatBytes(size)) is too large: a compartment can have at most \(formatBytes(maximum))"
         case .sharedMemoryTooSmall(let size, let minimum):
             return "shared memory size \(formatBytes(size)) is too small for this image set: it needs at least \(formatBytes(minimum))"
+        case .sharedMemoryTooLarge(let size, let maximum):
+            return "shared memory size \(formatBytes(size)) is too large: an image set's shared area holds at most \(formatBytes(maximum))"
+        case .sizeNotPageMultiple(let what, let size):
+            return "\(what) size of \(size) bytes is not a multiple of the \(formatBytes(GuestLayout.pageSize)) page size"
         case .badRegion(let name, let start, let reason):
             return "the image's region \(name) at \(hex(start)) \(reason)"
         case .pageTables(let error): return "building the guest page tables: \(error)"
         case .mechanismUnavailable(let mechanism, let reason):
             return "cannot launch a \(mechanism.rawValue) image set here: \(reason)"
         case .threadFailed(let errno): return "cannot start a vCPU thread: \(errno)"
+        case .cannotActAs(let uid): return "cannot open files with the permissions of user \(uid), who asked for this launch (flexosd needs to run as root to serve other users)"
         }
     }
 }
@@ -40,7 +49,7 @@ public enum LaunchError: Error, CustomStringConvertible {
 public func formatBytes(_ bytes: UInt64) -> String {
     for (unit, shift) in [("GiB", UInt64(30)), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift {
         if bytes % (1 << shift) == 0 { return "\(bytes >> shift) \(unit)" }
-        if shift > 10 { return "\(Double((bytes * 10) >> shift) / 10) \(unit)" }
+        if shift > 10 { return "\((Double(bytes) / Double(UInt64(1) << shift) * 10).rounded(.down) / 10) \(unit)" }
     }
     return bytes % 1024 == 0 ? "\(bytes >> 10) KiB" : "\(bytes) bytes"
 }

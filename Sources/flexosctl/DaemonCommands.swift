@@ -52,17 +52,20 @@ struct Launch: DaemonCommand {
     @Option(help: "The name to give it (default: the image set's own, made unique).")
     var name: String?
 
-    @Option(help: "Private memory of each compartment, e.g. 64M.", transform: CommandLineValues.parseByteCount)
+    @Option(parsing: .unconditional, help: "Private memory of each compartment, e.g. 64M.", transform: CommandLineValues.parseByteCount)
     var memory: UInt64?
 
-    @Option(help: "Shared memory of the image set, e.g. 16M.", transform: CommandLineValues.parseByteCount)
+    @Option(parsing: .unconditional, help: "Shared memory of the image set, e.g. 16M.", transform: CommandLineValues.parseByteCount)
     var sharedMemory: UInt64?
+
+    @Option(parsing: .unconditional, help: "Stop it after this long, e.g. 10s or 5m (default: it runs until it ends or is stopped).", transform: CommandLineValues.parseSeconds)
+    var timeout: Double?
 
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
         let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
-                                    memory: memory, sharedMemory: sharedMemory)
+                                    memory: memory, sharedMemory: sharedMemory, timeout: timeout)
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }

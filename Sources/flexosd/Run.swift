@@ -14,18 +14,19 @@ struct Run: ParsableCommand {
             IMAGE-SET is a folder written by `flexosctl build`, its manifest.json, or a guest ELF (which then runs as one compartment).
 
             Exit status: the guest's exit code when it exits; 124 when --timeout stopped it; 134 when it panicked; 139 when it faulted (a report is printed); 1 when it could not be launched.
+            A process exit status holds 8 bits, so a guest's exit code is seen modulo 256 (256 exits as 0, 124 from the guest looks like a timeout): with --json, the report's `outcome` and `guestExitCode` are authoritative.
             """)
 
     @Argument(help: "The image set to boot.")
     var imageSet: String
 
-    @Option(help: "Private memory of each compartment, e.g. 64M or 1G.", transform: CommandLineValues.parseByteCount)
+    @Option(parsing: .unconditional, help: "Private memory of each compartment, e.g. 64M or 1G.", transform: CommandLineValues.parseByteCount)
     var memory: UInt64 = ImageSetLayout.defaultMemory
 
-    @Option(help: "Shared memory of the image set, e.g. 16M.", transform: CommandLineValues.parseByteCount)
+    @Option(parsing: .unconditional, help: "Shared memory of the image set, e.g. 16M.", transform: CommandLineValues.parseByteCount)
     var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
 
-    @Option(help: "Stop the guest after this long, e.g. 10s or 500ms.", transform: CommandLineValues.parseSeconds)
+    @Option(parsing: .unconditional, help: "Stop the guest after this long, e.g. 10s or 500ms.", transform: CommandLineValues.parseSeconds)
     var timeout: Double?
 
     @Flag(help: "Print a JSON report when the run ends (the guest's console then goes to standard error).")

@@ -1,4 +1,5 @@
 import Foundation
+import CFlexOSABI
 import GuestImage
 import Testing
 
@@ -26,7 +27,7 @@ import Testing
 
     @Test func loadsTheHelloImage() throws {
         let image = try ELFImage(path: try TestImages.build("Guest/Apps/hello").image)
-        #expect(image.abiVersion == 1)
+        #expect(image.abiVersion == FLEXOS_ABI_VERSION)
         #expect(image.segments.contains { $0.executable && $0.range.contains(image.entry) })
         #expect(image.segments.allSatisfy { GuestLayout.image.contains($0.virtualAddress) })
         #expect(image.allocatedSections.contains { $0.name == ".text.hello" })
@@ -98,6 +99,6 @@ import Testing
         let segment = image.segment(containing: section.address)!
         let fileOffset = Int(segment.fileOffset + (section.address - segment.virtualAddress))
         let path = try brokenCopy("abi") { put(UInt32(99), at: fileOffset, in: &$0) }
-        #expect(throws: ImageError.abiVersionMismatch(path: path, found: 99, expected: 1)) { try ELFImage(path: path) }
+        #expect(throws: ImageError.abiVersionMismatch(path: path, found: 99, expected: FLEXOS_ABI_VERSION)) { try ELFImage(path: path) }
     }
 }

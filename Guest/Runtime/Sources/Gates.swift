@@ -66,6 +66,9 @@ public enum Gates {
         flexos_store_release(&channel.pointee.request_sequence, sequence)
         wakeIfSleeping(callee)
         waitUntil { flexos_load_acquire(&channel.pointee.reply_sequence) == sequence }
+        if channel.pointee.reply_status != FLEXOS_GATE_OK {
+            panic("a gate call was refused by the compartment it went to: it does not export what was asked (export index out of its table)")
+        }
         let result = channel.pointee.result
         state.pointee.calls_out &+= 1
         if sampled { recordSample(state, cycles: flexos_cycles() &- started) }
@@ -109,12 +112,18 @@ public enum Gates {
             let sequence = flexos_load_acquire(&channel.pointee.request_sequence)
             guard sequence != takenSequence(caller) else { continue }
             setTakenSequence(caller, sequence)
+            // Read each field of the request once: the caller may still be writing it.
             let index = channel.pointee.export_index
             let args = channel.pointee.args
-            guard Int(exportMachine(index)) == me else { panic("a gate call asked this compartment for an export it does not own") }
-            statePointer(block, me).pointee.calls_in &+= 1
-            let result = dispatchExport(index, args.0, args.1, args.2, args.3, args.4, args.5)
-            channel.pointee.result = result
+            if Int(exportMachine(index)) == me {
+                statePointer(block, me).pointee.calls_in &+= 1
+                channel.pointee.result = dispatchExport(index, args.0, args.1, args.2, args.3, args.4, args.5)
+                channel.pointee.reply_status = FLEXOS_GATE_OK
+            } else {
+                // Not ours to serve: refused back to the caller, never a reason to stop here.
+                channel.pointee.result = 0
+                channel.pointee.reply_status = FLEXOS_GATE_REFUSED_EXPORT
+            }
             flexos_store_release(&channel.pointee.reply_sequence, sequence)
             wakeIfSleeping(caller)
             return true

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 1u
+#define FLEXOS_ABI_VERSION 2u  /* 2: gate channels carry reply_status */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -174,8 +174,15 @@ struct flexos_gate_channel {
     uint64_t args[FLEXOS_GATE_MAX_ARGUMENTS];
     uint64_t reply_sequence;            /* written by the callee */
     uint64_t result;
-    uint64_t padding[6];
+    uint64_t reply_status;              /* FLEXOS_GATE_OK, or why the callee refused */
+    uint64_t padding[5];
 };
+
+/* reply_status: a callee never trusts a request. One it cannot serve (an export it
+ * does not own) is answered with a refusal, and the caller, whose request it was,
+ * ends with a report; the callee keeps running. */
+#define FLEXOS_GATE_OK              0ull
+#define FLEXOS_GATE_REFUSED_EXPORT  1ull
 
 /* Per-compartment state. The first cache line is read by the other compartments on
  * every call (is it asleep?) and written rarely; the second holds counters only its

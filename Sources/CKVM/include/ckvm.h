@@ -64,6 +64,19 @@ static inline void ckvm_set_thread_name(const char *name) {
     prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
 }
 
+/* Gives the calling thread alone the file-system identity of another user (fsuid,
+ * fsgid, supplementary groups), so that the files it opens are checked against that
+ * user's permissions. Raw system calls: glibc's setgroups would change every thread.
+ * Returns 0, or -1 when the identity could not be taken (no CAP_SETUID/CAP_SETGID). */
+static inline int ckvm_take_file_identity(uid_t uid, gid_t gid, const gid_t *groups, size_t count) {
+    if (syscall(SYS_setgroups, count, groups) != 0) return -1;
+    syscall(SYS_setfsgid, gid);
+    syscall(SYS_setfsuid, uid);
+    /* Both calls return the previous value: asking again tells whether they took. */
+    if ((gid_t)syscall(SYS_setfsgid, (gid_t)-1) != gid || (uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid) return -1;
+    return 0;
+}
+
 /* The time-stamp counter, which FlexOS guests read to time their gate calls. */
 static inline uint64_t ckvm_rdtsc(void) { return __builtin_ia32_rdtsc(); }
 
