@@ -5,6 +5,7 @@ import Yams
 extension Conformation {
     /// Reads and checks the conformation in `path`; its name is the file name without `.yaml`.
     public static func load(path: String) throws(ConformationError) -> Conformation {
+        guard FileManager.default.fileExists(atPath: path) else { throw ConformationError(file: path, line: nil, "no such file") }
         let bytes: [UInt8]
         do { bytes = try readWholeFile(path, limit: Conformation.maxFileSize) } catch {
             if case .cannotOpen(_, let reason) = error { throw ConformationError(file: path, line: nil, "cannot be read: \(reason)") }

@@ -74,6 +74,24 @@ public struct LaunchRequest: Codable, Sendable {
         self.sharedMemory = sharedMemory
         self.timeout = timeout
     }
+
+    private enum CodingKeys: String, CodingKey { case path, name, memory, sharedMemory, timeout }
+
+    /// Decodes a request, saying which size is wrong when one is negative (the decoder's
+    /// own error for a negative UInt64 names no field).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func size(_ key: CodingKeys) throws -> UInt64? {
+            if let value = try? container.decodeIfPresent(UInt64.self, forKey: key) { return value }
+            guard container.contains(key), (try? container.decodeNil(forKey: key)) != true else { return nil }
+            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(key.stringValue) must be a whole number of bytes, 0 or more")
+        }
+        path = try container.decode(String.self, forKey: .path)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        memory = try size(.memory)
+        sharedMemory = try size(.sharedMemory)
+        timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
+    }
 }
 
 /// GET /

@@ -96,9 +96,14 @@ public struct ControlClient: Sendable {
                 head.headers.add(name: "Connection", value: "close")
                 head.headers.add(name: "Content-Length", value: "\(body?.count ?? 0)")
                 if body != nil { head.headers.add(name: "Content-Type", value: "application/json") }
-                try await outbound.write(.head(head))
-                if let body { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
-                try await outbound.write(.end(nil))
+                // The whole request in one write: flexosd answers as soon as it has the
+                // head of a request without a body and then closes (Connection: close), so
+                // a separate write of the end, delayed on a loaded machine, would find the
+                // channel closed ("I/O on closed channel").
+                var parts: [HTTPClientRequestPart] = [.head(head)]
+                if let body { parts.append(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
+                parts.append(.end(nil))
+                try await outbound.write(contentsOf: parts)
                 var status = 0
                 for try await part in inbound {
                     switch part {

@@ -49,16 +49,19 @@ struct ControlRoutes: Sendable {
         if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, "a launch request is JSON: send it with Content-Type: application/json, not \(type)")
         }
-        let body: LaunchRequest
-        do { body = try await request.decode(as: LaunchRequest.self, context: context) } catch let error as HTTPError where error.status == .contentTooLarge {
+        var request = request
+        let bytes: ByteBuffer
+        do { bytes = try await request.collectBody(upTo: context.maxUploadSize) } catch {
             throw APIError(.contentTooLarge, "the launch request is larger than \(context.maxUploadSize) bytes")
-        } catch {
+        }
+        let body: LaunchRequest
+        do { body = try JSONDecoder().decode(LaunchRequest.self, from: Data(bytes.readableBytesView)) } catch {
             throw APIError(.badRequest, "malformed launch request: \(describe(error)); send JSON like {\"path\": \"/abs/path/to/image-set\", \"name\": \"optional\", \"memory\": 67108864}")
         }
         guard !body.path.isEmpty else { throw APIError(.badRequest, "malformed launch request: `path` is empty") }
         let options = LaunchOptions(memory: body.memory ?? ImageSetLayout.defaultMemory,
                                     sharedMemory: body.sharedMemory ?? ImageSetLayout.defaultSharedMemory, timeout: body.timeout)
-        guard let caller = context.caller else {
+        guard let caller = await context.caller() else {
             throw APIError(.forbidden, "flexosd could not read the credentials of this connection (SO_PEERCRED), so it opens no file for it")
         }
         // Opening files and creating VMs block: never on an event loop thread.

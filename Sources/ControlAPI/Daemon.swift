@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import Monitor
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// Why the daemon could not start.
@@ -22,19 +23,24 @@ public struct Daemon {
     /// A group whose members may use the socket too (mode 0660); otherwise only the owner (0600).
     public var socketGroup: String?
     public var devicePath: String
+    /// Seconds a connection may stay silent, with no request under way, before it is closed.
+    public var idleTimeout: Double
     public var logger: Logger
-    /// How long a connection may stay silent, with no request under way, before it is closed.
-    public static let idleTimeoutSeconds: Int64 = 30
+    public static let defaultIdleTimeout: Double = 30
 
-    public init(socketPath: String, socketGroup: String?, devicePath: String, logger: Logger) {
+    public init(socketPath: String, socketGroup: String?, devicePath: String, idleTimeout: Double = Daemon.defaultIdleTimeout, logger: Logger) {
         self.socketPath = socketPath
         self.socketGroup = socketGroup
         self.devicePath = devicePath
+        self.idleTimeout = idleTimeout
         self.logger = logger
     }
 
     public func run() async throws {
         try claimSocketPath()
+        // Launches run on this pool (they block on files and KVM): start its threads now,
+        // so the daemon's thread count is steady from the first request on.
+        try await NIOThreadPool.singleton.runIfActive {}
         let groupID = try socketGroup.map(lookUpGroup)
         let metrics = DaemonMetrics()
         let logger = self.logger
@@ -49,7 +55,7 @@ public struct Daemon {
             router: ControlRoutes(registry: registry, metrics: metrics).router(),
             // A client that opens a connection and sends nothing (or stops half-way) is
             // cut off instead of holding a connection for ever.
-            server: .http1(configuration: .init(idleTimeout: .seconds(Daemon.idleTimeoutSeconds))),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))),
             configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "flexosd"),
             onServerRunning: { _ in
                 if let groupID {

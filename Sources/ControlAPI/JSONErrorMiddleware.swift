@@ -19,7 +19,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                     let names = allowed.map(\.rawValue).joined(separator: ", ")
                     throw APIError(.methodNotAllowed, "\(request.uri.path) takes \(names), not \(request.method.rawValue)", headers: [.allow: names])
                 }
-                if allowed.isEmpty { throw APIError(.notFound, "there is no endpoint \(request.method.rawValue) \(request.uri.path) (see GET /openapi.yaml)") }
+                if allowed.isEmpty { throw APIError(.notFound, "there is no endpoint \(request.method.rawValue) \(request.uri.path)") }
             }
             throw APIError(error.status, error.body ?? error.status.reasonPhrase)
         }

@@ -142,6 +142,9 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         func fail(_ detail: String) -> ImageError { .badManifest(path: path, detail: detail) }
         guard !compartments.isEmpty else { throw fail("it lists no compartments") }
         guard compartments.count <= GuestLayout.maxCompartments else { throw fail("\(compartments.count) compartments; at most \(GuestLayout.maxCompartments) are supported") }
+        for compartment in compartments where !ImageManifest.isValidName(compartment.name) {
+            throw fail("compartment \(quoted(compartment.name)) cannot name a compartment")
+        }
         let names = Set(compartments.map(\.name))
         for library in libraries where !names.contains(library.compartment) {
             throw fail("library \(library.name) is placed in compartment \(library.compartment), which it does not list")
@@ -150,9 +153,6 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         guard ImageManifest.isValidName(name) else { throw fail("its name \(quoted(name)) cannot name an image set: use up to 64 letters, digits, '-', '_' and '.', not starting with '.'") }
         guard ImageManifest.isPlainFileName(image) else {
             throw fail("its image \(quoted(image)) must be a file name in the manifest's own folder, with no '/'")
-        }
-        for compartment in compartments where !ImageManifest.isValidName(compartment.name) {
-            throw fail("compartment \(quoted(compartment.name)) cannot name a compartment")
         }
         let regions = runtime + shared + libraries.flatMap(\.regions)
         for region in regions {

@@ -6,7 +6,8 @@ import GuestImage
 ///
 /// With no IDT the guest cannot handle exceptions, so the first one ends it. What it was
 /// is recovered from the evidence: RIP not executable here means an instruction fetch
-/// fault; a nonzero CR2 (the monitor starts it at zero) a page fault; otherwise the
+/// fault; a CR2 that changed (the monitor starts it at a non-canonical address, so 0 is a
+/// real fault address) a page fault; otherwise the
 /// instruction at RIP tells (UD2 is Swift's trap, privileged opcodes fault in ring 3).
 struct FaultAnalyzer {
     let compartment: ImageSetLayout.Compartment
@@ -25,7 +26,7 @@ struct FaultAnalyzer {
             location: symbolizer?.sourceLocation(of: regs.rip)?.description,
             gate: nil, notes: [], backtrace: [], registers: FaultAnalyzer.registerFile(regs, sregs))
         if let mapping = pageTables.translate(regs.rip), mapping.permissions.executable {
-            if sregs.cr2 != 0 {
+            if sregs.cr2 != VCPUState.noPageFault {
                 describeDataFault(at: sregs.cr2, into: &report)
             } else {
                 describeInstruction(at: regs.rip, into: &report)

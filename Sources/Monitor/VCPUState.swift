@@ -13,12 +13,15 @@ enum VCPUState {
     static let rflags: UInt64 = 0x202         // IF and the reserved bit 1
     static let userCode: UInt16 = 0x33
     static let userData: UInt16 = 0x2B
+    /// What CR2 starts as: an address no page fault can report (not canonical), so that a
+    /// fault at address 0 is told apart from no page fault at all.
+    static let noPageFault: UInt64 = 0x8000_0000_0000_0000
 
     /// Special registers: control registers, EFER and ring-3 segments, starting from `current`.
     static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64) -> kvm_sregs {
         var sregs = current
         sregs.cr0 = cr0
-        sregs.cr2 = 0
+        sregs.cr2 = noPageFault
         sregs.cr3 = pageTableRoot
         sregs.cr4 = cr4
         sregs.efer = efer

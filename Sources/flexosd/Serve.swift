@@ -3,6 +3,7 @@ import ControlAPI
 import Glibc
 import KVM
 import Logging
+import Monitor
 
 /// `flexosd [serve]`: the daemon, in the foreground.
 struct Serve: ParsableCommand {
@@ -21,6 +22,9 @@ struct Serve: ParsableCommand {
 
     @Option(help: "The KVM device.")
     var kvm: String = Hypervisor.defaultDevicePath
+
+    @Option(parsing: .unconditional, help: "Close a client connection that stays silent this long with no request under way, e.g. 30s.", transform: CommandLineValues.parseSeconds)
+    var idleTimeout: Double = Daemon.defaultIdleTimeout
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
@@ -42,7 +46,7 @@ struct Serve: ParsableCommand {
             return handler
         }
         do {
-            try await Daemon(socketPath: socket, socketGroup: socketGroup, devicePath: kvm, logger: Logger(label: "flexosd")).run()
+            try await Daemon(socketPath: socket, socketGroup: socketGroup, devicePath: kvm, idleTimeout: idleTimeout, logger: Logger(label: "flexosd")).run()
         } catch let error as DaemonError {
             fail(error.description)
         }

@@ -101,4 +101,66 @@ import Testing
         let path = try brokenCopy("abi") { put(UInt32(99), at: fileOffset, in: &$0) }
         #expect(throws: ImageError.abiVersionMismatch(path: path, found: 99, expected: FLEXOS_ABI_VERSION)) { try ELFImage(path: path) }
     }
+
+    // MARK: - Offsets and sizes near 2^64 (each once trapped the monitor)
+
+    /// The file offset of the section header named `name`.
+    func sectionHeader(_ bytes: [UInt8], named name: String) -> Int? {
+        func load<T>(_ offset: Int, _ type: T.Type) -> T { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) } }
+        let table = Int(load(0x28, UInt64.self)), size = Int(load(0x3A, UInt16.self)), count = Int(load(0x3C, UInt16.self))
+        let names = Int(load(table + Int(load(0x3E, UInt16.self)) * size + 0x18, UInt64.self))
+        return (0..<count).map { table + $0 * size }.first { header in
+            let start = names + Int(load(header, UInt32.self))
+            return Array(bytes[start..<start + name.utf8.count + 1]) == Array(name.utf8) + [0]
+        }
+    }
+
+    @Test func refusesProgramHeadersAtAnOffsetNear2To64() throws {
+        let path = try brokenCopy("phoff") { put(UInt64.max - 8, at: 0x20, in: &$0) }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("the program headers start at byte 18446744073709551607") == true
+        }
+    }
+
+    @Test func refusesSectionHeadersPastTheEnd() throws {
+        let path = try brokenCopy("shoff") { put(UInt64.max - 8, at: 0x28, in: &$0) }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("the section headers start at byte") == true
+        }
+    }
+
+    @Test func refusesAnABISectionAtAnOffsetNear2To64() throws {
+        let path = try brokenCopy("abioffset") { bytes in
+            put(UInt64.max - 2, at: sectionHeader(bytes, named: ".flexos_abi")! + 0x18, in: &bytes)
+        }
+        #expect(throws: ImageError.self) { try ELFImage(path: path) }
+    }
+
+    @Test func refusesABigEndianImage() throws {
+        let path = try brokenCopy("bigendian") { $0[5] = 2 }
+        #expect(throws: ImageError.notLittleEndian(path: path)) { try ELFImage(path: path) }
+    }
+
+    @Test func explainsAnEmptyEntrySegment() throws {
+        let image = try ELFImage(path: try TestImages.build("Guest/Apps/hello").image)
+        let entrySegment = image.segments.first { $0.range.contains(image.entry) }!
+        let path = try brokenCopy("emptyentry") { bytes in
+            let header = programHeader(bytes, entrySegment.index)
+            put(image.entry, at: header + 0x10, in: &bytes)
+            put(UInt64(0), at: header + 0x20, in: &bytes)
+            put(UInt64(0), at: header + 0x28, in: &bytes)
+        }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("is empty (p_memsz 0), yet the entry point") == true
+        }
+    }
+
+    @Test func aSegmentPastTheEndSaysWhatItNeeds() throws {
+        let path = try brokenCopy("segmentend") { bytes in
+            put(UInt64.max - 16, at: programHeader(bytes, 0) + 0x08, in: &bytes)
+        }
+        #expect { try ELFImage(path: path) } throws: { error in
+            (error as? ImageError)?.description.contains("from offset 18446744073709551599") == true
+        }
+    }
 }

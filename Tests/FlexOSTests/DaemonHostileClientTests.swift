@@ -1,0 +1,176 @@
+import ControlAPI
+import Foundation
+import Monitor
+import Testing
+
+/// One HTTP exchange over the daemon's Unix socket, written by hand so a test can send
+/// what flexosctl never would (odd methods and headers, oversized bodies, nothing at all).
+struct RawHTTP {
+    let socket: String
+
+    /// A connected socket descriptor.
+    func connect() throws -> Int32 {
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in socket.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw TestFailure("cannot connect to \(socket)") }
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return fd
+    }
+
+    /// Sends `method path` with `headers` and `body`; returns the status and the body.
+    func exchange(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8] = []) throws -> (status: Int, body: String) {
+        let fd = try connect()
+        defer { close(fd) }
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: flexosd\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        let request = Array((head + "\r\n").utf8) + body
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let reply = String(decoding: readAll(fd), as: UTF8.self)
+        guard let statusText = reply.split(separator: " ", maxSplits: 2).dropFirst().first, let status = Int(statusText) else {
+            throw TestFailure("no HTTP reply to \(method) \(path): \(reply.debugDescription)")
+        }
+        let bodyStart = reply.range(of: "\r\n\r\n").map { reply[$0.upperBound...] } ?? ""
+        return (status, String(bodyStart))
+    }
+
+    /// Everything the peer sends until it closes (or 20 s pass).
+    func readAll(_ fd: Int32) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { return bytes }
+            bytes += chunk[0..<count]
+        }
+    }
+}
+
+/// Abusive API clients against the real daemon: every refusal is JSON with the right
+/// status, nothing they send blocks the API for others, and nothing stays behind.
+@Suite(.serialized) struct DaemonHostileClientTests {
+    @Test func everyRefusalIsJSONWithTheRightStatus() throws {
+        let daemon = try DaemonProcess()
+        let http = RawHTTP(socket: daemon.socket)
+        let example = try TestImages.build("Configs/example-vmept2.yaml").folder
+        let json = ["Content-Type": "application/json"]
+        func expect(_ reply: (status: Int, body: String), _ status: Int, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+            #expect(reply.status == status, "\(reply)", sourceLocation: sourceLocation)
+            #expect(reply.body.hasPrefix("{\"error\":") && reply.body.contains(text), "\(reply)", sourceLocation: sourceLocation)
+        }
+        expect(try http.exchange("PUT", "/image-sets"), 405, "takes POST, GET, not PUT")
+        expect(try http.exchange("GET", "/no/such/route"), 404, "there is no endpoint GET /no/such/route")
+        expect(try http.exchange("POST", "/image-sets", headers: json, body: Array(repeating: 0x20, count: 100_000)), 413, "larger than")
+        expect(try http.exchange("POST", "/image-sets", headers: ["Content-Type": "text/plain"], body: Array("hello".utf8)), 415, "application/json")
+        let launch = { (fields: String) in try http.exchange("POST", "/image-sets", headers: json, body: Array("{\"path\": \"\(example)\", \(fields)}".utf8)) }
+        expect(try launch("\"memory\": -5"), 400, "`memory` has the wrong type or value")
+        expect(try launch("\"memory\": 18446744073709551615"), 400, "is too large")
+        expect(try launch("\"sharedMemory\": 18446744073709551615"), 400, "is too large")
+        expect(try launch("\"memory\": 67108865"), 400, "not a multiple")
+        expect(try launch("\"timeout\": 1e308"), 400, "is not a duration a run may have")
+        expect(try launch("\"name\": \"\(String(repeating: "n", count: 300))\""), 400, "cannot name an image set")
+        _ = try daemon.launch(example, name: "fine")
+        expect(try http.exchange("GET", "/image-sets/fine/logs?compartment=nope"), 404, "has no compartment \\\"nope\\\"")
+        #expect(try http.exchange("GET", "/image-sets/fi%6Ee").status == 200)
+        #expect(try daemon.flexosctl(["list"]).status == 0)
+    }
+
+    @Test func fifosAndEscapingManifestsAreRefusedWithoutBlockingTheAPI() throws {
+        let daemon = try DaemonProcess()
+        let folder = NSTemporaryDirectory() + "flexos-daemon-fifo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        #expect(mkfifo(folder + "/guest.elf", 0o600) == 0)
+        #expect(mkfifo(folder + "/manifest.json", 0o600) == 0)
+        for path in [folder + "/guest.elf", folder, folder + "/manifest.json"] {
+            let result = try daemon.flexosctl(["launch", path])
+            #expect(result.status == 1 && result.errors.contains("not a regular file"), "\(result.errors)")
+        }
+        // A manifest whose image climbs out of its folder.
+        let escaping = folder + "-escape"
+        try FileManager.default.createDirectory(atPath: escaping, withIntermediateDirectories: true)
+        let example = try TestImages.build("Configs/example-vmept2.yaml")
+        var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: example.folder + "/manifest.json"))) as! [String: Any]
+        manifest["image"] = "../../../../../../etc/shadow"
+        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: escaping + "/manifest.json"))
+        let result = try daemon.flexosctl(["launch", escaping])
+        #expect(result.status == 1 && result.errors.contains("must be a file name in the manifest's own folder"), "\(result.errors)")
+        #expect(try daemon.flexosctl(["list"]).status == 0)
+    }
+
+    @Test func aGroupMemberCannotLaunchWhatOnlyRootCanRead() throws {
+        guard getuid() == 0 else { throw TestFailure("this test checks root's daemon against another user: run the tests as root, as CI does") }
+        let daemon = try DaemonProcess(arguments: ["--socket-group", "nogroup"])
+        // A copy of the example only root can read.
+        let example = try TestImages.build("Configs/example-vmept2.yaml").folder
+        let secret = NSTemporaryDirectory() + "flexos-rootonly-\(getpid())"
+        try? FileManager.default.removeItem(atPath: secret)
+        try FileManager.default.copyItem(atPath: example, toPath: secret)
+        chmod(secret, 0o700)
+        // As nobody (a member of nogroup), over the same socket.
+        let script = """
+            import os, socket, sys
+            os.setgroups([]); os.setgid(65534); os.setuid(65534)
+            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+            body = ('{"path": "%s"}' % sys.argv[2]).encode()
+            s.sendall(b"POST /image-sets HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
+            reply = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk: break
+                reply += chunk
+            print(reply.decode())
+            """
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", "-c", script, daemon.socket, secret]
+        let output = Pipe()
+        python.standardOutput = output
+        try python.run()
+        python.waitUntilExit()
+        let reply = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(reply.hasPrefix("HTTP/1.1 422") && reply.contains("Permission denied"), "\(reply)")
+        // Root, the daemon's owner, still can.
+        #expect(try daemon.launch(secret, name: "rootonly").name == "rootonly")
+    }
+
+    @Test func launchesCanHaveATimeout() throws {
+        let daemon = try DaemonProcess()
+        let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        let result = try daemon.flexosctl(["launch", ticker, "--name", "brief", "--timeout", "300ms"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(try daemon.waitForEnd("brief").state == "timed out")
+    }
+
+    @Test func removedImageSetsLeaveNoMetricsBehind() async throws {
+        let daemon = try DaemonProcess()
+        let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        _ = try daemon.launch(ticker, name: "counted")
+        let running = String(decoding: try await daemon.client.send(.GET, "/metrics").body, as: UTF8.self)
+        #expect(running.contains("flexosd_gate_calls_out{image_set=\"counted\",compartment=\"comp1\"}"))
+        _ = try daemon.flexosctl(["stop", "counted"])
+        _ = try daemon.flexosctl(["remove", "counted"])
+        let after = String(decoding: try await daemon.client.send(.GET, "/metrics").body, as: UTF8.self)
+        #expect(!after.contains("image_set=\"counted\""))
+    }
+
+    @Test func aSilentConnectionIsClosed() throws {
+        let daemon = try DaemonProcess(arguments: ["--idle-timeout", "1s"])
+        let http = RawHTTP(socket: daemon.socket)
+        let silent = try http.connect()
+        defer { close(silent) }
+        let half = try http.connect()
+        defer { close(half) }
+        _ = Array("GET /image-sets HTTP/1.1\r\nHost: x\r\n".utf8).withUnsafeBytes { send(half, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let started = Date()
+        #expect(http.readAll(silent).isEmpty)
+        _ = http.readAll(half)
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+}
