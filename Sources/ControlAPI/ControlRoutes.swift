@@ -33,7 +33,11 @@ struct ControlRoutes: Sendable {
         router.get("/image-sets/:name/compartments") { _, context in try call { try registry.inspect(imageSetName(context)) } }
         router.get("/image-sets/:name/logs") { request, context in try await logs(request, context: context) }
         router.post("/image-sets/:name/stop") { _, context in
-            try call { try registry.stop(imageSetName(context), reason: "stopped by a control API request") }
+            // Stopping waits (up to seconds) for the VMs to end: not on an event loop thread.
+            let name = try imageSetName(context)
+            return try await NIOThreadPool.singleton.runIfActive { [self] in
+                try call { try registry.stop(name, reason: "stopped by a control API request") }
+            }
         }
         router.delete("/image-sets/:name") { _, context -> HTTPResponse.Status in
             try call { try registry.remove(imageSetName(context)) }

@@ -28,12 +28,10 @@ struct GateInspector {
 
     /// The state each VM keeps in the gate block (calls made and served, time in calls).
     func state(of machine: Int) -> flexos_compartment_state? {
-        let offset = UInt64(MemoryLayout<flexos_gate_block>.offset(of: \.compartments)! + machine * MemoryLayout<flexos_compartment_state>.stride)
-        return try? space.read(flexos_compartment_state.self, at: gateBlock + offset)
+        try? space.read(flexos_compartment_state.self, at: gateBlock + flexos_gate_state_offset(UInt32(machine)))
     }
 
     private func channelAddress(caller: Int, callee: Int) -> UInt64 {
-        let index = caller * Int(FLEXOS_MAX_COMPARTMENTS) + callee
-        return gateBlock + UInt64(MemoryLayout<flexos_gate_block>.offset(of: \.channels)! + index * MemoryLayout<flexos_gate_channel>.stride)
+        gateBlock + flexos_gate_channel_offset(UInt32(caller), UInt32(callee))
     }
 }

@@ -55,6 +55,8 @@ public struct GuestRegion: Equatable, Sendable {
             return "section \(detail ?? "?") of library \(library ?? "?")" + (compartment.map { " (compartment \($0))" } ?? "")
         case .runtime:
             return "runtime section \(detail ?? "?")"
+        case .gateBlock:
+            return "the gate block (\(detail ?? "?"))"
         case .stack, .heap, .stackGuard:
             return "the private \(kind.rawValue) of compartment \(compartment ?? "?")"
         case .sharedStack, .sharedStackGuard:

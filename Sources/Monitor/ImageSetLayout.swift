@@ -53,7 +53,7 @@ public struct ImageSetLayout: Sendable {
 
         // The shared area: .data_shared, the gate block, a shared stack per compartment, the shared heap.
         let sharedDataEnd = alignUp(sharedSegments.map(\.range.upperBound).max() ?? GuestLayout.shared.lowerBound, page)
-        gateBlock = sharedDataEnd..<(sharedDataEnd + alignUp(UInt64(MemoryLayout<flexos_gate_block>.size), page))
+        gateBlock = sharedDataEnd..<(sharedDataEnd + UInt64(FLEXOS_GATE_BLOCK_PAGES) * page)
         var cursor = gateBlock.upperBound
         var sharedStacks: [(guard: Range<UInt64>, stack: Range<UInt64>)] = []
         let groups = ImageSetLayout.machines(manifest)
@@ -72,7 +72,7 @@ public struct ImageSetLayout: Sendable {
             GuestRegion(kind: .bootInfo, range: GuestLayout.bootInfoAddress..<(GuestLayout.bootInfoAddress + page), permissions: .readOnly),
             GuestRegion(kind: .console, range: GuestLayout.consoleRingAddress..<(GuestLayout.consoleRingAddress + GuestLayout.consoleRingBytes), permissions: .readWrite),
             GuestRegion(kind: .hypercallWindow, range: GuestLayout.hypercallWindow..<(GuestLayout.hypercallWindow + page), permissions: .readWrite),
-            GuestRegion(kind: .gateBlock, range: gateBlock, permissions: .readWrite),
+            ImageSetLayout.gatePage(gateBlock, 0, .readOnly, detail: "header"),
             GuestRegion(kind: .sharedHeap, range: sharedHeap, permissions: .readWrite),
         ]
         common += try ImageSetLayout.sectionRegions(manifest.runtime, kind: .runtime, segments: image.segments, manifest: manifest)
@@ -91,6 +91,7 @@ public struct ImageSetLayout: Sendable {
                 GuestRegion(kind: .stack, range: stack, permissions: .readWrite, compartment: compartment.name),
                 GuestRegion(kind: .heap, range: heap, permissions: .readWrite, compartment: compartment.name),
             ]
+            own += ImageSetLayout.gatePages(gateBlock, of: index, machines: groups.map(\.name))
             for library in manifest.libraries where compartment.members.contains(library.compartment) {
                 own += try ImageSetLayout.sectionRegions(library.regions, kind: .library, segments: image.segments, manifest: manifest, library: library.name, compartment: library.compartment)
             }
@@ -98,13 +99,41 @@ public struct ImageSetLayout: Sendable {
                 index: index, name: compartment.name, members: compartment.members, mapped: common + sharedStackRegions + own,
                 stack: stack, heap: heap, sharedStack: sharedStacks[index].stack,
                 privateArea: area.lowerBound..<(area.lowerBound + memory)))
-            all += own + [GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: compartment.name)]
+            all += own.filter { $0.kind != .gateBlock } + [GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: compartment.name)]
         }
         all += zip(groups, sharedStacks).map { group, stack in
             GuestRegion(kind: .sharedStackGuard, range: stack.guard, permissions: .readOnly, compartment: group.name)
         }
+        // Each gate page once, for naming addresses: states, then the pairs' channels.
+        let block = gateBlock, names = groups.map(\.name)
+        var named = Set<UInt64>()
+        all += names.indices.flatMap { ImageSetLayout.gatePages(block, of: $0, machines: names) }
+            .filter { $0.permissions.writable && named.insert($0.range.lowerBound).inserted }
         self.compartments = compartments
         self.allRegions = all
+    }
+
+    /// The gate pages VM `index` maps besides the header: every VM's state (its own
+    /// writable, the others' read-only: it reads whether they sleep) and the channels of
+    /// each pair it belongs to, which no third VM maps.
+    static func gatePages(_ block: Range<UInt64>, of index: Int, machines: [String]) -> [GuestRegion] {
+        var pages: [GuestRegion] = []
+        for other in machines.indices {
+            let permissions: PagePermissions = other == index ? .readWrite : .readOnly
+            pages.append(gatePage(block, 1 + UInt64(other), permissions, detail: "state of \(machines[other])", owner: machines[other]))
+        }
+        for other in machines.indices where other != index {
+            let page = flexos_gate_pair_page(UInt32(index), UInt32(other))
+            let (low, high) = (min(index, other), max(index, other))
+            pages.append(gatePage(block, page, .readWrite, detail: "channels \(machines[low]) <-> \(machines[high])"))
+        }
+        return pages
+    }
+
+    /// Page `number` of the gate block.
+    private static func gatePage(_ block: Range<UInt64>, _ number: UInt64, _ permissions: PagePermissions, detail: String, owner: String? = nil) -> GuestRegion {
+        let start = block.lowerBound + number * GuestLayout.pageSize
+        return GuestRegion(kind: .gateBlock, range: start..<(start + GuestLayout.pageSize), permissions: permissions, compartment: owner, detail: detail)
     }
 
     /// The VMs an image set needs: one per compartment under `vmept`, one for all otherwise.

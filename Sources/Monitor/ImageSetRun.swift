@@ -83,10 +83,10 @@ public final class ImageSetRun: @unchecked Sendable {
             }
             do { try shared.write(image.fileBytes(of: segment), at: segment.virtualAddress - base) } catch { throw LaunchError.kvm(error) }
         }
-        guard let block = shared.pointer(at: layout.gateBlock.lowerBound - base, length: UInt64(MemoryLayout<flexos_gate_block>.size)) else {
+        guard let block = shared.pointer(at: layout.gateBlock.lowerBound - base, length: UInt64(MemoryLayout<flexos_gate_header>.size)) else {
             throw LaunchError.sharedMemoryTooSmall(shared.size, minimum: layout.gateBlock.upperBound - base)
         }
-        let gates = block.bindMemory(to: flexos_gate_block.self, capacity: 1)
+        let gates = block.bindMemory(to: flexos_gate_header.self, capacity: 1)
         gates.pointee.magic = FLEXOS_GATE_MAGIC
         gates.pointee.compartment_count = UInt32(layout.compartments.count)
     }

@@ -1,3 +1,4 @@
+import CKVM
 import Glibc
 import KVM
 import Synchronization
@@ -65,9 +66,11 @@ final class RunControl: @unchecked Sendable {
         if wake.consume() { return true }
         var fds = [pollfd(fd: wake.fd.rawValue, events: Int16(POLLIN), revents: 0),
                    pollfd(fd: endEvent.fd.rawValue, events: Int16(POLLIN), revents: 0)]
-        let milliseconds = timeout.map { Int32(min($0 / 1_000_000 + 1, UInt64(Int32.max))) } ?? -1
+        // ppoll takes nanoseconds, so a short wait is short (poll would round it up to 1 ms).
+        // The guest's timeout is any UInt64: seconds beyond Int.max mean "for ever".
+        var limit = timeout.map { timespec(tv_sec: Int(min($0 / 1_000_000_000, UInt64(Int.max))), tv_nsec: Int($0 % 1_000_000_000)) }
         while !isFinished {
-            let ready = poll(&fds, 2, milliseconds)
+            let ready = limit == nil ? ckvm_ppoll(&fds, 2, nil) : ckvm_ppoll(&fds, 2, &limit!)
             if ready < 0 && errno == EINTR { continue }
             return wake.consume()
         }

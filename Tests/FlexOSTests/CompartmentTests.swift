@@ -1,3 +1,4 @@
+import CFlexOSABI
 import Foundation
 import GuestImage
 import Monitor
@@ -57,6 +58,26 @@ import Testing
         #expect(run.mapping(of: shared.address, inCompartment: "comp1") == .readWrite)
         #expect(run.mapping(of: shared.address, inCompartment: "comp2") == .readWrite)
         #expect(GuestLayout.shared.contains(shared.address))
+    }
+
+    @Test func eachPairsGateChannelsAreMappedInThatPairOnly() throws {
+        vmLock.lock()
+        defer { vmLock.unlock() }
+        let run = try ImageSetRun(try ImageSet.open(try TestImages.build("Configs/example-vmept3.yaml").folder), options: LaunchOptions(),
+                                  hypervisor: try requireKVM(), console: CapturedConsole())
+        #expect(run.wait(timeout: 20).exitStatus == 0)
+        let block = run.layout.gateBlock.lowerBound
+        let channels12 = block + flexos_gate_channel_offset(0, 1), channels23 = block + flexos_gate_channel_offset(1, 2)
+        #expect(run.mapping(of: channels12, inCompartment: "comp1") == .readWrite)
+        #expect(run.mapping(of: channels12, inCompartment: "comp2") == .readWrite)
+        #expect(run.mapping(of: channels12, inCompartment: "comp3") == nil)
+        #expect(run.mapping(of: channels23, inCompartment: "comp1") == nil)
+        // A compartment's state: its own to write, the others' to read (are they asleep?).
+        let state1 = block + flexos_gate_state_offset(0)
+        #expect(run.mapping(of: state1, inCompartment: "comp1") == .readWrite)
+        #expect(run.mapping(of: state1, inCompartment: "comp3") == .readOnly)
+        #expect(run.mapping(of: block, inCompartment: "comp2") == .readOnly)
+        #expect(run.layout.region(containing: channels12)?.name == "the gate block (channels comp1 <-> comp2)")
     }
 
     @Test func dataLeftOnThePrivateStackFaultsInTheLibraryWithTheGateNamed() throws {

@@ -34,14 +34,14 @@ public enum Gates {
     /// a third of a call.
     static let samplingInterval: UInt64 = 64
 
-    nonisolated(unsafe) static var block: UnsafeMutablePointer<flexos_gate_block>? = nil
+    nonisolated(unsafe) static var block: UnsafeMutableRawPointer? = nil
     /// Per caller: the sequence number of the last request this compartment took up.
     nonisolated(unsafe) static var taken: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                                           UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 
     static func attach(_ address: UInt64) {
-        block = UnsafeMutablePointer(bitPattern: UInt(address))
+        block = UnsafeMutableRawPointer(bitPattern: UInt(address))
     }
 
     /// Calls export `index` wherever it lives.
@@ -131,7 +131,7 @@ public enum Gates {
         return false
     }
 
-    private static func hasIncoming(_ block: UnsafeMutablePointer<flexos_gate_block>) -> Bool {
+    private static func hasIncoming(_ block: UnsafeMutableRawPointer) -> Bool {
         let me = Compartment.index
         for caller in 0..<Compartment.count where caller != me {
             let channel = channelPointer(block, caller: caller, callee: me)
@@ -154,15 +154,14 @@ public enum Gates {
         if cycles > state.pointee.call_cycles_max { state.pointee.call_cycles_max = cycles }
     }
 
-    private static func channelPointer(_ block: UnsafeMutablePointer<flexos_gate_block>, caller: Int, callee: Int) -> UnsafeMutablePointer<flexos_gate_channel> {
-        let channels = UnsafeMutableRawPointer(block) + MemoryLayout<flexos_gate_block>.offset(of: \.channels)!
-        let index = caller * Int(FLEXOS_MAX_COMPARTMENTS) + callee
-        return (channels + index * MemoryLayout<flexos_gate_channel>.stride).assumingMemoryBound(to: flexos_gate_channel.self)
+    /// The channel from `caller` to `callee`: on the page of that pair, which only the two map.
+    private static func channelPointer(_ block: UnsafeMutableRawPointer, caller: Int, callee: Int) -> UnsafeMutablePointer<flexos_gate_channel> {
+        (block + Int(flexos_gate_channel_offset(UInt32(caller), UInt32(callee)))).assumingMemoryBound(to: flexos_gate_channel.self)
     }
 
-    private static func statePointer(_ block: UnsafeMutablePointer<flexos_gate_block>, _ index: Int) -> UnsafeMutablePointer<flexos_compartment_state> {
-        let states = UnsafeMutableRawPointer(block) + MemoryLayout<flexos_gate_block>.offset(of: \.compartments)!
-        return (states + index * MemoryLayout<flexos_compartment_state>.stride).assumingMemoryBound(to: flexos_compartment_state.self)
+    /// Compartment `index`'s state: writable by it, read-only to the others.
+    private static func statePointer(_ block: UnsafeMutableRawPointer, _ index: Int) -> UnsafeMutablePointer<flexos_compartment_state> {
+        (block + Int(flexos_gate_state_offset(UInt32(index)))).assumingMemoryBound(to: flexos_compartment_state.self)
     }
 
     private static func takenSequence(_ caller: Int) -> UInt64 {

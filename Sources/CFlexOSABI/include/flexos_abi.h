@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 2u  /* 2: gate channels carry reply_status */
+#define FLEXOS_ABI_VERSION 2u  /* 2: gate channels carry reply_status; the gate block is laid out by page */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -199,14 +199,39 @@ struct flexos_compartment_state {
     uint64_t padding1[3];
 };
 
-struct flexos_gate_block {
+/* The gate block, page by page, so that each page can be mapped only where it is
+ * needed (the monitor's page tables enforce it):
+ *   page 0                       the header: written by the monitor, read-only to guests;
+ *   page 1 + i                   compartment i's state: writable by i, read-only to the rest;
+ *   page 1 + MAX + pair(a, b)    the channels a -> b and b -> a (a < b): mapped in a and
+ *                                b only, so no third compartment can touch them. */
+struct flexos_gate_header {
     uint64_t magic;                     /* FLEXOS_GATE_MAGIC */
     uint32_t compartment_count;
     uint32_t reserved;
-    uint64_t padding[6];
-    struct flexos_compartment_state compartments[FLEXOS_MAX_COMPARTMENTS];
-    struct flexos_gate_channel channels[FLEXOS_MAX_COMPARTMENTS][FLEXOS_MAX_COMPARTMENTS];
 };
+
+/* 1 header + 16 states + 16 * 15 / 2 pairs (a plain number, so Swift imports it). */
+#define FLEXOS_GATE_BLOCK_PAGES 137u
+_Static_assert(FLEXOS_GATE_BLOCK_PAGES == 1u + FLEXOS_MAX_COMPARTMENTS + FLEXOS_MAX_COMPARTMENTS * (FLEXOS_MAX_COMPARTMENTS - 1u) / 2u,
+               "the gate block has a header, a state page per compartment and a page per pair");
+
+/* The page (from the block's start) of the channels between compartments a and b. */
+static inline uint64_t flexos_gate_pair_page(uint32_t a, uint32_t b) {
+    uint32_t low = a < b ? a : b, high = a < b ? b : a;
+    return 1u + FLEXOS_MAX_COMPARTMENTS + (uint64_t)high * (high - 1u) / 2u + low;
+}
+
+/* Byte offset of compartment i's state in the gate block. */
+static inline uint64_t flexos_gate_state_offset(uint32_t i) {
+    return (1u + (uint64_t)i) * FLEXOS_PAGE_SIZE;
+}
+
+/* Byte offset of the channel caller -> callee (caller != callee) in the gate block. */
+static inline uint64_t flexos_gate_channel_offset(uint32_t caller, uint32_t callee) {
+    return flexos_gate_pair_page(caller, callee) * FLEXOS_PAGE_SIZE
+        + (caller < callee ? 0u : sizeof(struct flexos_gate_channel));
+}
 
 _Static_assert(sizeof(struct flexos_boot_info) == 136, "boot info layout");
 _Static_assert(sizeof(struct flexos_gate_channel) == 128, "a channel is two cache lines");

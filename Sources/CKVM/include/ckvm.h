@@ -11,11 +11,13 @@
 
 #include <linux/kvm.h>
 #include <linux/memfd.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* /dev/kvm */
@@ -75,6 +77,12 @@ static inline int ckvm_take_file_identity(uid_t uid, gid_t gid, const gid_t *gro
     /* Both calls return the previous value: asking again tells whether they took. */
     if ((gid_t)syscall(SYS_setfsgid, (gid_t)-1) != gid || (uid_t)syscall(SYS_setfsuid, (uid_t)-1) != uid) return -1;
     return 0;
+}
+
+/* poll with a timeout in nanoseconds (NULL: none). glibc declares ppoll only under
+ * _GNU_SOURCE, which Swift's Glibc module is not built with. */
+static inline int ckvm_ppoll(struct pollfd *fds, unsigned long count, const struct timespec *timeout) {
+    return (int)syscall(SYS_ppoll, fds, count, timeout, NULL, 0);
 }
 
 /* The time-stamp counter, which FlexOS guests read to time their gate calls. */
