@@ -64,7 +64,7 @@ struct FaultAnalyzer {
             report.kind = .privilegedInstruction
             report.summary = "privileged instruction \(name): the guest runs in ring 3, where it faults"
         } else {
-            report.summary = "exception without a page fault (general protection or invalid instruction)"
+            report.summary = "general-protection or invalid-opcode exception (e.g. a call, jump or access to a non-canonical address)"
         }
     }
 

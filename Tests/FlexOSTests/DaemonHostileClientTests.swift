@@ -173,4 +173,23 @@ struct RawHTTP {
         _ = http.readAll(half)
         #expect(Date().timeIntervalSince(started) < 10)
     }
+
+    @Test func hostileGuestsEndAloneWhileABystanderKeepsRunning() throws {
+        let daemon = try DaemonProcess()
+        _ = try daemon.launch(try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder, name: "bystander")
+        let hostile = ["Tests/Guests/hypercallstorm", "Tests/Guests/consolesmash", "Tests/Guests/oddjump", "Tests/Guests/panicline",
+                       "Tests/Guests/nullread", "Tests/Guests/badgate-vmept2.yaml", "Tests/Guests/wakeflood-vmept2.yaml"]
+        for (index, target) in hostile.enumerated() {
+            let name = "hostile\(index)"
+            _ = try daemon.launch(try TestImages.build(target).folder, name: name)
+            let ended = try daemon.waitForEnd(name)
+            #expect(ended.state != "running", "\(target)")
+        }
+        #expect(try daemon.status("bystander").state == "running")
+        let before = try daemon.flexosctl(["logs", "bystander"]).output.count
+        usleep(300_000)
+        #expect(try daemon.flexosctl(["logs", "bystander"]).output.count > before, "the bystander stopped printing")
+        _ = try daemon.flexosctl(["stop", "bystander"])
+        #expect(daemon.stopAndReadLog().contains("image set ended"))
+    }
 }

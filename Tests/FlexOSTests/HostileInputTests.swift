@@ -213,4 +213,43 @@ import Testing
         #expect(report.fault?.kind == .pageFault, "\(report.message ?? "")")
         #expect(report.fault?.address == 0)
     }
+
+    @Test func aCorruptConsoleRingIsRefused() throws {
+        let (report, console) = try boot(try TestImages.build("Tests/Guests/consolesmash").folder)
+        #expect(console.text.contains("smashing the console ring"))
+        #expect(report.fault?.kind == .badHypercall)
+        #expect(report.fault?.summary == "the console ring is corrupt (head and tail disagree)")
+    }
+
+    @Test(arguments: 1...4) func aStormOfRandomHypercallsEndsInAReport(round: Int) throws {
+        let (report, console) = try boot(try TestImages.build("Tests/Guests/hypercallstorm").folder)
+        #expect(console.text.contains("20000 well-formed hypercalls served"), "round \(round)")
+        // Garbage ends the run the way the guest's last call deserves, never the monitor.
+        #expect(["faulted", "panicked", "exited"].contains(report.outcome), "\(report.outcome): \(report.message ?? "")")
+        if let fault = report.fault { #expect(fault.kind == .badHypercall || fault.kind == .pageFault, "\(fault.summary)") }
+    }
+
+    @Test func aFloodOfWakesCostsTheSleeperNothing() throws {
+        let (report, console) = try boot(try TestImages.build("Tests/Guests/wakeflood-vmept2.yaml").folder)
+        #expect(report.exitStatus == 0, "\(report.message ?? "")")
+        #expect(console.text(of: "comp1").contains("after the flood: 100"))
+    }
+
+    @Test func aJumpToANonCanonicalAddressIsReported() throws {
+        let (report, _) = try boot(try TestImages.build("Tests/Guests/oddjump").folder)
+        #expect(report.exitStatus == 139)
+        #expect(report.fault?.summary.contains("non-canonical") == true)
+        #expect(report.fault?.location == "Tests/Guests/oddjump/main.swift:9")
+    }
+
+    @Test func aWaitOfOneNanosecondIsShort() throws {
+        vmLock.lock()
+        defer { vmLock.unlock() }
+        let vm = try requireKVM().createVirtualMachine()
+        let control = try RunControl(vcpus: [try vm.createVCPU()])
+        // 100 waits of 1 ns each; rounded up to whole milliseconds they took 100 ms or more.
+        let started = monotonicNanoseconds()
+        for _ in 0..<100 { _ = control.wait(0, timeout: 1) }
+        #expect(monotonicNanoseconds() - started < 50_000_000)
+    }
 }
