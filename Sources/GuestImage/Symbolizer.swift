@@ -100,7 +100,9 @@ public final class Symbolizer: @unchecked Sendable {
               let data = elf_getdata(table.handle, nil), table.header.sh_entsize > 0
         else { return [] }
         var symbols: [GuestSymbol] = []
-        for index in 0..<Int32(table.header.sh_size / table.header.sh_entsize) {
+        // The table's size is the file's word: count only the entries its data holds.
+        let count = min(table.header.sh_size, UInt64(data.pointee.d_size)) / table.header.sh_entsize
+        for index in 0..<Int32(clamping: count) {
             var symbol = GElf_Sym()
             guard gelf_getsym(data, index, &symbol) != nil, symbol.st_value != 0 else { continue }
             let type = Int32(symbol.st_info & 0xf)

@@ -25,7 +25,7 @@ public struct ExportSignature: Equatable, Sendable {
         var parameters: [Parameter] = []
         for piece in splitTopLevel(String(trimmed[trimmed.index(after: open)..<close])) where !piece.isEmpty {
             let parts = piece.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parts.count == 2, isIdentifier(parts[0]), !parts[1].isEmpty else {
+            guard parts.count == 2, isIdentifier(parts[0]), isTypeName(parts[1]) else {
                 return .failure(ParseError("parameter `\(piece)` of \(name) must be `label: Type`"))
             }
             parameters.append(Parameter(label: parts[0], type: parts[1]))
@@ -36,6 +36,7 @@ public struct ExportSignature: Equatable, Sendable {
         if !rest.isEmpty {
             guard rest.hasPrefix("->") else { return .failure(ParseError("unexpected `\(rest)` after the parameters of \(name)")) }
             let type = rest.dropFirst(2).trimmingCharacters(in: .whitespaces)
+            guard type == "()" || isTypeName(type) else { return .failure(ParseError("`\(type)` is not a result type of \(name)")) }
             result = type == "Void" || type == "()" ? nil : type
         }
         return .success(ExportSignature(name: name, parameters: parameters, result: result))
@@ -62,6 +63,14 @@ public struct ExportSignature: Equatable, Sendable {
         pieces.append(current.trimmingCharacters(in: .whitespaces))
         return pieces
     }
+}
+
+/// Whether `text` looks like a Swift type a gate can carry (`Int32`,
+/// `UnsafeMutablePointer<CChar>`, `FlexOS.FlexOSExport`, `Int?`): it is pasted into the
+/// generated gates, so nothing else (no newline, brace, parenthesis or quote) may pass.
+func isTypeName(_ text: String) -> Bool {
+    !text.isEmpty && (text.first == "_" || text.first!.isLetter)
+        && text.allSatisfy { $0.isASCII && ($0 == "_" || $0.isLetter || $0.isNumber || "<>.,? []".contains($0)) }
 }
 
 /// Whether `text` can name a Swift module, function or parameter.

@@ -18,6 +18,11 @@ import Toolchain
         ("f(a Int)", "must be `label: Type`"),
         ("f(a: Int, b: Int, c: Int, d: Int, e: Int, f: Int, g: Int)", "a gate carries at most 6"),
         ("f() Int", "unexpected `Int`"),
+        // Types are pasted into the generated gates: nothing that could close a declaration.
+        ("f(a: Int) {}\nfunc evil() {", "must be `label: Type`"),
+        ("f(a: Int32\n}) -> Int", "must be `label: Type`"),
+        ("f() -> Int\nimport Evil", "is not a result type"),
+        ("f(a: \"x\")", "must be `label: Type`"),
     ])
     func refusesABadDeclaration(text: String, message: String) {
         switch ExportSignature.parse(text) {
