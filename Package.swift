@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .executable(name: "flexosd", targets: ["flexosd"]),
         .executable(name: "flexosctl", targets: ["flexosctl"]),
+        // For the fuzz drivers in Fuzz/ (a package of their own).
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +47,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
 
+        // Hostile-input entry points for libFuzzer (Fuzz/) and the corpus replay in the tests.
+        .target(name: "FuzzTargets", dependencies: ["GuestImage", "KVM", "CKVM", "Monitor", "Conformation", "ControlAPI"]),
+
         // The two executables, thin.
         .executableTarget(
             name: "flexosd",
@@ -65,7 +70,7 @@ let package = Package(
 
         .testTarget(
             name: "FlexOSTests",
-            dependencies: ["KVM", "GuestImage", "Monitor", "Conformation", "Toolchain", "ControlAPI", .product(name: "NIOHTTP1", package: "swift-nio")]),
+            dependencies: ["KVM", "GuestImage", "Monitor", "Conformation", "Toolchain", "ControlAPI", "FuzzTargets", .product(name: "NIOHTTP1", package: "swift-nio")]),
     ],
     swiftLanguageModes: [.v5]
 )

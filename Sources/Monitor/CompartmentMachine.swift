@@ -4,53 +4,37 @@ import Glibc
 import GuestImage
 import KVM
 
-/// The VM that runs one compartment: its private memory, page tables, boot info,
-/// console ring and its one vCPU, ready to run.
-///
-/// Set-up reads top to bottom: memory, memory slots, page tables, image, boot info, vCPU.
-/// Everything is owned by this object, so a failure half-way releases what was made.
-final class CompartmentMachine: @unchecked Sendable {
-    /// Memory slots of every compartment VM.
-    enum Slot: UInt32 { case low = 0, privateArea = 1, shared = 2 }
+/// What one compartment's VM sees, built without KVM: its private memory, the address
+/// space over it and the shared memory, page tables that map exactly its regions, the
+/// image copied in, the console ring and the boot info. Pure set-up, so the fault
+/// analyzer and the hypercall handler can be exercised (and fuzzed) without a VM.
+package final class CompartmentMemory: @unchecked Sendable {
+    package let layout: ImageSetLayout.Compartment
+    package let privateMemory: GuestMemory
+    /// Bytes of `privateMemory` below the private area: boot info, console ring, image.
+    package let lowSize: UInt64
+    package let addressSpace: GuestAddressSpace
+    package let pageTables: PageTables
+    package let console: ConsoleRing
 
-    let layout: ImageSetLayout.Compartment
-    let virtualMachine: VirtualMachine
-    let vcpu: VCPU
-    let privateMemory: GuestMemory
-    let addressSpace: GuestAddressSpace
-    let pageTables: PageTables
-    let console: ConsoleRing
-    /// KVM's counters for this vCPU, when the host offers them.
-    let statistics: KVMStatistics?
-
-    init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int) throws(LaunchError) {
+    package init(setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int) throws(LaunchError) {
         let layout = imageSet.compartments[index]
         self.layout = layout
         do {
-            let lowSize = imageSet.lowMemory.upperBound
+            lowSize = imageSet.lowMemory.upperBound
             let areaSize = layout.privateArea.upperBound - layout.privateArea.lowerBound
             privateMemory = try GuestMemory(name: "flexos:\(setName):\(layout.name)", size: lowSize + areaSize)
-            virtualMachine = try hypervisor.createVirtualMachine()
-            try virtualMachine.mapMemory(slot: Slot.low.rawValue, guestAddress: 0, memory: privateMemory, offset: 0, length: lowSize)
-            try virtualMachine.mapMemory(slot: Slot.privateArea.rawValue, guestAddress: layout.privateArea.lowerBound, memory: privateMemory, offset: lowSize, length: areaSize)
-            try virtualMachine.mapMemory(slot: Slot.shared.rawValue, guestAddress: imageSet.sharedArea.lowerBound, memory: shared)
             addressSpace = GuestAddressSpace(slots: [
                 .init(range: imageSet.lowMemory, memory: privateMemory, offset: 0),
                 .init(range: layout.privateArea, memory: privateMemory, offset: lowSize),
                 .init(range: imageSet.sharedArea, memory: shared, offset: 0),
             ], mapped: layout.mapped)
-
-            pageTables = try CompartmentMachine.buildPageTables(layout.mapped)
-            try CompartmentMachine.write(pageTables, into: addressSpace)
-            try CompartmentMachine.copyImage(image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
+            pageTables = try CompartmentMemory.buildPageTables(layout.mapped)
+            try CompartmentMemory.write(pageTables, into: addressSpace)
+            try CompartmentMemory.copyImage(image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
             console = ConsoleRing(host: try addressSpace.physical(GuestLayout.consoleRingAddress, length: GuestLayout.consoleRingBytes), bytes: GuestLayout.consoleRingBytes)
-            let bootInfo = CompartmentMachine.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
+            let bootInfo = CompartmentMemory.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
-
-            vcpu = try virtualMachine.createVCPU()
-            try vcpu.setSpecialRegisters(VCPUState.specialRegisters(from: vcpu.specialRegisters(), pageTableRoot: pageTables.root))
-            try vcpu.setRegisters(VCPUState.registers(entry: image.entry, stackTop: layout.stack.upperBound - 8, argument: GuestLayout.bootInfoAddress))
-            statistics = hypervisor.hasBinaryStats ? try? vcpu.statistics() : nil
         } catch let error as KVMError {
             throw LaunchError.kvm(error)
         } catch let error as GuestAccessError {
@@ -113,5 +97,44 @@ final class CompartmentMachine: @unchecked Sendable {
         var random = SystemRandomNumberGenerator()
         info.random_seed = (random.next(), random.next(), random.next(), random.next())
         return info
+    }
+}
+
+/// The VM that runs one compartment: its memory (above), the memory slots that back it,
+/// and its one vCPU, ready to run.
+///
+/// Set-up reads top to bottom: memory, VM and memory slots, vCPU. Everything is owned
+/// by this object, so a failure half-way releases what was made.
+final class CompartmentMachine: @unchecked Sendable {
+    /// Memory slots of every compartment VM.
+    enum Slot: UInt32 { case low = 0, privateArea = 1, shared = 2 }
+
+    let memory: CompartmentMemory
+    let virtualMachine: VirtualMachine
+    let vcpu: VCPU
+    /// KVM's counters for this vCPU, when the host offers them.
+    let statistics: KVMStatistics?
+
+    var layout: ImageSetLayout.Compartment { memory.layout }
+    var addressSpace: GuestAddressSpace { memory.addressSpace }
+    var pageTables: PageTables { memory.pageTables }
+    var console: ConsoleRing { memory.console }
+
+    init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int) throws(LaunchError) {
+        memory = try CompartmentMemory(setName: setName, imageSet: imageSet, index: index, image: image, shared: shared, applicationCompartment: applicationCompartment)
+        let layout = memory.layout, lowSize = memory.lowSize
+        do {
+            virtualMachine = try hypervisor.createVirtualMachine()
+            try virtualMachine.mapMemory(slot: Slot.low.rawValue, guestAddress: 0, memory: memory.privateMemory, offset: 0, length: lowSize)
+            try virtualMachine.mapMemory(slot: Slot.privateArea.rawValue, guestAddress: layout.privateArea.lowerBound, memory: memory.privateMemory,
+                                         offset: lowSize, length: layout.privateArea.upperBound - layout.privateArea.lowerBound)
+            try virtualMachine.mapMemory(slot: Slot.shared.rawValue, guestAddress: imageSet.sharedArea.lowerBound, memory: shared)
+            vcpu = try virtualMachine.createVCPU()
+            try vcpu.setSpecialRegisters(VCPUState.specialRegisters(from: vcpu.specialRegisters(), pageTableRoot: memory.pageTables.root))
+            try vcpu.setRegisters(VCPUState.registers(entry: image.entry, stackTop: layout.stack.upperBound - 8, argument: GuestLayout.bootInfoAddress))
+            statistics = hypervisor.hasBinaryStats ? try? vcpu.statistics() : nil
+        } catch {
+            throw LaunchError.kvm(error)
+        }
     }
 }

@@ -5,13 +5,13 @@ import GuestImage
 ///
 /// The guest appends and asks for a flush; the monitor copies out what is new. The guest
 /// controls `head`, so it is checked before anything is copied.
-final class ConsoleRing: @unchecked Sendable {
+package final class ConsoleRing: @unchecked Sendable {
     private let ring: UnsafeMutablePointer<flexos_console_ring>
     private let data: UnsafeMutableRawPointer
     let capacity: UInt64
 
     /// Sets up an empty ring in the `bytes` of host memory at `host`.
-    init(host: UnsafeMutableRawPointer, bytes: UInt64) {
+    package init(host: UnsafeMutableRawPointer, bytes: UInt64) {
         ring = host.bindMemory(to: flexos_console_ring.self, capacity: 1)
         data = host + MemoryLayout<flexos_console_ring>.size
         capacity = bytes - UInt64(MemoryLayout<flexos_console_ring>.size)
@@ -21,7 +21,7 @@ final class ConsoleRing: @unchecked Sendable {
     }
 
     /// The bytes written since the last drain. Nil when the guest has corrupted the ring.
-    func drain() -> [UInt8]? {
+    package func drain() -> [UInt8]? {
         let head = ring.pointee.head, tail = ring.pointee.tail
         guard head >= tail, head - tail <= capacity else { return nil }
         var bytes: [UInt8] = []

@@ -9,7 +9,7 @@ import GuestImage
 /// fault; a CR2 that changed (the monitor starts it at a non-canonical address, so 0 is a
 /// real fault address) a page fault; otherwise the
 /// instruction at RIP tells (UD2 is Swift's trap, privileged opcodes fault in ring 3).
-struct FaultAnalyzer {
+package struct FaultAnalyzer {
     let compartment: ImageSetLayout.Compartment
     let imageSet: ImageSetLayout
     let pageTables: PageTables
@@ -18,7 +18,17 @@ struct FaultAnalyzer {
     /// The image set's exports, to name the gate calls in service here.
     let exports: [ImageManifest.Export]
 
-    func analyze(registers regs: kvm_regs, specialRegisters sregs: kvm_sregs) -> FaultReport {
+    package init(compartment: ImageSetLayout.Compartment, imageSet: ImageSetLayout, pageTables: PageTables, space: GuestAddressSpace,
+                 symbolizer: Symbolizer?, exports: [ImageManifest.Export]) {
+        self.compartment = compartment
+        self.imageSet = imageSet
+        self.pageTables = pageTables
+        self.space = space
+        self.symbolizer = symbolizer
+        self.exports = exports
+    }
+
+    package func analyze(registers regs: kvm_regs, specialRegisters sregs: kvm_sregs) -> FaultReport {
         var report = FaultReport(
             compartment: compartment.name, kind: .unknown, summary: "", address: nil, addressRegion: nil,
             library: imageSet.region(containing: regs.rip)?.library,

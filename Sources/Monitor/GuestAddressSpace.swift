@@ -23,25 +23,31 @@ public enum GuestAccessError: Error, Equatable, CustomStringConvertible {
 /// which checks bounds, overflow and permissions against what the guest itself can
 /// touch: a guest cannot make the monitor read or write its page tables, another
 /// compartment's memory, or anything outside its memory slots.
-final class GuestAddressSpace: @unchecked Sendable {
+package final class GuestAddressSpace: @unchecked Sendable {
     /// A memory slot: a guest-physical range and the host memory behind it.
-    struct Slot {
+    package struct Slot {
         let range: Range<UInt64>
         let memory: GuestMemory
         let offset: UInt64
+
+        package init(range: Range<UInt64>, memory: GuestMemory, offset: UInt64) {
+            self.range = range
+            self.memory = memory
+            self.offset = offset
+        }
     }
 
     let slots: [Slot]
     let mapped: [GuestRegion]
 
-    init(slots: [Slot], mapped: [GuestRegion]) {
+    package init(slots: [Slot], mapped: [GuestRegion]) {
         self.slots = slots
         self.mapped = mapped
     }
 
     /// The host address behind `length` bytes at guest address `address`, for monitor-side
     /// set-up that may touch unmapped guest-physical memory (page tables).
-    func physical(_ address: UInt64, length: UInt64) throws(GuestAccessError) -> UnsafeMutableRawPointer {
+    package func physical(_ address: UInt64, length: UInt64) throws(GuestAccessError) -> UnsafeMutableRawPointer {
         let (end, overflow) = address.addingReportingOverflow(length)
         guard !overflow, let slot = slots.first(where: { $0.range.contains(address) && end <= $0.range.upperBound }),
               let host = slot.memory.pointer(at: slot.offset + (address - slot.range.lowerBound), length: length)
@@ -51,7 +57,7 @@ final class GuestAddressSpace: @unchecked Sendable {
 
     /// The host address behind `length` bytes the guest handed over at `address`, checked
     /// to be mapped for the guest (and writable when `writable`).
-    func pointer(_ address: UInt64, length: UInt64, writable: Bool) throws(GuestAccessError) -> UnsafeMutableRawPointer {
+    package func pointer(_ address: UInt64, length: UInt64, writable: Bool) throws(GuestAccessError) -> UnsafeMutableRawPointer {
         let (end, overflow) = address.addingReportingOverflow(length)
         guard !overflow, let region = mapped.first(where: { $0.range.contains(address) && end <= $0.range.upperBound }) else {
             throw GuestAccessError.notMapped(address: address, length: length)
@@ -61,17 +67,17 @@ final class GuestAddressSpace: @unchecked Sendable {
     }
 
     /// Copies a `T` the guest handed over at `address`.
-    func read<T>(_ type: T.Type, at address: UInt64) throws(GuestAccessError) -> T {
+    package func read<T>(_ type: T.Type, at address: UInt64) throws(GuestAccessError) -> T {
         try pointer(address, length: UInt64(MemoryLayout<T>.size), writable: false).loadUnaligned(as: T.self)
     }
 
     /// Stores `value` at guest address `address`, which must be writable by the guest.
-    func write<T>(_ value: T, at address: UInt64) throws(GuestAccessError) {
+    package func write<T>(_ value: T, at address: UInt64) throws(GuestAccessError) {
         try pointer(address, length: UInt64(MemoryLayout<T>.size), writable: true).storeBytes(of: value, as: T.self)
     }
 
     /// Copies `length` bytes the guest handed over at `address`.
-    func bytes(at address: UInt64, length: UInt64) throws(GuestAccessError) -> [UInt8] {
+    package func bytes(at address: UInt64, length: UInt64) throws(GuestAccessError) -> [UInt8] {
         guard length > 0 else { return [] }
         let source = try pointer(address, length: length, writable: false)
         return Array(UnsafeRawBufferPointer(start: source, count: Int(length)))

@@ -23,7 +23,7 @@ public enum Hypercall: UInt64, CaseIterable, Sendable {
     }
 
     /// The hypercall a store to guest-physical `address` makes, if it is one.
-    static func decode(address: UInt64) -> Hypercall? {
+    package static func decode(address: UInt64) -> Hypercall? {
         guard address >= GuestLayout.hypercallWindow else { return nil }
         let offset = address - GuestLayout.hypercallWindow
         guard offset % 8 == 0 else { return nil }
@@ -32,7 +32,7 @@ public enum Hypercall: UInt64, CaseIterable, Sendable {
 }
 
 /// What the vCPU loop does after a hypercall.
-enum HypercallAction: Equatable {
+package enum HypercallAction: Equatable {
     case resume
     case exit(code: Int64)
     case panic(message: String, file: String?, line: Int?)
@@ -47,14 +47,21 @@ enum HypercallAction: Equatable {
 ///
 /// Each argument block is copied out once, checked, then acted on (Solo5's habit): a bad
 /// guest pointer ends the guest with a report and never reaches host memory.
-struct HypercallHandler {
+package struct HypercallHandler {
     let space: GuestAddressSpace
     let console: ConsoleRing
     let compartmentCount: Int
     /// Where console output goes.
     let output: ([UInt8]) -> Void
 
-    func handle(_ call: Hypercall, argument: UInt64) -> HypercallAction {
+    package init(space: GuestAddressSpace, console: ConsoleRing, compartmentCount: Int, output: @escaping ([UInt8]) -> Void) {
+        self.space = space
+        self.console = console
+        self.compartmentCount = compartmentCount
+        self.output = output
+    }
+
+    package func handle(_ call: Hypercall, argument: UInt64) -> HypercallAction {
         do {
             switch call {
             case .consoleFlush:

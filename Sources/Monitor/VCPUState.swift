@@ -15,7 +15,7 @@ enum VCPUState {
     static let userData: UInt16 = 0x2B
     /// What CR2 starts as: an address no page fault can report (not canonical), so that a
     /// fault at address 0 is told apart from no page fault at all.
-    static let noPageFault: UInt64 = 0x8000_0000_0000_0000
+    package static let noPageFault: UInt64 = 0x8000_0000_0000_0000
 
     /// Special registers: control registers, EFER and ring-3 segments, starting from `current`.
     static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64) -> kvm_sregs {

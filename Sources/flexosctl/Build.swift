@@ -40,7 +40,9 @@ struct Build: ParsableCommand {
             let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree) { line in
                 if !quiet { FileHandle.standardError.write(Data(("flexosctl: " + line + "\n").utf8)) }
             }
-            let result = try builder.build(plan, into: output ?? tree.defaultBuildFolder + "/" + plan.name)
+            // The linker runs in the build folder: a relative --output is made absolute first.
+            let folder = output.map { URL(fileURLWithPath: $0).standardized.path } ?? tree.defaultBuildFolder + "/" + plan.name
+            let result = try builder.build(plan, into: folder)
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -112,6 +112,13 @@ enum Executables {
         #expect(result.errors.contains("linking"))
     }
 
+    @Test func buildsIntoARelativeOutputFolder() throws {
+        let relative = "Guest/build/tests/cli-relative"
+        let result = try Executables.run("flexosctl", ["build", "Guest/Apps/hello", "--output", relative, "--quiet"])
+        #expect(result.status == 0, "\(result.errors)")
+        #expect(FileManager.default.fileExists(atPath: repositoryRoot + "/" + relative + "/hello.elf"))
+    }
+
     @Test(arguments: [
         (["build", "Guest/Apps/nothing-here"], "neither a conformation"),
         (["build", "Configs/none.yaml"], "no such file"),
