@@ -70,7 +70,10 @@ let package = Package(
 
         .testTarget(
             name: "FlexOSTests",
-            dependencies: ["KVM", "GuestImage", "Monitor", "Conformation", "Toolchain", "ControlAPI", "FuzzTargets", .product(name: "NIOHTTP1", package: "swift-nio")]),
+            dependencies: [
+                "KVM", "GuestImage", "Monitor", "Conformation", "Toolchain", "ControlAPI", "FuzzTargets",
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

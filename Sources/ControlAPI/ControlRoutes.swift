@@ -20,7 +20,7 @@ struct ControlRoutes: Sendable {
     static let routes: [(method: HTTPRequest.Method, path: String)] = [
         (.get, "/"), (.post, "/image-sets"), (.get, "/image-sets"), (.get, "/image-sets/:name"),
         (.get, "/image-sets/:name/compartments"), (.get, "/image-sets/:name/logs"),
-        (.post, "/image-sets/:name/stop"), (.delete, "/image-sets/:name"), (.get, "/metrics"),
+        (.post, "/image-sets/:name/stop"), (.delete, "/image-sets/:name"), (.get, "/metrics"), (.get, "/openapi.yaml"),
     ]
 
     func router() -> Router<ControlRequestContext> {
@@ -42,6 +42,9 @@ struct ControlRoutes: Sendable {
         router.delete("/image-sets/:name") { _, context -> HTTPResponse.Status in
             try call { try registry.remove(imageSetName(context)) }
             return .noContent
+        }
+        router.get("/openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.render(registry))))

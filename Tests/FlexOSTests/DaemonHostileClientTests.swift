@@ -2,6 +2,7 @@ import ControlAPI
 import Foundation
 import Monitor
 import Testing
+import Yams
 
 /// One HTTP exchange over the daemon's Unix socket, written by hand so a test can send
 /// what flexosctl never would (odd methods and headers, oversized bodies, nothing at all).
@@ -191,5 +192,26 @@ struct RawHTTP {
         #expect(try daemon.flexosctl(["logs", "bystander"]).output.count > before, "the bystander stopped printing")
         _ = try daemon.flexosctl(["stop", "bystander"])
         #expect(daemon.stopAndReadLog().contains("image set ended"))
+    }
+}
+
+/// The OpenAPI document describes exactly the routes the daemon serves.
+@Suite struct OpenAPIDocumentTests {
+    @Test func itsPathsAndMethodsAreTheRoutes() throws {
+        let document = try #require(try Yams.load(yaml: OpenAPIDocument.yaml) as? [String: Any])
+        #expect(document["openapi"] as? String == "3.0.3")
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        let methods = ["get", "put", "post", "delete", "patch"]
+        let described = paths.flatMap { path, operations in
+            operations.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
+        }
+        #expect(Set(described) == Set(OpenAPIDocument.routes))
+        #expect(described.count == OpenAPIDocument.routes.count)
+    }
+
+    @Test func theDaemonServesIt() async throws {
+        let daemon = try DaemonProcess()
+        let reply = try await daemon.client.send(.GET, "/openapi.yaml")
+        #expect(String(decoding: reply.body, as: UTF8.self) == OpenAPIDocument.yaml)
     }
 }
