@@ -119,7 +119,7 @@ components:
       in: path
       required: true
       description: An image set's name (letters, digits, '-', '_', '.'; at most 64).
-      schema: {type: string}
+      schema: {type: string, pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"}
   responses:
     Error:
       description: Refused; the message says why and what to do.
@@ -140,11 +140,11 @@ components:
       type: object
       required: [path]
       properties:
-        path: {type: string, description: "An image set folder, its manifest.json or a guest ELF, as the daemon sees the file system."}
-        name: {type: string}
-        memory: {type: integer, minimum: 0, description: "Private memory per compartment in bytes (a multiple of 4096)."}
-        sharedMemory: {type: integer, minimum: 0, description: "Shared memory of the set in bytes (a multiple of 4096)."}
-        timeout: {type: number, description: "Seconds after which the daemon stops it (more than 0, at most a year)."}
+        path: {type: string, minLength: 1, description: "An image set folder, its manifest.json or a guest ELF, as the daemon sees the file system."}
+        name: {type: string, pattern: "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"}
+        memory: {type: integer, minimum: 1048576, maximum: 1073741824, multipleOf: 4096, description: "Private memory per compartment in bytes."}
+        sharedMemory: {type: integer, minimum: 4096, maximum: 1073741824, multipleOf: 4096, description: "Shared memory of the set in bytes (the set's shared data, gate block and shared stacks must fit)."}
+        timeout: {type: number, exclusiveMinimum: true, minimum: 0, maximum: 31536000, description: "Seconds after which the daemon stops it."}
     ImageSetStatus:
       type: object
       required: [name, path, mechanism, compartments, state, launchedAt, seconds]
