@@ -97,9 +97,10 @@ struct ControlRoutes: Sendable {
             let text = log.chunks.filter(wanted).map { render($0, json: json, prefixer: &prefixer) }.joined()
             return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
+        let initialPrefixer = prefixer
         let stream = AsyncStream<ByteBuffer> { continuation in
             let task = Task {
-                var prefixer = prefixer
+                var prefixer = initialPrefixer
                 for await chunk in log.follow() where wanted(chunk) {
                     continuation.yield(ByteBuffer(string: render(chunk, json: json, prefixer: &prefixer)))
                 }

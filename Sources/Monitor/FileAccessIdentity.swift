@@ -21,7 +21,7 @@ public struct FileAccessIdentity: Sendable, Equatable {
 
     /// Runs `body` on a thread of its own that opens files as this user, and returns what
     /// it returned. When this is the process's own identity, `body` runs here.
-    func withFileAccess<T>(_ body: @escaping () throws(LaunchError) -> T) throws(LaunchError) -> T {
+    func withFileAccess<T: Sendable>(_ body: @escaping @Sendable () throws(LaunchError) -> T) throws(LaunchError) -> T {
         if self == .current { return try body() }
         let groups = supplementaryGroups()
         let outcome = Locked<Result<T, LaunchError>?>(nil)

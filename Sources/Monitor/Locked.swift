@@ -1,12 +1,12 @@
 import Synchronization
 
 /// A value behind a mutex that closures and threads can share by reference.
-final class Locked<Value>: @unchecked Sendable {
+final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
 
-    init(_ value: sending Value) { mutex = Mutex(value) }
+    init(_ value: Value) { mutex = Mutex(value) }
 
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        try mutex.withLock { try body(&$0) }
+    func withLock<Result: Sendable>(_ body: (inout Value) throws -> Result) rethrows -> Result {
+        try mutex.withLock { value in try body(&value) }
     }
 }

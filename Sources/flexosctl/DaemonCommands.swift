@@ -16,7 +16,7 @@ struct DaemonOptions: ParsableArguments {
 
 /// A flexosctl command that talks to flexosd: its work is async (the client is SwiftNIO),
 /// while the root command stays synchronous (see `waitForAsync`).
-protocol DaemonCommand: ParsableCommand {
+protocol DaemonCommand: ParsableCommand, Sendable {
     func perform() async throws
 }
 

@@ -13,7 +13,12 @@ final class DaemonProcess {
     init(arguments: [String] = []) throws {
         socket = NSTemporaryDirectory() + "flexosd-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         process.executableURL = URL(fileURLWithPath: Executables.folder + "/flexosd")
-        process.arguments = ["--socket", socket] + arguments
+        // The test process's client runs on Swift's cooperative pool, which the tests'
+        // own blocking waits can hold for many seconds when the suite runs in parallel on
+        // two cores: a long idle timeout keeps such a stalled client from being cut off
+        // half-way (the idle timeout has a test of its own that sets it short).
+        let idle = arguments.contains("--idle-timeout") ? [] : ["--idle-timeout", "10m"]
+        process.arguments = ["--socket", socket] + idle + arguments
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         try process.run()
