@@ -23,6 +23,7 @@ let package = Package(
         // Thin C modules: kernel headers and system libraries only.
         .target(name: "CKVM"),
         .target(name: "CFlexOSABI"),
+        .target(name: "CConfinement", linkerSettings: [.linkedLibrary("seccomp")]),
         .systemLibrary(
             name: "CElf", pkgConfig: "libdw",
             providers: [.apt(["libelf-dev", "libdw-dev"])]),
@@ -30,7 +31,7 @@ let package = Package(
         // Host libraries, one concept each.
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
-        .target(name: "Monitor", dependencies: ["KVM", "CKVM", "GuestImage", "CFlexOSABI"]),
+        .target(name: "Monitor", dependencies: ["KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
         .target(

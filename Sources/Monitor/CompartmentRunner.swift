@@ -19,9 +19,13 @@ final class CompartmentRunner: @unchecked Sendable {
         var consoleBytes: UInt64 = 0
     }
 
-    init(machine: CompartmentMachine, compartmentCount: Int, control: RunControl, console: ConsoleSink, analyzer: @escaping () -> FaultAnalyzer) {
+    private let confinedHook: (@Sendable () -> Void)?
+
+    init(machine: CompartmentMachine, compartmentCount: Int, control: RunControl, console: ConsoleSink,
+         confinedHook: (@Sendable () -> Void)? = nil, analyzer: @escaping () -> FaultAnalyzer) {
         self.machine = machine
         self.control = control
+        self.confinedHook = confinedHook
         self.analyzer = analyzer
         let name = machine.layout.name, index = machine.layout.index
         let counters = self.counters
@@ -34,6 +38,11 @@ final class CompartmentRunner: @unchecked Sendable {
     /// The vCPU loop. Returns when this VM ends the run or the run has ended.
     func run() {
         defer { activity.withLock { $0 = .stopped } }
+        do { try VCPUConfinement.apply(reportingTo: control.violationEvents[machine.layout.index].fd.rawValue) } catch {
+            control.finish { .failed(message: "compartment \(machine.layout.name): \(error)") }
+            return
+        }
+        confinedHook?()
         while !control.isFinished {
             let exit: VCPUExit
             do { exit = try machine.vcpu.runUntilExit() } catch {
@@ -59,7 +68,7 @@ final class CompartmentRunner: @unchecked Sendable {
             return perform(handler.handle(call, argument: value))
         case .shutdown:
             drainConsole()
-            control.finish { .faulted(currentAnalysis()) }
+            control.finish(fault: pendingFault())
             return false
         default:
             return fault(.unexpectedExit, "KVM exit \(exit) that FlexOS guests never cause")
@@ -96,19 +105,22 @@ final class CompartmentRunner: @unchecked Sendable {
     /// Ends the run with a report of `kind` at the vCPU's current state.
     private func fault(_ kind: FaultReport.Kind, _ summary: String) -> Bool {
         drainConsole()
-        control.finish {
-            var report = currentAnalysis()
-            report.kind = kind
-            report.summary = summary
-            return .faulted(report)
-        }
+        control.finish(fault: pendingFault(kind: kind, summary: summary))
         return false
     }
 
-    private func currentAnalysis() -> FaultReport {
-        let regs = (try? machine.vcpu.registers()) ?? kvm_regs()
-        let sregs = (try? machine.vcpu.specialRegisters()) ?? kvm_sregs()
-        return analyzer().analyze(registers: regs, specialRegisters: sregs)
+    /// The vCPU's registers now: what the fault report is made from, later, elsewhere.
+    private func pendingFault(kind: FaultReport.Kind? = nil, summary: String? = nil) -> RunControl.PendingFault {
+        RunControl.PendingFault(machine: machine.layout.index, registers: (try? machine.vcpu.registers()) ?? kvm_regs(),
+                                specialRegisters: (try? machine.vcpu.specialRegisters()) ?? kvm_sregs(), kind: kind, summary: summary)
+    }
+
+    /// The report of `fault`, which this VM's vCPU thread recorded (called after it ended).
+    func analyze(_ fault: RunControl.PendingFault) -> FaultReport {
+        var report = analyzer().analyze(registers: fault.registers, specialRegisters: fault.specialRegisters)
+        if let kind = fault.kind { report.kind = kind }
+        if let summary = fault.summary { report.summary = summary }
+        return report
     }
 
     /// Prints what the guest left in its ring without flushing (a crash mid-line).

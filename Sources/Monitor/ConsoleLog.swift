@@ -1,7 +1,14 @@
+import Glibc
+import KVM
 import Synchronization
 
 /// The console output of one image set, kept by the daemon: per compartment, bounded,
 /// and followable while the image set runs.
+///
+/// Output arrives on vCPU threads, which run confined (VCPUConfinement): they only
+/// store a chunk and signal each follower's eventfd. Every follower has a thread of its
+/// own that hands new chunks to its AsyncStream, so resuming Swift tasks (and whatever
+/// threads the concurrency runtime starts for that) never happens on a vCPU thread.
 public final class ConsoleLog: ConsoleSink, @unchecked Sendable {
     /// One piece of output.
     public struct Chunk: Sendable {
@@ -15,9 +22,11 @@ public final class ConsoleLog: ConsoleSink, @unchecked Sendable {
     private struct State {
         var firstOutputAt: UInt64?
         var chunks: [Chunk] = []
+        /// The sequence number of `chunks[0]`; it grows as old chunks are dropped.
+        var firstSequence = 0
         var bytes = 0
         var closed = false
-        var followers: [Int: AsyncStream<Chunk>.Continuation] = [:]
+        var followers: [Int: EventNotifier] = [:]
         var nextFollower = 0
     }
 
@@ -32,16 +41,17 @@ public final class ConsoleLog: ConsoleSink, @unchecked Sendable {
     /// Adds a chunk written by the monitor itself (e.g. a fault report).
     public func append(_ chunk: Chunk) {
         let now = monotonicNanoseconds()
-        let followers = state.withLock { state -> [AsyncStream<Chunk>.Continuation] in
+        let followers = state.withLock { state -> [EventNotifier] in
             if state.firstOutputAt == nil { state.firstOutputAt = now }
             state.chunks.append(chunk)
             state.bytes += chunk.text.utf8.count
             while state.bytes > ConsoleLog.capacity, state.chunks.count > 1 {
                 state.bytes -= state.chunks.removeFirst().text.utf8.count
+                state.firstSequence += 1
             }
             return Array(state.followers.values)
         }
-        for follower in followers { follower.yield(chunk) }
+        for follower in followers { follower.signal() }
     }
 
     /// What is kept so far.
@@ -53,27 +63,54 @@ public final class ConsoleLog: ConsoleSink, @unchecked Sendable {
     /// What is kept so far, then everything appended until the log is closed.
     public func follow() -> AsyncStream<Chunk> {
         AsyncStream { continuation in
-            let (past, closed, id) = state.withLock { state -> ([Chunk], Bool, Int) in
-                let id = state.nextFollower
-                state.nextFollower += 1
-                if !state.closed { state.followers[id] = continuation }
-                return (state.chunks, state.closed, id)
+            guard let wake = try? EventNotifier() else {
+                for chunk in chunks { continuation.yield(chunk) }
+                continuation.finish()
+                return
             }
-            for chunk in past { continuation.yield(chunk) }
-            if closed { continuation.finish() }
-            continuation.onTermination = { [weak self] _ in
-                self?.state.withLock { _ = $0.followers.removeValue(forKey: id) }
+            let id = state.withLock { state -> Int in
+                defer { state.nextFollower += 1 }
+                state.followers[state.nextFollower] = wake
+                return state.nextFollower
             }
+            let cancelled = Atomic(false)
+            continuation.onTermination = { _ in
+                cancelled.store(true, ordering: .releasing)
+                wake.signal()
+            }
+            let pump = { [self] in
+                pumpChunks(to: continuation, wake: wake, cancelled: cancelled)
+                state.withLock { _ = $0.followers.removeValue(forKey: id) }
+            }
+            if (try? MonitorThread(name: "log-follow", detached: true, body: pump)) == nil { pump() }
         }
+    }
+
+    /// A follower's thread: hands over every chunk from the first kept one on, waiting on
+    /// `wake` for more, until the log closes or the follower goes away.
+    private func pumpChunks(to continuation: AsyncStream<Chunk>.Continuation, wake: EventNotifier, cancelled: borrowing Atomic<Bool>) {
+        var next = 0
+        while !cancelled.load(ordering: .acquiring) {
+            let (fresh, closed) = state.withLock { state -> ([Chunk], Bool) in
+                let start = max(next, state.firstSequence)
+                next = state.firstSequence + state.chunks.count
+                return (Array(state.chunks[(start - state.firstSequence)...]), state.closed)
+            }
+            for chunk in fresh { continuation.yield(chunk) }
+            if closed { break }
+            var ready = pollfd(fd: wake.fd.rawValue, events: Int16(POLLIN), revents: 0)
+            _ = poll(&ready, 1, -1)
+            _ = wake.consume()
+        }
+        continuation.finish()
     }
 
     /// Ends every follow: the image set has ended.
     public func close() {
-        let followers = state.withLock { state -> [AsyncStream<Chunk>.Continuation] in
+        let followers = state.withLock { state -> [EventNotifier] in
             state.closed = true
-            defer { state.followers.removeAll() }
             return Array(state.followers.values)
         }
-        for follower in followers { follower.finish() }
+        for follower in followers { follower.signal() }
     }
 }

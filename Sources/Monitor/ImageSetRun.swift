@@ -10,6 +10,9 @@ public struct LaunchOptions: Sendable {
     public var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
     /// Seconds after which the daemon stops it (`flexosd run` waits with its own timeout).
     public var timeout: Double?
+    /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
+    /// tests show what the seccomp filter does to a forbidden call.
+    package var onConfinedVCPUThread: (@Sendable () -> Void)?
 
     public init(memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory, timeout: Double? = nil) {
         self.memory = memory
@@ -51,10 +54,10 @@ public final class ImageSetRun: @unchecked Sendable {
                 hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
                 image: imageSet.image, shared: shared, applicationCompartment: applicationMachine))
         }
-        do { control = try RunControl(vcpus: machines.map(\.vcpu)) } catch { throw LaunchError.kvm(error) }
+        do { control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name)) } catch { throw LaunchError.kvm(error) }
         let layout = self.layout, symbols = self.symbols, exports = manifest.exports
         runners = machines.map { [control] machine in
-            CompartmentRunner(machine: machine, compartmentCount: machines.count, control: control, console: console) {
+            CompartmentRunner(machine: machine, compartmentCount: machines.count, control: control, console: console, confinedHook: options.onConfinedVCPUThread) {
                 FaultAnalyzer(compartment: machine.layout, imageSet: layout, pageTables: machine.pageTables, space: machine.addressSpace,
                               symbolizer: symbols.value, exports: exports)
             }
@@ -138,6 +141,7 @@ public final class ImageSetRun: @unchecked Sendable {
         }
         control.joinAll()
         var end = control.end ?? .failed(message: "the run ended without a cause")
+        if let fault = control.pendingFault { end = .faulted(runners[fault.machine].analyze(fault)) }
         if case .timedOut(let seconds, _) = end { end = .timedOut(seconds: seconds, locations: whereTheVCPUsAre()) }
         return RunReport(
             imageSet: imageSet.manifest.name, end: end,

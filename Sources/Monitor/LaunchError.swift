@@ -17,6 +17,7 @@ public enum LaunchError: Error, CustomStringConvertible {
     case mechanismUnavailable(Mechanism, reason: String)
     case threadFailed(Errno)
     case cannotActAs(uid: uid_t)
+    case confinementFailed(Errno)
 
     public var description: String {
         switch self {
@@ -40,6 +41,7 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .mechanismUnavailable(let mechanism, let reason):
             return "cannot launch a \(mechanism.rawValue) image set here: \(reason)"
         case .threadFailed(let errno): return "cannot start a vCPU thread: \(errno)"
+        case .confinementFailed(let errno): return "cannot confine a vCPU thread with seccomp: \(errno)"
         case .cannotActAs(let uid): return "cannot open files with the permissions of user \(uid), who asked for this launch (flexosd needs to run as root to serve other users)"
         }
     }

@@ -1,5 +1,6 @@
 import CKVM
 import Glibc
+import GuestImage
 import KVM
 import Synchronization
 
@@ -12,6 +13,19 @@ final class RunControl: @unchecked Sendable {
     private struct State {
         var end: RunEnd?
         var firstHypercallAt: UInt64?
+        var pendingFault: PendingFault?
+    }
+
+    /// A fault as its vCPU thread saw it: the registers, and what the thread already knew.
+    /// It is analysed (symbols, DWARF, the gate block) by the thread that waits for the
+    /// run, outside the vCPU thread's seccomp filter.
+    struct PendingFault: Sendable {
+        let machine: Int
+        let registers: kvm_regs
+        let specialRegisters: kvm_sregs
+        /// Set when the runner already knows what happened (a bad hypercall).
+        let kind: FaultReport.Kind?
+        let summary: String?
     }
 
     private let state = Mutex(State())
@@ -22,18 +36,34 @@ final class RunControl: @unchecked Sendable {
     private let wakeEvents: [EventNotifier]
     /// Signalled once, when the run ends: every wait returns.
     let endEvent: EventNotifier
+    /// One per VM: its confined vCPU thread writes (system call + 1) here when it made a
+    /// forbidden call and was ended (VCPUConfinement).
+    let violationEvents: [EventNotifier]
+    /// The VMs' names, for reports.
+    private let names: [String]
 
-    init(vcpus: [VCPU]) throws(KVMError) {
+    init(vcpus: [VCPU], names: [String]) throws(KVMError) {
         self.vcpus = vcpus
-        var events: [EventNotifier] = []
-        for _ in vcpus { events.append(try EventNotifier()) }
+        self.names = names
+        var events: [EventNotifier] = [], violations: [EventNotifier] = []
+        for _ in vcpus {
+            events.append(try EventNotifier())
+            violations.append(try EventNotifier())
+        }
         wakeEvents = events
+        violationEvents = violations
         endEvent = try EventNotifier()
     }
 
     var isFinished: Bool { finished.load(ordering: .acquiring) }
     var end: RunEnd? { state.withLock { $0.end } }
     var firstHypercallAt: UInt64? { state.withLock { $0.firstHypercallAt } }
+    var pendingFault: PendingFault? { state.withLock { $0.pendingFault } }
+
+    /// Ends the run with a fault, to be analysed once the vCPU threads are joined.
+    func finish(fault: PendingFault) {
+        finish(pendingFault: fault) { .failed(message: "a fault in \(names[fault.machine]) awaits analysis") }
+    }
 
     func add(_ thread: MonitorThread) { threads.withLock { $0.append(thread) } }
 
@@ -43,12 +73,13 @@ final class RunControl: @unchecked Sendable {
     }
 
     /// Ends the run with `makeEnd()` unless it has already ended; then stops every vCPU.
-    /// `makeEnd` runs only for the winner, so a fault is analysed once.
+    /// `makeEnd` runs only for the winner.
     @discardableResult
-    func finish(_ makeEnd: () -> RunEnd) -> Bool {
+    func finish(pendingFault: PendingFault? = nil, _ makeEnd: () -> RunEnd) -> Bool {
         let won = state.withLock { state -> Bool in
             guard state.end == nil else { return false }
             state.end = makeEnd()
+            state.pendingFault = pendingFault
             return true
         }
         guard won else { return false }
@@ -80,9 +111,11 @@ final class RunControl: @unchecked Sendable {
     /// Wakes VM `index` (a wake that comes before the wait is kept).
     func wake(_ index: Int) { wakeEvents[index].signal() }
 
-    /// Waits until the run ends or `timeout` seconds pass; returns false on timeout.
+    /// Waits until the run ends or `timeout` seconds pass; returns false on timeout. A vCPU
+    /// thread that its seccomp filter ended ends the run here.
     func waitForEnd(timeout: Double?) -> Bool {
-        var fd = pollfd(fd: endEvent.fd.rawValue, events: Int16(POLLIN), revents: 0)
+        var fds = [pollfd(fd: endEvent.fd.rawValue, events: Int16(POLLIN), revents: 0)]
+            + violationEvents.map { pollfd(fd: $0.fd.rawValue, events: Int16(POLLIN), revents: 0) }
         let deadline = timeout.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
         while !isFinished {
             var milliseconds: Int32 = -1
@@ -91,7 +124,13 @@ final class RunControl: @unchecked Sendable {
                 if now >= deadline { return false }
                 milliseconds = Int32(min((deadline - now) / 1_000_000 + 1, UInt64(Int32.max)))
             }
-            _ = poll(&fd, 1, milliseconds)
+            _ = poll(&fds, nfds_t(fds.count), milliseconds)
+            for (index, event) in violationEvents.enumerated() where fds[index + 1].revents != 0 {
+                var value: UInt64 = 0
+                guard read(event.fd.rawValue, &value, 8) == 8, value > 0 else { continue }
+                let call = VCPUConfinement.name(ofSystemCall: Int32(truncatingIfNeeded: value - 1))
+                finish { .failed(message: "the vCPU thread of \(names[index]) made system call \(value - 1) (\(call)), which its seccomp filter forbids: flexosd ended that thread and stopped the image set") }
+            }
         }
         return true
     }

@@ -246,10 +246,23 @@ import Testing
         vmLock.lock()
         defer { vmLock.unlock() }
         let vm = try requireKVM().createVirtualMachine()
-        let control = try RunControl(vcpus: [try vm.createVCPU()])
+        let control = try RunControl(vcpus: [try vm.createVCPU()], names: ["comp1"])
         // 100 waits of 1 ns each; rounded up to whole milliseconds they took 100 ms or more.
         let started = monotonicNanoseconds()
         for _ in 0..<100 { _ = control.wait(0, timeout: 1) }
         #expect(monotonicNanoseconds() - started < 50_000_000)
+    }
+
+    @Test func aForbiddenSystemCallOnAVCPUThreadEndsItAndIsReported() throws {
+        vmLock.lock()
+        defer { vmLock.unlock() }
+        var options = LaunchOptions()
+        // Once confined, the thread asks for something its filter does not allow.
+        options.onConfinedVCPUThread = { _ = getppid() }
+        let run = try ImageSetRun(try ImageSet.open(try TestImages.build("Guest/Apps/hello").folder), options: options,
+                                  hypervisor: try requireKVM(), console: CapturedConsole())
+        let report = run.wait(timeout: 20)
+        #expect(report.outcome == "failed")
+        #expect(report.message?.contains("made system call 110 (getppid), which its seccomp filter forbids") == true, "\(report.message ?? "")")
     }
 }
