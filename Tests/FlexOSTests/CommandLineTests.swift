@@ -90,6 +90,14 @@ enum Executables {
         (["run", "--memory", "lots", "Guest/build/tests/hello"], "is not a size"),
         (["run", "--timeout", "soon", "Guest/build/tests/hello"], "is not a duration"),
         (["run", "--timeout=-3s", "Guest/build/tests/hello"], "is not a duration"),
+        // Values that once crashed flexosd or drew a misleading message.
+        (["run", "--timeout", "1e308", "Guest/build/tests/hello"], "is not a duration"),
+        (["run", "--memory", "18446744073709551615", "Guest/build/tests/hello"], "is too large: a compartment can have at most 1 GiB"),
+        (["run", "--shared-memory", "18446744073709551615", "Guest/build/tests/hello"], "shared area holds at most 1 GiB"),
+        (["run", "--shared-memory", "2G", "Guest/build/tests/hello"], "shared area holds at most 1 GiB"),
+        (["run", "--memory", "65537K", "Guest/build/tests/hello"], "is not a multiple of the 4 KiB page size"),
+        (["run", "--memory", "-5M", "Guest/build/tests/hello"], "'-5M' is not a size"),
+        (["run", "--kvm", "/dev/null", "Guest/build/tests/hello"], "/dev/null is not the KVM device"),
     ])
     func explainsBadInput(arguments: [String], message: String) throws {
         _ = try TestImages.build("Guest/Apps/hello")

@@ -24,7 +24,7 @@ public func appMain() -> Int32 {
     var wake = flexos_hc_wake(compartment: 0, reserved: 0)
     var flush = flexos_hc_console_flush(reserved: 0)
     // Well-formed calls in a random order: each must be served, never end the run.
-    for _ in 0..<20_000 {
+    for _ in 0..<1_000_000 {
         switch random.next() % 4 {
         case 0: flexos_hypercall(UInt64(FLEXOS_HYPERCALL_TIME.rawValue), &time)
         case 1:
@@ -34,7 +34,7 @@ public func appMain() -> Int32 {
         default: flexos_hypercall(UInt64(FLEXOS_HYPERCALL_CONSOLE_FLUSH.rawValue), &flush)
         }
     }
-    print("20000 well-formed hypercalls served")
+    print("1000000 well-formed hypercalls served")
     // Then garbage: any number, any argument, until the monitor ends the run.
     var block: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
     while true {
