@@ -115,6 +115,8 @@ import Testing
     @Test func intelMPKIsRefusedAtLaunchWithAReason() throws {
         let result = try TestImages.build("Tests/Guests/example-mpk.yaml")
         #expect(result.manifest.mechanism == .intelMPK)
+        vmLock.lock()
+        defer { vmLock.unlock() }
         #expect { try ImageSetRun(try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(), console: CapturedConsole()) } throws: { error in
             "\(error)".contains("cannot launch a intel-mpk image set here: this host's KVM offers no protection keys")
         }
