@@ -160,9 +160,7 @@ public final class ELFImage: @unchecked Sendable {
 
     private static func checkPlacement(_ segments: [ELFSegment], entry: UInt64, path: String) throws(ImageError) {
         for segment in segments {
-            let inImage = GuestLayout.image.contains(segment.virtualAddress) && segment.range.upperBound <= GuestLayout.image.upperBound
-            let inShared = GuestLayout.shared.contains(segment.virtualAddress) && segment.range.upperBound <= GuestLayout.shared.upperBound
-            guard inImage || inShared else {
+            guard GuestLayout.holdsImageRange(start: segment.virtualAddress, size: segment.memorySize) else {
                 throw ImageError.segmentOutsideGuestMemory(path: path, index: segment.index, start: segment.virtualAddress, end: segment.range.upperBound)
             }
         }

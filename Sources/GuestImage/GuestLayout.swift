@@ -30,6 +30,15 @@ public enum GuestLayout {
 
     /// The largest private memory a compartment can have.
     public static let maxCompartmentMemory: UInt64 = FLEXOS_COMPARTMENT_AREA_STRIDE
+
+    /// Whether `size` bytes at `start` lie wholly in the image area or wholly in the shared
+    /// area, where an image's segments and a manifest's regions must be. Overflow-safe:
+    /// both numbers come from files.
+    public static func holdsImageRange(start: UInt64, size: UInt64) -> Bool {
+        let (end, overflow) = start.addingReportingOverflow(size)
+        guard !overflow else { return false }
+        return [image, shared].contains { start >= $0.lowerBound && end <= $0.upperBound }
+    }
 }
 
 /// Rounds `value` up to a multiple of `alignment` (a power of two).

@@ -156,10 +156,7 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         }
         let regions = runtime + shared + libraries.flatMap(\.regions)
         for region in regions {
-            let (end, overflow) = region.start.addingReportingOverflow(region.size)
-            let inImage = region.start >= GuestLayout.image.lowerBound && end <= GuestLayout.image.upperBound
-            let inShared = region.start >= GuestLayout.shared.lowerBound && end <= GuestLayout.shared.upperBound
-            guard !overflow, inImage || inShared else {
+            guard GuestLayout.holdsImageRange(start: region.start, size: region.size) else {
                 throw fail("region \(quoted(region.name)) at \(hex(region.start)) of \(region.size) bytes lies outside the image and shared areas")
             }
         }
