@@ -84,9 +84,10 @@ struct ControlRoutes: Sendable {
     private func logs(_ request: Request, context: ControlRequestContext) async throws -> Response {
         let name = try imageSetName(context)
         let log = try call { try registry.log(name) }
-        var prefixer = LinePrefixer(enabled: try call { try registry.hasSeveralMachines(name) })
+        let machines = try call { try registry.compartmentNames(name) }
+        var prefixer = LinePrefixer(enabled: machines.count > 1)
         let only = request.uri.queryParameters["compartment"].map(String.init)
-        if let only, !(try call { try registry.compartmentNames(name) }).contains(only) {
+        if let only, !machines.contains(only) {
             throw APIError(.notFound, "image set \(name) has no compartment \(only.debugDescription)")
         }
         let follow = request.uri.queryParameters["follow"].map { $0 == "true" || $0 == "1" } ?? false
@@ -132,9 +133,10 @@ struct ControlRoutes: Sendable {
     /// What is wrong with a request body, in a sentence.
     private func describe(_ error: Error) -> String {
         switch error as? DecodingError {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+        case .keyNotFound(let key, _):
+            return "`\(key.stringValue)` is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            if case .keyNotFound(let key, _) = error as? DecodingError { return "`\(key.stringValue)` is missing" }
             if field.isEmpty { return "it is not valid JSON" }
             return "`\(field)` has the wrong type or value" + (["memory", "sharedMemory"].contains(field) ? " (a number of bytes, 0 or more)" : "")
         default:

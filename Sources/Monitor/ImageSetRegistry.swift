@@ -129,16 +129,9 @@ public final class ImageSetRegistry: @unchecked Sendable {
     /// The console log of `name` (and, once it ended, its final report).
     public func log(_ name: String) throws(RegistryError) -> ConsoleLog { try entry(name).log }
 
-    /// The compartments of `name`, as its logs name them (one per VM).
+    /// The VMs of `name`, as its logs name them ("comp1", or "comp1+comp2" under fcalls).
     public func compartmentNames(_ name: String) throws(RegistryError) -> [String] {
-        let manifest = try entry(name).manifest
-        return manifest.mechanism.hasVMPerCompartment ? manifest.compartments.map(\.name) : [manifest.compartments.map(\.name).joined(separator: "+")]
-    }
-
-    /// Whether `name` has several VMs, so its log lines carry compartment names.
-    public func hasSeveralMachines(_ name: String) throws(RegistryError) -> Bool {
-        let manifest = try entry(name).manifest
-        return manifest.mechanism.hasVMPerCompartment && manifest.compartments.count > 1
+        ImageSetLayout.machines(try entry(name).manifest).map(\.name)
     }
 
     /// Stops `name` and waits (up to `timeout` seconds) for its VMs to end.
