@@ -20,7 +20,7 @@ extension Conformation {
     /// Parses a conformation from YAML text. `file` names the text in error messages.
     public static func parse(yaml: String, name: String, file: String = "config.yaml") throws(ConformationError) -> Conformation {
         guard yaml.utf8.count <= maxFileSize else { throw ConformationError(file: file, line: nil, "is larger than \(maxFileSize) bytes; a conformation is a page of YAML") }
-        guard Conformation.isValidName(name) else {
+        guard ImageManifest.isValidName(name) else {
             throw ConformationError(file: file, line: nil, "its name \(name.debugDescription) (the file name) cannot name an image set: use letters, digits, '-', '_' and '.'")
         }
         return try ConformationParser(file: file).parse(yaml: yaml, name: name)
@@ -29,9 +29,6 @@ extension Conformation {
     /// Conformations are small; a bigger file is refused before YAML parses it.
     public static let maxFileSize = 1 << 20
 
-    /// Whether `name` can name a compartment or conformation: it is pasted into generated
-    /// code, build paths and API paths.
-    public static func isValidName(_ name: String) -> Bool { ImageManifest.isValidName(name) }
 }
 
 /// Reads the YAML node tree, so every error can name its line.
@@ -89,7 +86,7 @@ struct ConformationParser {
             let names = nameKeys.compactMap { $0.key.string }
             throw fail(item, names.isEmpty ? "a compartment needs a name (`- comp1:`)" : "one list item names several compartments or unknown settings: \(names.joined(separator: ", ")) (settings are mechanism, default, hardening)")
         }
-        guard Conformation.isValidName(name) else {
+        guard ImageManifest.isValidName(name) else {
             throw fail(nameKeys[0].key, "\(name.debugDescription) cannot name a compartment: use up to 64 letters, digits, '-', '_' and '.'")
         }
         var settings = Array(mapping.filter { settingKeys.contains($0.key.string ?? "") })
@@ -157,7 +154,7 @@ struct ConformationParser {
             guard compartments.contains(where: { $0.name == compartment }) else {
                 throw fail(item, "library \(library) is placed in compartment \(compartment), which is not defined (defined: \(compartments.map(\.name).joined(separator: ", ")))")
             }
-            guard library.first.map({ $0 == "_" || $0.isLetter }) == true, library.allSatisfy({ $0.isASCII && ($0 == "_" || $0.isLetter || $0.isNumber) }) else {
+            guard isIdentifier(library) else {
                 throw fail(mapping[0].key, "\(library.debugDescription) cannot name a library: use letters, digits and _")
             }
             guard placed.insert(library).inserted else { throw fail(item, "library \(library) is placed twice") }

@@ -19,10 +19,13 @@ enum ELFFuzzing {
 
 /// A manifest beside a real image: its checks, then the layout it asks for.
 enum ManifestFuzzing {
+    /// The image, loaded once rather than for every input.
+    nonisolated(unsafe) static var images: [String: ELFImage] = [:]
+
     static func run(_ bytes: UnsafeRawBufferPointer, image: String) {
-        guard let manifest = try? ImageManifest.load(path: ScratchFile.write(bytes, named: "manifest.json")),
-              let elf = try? ELFImage(path: image)
-        else { return }
+        guard let manifest = try? ImageManifest.load(path: ScratchFile.write(bytes, named: "manifest.json")) else { return }
+        if images[image] == nil { images[image] = try? ELFImage(path: image) }
+        guard let elf = images[image] else { return }
         _ = try? ImageSetLayout(image: elf, manifest: manifest, memory: 4 << 20, sharedMemory: 2 << 20)
     }
 }

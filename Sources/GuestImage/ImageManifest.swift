@@ -179,6 +179,13 @@ extension ImageManifest {
     }
 }
 
+/// Whether `text` can name a Swift module, function or parameter: a library's name is
+/// one (conformations place libraries by it; generated gates use it as a namespace).
+public func isIdentifier(_ text: String) -> Bool {
+    guard let first = text.first, first == "_" || first.isLetter else { return false }
+    return text.allSatisfy { $0 == "_" || $0.isLetter || $0.isNumber } && text.allSatisfy(\.isASCII)
+}
+
 /// `text` in backquotes, with control characters escaped, for error messages.
 func quoted(_ text: String) -> String {
     "`" + String(text.prefix(80).unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()) + "`"

@@ -1,4 +1,5 @@
 import Foundation
+import GuestImage
 import Yams
 
 /// A function a library exports across gates, as its library.yaml declares it:
@@ -73,11 +74,6 @@ func isTypeName(_ text: String) -> Bool {
         && text.allSatisfy { $0.isASCII && ($0 == "_" || $0.isLetter || $0.isNumber || "<>.,? []".contains($0)) }
 }
 
-/// Whether `text` can name a Swift module, function or parameter.
-func isIdentifier(_ text: String) -> Bool {
-    guard let first = text.first, first == "_" || first.isLetter else { return false }
-    return text.allSatisfy { $0 == "_" || $0.isLetter || $0.isNumber } && text.allSatisfy(\.isASCII)
-}
 
 /// A library of the guest: a folder with Swift sources and a library.yaml that names
 /// what it exports across gates and which libraries it calls.
