@@ -24,6 +24,7 @@ let package = Package(
         .target(name: "CKVM"),
         .target(name: "CFlexOSABI"),
         .target(name: "CConfinement", linkerSettings: [.linkedLibrary("seccomp")]),
+        .target(name: "CURing", linkerSettings: [.linkedLibrary("uring")]),
         .systemLibrary(
             name: "CElf", pkgConfig: "libdw",
             providers: [.apt(["libelf-dev", "libdw-dev"])]),
@@ -31,7 +32,8 @@ let package = Package(
         // Host libraries, one concept each.
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
-        .target(name: "Monitor", dependencies: ["KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI"]),
+        .target(name: "NetworkDevice", dependencies: ["KVM", "CURing", "CFlexOSABI"]),
+        .target(name: "Monitor", dependencies: ["KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
         .target(
@@ -55,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "flexosd",
             dependencies: [
-                "Monitor", "ControlAPI",
+                "Monitor", "ControlAPI", "NetworkDevice",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -72,7 +74,7 @@ let package = Package(
         .testTarget(
             name: "FlexOSTests",
             dependencies: [
-                "KVM", "GuestImage", "Monitor", "Conformation", "Toolchain", "ControlAPI", "FuzzTargets",
+                "KVM", "GuestImage", "Monitor", "NetworkDevice", "Conformation", "Toolchain", "ControlAPI", "FuzzTargets",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ]),
     ],

@@ -79,6 +79,20 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         }
     }
 
+    /// A device the monitor provides, mapped only in the compartment of the library that
+    /// declares it (`devices: [net]` in its library.yaml).
+    public struct Device: Codable, Equatable, Sendable {
+        /// The device kinds the monitor knows: `net`, the TCP stream device.
+        public static let kinds = ["net"]
+        public var kind: String
+        public var library: String
+
+        public init(kind: String, library: String) {
+            self.kind = kind
+            self.library = library
+        }
+    }
+
     public var format: Int
     public var name: String
     /// The ELF file, relative to the manifest's folder.
@@ -92,9 +106,11 @@ public struct ImageManifest: Codable, Equatable, Sendable {
     /// Shared data (`.data_shared`): mapped at the same address in every compartment.
     public var shared: [Region]
     public var exports: [Export]
+    /// Devices, if the image set has any (absent in manifests of image sets without).
+    public var devices: [Device]?
 
     public init(name: String, image: String, mechanism: Mechanism, application: String, compartments: [Compartment],
-                libraries: [Library], runtime: [Region], shared: [Region], exports: [Export]) {
+                libraries: [Library], runtime: [Region], shared: [Region], exports: [Export], devices: [Device]? = nil) {
         self.format = ImageManifest.currentFormat
         self.name = name
         self.image = image
@@ -105,6 +121,13 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         self.runtime = runtime
         self.shared = shared
         self.exports = exports
+        self.devices = devices
+    }
+
+    /// The library that holds the network device, if the image set has one.
+    public var networkLibrary: Library? {
+        guard let device = devices?.first(where: { $0.kind == "net" }) else { return nil }
+        return libraries.first { $0.name == device.library }
     }
 
     /// The index of the compartment that runs the application's `main`.
@@ -163,6 +186,11 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         for export in exports where !libraries.contains(where: { $0.name == export.library }) {
             throw fail("export \(export.name) belongs to unknown library \(export.library)")
         }
+        for device in devices ?? [] {
+            guard Device.kinds.contains(device.kind) else { throw fail("device \(quoted(device.kind)) is not one the monitor provides (\(Device.kinds.joined(separator: ", ")))") }
+            guard libraries.contains(where: { $0.name == device.library }) else { throw fail("device \(device.kind) belongs to unknown library \(quoted(device.library))") }
+        }
+        guard (devices ?? []).filter({ $0.kind == "net" }).count <= 1 else { throw fail("it declares more than one network device") }
     }
 }
 

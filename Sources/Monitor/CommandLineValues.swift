@@ -1,3 +1,5 @@
+import NetworkDevice
+
 /// Parsing of the sizes and durations users type on command lines.
 public enum CommandLineValues {
     /// "64M", "64MiB", "1G", "512K", "4096": bytes. A bare number is bytes.
@@ -38,6 +40,11 @@ public enum CommandLineValues {
     @Sendable public static func parseSeconds(_ text: String) throws(CommandLineValueError) -> Double {
         guard let seconds = seconds(text) else { throw CommandLineValueError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m (at most a year)") }
         return seconds
+    }
+
+    /// An address to listen on, `HOST:PORT` (for argument transforms).
+    @Sendable public static func parseListenAddress(_ text: String) throws(CommandLineValueError) -> ListenAddress {
+        do { return try ListenAddress.parse(text) } catch { throw CommandLineValueError(error.description) }
     }
 }
 

@@ -17,23 +17,31 @@ package final class CompartmentMemory: @unchecked Sendable {
     package let pageTables: PageTables
     package let console: ConsoleRing
 
-    package init(setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int) throws(LaunchError) {
+    /// The network device's memory, when this VM holds the network library.
+    package let networkDevice: GuestMemory?
+
+    package init(setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
+                 networkDevice: GuestMemory? = nil) throws(LaunchError) {
         let layout = imageSet.compartments[index]
+        self.networkDevice = imageSet.networkMachine == index ? networkDevice : nil
         self.layout = layout
         do {
             lowSize = imageSet.lowMemory.upperBound
             let areaSize = layout.privateArea.upperBound - layout.privateArea.lowerBound
             privateMemory = try GuestMemory(name: "flexos:\(setName):\(layout.name)", size: lowSize + areaSize)
-            addressSpace = GuestAddressSpace(slots: [
+            var slots: [GuestAddressSpace.Slot] = [
                 .init(range: imageSet.lowMemory, memory: privateMemory, offset: 0),
                 .init(range: layout.privateArea, memory: privateMemory, offset: lowSize),
                 .init(range: imageSet.sharedArea, memory: shared, offset: 0),
-            ], mapped: layout.mapped)
+            ]
+            if let device = self.networkDevice { slots.append(.init(range: ImageSetLayout.networkDevice, memory: device, offset: 0)) }
+            addressSpace = GuestAddressSpace(slots: slots, mapped: layout.mapped)
             pageTables = try CompartmentMemory.buildPageTables(layout.mapped)
             try CompartmentMemory.write(pageTables, into: addressSpace)
             try CompartmentMemory.copyImage(image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
             console = ConsoleRing(host: try addressSpace.physical(GuestLayout.consoleRingAddress, length: GuestLayout.consoleRingBytes), bytes: GuestLayout.consoleRingBytes)
-            let bootInfo = CompartmentMemory.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
+            var bootInfo = CompartmentMemory.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
+            bootInfo.net_device = self.networkDevice == nil ? 0 : ImageSetLayout.networkDevice.lowerBound
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
         } catch let error as KVMError {
             throw LaunchError.kvm(error)
@@ -96,6 +104,7 @@ package final class CompartmentMemory: @unchecked Sendable {
         info.gate_block = imageSet.gateBlock.lowerBound
         var random = SystemRandomNumberGenerator()
         info.random_seed = (random.next(), random.next(), random.next(), random.next())
+        info.tsc_hz = UInt64(TimeStampCounter.ticksPerNanosecond * 1e9)
         return info
     }
 }
@@ -107,7 +116,7 @@ package final class CompartmentMemory: @unchecked Sendable {
 /// by this object, so a failure half-way releases what was made.
 final class CompartmentMachine: @unchecked Sendable {
     /// Memory slots of every compartment VM.
-    enum Slot: UInt32 { case low = 0, privateArea = 1, shared = 2 }
+    enum Slot: UInt32 { case low = 0, privateArea = 1, shared = 2, networkDevice = 3 }
 
     let memory: CompartmentMemory
     let virtualMachine: VirtualMachine
@@ -120,8 +129,10 @@ final class CompartmentMachine: @unchecked Sendable {
     var pageTables: PageTables { memory.pageTables }
     var console: ConsoleRing { memory.console }
 
-    init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int) throws(LaunchError) {
-        memory = try CompartmentMemory(setName: setName, imageSet: imageSet, index: index, image: image, shared: shared, applicationCompartment: applicationCompartment)
+    init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
+         networkDevice: GuestMemory?) throws(LaunchError) {
+        memory = try CompartmentMemory(setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
+                                       applicationCompartment: applicationCompartment, networkDevice: networkDevice)
         let layout = memory.layout, lowSize = memory.lowSize
         do {
             virtualMachine = try hypervisor.createVirtualMachine()
@@ -129,6 +140,9 @@ final class CompartmentMachine: @unchecked Sendable {
             try virtualMachine.mapMemory(slot: Slot.privateArea.rawValue, guestAddress: layout.privateArea.lowerBound, memory: memory.privateMemory,
                                          offset: lowSize, length: layout.privateArea.upperBound - layout.privateArea.lowerBound)
             try virtualMachine.mapMemory(slot: Slot.shared.rawValue, guestAddress: imageSet.sharedArea.lowerBound, memory: shared)
+            if let device = memory.networkDevice {
+                try virtualMachine.mapMemory(slot: Slot.networkDevice.rawValue, guestAddress: ImageSetLayout.networkDevice.lowerBound, memory: device)
+            }
             vcpu = try virtualMachine.createVCPU()
             try vcpu.setSpecialRegisters(VCPUState.specialRegisters(from: vcpu.specialRegisters(), pageTableRoot: memory.pageTables.root))
             try vcpu.setRegisters(VCPUState.registers(entry: image.entry, stackTop: layout.stack.upperBound - 8, argument: GuestLayout.bootInfoAddress))

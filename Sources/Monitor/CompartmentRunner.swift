@@ -21,15 +21,20 @@ final class CompartmentRunner: @unchecked Sendable {
 
     private let confinedHook: (@Sendable () -> Void)?
 
+    /// Tells the network device there is work, in the VM that holds it.
+    private let kickNetwork: (@Sendable () -> Void)?
+
     init(machine: CompartmentMachine, compartmentCount: Int, control: RunControl, console: ConsoleSink,
-         confinedHook: (@Sendable () -> Void)? = nil, analyzer: @escaping () -> FaultAnalyzer) {
+         confinedHook: (@Sendable () -> Void)? = nil, kickNetwork: (@Sendable () -> Void)? = nil, analyzer: @escaping () -> FaultAnalyzer) {
         self.machine = machine
+        self.kickNetwork = machine.memory.networkDevice == nil ? nil : kickNetwork
         self.control = control
         self.confinedHook = confinedHook
         self.analyzer = analyzer
         let name = machine.layout.name, index = machine.layout.index
         let counters = self.counters
-        handler = HypercallHandler(space: machine.addressSpace, console: machine.console, compartmentCount: compartmentCount) { bytes in
+        handler = HypercallHandler(space: machine.addressSpace, console: machine.console, compartmentCount: compartmentCount,
+                                   hasNetworkDevice: self.kickNetwork != nil) { bytes in
             counters.withLock { $0.consoleBytes += UInt64(bytes.count) }
             console.write(bytes, compartment: name, index: index)
         }
@@ -96,6 +101,9 @@ final class CompartmentRunner: @unchecked Sendable {
             return true
         case .wake(let target):
             control.wake(target)
+            return true
+        case .netKick:
+            kickNetwork?()
             return true
         case .invalid(let message):
             return fault(.badHypercall, message)

@@ -11,6 +11,7 @@ public struct FaultReport: Codable, Equatable, Sendable {
         case trap = "Swift runtime trap"
         case badHypercall = "bad hypercall"
         case unexpectedExit = "unexpected VM exit"
+        case deviceViolation = "device protocol violation"
         case unknown = "fault"
     }
 
@@ -49,7 +50,7 @@ public struct FaultReport: Codable, Equatable, Sendable {
         var at = "  at:       \(hex(instructionPointer))"
         if let function { at += " \(function)" }
         if let location { at += " (\(location))" }
-        lines.append(at)
+        if kind != .deviceViolation { lines.append(at) }
         if let library { lines.append("  library:  \(library)") }
         if let gate { lines.append("  via gate: \(gate)") }
         lines += notes.map { "  note:     \($0)" }
@@ -65,6 +66,7 @@ public struct FaultReport: Codable, Equatable, Sendable {
                 index += repeats
             }
         }
+        guard !registers.isEmpty else { return lines.joined(separator: "\n") }
         lines.append("  registers:")
         let order = ["rip", "rsp", "rbp", "rflags", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "cr2"]
         for row in stride(from: 0, to: order.count, by: 4) {
@@ -74,6 +76,16 @@ public struct FaultReport: Codable, Equatable, Sendable {
             lines.append("    " + cells.joined(separator: "  "))
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension FaultReport {
+    /// A guest that broke a device's protocol: found by the device, not at an instruction,
+    /// so the report names the device and the field, and has no registers.
+    public init(deviceViolation summary: String, address: UInt64, compartment: String) {
+        self.init(compartment: compartment, kind: .deviceViolation, summary: "network device: " + summary, address: address,
+                  addressRegion: "the network device, mapped only in compartment \(compartment)", library: nil, instructionPointer: 0,
+                  function: nil, location: nil, gate: nil, notes: [], backtrace: [], registers: [:])
     }
 }
 

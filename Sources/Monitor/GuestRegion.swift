@@ -16,6 +16,7 @@ public struct GuestRegion: Equatable, Sendable {
         case sharedStack = "shared stack"
         case sharedHeap = "shared heap"
         case hypercallWindow = "hypercall window"
+        case networkDevice = "network device"
     }
 
     public let kind: Kind

@@ -10,6 +10,7 @@ public enum Hypercall: UInt64, CaseIterable, Sendable {
     case time = 4
     case wait = 5
     case wake = 6
+    case netKick = 7
 
     public var name: String {
         switch self {
@@ -19,6 +20,7 @@ public enum Hypercall: UInt64, CaseIterable, Sendable {
         case .time: return "time"
         case .wait: return "wait"
         case .wake: return "wake"
+        case .netKick: return "net_kick"
         }
     }
 
@@ -39,6 +41,8 @@ package enum HypercallAction: Equatable {
     /// Block until woken or `timeout` (nanoseconds, nil = none), then write 1 or 0 to `woken`.
     case wait(timeout: UInt64?, woken: UInt64)
     case wake(compartment: Int)
+    /// Tell the network device there is work.
+    case netKick
     /// The guest broke the ABI: it ends with this report.
     case invalid(String)
 }
@@ -51,13 +55,16 @@ package struct HypercallHandler {
     let space: GuestAddressSpace
     let console: ConsoleRing
     let compartmentCount: Int
+    /// Whether this VM holds the network device (only it may kick the device).
+    let hasNetworkDevice: Bool
     /// Where console output goes.
     let output: ([UInt8]) -> Void
 
-    package init(space: GuestAddressSpace, console: ConsoleRing, compartmentCount: Int, output: @escaping ([UInt8]) -> Void) {
+    package init(space: GuestAddressSpace, console: ConsoleRing, compartmentCount: Int, hasNetworkDevice: Bool = false, output: @escaping ([UInt8]) -> Void) {
         self.space = space
         self.console = console
         self.compartmentCount = compartmentCount
+        self.hasNetworkDevice = hasNetworkDevice
         self.output = output
     }
 
@@ -84,6 +91,9 @@ package struct HypercallHandler {
                 let target = Int(try space.read(flexos_hc_wake.self, at: argument).compartment)
                 guard target < compartmentCount else { return .invalid("wake of compartment \(target), but the image set has \(compartmentCount)") }
                 return .wake(compartment: target)
+            case .netKick:
+                guard hasNetworkDevice else { return .invalid("net_kick hypercall from a compartment that holds no network device") }
+                return .netKick
             }
         } catch {
             return .invalid("\(call.name) hypercall with a bad argument: \(error)")

@@ -35,6 +35,10 @@ public struct ImageSetLayout: Sendable {
     public let sharedHeap: Range<UInt64>
     /// Every region of every compartment, for naming any address in a report.
     public let allRegions: [GuestRegion]
+    /// The VM that holds the network device (the network library's), if the image set has one.
+    public let networkMachine: Int?
+    /// Where the network device is mapped in that VM.
+    public static let networkDevice = FLEXOS_NET_DEVICE_ADDRESS..<(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES)
 
     /// Lays out `manifest`'s compartments over `image` with `memory` bytes of private
     /// memory per compartment and `sharedMemory` bytes of shared area.
@@ -83,6 +87,8 @@ public struct ImageSetLayout: Sendable {
 
         var compartments: [Compartment] = []
         var all = common + sharedStackRegions
+        let networkCompartment = manifest.networkLibrary?.compartment
+        networkMachine = networkCompartment.flatMap { name in groups.firstIndex { $0.members.contains(name) } }
         for (index, compartment) in groups.enumerated() {
             let area = GuestLayout.compartmentArea(index)
             let stack = (area.lowerBound + page)..<(area.lowerBound + page + ImageSetLayout.stackSize)
@@ -92,6 +98,10 @@ public struct ImageSetLayout: Sendable {
                 GuestRegion(kind: .heap, range: heap, permissions: .readWrite, compartment: compartment.name),
             ]
             own += ImageSetLayout.gatePages(gateBlock, of: index, machines: groups.map(\.name))
+            if index == networkMachine {
+                own.append(GuestRegion(kind: .networkDevice, range: ImageSetLayout.networkDevice, permissions: .readWrite,
+                                       compartment: compartment.name, library: manifest.networkLibrary?.name))
+            }
             for library in manifest.libraries where compartment.members.contains(library.compartment) {
                 own += try ImageSetLayout.sectionRegions(library.regions, kind: .library, segments: image.segments, manifest: manifest, library: library.name, compartment: library.compartment)
             }

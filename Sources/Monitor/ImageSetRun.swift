@@ -1,6 +1,7 @@
 import CFlexOSABI
 import GuestImage
 import KVM
+import NetworkDevice
 
 /// Sizes and limits for a launch.
 public struct LaunchOptions: Sendable {
@@ -10,14 +11,18 @@ public struct LaunchOptions: Sendable {
     public var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
     /// Seconds after which the daemon stops it (`flexosd run` waits with its own timeout).
     public var timeout: Double?
+    /// Addresses the network device listens on (only for image sets that have one).
+    public var listen: [ListenAddress] = []
     /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
     /// tests show what the seccomp filter does to a forbidden call.
     package var onConfinedVCPUThread: (@Sendable () -> Void)?
 
-    public init(memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory, timeout: Double? = nil) {
+    public init(memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory, timeout: Double? = nil,
+                listen: [ListenAddress] = []) {
         self.memory = memory
         self.sharedMemory = sharedMemory
         self.timeout = timeout
+        self.listen = listen
     }
 }
 
@@ -31,6 +36,8 @@ public final class ImageSetRun: @unchecked Sendable {
     private let control: RunControl
     private let runners: [CompartmentRunner]
     private let symbols: LazySymbolizer
+    /// The network device, when the image set has one.
+    public let network: NetworkDevice?
 
     /// Creates every VM of `imageSet` and starts their vCPUs. On failure nothing is left running.
     public init(_ imageSet: ImageSet, options: LaunchOptions, hypervisor: Hypervisor, console: ConsoleSink) throws(LaunchError) {
@@ -46,18 +53,20 @@ public final class ImageSetRun: @unchecked Sendable {
             shared = try GuestMemory(name: "flexos:\(manifest.name):shared", size: options.sharedMemory)
         } catch { throw LaunchError.kvm(error) }
         try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
+        network = try ImageSetRun.networkDevice(for: manifest, listen: options.listen)
 
         let applicationMachine = layout.machineIndex(of: manifest.libraries.first { $0.name == manifest.application }?.compartment ?? "") ?? 0
         var machines: [CompartmentMachine] = []
         for index in layout.compartments.indices {
             machines.append(try CompartmentMachine(
                 hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
-                image: imageSet.image, shared: shared, applicationCompartment: applicationMachine))
+                image: imageSet.image, shared: shared, applicationCompartment: applicationMachine, networkDevice: network?.memory))
         }
         do { control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name)) } catch { throw LaunchError.kvm(error) }
-        let layout = self.layout, symbols = self.symbols, exports = manifest.exports
+        let layout = self.layout, symbols = self.symbols, exports = manifest.exports, network = self.network
         runners = machines.map { [control] machine in
-            CompartmentRunner(machine: machine, compartmentCount: machines.count, control: control, console: console, confinedHook: options.onConfinedVCPUThread) {
+            CompartmentRunner(machine: machine, compartmentCount: machines.count, control: control, console: console,
+                              confinedHook: options.onConfinedVCPUThread, kickNetwork: { network?.kick() }) {
                 FaultAnalyzer(compartment: machine.layout, imageSet: layout, pageTables: machine.pageTables, space: machine.addressSpace,
                               symbolizer: symbols.value, exports: exports)
             }
@@ -66,15 +75,37 @@ public final class ImageSetRun: @unchecked Sendable {
     }
 
     private func startThreads() throws(LaunchError) {
-        for runner in runners {
-            do {
+        do {
+            try startNetworkDevice()
+            for runner in runners {
                 control.add(try MonitorThread(name: "vcpu-\(runner.machine.layout.name)") { runner.run() })
-            } catch {
-                control.finish { .failed(message: error.description) }
-                control.joinAll()
-                throw error
             }
+        } catch {
+            control.finish { .failed(message: error.description) }
+            control.joinAll()
+            throw error
         }
+    }
+
+    /// The device for an image set that declares one, listening on `addresses`.
+    private static func networkDevice(for manifest: ImageManifest, listen addresses: [ListenAddress]) throws(LaunchError) -> NetworkDevice? {
+        guard manifest.networkLibrary != nil else {
+            if let first = addresses.first { throw LaunchError.noNetworkDevice(imageSet: manifest.name, address: first.description) }
+            return nil
+        }
+        do { return try NetworkDevice(name: manifest.name, listen: addresses) } catch { throw LaunchError.network(error) }
+    }
+
+    /// Runs the device's loop on a thread of its own until the run ends; a guest that
+    /// breaks the device's protocol ends the run with a report naming the device.
+    private func startNetworkDevice() throws(LaunchError) {
+        guard let network, let machine = layout.networkMachine else { return }
+        let control = self.control, layout = self.layout
+        control.add(try MonitorThread(name: "net-\(layout.compartments[machine].name)") {
+            guard let violation = network.run(wakeGuest: { control.wake(machine) }) else { return }
+            control.finish { .faulted(FaultReport(deviceViolation: violation.description, address: violation.address, compartment: layout.compartments[machine].name)) }
+        })
+        control.whenFinished { network.stop() }
     }
 
     /// Copies `.data_shared` into the shared area and sets up the gate block header.

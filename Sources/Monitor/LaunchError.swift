@@ -1,6 +1,7 @@
 import Glibc
 import GuestImage
 import KVM
+import NetworkDevice
 
 /// Why an image set could not be launched. Nothing of it is left running when one is thrown.
 public enum LaunchError: Error, CustomStringConvertible {
@@ -18,6 +19,8 @@ public enum LaunchError: Error, CustomStringConvertible {
     case threadFailed(Errno)
     case cannotActAs(uid: uid_t)
     case confinementFailed(Errno)
+    case network(NetworkDeviceError)
+    case noNetworkDevice(imageSet: String, address: String)
 
     public var description: String {
         switch self {
@@ -42,6 +45,9 @@ public enum LaunchError: Error, CustomStringConvertible {
             return "cannot launch a \(mechanism.rawValue) image set here: \(reason)"
         case .threadFailed(let errno): return "cannot start a vCPU thread: \(errno)"
         case .confinementFailed(let errno): return "cannot confine a vCPU thread with seccomp: \(errno)"
+        case .network(let error): return error.description
+        case .noNetworkDevice(let name, let address):
+            return "cannot listen on \(address) for image set \(name): it has no network device (no library of it declares `devices: [net]`)"
         case .cannotActAs(let uid): return "cannot open files with the permissions of user \(uid), who asked for this launch (flexosd needs to run as root to serve other users)"
         }
     }

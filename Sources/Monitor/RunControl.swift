@@ -14,6 +14,7 @@ final class RunControl: @unchecked Sendable {
         var end: RunEnd?
         var firstHypercallAt: UInt64?
         var pendingFault: PendingFault?
+        var finishActions: [@Sendable () -> Void] = []
     }
 
     /// A fault as its vCPU thread saw it: the registers, and what the thread already knew.
@@ -67,6 +68,15 @@ final class RunControl: @unchecked Sendable {
 
     func add(_ thread: MonitorThread) { threads.withLock { $0.append(thread) } }
 
+    /// Runs `action` when the run ends (at once if it has): how a device learns to stop.
+    func whenFinished(_ action: @escaping @Sendable () -> Void) {
+        let already = state.withLock { state -> Bool in
+            if state.end == nil { state.finishActions.append(action) }
+            return state.end != nil
+        }
+        if already { action() }
+    }
+
     /// Notes the time of a hypercall; only the first one is kept.
     func noteHypercall() {
         state.withLock { if $0.firstHypercallAt == nil { $0.firstHypercallAt = monotonicNanoseconds() } }
@@ -76,13 +86,15 @@ final class RunControl: @unchecked Sendable {
     /// `makeEnd` runs only for the winner.
     @discardableResult
     func finish(pendingFault: PendingFault? = nil, _ makeEnd: () -> RunEnd) -> Bool {
-        let won = state.withLock { state -> Bool in
-            guard state.end == nil else { return false }
+        let won = state.withLock { state -> [@Sendable () -> Void]? in
+            guard state.end == nil else { return nil }
             state.end = makeEnd()
             state.pendingFault = pendingFault
-            return true
+            defer { state.finishActions = [] }
+            return state.finishActions
         }
-        guard won else { return false }
+        guard let actions = won else { return false }
+        actions.forEach { $0() }
         finished.store(true, ordering: .releasing)
         for vcpu in vcpus { vcpu.requestImmediateExit() }
         for thread in threads.withLock({ $0 }) { thread.kick() }

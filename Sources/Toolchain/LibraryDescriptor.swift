@@ -87,6 +87,8 @@ public struct LibraryDescriptor: Equatable, Sendable {
     /// Libraries this one calls through gates; they are built into the same image.
     public var uses: [String]
     public var exports: [ExportSignature]
+    /// Devices the monitor provides to this library's compartment alone (`net`).
+    public var devices: [String] = []
 
     /// The C symbol of export `export`: the function the library defines with @_cdecl.
     public func symbol(of export: ExportSignature) -> String { "\(name)_\(export.name)" }
@@ -103,8 +105,8 @@ public struct LibraryDescriptor: Equatable, Sendable {
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch { throw fail(nil, "is not valid YAML: \(error)") }
         guard let mapping = root?.mapping else { throw fail(root, "must be a mapping with name, description, uses and exports") }
-        for key in mapping.keys where !["name", "description", "uses", "exports"].contains(key.string ?? "") {
-            throw fail(key, "unknown key `\(key.string ?? "?")` (expected name, description, uses, exports)")
+        for key in mapping.keys where !["name", "description", "uses", "exports", "devices"].contains(key.string ?? "") {
+            throw fail(key, "unknown key `\(key.string ?? "?")` (expected name, description, uses, exports, devices)")
         }
         let folder = (directory as NSString).lastPathComponent
         let name = mapping["name"]?.string ?? folder
@@ -125,10 +127,17 @@ public struct LibraryDescriptor: Equatable, Sendable {
             }
         }
         let uses = (mapping["uses"]?.sequence ?? []).compactMap(\.string)
+        var devices: [String] = []
+        for node in mapping["devices"]?.sequence ?? [] {
+            guard let kind = node.string, ImageManifest.Device.kinds.contains(kind), !devices.contains(kind) else {
+                throw fail(node, "devices lists `\(node.string ?? "?")`; the monitor provides: \(ImageManifest.Device.kinds.joined(separator: ", ")), each once")
+            }
+            devices.append(kind)
+        }
         let sources = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasSuffix(".swift") }.sorted().map { directory + "/" + $0 }
         guard !sources.isEmpty else { throw fail(nil, "the library has no .swift source beside its library.yaml") }
         return LibraryDescriptor(name: name, summary: mapping["description"]?.string ?? "", directory: directory,
-                                 sources: sources, uses: uses, exports: exports)
+                                 sources: sources, uses: uses, exports: exports, devices: devices)
     }
 }

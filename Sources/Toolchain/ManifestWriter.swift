@@ -35,7 +35,14 @@ struct ManifestWriter {
             runtime: regions(runtime, image: image), shared: regions(shared, image: image),
             exports: plan.exports.map {
                 .init(library: $0.library.name, name: $0.signature.name, symbol: $0.symbol, parameters: $0.signature.parameters.map(\.label))
-            })
+            },
+            devices: devices)
+    }
+
+    /// The devices the image set's libraries declare; nil when none does (older manifests).
+    private var devices: [ImageManifest.Device]? {
+        let devices = plan.libraries.flatMap { library in library.devices.map { ImageManifest.Device(kind: $0, library: library.name) } }
+        return devices.isEmpty ? nil : devices
     }
 
     /// One region per segment an owner's sections fall in, starting on a page boundary:

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import KVM
 import Monitor
+import NetworkDevice
 import Synchronization
 
 /// `flexosd run`: boots one image set in the foreground and exits with its exit code.
@@ -29,6 +30,11 @@ struct Run: ParsableCommand {
     @Option(parsing: .unconditional, help: "Stop the guest after this long, e.g. 10s or 500ms.", transform: CommandLineValues.parseSeconds)
     var timeout: Double?
 
+    @Option(parsing: .singleValue, help: ArgumentHelp(
+        "Listen on this TCP address for the image set's network device, e.g. 127.0.0.1:6379 (repeatable; port 0 picks a free port).",
+        valueName: "host:port"), transform: CommandLineValues.parseListenAddress)
+    var listen: [ListenAddress] = []
+
     @Flag(help: "Print a JSON report when the run ends (the guest's console then goes to standard error).")
     var json = false
 
@@ -41,7 +47,8 @@ struct Run: ParsableCommand {
             let hypervisor = try Hypervisor(devicePath: kvm)
             let set = try ImageSet.open(imageSet)
             let console = TerminalConsole(descriptor: json ? 2 : 1, prefixed: set.manifest.mechanism.hasVMPerCompartment && set.manifest.compartments.count > 1)
-            let run = try ImageSetRun(set, options: LaunchOptions(memory: memory, sharedMemory: sharedMemory), hypervisor: hypervisor, console: console)
+            let run = try ImageSetRun(set, options: LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: listen), hypervisor: hypervisor, console: console)
+            announceListeners(of: run)
             report = run.wait(timeout: timeout)
         } catch let error as KVMError {
             fail(error.description)
@@ -57,6 +64,17 @@ struct Run: ParsableCommand {
             printError(report.summary().split(separator: "\n").map { "flexosd: " + $0 }.joined(separator: "\n"))
         }
         throw ExitCode(report.exitStatus)
+    }
+}
+
+/// Says where clients reach the image set (the real port when 0 was asked for).
+private func announceListeners(of run: ImageSetRun) {
+    guard let network = run.network else { return }
+    if network.listeners.isEmpty {
+        printError("flexosd: \(run.imageSet.manifest.name) has a network device but no --listen address: no client can reach it")
+    }
+    for listener in network.listeners {
+        printError("flexosd: \(run.imageSet.manifest.name) listening on \(listener.boundAddress)")
     }
 }
 

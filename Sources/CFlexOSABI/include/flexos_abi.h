@@ -21,7 +21,8 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 2u  /* 2: gate channels carry reply_status; the gate block is laid out by page */
+#define FLEXOS_ABI_VERSION 3u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
+                                  3: the network device; the boot info carries tsc_hz and net_device */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -37,6 +38,8 @@
  *                     image set: .data_shared, the gate block, the shared
  *                     stacks, the shared heap. Within 2 GiB of the image, so code
  *                     built for the small code model reaches .data_shared.
+ *   0x0000_8000_0000  the network device (struct flexos_net_device), mapped only in
+ *                     the compartment that holds the library declaring it
  *   0x0000_C000_0000  hypercall window: mapped, but backed by no memory slot
  *   0x0001_0000_0000  compartment k's private area at BASE + k * STRIDE:
  *                     a guard page, the stack, the heap
@@ -54,6 +57,7 @@
 #define FLEXOS_COMPARTMENT_AREA_STRIDE 0x40000000ull
 #define FLEXOS_SHARED_BASE             0x40000000ull
 #define FLEXOS_SHARED_LIMIT            0x80000000ull
+#define FLEXOS_NET_DEVICE_ADDRESS      0x80000000ull
 
 #define FLEXOS_MAX_COMPARTMENTS        16u
 #define FLEXOS_GATE_MAX_ARGUMENTS      6u
@@ -72,6 +76,7 @@ enum flexos_hypercall {
     FLEXOS_HYPERCALL_TIME = 4,          /* struct flexos_hc_time */
     FLEXOS_HYPERCALL_WAIT = 5,          /* struct flexos_hc_wait */
     FLEXOS_HYPERCALL_WAKE = 6,          /* struct flexos_hc_wake */
+    FLEXOS_HYPERCALL_NET_KICK = 7,      /* struct flexos_hc_net_kick */
     FLEXOS_HYPERCALL_MAX
 };
 
@@ -112,6 +117,12 @@ struct flexos_hc_wake {
     uint32_t reserved;
 };
 
+/* Tell the network device there is work (bytes to send, ring space, a close): only
+ * needed while the device says it sleeps (flexos_net_device.monitor_sleeping). */
+struct flexos_hc_net_kick {
+    uint64_t reserved;                  /* IN: 0 */
+};
+
 /* ---------------------------------------------------------------------------
  * Boot info: one read-only page at FLEXOS_BOOT_INFO_ADDRESS. The monitor enters
  * the guest at its ELF entry point in 64-bit ring 3 with RSP at the top of the
@@ -137,6 +148,8 @@ struct flexos_boot_info {
     uint64_t shared_stack_size;
     uint64_t gate_block;                /* struct flexos_gate_block */
     uint64_t random_seed[4];            /* from the host's getrandom(2) */
+    uint64_t tsc_hz;                    /* time-stamp counter ticks per second: time without an exit */
+    uint64_t net_device;                /* struct flexos_net_device in this VM, or 0 */
 };
 
 /* ---------------------------------------------------------------------------
@@ -233,7 +246,84 @@ static inline uint64_t flexos_gate_channel_offset(uint32_t caller, uint32_t call
         + (caller < callee ? 0u : sizeof(struct flexos_gate_channel));
 }
 
-_Static_assert(sizeof(struct flexos_boot_info) == 136, "boot info layout");
+/* ---------------------------------------------------------------------------
+ * The network device: a stream device for TCP. The monitor listens (flexosd run
+ * --listen), accepts connections and moves bytes between each socket and the rings of
+ * one connection slot, with io_uring; the guest reads and writes the rings. The
+ * device's memory is mapped only in the compartment that holds the library that
+ * declares it (`devices: [net]` in its library.yaml).
+ *
+ *   offset 0                    struct flexos_net_device (one page)
+ *   FLEXOS_NET_SLOTS_OFFSET     struct flexos_net_slot[FLEXOS_NET_CONNECTIONS]
+ *   FLEXOS_NET_RINGS_OFFSET     per slot: receive ring, then transmit ring
+ *
+ * Counters only grow; the byte for counter value c is ring[c % FLEXOS_NET_RING_BYTES].
+ * Each counter has one writer. The monitor checks every value the guest writes
+ * (0 <= rx_head - rx_tail <= ring, 0 <= tx_head - tx_tail <= ring, the accept queue
+ * likewise) and ends the image set with a report naming the device when one is wrong.
+ *
+ * A connection: the monitor takes a free slot, bumps its generation and appends the
+ * slot's index to the accept queue. Received bytes go to rx (rx_head); the guest
+ * consumes them (rx_tail). The guest appends to tx (tx_head); the monitor sends
+ * (tx_tail). When the peer closes, the monitor sets peer_closed once rx_head is final.
+ * When the guest is done it sets closed; the monitor sends what tx still holds, closes
+ * the socket and zeroes the slot, which is free again.
+ *
+ * Sleeping: the side that waits sets its sleeping word, fences, looks once more, then
+ * sleeps; the side that publishes something checks the other's word after a fence and
+ * wakes it (the monitor wakes the guest's vCPU; the guest kicks with
+ * FLEXOS_HYPERCALL_NET_KICK). While busy neither side sleeps, so there is no exit.
+ * ------------------------------------------------------------------------- */
+#define FLEXOS_NET_MAGIC         0x5445444E534F4C46ull /* "FLOSNDET" */
+#define FLEXOS_NET_CONNECTIONS   256u
+#define FLEXOS_NET_RING_BYTES    0x10000ull            /* 64 KiB each way */
+#define FLEXOS_NET_SLOTS_OFFSET  0x1000ull
+#define FLEXOS_NET_RINGS_OFFSET  0x10000ull
+#define FLEXOS_NET_DEVICE_BYTES  0x2010000ull          /* a plain number, so Swift imports it */
+
+struct flexos_net_device {
+    uint64_t magic;                     /* FLEXOS_NET_MAGIC, written by the monitor */
+    uint32_t connections;               /* FLEXOS_NET_CONNECTIONS */
+    uint32_t ring_bytes;                /* FLEXOS_NET_RING_BYTES */
+    uint32_t monitor_sleeping;          /* written by the monitor */
+    uint32_t reserved0;
+    uint64_t accept_head;               /* written by the monitor */
+    uint64_t padding0[4];
+    uint32_t guest_sleeping;            /* written by the guest */
+    uint32_t reserved1;
+    uint64_t accept_tail;               /* written by the guest */
+    uint64_t padding1[6];
+    uint32_t accept_queue[FLEXOS_NET_CONNECTIONS]; /* slot numbers; entry c at [c % CONNECTIONS] */
+};
+
+struct flexos_net_slot {
+    /* written by the monitor */
+    uint64_t generation;                /* bumped at each accept on this slot */
+    uint64_t rx_head;
+    uint64_t tx_tail;
+    uint32_t peer_closed;               /* 1: no bytes will come after rx_head */
+    uint32_t listener;                  /* which --listen address it came in on */
+    uint64_t padding0[4];
+    /* written by the guest */
+    uint64_t rx_tail;
+    uint64_t tx_head;
+    uint32_t closed;                    /* 1: send what tx holds, then close */
+    uint32_t reserved;
+    uint64_t padding1[5];
+};
+
+/* Byte offset of slot i's receive ring (its transmit ring follows it). */
+static inline uint64_t flexos_net_rx_offset(uint32_t slot) {
+    return FLEXOS_NET_RINGS_OFFSET + 2ull * FLEXOS_NET_RING_BYTES * slot;
+}
+
+_Static_assert(sizeof(struct flexos_net_device) <= FLEXOS_NET_SLOTS_OFFSET, "the device header fits its page");
+_Static_assert(FLEXOS_NET_DEVICE_BYTES == FLEXOS_NET_RINGS_OFFSET + 2ull * FLEXOS_NET_RING_BYTES * FLEXOS_NET_CONNECTIONS, "the device is its header, slots and rings");
+_Static_assert(sizeof(struct flexos_net_slot) == 128, "a slot is two cache lines, one per writer");
+_Static_assert(FLEXOS_NET_SLOTS_OFFSET + sizeof(struct flexos_net_slot) * FLEXOS_NET_CONNECTIONS <= FLEXOS_NET_RINGS_OFFSET, "slots fit before the rings");
+_Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYPERCALL_WINDOW, "the device fits below the hypercall window");
+
+_Static_assert(sizeof(struct flexos_boot_info) == 152, "boot info layout");
 _Static_assert(sizeof(struct flexos_gate_channel) == 128, "a channel is two cache lines");
 _Static_assert(sizeof(struct flexos_compartment_state) == 128, "two cache lines per compartment");
 

@@ -1,0 +1,363 @@
+import CFlexOSABI
+import CURing
+import Glibc
+import KVM
+import Synchronization
+
+/// The stream device for TCP (flexos_abi.h, "The network device"): the monitor's side.
+///
+/// It owns the device's memory (mapped into the one VM that holds the network library),
+/// the listening sockets and one io_uring. `run()` is its loop, on a thread of its own:
+/// accepts, receives straight into the guest's receive rings and sends from its transmit
+/// rings, all through the ring, with no thread per connection. Every value the guest
+/// writes is checked before use; a wrong one ends the loop with a `DeviceViolation`.
+public final class NetworkDevice: @unchecked Sendable {
+    public static let connections = Int(FLEXOS_NET_CONNECTIONS)
+    public static let ringBytes = UInt64(FLEXOS_NET_RING_BYTES)
+    public static let guestAddress = UInt64(FLEXOS_NET_DEVICE_ADDRESS)
+    public static let bytes = FLEXOS_NET_DEVICE_BYTES
+    /// About 50 µs of polling after the last piece of work before the loop sleeps.
+    static let spinNanoseconds: UInt64 = 50_000
+
+    public let memory: GuestMemory
+    public let listeners: [Listener]
+    public let statistics = NetworkStatistics()
+    private let ring: OpaquePointer
+    private let kickEvent: EventNotifier
+    private let stopping = Atomic<Bool>(false)
+    /// The monitor's own view of each slot: what it has published and what it has in flight.
+    private var connections = [Connection](repeating: Connection(), count: NetworkDevice.connections)
+    private var kickBuffer: UInt64 = 0
+    /// Set when the loop published something the guest may be waiting for.
+    private var published = false
+
+    struct Connection {
+        var fd: Int32 = -1
+        var rxHead: UInt64 = 0
+        var txTail: UInt64 = 0
+        var receiving = false
+        var sending = false
+        var sendLength = 0
+        var peerClosed = false
+        var shutDown = false
+    }
+
+    /// What the guest did wrong: the loop stops and the image set ends with this report.
+    public struct DeviceViolation: Error, Sendable, CustomStringConvertible {
+        public let description: String
+        /// The guest address of the field that held the wrong value.
+        public let address: UInt64
+    }
+
+    /// Listens on `addresses` and sets up the device's memory and ring. Nothing is left
+    /// open when it throws.
+    public init(name: String, listen addresses: [ListenAddress]) throws(NetworkDeviceError) {
+        do { memory = try GuestMemory(name: "flexos:\(name):net", size: NetworkDevice.bytes) } catch {
+            throw .memoryFailed("\(error)")
+        }
+        do { kickEvent = try EventNotifier() } catch { throw .memoryFailed("eventfd: \(error)") }
+        var opened: [Listener] = []
+        for address in addresses {
+            do { opened.append(try Listener(address)) } catch {
+                opened.forEach { $0.stop() }
+                throw error
+            }
+        }
+        var code: Int32 = 0
+        guard let ring = curing_create(UInt32(2 * NetworkDevice.connections + 64), &code) else {
+            opened.forEach { $0.stop() }
+            throw .ioUringFailed(errno: code)
+        }
+        self.ring = ring
+        listeners = opened
+        let header = self.header
+        header.pointee.magic = FLEXOS_NET_MAGIC
+        header.pointee.connections = FLEXOS_NET_CONNECTIONS
+        header.pointee.ring_bytes = UInt32(FLEXOS_NET_RING_BYTES)
+    }
+
+    deinit { curing_destroy(ring) }
+
+    /// Tells the loop there is work (the guest's kick hypercall).
+    public func kick() {
+        statistics.kicks.add(1, ordering: .relaxed)
+        kickEvent.signal()
+    }
+
+    /// Ends `run()`: it closes every connection and listener, then returns.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        kickEvent.signal()
+    }
+
+    /// The device loop. `wakeGuest` rouses the VM's vCPU when it sleeps; returns when
+    /// stopped, or with the violation when the guest broke the device's protocol.
+    public func run(wakeGuest: () -> Void) -> DeviceViolation? {
+        defer { closeEverything() }
+        for index in listeners.indices { arm(accept: index) }
+        armKick()
+        var idleSince = monotonicNanoseconds()
+        while !stopping.load(ordering: .acquiring) {
+            var progressed = reapCompletions()
+            do { progressed = try service() || progressed } catch { return error }
+            if published { notify(wakeGuest) }
+            _ = curing_submit(ring, 0)
+            if progressed {
+                idleSince = monotonicNanoseconds()
+            } else if monotonicNanoseconds() &- idleSince < NetworkDevice.spinNanoseconds {
+                curing_cpu_relax()
+            } else {
+                do { try sleep() } catch { return error }
+                idleSince = monotonicNanoseconds()
+            }
+        }
+        return nil
+    }
+
+    /// Says so in the header, looks once more, then blocks in io_uring until a completion
+    /// (a connection, bytes, a kick).
+    private func sleep() throws(DeviceViolation) {
+        curing_store32(&header.pointee.monitor_sleeping, 1)
+        curing_full_fence()
+        if try service() || stopping.load(ordering: .acquiring) {
+            curing_store32(&header.pointee.monitor_sleeping, 0)
+            return
+        }
+        statistics.sleeps.add(1, ordering: .relaxed)
+        _ = curing_submit(ring, 1)
+        curing_store32(&header.pointee.monitor_sleeping, 0)
+    }
+
+    private func notify(_ wakeGuest: () -> Void) {
+        published = false
+        curing_full_fence()
+        if curing_load32(&header.pointee.guest_sleeping) != 0 {
+            statistics.wakes.add(1, ordering: .relaxed)
+            wakeGuest()
+        }
+    }
+
+    // MARK: Completions
+
+    private enum Operation: UInt64 { case accept = 1, receive, send, kick }
+
+    private static func userData(_ operation: Operation, _ index: Int) -> UInt64 { operation.rawValue << 56 | UInt64(index) }
+
+    private func reapCompletions() -> Bool {
+        var data: UInt64 = 0, result: Int32 = 0, flags: UInt32 = 0, any = false
+        while curing_next_completion(ring, &data, &result, &flags) != 0 {
+            any = true
+            let index = Int(data & 0xFFFF_FFFF)
+            switch Operation(rawValue: data >> 56) {
+            case .accept: accepted(result, listener: index, rearm: curing_more(flags) == 0)
+            case .receive: received(result, slot: index)
+            case .send: sent(result, slot: index)
+            case .kick: armKick()
+            case nil: break
+            }
+        }
+        return any
+    }
+
+    private func accepted(_ result: Int32, listener: Int, rearm: Bool) {
+        if rearm && !stopping.load(ordering: .acquiring) { arm(accept: listener) }
+        guard result >= 0 else { return }
+        guard let slot = connections.firstIndex(where: { $0.fd < 0 }) else {
+            // Every slot is taken: the client is turned away (Redis's maxclients).
+            statistics.refused.add(1, ordering: .relaxed)
+            close(result)
+            return
+        }
+        var one: Int32 = 1
+        setsockopt(result, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        connections[slot] = Connection(fd: result)
+        let shared = slotPointer(slot)
+        let generation = shared.pointee.generation &+ 1
+        shared.initialize(to: flexos_net_slot())
+        shared.pointee.listener = UInt32(listener)
+        curing_store64(&shared.pointee.generation, generation)
+        let head = header.pointee.accept_head
+        withUnsafeMutablePointer(to: &header.pointee.accept_queue) {
+            UnsafeMutableRawPointer($0).storeBytes(of: UInt32(slot), toByteOffset: Int(head % UInt64(NetworkDevice.connections)) * 4, as: UInt32.self)
+        }
+        curing_store64(&header.pointee.accept_head, head &+ 1)
+        statistics.accepted.add(1, ordering: .relaxed)
+        published = true
+    }
+
+    private func received(_ result: Int32, slot: Int) {
+        connections[slot].receiving = false
+        guard connections[slot].fd >= 0, !connections[slot].shutDown else { return }
+        let shared = slotPointer(slot)
+        if result > 0 {
+            connections[slot].rxHead &+= UInt64(result)
+            curing_store64(&shared.pointee.rx_head, connections[slot].rxHead)
+            statistics.bytesReceived.add(UInt64(result), ordering: .relaxed)
+        } else {
+            connections[slot].peerClosed = true
+            curing_store32(&shared.pointee.peer_closed, 1)
+        }
+        published = true
+    }
+
+    private func sent(_ result: Int32, slot: Int) {
+        connections[slot].sending = false
+        guard connections[slot].fd >= 0 else { return }
+        let shared = slotPointer(slot)
+        if result > 0 && Int(result) <= connections[slot].sendLength {
+            connections[slot].txTail &+= UInt64(result)
+            statistics.bytesSent.add(UInt64(result), ordering: .relaxed)
+        } else {
+            // The peer is gone: what the guest still writes is dropped, so it never waits for room.
+            connections[slot].peerClosed = true
+            connections[slot].txTail = curing_load64(&shared.pointee.tx_head)
+            curing_store32(&shared.pointee.peer_closed, 1)
+        }
+        curing_store64(&shared.pointee.tx_tail, connections[slot].txTail)
+        published = true
+    }
+
+    // MARK: Work the guest asked for
+
+    /// Looks at every open slot: starts sends and receives, finishes closes. True when it
+    /// started or finished anything.
+    private func service() throws(DeviceViolation) -> Bool {
+        var progressed = false
+        try checkAcceptQueue()
+        for slot in connections.indices where connections[slot].fd >= 0 {
+            let shared = slotPointer(slot)
+            let txHead = curing_load64(&shared.pointee.tx_head), rxTail = curing_load64(&shared.pointee.rx_tail)
+            let connection = connections[slot]
+            guard txHead &- connection.txTail <= NetworkDevice.ringBytes || connection.peerClosed && txHead == connection.txTail else {
+                throw violation(slot, \.tx_head, "set connection slot \(slot)'s transmit head to \(txHead), outside its ring (the monitor has sent up to \(connection.txTail); the ring holds \(NetworkDevice.ringBytes) bytes)")
+            }
+            guard connection.rxHead &- rxTail <= NetworkDevice.ringBytes else {
+                throw violation(slot, \.rx_tail, "set connection slot \(slot)'s receive tail to \(rxTail), outside what was received (0 to \(connection.rxHead) bytes, ring of \(NetworkDevice.ringBytes))")
+            }
+            if curing_load32(&shared.pointee.closed) != 0 {
+                progressed = finishClose(slot, pendingSend: txHead != connection.txTail && !connection.peerClosed) || progressed
+                continue
+            }
+            if !connection.sending && !connection.peerClosed && txHead != connection.txTail {
+                progressed = startSend(slot, upTo: txHead) || progressed
+            }
+            if !connection.receiving && !connection.peerClosed && connection.rxHead &- rxTail < NetworkDevice.ringBytes {
+                progressed = startReceive(slot, free: NetworkDevice.ringBytes - (connection.rxHead &- rxTail)) || progressed
+            }
+        }
+        return progressed
+    }
+
+    /// The guest's accept tail may trail the head by at most a queue's length.
+    private func checkAcceptQueue() throws(DeviceViolation) {
+        let tail = curing_load64(&header.pointee.accept_tail), head = header.pointee.accept_head
+        guard head &- tail <= UInt64(NetworkDevice.connections) else {
+            throw DeviceViolation(description: "the guest set the network device's accept tail to \(tail), outside the queue (head \(head), \(NetworkDevice.connections) entries)",
+                                  address: NetworkDevice.guestAddress + UInt64(MemoryLayout<flexos_net_device>.offset(of: \.accept_tail)!))
+        }
+    }
+
+    private func startSend(_ slot: Int, upTo txHead: UInt64) -> Bool {
+        let tail = connections[slot].txTail
+        let offset = tail % NetworkDevice.ringBytes
+        let length = min(txHead &- tail, NetworkDevice.ringBytes - offset)
+        let buffer = memory.base + Int(flexos_net_rx_offset(UInt32(slot)) + NetworkDevice.ringBytes + offset)
+        guard curing_send(ring, connections[slot].fd, buffer, Int(length), NetworkDevice.userData(.send, slot)) == 0 else { return false }
+        connections[slot].sending = true
+        connections[slot].sendLength = Int(length)
+        return true
+    }
+
+    private func startReceive(_ slot: Int, free: UInt64) -> Bool {
+        let head = connections[slot].rxHead
+        let offset = head % NetworkDevice.ringBytes
+        let length = min(free, NetworkDevice.ringBytes - offset)
+        let buffer = memory.base + Int(flexos_net_rx_offset(UInt32(slot)) + offset)
+        guard curing_recv(ring, connections[slot].fd, buffer, Int(length), NetworkDevice.userData(.receive, slot)) == 0 else { return false }
+        connections[slot].receiving = true
+        return true
+    }
+
+    /// The guest closed the slot: once what it wrote is sent and nothing is in flight,
+    /// the socket is closed and the slot zeroed (free for the next connection).
+    private func finishClose(_ slot: Int, pendingSend: Bool) -> Bool {
+        if pendingSend {
+            if connections[slot].sending { return false }
+            return startSend(slot, upTo: curing_load64(&slotPointer(slot).pointee.tx_head))
+        }
+        if connections[slot].sending { return false }
+        if connections[slot].receiving {
+            // A pending receive completes (with 0) once the socket is shut down.
+            if !connections[slot].shutDown {
+                _ = shutdown(connections[slot].fd, Int32(SHUT_RDWR))
+                connections[slot].shutDown = true
+                return true
+            }
+            return false
+        }
+        close(connections[slot].fd)
+        connections[slot] = Connection()
+        let shared = slotPointer(slot)
+        let generation = shared.pointee.generation
+        shared.initialize(to: flexos_net_slot())
+        shared.pointee.generation = generation
+        statistics.closed.add(1, ordering: .relaxed)
+        return true
+    }
+
+    private func violation<T>(_ slot: Int, _ field: KeyPath<flexos_net_slot, T>, _ text: String) -> DeviceViolation {
+        let offset = UInt64(FLEXOS_NET_SLOTS_OFFSET) + UInt64(slot * MemoryLayout<flexos_net_slot>.stride)
+            + UInt64(MemoryLayout<flexos_net_slot>.offset(of: field)!)
+        return DeviceViolation(description: "the guest " + text, address: NetworkDevice.guestAddress + offset)
+    }
+
+    // MARK: Set-up and tear-down
+
+    private func arm(accept listener: Int) {
+        _ = curing_multishot_accept(ring, listeners[listener].fd, NetworkDevice.userData(.accept, listener))
+    }
+
+    private func armKick() {
+        _ = curing_read(ring, kickEvent.fd.rawValue, &kickBuffer, 8, NetworkDevice.userData(.kick, 0))
+    }
+
+    /// Closes the listeners (new clients are refused at once) and every connection.
+    private func closeEverything() {
+        listeners.forEach { $0.stop() }
+        for slot in connections.indices where connections[slot].fd >= 0 {
+            _ = shutdown(connections[slot].fd, Int32(SHUT_RDWR))
+            close(connections[slot].fd)
+            connections[slot] = Connection()
+        }
+    }
+
+    private var header: UnsafeMutablePointer<flexos_net_device> {
+        memory.base.assumingMemoryBound(to: flexos_net_device.self)
+    }
+
+    private func slotPointer(_ slot: Int) -> UnsafeMutablePointer<flexos_net_slot> {
+        (memory.base + Int(FLEXOS_NET_SLOTS_OFFSET)).assumingMemoryBound(to: flexos_net_slot.self) + slot
+    }
+}
+
+/// What the device did, for `inspect` and the run report.
+public final class NetworkStatistics: Sendable {
+    public let accepted = Atomic<UInt64>(0)
+    /// Connections turned away because every slot was taken.
+    public let refused = Atomic<UInt64>(0)
+    public let closed = Atomic<UInt64>(0)
+    public let bytesReceived = Atomic<UInt64>(0)
+    public let bytesSent = Atomic<UInt64>(0)
+    /// Kick hypercalls from the guest (each one a VM exit).
+    public let kicks = Atomic<UInt64>(0)
+    /// Times the device woke the guest's vCPU.
+    public let wakes = Atomic<UInt64>(0)
+    /// Times the loop slept in io_uring.
+    public let sleeps = Atomic<UInt64>(0)
+}
+
+func monotonicNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
