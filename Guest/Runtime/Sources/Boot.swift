@@ -34,4 +34,21 @@ public enum Compartment {
     public static var index: Int { Int(bootInfo!.pointee.compartment) }
     /// How many VMs the image set has.
     public static var count: Int { Int(bootInfo!.pointee.compartment_count) }
+    /// The network device, in the one compartment that holds it (flexos_abi.h).
+    public static var networkDevice: UnsafeMutableRawPointer? {
+        UnsafeMutableRawPointer(bitPattern: UInt(bootInfo?.pointee.net_device ?? 0))
+    }
+}
+
+/// Time from the time-stamp counter, with no VM exit (a hypercall costs tens of µs).
+public enum Clock {
+    /// Milliseconds since some fixed point in the past (the host's boot): for expiries.
+    public static var milliseconds: UInt64 {
+        let hz = bootInfo?.pointee.tsc_hz ?? 0
+        guard hz >= 1000 else { return Hypercalls.monotonicNanoseconds() / 1_000_000 }
+        return flexos_cycles() / (hz / 1000)
+    }
+
+    /// Time-stamp counter ticks per second.
+    public static var ticksPerSecond: UInt64 { bootInfo?.pointee.tsc_hz ?? 0 }
 }

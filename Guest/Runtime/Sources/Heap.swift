@@ -44,6 +44,13 @@ struct Heap {
     /// Bytes handed out and not yet freed, headers included.
     var bytesInUse: UInt { header.pointee.bytesInUse }
 
+    /// The range of addresses the heap hands out.
+    var start: UInt { header.pointee.start }
+    var end: UInt { header.pointee.end }
+
+    /// Bytes the heap manages in all.
+    var capacity: UInt { header.pointee.end - header.pointee.start }
+
     /// `byteCount` bytes aligned to `alignment` (a power of two), or nil when the heap is full.
     func allocate(byteCount: Int, alignment: Int) -> UnsafeMutableRawPointer? {
         let alignment = max(UInt(alignment), 16)
@@ -160,6 +167,9 @@ public enum PrivateHeap {
 
     /// Bytes allocated and not yet freed (block headers included).
     public static var bytesInUse: UInt { heap?.bytesInUse ?? 0 }
+
+    /// The heap's size: what a library that must not run out (and trap) budgets against.
+    public static var capacity: UInt { heap?.capacity ?? 0 }
 }
 
 @_cdecl("posix_memalign")

@@ -32,11 +32,18 @@ public enum Hypercalls {
         return block.nanoseconds
     }
 
-    /// Sleeps until another compartment wakes this one or `timeout` nanoseconds pass (0: no limit).
-    static func wait(timeout: UInt64) -> Bool {
+    /// Sleeps until another compartment or a device wakes this one, or `timeout`
+    /// nanoseconds pass (0: no limit). A wake sent before the wait is not lost.
+    public static func wait(timeout: UInt64) -> Bool {
         var block = flexos_hc_wait(timeout_nanoseconds: timeout, woken: 0)
         flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAIT.rawValue), &block)
         return block.woken != 0
+    }
+
+    /// Tells the network device there is work (needed only while it says it sleeps).
+    public static func kickNetwork() {
+        var block = flexos_hc_net_kick(reserved: 0)
+        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_NET_KICK.rawValue), &block)
     }
 
     /// Wakes compartment `index`.

@@ -27,6 +27,15 @@ public enum SharedMemory {
     /// Bytes of the shared heap allocated and not yet freed, by every compartment.
     public static var heapBytesInUse: UInt { heap?.bytesInUse ?? 0 }
 
+    /// Whether `count` bytes at `pointer` lie in the shared heap: what a library checks
+    /// before it touches memory another compartment handed it.
+    public static func holds(_ pointer: UnsafeRawPointer, count: Int) -> Bool {
+        guard let heap, count >= 0 else { return false }
+        let start = UInt(bitPattern: pointer)
+        let (end, overflow) = start.addingReportingOverflow(UInt(count))
+        return !overflow && start >= heap.start && end <= heap.end
+    }
+
     /// Returns memory from `allocate` to the shared heap.
     public static func deallocate<T>(_ pointer: UnsafeMutablePointer<T>) {
         heap?.free(UnsafeMutableRawPointer(pointer))

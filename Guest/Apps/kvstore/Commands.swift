@@ -1,0 +1,463 @@
+import FlexOS
+
+/// The commands, Redis's semantics, one function each. `run` checks the name and arity,
+/// then dispatches; data-growing commands are refused with -OOM when the heap is nearly full.
+enum Commands {
+    static let wrongType: StaticString = "WRONGTYPE Operation against a key holding the wrong kind of value"
+    static let notInteger: StaticString = "ERR value is not an integer or out of range"
+    static let outOfMemory: StaticString = "OOM command not allowed when used memory > 'maxmemory'."
+
+    typealias Handler = (Command, inout Reply) -> Void
+    /// A command: its name, its minimum argument count (the name included), whether it
+    /// takes more, whether it grows the data (and may be refused with -OOM), and its code.
+    struct Definition {
+        let name: StaticString
+        let minimum: Int
+        let variadic: Bool
+        let grows: Bool
+        let run: Handler
+    }
+
+    static let table: [Definition] = [
+        Definition(name: "get", minimum: 2, variadic: false, grows: false, run: get),
+        Definition(name: "set", minimum: 3, variadic: true, grows: true, run: set),
+        Definition(name: "ping", minimum: 1, variadic: true, grows: false, run: ping),
+        Definition(name: "echo", minimum: 2, variadic: false, grows: false, run: { c, r in r.bulk(c[1]) }),
+        Definition(name: "del", minimum: 2, variadic: true, grows: false, run: delete),
+        Definition(name: "exists", minimum: 2, variadic: true, grows: false, run: exists),
+        Definition(name: "incr", minimum: 2, variadic: false, grows: true, run: { c, r in increment(c, by: 1, &r) }),
+        Definition(name: "decr", minimum: 2, variadic: false, grows: true, run: { c, r in increment(c, by: -1, &r) }),
+        Definition(name: "incrby", minimum: 3, variadic: false, grows: true, run: { c, r in incrementBy(c, negate: false, &r) }),
+        Definition(name: "decrby", minimum: 3, variadic: false, grows: true, run: { c, r in incrementBy(c, negate: true, &r) }),
+        Definition(name: "append", minimum: 3, variadic: false, grows: true, run: append),
+        Definition(name: "strlen", minimum: 2, variadic: false, grows: false, run: strlen),
+        Definition(name: "mset", minimum: 3, variadic: true, grows: true, run: mset),
+        Definition(name: "mget", minimum: 2, variadic: true, grows: false, run: mget),
+        Definition(name: "expire", minimum: 3, variadic: true, grows: false, run: { c, r in expire(c, unit: 1000, &r) }),
+        Definition(name: "pexpire", minimum: 3, variadic: true, grows: false, run: { c, r in expire(c, unit: 1, &r) }),
+        Definition(name: "ttl", minimum: 2, variadic: false, grows: false, run: { c, r in ttl(c, unit: 1000, &r) }),
+        Definition(name: "pttl", minimum: 2, variadic: false, grows: false, run: { c, r in ttl(c, unit: 1, &r) }),
+        Definition(name: "persist", minimum: 2, variadic: false, grows: false, run: persist),
+        Definition(name: "type", minimum: 2, variadic: false, grows: false, run: type),
+        Definition(name: "lpush", minimum: 3, variadic: true, grows: true, run: { c, r in push(c, front: true, &r) }),
+        Definition(name: "rpush", minimum: 3, variadic: true, grows: true, run: { c, r in push(c, front: false, &r) }),
+        Definition(name: "lpop", minimum: 2, variadic: true, grows: false, run: { c, r in pop(c, front: true, &r) }),
+        Definition(name: "rpop", minimum: 2, variadic: true, grows: false, run: { c, r in pop(c, front: false, &r) }),
+        Definition(name: "lrange", minimum: 4, variadic: false, grows: false, run: lrange),
+        Definition(name: "llen", minimum: 2, variadic: false, grows: false, run: llen),
+        Definition(name: "sadd", minimum: 3, variadic: true, grows: true, run: sadd),
+        Definition(name: "spop", minimum: 2, variadic: true, grows: false, run: spop),
+        Definition(name: "scard", minimum: 2, variadic: false, grows: false, run: scard),
+        Definition(name: "sismember", minimum: 3, variadic: false, grows: false, run: sismember),
+        Definition(name: "smembers", minimum: 2, variadic: false, grows: false, run: smembers),
+        Definition(name: "hset", minimum: 4, variadic: true, grows: true, run: hset),
+        Definition(name: "hget", minimum: 3, variadic: false, grows: false, run: hget),
+        Definition(name: "zadd", minimum: 4, variadic: true, grows: true, run: zadd),
+        Definition(name: "zpopmin", minimum: 2, variadic: true, grows: false, run: zpopmin),
+        Definition(name: "zcard", minimum: 2, variadic: false, grows: false, run: zcard),
+        Definition(name: "dbsize", minimum: 1, variadic: false, grows: false, run: { _, r in r.integer(Keyspace.entries.count) }),
+        Definition(name: "flushall", minimum: 1, variadic: true, grows: false, run: flush),
+        Definition(name: "flushdb", minimum: 1, variadic: true, grows: false, run: flush),
+        Definition(name: "select", minimum: 2, variadic: false, grows: false, run: select),
+        Definition(name: "info", minimum: 1, variadic: true, grows: false, run: Server.info),
+        Definition(name: "config", minimum: 2, variadic: true, grows: false, run: Server.config),
+        Definition(name: "client", minimum: 2, variadic: true, grows: false, run: Server.client),
+        Definition(name: "command", minimum: 1, variadic: true, grows: false, run: { _, r in r.array(0) }),
+    ]
+
+    static func run(_ command: Command, _ reply: inout Reply) {
+        guard let definition = table.first(where: { command.isArgument(0, $0.name) }) else { return unknown(command, &reply) }
+        guard command.count >= definition.minimum, definition.variadic || command.count == definition.minimum else {
+            return reply.error(bytes("ERR wrong number of arguments for '") + lowercased(command[0]) + bytes("' command"))
+        }
+        if definition.grows && !Keyspace.hasRoom(for: command.payloadBytes) { return reply.error(outOfMemory) }
+        definition.run(command, &reply)
+    }
+
+    static func unknown(_ command: Command, _ reply: inout Reply) {
+        var text = bytes("ERR unknown command '") + Array(command[0].prefix(128)) + bytes("', with args beginning with: ")
+        for index in 1..<min(command.count, 4) { text += [39] + Array(command[index].prefix(64)) + [39, 32] }
+        reply.error(text)
+    }
+
+    // MARK: Strings
+
+    static func get(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.null()
+        case .string(let value)?: r.bulk(value)
+        default: r.error(wrongType)
+        }
+    }
+
+    static func set(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        var onlyIfAbsent = false, onlyIfPresent = false, keepTTL = false, returnOld = false
+        var expiresAt: UInt64 = 0
+        var index = 3
+        while index < c.count {
+            if c.isArgument(index, "nx") { onlyIfAbsent = true }
+            else if c.isArgument(index, "xx") { onlyIfPresent = true }
+            else if c.isArgument(index, "keepttl") { keepTTL = true }
+            else if c.isArgument(index, "get") { returnOld = true }
+            else if (c.isArgument(index, "ex") || c.isArgument(index, "px")) && index + 1 < c.count {
+                guard let amount = Numbers.integer(c[index + 1]), amount > 0, amount <= Int.max / 1000 else {
+                    return r.error("ERR invalid expire time in 'set' command")
+                }
+                expiresAt = Clock.milliseconds + UInt64(amount) * (c.isArgument(index, "ex") ? 1000 : 1)
+                index += 1
+            } else {
+                return r.error("ERR syntax error")
+            }
+            index += 1
+        }
+        if onlyIfAbsent && onlyIfPresent { return r.error("ERR syntax error") }
+        let old = Keyspace.live(key)
+        if returnOld, let old {
+            guard case .string = old.value else { return r.error(wrongType) }
+        }
+        if onlyIfAbsent && old != nil || onlyIfPresent && old == nil { return returnOld ? reply(old, &r) : r.null() }
+        Keyspace.entries[key] = Entry(value: .string(c.bytes(2)), expiresAt: keepTTL ? old?.expiresAt ?? 0 : expiresAt)
+        returnOld ? reply(old, &r) : r.ok()
+    }
+
+    private static func reply(_ old: Entry?, _ r: inout Reply) {
+        if case .string(let value)? = old?.value { r.bulk(value) } else { r.null() }
+    }
+
+    static func ping(_ c: Command, _ r: inout Reply) {
+        switch c.count {
+        case 1: r.simple("PONG")
+        case 2: r.bulk(c[1])
+        default: r.error("ERR wrong number of arguments for 'ping' command")
+        }
+    }
+
+    static func delete(_ c: Command, _ r: inout Reply) {
+        var removed = 0
+        for index in 1..<c.count where Keyspace.live(c.bytes(index)) != nil {
+            Keyspace.entries[c.bytes(index)] = nil
+            removed += 1
+        }
+        r.integer(removed)
+    }
+
+    static func exists(_ c: Command, _ r: inout Reply) {
+        var found = 0
+        for index in 1..<c.count where Keyspace.exists(c.bytes(index)) { found += 1 }
+        r.integer(found)
+    }
+
+    static func incrementBy(_ c: Command, negate: Bool, _ r: inout Reply) {
+        guard let amount = Numbers.integer(c[2]), !(negate && amount == Int.min) else { return r.error(notInteger) }
+        increment(c, by: negate ? -amount : amount, &r)
+    }
+
+    static func increment(_ c: Command, by amount: Int, _ r: inout Reply) {
+        let key = c.bytes(1)
+        let entry = Keyspace.live(key)
+        var current = 0
+        if let entry {
+            guard case .string(let text) = entry.value else { return r.error(wrongType) }
+            guard let value = Numbers.integer(text) else { return r.error(notInteger) }
+            current = value
+        }
+        let (sum, overflow) = current.addingReportingOverflow(amount)
+        guard !overflow else { return r.error("ERR increment or decrement would overflow") }
+        Keyspace.entries[key] = Entry(value: .string(Numbers.text(sum)), expiresAt: entry?.expiresAt ?? 0)
+        r.integer(sum)
+    }
+
+    static func append(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        guard let entry = Keyspace.live(key) else {
+            Keyspace.entries[key] = Entry(value: .string(c.bytes(2)))
+            return r.integer(c[2].count)
+        }
+        guard case .string = entry.value else { return r.error(wrongType) }
+        var length = 0
+        Keyspace.entries[key]?.value.withString { value in
+            value.append(contentsOf: c[2])
+            length = value.count
+        }
+        r.integer(length)
+    }
+
+    static func strlen(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.integer(0)
+        case .string(let value)?: r.integer(value.count)
+        default: r.error(wrongType)
+        }
+    }
+
+    static func mset(_ c: Command, _ r: inout Reply) {
+        guard c.count % 2 == 1 else { return r.error("ERR wrong number of arguments for 'mset' command") }
+        for index in stride(from: 1, to: c.count, by: 2) { Keyspace.entries[c.bytes(index)] = Entry(value: .string(c.bytes(index + 1))) }
+        r.ok()
+    }
+
+    static func mget(_ c: Command, _ r: inout Reply) {
+        r.array(c.count - 1)
+        for index in 1..<c.count {
+            if case .string(let value)? = Keyspace.live(c.bytes(index))?.value { r.bulk(value) } else { r.null() }
+        }
+    }
+
+    // MARK: Expiry
+
+    static func expire(_ c: Command, unit: UInt64, _ r: inout Reply) {
+        guard let amount = Numbers.integer(c[2]), amount > Int.min / 1000, amount < Int.max / 1000 else { return r.error(notInteger) }
+        let key = c.bytes(1)
+        guard Keyspace.exists(key) else { return r.integer(0) }
+        if amount <= 0 {
+            Keyspace.entries[key] = nil
+        } else {
+            Keyspace.entries[key]?.expiresAt = Clock.milliseconds + UInt64(amount) * unit
+        }
+        r.integer(1)
+    }
+
+    static func ttl(_ c: Command, unit: UInt64, _ r: inout Reply) {
+        guard let entry = Keyspace.live(c.bytes(1)) else { return r.integer(-2) }
+        guard entry.expiresAt != 0 else { return r.integer(-1) }
+        let left = entry.expiresAt - min(entry.expiresAt, Clock.milliseconds)
+        r.integer(Int((left + unit / 2) / unit))
+    }
+
+    static func persist(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        guard let entry = Keyspace.live(key), entry.expiresAt != 0 else { return r.integer(0) }
+        Keyspace.entries[key]?.expiresAt = 0
+        r.integer(1)
+    }
+
+    static func type(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.simple("none")
+        case .string?: r.simple("string")
+        case .list?: r.simple("list")
+        case .set?: r.simple("set")
+        case .hash?: r.simple("hash")
+        case .sortedSet?: r.simple("zset")
+        }
+    }
+
+    // MARK: Lists
+
+    static func push(_ c: Command, front: Bool, _ r: inout Reply) {
+        let key = c.bytes(1)
+        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .list(ByteDeque())) }
+        let length = Keyspace.entries[key]?.value.withList { list -> Int in
+            for index in 2..<c.count { front ? list.pushFront(c.bytes(index)) : list.pushBack(c.bytes(index)) }
+            return list.count
+        }
+        guard let length else { return r.error(wrongType) }
+        r.integer(length)
+    }
+
+    static func pop(_ c: Command, front: Bool, _ r: inout Reply) {
+        guard c.count <= 3 else { return r.error("ERR syntax error") }
+        var count: Int? = nil
+        if c.count == 3 {
+            guard let value = Numbers.integer(c[2]), value >= 0 else { return r.error("ERR value is out of range, must be positive") }
+            count = value
+        }
+        let key = c.bytes(1)
+        guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.nullArray() }
+        let popped = Keyspace.entries[key]?.value.withList { list -> [[UInt8]] in
+            var values: [[UInt8]] = []
+            while values.count < (count ?? 1), let value = front ? list.popFront() : list.popBack() { values.append(value) }
+            return values
+        }
+        guard let popped else { return r.error(wrongType) }
+        if case .list(let list)? = Keyspace.entries[key]?.value, list.isEmpty { Keyspace.entries[key] = nil }
+        if count == nil { return popped.first.map { r.bulk($0) } ?? r.null() }
+        r.array(popped.count)
+        for value in popped { r.bulk(value) }
+    }
+
+    static func lrange(_ c: Command, _ r: inout Reply) {
+        guard let first = Numbers.integer(c[2]), let last = Numbers.integer(c[3]) else { return r.error(notInteger) }
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.array(0)
+        case .list(let list)?:
+            let start = max(first < 0 ? list.count + first : first, 0)
+            let end = min(last < 0 ? list.count + last : last, list.count - 1)
+            guard start <= end else { return r.array(0) }
+            r.array(end - start + 1)
+            for index in start...end { r.bulk(list[index]) }
+        default: r.error(wrongType)
+        }
+    }
+
+    static func llen(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.integer(0)
+        case .list(let list)?: r.integer(list.count)
+        default: r.error(wrongType)
+        }
+    }
+
+    // MARK: Sets and hashes
+
+    static func sadd(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .set([])) }
+        let added = Keyspace.entries[key]?.value.withSet { set -> Int in
+            var added = 0
+            for index in 2..<c.count where set.insert(c.bytes(index)).inserted { added += 1 }
+            return added
+        }
+        guard let added else { return r.error(wrongType) }
+        r.integer(added)
+    }
+
+    static func spop(_ c: Command, _ r: inout Reply) {
+        var count: Int? = nil
+        if c.count == 3 {
+            guard let value = Numbers.integer(c[2]), value >= 0 else { return r.error("ERR value is out of range, must be positive") }
+            count = value
+        } else if c.count > 3 {
+            return r.error("ERR syntax error")
+        }
+        let key = c.bytes(1)
+        guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.array(0) }
+        let popped = Keyspace.entries[key]?.value.withSet { set -> [[UInt8]] in
+            var values: [[UInt8]] = []
+            while values.count < (count ?? 1), !set.isEmpty { values.append(set.removeFirst()) }
+            return values
+        }
+        guard let popped else { return r.error(wrongType) }
+        if case .set(let set)? = Keyspace.entries[key]?.value, set.isEmpty { Keyspace.entries[key] = nil }
+        if count == nil { return popped.first.map { r.bulk($0) } ?? r.null() }
+        r.array(popped.count)
+        for value in popped { r.bulk(value) }
+    }
+
+    static func scard(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.integer(0)
+        case .set(let set)?: r.integer(set.count)
+        default: r.error(wrongType)
+        }
+    }
+
+    static func sismember(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.integer(0)
+        case .set(let set)?: r.integer(set.contains(c.bytes(2)) ? 1 : 0)
+        default: r.error(wrongType)
+        }
+    }
+
+    static func smembers(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.array(0)
+        case .set(let set)?:
+            r.array(set.count)
+            for member in set { r.bulk(member) }
+        default: r.error(wrongType)
+        }
+    }
+
+    static func hset(_ c: Command, _ r: inout Reply) {
+        guard c.count % 2 == 0 else { return r.error("ERR wrong number of arguments for 'hset' command") }
+        let key = c.bytes(1)
+        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        let added = Keyspace.entries[key]?.value.withHash { hash -> Int in
+            var added = 0
+            for index in stride(from: 2, to: c.count, by: 2) where hash.updateValue(c.bytes(index + 1), forKey: c.bytes(index)) == nil { added += 1 }
+            return added
+        }
+        guard let added else { return r.error(wrongType) }
+        r.integer(added)
+    }
+
+    static func hget(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.null()
+        case .hash(let hash)?: if let value = hash[c.bytes(2)] { r.bulk(value) } else { r.null() }
+        default: r.error(wrongType)
+        }
+    }
+
+    // MARK: Sorted sets
+
+    static func zadd(_ c: Command, _ r: inout Reply) {
+        guard c.count % 2 == 0 else { return r.error("ERR syntax error") }
+        for index in stride(from: 2, to: c.count, by: 2) where Numbers.score(c[index]) == nil {
+            return r.error("ERR value is not a valid float")
+        }
+        let key = c.bytes(1)
+        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet())) }
+        let added = Keyspace.entries[key]?.value.withSortedSet { set -> Int in
+            var added = 0
+            for index in stride(from: 2, to: c.count, by: 2) where set.add(c.bytes(index + 1), score: Numbers.score(c[index])!, text: c.bytes(index)) {
+                added += 1
+            }
+            return added
+        }
+        guard let added else { return r.error(wrongType) }
+        r.integer(added)
+    }
+
+    static func zpopmin(_ c: Command, _ r: inout Reply) {
+        var count = 1
+        if c.count == 3 {
+            guard let value = Numbers.integer(c[2]), value >= 0 else { return r.error("ERR value is out of range, must be positive") }
+            count = value
+        } else if c.count > 3 {
+            return r.error("ERR syntax error")
+        }
+        let key = c.bytes(1)
+        guard Keyspace.live(key) != nil else { return r.array(0) }
+        let popped = Keyspace.entries[key]?.value.withSortedSet { set -> [SortedSet.Element] in
+            var elements: [SortedSet.Element] = []
+            while elements.count < count, let element = set.popMinimum() { elements.append(element) }
+            return elements
+        }
+        guard let popped else { return r.error(wrongType) }
+        if case .sortedSet(let set)? = Keyspace.entries[key]?.value, set.count == 0 { Keyspace.entries[key] = nil }
+        r.array(popped.count * 2)
+        for element in popped {
+            r.bulk(element.member)
+            r.bulk(element.scoreText)
+        }
+    }
+
+    static func zcard(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.integer(0)
+        case .sortedSet(let set)?: r.integer(set.count)
+        default: r.error(wrongType)
+        }
+    }
+
+    // MARK: The database
+
+    static func flush(_ c: Command, _ r: inout Reply) {
+        Keyspace.entries = [:]
+        r.ok()
+    }
+
+    static func select(_ c: Command, _ r: inout Reply) {
+        guard Numbers.integer(c[1]) == 0 else { return r.error("ERR DB index is out of range") }
+        r.ok()
+    }
+}
+
+extension Value {
+    mutating func withString<R>(_ body: (inout [UInt8]) -> R) -> R? {
+        guard case .string(var value) = self else { return nil }
+        self = .list(ByteDeque())
+        defer { self = .string(value) }
+        return body(&value)
+    }
+}
+
+func bytes(_ text: StaticString) -> [UInt8] { Array(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+
+func lowercased(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    bytes.prefix(128).map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
+}

@@ -1,0 +1,165 @@
+import CFlexOSGuest
+import FlexOS
+
+/// A connection as other libraries name it: the slot in the low 16 bits, the slot's
+/// generation above, so a connection closed and replaced on the same slot is never
+/// confused with its successor.
+struct ConnectionID {
+    let slot: Int
+    let generation: UInt64
+
+    init(slot: Int, generation: UInt64) {
+        self.slot = slot
+        self.generation = generation
+    }
+
+    init?(_ value: UInt64) {
+        slot = Int(value & 0xFFFF)
+        generation = (value >> 16) & 0xFFFF_FFFF
+        guard slot < Device.connections, generation != 0, Sockets.generations[slot] == generation else { return nil }
+    }
+
+    var value: UInt64 { (generation & 0xFFFF_FFFF) << 16 | UInt64(slot) }
+}
+
+/// Event flags poll reports, in the top 16 bits of each event word.
+enum EventFlag {
+    static let readable: UInt64 = 1 << 48
+    static let writable: UInt64 = 2 << 48
+    static let hangUp: UInt64 = 4 << 48
+}
+
+/// The library's state: which slots are open, under which generation, and which wait
+/// for room to send.
+enum Sockets {
+    /// Per slot: the generation it was accepted under (its low 32 bits), 0 when not open.
+    nonisolated(unsafe) static var generations = [UInt64](repeating: 0, count: Device.connections)
+    nonisolated(unsafe) static var wantsWrite = [Bool](repeating: false, count: Device.connections)
+    nonisolated(unsafe) static var open: [Int] = []
+    /// About 50 µs of polling before poll sleeps.
+    static let spinCycles: UInt64 = 125_000
+
+    static func acceptNew() {
+        Device.takeAccepted { slot in
+            guard generations[slot] == 0 else { return }
+            let generation = flexos_load_acquire(&Device.slot(slot).pointee.generation) & 0xFFFF_FFFF
+            generations[slot] = generation == 0 ? 1 : generation
+            wantsWrite[slot] = false
+            open.append(slot)
+        }
+    }
+
+    /// Writes up to `capacity` ready events; returns how many.
+    static func collect(_ events: UnsafeMutablePointer<UInt64>, capacity: Int) -> Int {
+        var count = 0
+        for slot in open where count < capacity {
+            let shared = Device.slot(slot)
+            let peerClosed = flexos_load32_acquire(&shared.pointee.peer_closed) != 0
+            let received = flexos_load_acquire(&shared.pointee.rx_head) != shared.pointee.rx_tail
+            var flags: UInt64 = 0
+            if received { flags |= EventFlag.readable }
+            if peerClosed { flags |= EventFlag.hangUp | (received ? 0 : EventFlag.readable) }
+            if wantsWrite[slot] && shared.pointee.tx_head &- flexos_load_acquire(&shared.pointee.tx_tail) < Device.ringBytes {
+                flags |= EventFlag.writable
+                wantsWrite[slot] = false
+            }
+            guard flags != 0 else { continue }
+            events[count] = flags | ConnectionID(slot: slot, generation: generations[slot]).value
+            count += 1
+        }
+        return count
+    }
+
+    static func remove(_ slot: Int) {
+        generations[slot] = 0
+        wantsWrite[slot] = false
+        if let index = open.firstIndex(of: slot) { open.remove(at: index) }
+    }
+}
+
+/// Waits until a connection is readable (bytes, or the peer closed) or writable again
+/// after a short send, or `timeoutMilliseconds` pass (0: no limit). Returns the number
+/// of events written to `events`: each a connection id with EventFlag bits on top.
+@_cdecl("net_poll")
+public func poll(_ events: UnsafeMutablePointer<UInt64>, _ capacity: Int, _ timeoutMilliseconds: Int) -> Int {
+    guard capacity > 0, SharedMemory.holds(events, count: capacity * 8) else { return -2 }
+    let started = flexos_cycles()
+    let deadline = timeoutMilliseconds <= 0 ? UInt64.max : Clock.milliseconds + UInt64(timeoutMilliseconds)
+    while true {
+        Sockets.acceptNew()
+        let ready = Sockets.collect(events, capacity: capacity)
+        if ready > 0 { return ready }
+        let now = Clock.milliseconds
+        if now >= deadline { return 0 }
+        if flexos_cycles() &- started < Sockets.spinCycles { flexos_cpu_relax(); continue }
+        // Say so, look once more, then sleep until the device wakes this VM.
+        let header = Device.header
+        flexos_store32_release(&header.pointee.guest_sleeping, 1)
+        flexos_full_fence()
+        Sockets.acceptNew()
+        let late = Sockets.collect(events, capacity: capacity)
+        if late == 0 { _ = Hypercalls.wait(timeout: deadline == UInt64.max ? 0 : (deadline - now) * 1_000_000) }
+        flexos_store32_release(&header.pointee.guest_sleeping, 0)
+        if late > 0 { return late }
+    }
+}
+
+/// Copies up to `capacity` received bytes of `connection` into `buffer`. Returns the
+/// count; 0 when the peer closed and every byte was read; -1 when nothing is there yet;
+/// -2 for a connection that is not open (or a buffer outside shared memory).
+@_cdecl("net_receive")
+public func receive(_ connection: UInt64, _ buffer: UnsafeMutablePointer<UInt8>, _ capacity: Int) -> Int {
+    guard let id = ConnectionID(connection), capacity >= 0, SharedMemory.holds(buffer, count: capacity) else { return -2 }
+    let shared = Device.slot(id.slot)
+    let peerClosed = flexos_load32_acquire(&shared.pointee.peer_closed) != 0
+    let head = flexos_load_acquire(&shared.pointee.rx_head), tail = shared.pointee.rx_tail
+    guard head != tail else { return peerClosed ? 0 : -1 }
+    let count = Int(min(head &- tail, UInt64(capacity)))
+    copyOut(Device.receiveRing(id.slot), from: tail, count: count, to: buffer)
+    flexos_store_release(&shared.pointee.rx_tail, tail &+ UInt64(count))
+    Device.kickIfSleeping()
+    return count
+}
+
+/// Queues up to `count` bytes for `connection`; returns how many it took (less than
+/// `count` when the ring is full: poll then reports the connection writable), or -2
+/// when the connection is not open or its peer is gone.
+@_cdecl("net_send")
+public func send(_ connection: UInt64, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int {
+    guard let id = ConnectionID(connection), count >= 0, SharedMemory.holds(bytes, count: count) else { return -2 }
+    let shared = Device.slot(id.slot)
+    guard flexos_load32_acquire(&shared.pointee.peer_closed) == 0 else { return -2 }
+    let head = shared.pointee.tx_head
+    let room = Device.ringBytes - (head &- flexos_load_acquire(&shared.pointee.tx_tail))
+    let taken = Int(min(room, UInt64(count)))
+    copyIn(bytes, count: taken, to: Device.transmitRing(id.slot), at: head)
+    flexos_store_release(&shared.pointee.tx_head, head &+ UInt64(taken))
+    if taken < count { Sockets.wantsWrite[id.slot] = true }
+    if taken > 0 { Device.kickIfSleeping() }
+    return taken
+}
+
+/// Closes `connection` once what was sent has left; its id is dead from now on.
+@_cdecl("net_close")
+public func close(_ connection: UInt64) {
+    guard let id = ConnectionID(connection) else { return }
+    flexos_store32_release(&Device.slot(id.slot).pointee.closed, 1)
+    Sockets.remove(id.slot)
+    Device.kickIfSleeping()
+}
+
+/// Copies `count` bytes from a ring at counter `position` (wrapping) to `buffer`.
+private func copyOut(_ ring: UnsafeMutablePointer<UInt8>, from position: UInt64, count: Int, to buffer: UnsafeMutablePointer<UInt8>) {
+    let offset = Int(position % Device.ringBytes)
+    let first = min(count, Int(Device.ringBytes) - offset)
+    buffer.update(from: ring + offset, count: first)
+    if first < count { (buffer + first).update(from: ring, count: count - first) }
+}
+
+/// Copies `count` bytes from `bytes` into a ring at counter `position` (wrapping).
+private func copyIn(_ bytes: UnsafePointer<UInt8>, count: Int, to ring: UnsafeMutablePointer<UInt8>, at position: UInt64) {
+    let offset = Int(position % Device.ringBytes)
+    let first = min(count, Int(Device.ringBytes) - offset)
+    (ring + offset).update(from: bytes, count: first)
+    if first < count { ring.update(from: bytes + first, count: count - first) }
+}

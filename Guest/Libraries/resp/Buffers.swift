@@ -1,0 +1,97 @@
+import FlexOS
+
+/// Bytes in the shared heap (the network library, maybe in another compartment, reads
+/// and writes them), growing as needed. `failed` is set when the heap could not grow it;
+/// the connection is then dropped rather than the compartment trapping.
+struct SharedBuffer {
+    private(set) var base: UnsafeMutablePointer<UInt8>
+    private(set) var capacity: Int
+    private(set) var start = 0
+    private(set) var end = 0
+    private(set) var failed = false
+
+    init?(capacity: Int) {
+        guard let base = SharedMemory.allocate(UInt8.self, count: capacity) else { return nil }
+        self.base = base
+        self.capacity = capacity
+    }
+
+    var pending: Int { end - start }
+    var pendingBytes: UnsafePointer<UInt8> { UnsafePointer(base + start) }
+    var pendingBuffer: UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(start: base + start, count: end - start) }
+
+    /// Where received bytes go (after `reserve`), and how many fit.
+    var spare: UnsafeMutablePointer<UInt8> { base + end }
+    var spareCount: Int { capacity - end }
+
+    /// Counts `count` bytes written at `spare` as pending.
+    mutating func commit(_ count: Int) { end += count }
+
+    /// Drops everything pending.
+    mutating func discard() { start = 0; end = 0 }
+
+    mutating func consumed(_ count: Int) {
+        start += count
+        if start == end { start = 0; end = 0 }
+    }
+
+    mutating func reserve(_ count: Int) -> Bool {
+        if end + count <= capacity { return true }
+        if start > 0 {
+            (base).update(from: base + start, count: end - start)
+            end -= start
+            start = 0
+            if end + count <= capacity { return true }
+        }
+        var grown = capacity
+        while grown < end + count { grown *= 2 }
+        guard let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { failed = true; return false }
+        bigger.update(from: base, count: end)
+        SharedMemory.deallocate(base)
+        base = bigger
+        capacity = grown
+        return true
+    }
+
+    mutating func append(_ byte: UInt8) {
+        guard reserve(1) else { return }
+        base[end] = byte
+        end += 1
+    }
+
+    mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress, reserve(bytes.count) else { return }
+        (base + end).update(from: source, count: bytes.count)
+        end += bytes.count
+    }
+
+    mutating func append(_ text: StaticString) {
+        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    mutating func appendCRLF() {
+        guard reserve(2) else { return }
+        base[end] = 13
+        base[end + 1] = 10
+        end += 2
+    }
+
+    mutating func append(decimal value: Int) {
+        guard reserve(20) else { return }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var magnitude = value.magnitude, count = 0
+        withUnsafeMutableBytes(of: &digits) { digits in
+            repeat {
+                digits[count] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            if value < 0 { base[end] = UInt8(ascii: "-"); end += 1 }
+            while count > 0 { count -= 1; base[end] = digits[count]; end += 1 }
+        }
+    }
+
+    func free() { SharedMemory.deallocate(base) }
+}
