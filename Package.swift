@@ -39,7 +39,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "Monitor",
+                "Monitor", "NetworkDevice",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -63,7 +63,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "flexosctl",
-            dependencies: ["Toolchain", "ControlAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Toolchain", "ControlAPI", "NetworkDevice", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmarks: speed targets live here, never in timed tests.
         .executableTarget(

@@ -66,16 +66,19 @@ public struct LaunchRequest: Codable, Sendable {
     public var sharedMemory: UInt64?
     /// Seconds after which the daemon stops it; none by default.
     public var timeout: Double?
+    /// Addresses its network device listens on, e.g. ["127.0.0.1:6379"].
+    public var listen: [String]?
 
-    public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil) {
+    public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil, listen: [String]? = nil) {
         self.path = path
         self.name = name
         self.memory = memory
         self.sharedMemory = sharedMemory
         self.timeout = timeout
+        self.listen = listen
     }
 
-    private enum CodingKeys: String, CodingKey { case path, name, memory, sharedMemory, timeout }
+    private enum CodingKeys: String, CodingKey { case path, name, memory, sharedMemory, timeout, listen }
 
     /// Decodes a request, saying which size is wrong when one is negative (the decoder's
     /// own error for a negative UInt64 names no field).
@@ -91,6 +94,7 @@ public struct LaunchRequest: Codable, Sendable {
         memory = try size(.memory)
         sharedMemory = try size(.sharedMemory)
         timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
+        listen = try container.decodeIfPresent([String].self, forKey: .listen)
     }
 }
 

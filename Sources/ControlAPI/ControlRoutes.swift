@@ -2,6 +2,7 @@ import FoundationEssentials
 import HTTPTypes
 import Hummingbird
 import Monitor
+import NetworkDevice
 import NIOCore
 import NIOPosix
 import Prometheus
@@ -66,8 +67,12 @@ struct ControlRoutes: Sendable {
             throw APIError(.badRequest, "malformed launch request: \(describe(error)); send JSON like {\"path\": \"/abs/path/to/image-set\", \"name\": \"optional\", \"memory\": 67108864}")
         }
         guard !body.path.isEmpty else { throw APIError(.badRequest, "malformed launch request: `path` is empty") }
+        var listen: [ListenAddress] = []
+        for text in body.listen ?? [] {
+            do { listen.append(try ListenAddress.parse(text)) } catch { throw APIError(.badRequest, "malformed launch request: `listen`: \(error.description)") }
+        }
         let options = LaunchOptions(memory: body.memory ?? ImageSetLayout.defaultMemory,
-                                    sharedMemory: body.sharedMemory ?? ImageSetLayout.defaultSharedMemory, timeout: body.timeout)
+                                    sharedMemory: body.sharedMemory ?? ImageSetLayout.defaultSharedMemory, timeout: body.timeout, listen: listen)
         guard let caller = await context.caller() else {
             throw APIError(.forbidden, "flexosd could not read the credentials of this connection (SO_PEERCRED), so it opens no file for it")
         }

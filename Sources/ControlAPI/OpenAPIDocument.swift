@@ -145,6 +145,7 @@ components:
         memory: {type: integer, minimum: 1048576, maximum: 1073741824, multipleOf: 4096, description: "Private memory per compartment in bytes."}
         sharedMemory: {type: integer, minimum: 4096, maximum: 1073741824, multipleOf: 4096, description: "Shared memory of the set in bytes (the set's shared data, gate block and shared stacks must fit)."}
         timeout: {type: number, exclusiveMinimum: true, minimum: 0, maximum: 31536000, description: "Seconds after which the daemon stops it."}
+        listen: {type: array, items: {type: string, description: "HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:0"}, description: "Addresses the image set's network device listens on (only for image sets that have one)."}
     ImageSetStatus:
       type: object
       required: [name, path, mechanism, compartments, state, launchedAt, seconds]
@@ -160,6 +161,7 @@ components:
         seconds: {type: number}
         launchStartedAt: {type: integer}
         firstOutputAt: {type: integer}
+        listening: {type: array, items: {type: string}, description: "Where its network device listens, while it runs."}
     CompartmentSnapshot:
       type: object
       required: [name, compartments, mechanism, libraries, vcpu, regions, privateBytes, sharedBytes, gates, exits, hypercalls, kvmStatistics, consoleBytes]
@@ -197,5 +199,18 @@ components:
         hypercalls: {type: object, additionalProperties: {type: integer}}
         kvmStatistics: {type: object, additionalProperties: {type: integer}}
         consoleBytes: {type: integer}
+        network:
+          type: object
+          description: "The network device, in the VM that holds it."
+          required: [listening, accepted, refused, closed, bytesReceived, bytesSent, kicks, wakes]
+          properties:
+            listening: {type: array, items: {type: string}}
+            accepted: {type: integer}
+            refused: {type: integer}
+            closed: {type: integer}
+            bytesReceived: {type: integer}
+            bytesSent: {type: integer}
+            kicks: {type: integer}
+            wakes: {type: integer}
 """#
 }

@@ -1,4 +1,5 @@
 import GuestImage
+import NetworkDevice
 
 /// What `flexosctl inspect compartments` shows of one VM of an image set.
 public struct CompartmentSnapshot: Codable, Equatable, Sendable {
@@ -38,6 +39,35 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
     public var hypercalls: [String: UInt64]
     public var kvmStatistics: [String: UInt64]
     public var consoleBytes: UInt64
+    /// The network device, in the VM that holds it.
+    public var network: NetworkReport?
+}
+
+/// What the network device did: connections, bytes, and how often either side slept.
+public struct NetworkReport: Codable, Equatable, Sendable {
+    /// The addresses it listens on (the port the kernel picked for port 0).
+    public var listening: [String]
+    public var accepted: UInt64
+    /// Clients turned away because every connection slot was taken.
+    public var refused: UInt64
+    public var closed: UInt64
+    public var bytesReceived: UInt64
+    public var bytesSent: UInt64
+    /// Kick hypercalls from the guest (one VM exit each) and wakes of its vCPU.
+    public var kicks: UInt64
+    public var wakes: UInt64
+
+    init(_ device: NetworkDevice) {
+        let statistics = device.statistics
+        listening = device.listeners.map(\.boundAddress.description)
+        accepted = statistics.accepted.load(ordering: .relaxed)
+        refused = statistics.refused.load(ordering: .relaxed)
+        closed = statistics.closed.load(ordering: .relaxed)
+        bytesReceived = statistics.bytesReceived.load(ordering: .relaxed)
+        bytesSent = statistics.bytesSent.load(ordering: .relaxed)
+        kicks = statistics.kicks.load(ordering: .relaxed)
+        wakes = statistics.wakes.load(ordering: .relaxed)
+    }
 }
 
 extension ImageSetRun {
@@ -57,7 +87,8 @@ extension ImageSetRun {
                 privateBytes: regions.filter { !$0.shared }.map(\.size).reduce(0, +),
                 sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
                 gates: runner.gates, exits: runner.report.exits, hypercalls: runner.report.hypercalls,
-                kvmStatistics: runner.report.kvmStatistics, consoleBytes: runner.report.consoleBytes)
+                kvmStatistics: runner.report.kvmStatistics, consoleBytes: runner.report.consoleBytes,
+                network: compartment.index == layout.networkMachine ? network.map(NetworkReport.init) : nil)
         }
     }
 }

@@ -22,6 +22,8 @@ public struct ImageSetStatus: Codable, Equatable, Sendable {
     /// console output arrived (for benchmarks on the same machine).
     public var launchStartedAt: UInt64?
     public var firstOutputAt: UInt64?
+    /// Where its network device listens, while it runs.
+    public var listening: [String]?
 }
 
 /// Why the daemon refused a request about image sets.
@@ -60,6 +62,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let launchedAt = Date()
         let launchStartedAt = monotonicNanoseconds()
         let run = Locked<ImageSetRun?>(nil)
+        let listening = Locked<[String]?>(nil)
         let outcome = Locked<(report: RunReport, snapshot: [CompartmentSnapshot])?>(nil)
 
         init(name: String, path: String, manifest: ImageManifest) {
@@ -99,6 +102,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
             throw RegistryError.launch(error)
         }
         entry.run.withLock { $0 = run }
+        entry.listening.withLock { $0 = run.network?.listeners.map(\.boundAddress.description) }
         do {
             _ = try MonitorThread(name: "set-\(entry.name)", detached: true) { [self] in supervise(entry, run, timeout: options.timeout) }
         } catch {
@@ -227,7 +231,8 @@ public final class ImageSetRegistry: @unchecked Sendable {
             exitStatus: outcome?.report.exitStatus, message: outcome?.report.message,
             launchedAt: entry.launchedAt.timeIntervalSince1970,
             seconds: outcome?.report.wallSeconds ?? Date().timeIntervalSince(entry.launchedAt),
-            launchStartedAt: entry.launchStartedAt, firstOutputAt: entry.log.firstOutputAt)
+            launchStartedAt: entry.launchStartedAt, firstOutputAt: entry.log.firstOutputAt,
+            listening: outcome == nil ? entry.listening.withLock { $0 } : nil)
     }
 
 }

@@ -174,10 +174,12 @@ public final class ImageSetRun: @unchecked Sendable {
         var end = control.end ?? .failed(message: "the run ended without a cause")
         if let fault = control.pendingFault { end = .faulted(runners[fault.machine].analyze(fault)) }
         if case .timedOut(let seconds, _) = end { end = .timedOut(seconds: seconds, locations: whereTheVCPUsAre()) }
-        return RunReport(
+        var report = RunReport(
             imageSet: imageSet.manifest.name, end: end,
             startedAt: startedAt, firstHypercallAt: control.firstHypercallAt, endedAt: monotonicNanoseconds(),
             compartments: runners.map { $0.report() })
+        report.network = network.map(NetworkReport.init)
+        return report
     }
 }
 

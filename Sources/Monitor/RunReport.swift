@@ -42,6 +42,8 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var firstHypercallAt: UInt64?
     public var endedAt: UInt64
     public var compartments: [CompartmentReport]
+    /// The network device's counters, for an image set that has one.
+    public var network: NetworkReport?
 
     /// The process exit status for an end: the guest's own code when it exited, else the
     /// conventions of timeout(1) and of signals: 124 timed out, 134 panicked, 139 faulted.
@@ -99,6 +101,9 @@ extension RunReport {
         }
         if let first = firstHypercallAt {
             lines[0] += " (first hypercall \(formatSeconds(Double(first - launchStartedAt) / 1e9)) after launch)"
+        }
+        if let network {
+            lines.append("  network: \(network.accepted) connections (\(network.refused) refused), \(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out; \(network.kicks) kicks, \(network.wakes) wakes")
         }
         for compartment in compartments {
             let kvm = compartment.kvmStatistics

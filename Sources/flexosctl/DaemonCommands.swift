@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlAPI
 import Foundation
 import Monitor
+import NetworkDevice
 
 /// What every command that talks to flexosd takes.
 struct DaemonOptions: ParsableArguments {
@@ -61,11 +62,17 @@ struct Launch: DaemonCommand {
     @Option(parsing: .unconditional, help: "Stop it after this long, e.g. 10s or 5m (default: it runs until it ends or is stopped).", transform: CommandLineValues.parseSeconds)
     var timeout: Double?
 
+    @Option(parsing: .singleValue, help: ArgumentHelp(
+        "Listen on this TCP address for the image set's network device, e.g. 127.0.0.1:6379 (repeatable; port 0 picks a free port, which `list` shows).",
+        valueName: "host:port"), transform: CommandLineValues.parseListenAddress)
+    var listen: [ListenAddress] = []
+
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
         let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
-                                    memory: memory, sharedMemory: sharedMemory, timeout: timeout)
+                                    memory: memory, sharedMemory: sharedMemory, timeout: timeout,
+                                    listen: listen.isEmpty ? nil : listen.map(\.description))
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }
@@ -84,8 +91,9 @@ struct List: DaemonCommand {
         }
         if daemon.json { return try printJSON(sets) }
         guard !sets.isEmpty else { return print("no image sets (start one with `flexosctl launch`)") }
-        let rows = [["NAME", "STATE", "STATUS", "MECHANISM", "COMPARTMENTS", "TIME", "PATH"]] + sets.map { set in
-            [set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, "\(set.compartments.count)", formatSeconds(set.seconds), set.path]
+        let rows = [["NAME", "STATE", "STATUS", "MECHANISM", "COMPARTMENTS", "TIME", "LISTENING", "PATH"]] + sets.map { set in
+            [set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, "\(set.compartments.count)", formatSeconds(set.seconds),
+             set.listening.map { $0.isEmpty ? "-" : $0.joined(separator: ",") } ?? "-", set.path]
         }
         printTable(rows)
     }

@@ -49,6 +49,11 @@ struct Compartments: DaemonCommand {
         let kvm = compartment.kvmStatistics
         let reasons = kvm.filter { $0.key.hasSuffix("_exits") && $0.value > 0 }.sorted { $0.key < $1.key }.map { "\($0.key.dropLast(6)) \($0.value)" }
         lines.append("  exits: \(kvm["exits"] ?? 0)" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")); page faults \(kvm["pf_taken"] ?? 0))"))
+        if let network = compartment.network {
+            lines.append("  network device: listening on \(network.listening.isEmpty ? "nothing" : network.listening.joined(separator: ", ")); "
+                         + "\(network.accepted) connections (\(network.accepted - network.closed) open, \(network.refused) refused), "
+                         + "\(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out, \(network.kicks) kicks, \(network.wakes) wakes")
+        }
         lines.append("  hypercalls: " + (compartment.hypercalls.isEmpty ? "none" : compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))
         return lines.joined(separator: "\n")
     }
