@@ -130,7 +130,7 @@ final class CompartmentMachine: @unchecked Sendable {
     var console: ConsoleRing { memory.console }
 
     init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
-         networkDevice: GuestMemory?) throws(LaunchError) {
+         networkDevice: GuestMemory? = nil) throws(LaunchError) {
         memory = try CompartmentMemory(setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
                                        applicationCompartment: applicationCompartment, networkDevice: networkDevice)
         let layout = memory.layout, lowSize = memory.lowSize

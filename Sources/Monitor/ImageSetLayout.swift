@@ -25,7 +25,8 @@ public struct ImageSetLayout: Sendable {
     public static let sharedStackSize: UInt64 = 64 * 1024
     public static let minimumMemory: UInt64 = 1 << 20
     public static let defaultMemory: UInt64 = 64 << 20
-    public static let defaultSharedMemory: UInt64 = 16 << 20
+    /// Enough for the key-value appliance's buffers with 16 MiB values (pages are allocated on first touch).
+    public static let defaultSharedMemory: UInt64 = 64 << 20
 
     public let compartments: [Compartment]
     /// The low private range every VM has: boot info, console ring and the image.

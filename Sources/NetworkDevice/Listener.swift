@@ -8,6 +8,11 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
     /// Parses `HOST:PORT`; the host is an IPv4 or IPv6 literal or `localhost`.
     public static func parse(_ text: String) throws(NetworkDeviceError) -> ListenAddress {
         guard let colon = text.lastIndex(of: ":") else { throw .badAddress(text, reason: "it has no port") }

@@ -27,6 +27,8 @@ public final class NetworkDevice: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     /// The monitor's own view of each slot: what it has published and what it has in flight.
     private var connections = [Connection](repeating: Connection(), count: NetworkDevice.connections)
+    /// Accepted connections waiting for a free slot.
+    private var waiting: [(fd: Int32, listener: Int)] = []
     private var kickBuffer: UInt64 = 0
     /// Set when the loop published something the guest may be waiting for.
     private var published = false
@@ -162,15 +164,25 @@ public final class NetworkDevice: @unchecked Sendable {
     private func accepted(_ result: Int32, listener: Int, rearm: Bool) {
         if rearm && !stopping.load(ordering: .acquiring) { arm(accept: listener) }
         guard result >= 0 else { return }
-        guard let slot = connections.firstIndex(where: { $0.fd < 0 }) else {
-            // Every slot is taken: the client is turned away (Redis's maxclients).
-            statistics.refused.add(1, ordering: .relaxed)
-            close(result)
-            return
-        }
         var one: Int32 = 1
         setsockopt(result, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        connections[slot] = Connection(fd: result)
+        statistics.accepted.add(1, ordering: .relaxed)
+        if !admit(result, listener: listener) {
+            // Every slot is taken (often by connections whose close the guest has not seen
+            // yet): the client waits for one, up to a backlog, then is turned away.
+            guard waiting.count < NetworkDevice.connections else {
+                statistics.refused.add(1, ordering: .relaxed)
+                close(result)
+                return
+            }
+            waiting.append((result, listener))
+        }
+    }
+
+    /// Gives connection `fd` a free slot and tells the guest; false when none is free.
+    private func admit(_ fd: Int32, listener: Int) -> Bool {
+        guard let slot = connections.firstIndex(where: { $0.fd < 0 }) else { return false }
+        connections[slot] = Connection(fd: fd)
         let shared = slotPointer(slot)
         let generation = shared.pointee.generation &+ 1
         shared.initialize(to: flexos_net_slot())
@@ -181,8 +193,8 @@ public final class NetworkDevice: @unchecked Sendable {
             UnsafeMutableRawPointer($0).storeBytes(of: UInt32(slot), toByteOffset: Int(head % UInt64(NetworkDevice.connections)) * 4, as: UInt32.self)
         }
         curing_store64(&header.pointee.accept_head, head &+ 1)
-        statistics.accepted.add(1, ordering: .relaxed)
         published = true
+        return true
     }
 
     private func received(_ result: Int32, slot: Int) {
@@ -302,6 +314,10 @@ public final class NetworkDevice: @unchecked Sendable {
         shared.initialize(to: flexos_net_slot())
         shared.pointee.generation = generation
         statistics.closed.add(1, ordering: .relaxed)
+        if !waiting.isEmpty {
+            let next = waiting.removeFirst()
+            _ = admit(next.fd, listener: next.listener)
+        }
         return true
     }
 
@@ -324,6 +340,8 @@ public final class NetworkDevice: @unchecked Sendable {
     /// Closes the listeners (new clients are refused at once) and every connection.
     private func closeEverything() {
         listeners.forEach { $0.stop() }
+        waiting.forEach { close($0.fd) }
+        waiting = []
         for slot in connections.indices where connections[slot].fd >= 0 {
             _ = shutdown(connections[slot].fd, Int32(SHUT_RDWR))
             close(connections[slot].fd)
@@ -343,7 +361,7 @@ public final class NetworkDevice: @unchecked Sendable {
 /// What the device did, for `inspect` and the run report.
 public final class NetworkStatistics: Sendable {
     public let accepted = Atomic<UInt64>(0)
-    /// Connections turned away because every slot was taken.
+    /// Connections turned away because every slot was taken and the backlog was full.
     public let refused = Atomic<UInt64>(0)
     public let closed = Atomic<UInt64>(0)
     public let bytesReceived = Atomic<UInt64>(0)
