@@ -141,6 +141,34 @@ extension DaemonProcess {
         #expect(daemon.stopAndReadLog().contains("image set ended"))
     }
 
+    @Test func aKeyValueApplianceServesRedisThroughTheDaemonUntilStopped() throws {
+        let kvstore = try TestImages.build("Configs/kvstore-parser-vmept2.yaml").folder
+        let daemon = try DaemonProcess()
+        let baseline = daemon.resources()
+        let launched = try daemon.flexosctl(["launch", kvstore, "--listen", "127.0.0.1:0", "--json"])
+        let status = try JSONDecoder().decode(ImageSetStatus.self, from: Data(launched.output.utf8))
+        let address = try #require(status.listening?.first, "\(launched.output)")
+        let port = try #require(address.split(separator: ":").last.map(String.init))
+        #expect(String(decoding: try Redis.run("redis-cli", ["-p", port, "SET", "through", "daemon"]), as: UTF8.self) == "OK\n")
+        #expect(String(decoding: try Redis.run("redis-cli", ["-p", port, "GET", "through"]), as: UTF8.self) == "daemon\n")
+        #expect(try daemon.flexosctl(["list"]).output.contains(address))
+
+        let compartments = try daemon.inspect(status.name)
+        let network = try #require(compartments.first { $0.network != nil })
+        #expect(network.name == "comp2" && network.libraries.contains("net"))
+        #expect(network.network?.accepted == 2)
+        #expect(network.regions.contains { $0.kind == "network device" })
+        #expect(!compartments[0].regions.contains { $0.kind == "network device" })
+        #expect(try daemon.flexosctl(["inspect", "compartments", status.name]).output.contains("network device: listening on \(address)"))
+
+        #expect(try daemon.flexosctl(["stop", status.name]).status == 0)
+        #expect(throws: TestFailure.self) { try RawConnection(port: UInt16(port)!) }
+        let after = daemon.resources()
+        #expect(after.descriptors == baseline.descriptors)
+        let refused = try daemon.flexosctl(["launch", kvstore, "--listen", "nowhere:1"])
+        #expect(refused.status != 0 && refused.errors.contains("is not an address to listen on"), "\(refused.errors)")
+    }
+
     @Test func aCrashingImageSetBesideAHealthyOne() throws {
         let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
         let crashing = try TestImages.build("Configs/example-unshared-vmept2.yaml").folder

@@ -94,6 +94,18 @@ import Testing
         #expect(launchRefusal(folder).contains("cannot name a compartment"))
     }
 
+    @Test func manifestDevicesAreChecked() throws {
+        let cases: [([[String: String]], String)] = [
+            ([["kind": "disk", "library": "hello"]], "is not one the monitor provides"),
+            ([["kind": "net", "library": "nosuchlibrary"]], "belongs to unknown library"),
+            ([["kind": "net", "library": "hello"], ["kind": "net", "library": "hello"]], "more than one network device"),
+        ]
+        for (devices, message) in cases {
+            let folder = try editedManifest { $0["devices"] = devices }
+            #expect(launchRefusal(folder).contains(message), "\(devices)")
+        }
+    }
+
     @Test func aBareELFWithAnOddFileNameGetsAValidName() throws {
         let folder = NSTemporaryDirectory() + "flexos-bare-\(getpid())"
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Toolchain
 
@@ -29,6 +30,17 @@ import Toolchain
         case .success: Issue.record("\(text) was accepted")
         case .failure(let error): #expect(error.description.contains(message))
         }
+    }
+
+    @Test func aLibraryDeclaresTheDevicesItHolds() throws {
+        let tree = SourceTree(root: repositoryRoot)
+        #expect(try tree.library("net").devices == ["net"])
+        #expect(try tree.library("resp").devices.isEmpty)
+        let folder = NSTemporaryDirectory() + "flexos-devices-\(getpid())/disky"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "name: disky\ndevices: [disk]\n".write(toFile: folder + "/library.yaml", atomically: true, encoding: .utf8)
+        try "".write(toFile: folder + "/disky.swift", atomically: true, encoding: .utf8)
+        #expect { try LibraryDescriptor.load(directory: folder) } throws: { "\($0)".contains("the monitor provides: net") }
     }
 
     @Test func loadsTheExampleLibrary() throws {
