@@ -1,28 +1,52 @@
 import FlexOS
 
-/// A parsed command, read from its frame in shared memory. The frame came through a
-/// gate, so every address is checked to lie in the shared heap before it is read.
-struct Command {
-    static let headerWords = 4
+/// A batch of parsed commands, read from its frame in shared memory (resp's
+/// CommandFrame.swift). The frame came through a gate, so its size and every argument's
+/// address are checked to lie in the shared heap before anything is read.
+struct Batch {
+    static let headerWords = 5
     let frame: UnsafeMutablePointer<UInt64>
-    let count: Int
+    /// Where each command's argument count sits, in words from the frame's start.
+    private(set) var commands: [Int] = []
 
     init?(frame: UnsafeMutablePointer<UInt64>) {
-        guard SharedMemory.holds(frame, count: Command.headerWords * 8) else { return nil }
-        let count = Int(truncatingIfNeeded: frame[0])
-        guard count > 0, count <= 1 << 20, SharedMemory.holds(frame, count: (Command.headerWords + 2 * count) * 8) else { return nil }
-        for index in 0..<count {
-            let address = UInt(truncatingIfNeeded: frame[Command.headerWords + 2 * index])
-            let length = Int(truncatingIfNeeded: frame[Command.headerWords + 2 * index + 1])
-            guard let pointer = UnsafeRawPointer(bitPattern: address), SharedMemory.holds(pointer, count: length) else { return nil }
-        }
+        guard SharedMemory.holds(frame, count: Batch.headerWords * 8) else { return nil }
+        let count = Int(truncatingIfNeeded: frame[0]), words = Int(truncatingIfNeeded: frame[4])
+        guard count >= 0, words >= 0, words <= 1 << 26, SharedMemory.holds(frame, count: (Batch.headerWords + words) * 8) else { return nil }
         self.frame = frame
-        self.count = count
+        var cursor = Batch.headerWords
+        let end = Batch.headerWords + words
+        for _ in 0..<count {
+            guard cursor < end else { return nil }
+            let arguments = Int(truncatingIfNeeded: frame[cursor])
+            guard arguments > 0, arguments <= (end - cursor - 1) / 2 else { return nil }
+            for index in 0..<arguments {
+                let address = UInt(truncatingIfNeeded: frame[cursor + 1 + 2 * index])
+                let length = Int(truncatingIfNeeded: frame[cursor + 2 + 2 * index])
+                guard let pointer = UnsafeRawPointer(bitPattern: address), SharedMemory.holds(pointer, count: length) else { return nil }
+            }
+            commands.append(cursor)
+            cursor += 1 + 2 * arguments
+        }
+    }
+}
+
+/// One command of a batch: its arguments, in shared memory.
+struct Command {
+    let frame: UnsafeMutablePointer<UInt64>
+    /// The word holding the argument count.
+    let start: Int
+    let count: Int
+
+    init(batch: Batch, index: Int) {
+        frame = batch.frame
+        start = batch.commands[index]
+        count = Int(frame[start])
     }
 
     subscript(index: Int) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: UnsafePointer(bitPattern: UInt(frame[Command.headerWords + 2 * index])),
-                            count: Int(frame[Command.headerWords + 2 * index + 1]))
+        UnsafeBufferPointer(start: UnsafePointer(bitPattern: UInt(frame[start + 1 + 2 * index])),
+                            count: Int(frame[start + 2 + 2 * index]))
     }
 
     /// Argument `index` copied into this compartment's memory.
@@ -43,14 +67,17 @@ struct Command {
     }
 }
 
-/// The reply, as records resp formats (see resp's ReplyFormatter.swift), written into the
-/// frame's reply buffer; a larger buffer comes from the shared heap when needed.
+/// The replies of a batch, as records resp formats (see resp's ReplyFormatter.swift), each
+/// command's preceded by its length, written into the frame's reply buffer; a larger
+/// buffer comes from the shared heap when needed.
 struct Reply {
     private let frame: UnsafeMutablePointer<UInt64>
     private var base: UnsafeMutablePointer<UInt8>?
     private var capacity: Int
     private var length = 0
     private var failed = false
+    /// Where the current command's reply (its length word) starts.
+    private var commandStart = 0
 
     init(frame: UnsafeMutablePointer<UInt64>) {
         self.frame = frame
@@ -120,13 +147,28 @@ struct Reply {
 
     mutating func ok() { simple("OK") }
 
-    /// Publishes the reply's length; one that could not be written becomes an -OOM error.
-    mutating func finish() {
+    /// Starts the next command's reply.
+    mutating func begin() {
+        commandStart = length
+        guard reserve(8) != nil else { return }
+        length += 8
+    }
+
+    /// Ends the command's reply: writes its length. One that could not be written becomes
+    /// an -OOM error.
+    mutating func end() {
         if failed {
             failed = false
-            length = 0
+            length = commandStart
+            begin()
             error("OOM the shared heap cannot hold this reply")
+            // Not even that fits: resp answers this command and the rest as malformed.
+            if failed { length = commandStart; return }
         }
-        frame[3] = UInt64(length)
+        guard let base, length >= commandStart + 8, length <= capacity else { return }
+        UnsafeMutableRawPointer(base + commandStart).storeBytes(of: Int64(length - commandStart - 8), as: Int64.self)
     }
+
+    /// Publishes the length of every reply written.
+    func finish() { frame[3] = UInt64(length) }
 }

@@ -8,14 +8,18 @@ public func appMain() -> Int32 {
     return resp.serve(Exports.execute)
 }
 
-/// Runs the command in `frame` (laid out as resp's CommandFrame.swift says) and writes
-/// its reply records into the frame's reply buffer. Called through a gate when resp lives
-/// in another compartment.
+/// Runs the batch of commands in `frame` (laid out as resp's CommandFrame.swift says) and
+/// writes their replies into the frame's reply buffer. Called through a gate when resp
+/// lives in another compartment: one crossing per batch, not per command.
 @_cdecl("kvstore_execute")
 public func execute(_ frame: UnsafeMutablePointer<UInt64>) -> Int {
-    guard let command = Command(frame: frame) else { return -1 }
+    guard let batch = Batch(frame: frame) else { return -1 }
     var reply = Reply(frame: frame)
-    Commands.run(command, &reply)
+    for index in batch.commands.indices {
+        reply.begin()
+        Commands.run(Command(batch: batch, index: index), &reply)
+        reply.end()
+    }
     reply.finish()
-    return 0
+    return batch.commands.count
 }

@@ -78,8 +78,9 @@ enum Sockets {
 }
 
 /// Waits until a connection is readable (bytes, or the peer closed) or writable again
-/// after a short send, or `timeoutMilliseconds` pass (0: no limit). Returns the number
-/// of events written to `events`: each a connection id with EventFlag bits on top.
+/// after a short send, or `timeoutMilliseconds` pass (0: no limit; negative: look once,
+/// do not wait). Returns the number of events written to `events`: each a connection id
+/// with EventFlag bits on top.
 @_cdecl("net_poll")
 public func poll(_ events: UnsafeMutablePointer<UInt64>, _ capacity: Int, _ timeoutMilliseconds: Int) -> Int {
     guard capacity > 0, SharedMemory.holds(events, count: capacity * 8) else { return -2 }
@@ -88,7 +89,7 @@ public func poll(_ events: UnsafeMutablePointer<UInt64>, _ capacity: Int, _ time
     while true {
         Sockets.acceptNew()
         let ready = Sockets.collect(events, capacity: capacity)
-        if ready > 0 { return ready }
+        if ready > 0 || timeoutMilliseconds < 0 { return ready }
         let now = Clock.milliseconds
         if now >= deadline { return 0 }
         if flexos_cycles() &- started < Sockets.spinCycles { flexos_cpu_relax(); continue }
@@ -104,38 +105,67 @@ public func poll(_ events: UnsafeMutablePointer<UInt64>, _ capacity: Int, _ time
     }
 }
 
-/// Copies up to `capacity` received bytes of `connection` into `buffer`. Returns the
-/// count; 0 when the peer closed and every byte was read; -1 when nothing is there yet;
-/// -2 for a connection that is not open (or a buffer outside shared memory).
-@_cdecl("net_receive")
-public func receive(_ connection: UInt64, _ buffer: UnsafeMutablePointer<UInt8>, _ capacity: Int) -> Int {
-    guard let id = ConnectionID(connection), capacity >= 0, SharedMemory.holds(buffer, count: capacity) else { return -2 }
-    let shared = Device.slot(id.slot)
-    let peerClosed = flexos_load32_acquire(&shared.pointee.peer_closed) != 0
-    let head = flexos_load_acquire(&shared.pointee.rx_head), tail = shared.pointee.rx_tail
-    guard head != tail else { return peerClosed ? 0 : -1 }
-    let count = Int(min(head &- tail, UInt64(capacity)))
-    copyOut(Device.receiveRing(id.slot), from: tail, count: count, to: buffer)
-    flexos_store_release(&shared.pointee.rx_tail, tail &+ UInt64(count))
+/// A request of `receive` or `send`: four words, the connection, a buffer's address, its
+/// length, and the result this library writes. Batched, so that a compartment boundary is
+/// crossed once per turn of the caller's event loop, not once per connection.
+struct Request {
+    let words: UnsafeMutablePointer<UInt64>
+
+    var connection: UInt64 { words[0] }
+    var buffer: UnsafeMutablePointer<UInt8>? { UnsafeMutablePointer(bitPattern: UInt(words[1])) }
+    var length: Int { Int(truncatingIfNeeded: words[2]) }
+
+    func answer(_ result: Int) { words[3] = UInt64(bitPattern: Int64(result)) }
+}
+
+/// Runs `body` on each of the `count` requests at `requests`; -2 when they do not lie in shared memory.
+private func forEachRequest(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int, _ body: (Request) -> Void) -> Int {
+    guard count >= 0, count <= Device.connections * 4, SharedMemory.holds(requests, count: count * 32) else { return -2 }
+    for index in 0..<count { body(Request(words: requests + 4 * index)) }
     Device.kickIfSleeping()
     return count
 }
 
-/// Queues up to `count` bytes for `connection`; returns how many it took (less than
-/// `count` when the ring is full: poll then reports the connection writable), or -2
-/// when the connection is not open or its peer is gone.
+/// For each request, copies up to its length of received bytes into its buffer. Each
+/// result: the count; 0 when the peer closed and every byte was read; -1 when nothing is
+/// there yet; -2 for a connection that is not open (or a buffer outside shared memory).
+@_cdecl("net_receive")
+public func receive(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int) -> Int {
+    forEachRequest(requests, count) { request in request.answer(receiveOne(request)) }
+}
+
+private func receiveOne(_ request: Request) -> Int {
+    guard let id = ConnectionID(request.connection), let buffer = request.buffer, request.length >= 0,
+          SharedMemory.holds(buffer, count: request.length) else { return -2 }
+    let shared = Device.slot(id.slot)
+    let peerClosed = flexos_load32_acquire(&shared.pointee.peer_closed) != 0
+    let head = flexos_load_acquire(&shared.pointee.rx_head), tail = shared.pointee.rx_tail
+    guard head != tail else { return peerClosed ? 0 : -1 }
+    let count = Int(min(head &- tail, UInt64(request.length)))
+    copyOut(Device.receiveRing(id.slot), from: tail, count: count, to: buffer)
+    flexos_store_release(&shared.pointee.rx_tail, tail &+ UInt64(count))
+    return count
+}
+
+/// For each request, queues up to its length of bytes for its connection. Each result:
+/// how many it took (less than asked when the ring is full: poll then reports the
+/// connection writable), or -2 when the connection is not open or its peer is gone.
 @_cdecl("net_send")
-public func send(_ connection: UInt64, _ bytes: UnsafePointer<UInt8>, _ count: Int) -> Int {
-    guard let id = ConnectionID(connection), count >= 0, SharedMemory.holds(bytes, count: count) else { return -2 }
+public func send(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int) -> Int {
+    forEachRequest(requests, count) { request in request.answer(sendOne(request)) }
+}
+
+private func sendOne(_ request: Request) -> Int {
+    guard let id = ConnectionID(request.connection), let bytes = request.buffer, request.length >= 0,
+          SharedMemory.holds(bytes, count: request.length) else { return -2 }
     let shared = Device.slot(id.slot)
     guard flexos_load32_acquire(&shared.pointee.peer_closed) == 0 else { return -2 }
     let head = shared.pointee.tx_head
     let room = Device.ringBytes - (head &- flexos_load_acquire(&shared.pointee.tx_tail))
-    let taken = Int(min(room, UInt64(count)))
+    let taken = Int(min(room, UInt64(request.length)))
     copyIn(bytes, count: taken, to: Device.transmitRing(id.slot), at: head)
     flexos_store_release(&shared.pointee.tx_head, head &+ UInt64(taken))
-    if taken < count { Sockets.wantsWrite[id.slot] = true }
-    if taken > 0 { Device.kickIfSleeping() }
+    if taken < request.length { Sockets.wantsWrite[id.slot] = true }
     return taken
 }
 

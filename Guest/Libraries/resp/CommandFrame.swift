@@ -1,61 +1,92 @@
 import FlexOS
 
-/// A command on its way to the application, in shared memory (the application may live in
-/// another compartment). Words:
-///   [0] argument count   [1] reply buffer address   [2] reply buffer capacity
-///   [3] reply length (written by the application)
-///   [4 + 2i], [5 + 2i]   address and length of argument i (in the connection's input)
-/// The application writes its reply as records into the reply buffer; it may replace the
-/// buffer with a larger one from the shared heap (and free the old one).
+/// A batch of commands on its way to the application, in shared memory (the application
+/// may live in another compartment): one gate crossing carries every command the clients
+/// sent in one turn of the event loop. Words:
+///   [0] command count   [1] reply buffer address   [2] reply buffer capacity
+///   [3] reply length (written by the application)   [4] words of commands that follow
+///   [5...] per command: its argument count n, then n times (address, length) of an
+///          argument in its connection's input buffer
+/// The application writes, per command in order, an 8-byte length and that many bytes of
+/// reply records (ReplyFormatter.swift); it may replace the reply buffer with a larger one
+/// from the shared heap (and free the old one).
 struct CommandFrame {
-    static let headerWords = 4
+    static let headerWords = 5
     private(set) var words: UnsafeMutablePointer<UInt64>
-    private(set) var argumentCapacity: Int
+    private var capacity: Int
+    private var used = 0
 
     init?() {
-        argumentCapacity = 64
-        guard let words = SharedMemory.allocate(UInt64.self, count: CommandFrame.headerWords + 2 * 64),
-              let reply = SharedMemory.allocate(UInt8.self, count: 4096) else { return nil }
+        capacity = 1024
+        guard let words = SharedMemory.allocate(UInt64.self, count: CommandFrame.headerWords + 1024),
+              let reply = SharedMemory.allocate(UInt8.self, count: 16 << 10) else { return nil }
         self.words = words
         words[1] = UInt64(UInt(bitPattern: reply))
-        words[2] = 4096
+        words[2] = 16 << 10
+        reset()
     }
 
-    /// Makes room for `count` arguments; false when the shared heap cannot.
-    mutating func reserve(arguments count: Int) -> Bool {
-        guard count > argumentCapacity else { return true }
-        var capacity = argumentCapacity
-        while capacity < count { capacity *= 2 }
-        guard let grown = SharedMemory.allocate(UInt64.self, count: CommandFrame.headerWords + 2 * capacity) else { return false }
-        grown.update(from: words, count: CommandFrame.headerWords)
-        SharedMemory.deallocate(words)
-        words = grown
-        argumentCapacity = capacity
+    var count: Int { Int(words[0]) }
+
+    mutating func reset() {
+        words[0] = 0
+        words[3] = 0
+        words[4] = 0
+        used = 0
+    }
+
+    /// Adds a command whose arguments are `arguments` (offset, length) from `base`; false
+    /// when the shared heap cannot hold the frame.
+    mutating func add(_ arguments: [(Int, Int)], base: UnsafePointer<UInt8>) -> Bool {
+        let need = 1 + 2 * arguments.count
+        guard reserve(used + need) else { return false }
+        var cursor = CommandFrame.headerWords + used
+        words[cursor] = UInt64(arguments.count)
+        cursor += 1
+        for (offset, length) in arguments {
+            words[cursor] = UInt64(UInt(bitPattern: base + offset))
+            words[cursor + 1] = UInt64(length)
+            cursor += 2
+        }
+        used += need
+        words[4] = UInt64(used)
+        words[0] += 1
         return true
     }
 
-    func set(argument index: Int, _ bytes: UnsafePointer<UInt8>, count: Int) {
-        words[CommandFrame.headerWords + 2 * index] = UInt64(UInt(bitPattern: bytes))
-        words[CommandFrame.headerWords + 2 * index + 1] = UInt64(count)
+    private mutating func reserve(_ total: Int) -> Bool {
+        guard total > capacity else { return true }
+        var grown = capacity
+        while grown < total { grown *= 2 }
+        guard let bigger = SharedMemory.allocate(UInt64.self, count: CommandFrame.headerWords + grown) else { return false }
+        bigger.update(from: words, count: CommandFrame.headerWords + used)
+        SharedMemory.deallocate(words)
+        words = bigger
+        capacity = grown
+        return true
     }
 
-    func argument(_ index: Int) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: UnsafePointer(bitPattern: UInt(words[CommandFrame.headerWords + 2 * index])),
-                            count: Int(words[CommandFrame.headerWords + 2 * index + 1]))
-    }
-
-    var argumentCount: Int {
-        get { Int(words[0]) }
-        nonmutating set { words[0] = UInt64(newValue) }
-    }
-
-    /// The reply the application wrote: records (see ReplyFormatter).
-    var reply: UnsafeBufferPointer<UInt8>? {
+    /// The replies the application wrote, one after another, each with its length first;
+    /// nil when the application left the frame in a state that cannot be read.
+    var replies: UnsafeBufferPointer<UInt8>? {
         let length = Int(truncatingIfNeeded: words[3]), capacity = Int(truncatingIfNeeded: words[2])
         guard let start = UnsafePointer<UInt8>(bitPattern: UInt(words[1])), length >= 0, length <= capacity,
               SharedMemory.holds(start, count: capacity) else { return nil }
         return UnsafeBufferPointer(start: start, count: length)
     }
+}
 
-    func clearReply() { words[3] = 0 }
+/// Reads the replies of a batch one command at a time.
+struct ReplyCursor {
+    let replies: UnsafeBufferPointer<UInt8>
+    var position = 0
+
+    /// The next command's reply records, or nil when the application wrote too few or a bad length.
+    mutating func next() -> UnsafeBufferPointer<UInt8>? {
+        guard let base = replies.baseAddress, position + 8 <= replies.count else { return nil }
+        let length = Int(truncatingIfNeeded: UnsafeRawPointer(base + position).loadUnaligned(as: Int64.self))
+        guard length >= 0, length <= replies.count - position - 8 else { return nil }
+        defer { position += 8 + length }
+        return UnsafeBufferPointer(rebasing: replies[(position + 8)..<(position + 8 + length)])
+    }
 }

@@ -1,16 +1,22 @@
 import FlexOS
 
-/// One client connection: what it sent and has not been parsed yet, and what it is owed.
+/// One client connection: what it sent and has not been answered yet, and what it is owed.
 final class Client {
     let id: UInt64
     var input: SharedBuffer
     var output: SharedBuffer
+    /// Bytes at the start of the input that this turn's batch covers.
+    var parsed = 0
     /// Close once the output is sent (QUIT, a protocol error).
     var closing = false
     /// The peer closed its side: close once what it sent is answered.
     var peerGone = false
     /// The network library no longer knows the connection.
     var dead = false
+    /// The last turn left complete commands unparsed (its batch or this output was full).
+    var stalled = false
+    /// Poll said bytes (or the peer's close) wait to be received.
+    var readable = false
 
     init?(id: UInt64) {
         guard let input = SharedBuffer(capacity: 16 << 10) else { return nil }
@@ -28,9 +34,20 @@ final class Client {
     }
 }
 
+/// What the batch holds for a client, in the order its replies are due.
+enum BatchEntry {
+    /// A command in the frame.
+    case command(Client)
+    /// QUIT: answered here, then the connection closes.
+    case quit(Client)
+    case protocolError(Client, StaticString)
+}
+
 /// The event loop: one thread serves every connection, as Redis does. Each turn it waits
-/// for the network, reads what came, runs every complete command (pipelining), and sends
-/// the replies in one go.
+/// for the network, receives for every ready client in one call, parses every complete
+/// command into one batch, hands the batch to the application in one call, formats the
+/// replies and sends them in one call: three crossings of each compartment boundary per
+/// turn, however many clients and commands the turn serves.
 enum Server {
     static let readable: UInt64 = 1 << 48
     /// A client may have at most this much unparsed input (one command of 16 MiB arguments).
@@ -38,62 +55,105 @@ enum Server {
     /// While this much output waits for a client, its further commands wait.
     static let outputHighWater = 4 << 20
     static let eventCapacity = 256
+    static let batchLimit = 1024
 
-    static func read(_ client: Client) {
-        while client.output.pending < outputHighWater {
-            guard client.input.reserve(16 << 10) else { return }
-            let count = net.receive(client.id, client.input.spare, client.input.spareCount)
+    /// Receives for every client in `clients` that poll said is readable, in one call.
+    static func receive(_ clients: [Client], requests: UnsafeMutablePointer<UInt64>) {
+        var asked: [Client] = []
+        for client in clients where client.readable && client.parsed == 0 && client.output.pending < outputHighWater {
+            client.readable = false
+            guard asked.count < eventCapacity, client.input.reserve(64 << 10) else { continue }
+            request(requests + 4 * asked.count, client.id, client.input.spare, client.input.spareCount)
+            asked.append(client)
+        }
+        guard !asked.isEmpty else { return }
+        _ = net.receive(requests, asked.count)
+        for (index, client) in asked.enumerated() {
+            let count = Int(Int64(bitPattern: requests[4 * index + 3]))
             if count > 0 {
                 client.input.commit(count)
-                if client.input.pending > maximumInput { return protocolError(client, "too big query") }
-                continue
+                if client.input.pending > maximumInput { protocolError(client, "too big query") }
+            } else if count == 0 {
+                client.peerGone = true
+            } else if count == -2 {
+                client.dead = true
             }
-            if count == 0 { client.peerGone = true }
-            if count == -2 { client.dead = true }
-            return
         }
     }
 
-    /// Runs the complete commands `client` sent, while its output is below the high water.
-    /// Returns true when it stopped at the high water with commands left to run.
-    static func process(_ client: Client, frame: inout CommandFrame, handler: FlexOSExport, arguments: inout [(Int, Int)]) -> Bool {
-        while !client.closing && client.input.pending > 0 {
-            if client.output.pending >= outputHighWater { return true }
-            switch Parser.parse(client.input.pendingBuffer, into: &arguments) {
+    /// Sends what every client in `clients` is owed, in one call.
+    static func send(_ clients: [Client], requests: UnsafeMutablePointer<UInt64>) {
+        var asked: [Client] = []
+        for client in clients where client.output.pending > 0 && !client.dead && asked.count < eventCapacity {
+            request(requests + 4 * asked.count, client.id, UnsafeMutablePointer(mutating: client.output.pendingBytes), client.output.pending)
+            asked.append(client)
+        }
+        guard !asked.isEmpty else { return }
+        _ = net.send(requests, asked.count)
+        for (index, client) in asked.enumerated() {
+            let sent = Int(Int64(bitPattern: requests[4 * index + 3]))
+            if sent == -2 { client.dead = true } else if sent > 0 { client.output.consumed(sent) }
+        }
+    }
+
+    private static func request(_ words: UnsafeMutablePointer<UInt64>, _ id: UInt64, _ buffer: UnsafeMutablePointer<UInt8>, _ length: Int) {
+        words[0] = id
+        words[1] = UInt64(UInt(bitPattern: buffer))
+        words[2] = UInt64(length)
+        words[3] = 0
+    }
+
+    /// Parses the complete commands `client` sent into the batch. Returns true (and marks
+    /// the client stalled) when it stopped with commands left: the batch or its output is full.
+    static func collect(_ client: Client, frame: inout CommandFrame, entries: inout [BatchEntry], arguments: inout [(Int, Int)]) -> Bool {
+        client.stalled = true
+        defer { client.stalled = client.stalled && !client.closing }
+        while !client.closing && client.input.pending > client.parsed {
+            if client.output.pending >= outputHighWater || entries.count >= batchLimit { return true }
+            let rest = UnsafeBufferPointer(rebasing: client.input.pendingBuffer[client.parsed...])
+            switch Parser.parse(rest, into: &arguments) {
             case .incomplete(let needed):
-                if needed > client.input.capacity { _ = client.input.reserve(needed - client.input.pending) }
+                if client.parsed == 0 && needed > client.input.capacity { _ = client.input.reserve(needed - client.input.pending) }
+                client.stalled = false
                 return false
             case .skip(let consumed):
-                client.input.consumed(consumed)
+                client.parsed += consumed
             case .error(let message):
-                protocolError(client, message)
+                entries.append(.protocolError(client, message))
+                client.closing = true
                 return false
             case .command(let consumed):
-                execute(client, frame: &frame, handler: handler, arguments: arguments)
-                client.input.consumed(consumed)
+                let base = client.input.pendingBytes + client.parsed
+                if arguments.count == 1 && equalsIgnoringCase(UnsafeBufferPointer(start: base + arguments[0].0, count: arguments[0].1), "quit") {
+                    entries.append(.quit(client))
+                    client.closing = true
+                } else if frame.add(arguments, base: base) {
+                    entries.append(.command(client))
+                } else {
+                    return true
+                }
+                client.parsed += consumed
             }
         }
+        client.stalled = false
         return false
     }
 
-    private static func execute(_ client: Client, frame: inout CommandFrame, handler: FlexOSExport, arguments: [(Int, Int)]) {
-        let base = client.input.pendingBytes
-        if arguments.count == 1 && equalsIgnoringCase(UnsafeBufferPointer(start: base + arguments[0].0, count: arguments[0].1), "quit") {
-            client.output.append("+OK\r\n")
-            client.closing = true
-            return
-        }
-        guard frame.reserve(arguments: arguments.count) else {
-            client.output.append("-ERR the shared heap cannot hold this command's arguments\r\n")
-            return
-        }
-        for (index, argument) in arguments.enumerated() { frame.set(argument: index, base + argument.0, count: argument.1) }
-        frame.argumentCount = arguments.count
-        frame.clearReply()
-        handler.call(UInt64(UInt(bitPattern: frame.words)))
-        guard let reply = frame.reply, ReplyFormatter.format(reply, into: &client.output) else {
-            client.output.append("-ERR the application's reply was malformed\r\n")
-            return
+    /// Formats each entry's reply into its client's output, in order.
+    static func distribute(_ entries: [BatchEntry], replies: UnsafeBufferPointer<UInt8>?) {
+        var cursor = replies.map { ReplyCursor(replies: $0) }
+        for entry in entries {
+            switch entry {
+            case .command(let client):
+                guard let records = cursor?.next(), ReplyFormatter.format(records, into: &client.output) else {
+                    client.output.append("-ERR the application's reply was malformed\r\n")
+                    continue
+                }
+            case .quit(let client):
+                client.output.append("+OK\r\n")
+            case .protocolError(let client, let message):
+                protocolError(client, message)
+            }
         }
     }
 
@@ -102,17 +162,10 @@ enum Server {
         client.output.append(message)
         client.output.appendCRLF()
         client.input.discard()
+        client.parsed = 0
         client.closing = true
     }
 
-    static func flush(_ client: Client) {
-        while client.output.pending > 0 {
-            let sent = net.send(client.id, client.output.pendingBytes, client.output.pending)
-            if sent == -2 { client.dead = true; return }
-            guard sent > 0 else { return }
-            client.output.consumed(sent)
-        }
-    }
 }
 
 func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
@@ -121,34 +174,69 @@ func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ word: StaticStrin
     return true
 }
 
+/// The connections and what one turn of the loop works on.
+struct Connections {
+    var clients = [Client?](repeating: nil, count: 1 << 16)
+    /// Clients with complete commands left over from the last turn.
+    var backlog: [Client] = []
+
+    /// The client of event word `event`, made on first sight; nil when none can be made.
+    mutating func client(for event: UInt64) -> Client? {
+        let id = event & 0xFFFF_FFFF_FFFF, slot = Int(id & 0xFFFF)
+        if let stale = clients[slot], stale.id != id { stale.release(); clients[slot] = nil }
+        if let client = clients[slot] { return client }
+        guard let client = Client(id: id) else { net.close(id); return nil }
+        clients[slot] = client
+        return client
+    }
+
+    mutating func finish(_ client: Client) {
+        net.close(client.id)
+        client.release()
+        clients[Int(client.id & 0xFFFF)] = nil
+    }
+}
+
 /// Serves clients for ever, calling `handler` (an export of the application) once per
-/// command with the address of a command frame (CommandFrame.swift).
+/// turn of the loop with the address of a batch of commands (CommandFrame.swift).
 @_cdecl("resp_serve")
 public func serve(_ handler: FlexOSExport) -> Int32 {
-    guard var frame = CommandFrame(), let events = SharedMemory.allocate(UInt64.self, count: Server.eventCapacity) else {
+    guard var frame = CommandFrame(), let events = SharedMemory.allocate(UInt64.self, count: Server.eventCapacity),
+          let requests = SharedMemory.allocate(UInt64.self, count: 4 * Server.eventCapacity) else {
         panic("the shared heap is too small for the protocol's buffers")
     }
-    var clients = [Client?](repeating: nil, count: 1 << 16)
+    var connections = Connections()
     var arguments: [(Int, Int)] = []
+    var entries: [BatchEntry] = []
     while true {
-        let count = net.poll(events, Server.eventCapacity, 0)
+        // Wait for the network unless commands are left over from the last turn.
+        let count = net.poll(events, Server.eventCapacity, connections.backlog.isEmpty ? 0 : -1)
         guard count >= 0 else { panic("the network library refused the event buffer") }
+        var turn = connections.backlog
+        connections.backlog = []
         for index in 0..<count {
-            let id = events[index] & 0xFFFF_FFFF_FFFF, slot = Int(id & 0xFFFF)
-            if let stale = clients[slot], stale.id != id { stale.release(); clients[slot] = nil }
-            guard let client = clients[slot] ?? Client(id: id) else { net.close(id); continue }
-            clients[slot] = client
-            if events[index] & Server.readable != 0 { Server.read(client) }
-            // Run what it sent; when the replies back up, send them and go on if they left.
-            var blocked = false
-            repeat {
-                blocked = Server.process(client, frame: &frame, handler: handler, arguments: &arguments)
-                Server.flush(client)
-            } while blocked && client.output.pending == 0 && !client.dead
+            guard let client = connections.client(for: events[index]) else { continue }
+            if events[index] & Server.readable != 0 { client.readable = true }
+            if !turn.contains(where: { $0 === client }) { turn.append(client) }
+        }
+        Server.receive(turn, requests: requests)
+        frame.reset()
+        entries.removeAll(keepingCapacity: true)
+        for client in turn { _ = Server.collect(client, frame: &frame, entries: &entries, arguments: &arguments) }
+        if frame.count > 0 { handler.call(UInt64(UInt(bitPattern: frame.words))) }
+        Server.distribute(entries, replies: frame.count > 0 ? frame.replies : nil)
+        for client in turn {
+            client.input.consumed(client.parsed)
+            client.parsed = 0
+        }
+        Server.send(turn, requests: requests)
+        for client in turn {
             if client.finished {
-                net.close(id)
-                client.release()
-                clients[slot] = nil
+                connections.finish(client)
+            } else if client.stalled && client.output.pending < Server.outputHighWater {
+                // More commands wait and nothing else will announce them: next turn, at once.
+                // (A client whose replies back up is announced writable when they leave.)
+                connections.backlog.append(client)
             }
         }
     }
