@@ -48,12 +48,12 @@ final class DaemonProcess {
         return String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 
-    /// The daemon's open VM objects (KVM VMs, vCPUs, guest memory) and threads.
+    /// The daemon's open VM objects (KVM VMs, vCPUs, guest memory, network devices' rings) and threads.
     func resources() -> (descriptors: [String], threads: Int) {
         let folder = "/proc/\(process.processIdentifier)/fd"
         let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { entry -> String? in
             guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + entry) else { return nil }
-            return target.contains("kvm") || target.contains("memfd:flexos") ? target : nil
+            return target.contains("kvm") || target.contains("memfd:flexos") || target.contains("io_uring") ? target : nil
         }
         let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task").count) ?? 0
         return (descriptors.filter { !$0.hasSuffix("/dev/kvm") }, threads)
@@ -161,10 +161,13 @@ extension DaemonProcess {
         #expect(!compartments[0].regions.contains { $0.kind == "network device" })
         #expect(try daemon.flexosctl(["inspect", "compartments", status.name]).output.contains("network device: listening on \(address)"))
 
+        #expect(daemon.resources().descriptors.contains { $0.contains("io_uring") })
         #expect(try daemon.flexosctl(["stop", status.name]).status == 0)
         #expect(throws: TestFailure.self) { try RawConnection(port: UInt16(port)!) }
+        // The device's memory, its io_uring and its threads go with the image set.
         let after = daemon.resources()
         #expect(after.descriptors == baseline.descriptors)
+        #expect(after.threads <= baseline.threads + 2)
         let refused = try daemon.flexosctl(["launch", kvstore, "--listen", "nowhere:1"])
         #expect(refused.status != 0 && refused.errors.contains("is not an address to listen on"), "\(refused.errors)")
     }
