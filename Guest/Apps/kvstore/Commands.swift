@@ -257,12 +257,7 @@ enum Commands {
     }
 
     static func pop(_ c: Command, front: Bool, _ r: inout Reply) {
-        guard c.count <= 3 else { return r.error("ERR syntax error") }
-        var count: Int? = nil
-        if c.count == 3 {
-            guard let value = Numbers.integer(c[2]), value >= 0 else { return r.error("ERR value is out of range, must be positive") }
-            count = value
-        }
+        guard case .valid(let count) = PopCount(c) else { return PopCount(c).refuse(&r) }
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.nullArray() }
         let popped = Keyspace.entries[key]?.value.withList { list -> [[UInt8]] in
@@ -272,9 +267,7 @@ enum Commands {
         }
         guard let popped else { return r.error(wrongType) }
         if case .list(let list)? = Keyspace.entries[key]?.value, list.isEmpty { Keyspace.entries[key] = nil }
-        if count == nil { return popped.first.map { r.bulk($0) } ?? r.null() }
-        r.array(popped.count)
-        for value in popped { r.bulk(value) }
+        replyPopped(popped, count: count, &r)
     }
 
     static func lrange(_ c: Command, _ r: inout Reply) {
@@ -314,13 +307,7 @@ enum Commands {
     }
 
     static func spop(_ c: Command, _ r: inout Reply) {
-        var count: Int? = nil
-        if c.count == 3 {
-            guard let value = Numbers.integer(c[2]), value >= 0 else { return r.error("ERR value is out of range, must be positive") }
-            count = value
-        } else if c.count > 3 {
-            return r.error("ERR syntax error")
-        }
+        guard case .valid(let count) = PopCount(c) else { return PopCount(c).refuse(&r) }
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.array(0) }
         let popped = Keyspace.entries[key]?.value.withSet { set -> [[UInt8]] in
@@ -330,6 +317,11 @@ enum Commands {
         }
         guard let popped else { return r.error(wrongType) }
         if case .set(let set)? = Keyspace.entries[key]?.value, set.isEmpty { Keyspace.entries[key] = nil }
+        replyPopped(popped, count: count, &r)
+    }
+
+    /// One value (or nil) when no count was given, else an array of what was popped.
+    private static func replyPopped(_ popped: [[UInt8]], count: Int?, _ r: inout Reply) {
         if count == nil { return popped.first.map { r.bulk($0) } ?? r.null() }
         r.array(popped.count)
         for value in popped { r.bulk(value) }
@@ -403,13 +395,8 @@ enum Commands {
     }
 
     static func zpopmin(_ c: Command, _ r: inout Reply) {
-        var count = 1
-        if c.count == 3 {
-            guard let value = Numbers.integer(c[2]), value >= 0 else { return r.error("ERR value is out of range, must be positive") }
-            count = value
-        } else if c.count > 3 {
-            return r.error("ERR syntax error")
-        }
+        guard case .valid(let given) = PopCount(c) else { return PopCount(c).refuse(&r) }
+        let count = given ?? 1
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return r.array(0) }
         let popped = Keyspace.entries[key]?.value.withSortedSet { set -> [SortedSet.Element] in
@@ -444,6 +431,24 @@ enum Commands {
     static func select(_ c: Command, _ r: inout Reply) {
         guard Numbers.integer(c[1]) == 0 else { return r.error("ERR DB index is out of range") }
         r.ok()
+    }
+}
+
+/// The optional count of LPOP, RPOP, SPOP and ZPOPMIN (`KEY [count]`).
+enum PopCount {
+    case valid(Int?)
+    case tooManyArguments
+    case notACount
+
+    init(_ c: Command) {
+        guard c.count <= 3 else { self = .tooManyArguments; return }
+        guard c.count == 3 else { self = .valid(nil); return }
+        guard let value = Numbers.integer(c[2]), value >= 0 else { self = .notACount; return }
+        self = .valid(value)
+    }
+
+    func refuse(_ r: inout Reply) {
+        if case .notACount = self { r.error("ERR value is out of range, must be positive") } else { r.error("ERR syntax error") }
     }
 }
 
