@@ -72,6 +72,7 @@ public struct ImageBuilder: Sendable {
                                  "--no-undefined", "-T", generated + "/link.ld", "-o", image] + inputs + [tools.unicodeDataTables],
                                 step: "linking \(plan.name)", in: objects)
 
+        if plan.mechanism == .intelMPK { try checkProtectionKeyInstructions(image, plan: plan) }
         report("manifest \(folder)/\(ImageManifest.fileName)")
         let manifest = try ManifestWriter(plan: plan).manifest(image: image)
         do { try manifest.write(path: folder + "/" + ImageManifest.fileName) } catch {
@@ -111,6 +112,17 @@ public struct ImageBuilder: Sendable {
             throw ToolchainError.exportMissing(library: library.name, export: "the application's entry point", symbol: "app_main")
         }
         return local
+    }
+
+    /// Refuses an intel-mpk image that could write PKRU outside its gates.
+    private func checkProtectionKeyInstructions(_ path: String, plan: BuildPlan) throws(ToolchainError) {
+        let image: ELFImage
+        do { image = try ELFImage(path: path) } catch { throw ToolchainError.image(error) }
+        let findings = ProtectionKeyScan.scan(image, owners: plan.libraries.map(\.name))
+        guard let first = findings.first else { return }
+        try? FileManager.default.removeItem(atPath: path)  // no image is left to run by mistake
+        throw ToolchainError.protectionKeyInstruction(library: first.owner, section: first.section, offset: first.offset,
+                                                      address: first.address, instruction: first.instruction, more: findings.count - 1)
     }
 
     func compile(sources: [String], module: String, flags: [String], runtime: RuntimeBuild.Output, output: String, step: String) throws(ToolchainError) {

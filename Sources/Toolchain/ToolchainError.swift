@@ -13,6 +13,7 @@ public enum ToolchainError: Error, CustomStringConvertible {
     case unplacedSection(name: String, address: UInt64)
     case image(ImageError)
     case io(path: String, String)
+    case protectionKeyInstruction(library: String, section: String, offset: UInt64, address: UInt64, instruction: String, more: Int)
 
     public var description: String {
         switch self {
@@ -36,6 +37,11 @@ public enum ToolchainError: Error, CustomStringConvertible {
             return "the linked image is not loadable: \(error)"
         case .io(let path, let message):
             return "\(path): \(message)"
+        case .protectionKeyInstruction(let library, let section, let offset, let address, let instruction, let more):
+            return "library \(library) holds the bytes of \(instruction) at offset \(hex(offset)) of its \(section) (address \(hex(address)))"
+                + (more > 0 ? " and \(more) more such place(s)" : "")
+                + ", outside the gates: under intel-mpk any compartment could jump there and write PKRU, opening every key. "
+                + "Change the code so that no such byte sequence appears (aligned to an instruction or not), or build with another mechanism"
         }
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import GuestImage
 import Testing
-import Toolchain
+@testable import Toolchain
 
 /// What a build produces, read back from the build folder.
 @Suite struct ToolchainTests {
@@ -70,5 +70,25 @@ import Toolchain
         let result = try Executables.run("flexosctl", ["build", folder, "--output", folder + "-build"])
         #expect(result.status == 1)
         #expect(result.errors.contains("library liar declares export promised in its library.yaml but defines no function liar_promised: give the function @_cdecl(\"liar_promised\")"))
+    }
+
+    @Test func anIntelMPKBuildRefusesALibraryThatHidesWRPKRU() throws {
+        let output = NSTemporaryDirectory() + "flexos-pkruhider-\(getpid())"
+        let refused = try Executables.run("flexosctl", ["build", "Tests/Guests/pkruhider-mpk.yaml", "--output", output])
+        #expect(refused.status == 1)
+        #expect(refused.errors.contains("library pkruhider holds the bytes of WRPKRU (0f 01 ef) at offset"), "\(refused.errors)")
+        #expect(refused.errors.contains("outside the gates"))
+        #expect(!FileManager.default.fileExists(atPath: output + "/pkruhider-mpk.elf"))
+        // The same code under fcalls has no keys to protect, and example and kvstore hold no such bytes.
+        #expect(try Executables.run("flexosctl", ["build", "Tests/Guests/pkruhider-fcalls.yaml", "--output", output + "-fcalls"]).status == 0)
+    }
+
+    @Test func theScanFindsUnalignedPKRUWritersAndNotTheirLookAlikes() {
+        func scan(_ bytes: [UInt8]) -> [String] { bytes.withUnsafeBytes { ProtectionKeyScan.occurrences(in: $0).map { "\($0.offset) \($0.instruction)" } } }
+        #expect(scan([0x48, 0xB9, 0x00, 0x0F, 0x01, 0xEF, 0x00]) == ["3 WRPKRU (0f 01 ef)"])
+        #expect(scan([0x0F, 0xAE, 0x2F]) == ["0 XRSTOR (0f ae /5)"])              // xrstor (%rdi)
+        #expect(scan([0x48, 0x0F, 0xAE, 0x6F, 0x10]) == ["1 XRSTOR (0f ae /5)"])  // xrstor64 0x10(%rdi)
+        #expect(scan([0x0F, 0xC7, 0x1F]) == ["0 XRSTORS (0f c7 /3)"])             // xrstors (%rdi)
+        #expect(scan([0x0F, 0xAE, 0xE8, 0x0F, 0x01, 0xEE, 0x0F, 0x01]).isEmpty)  // lfence, rdpkru, a cut-off tail
     }
 }
