@@ -54,6 +54,12 @@ public final class Hypervisor: @unchecked Sendable {
         try ioctl(device, CKVM_CHECK_EXTENSION, UInt(capability), name: "KVM_CHECK_EXTENSION")
     }
 
+    /// Whether KVM can give guests protection keys (CPUID.(EAX=7,ECX=0):ECX bit 3, PKU):
+    /// what the intel-mpk mechanism needs. PVM hosts never offer it.
+    public var offersProtectionKeys: Bool {
+        supportedCPUID.contains { $0.function == 7 && $0.index == 0 && $0.ecx & (1 << 3) != 0 }
+    }
+
     /// KVM_GET_SUPPORTED_CPUID, growing the buffer while KVM answers E2BIG.
     static func readSupportedCPUID(_ device: OwnedFileDescriptor) throws(KVMError) -> [kvm_cpuid_entry2] {
         var capacity = 64

@@ -46,7 +46,10 @@ public final class ImageSetRun: @unchecked Sendable {
         symbols = LazySymbolizer(image: imageSet.image)
         let manifest = imageSet.manifest
         if manifest.mechanism == .intelMPK {
-            throw LaunchError.mechanismUnavailable(.intelMPK, reason: "this host's KVM offers no protection keys (PVM hides PKU from guests), and the intel-mpk backend is not implemented yet; rebuild with mechanism vmept or fcalls")
+            let reason = hypervisor.offersProtectionKeys
+                ? "the intel-mpk backend on KVM is not written yet (this host's KVM does offer protection keys)"
+                : "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
+            throw LaunchError.mechanismUnavailable(.intelMPK, reason: reason + "; rebuild with mechanism vmept or fcalls")
         }
         layout = try ImageSetLayout(image: imageSet.image, manifest: manifest, memory: options.memory, sharedMemory: options.sharedMemory)
         do {
