@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
         .target(name: "NetworkDevice", dependencies: ["KVM", "CURing", "CFlexOSABI"]),
         .target(name: "Monitor", dependencies: ["KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice"]),
+        .target(name: "QEMUEngine", dependencies: ["Monitor", "GuestImage", "KVM", "CKVM", "CFlexOSABI"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
         .target(
@@ -57,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "flexosd",
             dependencies: [
-                "Monitor", "ControlAPI", "NetworkDevice",
+                "Monitor", "ControlAPI", "NetworkDevice", "QEMUEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -74,7 +75,7 @@ let package = Package(
         .testTarget(
             name: "FlexOSTests",
             dependencies: [
-                "KVM", "GuestImage", "Monitor", "NetworkDevice", "Conformation", "Toolchain", "ControlAPI", "FuzzTargets",
+                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain", "ControlAPI", "FuzzTargets",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ]),
     ],

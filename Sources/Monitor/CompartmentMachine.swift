@@ -20,8 +20,10 @@ package final class CompartmentMemory: @unchecked Sendable {
     /// The network device's memory, when this VM holds the network library.
     package let networkDevice: GuestMemory?
 
+    /// `ringZero` are extra supervisor-only mappings and `hypercallMode` how the guest
+    /// calls the monitor: both differ under the QEMU engine, whose shim runs in ring 0.
     package init(setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
-                 networkDevice: GuestMemory? = nil) throws(LaunchError) {
+                 networkDevice: GuestMemory? = nil, ringZero: [PageMapping] = [], hypercallMode: UInt32 = FLEXOS_HYPERCALL_MODE_MMIO) throws(LaunchError) {
         let layout = imageSet.compartments[index]
         self.networkDevice = imageSet.networkMachine == index ? networkDevice : nil
         self.layout = layout
@@ -36,12 +38,13 @@ package final class CompartmentMemory: @unchecked Sendable {
             ]
             if let device = self.networkDevice { slots.append(.init(range: ImageSetLayout.networkDevice, memory: device, offset: 0)) }
             addressSpace = GuestAddressSpace(slots: slots, mapped: layout.mapped)
-            pageTables = try CompartmentMemory.buildPageTables(layout.mapped)
+            pageTables = try CompartmentMemory.buildPageTables(layout.mapped, ringZero: ringZero)
             try CompartmentMemory.write(pageTables, into: addressSpace)
             try CompartmentMemory.copyImage(image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
             console = ConsoleRing(host: try addressSpace.physical(GuestLayout.consoleRingAddress, length: GuestLayout.consoleRingBytes), bytes: GuestLayout.consoleRingBytes)
             var bootInfo = CompartmentMemory.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
             bootInfo.net_device = self.networkDevice == nil ? 0 : ImageSetLayout.networkDevice.lowerBound
+            bootInfo.hypercall_mode = hypercallMode
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
         } catch let error as KVMError {
             throw LaunchError.kvm(error)
@@ -55,10 +58,11 @@ package final class CompartmentMemory: @unchecked Sendable {
     }
 
     /// Page tables that map exactly `regions`, identity-mapped.
-    static func buildPageTables(_ regions: [GuestRegion]) throws(LaunchError) -> PageTables {
+    static func buildPageTables(_ regions: [GuestRegion], ringZero: [PageMapping] = []) throws(LaunchError) -> PageTables {
         var tables = PageTables(area: GuestLayout.monitorArea)
         do {
             for region in regions { try tables.map(.identity(region.range, region.permissions)) }
+            for mapping in ringZero { try tables.map(mapping) }
         } catch {
             throw LaunchError.pageTables(error)
         }

@@ -112,7 +112,7 @@ public final class ImageSetRun: @unchecked Sendable {
     }
 
     /// Copies `.data_shared` into the shared area and sets up the gate block header.
-    private static func initialiseSharedArea(_ shared: GuestMemory, image: ELFImage, layout: ImageSetLayout) throws(LaunchError) {
+    package static func initialiseSharedArea(_ shared: GuestMemory, image: ELFImage, layout: ImageSetLayout) throws(LaunchError) {
         let base = layout.sharedArea.lowerBound
         for segment in image.segments where layout.sharedArea.contains(segment.virtualAddress) {
             guard segment.range.upperBound <= layout.sharedArea.upperBound else {

@@ -21,6 +21,8 @@ public enum LaunchError: Error, CustomStringConvertible {
     case confinementFailed(Errno)
     case network(NetworkDeviceError)
     case noNetworkDevice(imageSet: String, address: String)
+    /// The QEMU engine lacks something it needs (QEMU, the shim, a temporary folder).
+    case engineMissing(String)
 
     public var description: String {
         switch self {
@@ -46,6 +48,7 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .threadFailed(let errno): return "cannot start a vCPU thread: \(errno)"
         case .confinementFailed(let errno): return "cannot confine a vCPU thread with seccomp: \(errno)"
         case .network(let error): return error.description
+        case .engineMissing(let what): return what
         case .noNetworkDevice(let name, let address):
             return "cannot listen on \(address) for image set \(name): it has no network device (no library of it declares `devices: [net]`)"
         case .cannotActAs(let uid): return "cannot open files with the permissions of user \(uid), who asked for this launch (flexosd needs to run as root to serve other users)"

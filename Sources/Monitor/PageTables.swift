@@ -23,6 +23,8 @@ public struct PageMapping: Equatable, Sendable {
     public var physicalAddress: UInt64
     public var size: UInt64
     public var permissions: PagePermissions
+    /// Ring 0 only (the QEMU engine's shim); every guest page is a user page.
+    public var supervisorOnly = false
 
     public init(virtualAddress: UInt64, physicalAddress: UInt64, size: UInt64, permissions: PagePermissions) {
         self.virtualAddress = virtualAddress
@@ -98,7 +100,7 @@ public struct PageTables: Sendable {
         while offset < mapping.size {
             let virtual = mapping.virtualAddress + offset, physical = mapping.physicalAddress + offset
             let useLarge = virtual % large == 0 && physical % large == 0 && mapping.size - offset >= large
-            try mapPage(virtual: virtual, physical: physical, large: useLarge, permissions: mapping.permissions)
+            try mapPage(virtual: virtual, physical: physical, large: useLarge, permissions: mapping.permissions, user: !mapping.supervisorOnly)
             offset += useLarge ? large : page
         }
     }
@@ -126,7 +128,7 @@ public struct PageTables: Sendable {
         PagePermissions(writable: entry & writable != 0, executable: entry & noExecute == 0)
     }
 
-    private mutating func mapPage(virtual: UInt64, physical: UInt64, large: Bool, permissions: PagePermissions) throws(PageTableError) {
+    private mutating func mapPage(virtual: UInt64, physical: UInt64, large: Bool, permissions: PagePermissions, user: Bool) throws(PageTableError) {
         var table = root
         for level in stride(from: 3, to: large ? 1 : 0, by: -1) {
             table = try childTable(of: table, index: PageTables.index(virtual, level: level), virtual: virtual)
@@ -136,7 +138,7 @@ public struct PageTables: Sendable {
         // Accessed and Dirty are set up front: a shadow-paging host (PVM) then need not trap
         // the first access and first write of each page to set them, and prefetches
         // neighbouring entries on a fault.
-        var entry = physical | PageTables.present | PageTables.user | PageTables.accessed | PageTables.dirty
+        var entry = physical | PageTables.present | (user ? PageTables.user : 0) | PageTables.accessed | PageTables.dirty
         if large { entry |= PageTables.largePage }
         if permissions.writable { entry |= PageTables.writable }
         if !permissions.executable { entry |= PageTables.noExecute }

@@ -23,6 +23,14 @@ public struct CompartmentReport: Codable, Equatable, Sendable {
     public var kvmStatistics: [String: UInt64]
     /// Console bytes the guest wrote.
     public var consoleBytes: UInt64
+
+    package init(name: String, exits: [String: UInt64] = [:], hypercalls: [String: UInt64] = [:], kvmStatistics: [String: UInt64] = [:], consoleBytes: UInt64) {
+        self.name = name
+        self.exits = exits
+        self.hypercalls = hypercalls
+        self.kvmStatistics = kvmStatistics
+        self.consoleBytes = consoleBytes
+    }
 }
 
 /// What `flexosd run` reports when an image set ends (and prints with --json).
@@ -58,7 +66,7 @@ public struct RunReport: Codable, Equatable, Sendable {
         }
     }
 
-    init(imageSet: String, end: RunEnd, startedAt: UInt64, firstHypercallAt: UInt64?, endedAt: UInt64, compartments: [CompartmentReport]) {
+    package init(imageSet: String, end: RunEnd, startedAt: UInt64, firstHypercallAt: UInt64?, endedAt: UInt64, compartments: [CompartmentReport]) {
         self.imageSet = imageSet
         self.exitStatus = RunReport.exitStatus(for: end)
         self.launchStartedAt = startedAt

@@ -6,7 +6,7 @@ import CKVM
 /// guests never run in ring 0: the monitor builds the page tables and starts the vCPU
 /// with user-mode segments, paging and long mode already on. The same state runs
 /// natively under VT-x and AMD-V.
-enum VCPUState {
+package enum VCPUState {
     static let cr0: UInt64 = 0x8005_0033      // PG, AM, WP, NE, ET, MP, PE
     static let cr4: UInt64 = 0x620            // PAE, OSFXSR, OSXMMEXCPT (PCIDE is refused by PVM)
     static let efer: UInt64 = 0xD01           // NXE, LMA, LME, SCE

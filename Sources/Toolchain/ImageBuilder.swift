@@ -73,6 +73,9 @@ public struct ImageBuilder: Sendable {
                                 step: "linking \(plan.name)", in: objects)
 
         if plan.mechanism == .intelMPK { try checkProtectionKeyInstructions(image, plan: plan) }
+        if !plan.mechanism.hasVMPerCompartment {
+            try copy(try ShimBuild(builder: self).build(report: { progress("  " + $0) }), to: folder + "/" + ShimBuild.fileName)
+        }
         report("manifest \(folder)/\(ImageManifest.fileName)")
         let manifest = try ManifestWriter(plan: plan).manifest(image: image)
         do { try manifest.write(path: folder + "/" + ImageManifest.fileName) } catch {

@@ -4,6 +4,7 @@ import Glibc
 import KVM
 import Monitor
 import NetworkDevice
+import QEMUEngine
 import Synchronization
 
 /// `flexosd run`: boots one image set in the foreground and exits with its exit code.
@@ -41,15 +42,27 @@ struct Run: ParsableCommand {
     @Option(help: "The KVM device.")
     var kvm: String = Hypervisor.defaultDevicePath
 
+    @Option(help: "Where the image set runs: kvm (/dev/kvm), or qemu (qemu-system-x86_64 -accel tcg -cpu max: emulated, slow, with protection keys; single-VM image sets only).")
+    var engine: Engine = .kvm
+
+    enum Engine: String, ExpressibleByArgument, CaseIterable {
+        case kvm, qemu
+    }
+
     func run() throws {
         let report: RunReport
         do {
-            let hypervisor = try Hypervisor(devicePath: kvm)
             let set = try ImageSet.open(imageSet)
             let console = TerminalConsole(descriptor: json ? 2 : 1, prefixed: set.manifest.mechanism.hasVMPerCompartment && set.manifest.compartments.count > 1)
-            let run = try ImageSetRun(set, options: LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: listen), hypervisor: hypervisor, console: console)
-            announceListeners(of: run)
-            report = run.wait(timeout: timeout)
+            let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: listen)
+            if engine == .qemu {
+                guard listen.isEmpty else { fail("--listen needs a network device, which the QEMU engine has not: run on KVM (--engine kvm)") }
+                report = try QEMUEngine(imageSet: set, options: options).run(console: console, timeout: timeout)
+            } else {
+                let run = try ImageSetRun(set, options: options, hypervisor: try Hypervisor(devicePath: kvm), console: console)
+                announceListeners(of: run)
+                report = run.wait(timeout: timeout)
+            }
         } catch let error as KVMError {
             fail(error.description)
         } catch let error as LaunchError {

@@ -15,6 +15,7 @@ public func flexosStart(_ info: UnsafePointer<flexos_boot_info>) -> Never {
         Hypercalls.exit(code: 127)
     }
     bootInfo = info
+    flexos_hypercall_mode = info.pointee.hypercall_mode
     Random.seed(info.pointee.random_seed)
     StackProtector.arm()
     Console.attach(info.pointee.console_ring)

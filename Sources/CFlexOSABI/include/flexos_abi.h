@@ -21,8 +21,9 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 3u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
-                                  3: the network device; the boot info carries tsc_hz and net_device */
+#define FLEXOS_ABI_VERSION 4u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
+                                  3: the network device; the boot info carries tsc_hz and net_device.
+                                  4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode) */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -150,7 +151,15 @@ struct flexos_boot_info {
     uint64_t random_seed[4];            /* from the host's getrandom(2) */
     uint64_t tsc_hz;                    /* time-stamp counter ticks per second: time without an exit */
     uint64_t net_device;                /* struct flexos_net_device in this VM, or 0 */
+    uint32_t hypercall_mode;            /* FLEXOS_HYPERCALL_MODE_* */
+    uint32_t reserved;
 };
+
+/* How the guest makes a hypercall. On KVM, a store to the hypercall window (an MMIO exit);
+ * under the QEMU engine, `syscall` with RDI = number and RSI = the argument block's
+ * address, which the ring-0 shim (Guest/Shim) serves. */
+#define FLEXOS_HYPERCALL_MODE_MMIO    0u
+#define FLEXOS_HYPERCALL_MODE_SYSCALL 1u
 
 /* ---------------------------------------------------------------------------
  * Console ring. The guest appends bytes at head and issues
@@ -323,7 +332,42 @@ _Static_assert(sizeof(struct flexos_net_slot) == 128, "a slot is two cache lines
 _Static_assert(FLEXOS_NET_SLOTS_OFFSET + sizeof(struct flexos_net_slot) * FLEXOS_NET_CONNECTIONS <= FLEXOS_NET_RINGS_OFFSET, "slots fit before the rings");
 _Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYPERCALL_WINDOW, "the device fits below the hypercall window");
 
-_Static_assert(sizeof(struct flexos_boot_info) == 152, "boot info layout");
+/* ---------------------------------------------------------------------------
+ * The QEMU engine (flexosd run --engine qemu): the image set's one VM runs under
+ * qemu-system-x86_64 -accel tcg -cpu max, started by the ring-0 shim in Guest/Shim (a PVH
+ * ELF QEMU loads with -kernel), the only ring-0 code of the project. flexosd prepares the
+ * guest memory as on KVM (page tables, boot info, console ring, image), has QEMU load it at
+ * FLEXOS_SHIM_STAGING (below 1 MiB the firmware would overwrite it) and the handoff at
+ * FLEXOS_SHIM_HANDOFF; the shim copies it in place, enters long mode on those page tables
+ * (its own pages are supervisor-only), and enters ring 3 as the monitor would.
+ * Console bytes go to the debugcon port, reports (exit, panic, fault) as lines on the
+ * control port, then the isa-debug-exit port ends QEMU.
+ * ------------------------------------------------------------------------- */
+#define FLEXOS_SHIM_BASE          0x3F000000ull
+#define FLEXOS_SHIM_BYTES         0x100000ull
+#define FLEXOS_SHIM_HANDOFF       0x3FFFF000ull
+#define FLEXOS_SHIM_STAGING       0x3E000000ull
+#define FLEXOS_SHIM_MAGIC         0x4D494853534F4C46ull /* "FLOSSHIM" */
+#define FLEXOS_SHIM_CONSOLE_PORT  0xE9u
+#define FLEXOS_SHIM_CONTROL_PORT  0xECu
+#define FLEXOS_SHIM_EXIT_PORT     0xF4u
+
+struct flexos_shim_handoff {
+    uint64_t magic;                     /* FLEXOS_SHIM_MAGIC */
+    uint64_t page_table_root;           /* CR3 */
+    uint64_t staging_target;            /* where the staged low memory belongs */
+    uint64_t staging_bytes;
+    uint64_t entry;                     /* ring-3 RIP */
+    uint64_t stack_top;                 /* ring-3 RSP */
+    uint64_t boot_info;                 /* ring-3 RDI */
+    uint64_t tsc_hz;
+    uint32_t pkru;                      /* PKRU ring 3 starts with */
+    uint32_t protection_keys;           /* 1: set CR4.PKE */
+    uint64_t stack_count;
+    uint64_t stacks[2 * FLEXOS_MAX_COMPARTMENTS]; /* [low, high) of each stack, for fault dumps */
+};
+
+_Static_assert(sizeof(struct flexos_boot_info) == 160, "boot info layout");
 _Static_assert(sizeof(struct flexos_gate_channel) == 128, "a channel is two cache lines");
 _Static_assert(sizeof(struct flexos_compartment_state) == 128, "two cache lines per compartment");
 

@@ -11,12 +11,20 @@
 #include <flexos_abi.h>
 #include <stdint.h>
 
-/* Issues hypercall `number` with the argument block at `block`: one store to the
- * hypercall window, which the monitor sees as a KVM_EXIT_MMIO. The compiler barriers
- * make the block's contents reach memory before the exit and be re-read after it. */
+/* How this VM makes hypercalls (FLEXOS_HYPERCALL_MODE_*, from the boot info; support.c). */
+extern uint32_t flexos_hypercall_mode;
+
+/* Issues hypercall `number` with the argument block at `block`. On KVM: one store to the
+ * hypercall window, which the monitor sees as a KVM_EXIT_MMIO. Under the QEMU engine:
+ * `syscall`, which the ring-0 shim serves. The compiler barriers make the block's contents
+ * reach memory before the call and be re-read after it. */
 static inline void flexos_hypercall(uint64_t number, void *block) {
     __asm__ __volatile__("" ::: "memory");
-    *(volatile uint64_t *)(FLEXOS_HYPERCALL_WINDOW + 8 * number) = (uint64_t)block;
+    if (flexos_hypercall_mode == FLEXOS_HYPERCALL_MODE_SYSCALL) {
+        __asm__ __volatile__("syscall" : "+D"(number), "+S"(block) : : "rcx", "r11", "memory");
+    } else {
+        *(volatile uint64_t *)(FLEXOS_HYPERCALL_WINDOW + 8 * number) = (uint64_t)block;
+    }
     __asm__ __volatile__("" ::: "memory");
 }
 

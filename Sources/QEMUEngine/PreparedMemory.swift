@@ -1,0 +1,119 @@
+import CFlexOSABI
+import CKVM
+import Foundation
+import GuestImage
+import KVM
+import Monitor
+
+/// The guest memory of a QEMU run, built as for KVM, and how to read the run's end
+/// against it (the same fault analysis, over the faulting stack the shim sent back).
+struct PreparedMemory {
+    let layout: ImageSetLayout
+    let memory: CompartmentMemory
+    let shared: GuestMemory
+    let imageSet: ImageSet
+    /// QEMU's -m: RAM up to the highest private area (QEMU puts RAM beyond 3 GiB above 4 GiB once -m is 3.5 GiB or more).
+    let qemuMemory: UInt64
+
+    struct Files {
+        let staging: String, handoff: String, shared: String, control: String
+    }
+
+    init(imageSet: ImageSet, options: LaunchOptions) throws(LaunchError) {
+        self.imageSet = imageSet
+        layout = try ImageSetLayout(image: imageSet.image, manifest: imageSet.manifest, memory: options.memory, sharedMemory: options.sharedMemory)
+        do { shared = try GuestMemory(name: "flexos:\(imageSet.manifest.name):qemu-shared", size: options.sharedMemory) } catch { throw LaunchError.kvm(error) }
+        try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
+        var shimPages = PageMapping.identity(FLEXOS_SHIM_BASE..<(FLEXOS_SHIM_BASE + FLEXOS_SHIM_BYTES), PagePermissions(writable: true, executable: true))
+        var handoffPage = PageMapping.identity(FLEXOS_SHIM_HANDOFF..<(FLEXOS_SHIM_HANDOFF + GuestLayout.pageSize), .readOnly)
+        shimPages.supervisorOnly = true
+        handoffPage.supervisorOnly = true
+        memory = try CompartmentMemory(setName: imageSet.manifest.name, imageSet: layout, index: 0, image: imageSet.image, shared: shared,
+                                       applicationCompartment: 0, ringZero: [shimPages, handoffPage], hypercallMode: FLEXOS_HYPERCALL_MODE_SYSCALL)
+        let highest = layout.compartments.map(\.privateArea.upperBound).max() ?? 0
+        let aboveFourGiB = highest > (4 << 30) ? alignUp(highest - (4 << 30), 1 << 20) : 0
+        qemuMemory = max(3584 << 20, (3072 << 20) + aboveFourGiB)
+    }
+
+    /// Writes what QEMU's loader places in guest memory; returns the files.
+    func write(to folder: String) throws(LaunchError) -> Files {
+        let files = Files(staging: folder + "/low.bin", handoff: folder + "/handoff.bin", shared: folder + "/shared.bin", control: folder + "/control")
+        let low = GuestLayout.monitorArea.lowerBound
+        let sharedUsed = layout.gateBlock.upperBound - layout.sharedArea.lowerBound
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try Data(bytes: memory.privateMemory.base + Int(low), count: Int(memory.lowSize - low)).write(to: URL(fileURLWithPath: files.staging))
+            try Data(bytes: shared.base, count: Int(sharedUsed)).write(to: URL(fileURLWithPath: files.shared))
+            var handoff = self.handoff(stagingBytes: memory.lowSize - low)
+            try Data(bytes: &handoff, count: MemoryLayout<flexos_shim_handoff>.size).write(to: URL(fileURLWithPath: files.handoff))
+            FileManager.default.createFile(atPath: files.control, contents: nil)
+        } catch {
+            throw LaunchError.engineMissing("cannot write the QEMU engine's files in \(folder): \(error.localizedDescription)")
+        }
+        return files
+    }
+
+    private func handoff(stagingBytes: UInt64) -> flexos_shim_handoff {
+        var handoff = flexos_shim_handoff()
+        handoff.magic = FLEXOS_SHIM_MAGIC
+        handoff.page_table_root = memory.pageTables.root
+        handoff.staging_target = GuestLayout.monitorArea.lowerBound
+        handoff.staging_bytes = stagingBytes
+        handoff.entry = imageSet.image.entry
+        handoff.stack_top = layout.compartments[0].stack.upperBound - 8
+        handoff.boot_info = GuestLayout.bootInfoAddress
+        handoff.tsc_hz = (try? memory.addressSpace.read(flexos_boot_info.self, at: GuestLayout.bootInfoAddress).tsc_hz) ?? 0
+        let stacks = layout.compartments.flatMap { [$0.stack, $0.sharedStack] }
+        handoff.stack_count = UInt64(stacks.count)
+        withUnsafeMutableBytes(of: &handoff.stacks) { words in
+            for (index, stack) in stacks.prefix(Int(FLEXOS_MAX_COMPARTMENTS)).enumerated() {
+                words.storeBytes(of: stack.lowerBound, toByteOffset: 16 * index, as: UInt64.self)
+                words.storeBytes(of: stack.upperBound, toByteOffset: 16 * index + 8, as: UInt64.self)
+            }
+        }
+        return handoff
+    }
+
+    /// How the run ended, from the shim's report.
+    func end(from report: ShimReport, timedOut: Double?, errors: String) -> RunEnd {
+        let name = layout.compartments[0].name
+        if let timedOut { return .timedOut(seconds: timedOut, locations: []) }
+        switch report {
+        case .exited(let code):
+            return .exited(code: code, compartment: name)
+        case .panicked(let message, let file, let line):
+            // The line is the guest's word: one no source file has (0, or 2^63 and more) is dropped, as on KVM.
+            let lineText = Int(exactly: line).flatMap { $0 > 0 ? ":\($0)" : nil } ?? ""
+            return .panicked(message: message, location: file.isEmpty ? nil : file + lineText, compartment: name)
+        case .faulted(let fault):
+            return .faulted(analyze(fault))
+        case .badHypercall(let why):
+            return .failed(message: "compartment \(name) broke the hypercall ABI: \(why)")
+        case .none(let text):
+            let detail = errors.split(separator: "\n").suffix(5).joined(separator: "\n")
+            return .failed(message: "QEMU ended without a report from the shim" + (text.isEmpty ? "" : " (it said: \(text))") + (detail.isEmpty ? "" : ":\n" + detail))
+        }
+    }
+
+    /// The fault report, made as on KVM: the faulting stack goes back into this copy of the
+    /// guest's memory so that the analyzer can walk its frames.
+    private func analyze(_ fault: ShimReport.Fault) -> FaultReport {
+        if let stack = fault.stack, let target = try? memory.addressSpace.physical(stack.address, length: UInt64(stack.bytes.count)) {
+            stack.bytes.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        }
+        var registers = kvm_regs()
+        let values = fault.registers
+        (registers.rax, registers.rbx, registers.rcx, registers.rdx, registers.rsi, registers.rdi, registers.rbp) =
+            (values[0], values[1], values[2], values[3], values[4], values[5], values[6])
+        (registers.r8, registers.r9, registers.r10, registers.r11, registers.r12, registers.r13, registers.r14, registers.r15) =
+            (values[7], values[8], values[9], values[10], values[11], values[12], values[13], values[14])
+        (registers.rip, registers.rsp, registers.rflags) = (fault.rip, fault.rsp, fault.rflags)
+        var special = kvm_sregs()
+        special.cr2 = fault.vector == 14 ? fault.cr2 : VCPUState.noPageFault
+        let analyzer = FaultAnalyzer(compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables, space: memory.addressSpace,
+                                     symbolizer: Symbolizer(image: imageSet.image), exports: imageSet.manifest.exports)
+        var report = analyzer.analyze(registers: registers, specialRegisters: special)
+        report.notes.append("under the QEMU engine: exception vector \(fault.vector), error code \(hex(fault.error))")
+        return report
+    }
+}

@@ -1,0 +1,79 @@
+import CFlexOSABI
+import CKVM
+import Foundation
+import GuestImage
+import KVM
+import Monitor
+
+/// Runs a single-VM image set (fcalls, intel-mpk) under QEMU's emulation instead of KVM:
+/// `qemu-system-x86_64 -accel tcg -cpu max`, which emulates protection keys, started by the
+/// ring-0 shim the build puts beside the image (Guest/Shim, `qemu-shim.elf`).
+///
+/// The guest's memory is prepared exactly as for KVM (CompartmentMemory: page tables, boot
+/// info, console ring, image), plus supervisor-only mappings of the shim, and handed to
+/// QEMU as files its generic loader places in guest memory. Console output streams from
+/// the debugcon port; the run's end (exit, panic, fault with the faulting stack) comes back
+/// on the control port and becomes the same RunReport as on KVM.
+public struct QEMUEngine {
+    public static let executable = "/usr/bin/qemu-system-x86_64"
+
+    public let imageSet: ImageSet
+    public let options: LaunchOptions
+
+    public init(imageSet: ImageSet, options: LaunchOptions) {
+        self.imageSet = imageSet
+        self.options = options
+    }
+
+    /// Boots the set, streams its console to `console`, waits (stopping it after `timeout`
+    /// seconds) and reports. Nothing is left behind: QEMU and its files go with the run.
+    public func run(console: ConsoleSink, timeout: Double?) throws(LaunchError) -> RunReport {
+        let startedAt = monotonicNanoseconds()
+        let prepared = try prepare()
+        let folder = NSTemporaryDirectory() + "flexos-qemu-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let files = try prepared.write(to: folder)
+        let name = prepared.layout.compartments[0].name
+        let outcome = try QEMUProcess(arguments: arguments(files, memory: prepared.qemuMemory), control: files.control)
+            .run(timeout: timeout) { bytes in console.write(bytes, compartment: name, index: 0) }
+        let end = prepared.end(from: ShimReport(outcome.control), timedOut: outcome.timedOut ? timeout : nil, errors: outcome.errors)
+        return RunReport(imageSet: imageSet.manifest.name, end: end, startedAt: startedAt, firstHypercallAt: nil,
+                         endedAt: monotonicNanoseconds(), compartments: [CompartmentReport(name: name, consoleBytes: outcome.consoleBytes)])
+    }
+
+    /// The shim beside the image set (flexosctl build writes it for single-VM sets).
+    var shim: String { (imageSet.image.path as NSString).deletingLastPathComponent + "/qemu-shim.elf" }
+
+    private func prepare() throws(LaunchError) -> PreparedMemory {
+        let manifest = imageSet.manifest
+        guard !manifest.mechanism.hasVMPerCompartment else {
+            throw LaunchError.mechanismUnavailable(manifest.mechanism, reason: "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM")
+        }
+        guard manifest.networkLibrary == nil else {
+            throw LaunchError.mechanismUnavailable(manifest.mechanism, reason: "the QEMU engine has no network device; run image sets with a network library on KVM")
+        }
+        guard FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) else {
+            throw LaunchError.engineMissing("\(QEMUEngine.executable) is missing: install Debian's qemu-system-x86 (scripts/setup.sh does)")
+        }
+        guard FileManager.default.fileExists(atPath: shim) else {
+            throw LaunchError.engineMissing("\(shim) is missing: rebuild the image set with flexosctl build, which writes the QEMU shim beside single-VM images")
+        }
+        return try PreparedMemory(imageSet: imageSet, options: options)
+    }
+
+    private func arguments(_ files: PreparedMemory.Files, memory: UInt64) -> [String] {
+        [
+            "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "\(memory >> 20)M",
+            "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-serial", "none", "-parallel", "none",
+            "-kernel", shim,
+            "-device", "loader,file=\(files.staging),addr=\(FLEXOS_SHIM_STAGING),force-raw=on",
+            "-device", "loader,file=\(files.handoff),addr=\(FLEXOS_SHIM_HANDOFF),force-raw=on",
+            "-device", "loader,file=\(files.shared),addr=\(FLEXOS_SHARED_BASE),force-raw=on",
+            "-chardev", "stdio,id=console,signal=off",
+            "-device", "isa-debugcon,iobase=\(FLEXOS_SHIM_CONSOLE_PORT),chardev=console",
+            "-chardev", "file,id=control,path=\(files.control)",
+            "-device", "isa-debugcon,iobase=\(FLEXOS_SHIM_CONTROL_PORT),chardev=control",
+            "-device", "isa-debug-exit,iobase=\(FLEXOS_SHIM_EXIT_PORT),iosize=4",
+        ]
+    }
+}
