@@ -58,6 +58,13 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         } throws: { "\($0)".contains("the QEMU engine runs single-VM image sets (fcalls, intel-mpk)") }
     }
 
+    @Test func intelMPKIsRefusedUntilItsBackendExists() throws {
+        let set = try ImageSet.open(try TestImages.build("Tests/Guests/example-mpk.yaml").folder)
+        #expect {
+            _ = try QEMUEngine(imageSet: set, options: LaunchOptions()).run(console: CapturedConsole(), timeout: 10)
+        } throws: { "\($0)".contains("the intel-mpk backend (keyed page tables and PKRU gates) is not written yet") }
+    }
+
     @Test func flexosdRunTakesTheEngine() throws {
         let folder = try TestImages.build("Guest/Apps/hello").folder
         let result = try Executables.run("flexosd", ["run", "--engine", "qemu", "--json", folder])
