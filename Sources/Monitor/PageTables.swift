@@ -25,6 +25,9 @@ public struct PageMapping: Equatable, Sendable {
     public var permissions: PagePermissions
     /// Ring 0 only (the QEMU engine's shim); every guest page is a user page.
     public var supervisorOnly = false
+    /// The protection key (0-15) its entries carry, in bits 62:59 (intel-mpk: a
+    /// compartment's key; 0 for what every compartment shares).
+    public var protectionKey: UInt8 = 0
 
     public init(virtualAddress: UInt64, physicalAddress: UInt64, size: UInt64, permissions: PagePermissions) {
         self.virtualAddress = virtualAddress
@@ -72,6 +75,7 @@ public struct PageTables: Sendable {
     static let dirty: UInt64 = 1 << 6
     static let largePage: UInt64 = 1 << 7
     static let noExecute: UInt64 = 1 << 63
+    static let protectionKeyShift: UInt64 = 59
     static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
 
     /// The guest-physical address of the top level (the value of CR3).
@@ -100,7 +104,8 @@ public struct PageTables: Sendable {
         while offset < mapping.size {
             let virtual = mapping.virtualAddress + offset, physical = mapping.physicalAddress + offset
             let useLarge = virtual % large == 0 && physical % large == 0 && mapping.size - offset >= large
-            try mapPage(virtual: virtual, physical: physical, large: useLarge, permissions: mapping.permissions, user: !mapping.supervisorOnly)
+            try mapPage(virtual: virtual, physical: physical, large: useLarge, permissions: mapping.permissions, user: !mapping.supervisorOnly,
+                        key: mapping.protectionKey)
             offset += useLarge ? large : page
         }
     }
@@ -120,6 +125,17 @@ public struct PageTables: Sendable {
     }
 
     /// The index into the table of `level` (3 = PML4 ... 0 = page table).
+    /// The protection key of the entry that maps `virtualAddress`, nil when it is not mapped.
+    public func protectionKey(of virtualAddress: UInt64) -> UInt8? {
+        var table = root
+        for level in (0...3).reversed() {
+            guard let entry = tables[table]?[PageTables.index(virtualAddress, level: level)], entry & PageTables.present != 0 else { return nil }
+            if level == 0 || (level == 1 && entry & PageTables.largePage != 0) { return UInt8((entry >> PageTables.protectionKeyShift) & 0xF) }
+            table = entry & PageTables.addressMask
+        }
+        return nil
+    }
+
     static func index(_ address: UInt64, level: Int) -> Int {
         Int((address >> (12 + 9 * UInt64(level))) & 0x1FF)
     }
@@ -128,7 +144,7 @@ public struct PageTables: Sendable {
         PagePermissions(writable: entry & writable != 0, executable: entry & noExecute == 0)
     }
 
-    private mutating func mapPage(virtual: UInt64, physical: UInt64, large: Bool, permissions: PagePermissions, user: Bool) throws(PageTableError) {
+    private mutating func mapPage(virtual: UInt64, physical: UInt64, large: Bool, permissions: PagePermissions, user: Bool, key: UInt8) throws(PageTableError) {
         var table = root
         for level in stride(from: 3, to: large ? 1 : 0, by: -1) {
             table = try childTable(of: table, index: PageTables.index(virtual, level: level), virtual: virtual)
@@ -142,6 +158,7 @@ public struct PageTables: Sendable {
         if large { entry |= PageTables.largePage }
         if permissions.writable { entry |= PageTables.writable }
         if !permissions.executable { entry |= PageTables.noExecute }
+        entry |= UInt64(key & 0xF) << PageTables.protectionKeyShift
         tables[table]![index] = entry
     }
 

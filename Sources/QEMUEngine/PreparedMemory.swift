@@ -46,7 +46,7 @@ struct PreparedMemory {
             try Data(bytes: shared.base, count: Int(sharedUsed)).write(to: URL(fileURLWithPath: files.shared))
             var handoff = self.handoff(stagingBytes: memory.lowSize - low)
             try Data(bytes: &handoff, count: MemoryLayout<flexos_shim_handoff>.size).write(to: URL(fileURLWithPath: files.handoff))
-            FileManager.default.createFile(atPath: files.control, contents: nil)
+            try Data().write(to: URL(fileURLWithPath: files.control))
         } catch {
             throw LaunchError.engineMissing("cannot write the QEMU engine's files in \(folder): \(error.localizedDescription)")
         }

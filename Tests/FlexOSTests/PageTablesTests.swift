@@ -18,6 +18,27 @@ import Testing
         #expect(tables.tables.count == 4)
     }
 
+    @Test func entriesCarryProtectionKeysAndSupervisorPagesLackTheUserBit() throws {
+        var tables = PageTables(area: area)
+        var keyed = PageMapping.identity(0x40_0000..<0x40_2000, .readWrite)
+        keyed.protectionKey = 5
+        try tables.map(keyed)
+        var large = PageMapping.identity(0x1_0000_0000..<0x1_0020_0000, .readWrite)
+        large.protectionKey = 15
+        try tables.map(large)
+        var ringZero = PageMapping.identity(0x3F00_0000..<0x3F00_1000, .readExecute)
+        ringZero.supervisorOnly = true
+        try tables.map(ringZero)
+        #expect(tables.protectionKey(of: 0x40_1FFF) == 5)
+        #expect(tables.protectionKey(of: 0x1_0010_0000) == 15)
+        #expect(tables.protectionKey(of: 0x3F00_0000) == 0)
+        #expect(tables.protectionKey(of: 0x40_2000) == nil)
+        let leaf = try #require(tables.tables.values.flatMap { $0 }.first { $0 & PageTables.addressMask == 0x3F00_0000 })
+        #expect(leaf & PageTables.user == 0 && leaf & PageTables.present != 0)
+        let keyedLeaf = try #require(tables.tables.values.flatMap { $0 }.first { $0 & PageTables.addressMask == 0x40_0000 })
+        #expect(keyedLeaf >> 59 & 0xF == 5 && keyedLeaf & PageTables.user != 0 && keyedLeaf & PageTables.noExecute != 0)
+    }
+
     @Test func usesLargePagesWhereAligned() throws {
         var tables = PageTables(area: area)
         try tables.map(PageMapping(virtualAddress: 0x1_0000_0000, physicalAddress: 0x1_0000_0000, size: 0x40_1000, permissions: .readWrite))
