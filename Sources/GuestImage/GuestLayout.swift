@@ -28,6 +28,9 @@ public enum GuestLayout {
         return base..<(base + FLEXOS_COMPARTMENT_AREA_STRIDE)
     }
 
+    /// Each compartment's stack, at the start of its private area after a guard page.
+    public static let stackSize: UInt64 = 256 * 1024
+
     /// The largest private memory a compartment can have.
     public static let maxCompartmentMemory: UInt64 = FLEXOS_COMPARTMENT_AREA_STRIDE
 

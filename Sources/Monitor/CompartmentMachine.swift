@@ -29,13 +29,15 @@ package final class CompartmentMemory: @unchecked Sendable {
         self.layout = layout
         do {
             lowSize = imageSet.lowMemory.upperBound
-            let areaSize = layout.privateArea.upperBound - layout.privateArea.lowerBound
-            privateMemory = try GuestMemory(name: "flexos:\(setName):\(layout.name)", size: lowSize + areaSize)
-            var slots: [GuestAddressSpace.Slot] = [
-                .init(range: imageSet.lowMemory, memory: privateMemory, offset: 0),
-                .init(range: layout.privateArea, memory: privateMemory, offset: lowSize),
-                .init(range: imageSet.sharedArea, memory: shared, offset: 0),
-            ]
+            let areaSizes = layout.privateAreas.map { $0.upperBound - $0.lowerBound }
+            privateMemory = try GuestMemory(name: "flexos:\(setName):\(layout.name)", size: lowSize + areaSizes.reduce(0, +))
+            var slots: [GuestAddressSpace.Slot] = [.init(range: imageSet.lowMemory, memory: privateMemory, offset: 0)]
+            var offset = lowSize
+            for (area, size) in zip(layout.privateAreas, areaSizes) {
+                slots.append(.init(range: area, memory: privateMemory, offset: offset))
+                offset += size
+            }
+            slots.append(.init(range: imageSet.sharedArea, memory: shared, offset: 0))
             if let device = self.networkDevice { slots.append(.init(range: ImageSetLayout.networkDevice, memory: device, offset: 0)) }
             addressSpace = GuestAddressSpace(slots: slots, mapped: layout.mapped)
             pageTables = try CompartmentMemory.buildPageTables(layout.mapped, ringZero: ringZero)
@@ -45,6 +47,7 @@ package final class CompartmentMemory: @unchecked Sendable {
             var bootInfo = CompartmentMemory.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
             bootInfo.net_device = self.networkDevice == nil ? 0 : ImageSetLayout.networkDevice.lowerBound
             bootInfo.hypercall_mode = hypercallMode
+            try CompartmentMemory.writeKeyedTable(layout, into: &bootInfo, space: addressSpace)
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
         } catch let error as KVMError {
             throw LaunchError.kvm(error)
@@ -57,11 +60,33 @@ package final class CompartmentMemory: @unchecked Sendable {
         }
     }
 
+    /// Under intel-mpk, the table of the compartments sharing the VM, in the boot-info page.
+    private static func writeKeyedTable(_ layout: ImageSetLayout.Compartment, into info: inout flexos_boot_info,
+                                        space: GuestAddressSpace) throws(GuestAccessError) {
+        guard !layout.keyed.isEmpty else { return }
+        let table = GuestLayout.bootInfoAddress + FLEXOS_BOOT_KEYED_TABLE_OFFSET
+        for (index, member) in layout.keyed.enumerated() {
+            let entry = flexos_keyed_compartment(
+                heap_base: member.heap.lowerBound, heap_size: member.heap.upperBound - member.heap.lowerBound,
+                stack_base: member.stack.lowerBound, stack_size: member.stack.upperBound - member.stack.lowerBound,
+                key: UInt32(member.key), pkru: member.pkru)
+            let size = UInt64(MemoryLayout<flexos_keyed_compartment>.stride)
+            try space.physical(table + UInt64(index) * size, length: size).storeBytes(of: entry, as: flexos_keyed_compartment.self)
+        }
+        info.keyed_count = UInt32(layout.keyed.count)
+        info.keyed_application = UInt32(layout.keyed.firstIndex { $0.stack == layout.stack } ?? 0)
+        info.keyed_table = table
+    }
+
     /// Page tables that map exactly `regions`, identity-mapped.
     static func buildPageTables(_ regions: [GuestRegion], ringZero: [PageMapping] = []) throws(LaunchError) -> PageTables {
         var tables = PageTables(area: GuestLayout.monitorArea)
         do {
-            for region in regions { try tables.map(.identity(region.range, region.permissions)) }
+            for region in regions {
+                var mapping = PageMapping.identity(region.range, region.permissions)
+                mapping.protectionKey = region.protectionKey
+                try tables.map(mapping)
+            }
             for mapping in ringZero { try tables.map(mapping) }
         } catch {
             throw LaunchError.pageTables(error)

@@ -12,6 +12,7 @@ public struct FaultReport: Codable, Equatable, Sendable {
         case badHypercall = "bad hypercall"
         case unexpectedExit = "unexpected VM exit"
         case deviceViolation = "device protocol violation"
+        case protectionKeyFault = "protection-key fault"
         case unknown = "fault"
     }
 
@@ -45,7 +46,7 @@ public struct FaultReport: Codable, Equatable, Sendable {
 
     /// The report as lines a person reads.
     public func render() -> String {
-        var lines = ["guest fault in compartment \(compartment): \(summary)"]
+        var lines = ["\(kind == .protectionKeyFault ? "protection-key fault" : "guest fault") in compartment \(compartment): \(summary)"]
         if let address { lines.append("  address:  \(hex(address))" + (addressRegion.map { " (\($0))" } ?? "")) }
         var at = "  at:       \(hex(instructionPointer))"
         if let function { at += " \(function)" }

@@ -28,14 +28,18 @@ public struct GuestRegion: Equatable, Sendable {
     public let library: String?
     /// The section or detail, e.g. ".text".
     public let detail: String?
+    /// The protection key its pages carry (intel-mpk: its compartment's; 0 otherwise).
+    public let protectionKey: UInt8
 
-    public init(kind: Kind, range: Range<UInt64>, permissions: PagePermissions, compartment: String? = nil, library: String? = nil, detail: String? = nil) {
+    public init(kind: Kind, range: Range<UInt64>, permissions: PagePermissions, compartment: String? = nil, library: String? = nil, detail: String? = nil,
+                protectionKey: UInt8 = 0) {
         self.kind = kind
         self.range = range
         self.permissions = permissions
         self.compartment = compartment
         self.library = library
         self.detail = detail
+        self.protectionKey = protectionKey
     }
 
     public var size: UInt64 { range.upperBound - range.lowerBound }

@@ -19,9 +19,38 @@ public struct ImageSetLayout: Sendable {
         public let sharedStack: Range<UInt64>
         /// The guest-physical range backed by its private memory (guard page, stack, heap).
         public let privateArea: Range<UInt64>
+        /// Under intel-mpk: each conformation compartment's own area and protection key
+        /// (the VM's stack, heap and area above are the application's). Empty otherwise.
+        public let keyed: [KeyedArea]
+
+        /// Every private area the VM's memory backs.
+        public var privateAreas: [Range<UInt64>] { keyed.isEmpty ? [privateArea] : keyed.map(\.area) }
     }
 
-    public static let stackSize: UInt64 = 256 * 1024
+    /// A compartment of an intel-mpk image set: its area, and the key its pages carry.
+    public struct KeyedArea: Sendable, Equatable {
+        public let name: String
+        /// 1 + its index in the conformation; key 0 is what every compartment shares.
+        public let key: UInt8
+        public let area: Range<UInt64>
+        public let stack: Range<UInt64>
+        public let heap: Range<UInt64>
+
+        /// PKRU while it runs: every key's access and write disabled but 0 and its own.
+        public var pkru: UInt32 { ~(UInt32(3) | UInt32(3) << (2 * UInt32(key))) }
+    }
+
+    /// The areas of an intel-mpk image set's compartments, in conformation order.
+    static func keyedAreas(_ manifest: ImageManifest, memory: UInt64) -> [KeyedArea] {
+        manifest.compartments.enumerated().map { index, compartment in
+            let area = GuestLayout.compartmentArea(index)
+            let stack = (area.lowerBound + GuestLayout.pageSize)..<(area.lowerBound + GuestLayout.pageSize + stackSize)
+            return KeyedArea(name: compartment.name, key: UInt8(index + 1), area: area.lowerBound..<(area.lowerBound + memory),
+                             stack: stack, heap: stack.upperBound..<(area.lowerBound + memory))
+        }
+    }
+
+    public static let stackSize: UInt64 = GuestLayout.stackSize
     public static let sharedStackSize: UInt64 = 64 * 1024
     public static let minimumMemory: UInt64 = 1 << 20
     public static let defaultMemory: UInt64 = 64 << 20
@@ -86,31 +115,47 @@ public struct ImageSetLayout: Sendable {
             GuestRegion(kind: .sharedStack, range: stack.stack, permissions: .readWrite, compartment: group.name)
         }
 
+        // Keys are 4 bits and key 0 is the shared one.
+        if manifest.mechanism == .intelMPK && manifest.compartments.count > 15 {
+            throw LaunchError.badRegion(name: "compartments", start: 0, reason: "number \(manifest.compartments.count) under intel-mpk, which has 15 keys for compartments")
+        }
         var compartments: [Compartment] = []
         var all = common + sharedStackRegions
         let networkCompartment = manifest.networkLibrary?.compartment
         networkMachine = networkCompartment.flatMap { name in groups.firstIndex { $0.members.contains(name) } }
         for (index, compartment) in groups.enumerated() {
-            let area = GuestLayout.compartmentArea(index)
-            let stack = (area.lowerBound + page)..<(area.lowerBound + page + ImageSetLayout.stackSize)
-            let heap = stack.upperBound..<(area.lowerBound + memory)
-            var own = [
+            // Under intel-mpk each conformation compartment has an area (stack, heap) of its
+            // own, tagged with its key; otherwise the VM has one.
+            let keyed = manifest.mechanism == .intelMPK ? ImageSetLayout.keyedAreas(manifest, memory: memory) : []
+            let application = keyed.first { $0.name == manifest.compartments[manifest.applicationCompartment].name }
+            let area = application?.area ?? GuestLayout.compartmentArea(index)
+            let stack = application?.stack ?? (area.lowerBound + page)..<(area.lowerBound + page + ImageSetLayout.stackSize)
+            let heap = application?.heap ?? stack.upperBound..<(area.lowerBound + memory)
+            var own = keyed.isEmpty ? [
                 GuestRegion(kind: .stack, range: stack, permissions: .readWrite, compartment: compartment.name),
                 GuestRegion(kind: .heap, range: heap, permissions: .readWrite, compartment: compartment.name),
-            ]
+            ] : keyed.flatMap { member in [
+                GuestRegion(kind: .stack, range: member.stack, permissions: .readWrite, compartment: member.name, protectionKey: member.key),
+                GuestRegion(kind: .heap, range: member.heap, permissions: .readWrite, compartment: member.name, protectionKey: member.key),
+            ] }
             own += ImageSetLayout.gatePages(gateBlock, of: index, machines: groups.map(\.name))
             if index == networkMachine {
                 own.append(GuestRegion(kind: .networkDevice, range: ImageSetLayout.networkDevice, permissions: .readWrite,
                                        compartment: compartment.name, library: manifest.networkLibrary?.name))
             }
             for library in manifest.libraries where compartment.members.contains(library.compartment) {
-                own += try ImageSetLayout.sectionRegions(library.regions, kind: .library, segments: image.segments, manifest: manifest, library: library.name, compartment: library.compartment)
+                let key = keyed.first { $0.name == library.compartment }?.key ?? 0
+                own += try ImageSetLayout.sectionRegions(library.regions, kind: .library, segments: image.segments, manifest: manifest,
+                                                         library: library.name, compartment: library.compartment, protectionKey: key)
             }
             compartments.append(Compartment(
                 index: index, name: compartment.name, members: compartment.members, mapped: common + sharedStackRegions + own,
                 stack: stack, heap: heap, sharedStack: sharedStacks[index].stack,
-                privateArea: area.lowerBound..<(area.lowerBound + memory)))
-            all += own.filter { $0.kind != .gateBlock } + [GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: compartment.name)]
+                privateArea: area.lowerBound..<(area.lowerBound + memory), keyed: keyed))
+            let guards = keyed.isEmpty ? [(compartment.name, area)] : keyed.map { ($0.name, $0.area) }
+            all += own.filter { $0.kind != .gateBlock } + guards.map { name, area in
+                GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: name)
+            }
         }
         all += zip(groups, sharedStacks).map { group, stack in
             GuestRegion(kind: .sharedStackGuard, range: stack.guard, permissions: .readOnly, compartment: group.name)
@@ -166,7 +211,8 @@ public struct ImageSetLayout: Sendable {
 
     /// Turns manifest regions into mapped regions, taking permissions from the ELF
     /// segment that holds each one.
-    private static func sectionRegions(_ regions: [ImageManifest.Region], kind: GuestRegion.Kind, segments: [ELFSegment], manifest: ImageManifest, library: String? = nil, compartment: String? = nil) throws(LaunchError) -> [GuestRegion] {
+    private static func sectionRegions(_ regions: [ImageManifest.Region], kind: GuestRegion.Kind, segments: [ELFSegment], manifest: ImageManifest,
+                                       library: String? = nil, compartment: String? = nil, protectionKey: UInt8 = 0) throws(LaunchError) -> [GuestRegion] {
         var result: [GuestRegion] = []
         for region in regions where region.size > 0 {
             guard region.start % GuestLayout.pageSize == 0,
@@ -179,7 +225,7 @@ public struct ImageSetLayout: Sendable {
             result.append(GuestRegion(
                 kind: kind, range: pages,
                 permissions: PagePermissions(writable: segment.writable, executable: segment.executable),
-                compartment: compartment, library: library, detail: region.name))
+                compartment: compartment, library: library, detail: region.name, protectionKey: protectionKey))
         }
         return result
     }

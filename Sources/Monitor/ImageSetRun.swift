@@ -49,7 +49,7 @@ public final class ImageSetRun: @unchecked Sendable {
             let reason = hypervisor.offersProtectionKeys
                 ? "the intel-mpk backend on KVM is not written yet (this host's KVM does offer protection keys)"
                 : "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
-            throw LaunchError.mechanismUnavailable(.intelMPK, reason: reason + "; rebuild with mechanism vmept or fcalls")
+            throw LaunchError.mechanismUnavailable(.intelMPK, reason: reason + "; run it under emulation with `flexosd run --engine qemu`, or rebuild with mechanism vmept or fcalls")
         }
         layout = try ImageSetLayout(image: imageSet.image, manifest: manifest, memory: options.memory, sharedMemory: options.sharedMemory)
         do {

@@ -30,7 +30,7 @@ struct PreparedMemory {
         handoffPage.supervisorOnly = true
         memory = try CompartmentMemory(setName: imageSet.manifest.name, imageSet: layout, index: 0, image: imageSet.image, shared: shared,
                                        applicationCompartment: 0, ringZero: [shimPages, handoffPage], hypercallMode: FLEXOS_HYPERCALL_MODE_SYSCALL)
-        let highest = layout.compartments.map(\.privateArea.upperBound).max() ?? 0
+        let highest = layout.compartments.flatMap(\.privateAreas).map(\.upperBound).max() ?? 0
         let aboveFourGiB = highest > (4 << 30) ? alignUp(highest - (4 << 30), 1 << 20) : 0
         qemuMemory = max(3584 << 20, (3072 << 20) + aboveFourGiB)
     }
@@ -63,7 +63,12 @@ struct PreparedMemory {
         handoff.stack_top = layout.compartments[0].stack.upperBound - 8
         handoff.boot_info = GuestLayout.bootInfoAddress
         handoff.tsc_hz = (try? memory.addressSpace.read(flexos_boot_info.self, at: GuestLayout.bootInfoAddress).tsc_hz) ?? 0
-        let stacks = layout.compartments.flatMap { [$0.stack, $0.sharedStack] }
+        let machine = layout.compartments[0]
+        let stacks = (machine.keyed.isEmpty ? [machine.stack] : machine.keyed.map(\.stack)) + [machine.sharedStack]
+        if let application = machine.keyed.first(where: { $0.stack == machine.stack }) {
+            handoff.protection_keys = 1
+            handoff.pkru = application.pkru
+        }
         handoff.stack_count = UInt64(stacks.count)
         withUnsafeMutableBytes(of: &handoff.stacks) { words in
             for (index, stack) in stacks.prefix(Int(FLEXOS_MAX_COMPARTMENTS)).enumerated() {
@@ -114,6 +119,43 @@ struct PreparedMemory {
                                      symbolizer: Symbolizer(image: imageSet.image), exports: imageSet.manifest.exports)
         var report = analyzer.analyze(registers: registers, specialRegisters: special)
         report.notes.append("under the QEMU engine: exception vector \(fault.vector), error code \(hex(fault.error))")
+        if fault.vector == 14 && fault.error & (1 << 5) != 0 { describeProtectionKeyFault(fault, in: &report) }
         return report
+    }
+
+    /// A page fault with the PK bit: which compartment ran (from PKRU), whose key the page
+    /// carries, and the gate the running compartment was entered through.
+    private func describeProtectionKeyFault(_ fault: ShimReport.Fault, in report: inout FaultReport) {
+        let members = layout.compartments[0].keyed
+        let running = members.first { UInt64($0.pkru) == fault.pkru }
+        let key = memory.pageTables.protectionKey(of: fault.cr2) ?? 0
+        let owner = members.first { $0.key == key }
+        let region = layout.region(containing: fault.cr2)?.name ?? "unnamed memory"
+        report.kind = .protectionKeyFault
+        report.compartment = running?.name ?? report.compartment
+        report.summary = "\(fault.error & 2 != 0 ? "write" : "read") of \(hex(fault.cr2)) (\(region), key \(key)"
+            + (owner.map { " of compartment \($0.name)" } ?? "") + "), which the keys of compartment \(running?.name ?? "?") (PKRU \(hex(fault.pkru))) do not open"
+        report.addressRegion = "\(region), key \(key)"
+        if let frame = report.backtrace.first(where: { gate(named: $0.function) != nil }) {
+            report.gate = gate(named: frame.function)
+            if let caller = gateCaller(frame.function), caller != running?.name {
+                report.notes.append("compartment \(running?.name ?? "?") ran a gate of compartment \(caller): a call skipped its gate")
+            }
+        }
+    }
+
+    private func gateCaller(_ function: String) -> String? {
+        let index = function.dropFirst("flexos_mpk_gate_".count).split(separator: "_").first.flatMap { Int($0) }
+        return index.flatMap { $0 < layout.compartments[0].keyed.count ? layout.compartments[0].keyed[$0].name : nil }
+    }
+
+    /// "export flexosexample.lib_func, called from compartment comp1" for a frame in gate
+    /// flexos_mpk_gate_CALLER_EXPORT.
+    private func gate(named function: String) -> String? {
+        guard function.hasPrefix("flexos_mpk_gate_") else { return nil }
+        let parts = function.dropFirst("flexos_mpk_gate_".count).split(separator: " ").first?.split(separator: "_").compactMap { Int($0) } ?? []
+        let exports = imageSet.manifest.exports, members = layout.compartments[0].keyed
+        guard parts.count == 2, parts[0] < members.count, parts[1] < exports.count else { return nil }
+        return "export \(exports[parts[1]].library).\(exports[parts[1]].name), called from compartment \(members[parts[0]].name)"
     }
 }

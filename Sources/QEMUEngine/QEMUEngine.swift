@@ -5,7 +5,7 @@ import GuestImage
 import KVM
 import Monitor
 
-/// Runs a single-VM image set (fcalls; intel-mpk once its backend exists) under QEMU's emulation instead of KVM:
+/// Runs a single-VM image set (fcalls, intel-mpk) under QEMU's emulation instead of KVM:
 /// `qemu-system-x86_64 -accel tcg -cpu max`, which emulates protection keys, started by the
 /// ring-0 shim the build puts beside the image (Guest/Shim, `qemu-shim.elf`).
 ///
@@ -31,7 +31,8 @@ public struct QEMUEngine {
         let startedAt = monotonicNanoseconds()
         let prepared = try prepare()
         let folder = NSTemporaryDirectory() + "flexos-qemu-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // FLEXOS_QEMU_KEEP=1 keeps the files (memory, handoff, control port) for debugging the shim.
+        defer { if getenv("FLEXOS_QEMU_KEEP") == nil { try? FileManager.default.removeItem(atPath: folder) } }
         let files = try prepared.write(to: folder)
         let name = prepared.layout.compartments[0].name
         let outcome = try QEMUProcess(arguments: arguments(files, memory: prepared.qemuMemory), control: files.control)
@@ -48,10 +49,6 @@ public struct QEMUEngine {
         let manifest = imageSet.manifest
         guard !manifest.mechanism.hasVMPerCompartment else {
             throw LaunchError.mechanismUnavailable(manifest.mechanism, reason: "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM")
-        }
-        guard manifest.mechanism != .intelMPK else {
-            // Running it without keys would look like isolation and be none.
-            throw LaunchError.mechanismUnavailable(.intelMPK, reason: "the intel-mpk backend (keyed page tables and PKRU gates) is not written yet, and without it the compartments would share everything; rebuild with fcalls to run under QEMU")
         }
         guard manifest.networkLibrary == nil else {
             throw LaunchError.mechanismUnavailable(manifest.mechanism, reason: "the QEMU engine has no network device; run image sets with a network library on KVM")

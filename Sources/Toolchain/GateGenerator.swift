@@ -16,6 +16,7 @@ struct GateGenerator {
     /// The gates `library` may call, one namespace per other library of the image, and
     /// its own exports as values it can hand out as callbacks.
     func interface(for library: LibraryDescriptor) -> String {
+        let keyed = plan.mechanism == .intelMPK ? ProtectionKeyGates(plan: plan) : nil
         var text = header + "import FlexOS\n"
         for other in plan.libraries where other.name != library.name && !other.exports.isEmpty {
             text += "\n/// Gates to library \(other.name) (compartment \(plan.compartment(of: other).name)).\nenum \(other.name) {\n"
@@ -23,8 +24,9 @@ struct GateGenerator {
                 let parameters = export.signature.parameters.map { "_ \($0.label): \($0.type)" }.joined(separator: ", ")
                 let arguments = export.signature.parameters.map(\.label).joined(separator: ", ")
                 let result = export.signature.result.map { " -> \($0)" } ?? ""
+                let symbol = keyed.map { ProtectionKeyGates.gateSymbol(caller: $0.compartmentIndex(of: library), export: export) } ?? GateGenerator.gateSymbol(export)
                 text += """
-                    @_extern(c, "\(GateGenerator.gateSymbol(export))")
+                    @_extern(c, "\(symbol)")
                     static func _gate_\(export.signature.name)(\(parameters))\(result)
 
                     @inline(__always)
@@ -51,11 +53,7 @@ struct GateGenerator {
         for export in plan.exports {
             text += "@_extern(c, \"\(export.symbol)\")\nfunc export_\(export.index)(\(parameters)) -> UInt64\n\n"
         }
-        text += "@_cdecl(\"flexos_dispatch\")\npublic func flexosDispatch(_ index: UInt32, \(parameters)) -> UInt64 {\n    switch index {\n"
-        for export in plan.exports {
-            text += "    case \(export.index): return export_\(export.index)(\(arguments.joined(separator: ", ")))\n"
-        }
-        text += "    default: panic(\"a gate call named an export this image set does not have\")\n    }\n}\n\n"
+        text += plan.mechanism == .intelMPK ? keyedDispatch(parameters: parameters, arguments: arguments) : directDispatch(parameters: parameters, arguments: arguments)
         text += "@_cdecl(\"flexos_export_machine\")\npublic func flexosExportMachine(_ index: UInt32) -> Int32 {\n    switch index {\n"
         for export in plan.exports {
             text += "    case \(export.index): return \(plan.machine(of: export.library)) // \(export.library.name).\(export.signature.name)\n"
@@ -73,28 +71,55 @@ struct GateGenerator {
         return text
     }
 
+    /// The export table: each export called directly (its compartment's VM is this one).
+    private func directDispatch(parameters: String, arguments: [String]) -> String {
+        var text = "@_cdecl(\"flexos_dispatch\")\npublic func flexosDispatch(_ index: UInt32, \(parameters)) -> UInt64 {\n    switch index {\n"
+        for export in plan.exports {
+            text += "    case \(export.index): return export_\(export.index)(\(arguments.joined(separator: ", ")))\n"
+        }
+        return text + "    default: panic(\"a gate call named an export this image set does not have\")\n    }\n}\n\n"
+    }
+
+    /// Under intel-mpk a callback goes through the gate from the running compartment, so
+    /// that it runs with its own key.
+    private func keyedDispatch(parameters: String, arguments: [String]) -> String {
+        let gates = ProtectionKeyGates(plan: plan)
+        var text = "", cases = ""
+        for caller in gates.activeCompartments {
+            for export in plan.exports {
+                let symbol = ProtectionKeyGates.gateSymbol(caller: caller, export: export)
+                text += "@_extern(c, \"\(symbol)\")\nfunc \(symbol)(\(parameters)) -> UInt64\n\n"
+                cases += "    case (\(caller), \(export.index)): return \(symbol)(\(arguments.joined(separator: ", ")))\n"
+            }
+        }
+        text += "@_cdecl(\"flexos_dispatch\")\npublic func flexosDispatch(_ index: UInt32, \(parameters)) -> UInt64 {\n    switch (Compartment.current, index) {\n"
+        return text + cases + "    default: panic(\"a gate call named an export this image set does not have\")\n    }\n}\n\n"
+    }
+
     /// The link layout: the runtime, then each library in page-aligned sections of its
     /// own, then shared data at the shared area, each group in a segment of its own.
     /// Under fcalls and intel-mpk each gate is an alias of the function it reaches, so a
     /// gate call is a plain call.
-    func linkerScript(runtimeObjects: [String], libraryObjects: [String: String], unicodeTables: String) -> String {
+    func linkerScript(runtimeObjects: [String], libraryObjects: [String: [String]], unicodeTables: String, gateObjects: [String] = []) -> String {
         let runtime = runtimeObjects + ["*\((unicodeTables as NSString).lastPathComponent):*"]
-        let owners = [("runtime", runtime)] + plan.libraries.map { ($0.name, [libraryObjects[$0.name]!]) }
+        let gateOwner = gateObjects.isEmpty ? [] : [("mpkgates.runtime", gateObjects)]
+        let owners = [("runtime", runtime)] + gateOwner + plan.libraries.map { ($0.name, libraryObjects[$0.name]!) }
         var headers = "", sections = ""
         for (owner, objects) in owners {
             func input(_ patterns: String) -> String { objects.map { "\($0)(\(patterns))" }.joined(separator: " ") }
-            headers += "  text_\(owner) PT_LOAD FLAGS(5);\n  rodata_\(owner) PT_LOAD FLAGS(4);\n  data_\(owner) PT_LOAD FLAGS(6);\n"
-            sections += "  .text.\(owner) ALIGN(4096) : { \(input(".text .text.*")) } :text_\(owner)\n"
-            sections += "  .rodata.\(owner) ALIGN(4096) : { \(input(".rodata .rodata.*")) } :rodata_\(owner)\n"
+            let phdr = owner.replacingOccurrences(of: ".", with: "_")
+            headers += "  text_\(phdr) PT_LOAD FLAGS(5);\n  rodata_\(phdr) PT_LOAD FLAGS(4);\n  data_\(phdr) PT_LOAD FLAGS(6);\n"
+            sections += "  .text.\(owner) ALIGN(4096) : { \(input(".text .text.*")) } :text_\(phdr)\n"
+            sections += "  .rodata.\(owner) ALIGN(4096) : { \(input(".rodata .rodata.*")) } :rodata_\(phdr)\n"
             if owner == "runtime" { sections += "  .flexos_abi : { KEEP(*(.flexos_abi)) } :rodata_runtime\n" }
-            sections += "  .data.\(owner) ALIGN(4096) : { \(input(".data .data.* .data.rel.ro .data.rel.ro.*"))\(owner == "runtime" ? " *(.got) *(.got.plt)" : "") } :data_\(owner)\n"
-            sections += "  .bss.\(owner) : { \(input(".bss .bss.* COMMON")) } :data_\(owner)\n"
+            sections += "  .data.\(owner) ALIGN(4096) : { \(input(".data .data.* .data.rel.ro .data.rel.ro.*"))\(owner == "runtime" ? " *(.got) *(.got.plt)" : "") } :data_\(phdr)\n"
+            sections += "  .bss.\(owner) : { \(input(".bss .bss.* COMMON")) } :data_\(phdr)\n"
         }
         headers += "  shared PT_LOAD FLAGS(6);\n"
         var text = "/* Generated by `flexosctl build` for image set \(plan.name). Do not edit. */\nENTRY(flexos_start)\n"
         text += "PHDRS\n{\n\(headers)}\nSECTIONS\n{\n  . = \(hex(GuestLayout.image.lowerBound));\n\(sections)"
         text += "  . = \(hex(GuestLayout.shared.lowerBound));\n  .data_shared : { *(.data_shared) } :shared\n"
-        if !plan.mechanism.hasVMPerCompartment {
+        if plan.mechanism == .fcalls {
             for export in plan.exports { text += "  \(GateGenerator.gateSymbol(export)) = \(export.symbol);\n" }
         }
         for section in ["info", "abbrev", "line", "line_str", "str", "str_offsets", "addr", "ranges", "rnglists", "loc", "loclists", "frame", "names", "aranges"] {

@@ -61,13 +61,14 @@ public struct ImageBuilder: Sendable {
 
         let image = folder + "/\(plan.name).elf"
         report("linking \(image)")
-        let script = generator.linkerScript(runtimeObjects: ["runtime.o", "support.o", "glue.o"],
-                                            libraryObjects: libraryObjects.mapValues { ($0 as NSString).lastPathComponent },
-                                            unicodeTables: tools.unicodeDataTables)
+        var linked = libraryObjects.mapValues { [($0 as NSString).lastPathComponent] }
+        let gateObjects = plan.mechanism == .intelMPK ? try buildProtectionKeyGates(plan, into: &linked, generated: generated, objects: objects) : []
+        let script = generator.linkerScript(runtimeObjects: ["runtime.o", "support.o", "glue.o"], libraryObjects: linked,
+                                            unicodeTables: tools.unicodeDataTables, gateObjects: gateObjects)
         try write(script, to: generated + "/link.ld")
         try copy(runtime.object, to: objects + "/runtime.o")
         try copy(runtime.support, to: objects + "/support.o")
-        let inputs = ["runtime.o", "support.o", "glue.o"] + plan.libraries.map { (libraryObjects[$0.name]! as NSString).lastPathComponent }
+        let inputs = ["runtime.o", "support.o", "glue.o"] + gateObjects + plan.libraries.flatMap { linked[$0.name]! }
         try CommandRunner().run([tools.linker, "-static", "-nostdlib", "-z", "norelro", "-z", "max-page-size=4096",
                                  "--no-undefined", "-T", generated + "/link.ld", "-o", image] + inputs + [tools.unicodeDataTables],
                                 step: "linking \(plan.name)", in: objects)
@@ -117,11 +118,32 @@ public struct ImageBuilder: Sendable {
         return local
     }
 
+    /// Assembles the intel-mpk gates and each compartment's saved-stack word; the word goes
+    /// with the compartment's first library, into its keyed data. Returns the gates' objects.
+    private func buildProtectionKeyGates(_ plan: BuildPlan, into linked: inout [String: [String]], generated: String, objects: String) throws(ToolchainError) -> [String] {
+        let gates = ProtectionKeyGates(plan: plan)
+        try write(gates.assembly(), to: generated + "/mpk-gates.S")
+        try assemble(generated + "/mpk-gates.S", to: objects + "/mpk-gates.o")
+        for compartment in gates.activeCompartments {
+            guard let first = plan.libraries.first(where: { gates.compartmentIndex(of: $0) == compartment }) else { continue }
+            let name = "mpk-sp-\(compartment)"
+            try write(gates.stackWordAssembly(compartment), to: generated + "/\(name).S")
+            try assemble(generated + "/\(name).S", to: objects + "/\(name).o")
+            linked[first.name, default: []].append(name + ".o")
+        }
+        return ["mpk-gates.o"]
+    }
+
+    private func assemble(_ source: String, to object: String) throws(ToolchainError) {
+        try CommandRunner().run([tools.clang, "-target", "x86_64-unknown-none-elf", "-c", source, "-o", object], step: "assembling \(source)")
+    }
+
     /// Refuses an intel-mpk image that could write PKRU outside its gates.
     private func checkProtectionKeyInstructions(_ path: String, plan: BuildPlan) throws(ToolchainError) {
         let image: ELFImage
         do { image = try ELFImage(path: path) } catch { throw ToolchainError.image(error) }
-        let findings = ProtectionKeyScan.scan(image, owners: plan.libraries.map(\.name))
+        let gates = image.allocatedSections.filter { $0.name == ProtectionKeyGates.section }.map { $0.address..<($0.address + $0.size) }
+        let findings = ProtectionKeyScan.scan(image, owners: plan.libraries.map(\.name), gates: gates)
         guard let first = findings.first else { return }
         try? FileManager.default.removeItem(atPath: path)  // no image is left to run by mistake
         throw ToolchainError.protectionKeyInstruction(library: first.owner, section: first.section, offset: first.offset,

@@ -58,11 +58,37 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         } throws: { "\($0)".contains("the QEMU engine runs single-VM image sets (fcalls, intel-mpk)") }
     }
 
-    @Test func intelMPKIsRefusedUntilItsBackendExists() throws {
-        let set = try ImageSet.open(try TestImages.build("Tests/Guests/example-mpk.yaml").folder)
-        #expect {
-            _ = try QEMUEngine(imageSet: set, options: LaunchOptions()).run(console: CapturedConsole(), timeout: 10)
-        } throws: { "\($0)".contains("the intel-mpk backend (keyed page tables and PKRU gates) is not written yet") }
+    @Test(arguments: ["Configs/example-mpk2.yaml", "Configs/example-mpk3.yaml", "Tests/Guests/example-mpk.yaml"])
+    func theExampleRunsInIntelMPKWithProtectionKeys(_ conformation: String) throws {
+        let (report, console) = try bootUnderQEMU(conformation)
+        #expect(report.exitStatus == 0, "\(report.message ?? "")")
+        #expect(console.text.contains("audit: 1 call(s) recorded"))
+        #expect(console.text.contains("callback called!"))
+        #expect(console.text.contains("lib_func set stack_int to 42 and cleared static_buf: yes"))
+    }
+
+    @Test func theDebuggingStoryIsAProtectionKeyFault() throws {
+        let (report, _) = try bootUnderQEMU("Configs/example-unshared-mpk2.yaml")
+        let fault = try #require(report.fault, "\(report.message ?? "")")
+        #expect(fault.kind == .protectionKeyFault)
+        #expect(fault.compartment == "comp2")
+        #expect(fault.summary.hasPrefix("write of 0x"))
+        #expect(fault.summary.contains("(the private stack of compartment comp1, key 1 of compartment comp1)"), "\(fault.summary)")
+        #expect(fault.location?.hasSuffix("Guest/Libraries/flexosexample/lib_func.swift:10") == true)
+        #expect(fault.gate == "export flexosexample.lib_func, called from compartment comp1")
+        #expect(fault.render().hasPrefix("protection-key fault in compartment comp2: write of 0x"))
+    }
+
+    @Test func aCallThatSkipsItsGateRunsIntoTheCalleesKey() throws {
+        let folder = NSTemporaryDirectory() + "flexos-skipgate-mpk-\(getpid()).yaml"
+        try String(contentsOfFile: repositoryRoot + "/Configs/example-skipgate-vmept2.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "mechanism: vmept", with: "mechanism: intel-mpk").write(toFile: folder, atomically: true, encoding: .utf8)
+        let result = try Executables.run("flexosctl", ["build", folder, "--output", folder + ".build", "--quiet"])
+        #expect(result.status == 0, "\(result.errors)")
+        let report = try QEMUEngine(imageSet: try ImageSet.open(folder + ".build"), options: LaunchOptions()).run(console: CapturedConsole(), timeout: 60)
+        let fault = try #require(report.fault, "\(report.message ?? "")")
+        #expect(fault.kind == .protectionKeyFault && fault.compartment == "comp1")
+        #expect(fault.summary.contains("library flexosexample (compartment comp2), key 2"), "\(fault.summary)")
     }
 
     @Test func flexosdRunTakesTheEngine() throws {

@@ -20,6 +20,7 @@ public func flexosStart(_ info: UnsafePointer<flexos_boot_info>) -> Never {
     StackProtector.arm()
     Console.attach(info.pointee.console_ring)
     PrivateHeap.attach(base: info.pointee.heap_base, size: info.pointee.heap_size)
+    flexos_current_compartment = info.pointee.keyed_application
     SharedMemory.attach(info)
     if info.pointee.compartment == info.pointee.app_compartment {
         let code = applicationMain()
@@ -35,6 +36,8 @@ public enum Compartment {
     public static var index: Int { Int(bootInfo!.pointee.compartment) }
     /// How many VMs the image set has.
     public static var count: Int { Int(bootInfo!.pointee.compartment_count) }
+    /// Under intel-mpk, the index of the compartment running now (the gates switch it).
+    public static var current: Int { Int(flexos_current_compartment) }
     /// The network device, in the one compartment that holds it (flexos_abi.h).
     public static var networkDevice: UnsafeMutableRawPointer? {
         UnsafeMutableRawPointer(bitPattern: UInt(bootInfo?.pointee.net_device ?? 0))

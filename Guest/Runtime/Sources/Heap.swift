@@ -160,10 +160,41 @@ struct Heap {
 func alignUp(_ value: UInt, _ alignment: UInt) -> UInt { (value + alignment - 1) & ~(alignment - 1) }
 
 /// This compartment's private heap: what Swift objects, arrays and strings live in.
+///
+/// Under intel-mpk the VM holds several compartments, each with a heap its key protects:
+/// allocations come from the running compartment's heap, formatted on its first use by
+/// that compartment itself (no other may write it).
 public enum PrivateHeap {
-    nonisolated(unsafe) static var heap: Heap? = nil
+    nonisolated(unsafe) static var single: Heap? = nil
 
-    static func attach(base: UInt64, size: UInt64) { heap = Heap(base: base, size: size) }
+    static func attach(base: UInt64, size: UInt64) {
+        if bootInfo?.pointee.keyed_count ?? 0 == 0 { single = Heap(base: base, size: size) }
+    }
+
+    /// The heap allocations come from now.
+    static var heap: Heap? {
+        guard let info = bootInfo, info.pointee.keyed_count > 0 else { return single }
+        return keyedHeap(Int(flexos_current_compartment))
+    }
+
+    /// Compartment `index`'s heap, under intel-mpk.
+    private static func keyedHeap(_ index: Int) -> Heap? {
+        guard let info = bootInfo, index < Int(info.pointee.keyed_count),
+              let table = UnsafePointer<flexos_keyed_compartment>(bitPattern: UInt(info.pointee.keyed_table)) else { return nil }
+        return Heap(base: table[index].heap_base, size: table[index].heap_size)
+    }
+
+    /// The heap that handed out `pointer` (the running compartment's, unless it frees
+    /// another's block, which its key then refuses).
+    static func owner(of pointer: UnsafeMutableRawPointer) -> Heap? {
+        guard let info = bootInfo, info.pointee.keyed_count > 0,
+              let table = UnsafePointer<flexos_keyed_compartment>(bitPattern: UInt(info.pointee.keyed_table)) else { return single }
+        let address = UInt64(UInt(bitPattern: pointer))
+        for index in 0..<Int(info.pointee.keyed_count) where address >= table[index].heap_base && address - table[index].heap_base < table[index].heap_size {
+            return keyedHeap(index)
+        }
+        return nil
+    }
 
     /// Bytes allocated and not yet freed (block headers included).
     public static var bytesInUse: UInt { heap?.bytesInUse ?? 0 }
@@ -183,5 +214,5 @@ public func posixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer
 @_cdecl("flexos_private_free")
 public func privateFree(_ pointer: UnsafeMutableRawPointer?) {
     guard let pointer else { return }
-    PrivateHeap.heap?.free(pointer)
+    PrivateHeap.owner(of: pointer)?.free(pointer)
 }

@@ -14,6 +14,7 @@ const uint32_t flexos_abi_version = FLEXOS_ABI_VERSION;
 
 /* Set at boot from the boot info (Boot.swift); read by every hypercall (flexos_guest.h). */
 uint32_t flexos_hypercall_mode = FLEXOS_HYPERCALL_MODE_MMIO;
+uint32_t flexos_current_compartment = 0;
 
 void flexos_private_free(void *pointer);
 

@@ -153,7 +153,23 @@ struct flexos_boot_info {
     uint64_t net_device;                /* struct flexos_net_device in this VM, or 0 */
     uint32_t hypercall_mode;            /* FLEXOS_HYPERCALL_MODE_* */
     uint32_t reserved;
+    /* intel-mpk: the compartments sharing this VM, each with its own stack, heap and key
+     * (struct flexos_keyed_compartment[keyed_count] at keyed_table, in the boot-info page);
+     * 0 otherwise. keyed_application is the one that runs main. */
+    uint32_t keyed_count;
+    uint32_t keyed_application;
+    uint64_t keyed_table;
 };
+
+struct flexos_keyed_compartment {
+    uint64_t heap_base;
+    uint64_t heap_size;
+    uint64_t stack_base;
+    uint64_t stack_size;
+    uint32_t key;                       /* its protection key (1 + its index) */
+    uint32_t pkru;                      /* PKRU while it runs */
+};
+#define FLEXOS_BOOT_KEYED_TABLE_OFFSET 0x800ull /* from FLEXOS_BOOT_INFO_ADDRESS */
 
 /* How the guest makes a hypercall. On KVM, a store to the hypercall window (an MMIO exit);
  * under the QEMU engine, `syscall` with RDI = number and RSI = the argument block's
@@ -367,7 +383,8 @@ struct flexos_shim_handoff {
     uint64_t stacks[2 * FLEXOS_MAX_COMPARTMENTS]; /* [low, high) of each stack, for fault dumps */
 };
 
-_Static_assert(sizeof(struct flexos_boot_info) == 160, "boot info layout");
+_Static_assert(sizeof(struct flexos_boot_info) == 176, "boot info layout");
+_Static_assert(FLEXOS_BOOT_KEYED_TABLE_OFFSET + FLEXOS_MAX_COMPARTMENTS * sizeof(struct flexos_keyed_compartment) <= FLEXOS_PAGE_SIZE, "the keyed table fits the boot-info page");
 _Static_assert(sizeof(struct flexos_gate_channel) == 128, "a channel is two cache lines");
 _Static_assert(sizeof(struct flexos_compartment_state) == 128, "two cache lines per compartment");
 

@@ -14,6 +14,9 @@
 /* How this VM makes hypercalls (FLEXOS_HYPERCALL_MODE_*, from the boot info; support.c). */
 extern uint32_t flexos_hypercall_mode;
 
+/* Under intel-mpk: the index of the compartment running now (the gates keep it; support.c). */
+extern uint32_t flexos_current_compartment;
+
 /* Issues hypercall `number` with the argument block at `block`. On KVM: one store to the
  * hypercall window, which the monitor sees as a KVM_EXIT_MMIO. Under the QEMU engine:
  * `syscall`, which the ring-0 shim serves. The compiler barriers make the block's contents
