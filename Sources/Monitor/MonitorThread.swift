@@ -59,10 +59,3 @@ final class MonitorThread: @unchecked Sendable {
         sigaction(kickSignal, &action, nil)
     }()
 }
-
-/// CLOCK_MONOTONIC in nanoseconds.
-public func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}

@@ -1,4 +1,5 @@
 import CKVM
+import KVM
 
 /// The rate of the time-stamp counter, which guests read to time their gate calls.
 /// Measured once against CLOCK_MONOTONIC over about two milliseconds.

@@ -373,9 +373,3 @@ public final class NetworkStatistics: Sendable {
     /// Times the loop slept in io_uring.
     public let sleeps = Atomic<UInt64>(0)
 }
-
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
