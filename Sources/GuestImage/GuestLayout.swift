@@ -31,6 +31,18 @@ public enum GuestLayout {
     /// Each compartment's stack, at the start of its private area after a guard page.
     public static let stackSize: UInt64 = 256 * 1024
 
+    /// Compartment `index`'s stack: the start of its private area, after a guard page.
+    public static func stack(ofCompartment index: Int) -> Range<UInt64> {
+        let bottom = compartmentArea(index).lowerBound + pageSize
+        return bottom..<(bottom + stackSize)
+    }
+
+    /// The PKRU value that opens key 0 (shared) and `key` alone (intel-mpk): access and
+    /// write are disabled for every other key.
+    public static func protectionKeyRights(allowing key: UInt8) -> UInt32 {
+        ~(UInt32(3) | UInt32(3) << (2 * UInt32(key)))
+    }
+
     /// The largest private memory a compartment can have.
     public static let maxCompartmentMemory: UInt64 = FLEXOS_COMPARTMENT_AREA_STRIDE
 

@@ -74,7 +74,7 @@ package final class CompartmentMemory: @unchecked Sendable {
             try space.physical(table + UInt64(index) * size, length: size).storeBytes(of: entry, as: flexos_keyed_compartment.self)
         }
         info.keyed_count = UInt32(layout.keyed.count)
-        info.keyed_application = UInt32(layout.keyed.firstIndex { $0.stack == layout.stack } ?? 0)
+        info.keyed_application = UInt32(layout.keyedApplication ?? 0)
         info.keyed_table = table
     }
 

@@ -22,6 +22,8 @@ public struct ImageSetLayout: Sendable {
         /// Under intel-mpk: each conformation compartment's own area and protection key
         /// (the VM's stack, heap and area above are the application's). Empty otherwise.
         public let keyed: [KeyedArea]
+        /// Under intel-mpk, the index in `keyed` of the compartment that runs main.
+        public let keyedApplication: Int?
 
         /// Every private area the VM's memory backs.
         public var privateAreas: [Range<UInt64>] { keyed.isEmpty ? [privateArea] : keyed.map(\.area) }
@@ -37,14 +39,13 @@ public struct ImageSetLayout: Sendable {
         public let heap: Range<UInt64>
 
         /// PKRU while it runs: every key's access and write disabled but 0 and its own.
-        public var pkru: UInt32 { ~(UInt32(3) | UInt32(3) << (2 * UInt32(key))) }
+        public var pkru: UInt32 { GuestLayout.protectionKeyRights(allowing: key) }
     }
 
     /// The areas of an intel-mpk image set's compartments, in conformation order.
     static func keyedAreas(_ manifest: ImageManifest, memory: UInt64) -> [KeyedArea] {
         manifest.compartments.enumerated().map { index, compartment in
-            let area = GuestLayout.compartmentArea(index)
-            let stack = (area.lowerBound + GuestLayout.pageSize)..<(area.lowerBound + GuestLayout.pageSize + stackSize)
+            let area = GuestLayout.compartmentArea(index), stack = GuestLayout.stack(ofCompartment: index)
             return KeyedArea(name: compartment.name, key: UInt8(index + 1), area: area.lowerBound..<(area.lowerBound + memory),
                              stack: stack, heap: stack.upperBound..<(area.lowerBound + memory))
         }
@@ -123,13 +124,14 @@ public struct ImageSetLayout: Sendable {
         var all = common + sharedStackRegions
         let networkCompartment = manifest.networkLibrary?.compartment
         networkMachine = networkCompartment.flatMap { name in groups.firstIndex { $0.members.contains(name) } }
+        // Under intel-mpk each conformation compartment has an area (stack, heap) of its own,
+        // tagged with its key, and the one VM starts on the application's; otherwise a VM has one.
+        let keyed = manifest.mechanism == .intelMPK ? ImageSetLayout.keyedAreas(manifest, memory: memory) : []
+        let keyedApplication = keyed.isEmpty ? nil : manifest.applicationCompartment
         for (index, compartment) in groups.enumerated() {
-            // Under intel-mpk each conformation compartment has an area (stack, heap) of its
-            // own, tagged with its key; otherwise the VM has one.
-            let keyed = manifest.mechanism == .intelMPK ? ImageSetLayout.keyedAreas(manifest, memory: memory) : []
-            let application = keyed.first { $0.name == manifest.compartments[manifest.applicationCompartment].name }
+            let application = keyedApplication.map { keyed[$0] }
             let area = application?.area ?? GuestLayout.compartmentArea(index)
-            let stack = application?.stack ?? (area.lowerBound + page)..<(area.lowerBound + page + ImageSetLayout.stackSize)
+            let stack = application?.stack ?? GuestLayout.stack(ofCompartment: index)
             let heap = application?.heap ?? stack.upperBound..<(area.lowerBound + memory)
             var own = keyed.isEmpty ? [
                 GuestRegion(kind: .stack, range: stack, permissions: .readWrite, compartment: compartment.name),
@@ -151,7 +153,7 @@ public struct ImageSetLayout: Sendable {
             compartments.append(Compartment(
                 index: index, name: compartment.name, members: compartment.members, mapped: common + sharedStackRegions + own,
                 stack: stack, heap: heap, sharedStack: sharedStacks[index].stack,
-                privateArea: area.lowerBound..<(area.lowerBound + memory), keyed: keyed))
+                privateArea: area.lowerBound..<(area.lowerBound + memory), keyed: keyed, keyedApplication: keyedApplication))
             let guards = keyed.isEmpty ? [(compartment.name, area)] : keyed.map { ($0.name, $0.area) }
             all += own.filter { $0.kind != .gateBlock } + guards.map { name, area in
                 GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: name)

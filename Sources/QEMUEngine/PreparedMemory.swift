@@ -65,7 +65,7 @@ struct PreparedMemory {
         handoff.tsc_hz = (try? memory.addressSpace.read(flexos_boot_info.self, at: GuestLayout.bootInfoAddress).tsc_hz) ?? 0
         let machine = layout.compartments[0]
         let stacks = (machine.keyed.isEmpty ? [machine.stack] : machine.keyed.map(\.stack)) + [machine.sharedStack]
-        if let application = machine.keyed.first(where: { $0.stack == machine.stack }) {
+        if let application = machine.keyedApplication.map({ machine.keyed[$0] }) {
             handoff.protection_keys = 1
             handoff.pkru = application.pkru
         }
@@ -136,26 +136,21 @@ struct PreparedMemory {
         report.summary = "\(fault.error & 2 != 0 ? "write" : "read") of \(hex(fault.cr2)) (\(region), key \(key)"
             + (owner.map { " of compartment \($0.name)" } ?? "") + "), which the keys of compartment \(running?.name ?? "?") (PKRU \(hex(fault.pkru))) do not open"
         report.addressRegion = "\(region), key \(key)"
-        if let frame = report.backtrace.first(where: { gate(named: $0.function) != nil }) {
-            report.gate = gate(named: frame.function)
-            if let caller = gateCaller(frame.function), caller != running?.name {
+        if let (caller, export) = report.backtrace.lazy.compactMap({ self.gate(in: $0.function) }).first {
+            report.gate = "export \(export.library).\(export.name), called from compartment \(caller)"
+            if caller != running?.name {
                 report.notes.append("compartment \(running?.name ?? "?") ran a gate of compartment \(caller): a call skipped its gate")
             }
         }
     }
 
-    private func gateCaller(_ function: String) -> String? {
-        let index = function.dropFirst("flexos_mpk_gate_".count).split(separator: "_").first.flatMap { Int($0) }
-        return index.flatMap { $0 < layout.compartments[0].keyed.count ? layout.compartments[0].keyed[$0].name : nil }
-    }
-
-    /// "export flexosexample.lib_func, called from compartment comp1" for a frame in gate
-    /// flexos_mpk_gate_CALLER_EXPORT.
-    private func gate(named function: String) -> String? {
+    /// The calling compartment and the export of gate flexos_mpk_gate_CALLER_EXPORT, for a
+    /// frame in one (the symbolizer writes "flexos_mpk_gate_0_1 + 0x47").
+    private func gate(in function: String) -> (caller: String, export: ImageManifest.Export)? {
         guard function.hasPrefix("flexos_mpk_gate_") else { return nil }
         let parts = function.dropFirst("flexos_mpk_gate_".count).split(separator: " ").first?.split(separator: "_").compactMap { Int($0) } ?? []
         let exports = imageSet.manifest.exports, members = layout.compartments[0].keyed
         guard parts.count == 2, parts[0] < members.count, parts[1] < exports.count else { return nil }
-        return "export \(exports[parts[1]].library).\(exports[parts[1]].name), called from compartment \(members[parts[0]].name)"
+        return (members[parts[0]].name, exports[parts[1]])
     }
 }

@@ -60,10 +60,14 @@ public struct BuildPlan: Sendable {
         conformation.compartment(of: library.name)
     }
 
+    /// The position of `library`'s compartment in the conformation.
+    public func compartmentIndex(of library: LibraryDescriptor) -> Int {
+        conformation.compartments.firstIndex { $0.name == compartment(of: library).name } ?? 0
+    }
+
     /// The VM that runs `library`: its compartment's under vmept, the only one otherwise.
     public func machine(of library: LibraryDescriptor) -> Int {
-        let index = conformation.compartments.firstIndex { $0.name == compartment(of: library).name } ?? 0
-        return mechanism.machine(ofCompartment: index)
+        mechanism.machine(ofCompartment: compartmentIndex(of: library))
     }
 
     /// The compiler flags that apply `library`'s compartment's hardening.

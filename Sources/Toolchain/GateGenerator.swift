@@ -16,7 +16,6 @@ struct GateGenerator {
     /// The gates `library` may call, one namespace per other library of the image, and
     /// its own exports as values it can hand out as callbacks.
     func interface(for library: LibraryDescriptor) -> String {
-        let keyed = plan.mechanism == .intelMPK ? ProtectionKeyGates(plan: plan) : nil
         var text = header + "import FlexOS\n"
         for other in plan.libraries where other.name != library.name && !other.exports.isEmpty {
             text += "\n/// Gates to library \(other.name) (compartment \(plan.compartment(of: other).name)).\nenum \(other.name) {\n"
@@ -24,7 +23,8 @@ struct GateGenerator {
                 let parameters = export.signature.parameters.map { "_ \($0.label): \($0.type)" }.joined(separator: ", ")
                 let arguments = export.signature.parameters.map(\.label).joined(separator: ", ")
                 let result = export.signature.result.map { " -> \($0)" } ?? ""
-                let symbol = keyed.map { ProtectionKeyGates.gateSymbol(caller: $0.compartmentIndex(of: library), export: export) } ?? GateGenerator.gateSymbol(export)
+                let symbol = plan.mechanism == .intelMPK ? ProtectionKeyGates.gateSymbol(caller: plan.compartmentIndex(of: library), export: export)
+                                                         : GateGenerator.gateSymbol(export)
                 text += """
                     @_extern(c, "\(symbol)")
                     static func _gate_\(export.signature.name)(\(parameters))\(result)

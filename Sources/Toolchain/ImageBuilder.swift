@@ -125,7 +125,7 @@ public struct ImageBuilder: Sendable {
         try write(gates.assembly(), to: generated + "/mpk-gates.S")
         try assemble(generated + "/mpk-gates.S", to: objects + "/mpk-gates.o")
         for compartment in gates.activeCompartments {
-            guard let first = plan.libraries.first(where: { gates.compartmentIndex(of: $0) == compartment }) else { continue }
+            guard let first = plan.libraries.first(where: { plan.compartmentIndex(of: $0) == compartment }) else { continue }
             let name = "mpk-sp-\(compartment)"
             try write(gates.stackWordAssembly(compartment), to: generated + "/\(name).S")
             try assemble(generated + "/\(name).S", to: objects + "/\(name).o")
