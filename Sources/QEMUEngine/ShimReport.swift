@@ -2,7 +2,7 @@
 /// engine"): `exit CODE`, `panic LINE FILE-LENGTH MESSAGE-LENGTH` then the bytes,
 /// `fault VECTOR ERROR RIP RSP RFLAGS CR2 PKRU CS RAX ... R15` then optionally
 /// `stack ADDRESS LENGTH` and the bytes, or `bad WHY`. Numbers are hexadecimal.
-enum ShimReport: Equatable {
+enum ShimReport {
     case exited(code: Int64)
     case panicked(message: String, file: String, line: UInt64)
     case faulted(Fault)
@@ -10,16 +10,12 @@ enum ShimReport: Equatable {
     /// Nothing, or nothing this engine understands.
     case none(String)
 
-    struct Fault: Equatable {
+    struct Fault {
         let vector: UInt64, error: UInt64, rip: UInt64, rsp: UInt64, rflags: UInt64, cr2: UInt64, pkru: UInt64, cs: UInt64
         /// rax, rbx, rcx, rdx, rsi, rdi, rbp, r8 ... r15.
         let registers: [UInt64]
         /// The faulting stack, from its address.
         let stack: (address: UInt64, bytes: [UInt8])?
-
-        static func == (a: Fault, b: Fault) -> Bool {
-            a.vector == b.vector && a.rip == b.rip && a.registers == b.registers && a.stack?.address == b.stack?.address && a.stack?.bytes == b.stack?.bytes
-        }
     }
 
     /// Parses the control port's bytes; anything malformed is `.none` with what was there.
