@@ -24,6 +24,11 @@ struct Heap {
 
     private let header: UnsafeMutablePointer<Header>
 
+    /// The heap already formatted at `base`.
+    init(formattedAt base: UInt64) {
+        header = UnsafeMutablePointer(bitPattern: UInt(base))!
+    }
+
     /// A heap over `size` bytes at `base`. The first user to take the lock formats it.
     init(base: UInt64, size: UInt64) {
         header = UnsafeMutablePointer(bitPattern: UInt(base))!
@@ -181,8 +186,15 @@ public enum PrivateHeap {
     private static func keyedHeap(_ index: Int) -> Heap? {
         guard let info = bootInfo, index < Int(info.pointee.keyed_count),
               let table = UnsafePointer<flexos_keyed_compartment>(bitPattern: UInt(info.pointee.keyed_table)) else { return nil }
-        return Heap(base: table[index].heap_base, size: table[index].heap_size)
+        // Formatting takes the heap's lock: once per heap, not on every allocation.
+        if formatted & (1 << UInt32(index)) != 0 { return Heap(formattedAt: table[index].heap_base) }
+        let heap = Heap(base: table[index].heap_base, size: table[index].heap_size)
+        formatted |= 1 << UInt32(index)
+        return heap
     }
+
+    /// Under intel-mpk, which compartments' heaps are formatted (bit i: compartment i).
+    nonisolated(unsafe) static var formatted: UInt32 = 0
 
     /// The heap that handed out `pointer` (the running compartment's, unless it frees
     /// another's block, which its key then refuses).
