@@ -116,12 +116,23 @@ struct Request {
     var length: Int { Int(truncatingIfNeeded: words[2]) }
 
     func answer(_ result: Int) { words[3] = UInt64(bitPattern: Int64(result)) }
+
+    /// Its open connection and a buffer in shared memory, or nil when either is not so.
+    var checked: (id: ConnectionID, buffer: UnsafeMutablePointer<UInt8>)? {
+        guard let id = ConnectionID(connection), let buffer, length >= 0, SharedMemory.holds(buffer, count: length) else { return nil }
+        return (id, buffer)
+    }
 }
 
-/// Runs `body` on each of the `count` requests at `requests`; -2 when they do not lie in shared memory.
-private func forEachRequest(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int, _ body: (Request) -> Void) -> Int {
+/// Answers each of the `count` requests at `requests` with `body`'s result (-2 for one whose
+/// connection or buffer is not valid); -2 when the requests do not lie in shared memory.
+private func answerEach(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int,
+                        _ body: (Request, ConnectionID, UnsafeMutablePointer<UInt8>) -> Int) -> Int {
     guard count >= 0, count <= Device.connections * 4, SharedMemory.holds(requests, count: count * 32) else { return -2 }
-    for index in 0..<count { body(Request(words: requests + 4 * index)) }
+    for index in 0..<count {
+        let request = Request(words: requests + 4 * index)
+        request.answer(request.checked.map { body(request, $0.id, $0.buffer) } ?? -2)
+    }
     Device.kickIfSleeping()
     return count
 }
@@ -131,12 +142,10 @@ private func forEachRequest(_ requests: UnsafeMutablePointer<UInt64>, _ count: I
 /// there yet; -2 for a connection that is not open (or a buffer outside shared memory).
 @_cdecl("net_receive")
 public func receive(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int) -> Int {
-    forEachRequest(requests, count) { request in request.answer(receiveOne(request)) }
+    answerEach(requests, count, receiveOne)
 }
 
-private func receiveOne(_ request: Request) -> Int {
-    guard let id = ConnectionID(request.connection), let buffer = request.buffer, request.length >= 0,
-          SharedMemory.holds(buffer, count: request.length) else { return -2 }
+private func receiveOne(_ request: Request, _ id: ConnectionID, _ buffer: UnsafeMutablePointer<UInt8>) -> Int {
     let shared = Device.slot(id.slot)
     let peerClosed = flexos_load32_acquire(&shared.pointee.peer_closed) != 0
     let head = flexos_load_acquire(&shared.pointee.rx_head), tail = shared.pointee.rx_tail
@@ -152,12 +161,10 @@ private func receiveOne(_ request: Request) -> Int {
 /// connection writable), or -2 when the connection is not open or its peer is gone.
 @_cdecl("net_send")
 public func send(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int) -> Int {
-    forEachRequest(requests, count) { request in request.answer(sendOne(request)) }
+    answerEach(requests, count, sendOne)
 }
 
-private func sendOne(_ request: Request) -> Int {
-    guard let id = ConnectionID(request.connection), let bytes = request.buffer, request.length >= 0,
-          SharedMemory.holds(bytes, count: request.length) else { return -2 }
+private func sendOne(_ request: Request, _ id: ConnectionID, _ bytes: UnsafeMutablePointer<UInt8>) -> Int {
     let shared = Device.slot(id.slot)
     guard flexos_load32_acquire(&shared.pointee.peer_closed) == 0 else { return -2 }
     let head = shared.pointee.tx_head
