@@ -6,6 +6,8 @@ public struct BuildResult: Sendable {
     public let folder: String
     public let image: String
     public let manifest: ImageManifest
+    /// The libraries this build compiled; the others came from the cache.
+    public let compiledLibraries: [String]
 }
 
 /// Builds an image set: compiles the runtime (cached across builds) and each library
@@ -51,12 +53,15 @@ public struct ImageBuilder: Sendable {
         try compile(sources: [generated + "/glue.swift"], module: "FlexOSGlue", flags: ["-O", "-Xfrontend", "-disable-stack-protector"], runtime: runtime, output: objects + "/glue.o", step: "compiling the generated gates")
 
         var libraryObjects: [String: String] = [:]
+        var compiled: [String] = []
         for library in plan.libraries {
             let interface = generated + "/\(library.name)-gates.swift"
             try write(generator.interface(for: library), to: interface)
             let flags = plan.hardeningFlags(for: library)
-            report("\(library.name) in \(plan.compartment(of: library).name) (\(flags.joined(separator: " ")))")
-            libraryObjects[library.name] = try buildLibrary(library, plan: plan, interface: interface, flags: flags, runtime: runtime, objects: objects)
+            let built = try buildLibrary(library, plan: plan, interface: interface, flags: flags, runtime: runtime, objects: objects)
+            report("\(library.name) in \(plan.compartment(of: library).name) (\(flags.joined(separator: " "))): \(built.compiled ? "compiled" : "cached")")
+            libraryObjects[library.name] = built.object
+            if built.compiled { compiled.append(library.name) }
         }
 
         let image = folder + "/\(plan.name).elf"
@@ -82,7 +87,7 @@ public struct ImageBuilder: Sendable {
         do { try manifest.write(path: folder + "/" + ImageManifest.fileName) } catch {
             throw ToolchainError.io(path: folder + "/" + ImageManifest.fileName, "\(error)")
         }
-        return BuildResult(folder: folder, image: image, manifest: manifest)
+        return BuildResult(folder: folder, image: image, manifest: manifest, compiledLibraries: compiled)
     }
 
     /// Compiles `library` with its gates interface, localises every symbol but its
@@ -92,21 +97,23 @@ public struct ImageBuilder: Sendable {
     /// runtime's functions and variables. Those stay global, so that the linker binds
     /// them to the runtime's definitions (mapped in every compartment, one state per VM);
     /// everything else of the library becomes local to it.
-    private func buildLibrary(_ library: LibraryDescriptor, plan: BuildPlan, interface: String, flags: [String], runtime: RuntimeBuild.Output, objects: String) throws(ToolchainError) -> String {
-        let object = objects + "/\(library.name).o", local = objects + "/\(library.name).local.o"
+    ///
+    /// Objects are cached by content in the cache folder, shared by every image set: a
+    /// library compiled with the same sources, gates interface, flags and exports is
+    /// compiled once, whichever conformation or output folder asks for it again.
+    private func buildLibrary(_ library: LibraryDescriptor, plan: BuildPlan, interface: String, flags: [String], runtime: RuntimeBuild.Output, objects: String) throws(ToolchainError) -> (object: String, compiled: Bool) {
         let exported = library.exports.map { library.symbol(of: $0) } + (library.name == plan.application.name ? ["app_main"] : [])
         var fingerprint = Fingerprint()
-        fingerprint.add(files: library.sources + [interface])
-        for part in ImageBuilder.swiftFlags + debugPrefixMap + flags + exported + [runtime.moduleFolder, "keep-runtime-symbols"] { fingerprint.add(part) }
-        let stamp = objects + "/\(library.name).stamp"
-        if (try? String(contentsOfFile: stamp, encoding: .utf8)) != fingerprint.hex || !FileManager.default.fileExists(atPath: local) {
-            try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
-            let keep = objects + "/\(library.name).exports"
-            let runtimeSymbols = (try? String(contentsOfFile: runtime.symbols, encoding: .utf8)) ?? ""
-            try write(exported.joined(separator: "\n") + "\n" + runtimeSymbols, to: keep)
-            try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, local], step: "localising the symbols of \(library.name)")
-            try write(fingerprint.hex, to: stamp)
+        fingerprint.add(files: library.sources)
+        fingerprint.add(FileManager.default.contents(atPath: interface) ?? Data())  // its contents, not where this build put it
+        for part in [ImageBuilder.libraryCacheFormat, tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags + exported + [runtime.moduleFolder] { fingerprint.add(part) }
+        let cached = cacheFolder + "/libraries/\(fingerprint.hex)/\(library.name).o"
+        let local = objects + "/\(library.name).local.o"
+        let compiled = !FileManager.default.fileExists(atPath: cached)
+        if compiled {
+            try compileLibrary(library, interface: interface, flags: flags, exported: exported, runtime: runtime, objects: objects, into: cached)
         }
+        try copy(cached, to: local)
         let defined = Set(try CommandRunner().run([tools.nm, "--defined-only", "--extern-only", "--format=just-symbols", local], step: "listing the symbols of \(library.name)")
             .split(separator: "\n").map(String.init))
         for export in library.exports where !defined.contains(library.symbol(of: export)) {
@@ -115,7 +122,26 @@ public struct ImageBuilder: Sendable {
         if library.name == plan.application.name && !defined.contains("app_main") {
             throw ToolchainError.exportMissing(library: library.name, export: "the application's entry point", symbol: "app_main")
         }
-        return local
+        return (local, compiled)
+    }
+
+    /// Bumped whenever what a cached library object holds changes.
+    static let libraryCacheFormat = "library-cache-1"
+
+    /// Compiles and localises `library` into the cache entry `cached`, written under a
+    /// private name and renamed into place, so concurrent builds never see half an entry.
+    private func compileLibrary(_ library: LibraryDescriptor, interface: String, flags: [String], exported: [String], runtime: RuntimeBuild.Output, objects: String, into cached: String) throws(ToolchainError) {
+        let object = objects + "/\(library.name).o", keep = objects + "/\(library.name).exports"
+        try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
+        let runtimeSymbols = (try? String(contentsOfFile: runtime.symbols, encoding: .utf8)) ?? ""
+        try write(exported.joined(separator: "\n") + "\n" + runtimeSymbols, to: keep)
+        try makeFolder((cached as NSString).deletingLastPathComponent)
+        let staging = cached + ".staging-\(getpid())"
+        try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, staging], step: "localising the symbols of \(library.name)")
+        if rename(staging, cached) != 0 {
+            try? FileManager.default.removeItem(atPath: staging)
+            throw ToolchainError.io(path: cached, "cannot move the compiled library into the cache: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Assembles the intel-mpk gates and each compartment's saved-stack word; the word goes
