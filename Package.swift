@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "QEMUEngine", dependencies: ["Monitor", "GuestImage", "KVM", "CKVM", "CFlexOSABI"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
+        .target(name: "Exploration", dependencies: ["Conformation", "GuestImage", "Toolchain", "Yams"]),
         .target(
             name: "ControlAPI",
             dependencies: [
@@ -64,7 +65,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "flexosctl",
-            dependencies: ["Toolchain", "ControlAPI", "NetworkDevice", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // Benchmarks: speed targets live here, never in timed tests.
         .executableTarget(
@@ -75,7 +76,7 @@ let package = Package(
         .testTarget(
             name: "FlexOSTests",
             dependencies: [
-                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain", "ControlAPI", "FuzzTargets",
+                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain", "Exploration", "ControlAPI", "FuzzTargets",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ]),
     ],

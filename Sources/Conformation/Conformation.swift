@@ -4,11 +4,43 @@ import GuestImage
 public enum Hardening: String, CaseIterable, Sendable, Codable {
     /// Swift's stack protector: a canary checked before each protected function returns.
     case stackProtector = "stack-protector"
-    /// Bounds and overflow checks: `-O` instead of `-Ounchecked`.
+    /// Bounds and overflow checks: `-O` instead of `-Ounchecked`. Covers array and
+    /// pointer-buffer bounds, integer overflow and failed preconditions.
     case boundsChecks = "bounds-checks"
 
-    /// Names FlexOS knows from its C world that this toolchain cannot honour yet.
-    static let notYetSupported: Set<String> = ["cfi", "asan", "safestack", "ubsan", "kasan"]
+    /// A short name for tables and pictures.
+    public var shortName: String {
+        switch self {
+        case .stackProtector: "sp"
+        case .boundsChecks: "bc"
+        }
+    }
+
+    /// Names of the FlexOS seed (its C world) that stand for options of this toolchain.
+    static let aliases: [String: [Hardening]] = [:]
+
+    /// Names of the seed this toolchain refuses, with what to use instead.
+    static let refused: [String: String] = [
+        "cfi": "libraries here are Swift, which has no control-flow integrity instrumentation, and have no C sources for clang's -fsanitize=kcfi; a cross-compartment call can only enter through the export table (and, under intel-mpk, through gates that check PKRU)",
+        "asan": "not supported yet by the Swift toolchain",
+        "safestack": "Swift has no safe stack; use stack-protector",
+        "ubsan": "use bounds-checks: Swift's checked build traps on overflow, out-of-bounds access and failed preconditions",
+        "kasan": "not supported yet by the Swift toolchain",
+    ]
+
+    /// The options `name` stands for in a config file: itself, or what an alias expands to.
+    public static func options(named name: String) throws(HardeningNameError) -> [Hardening] {
+        if let option = Hardening(rawValue: name) { return [option] }
+        if let options = aliases[name] { return options }
+        let supported = "supported: " + (Hardening.allCases.map(\.rawValue) + aliases.keys.sorted()).joined(separator: ", ")
+        if let reason = refused[name] { throw HardeningNameError(message: "hardening `\(name)` is refused: \(reason) (\(supported))") }
+        throw HardeningNameError(message: "unknown hardening option `\(name)`; \(supported)")
+    }
+}
+
+/// A hardening name a config file may not use, and why.
+public struct HardeningNameError: Error, Equatable {
+    public let message: String
 }
 
 /// A conformation: which libraries share a compartment, what keeps compartments apart

@@ -131,13 +131,9 @@ struct ConformationParser {
         var result: [Hardening] = []
         for item in items {
             let name = try string(item, "hardening option")
-            if let option = Hardening(rawValue: name) {
-                if !result.contains(option) { result.append(option) }
-            } else if Hardening.notYetSupported.contains(name) {
-                throw fail(item, "hardening `\(name)` is not supported yet by the Swift toolchain; supported: \(Hardening.allCases.map(\.rawValue).joined(separator: ", "))")
-            } else {
-                throw fail(item, "unknown hardening option `\(name)`; supported: \(Hardening.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
+            do {
+                for option in try Hardening.options(named: name) where !result.contains(option) { result.append(option) }
+            } catch { throw fail(item, error.message) }
         }
         return result
     }
