@@ -1,5 +1,5 @@
 /// What measuring one configuration gave.
-public struct Measurement: Codable, Sendable, Equatable {
+public struct BenchmarkResult: Codable, Sendable, Equatable {
     /// The median of the runs' figures; nil when the measurement failed.
     public var figure: Double?
     public var runs: [Double]
@@ -18,8 +18,8 @@ public struct Measurement: Codable, Sendable, Equatable {
         self.error = error
     }
 
-    public static func failed(_ error: String, buildSeconds: Double = 0, compiledLibraries: [String] = []) -> Measurement {
-        Measurement(figure: nil, buildSeconds: buildSeconds, compiledLibraries: compiledLibraries, error: error)
+    public static func failed(_ error: String, buildSeconds: Double = 0, compiledLibraries: [String] = []) -> BenchmarkResult {
+        BenchmarkResult(figure: nil, buildSeconds: buildSeconds, compiledLibraries: compiledLibraries, error: error)
     }
 }
 
@@ -40,7 +40,7 @@ public struct Exploration: Sendable {
     public let space: ExplorationSpace
     public let poset: SafetyPoset
     /// Indexed like the poset's nodes; nil for pruned nodes.
-    public let measurements: [Measurement?]
+    public let measurements: [BenchmarkResult?]
     public let verdicts: [Verdict]
     /// The best figure measured.
     public let best: Double?
@@ -69,10 +69,10 @@ public struct Explorer: Sendable {
     /// Walks the space. `known` holds measurements of earlier runs by configuration id;
     /// `measure` is called for every other node the walk reaches, `step` before each node
     /// (its place in the walk, the node, whether it will be measured).
-    public func run<E: Error>(known: [String: Measurement] = [:],
+    public func run<E: Error>(known: [String: BenchmarkResult] = [:],
                               step: (_ position: Int, _ node: Int, _ willMeasure: Bool) -> Void = { _, _, _ in },
-                              measure: (_ node: Int) throws(E) -> Measurement) throws(E) -> Exploration {
-        var measurements = [Measurement?](repeating: nil, count: poset.nodes.count)
+                              measure: (_ node: Int) throws(E) -> BenchmarkResult) throws(E) -> Exploration {
+        var measurements = [BenchmarkResult?](repeating: nil, count: poset.nodes.count)
         var prunedBy = [Int?](repeating: nil, count: poset.nodes.count)
         var measuredNow = 0
         for (position, node) in poset.walk.enumerated() {
@@ -97,7 +97,7 @@ public struct Explorer: Sendable {
 
     /// The verdicts under the final best figure. A node pruned under an earlier, lower
     /// best would miss under the final one too, so pruning never hides a candidate.
-    private func conclude(measurements: [Measurement?], prunedBy: [Int?], measuredNow: Int) -> Exploration {
+    private func conclude(measurements: [BenchmarkResult?], prunedBy: [Int?], measuredNow: Int) -> Exploration {
         let best = best(of: measurements), threshold = self.threshold(best: best)
         let verdicts: [Verdict] = poset.nodes.indices.map { node in
             if let by = prunedBy[node] { return .pruned(by: by) }
@@ -111,7 +111,7 @@ public struct Explorer: Sendable {
                            threshold: threshold, candidates: candidates, measuredNow: measuredNow)
     }
 
-    private func best(of measurements: [Measurement?]) -> Double? {
+    private func best(of measurements: [BenchmarkResult?]) -> Double? {
         let figures = measurements.compactMap { $0?.figure }
         return space.benchmark.higherIsBetter ? figures.max() : figures.min()
     }
@@ -125,7 +125,7 @@ public struct Explorer: Sendable {
         }
     }
 
-    private func meets(_ measurement: Measurement, threshold: Double?) -> Bool {
+    private func meets(_ measurement: BenchmarkResult, threshold: Double?) -> Bool {
         guard let figure = measurement.figure else { return false }
         guard let threshold else { return true }
         return space.benchmark.higherIsBetter ? figure >= threshold : figure <= threshold

@@ -24,7 +24,7 @@ public struct ImageSetBenchmark: Sendable {
     /// How long an image set may take to say where it listens.
     static let launchTimeout: TimeInterval = 30
 
-    public func measure(_ configuration: Configuration, node: Int) -> Measurement {
+    public func measure(_ configuration: Configuration, node: Int) -> BenchmarkResult {
         let start = Date()
         let built: BuildResult
         do { built = try build(configuration, node: node) } catch {
@@ -33,7 +33,7 @@ public struct ImageSetBenchmark: Sendable {
         let buildSeconds = Date().timeIntervalSince(start)
         do {
             let runs = try run(built.folder, node: node)
-            return Measurement(figure: median(runs), runs: runs, buildSeconds: buildSeconds, compiledLibraries: built.compiledLibraries)
+            return BenchmarkResult(figure: median(runs), runs: runs, buildSeconds: buildSeconds, compiledLibraries: built.compiledLibraries)
         } catch {
             return .failed("\(error)", buildSeconds: buildSeconds, compiledLibraries: built.compiledLibraries)
         }

@@ -12,7 +12,7 @@ public struct ResultStore: Sendable {
     struct Contents: Codable {
         var format = 1
         var benchmark: ExplorationSpace.Benchmark
-        var measurements: [String: Measurement]
+        var measurements: [String: BenchmarkResult]
     }
 
     public init(folder: String, space: ExplorationSpace) throws(ExplorationError) {
@@ -29,7 +29,7 @@ public struct ResultStore: Sendable {
 
     /// The measurements of earlier runs. Those of a different benchmark are not
     /// comparable: they are dropped, and the returned note says so.
-    public func load() throws(ExplorationError) -> (measurements: [String: Measurement], note: String?) {
+    public func load() throws(ExplorationError) -> (measurements: [String: BenchmarkResult], note: String?) {
         guard let data = FileManager.default.contents(atPath: resultsPath) else { return ([:], nil) }
         guard let contents = try? JSONDecoder().decode(Contents.self, from: data) else {
             throw ExplorationError.results(path: resultsPath, "is not an exploration's results file; move it away or pass another --results folder")
@@ -41,7 +41,7 @@ public struct ResultStore: Sendable {
     }
 
     /// Adds one measurement to results.json (written whole, then renamed into place).
-    public func record(_ measurement: Measurement, id: String, into measurements: inout [String: Measurement]) throws(ExplorationError) {
+    public func record(_ measurement: BenchmarkResult, id: String, into measurements: inout [String: BenchmarkResult]) throws(ExplorationError) {
         measurements[id] = measurement
         try write(Contents(benchmark: benchmark, measurements: measurements), to: resultsPath)
     }
