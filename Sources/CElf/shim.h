@@ -2,3 +2,4 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <elfutils/libdw.h>
+#include <dwarf.h>

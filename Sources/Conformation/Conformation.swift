@@ -7,25 +7,40 @@ public enum Hardening: String, CaseIterable, Sendable, Codable {
     /// Bounds and overflow checks: `-O` instead of `-Ounchecked`. Covers array and
     /// pointer-buffer bounds, integer overflow and failed preconditions.
     case boundsChecks = "bounds-checks"
+    /// Swift's dynamic exclusivity enforcement (`-enforce-exclusivity=checked`): two
+    /// overlapping accesses to one variable, one of them a modification, end the image
+    /// set with a report naming both.
+    case exclusivityChecks = "exclusivity-checks"
+    /// Unmapped pages between the stack and the heap and after the heap, so that running
+    /// off either end of the heap faults and is reported as a heap overflow. (Every stack
+    /// has an unmapped page below it whatever the hardening: a stack overflow is always
+    /// reported as one.)
+    case guardPages = "guard-pages"
+    /// The compartment's allocator puts a canary after each block, records its allocation
+    /// site and poisons freed memory: an overflow, a double free or a use after free is
+    /// reported when the block is freed or its memory allocated again.
+    case heapChecks = "heap-checks"
 
     /// A short name for tables and pictures.
     public var shortName: String {
         switch self {
         case .stackProtector: "sp"
         case .boundsChecks: "bc"
+        case .exclusivityChecks: "ex"
+        case .guardPages: "gp"
+        case .heapChecks: "hc"
         }
     }
 
     /// Names of the FlexOS seed (its C world) that stand for options of this toolchain.
-    static let aliases: [String: [Hardening]] = [:]
+    static let aliases: [String: [Hardening]] = ["asan": [.heapChecks, .guardPages]]
 
     /// Names of the seed this toolchain refuses, with what to use instead.
     static let refused: [String: String] = [
         "cfi": "libraries here are Swift, which has no control-flow integrity instrumentation, and have no C sources for clang's -fsanitize=kcfi; a cross-compartment call can only enter through the export table (and, under intel-mpk, through gates that check PKRU)",
-        "asan": "not supported yet by the Swift toolchain",
         "safestack": "Swift has no safe stack; use stack-protector",
         "ubsan": "use bounds-checks: Swift's checked build traps on overflow, out-of-bounds access and failed preconditions",
-        "kasan": "not supported yet by the Swift toolchain",
+        "kasan": "use asan (heap-checks and guard-pages): the guest kernel is the library OS itself",
     ]
 
     /// The options `name` stands for in a config file: itself, or what an alias expands to.

@@ -164,12 +164,16 @@ components:
         listening: {type: array, items: {type: string}, description: "Where its network device listens, while it runs."}
     CompartmentSnapshot:
       type: object
-      required: [name, compartments, mechanism, libraries, vcpu, regions, privateBytes, sharedBytes, gates, exits, hypercalls, kvmStatistics, consoleBytes]
+      required: [name, compartments, mechanism, libraries, hardening, vcpu, regions, privateBytes, sharedBytes, gates, exits, hypercalls, kvmStatistics, consoleBytes]
       properties:
         name: {type: string}
         compartments: {type: array, items: {type: string}}
         mechanism: {type: string}
         libraries: {type: array, items: {type: string}}
+        hardening:
+          description: Each compartment's hardening (stack-protector, bounds-checks, exclusivity-checks, guard-pages, heap-checks).
+          type: object
+          additionalProperties: {type: array, items: {type: string}}
         vcpu: {type: string, enum: [running, sleeping, stopped]}
         regions:
           type: array

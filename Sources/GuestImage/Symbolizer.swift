@@ -17,6 +17,9 @@ public struct SourceLocation: Equatable, Sendable, CustomStringConvertible {
     public let file: String
     public let line: Int
     public var description: String { "\(file):\(line)" }
+
+    /// A line of a real file: not line 0, nor the compiler's own code.
+    var isSource: Bool { line > 0 && !file.contains("<compiler-generated>") }
 }
 
 /// Turns guest addresses into symbol+offset and file:line.
@@ -70,13 +73,53 @@ public final class Symbolizer: @unchecked Sendable {
 
     /// The source line of the instruction at `address`, from DWARF.
     public func sourceLocation(of address: UInt64) -> SourceLocation? {
-        guard var unit = compileUnit(containing: address),
-              let line = dwarf_getsrc_die(&unit, address),
-              let file = dwarf_linesrc(line, nil, nil)
-        else { return nil }
-        var number: Int32 = 0
-        guard dwarf_lineno(line, &number) == 0, number > 0 else { return nil }
-        return SourceLocation(file: String(cString: file), line: Int(number))
+        guard var unit = compileUnit(containing: address) else { return nil }
+        if let line = dwarf_getsrc_die(&unit, address), let file = dwarf_linesrc(line, nil, nil) {
+            var number: Int32 = 0
+            let location = SourceLocation(file: String(cString: file), line: Int(dwarf_lineno(line, &number) == 0 ? number : 0))
+            if location.isSource { return location }
+        }
+        return inlinedCallSite(of: address, unit: &unit)
+    }
+
+    /// Where code inlined from the standard library (which has no line, e.g. an allocation
+    /// inside `UnsafeMutablePointer.allocate`) was called from: the innermost inlined
+    /// call whose call site is a real source line.
+    private func inlinedCallSite(of address: UInt64, unit: inout Dwarf_Die) -> SourceLocation? {
+        var files: OpaquePointer?
+        var fileCount = 0
+        guard dwarf_getsrcfiles(&unit, &files, &fileCount) == 0 else { return nil }
+        for var call in inlinedCalls(containing: address, under: &unit, depth: 0).reversed() {
+            var attribute = Dwarf_Attribute(), line: Dwarf_Word = 0, fileIndex: Dwarf_Word = 0
+            guard dwarf_formudata(dwarf_attr(&call, UInt32(DW_AT_call_line), &attribute), &line) == 0,
+                  dwarf_formudata(dwarf_attr(&call, UInt32(DW_AT_call_file), &attribute), &fileIndex) == 0,
+                  let name = dwarf_filesrc(files, Int(fileIndex), nil, nil) else { continue }
+            let location = SourceLocation(file: String(cString: name), line: Int(line))
+            if location.isSource { return location }
+        }
+        return nil
+    }
+
+    /// The inlined calls whose code covers `address`, outermost first. (libdw's
+    /// dwarf_getscopes finds none in Swift's DWARF, whose functions sit inside modules
+    /// and types.) Containers without code of their own are searched; code that does not
+    /// cover `address` is not.
+    private func inlinedCalls(containing address: UInt64, under parent: inout Dwarf_Die, depth: Int) -> [Dwarf_Die] {
+        var child = Dwarf_Die(), sibling = Dwarf_Die()
+        guard depth < 64, dwarf_child(&parent, &child) == 0 else { return [] }
+        repeat {
+            let hasCode = dwarf_hasattr(&child, UInt32(DW_AT_low_pc)) != 0 || dwarf_hasattr(&child, UInt32(DW_AT_ranges)) != 0
+            if !hasCode || dwarf_haspc(&child, address) > 0 {
+                let inner = inlinedCalls(containing: address, under: &child, depth: depth + 1)
+                if hasCode {
+                    return (dwarf_tag(&child) == Int32(DW_TAG_inlined_subroutine) ? [child] : []) + inner
+                }
+                if !inner.isEmpty { return inner }
+            }
+            guard dwarf_siblingof(&child, &sibling) == 0 else { break }
+            child = sibling
+        } while true
+        return []
     }
 
     /// The compile unit whose code covers `address`. Walks the units: Swift emits no

@@ -69,7 +69,7 @@ package final class CompartmentMemory: @unchecked Sendable {
             let entry = flexos_keyed_compartment(
                 heap_base: member.heap.lowerBound, heap_size: member.heap.upperBound - member.heap.lowerBound,
                 stack_base: member.stack.lowerBound, stack_size: member.stack.upperBound - member.stack.lowerBound,
-                key: UInt32(member.key), pkru: member.pkru)
+                key: UInt32(member.key), pkru: member.pkru, heap_checks: member.heapChecks ? 1 : 0, reserved: 0)
             let size = UInt64(MemoryLayout<flexos_keyed_compartment>.stride)
             try space.physical(table + UInt64(index) * size, length: size).storeBytes(of: entry, as: flexos_keyed_compartment.self)
         }
@@ -134,6 +134,7 @@ package final class CompartmentMemory: @unchecked Sendable {
         var random = SystemRandomNumberGenerator()
         info.random_seed = (random.next(), random.next(), random.next(), random.next())
         info.tsc_hz = UInt64(TimeStampCounter.ticksPerNanosecond * 1e9)
+        info.heap_checks = layout.heapChecks ? 1 : 0
         return info
     }
 }

@@ -88,10 +88,11 @@ final class CompartmentRunner: @unchecked Sendable {
             drainConsole()
             control.finish { .exited(code: code, compartment: machine.layout.name) }
             return false
-        case .panic(let message, let file, let line):
+        case .panic(let message, let file, let line, let codeAddress):
             drainConsole()
             let location = file.map { "\($0)" + (line.map { ":\($0)" } ?? "") }
-            control.finish { .panicked(message: message, location: location, compartment: machine.layout.name) }
+            let code = codeAddress.map { RunControl.PanicCode(machine: machine.layout.index, address: $0) }
+            control.finish(panicCode: code) { .panicked(message: message, location: location, compartment: machine.layout.name) }
             return false
         case .wait(let timeout, let woken):
             activity.withLock { $0 = .sleeping }
@@ -130,6 +131,9 @@ final class CompartmentRunner: @unchecked Sendable {
         if let summary = fault.summary { report.summary = summary }
         return report
     }
+
+    /// Names the code a panic was about (called after the vCPU thread ended).
+    func describeCode(at address: UInt64) -> String? { analyzer().describeCode(at: address) }
 
     /// Prints what the guest left in its ring without flushing (a crash mid-line).
     private func drainConsole() { _ = handler.flushConsole() }

@@ -29,6 +29,8 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
     public var compartments: [String]
     public var mechanism: String
     public var libraries: [String]
+    /// The hardening of each compartment it runs, by compartment.
+    public var hardening: [String: [String]]
     public var vcpu: VCPUActivity
     public var regions: [Region]
     public var privateBytes: UInt64
@@ -83,7 +85,9 @@ extension ImageSetRun {
             let libraries = manifest.libraries.filter { compartment.members.contains($0.compartment) }.map(\.name)
             return CompartmentSnapshot(
                 name: compartment.name, compartments: compartment.members, mechanism: manifest.mechanism.rawValue,
-                libraries: libraries, vcpu: runner.activity, regions: regions,
+                libraries: libraries,
+                hardening: Dictionary(uniqueKeysWithValues: manifest.compartments.filter { compartment.members.contains($0.name) }.map { ($0.name, $0.hardening) }),
+                vcpu: runner.activity, regions: regions,
                 privateBytes: regions.filter { !$0.shared }.map(\.size).reduce(0, +),
                 sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
                 gates: runner.gates, exits: runner.report.exits, hypercalls: runner.report.hypercalls,

@@ -53,9 +53,13 @@ package struct FaultAnalyzer {
         report.address = address
         report.addressRegion = region.map { describe($0) } ?? "mapped nowhere"
         report.gate = gateCarrying(address)
-        if let region, region.kind == .stackGuard || region.kind == .sharedStackGuard, region.compartment == compartment.name {
+        if let region, region.kind == .stackGuard || region.kind == .sharedStackGuard, isOwn(region) {
             report.kind = .stackOverflow
-            report.summary = "stack overflow: \(region.name) was hit at \(hex(address))"
+            report.summary = "stack overflow in compartment \(region.compartment ?? compartment.name): \(region.name) was hit at \(hex(address))"
+        } else if let region, region.kind == .heapGuard, isOwn(region) {
+            report.kind = .heapOverflow
+            let side = region.range.lowerBound == imageSet.allRegions.first(where: { $0.kind == .heap && $0.compartment == region.compartment })?.range.upperBound ? "after" : "before"
+            report.summary = "heap overflow in compartment \(region.compartment ?? compartment.name): \(hex(address)) is in the guard page \(side) its heap (hardening guard-pages)"
         } else if let mapping = pageTables.translate(address), !mapping.permissions.writable {
             report.kind = .pageFault
             report.summary = "write to read-only memory at \(hex(address))"
@@ -63,6 +67,17 @@ package struct FaultAnalyzer {
             report.kind = .pageFault
             report.summary = "access to \(hex(address)), which is not mapped in compartment \(compartment.name)"
         }
+    }
+
+    /// Names guest code for a report: `file:line (function)`, or nil when the image does not know the address.
+    package func describeCode(at address: UInt64) -> String? {
+        guard let symbolizer, symbolizer.symbol(containing: address) != nil else { return nil }
+        return (symbolizer.sourceLocation(of: address).map { "\($0.description) " } ?? "") + "(\(symbolizer.describe(address)))"
+    }
+
+    /// Whether `region` belongs to this VM (its own, or one of the compartments it runs).
+    private func isOwn(_ region: GuestRegion) -> Bool {
+        region.compartment == compartment.name || compartment.members.contains(region.compartment ?? "")
     }
 
     private func describeInstruction(at rip: UInt64, into report: inout FaultReport) {
@@ -121,7 +136,7 @@ package struct FaultAnalyzer {
     /// "the private stack of compartment comp1 (not mapped in comp2)".
     private func describe(_ region: GuestRegion) -> String {
         let mappedHere = compartment.mapped.contains { $0.range.overlaps(region.range) }
-        let isGuard = region.kind == .stackGuard || region.kind == .sharedStackGuard
+        let isGuard = region.kind == .stackGuard || region.kind == .sharedStackGuard || region.kind == .heapGuard
         return region.name + (mappedHere || isGuard ? "" : ", not mapped in compartment \(compartment.name)")
     }
 

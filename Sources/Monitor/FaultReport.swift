@@ -7,6 +7,7 @@ public struct FaultReport: Codable, Equatable, Sendable {
         case pageFault = "page fault"
         case instructionFetch = "instruction fetch from memory that is not executable here"
         case stackOverflow = "stack overflow"
+        case heapOverflow = "heap overflow"
         case privilegedInstruction = "privileged instruction"
         case trap = "Swift runtime trap"
         case badHypercall = "bad hypercall"

@@ -8,6 +8,8 @@ public struct GuestRegion: Equatable, Sendable {
         case runtime
         case library
         case stackGuard = "stack guard"
+        /// Unmapped pages around a heap (hardening guard-pages).
+        case heapGuard = "heap guard"
         case stack
         case heap
         case sharedData = "shared data"
@@ -62,7 +64,7 @@ public struct GuestRegion: Equatable, Sendable {
             return "runtime section \(detail ?? "?")"
         case .gateBlock:
             return "the gate block (\(detail ?? "?"))"
-        case .stack, .heap, .stackGuard:
+        case .stack, .heap, .stackGuard, .heapGuard:
             return "the private \(kind.rawValue) of compartment \(compartment ?? "?")"
         case .sharedStack, .sharedStackGuard:
             return "the \(kind.rawValue) of compartment \(compartment ?? "?")"

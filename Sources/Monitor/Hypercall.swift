@@ -37,7 +37,8 @@ public enum Hypercall: UInt64, CaseIterable, Sendable {
 package enum HypercallAction: Equatable {
     case resume
     case exit(code: Int64)
-    case panic(message: String, file: String?, line: Int?)
+    /// `codeAddress`: the guest code the panic is about (a conflicting access, an allocation site).
+    case panic(message: String, file: String?, line: Int?, codeAddress: UInt64? = nil)
     /// Block until woken or `timeout` (nanoseconds, nil = none), then write 1 or 0 to `woken`.
     case wait(timeout: UInt64?, woken: UInt64)
     case wake(compartment: Int)
@@ -113,6 +114,6 @@ package struct HypercallHandler {
         let file = request.file == 0 ? nil : String(decoding: try space.bytes(at: request.file, length: min(request.file_length, limit)), as: UTF8.self)
         // The line is the guest's word: a value no source file has is dropped, never trapped on.
         let line = request.line == 0 ? nil : Int(exactly: request.line)
-        return .panic(message: message, file: file, line: line)
+        return .panic(message: message, file: file, line: line, codeAddress: request.code_address == 0 ? nil : request.code_address)
     }
 }

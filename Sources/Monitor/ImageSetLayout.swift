@@ -16,6 +16,8 @@ public struct ImageSetLayout: Sendable {
         public let mapped: [GuestRegion]
         public let stack: Range<UInt64>
         public let heap: Range<UInt64>
+        /// Whether its heap guards its blocks (hardening heap-checks of any compartment it runs).
+        public let heapChecks: Bool
         public let sharedStack: Range<UInt64>
         /// The guest-physical range backed by its private memory (guard page, stack, heap).
         public let privateArea: Range<UInt64>
@@ -37,6 +39,7 @@ public struct ImageSetLayout: Sendable {
         public let area: Range<UInt64>
         public let stack: Range<UInt64>
         public let heap: Range<UInt64>
+        public let heapChecks: Bool
 
         /// PKRU while it runs: every key's access and write disabled but 0 and its own.
         public var pkru: UInt32 { GuestLayout.protectionKeyRights(allowing: key) }
@@ -46,9 +49,18 @@ public struct ImageSetLayout: Sendable {
     static func keyedAreas(_ manifest: ImageManifest, memory: UInt64) -> [KeyedArea] {
         manifest.compartments.enumerated().map { index, compartment in
             let area = GuestLayout.compartmentArea(index), stack = GuestLayout.stack(ofCompartment: index)
+            let heap = heap(above: stack, end: area.lowerBound + memory, guarded: compartment.hardening.contains("guard-pages")).heap
             return KeyedArea(name: compartment.name, key: UInt8(index + 1), area: area.lowerBound..<(area.lowerBound + memory),
-                             stack: stack, heap: stack.upperBound..<(area.lowerBound + memory))
+                             stack: stack, heap: heap, heapChecks: compartment.hardening.contains("heap-checks"))
         }
+    }
+
+    /// The heap between the top of `stack` and `end`; under guard-pages, with an unmapped
+    /// page on each side (returned as `guards`, for naming a fault in them).
+    static func heap(above stack: Range<UInt64>, end: UInt64, guarded: Bool) -> (heap: Range<UInt64>, guards: [Range<UInt64>]) {
+        guard guarded else { return (stack.upperBound..<end, []) }
+        let page = GuestLayout.pageSize
+        return ((stack.upperBound + page)..<(end - page), [stack.upperBound..<(stack.upperBound + page), (end - page)..<end])
     }
 
     public static let stackSize: UInt64 = GuestLayout.stackSize
@@ -132,7 +144,9 @@ public struct ImageSetLayout: Sendable {
             let application = keyedApplication.map { keyed[$0] }
             let area = application?.area ?? GuestLayout.compartmentArea(index)
             let stack = application?.stack ?? GuestLayout.stack(ofCompartment: index)
-            let heap = application?.heap ?? stack.upperBound..<(area.lowerBound + memory)
+            let hardening = manifest.compartments.filter { compartment.members.contains($0.name) }.flatMap(\.hardening)
+            let heapGuards = ImageSetLayout.heap(above: stack, end: area.lowerBound + memory, guarded: hardening.contains("guard-pages"))
+            let heap = application?.heap ?? heapGuards.heap
             var own = keyed.isEmpty ? [
                 GuestRegion(kind: .stack, range: stack, permissions: .readWrite, compartment: compartment.name),
                 GuestRegion(kind: .heap, range: heap, permissions: .readWrite, compartment: compartment.name),
@@ -152,11 +166,13 @@ public struct ImageSetLayout: Sendable {
             }
             compartments.append(Compartment(
                 index: index, name: compartment.name, members: compartment.members, mapped: common + sharedStackRegions + own,
-                stack: stack, heap: heap, sharedStack: sharedStacks[index].stack,
+                stack: stack, heap: heap, heapChecks: application?.heapChecks ?? hardening.contains("heap-checks"), sharedStack: sharedStacks[index].stack,
                 privateArea: area.lowerBound..<(area.lowerBound + memory), keyed: keyed, keyedApplication: keyedApplication))
-            let guards = keyed.isEmpty ? [(compartment.name, area)] : keyed.map { ($0.name, $0.area) }
-            all += own.filter { $0.kind != .gateBlock } + guards.map { name, area in
-                GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: name)
+            let guards = keyed.isEmpty ? [(compartment.name, area, heapGuards.guards)]
+                : keyed.map { ($0.name, $0.area, $0.heap.lowerBound == $0.stack.upperBound ? [] : [$0.stack.upperBound..<$0.heap.lowerBound, $0.heap.upperBound..<$0.area.upperBound]) }
+            all += own.filter { $0.kind != .gateBlock } + guards.flatMap { name, area, heapGuards in
+                [GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: name)]
+                    + heapGuards.map { GuestRegion(kind: .heapGuard, range: $0, permissions: .readOnly, compartment: name) }
             }
         }
         all += zip(groups, sharedStacks).map { group, stack in

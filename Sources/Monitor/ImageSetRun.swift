@@ -176,6 +176,9 @@ public final class ImageSetRun: @unchecked Sendable {
         control.joinAll()
         var end = control.end ?? .failed(message: "the run ended without a cause")
         if let fault = control.pendingFault { end = .faulted(runners[fault.machine].analyze(fault)) }
+        if case .panicked(let message, let location, let compartment) = end, let code = control.panicCode {
+            end = .panicked(message: message, location: runners[code.machine].describeCode(at: code.address) ?? location, compartment: compartment)
+        }
         if case .timedOut(let seconds, _) = end { end = .timedOut(seconds: seconds, locations: whereTheVCPUsAre()) }
         var report = RunReport(
             imageSet: imageSet.manifest.name, end: end,

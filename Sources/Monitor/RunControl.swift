@@ -14,7 +14,15 @@ final class RunControl: @unchecked Sendable {
         var end: RunEnd?
         var firstHypercallAt: UInt64?
         var pendingFault: PendingFault?
+        var panicCode: PanicCode?
         var finishActions: [@Sendable () -> Void] = []
+    }
+
+    /// The code a panic was about (a conflicting access, an allocation site), named by
+    /// the thread that waits for the run, like a fault.
+    struct PanicCode: Sendable {
+        let machine: Int
+        let address: UInt64
     }
 
     /// A fault as its vCPU thread saw it: the registers, and what the thread already knew.
@@ -60,6 +68,7 @@ final class RunControl: @unchecked Sendable {
     var end: RunEnd? { state.withLock { $0.end } }
     var firstHypercallAt: UInt64? { state.withLock { $0.firstHypercallAt } }
     var pendingFault: PendingFault? { state.withLock { $0.pendingFault } }
+    var panicCode: PanicCode? { state.withLock { $0.panicCode } }
 
     /// Ends the run with a fault, to be analysed once the vCPU threads are joined.
     func finish(fault: PendingFault) {
@@ -85,11 +94,12 @@ final class RunControl: @unchecked Sendable {
     /// Ends the run with `makeEnd()` unless it has already ended; then stops every vCPU.
     /// `makeEnd` runs only for the winner.
     @discardableResult
-    func finish(pendingFault: PendingFault? = nil, _ makeEnd: () -> RunEnd) -> Bool {
+    func finish(pendingFault: PendingFault? = nil, panicCode: PanicCode? = nil, _ makeEnd: () -> RunEnd) -> Bool {
         let won = state.withLock { state -> [@Sendable () -> Void]? in
             guard state.end == nil else { return nil }
             state.end = makeEnd()
             state.pendingFault = pendingFault
+            state.panicCode = panicCode
             defer { state.finishActions = [] }
             return state.finishActions
         }

@@ -74,6 +74,7 @@ public struct BuildPlan: Sendable {
     public func hardeningFlags(for library: LibraryDescriptor) -> [String] {
         let hardening = compartment(of: library).hardening
         return [hardening.contains(.boundsChecks) ? "-O" : "-Ounchecked",
-                "-Xfrontend", hardening.contains(.stackProtector) ? "-enable-stack-protector" : "-disable-stack-protector"]
+                "-Xfrontend", hardening.contains(.stackProtector) ? "-enable-stack-protector" : "-disable-stack-protector",
+                hardening.contains(.exclusivityChecks) ? ExclusivityBuild.checked : "-enforce-exclusivity=unchecked"]
     }
 }

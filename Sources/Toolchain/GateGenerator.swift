@@ -112,7 +112,8 @@ struct GateGenerator {
             func input(_ patterns: String) -> String { objects.map { "\($0)(\(patterns))" }.joined(separator: " ") }
             let phdr = owner.replacingOccurrences(of: ".", with: "_")
             headers += "  text_\(phdr) PT_LOAD FLAGS(5);\n  rodata_\(phdr) PT_LOAD FLAGS(4);\n  data_\(phdr) PT_LOAD FLAGS(6);\n"
-            sections += "  .text.\(owner) ALIGN(4096) : { \(input(".text .text.*")) } :text_\(phdr)\n"
+            let (start, end) = owner == "runtime" ? ("flexos_runtime_text_start = .; ", " flexos_runtime_text_end = .;") : ("", "")
+            sections += "  .text.\(owner) ALIGN(4096) : { \(start)\(input(".text .text.*"))\(end) } :text_\(phdr)\n"
             sections += "  .rodata.\(owner) ALIGN(4096) : { \(input(".rodata .rodata.*")) } :rodata_\(phdr)\n"
             if owner == "runtime" { sections += "  .flexos_abi : { KEEP(*(.flexos_abi)) } :rodata_runtime\n" }
             sections += "  .data.\(owner) ALIGN(4096) : { \(input(".data .data.* .data.rel.ro .data.rel.ro.*"))\(owner == "runtime" ? " *(.got) *(.got.plt)" : "") } :data_\(phdr)\n"

@@ -7,6 +7,8 @@ import Foundation
 /// Embedded Swift libraries below it.
 public struct HostTools: Sendable {
     public let swiftc: String
+    /// The Swift frontend, which also compiles LLVM IR (see ExclusivityBuild).
+    public let swiftFrontend: String
     public let clang: String
     public let linker: String
     public let objcopy: String
@@ -36,7 +38,7 @@ public struct HostTools: Sendable {
         guard FileManager.default.fileExists(atPath: tables) else {
             throw ToolchainError.toolMissing(tables, hint: "This Swift toolchain lacks Embedded Swift for x86_64-unknown-none-elf; use Swift 6.x from swift.org.")
         }
-        return HostTools(swiftc: try tool("swiftc"), clang: try tool("clang"), linker: try tool("ld.lld"),
+        return HostTools(swiftc: try tool("swiftc"), swiftFrontend: try tool("swift-frontend"), clang: try tool("clang"), linker: try tool("ld.lld"),
                          objcopy: try tool("llvm-objcopy"), nm: try tool("llvm-nm"),
                          unicodeDataTables: URL(fileURLWithPath: tables).standardized.path)
     }

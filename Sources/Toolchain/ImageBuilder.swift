@@ -59,7 +59,8 @@ public struct ImageBuilder: Sendable {
             try write(generator.interface(for: library), to: interface)
             let flags = plan.hardeningFlags(for: library)
             let built = try buildLibrary(library, plan: plan, interface: interface, flags: flags, runtime: runtime, objects: objects)
-            report("\(library.name) in \(plan.compartment(of: library).name) (\(flags.joined(separator: " "))): \(built.compiled ? "compiled" : "cached")")
+            let hardening = plan.compartment(of: library).hardening.map(\.rawValue)
+            report("\(library.name) in \(plan.compartment(of: library).name), hardening: \(hardening.isEmpty ? "none" : hardening.joined(separator: ", ")): \(built.compiled ? "compiled" : "cached")")
             libraryObjects[library.name] = built.object
             if built.compiled { compiled.append(library.name) }
         }
@@ -177,9 +178,12 @@ public struct ImageBuilder: Sendable {
     }
 
     func compile(sources: [String], module: String, flags: [String], runtime: RuntimeBuild.Output, output: String, step: String) throws(ToolchainError) {
-        try CommandRunner().run([tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags + [
-            "-module-name", module, "-I", runtime.moduleFolder, "-I", tree.runtimeInclude, "-Xcc", "-I" + tree.abiInclude,
-            "-c", "-o", output] + sources, step: step)
+        let arguments = [tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags + [
+            "-module-name", module, "-I", runtime.moduleFolder, "-I", tree.runtimeInclude, "-Xcc", "-I" + tree.abiInclude]
+        if flags.contains(ExclusivityBuild.checked) {
+            return try ExclusivityBuild(tools: tools).compile(arguments: arguments, sources: sources, output: output, step: step)
+        }
+        try CommandRunner().run(arguments + ["-c", "-o", output] + sources, step: step)
     }
 }
 

@@ -35,6 +35,9 @@ struct Compartments: DaemonCommand {
 
     private func describe(_ compartment: CompartmentSnapshot) -> String {
         var lines = ["", "\(compartment.name)  [\(compartment.mechanism)]  vCPU \(compartment.vcpu.rawValue)  libraries: \(compartment.libraries.joined(separator: ", "))"]
+        for (name, hardening) in compartment.hardening.sorted(by: { $0.key < $1.key }) {
+            lines.append("  hardening" + (compartment.hardening.count > 1 ? " of \(name)" : "") + ": " + (hardening.isEmpty ? "none" : hardening.joined(separator: ", ")))
+        }
         lines.append("  memory: \(formatBytes(compartment.privateBytes)) private, \(formatBytes(compartment.sharedBytes)) shared")
         for region in compartment.regions.sorted(by: { $0.start < $1.start }) {
             let what = [region.kind, region.library, region.section].compactMap { $0 }.joined(separator: " ")

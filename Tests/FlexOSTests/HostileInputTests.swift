@@ -165,7 +165,7 @@ import Testing
         let handler = HypercallHandler(space: space, console: ConsoleRing(host: memory.base, bytes: 4096), compartmentCount: 1) { _ in }
         try space.pointer(0x10_1000, length: 5, writable: true).copyMemory(from: Array("hello".utf8), byteCount: 5)
         for line in [UInt64(1) << 63, .max] {
-            try space.write(flexos_hc_panic(message: 0x10_1000, message_length: 5, file: 0, file_length: 0, line: line), at: 0x10_2000)
+            try space.write(flexos_hc_panic(message: 0x10_1000, message_length: 5, file: 0, file_length: 0, line: line, code_address: 0), at: 0x10_2000)
             #expect(handler.handle(.panic, argument: 0x10_2000) == .panic(message: "hello", file: nil, line: nil))
         }
         #expect(handler.handle(.exit, argument: .max - 3) != .resume)

@@ -17,10 +17,12 @@ public enum Hypercalls {
     }
 
     /// Ends the image set with `message`, raised at `file`:`line`.
-    static func panic(message: UnsafeRawBufferPointer, file: UnsafeRawBufferPointer, line: UInt) -> Never {
+    /// `codeAddress`, when not 0, is the code the panic is about, for the monitor to name.
+    static func panic(message: UnsafeRawBufferPointer, file: UnsafeRawBufferPointer, line: UInt, codeAddress: UInt = 0) -> Never {
         var block = flexos_hc_panic(
             message: UInt64(UInt(bitPattern: message.baseAddress)), message_length: UInt64(message.count),
-            file: UInt64(UInt(bitPattern: file.baseAddress)), file_length: UInt64(file.count), line: UInt64(line))
+            file: UInt64(UInt(bitPattern: file.baseAddress)), file_length: UInt64(file.count), line: UInt64(line),
+            code_address: UInt64(codeAddress))
         flexos_hypercall(UInt64(FLEXOS_HYPERCALL_PANIC.rawValue), &block)
         while true { flexos_cpu_relax() }
     }

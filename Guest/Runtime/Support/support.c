@@ -6,6 +6,10 @@
  * - flexos_hypercall_mode: one copy, in the runtime's data, that every compartment sees.
  * - free(3): the Embedded Swift runtime calls it, and Swift code may not define a
  *   symbol of that name; it forwards to the runtime's Swift heap (Heap.swift).
+ * - swift_beginAccess and swift_endAccess: every Embedded Swift module defines them as
+ *   weak no-ops, so the runtime's real ones must be strong, and C; they forward to
+ *   Exclusivity.swift with the caller's address.
+ * - flexos_caller_outside_runtime: a frame-pointer walk, which needs the frame address.
  */
 #include <flexos_abi.h>
 
@@ -19,3 +23,32 @@ uint32_t flexos_current_compartment = 0;
 void flexos_private_free(void *pointer);
 
 void free(void *pointer) { flexos_private_free(pointer); }
+
+uintptr_t flexos_access_heads[FLEXOS_MAX_COMPARTMENTS];
+
+void flexos_begin_access(void *pointer, void *buffer, uintptr_t flags, uintptr_t pc);
+void flexos_end_access(void *buffer);
+
+/* The compiler passes no code address: the return address, less one, is the call. */
+void swift_beginAccess(void *pointer, void *buffer, uintptr_t flags, void *pc) {
+    flexos_begin_access(pointer, buffer, flags, pc ? (uintptr_t)pc : (uintptr_t)__builtin_return_address(0) - 1);
+}
+
+void swift_endAccess(void *buffer) { flexos_end_access(buffer); }
+
+/* Bounds of the runtime's code, from the generated linker script. */
+extern const char flexos_runtime_text_start[], flexos_runtime_text_end[];
+
+uintptr_t flexos_caller_outside_runtime(void) {
+    const uintptr_t *frame = __builtin_frame_address(0);
+    for (int depth = 0; depth < 16 && frame && ((uintptr_t)frame & 7) == 0; depth++) {
+        uintptr_t returnAddress = frame[1];
+        if (returnAddress < (uintptr_t)flexos_runtime_text_start || returnAddress >= (uintptr_t)flexos_runtime_text_end) {
+            return returnAddress ? returnAddress - 1 : 0;
+        }
+        const uintptr_t *next = (const uintptr_t *)frame[0];
+        if (next <= frame || (uintptr_t)next - (uintptr_t)frame > (1u << 20)) break;
+        frame = next;
+    }
+    return 0;
+}

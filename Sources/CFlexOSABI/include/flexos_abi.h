@@ -21,9 +21,10 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 4u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
+#define FLEXOS_ABI_VERSION 5u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
                                   3: the network device; the boot info carries tsc_hz and net_device.
-                                  4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode) */
+                                  4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode).
+                                  5: heap_checks in the boot info and the keyed table; a panic may name a code address */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -98,6 +99,8 @@ struct flexos_hc_panic {
     uint64_t file;                      /* IN: guest address, or 0 */
     uint64_t file_length;               /* IN */
     uint64_t line;                      /* IN: 0 if unknown */
+    uint64_t code_address;              /* IN: the code the panic is about (e.g. a conflicting
+                                           access, an allocation site), for the monitor to name; 0 if none */
 };
 
 /* Read the host's monotonic clock. */
@@ -152,7 +155,7 @@ struct flexos_boot_info {
     uint64_t tsc_hz;                    /* time-stamp counter ticks per second: time without an exit */
     uint64_t net_device;                /* struct flexos_net_device in this VM, or 0 */
     uint32_t hypercall_mode;            /* FLEXOS_HYPERCALL_MODE_* */
-    uint32_t reserved;
+    uint32_t heap_checks;               /* 1: the heap guards its blocks (hardening heap-checks) */
     /* intel-mpk: the compartments sharing this VM, each with its own stack, heap and key
      * (struct flexos_keyed_compartment[keyed_count] at keyed_table, in the boot-info page);
      * 0 otherwise. keyed_application is the one that runs main. */
@@ -168,6 +171,8 @@ struct flexos_keyed_compartment {
     uint64_t stack_size;
     uint32_t key;                       /* its protection key (1 + its index) */
     uint32_t pkru;                      /* PKRU while it runs */
+    uint32_t heap_checks;               /* 1: its heap guards its blocks (hardening heap-checks) */
+    uint32_t reserved;
 };
 #define FLEXOS_BOOT_KEYED_TABLE_OFFSET 0x800ull /* from FLEXOS_BOOT_INFO_ADDRESS */
 

@@ -17,6 +17,15 @@ extern uint32_t flexos_hypercall_mode;
 /* Under intel-mpk: the index of the compartment running now (the gates keep it; support.c). */
 extern uint32_t flexos_current_compartment;
 
+/* The first return address on the call stack outside the runtime's code: who asked the
+ * runtime for memory (the allocation site heap-checks records), by frame pointers. 0 when
+ * the walk finds none. */
+uintptr_t flexos_caller_outside_runtime(void);
+
+/* Per compartment, the accesses in progress that exclusivity-checks tracks (Exclusivity.swift). */
+extern uintptr_t flexos_access_heads[FLEXOS_MAX_COMPARTMENTS];
+static inline uintptr_t *flexos_access_head(void) { return &flexos_access_heads[flexos_current_compartment % FLEXOS_MAX_COMPARTMENTS]; }
+
 /* Issues hypercall `number` with the argument block at `block`. On KVM: one store to the
  * hypercall window, which the monitor sees as a KVM_EXIT_MMIO. Under the QEMU engine:
  * `syscall`, which the ring-0 shim serves. The compiler barriers make the block's contents
