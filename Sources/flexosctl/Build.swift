@@ -21,29 +21,20 @@ struct Build: ParsableCommand {
     @Option(help: "The folder to write the image set to.")
     var output: String?
 
-    @Option(help: "The FlexOS repository (found from the current folder by default).")
-    var sourceRoot: String?
-
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    @Flag(name: .shortAndLong, help: "Print no progress.")
-    var quiet = false
+    @OptionGroup var options: BuildOptions
 
     func run() throws {
         do {
-            var tree = try sourceRoot.map { SourceTree(root: URL(fileURLWithPath: $0).standardized.path) } ?? SourceTree.locate()
+            var tree = try options.sourceTree()
             // Libraries beside the target are found too (test guests keep theirs there).
             tree.librarySearchPath.append(URL(fileURLWithPath: target).standardized.deletingLastPathComponent().path)
             let plan = try makePlan(tree: tree)
-            let quiet = self.quiet
-            let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree) { line in
-                if !quiet { FileHandle.standardError.write(Data(("flexosctl: " + line + "\n").utf8)) }
-            }
+            let options = self.options
+            let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree) { options.progress($0) }
             // The linker runs in the build folder: a relative --output is made absolute first.
             let folder = output.map { URL(fileURLWithPath: $0).standardized.path } ?? tree.defaultBuildFolder + "/" + plan.name
             let result = try builder.build(plan, into: folder)
-            if json {
+            if options.json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(BuildSummary(result)), as: UTF8.self))
@@ -73,6 +64,28 @@ struct Build: ParsableCommand {
         }
         let name = app ?? folder.lastPathComponent
         return try BuildPlan(conformation: .single(name: name, application: folder.path), application: folder.path, tree: tree, file: target)
+    }
+}
+
+/// What every command that builds image sets takes.
+struct BuildOptions: ParsableArguments {
+    @Option(help: "The FlexOS repository (found from the current folder by default).")
+    var sourceRoot: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Print no progress.")
+    var quiet = false
+
+    func sourceTree() throws(ToolchainError) -> SourceTree {
+        if let sourceRoot { return SourceTree(root: URL(fileURLWithPath: sourceRoot).standardized.path) }
+        return try SourceTree.locate()
+    }
+
+    /// A progress line on standard error, unless --quiet.
+    func progress(_ line: String) {
+        if !quiet { FileHandle.standardError.write(Data(("flexosctl: " + line + "\n").utf8)) }
     }
 }
 

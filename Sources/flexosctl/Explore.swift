@@ -9,7 +9,7 @@ struct Explore: ParsableCommand {
         commandName: "explore",
         abstract: "Find the safest configurations of an application that meet a performance budget.",
         discussion: """
-            SPACE.yaml names the application, the libraries whose placement varies, the mechanisms and hardening sets to try, a benchmark (a command run against each launched image set, and a regular expression that reads its figure) and a budget (0.8x: within 80% of the best figure; or a figure). See Configs/kvstore-space.yaml.
+            SPACE.yaml names the application, the libraries whose placement varies, the mechanisms and hardening sets to try, a benchmark (a command run against each launched image set, and a regular expression that reads its figure) and a budget (0.8x: within 80% of the best figure; or a figure). See Configs/spaces/kvstore.yaml.
 
             Configurations are ordered by safety: A is at least as safe as B when every boundary of B is a boundary of A with a mechanism at least as strong (fcalls < intel-mpk < vmept unless the space says otherwise), and every library is hardened in A with at least what it has in B. The walk starts from the least safe and measures a configuration only if nothing below it missed the budget. The candidates are the configurations that meet the budget with nothing safer that does.
 
@@ -25,22 +25,15 @@ struct Explore: ParsableCommand {
     @Option(help: "The flexosd that boots the image sets (default: the one beside flexosctl).")
     var flexosd: String?
 
-    @Option(help: "The FlexOS repository (found from the current folder by default).")
-    var sourceRoot: String?
-
     @Flag(help: "List the configurations in walk order and measure nothing.")
     var list = false
 
-    @Flag(help: "Print the result as JSON.")
-    var json = false
-
-    @Flag(name: .shortAndLong, help: "Print no progress.")
-    var quiet = false
+    @OptionGroup var options: BuildOptions
 
     func run() throws {
         do {
             let space = try ExplorationSpace.load(path: self.space)
-            let tree = try sourceRoot.map { SourceTree(root: URL(fileURLWithPath: $0).standardized.path) } ?? SourceTree.locate()
+            let tree = try options.sourceTree()
             let explorer = Explorer(space: space)
             if list { return printList(explorer) }
             let store = try ResultStore(folder: results.map { URL(fileURLWithPath: $0).standardized.path } ?? tree.defaultBuildFolder + "/explore/" + space.name, space: space)
@@ -86,7 +79,7 @@ struct Explore: ParsableCommand {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(report)
         try data.write(to: URL(fileURLWithPath: store.folder + "/exploration.json"))
-        if json { return print(String(decoding: data, as: UTF8.self)) }
+        if options.json { return print(String(decoding: data, as: UTF8.self)) }
         print(report.text)
         print("results in \(store.folder) (table.txt, exploration.json, poset.svg)")
     }
@@ -99,7 +92,5 @@ struct Explore: ParsableCommand {
         print("\(poset.nodes.count) configurations")
     }
 
-    private func progress(_ line: String) {
-        if !quiet { FileHandle.standardError.write(Data(("flexosctl: " + line + "\n").utf8)) }
-    }
+    private func progress(_ line: String) { options.progress(line) }
 }

@@ -171,7 +171,7 @@ import Testing
     }
 
     @Test func theKeyValueSpaceHasEightyConfigurationsOrMore() throws {
-        let space = try ExplorationSpace.load(path: repositoryRoot + "/Configs/kvstore-space.yaml")
+        let space = try ExplorationSpace.load(path: repositoryRoot + "/Configs/spaces/kvstore.yaml")
         #expect(space.configurations().count >= 80)
         #expect(space.budget == .fractionOfBest(0.8))
         #expect(FigureReader(pattern: space.benchmark.figure).figure(in: "SET: 40000.00 requests per second, p50=0.5 msec\nGET: 50000.00 requests per second, p50=0.4 msec\n") == 45000)

@@ -92,3 +92,32 @@ import Testing
         #expect(scan([0x0F, 0xAE, 0xE8, 0x0F, 0x01, 0xEE, 0x0F, 0x01]).isEmpty)  // lfence, rdpkru, a cut-off tail
     }
 }
+
+/// The IR rewrite behind exclusivity-checks: the empty access functions become
+/// declarations, and a shape it does not know is refused rather than built unchecked.
+@Suite struct ExclusivityBuildTests {
+    static let emitted = """
+        define weak_odr protected void @swift_beginAccess(ptr %0, ptr %1, i64 %2, ptr %3) #2 !dbg !78 {
+        entry:
+          ret void, !dbg !83
+        }
+          call void @swift_beginAccess(ptr %1, ptr %access-scratch, i64 0, ptr null) #2, !dbg !77
+        define weak_odr protected void @swift_endAccess(ptr %0) #2 {
+        entry:
+          ret void
+        }
+        """
+
+    @Test func theEmptyAccessFunctionsBecomeDeclarations() throws {
+        let rewritten = try ExclusivityBuild.keepAccessCalls(Self.emitted, path: "x.ll")
+        #expect(rewritten.contains("declare void @swift_beginAccess(ptr, ptr, i64, ptr)"))
+        #expect(rewritten.contains("declare void @swift_endAccess(ptr)"))
+        #expect(rewritten.contains("call void @swift_beginAccess(ptr %1"))
+        #expect(!rewritten.contains("define weak_odr"))
+    }
+
+    @Test func anAccessFunctionWithABodyIsRefused() {
+        let changed = Self.emitted.replacingOccurrences(of: "  ret void, !dbg !83", with: "  call void @check()\n  ret void")
+        #expect(throws: ToolchainError.self) { try ExclusivityBuild.keepAccessCalls(changed, path: "x.ll") }
+    }
+}
