@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .executable(name: "flexosd", targets: ["flexosd"]),
         .executable(name: "flexosctl", targets: ["flexosctl"]),
+        .executable(name: "flexos-port", targets: ["flexos-port"]),
         // For the fuzz drivers in Fuzz/ (a package of their own).
         .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
@@ -18,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // The porting helper reads and rewrites Swift; only flexos-port links it.
+        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.0"),
     ],
     targets: [
         // Thin C modules: kernel headers and system libraries only.
@@ -38,6 +41,9 @@ let package = Package(
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
         .target(name: "Exploration", dependencies: ["Conformation", "GuestImage", "Toolchain", "Yams"]),
+        .target(
+            name: "Porting",
+            dependencies: ["Toolchain", .product(name: "SwiftSyntax", package: "swift-syntax"), .product(name: "SwiftParser", package: "swift-syntax")]),
         .target(
             name: "ControlAPI",
             dependencies: [
@@ -67,6 +73,11 @@ let package = Package(
             name: "flexosctl",
             dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        // The porting helper, its own executable so that flexosctl's start-up stays small.
+        .executableTarget(
+            name: "flexos-port",
+            dependencies: ["Porting", "Toolchain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         // Benchmarks: speed targets live here, never in timed tests.
         .executableTarget(
             name: "flexos-bench",
@@ -76,7 +87,7 @@ let package = Package(
         .testTarget(
             name: "FlexOSTests",
             dependencies: [
-                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain", "Exploration", "ControlAPI", "FuzzTargets",
+                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain", "Exploration", "Porting", "ControlAPI", "FuzzTargets",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ]),
     ],

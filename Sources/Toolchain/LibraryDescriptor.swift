@@ -4,7 +4,7 @@ import Yams
 
 /// A function a library exports across gates, as its library.yaml declares it:
 /// `lib_func(callback: FlexOSExport, buffer: UnsafeMutablePointer<CChar>) -> Int32`.
-public struct ExportSignature: Equatable, Sendable {
+public struct ExportSignature: Equatable, Sendable, CustomStringConvertible {
     public struct Parameter: Equatable, Sendable {
         public var label: String
         public var type: String
@@ -14,6 +14,11 @@ public struct ExportSignature: Equatable, Sendable {
     public var parameters: [Parameter]
     /// The Swift result type, or nil for none.
     public var result: String?
+
+    /// The declaration as library.yaml writes it.
+    public var description: String {
+        "\(name)(\(parameters.map { "\($0.label): \($0.type)" }.joined(separator: ", ")))" + (result.map { " -> \($0)" } ?? "")
+    }
 
     /// Parses one declaration; the error text says what is wrong with it.
     public static func parse(_ text: String) -> Result<ExportSignature, ParseError> {

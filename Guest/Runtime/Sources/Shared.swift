@@ -50,6 +50,16 @@ public enum SharedMemory {
         }
     }
 
+    /// Runs `body` with a copy of `value` on the shared stack, and copies it back after:
+    /// what `withUnsafeMutablePointer(to:)` does, for a pointer another compartment may
+    /// use during the call (flexos-port writes it where a local's address crosses a gate).
+    public static func withUnsafeMutablePointer<T, R>(to value: inout T, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
+        withValue(value) { shared in
+            defer { value = shared.pointee }
+            return body(shared)
+        }
+    }
+
     /// Runs `body` with `count` zeroed values of `T` on the shared stack.
     public static func withBuffer<T, R>(of type: T.Type, count: Int, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
         let saved = stackPointer

@@ -1,0 +1,107 @@
+import SwiftSyntax
+
+/// Reads one library against the others and makes its porting plan.
+public struct PortingAnalyzer {
+    public let target: LibrarySource
+    public let others: [LibrarySource]
+
+    public init(target: LibrarySource, others: [LibrarySource]) {
+        self.target = target
+        self.others = others.filter { $0.name != target.name }
+    }
+
+    /// Which library defines each function the target does not define itself.
+    private var foreignFunctions: [String: LibrarySource] {
+        var result: [String: LibrarySource] = [:]
+        for library in others {
+            for name in library.functions.keys where !target.declaredNames.contains(name) && result[name] == nil { result[name] = library }
+        }
+        return result
+    }
+
+    public func plan() -> PortingPlan {
+        var plan = PortingPlan(library: target.name, folder: target.descriptor.directory,
+                               currentUses: target.descriptor.uses, proposedUses: [],
+                               currentExports: target.descriptor.exports.map(\.description), proposedExports: [])
+        var callbacks: [String] = []
+        for (index, file) in target.files.enumerated() {
+            let finder = CrossCallFinder(target: target, foreign: foreignFunctions, libraryNames: Set(others.map(\.name)))
+            finder.walk(file.tree)
+            for call in finder.calls {
+                if !plan.proposedUses.contains(call.library.name) { plan.proposedUses.append(call.library.name) }
+                let rewrite = CallRewrite(call: call, target: target, file: file, fileIndex: index)
+                for name in rewrite.callbacks where !callbacks.contains(name) { callbacks.append(name) }
+                plan.sharedData += rewrite.sharedData
+                plan.edits[file.path, default: []] += rewrite.edits
+                if let summary = rewrite.summary { plan.calls.append(summary) }
+            }
+        }
+        plan.usedBy = usedBy(callbacks: callbacks)
+        let exported = target.functions.values.filter { plan.usedBy[$0.exportName] != nil }
+            .sorted { ($0.file, $0.declaration.position) < ($1.file, $1.declaration.position) }
+        for function in exported {
+            let export = ExportedFunction(function: function, library: target)
+            plan.proposedExports.append(export.signature)
+            plan.callbackParameters += export.callbackParameters.map { "\(function.exportName)(\($0))" }
+            plan.edits[target.files[function.file].path, default: []] += export.edits
+        }
+        GlobalSharing(target: target).add(for: plan.sharedData, into: &plan.edits)
+        return plan
+    }
+
+    /// This library's functions that others call (directly or through gates) or that it
+    /// hands to others as callbacks, and by whom.
+    private func usedBy(callbacks: [String]) -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for name in callbacks { result[target.functions[name]?.exportName ?? name] = [target.name + " (as a callback)"] }
+        for library in others {
+            var foreign: [String: LibrarySource] = [:]
+            for name in target.functions.keys where !library.declaredNames.contains(name) { foreign[name] = target }
+            for file in library.files {
+                let finder = CrossCallFinder(target: library, foreign: foreign, libraryNames: [target.name])
+                finder.walk(file.tree)
+                for call in finder.calls {
+                    let export = call.isGate ? call.function : target.functions[call.function]?.exportName ?? call.function
+                    if !(result[export] ?? []).contains(library.name) { result[export, default: []].append(library.name) }
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// A call from one library into another: `fn(...)` naming a function only the other
+/// defines, or `library.fn(...)`, the gate of an already ported call.
+struct CrossCall {
+    let node: FunctionCallExprSyntax
+    let library: LibrarySource
+    let function: String
+    let isGate: Bool
+}
+
+final class CrossCallFinder: SyntaxVisitor {
+    let target: LibrarySource
+    let foreign: [String: LibrarySource]
+    let libraryNames: Set<String>
+    var calls: [CrossCall] = []
+
+    init(target: LibrarySource, foreign: [String: LibrarySource], libraryNames: Set<String>) {
+        self.target = target
+        self.foreign = foreign
+        self.libraryNames = libraryNames
+        super.init(viewMode: .sourceAccurate)
+    }
+
+    override func visit(_ node: FunctionCallExprSyntax) -> SyntaxVisitorContinueKind {
+        if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), let library = foreign[reference.baseName.text],
+           !References.isBoundLocally(reference.baseName.text, around: node) {
+            calls.append(CrossCall(node: node, library: library, function: reference.baseName.text, isGate: false))
+        } else if let member = node.calledExpression.as(MemberAccessExprSyntax.self),
+                  let base = member.base?.as(DeclReferenceExprSyntax.self), libraryNames.contains(base.baseName.text),
+                  let library = foreign.values.first(where: { $0.name == base.baseName.text }),
+                  library.exports[member.declName.baseName.text] != nil {
+            calls.append(CrossCall(node: node, library: library, function: member.declName.baseName.text, isGate: true))
+        }
+        return .visitChildren
+    }
+}
