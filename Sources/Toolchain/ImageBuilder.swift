@@ -115,6 +115,7 @@ public struct ImageBuilder: Sendable {
             try compileLibrary(library, interface: interface, flags: flags, exported: exported, runtime: runtime, objects: objects, into: cached)
         }
         try copy(cached, to: local)
+        try copy(ImageBuilder.keepList(of: cached), to: objects + "/\(library.name).exports")
         let defined = Set(try CommandRunner().run([tools.nm, "--defined-only", "--extern-only", "--format=just-symbols", local], step: "listing the symbols of \(library.name)")
             .split(separator: "\n").map(String.init))
         for export in library.exports where !defined.contains(library.symbol(of: export)) {
@@ -126,17 +127,20 @@ public struct ImageBuilder: Sendable {
         return (local, compiled)
     }
 
+    /// The symbols a cached library object keeps global, beside it in the cache.
+    static func keepList(of cached: String) -> String { (cached as NSString).deletingPathExtension + ".exports" }
+
     /// Bumped whenever what a cached library object holds changes.
-    static let libraryCacheFormat = "library-cache-1"
+    static let libraryCacheFormat = "library-cache-2"
 
     /// Compiles and localises `library` into the cache entry `cached`, written under a
     /// private name and renamed into place, so concurrent builds never see half an entry.
     private func compileLibrary(_ library: LibraryDescriptor, interface: String, flags: [String], exported: [String], runtime: RuntimeBuild.Output, objects: String, into cached: String) throws(ToolchainError) {
-        let object = objects + "/\(library.name).o", keep = objects + "/\(library.name).exports"
+        let object = objects + "/\(library.name).o", keep = ImageBuilder.keepList(of: cached)
         try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
         let runtimeSymbols = (try? String(contentsOfFile: runtime.symbols, encoding: .utf8)) ?? ""
-        try write(exported.joined(separator: "\n") + "\n" + runtimeSymbols, to: keep)
         try makeFolder((cached as NSString).deletingLastPathComponent)
+        try write(exported.joined(separator: "\n") + "\n" + runtimeSymbols, to: keep)
         let staging = cached + ".staging-\(getpid())"
         try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, staging], step: "localising the symbols of \(library.name)")
         if rename(staging, cached) != 0 {
