@@ -15,14 +15,20 @@ struct Inspect: ParsableCommand {
 struct Compartments: DaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "compartments",
-        abstract: "Per compartment: mechanism, libraries, vCPU state, memory regions, gate calls and latency, exits by reason.")
+        abstract: "Per compartment: mechanism, libraries, hardening, vCPU state, memory regions, gate calls and latency, exits by reason.",
+        discussion: "Given an image set folder instead of a name, shows its layout without running it (or a daemon): each VM's compartments, libraries and hardening, and under intel-mpk each compartment's protection key and PKRU.")
 
-    @Argument(help: "The image set's name.")
+    @Argument(help: "The name of an image set in flexosd, or an image set folder (from flexosctl build).")
     var name: String
 
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
+        if ImageSetLayoutView.isImageSet(name) {
+            let view: ImageSetLayoutView
+            do { view = try ImageSetLayoutView(path: name) } catch { throw CleanExit.failure("flexosctl: error: \(error)") }
+            return daemon.json ? try printJSON(view) : print(view.text)
+        }
         let base = ControlAPIPaths.imageSet(name)
         let (status, compartments) = try await talkingToDaemon { () async throws(ClientError) in
             (try await daemon.client.send(.GET, base, as: ImageSetStatus.self),

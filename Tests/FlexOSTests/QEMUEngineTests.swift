@@ -99,4 +99,27 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         let refused = try Executables.run("flexosd", ["run", "--engine", "qemu", "--listen", "127.0.0.1:0", folder])
         #expect(refused.status == 1 && refused.errors.contains("--listen needs a network device"))
     }
+
+    /// `flexosctl inspect compartments FOLDER` shows each compartment's key and PKRU without running it.
+    @Test func inspectShowsEachCompartmentsKeyAndPKRU() throws {
+        let folder = try TestImages.build("Configs/example-mpk2.yaml").folder
+        let result = try Executables.run("flexosctl", ["inspect", "compartments", folder, "--json"])
+        #expect(result.status == 0, "\(result.errors)")
+        struct View: Decodable {
+            struct Machine: Decodable { let compartments: [Compartment] }
+            struct Compartment: Decodable { let name: String; let protectionKey: Int?; let pkru: String?; let hardening: [String] }
+            let mechanism: String
+            let machines: [Machine]
+        }
+        let view = try JSONDecoder().decode(View.self, from: Data(result.output.utf8))
+        #expect(view.mechanism == "intel-mpk" && view.machines.count == 1)
+        let compartments = view.machines[0].compartments
+        #expect(compartments.map(\.name) == ["comp1", "comp2"])
+        #expect(compartments.map(\.protectionKey) == [1, 2])
+        // Access and write disabled for every key but 0 and its own: bits 2k and 2k+1.
+        #expect(compartments.map(\.pkru) == ["0xfffffff0", "0xffffffcc"])
+        #expect(compartments[1].hardening == ["stack-protector", "bounds-checks"])
+        let text = try Executables.run("flexosctl", ["inspect", "compartments", folder]).output
+        #expect(text.contains("comp2  key 2, PKRU 0xffffffcc (only keys 0 and 2 open)"))
+    }
 }
