@@ -36,5 +36,18 @@ import Testing
         #expect(symbolizer.symbol(containing: 0x10) == nil)
         #expect(symbolizer.describe(0x10) == "0x10")
         #expect(symbolizer.sourceLocation(of: 0x10) == nil)
+        // A panic's code address is the guest's word: any value is named or not, never trapped on.
+        for address: UInt64 in [.max, 1 << 63, 0x3F_FFFF] { #expect(symbolizer.sourceLocation(of: address) == nil) }
+    }
+
+    /// Code inlined from the standard library has line 0; the report names the source
+    /// line that called it (an allocation inlined into a test guest's main).
+    @Test func inlinedLibraryCodeIsNamedByItsCallSite() throws {
+        let image = try TestImages.build("Tests/Guests/doublefree").image
+        let symbolizer = Symbolizer(image: try ELFImage(path: image))
+        let main = try #require(symbolizer.symbol(named: "app_main"))
+        let lines = Set((main.address..<(main.address + main.size)).compactMap { symbolizer.sourceLocation(of: $0) }.map(\.description))
+        #expect(lines.contains("Tests/Guests/doublefree/main.swift:5"), "\(lines)")
+        #expect(!lines.contains { $0.contains("<compiler-generated>") })
     }
 }
