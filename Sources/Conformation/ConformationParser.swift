@@ -5,16 +5,9 @@ import Yams
 extension Conformation {
     /// Reads and checks the conformation in `path`; its name is the file name without `.yaml`.
     public static func load(path: String) throws(ConformationError) -> Conformation {
-        guard FileManager.default.fileExists(atPath: path) else { throw ConformationError(file: path, line: nil, "no such file") }
-        let bytes: [UInt8]
-        do { bytes = try readWholeFile(path, limit: Conformation.maxFileSize) } catch {
-            if case .cannotOpen(_, let reason) = error { throw ConformationError(file: path, line: nil, "cannot be read: \(reason)") }
-            throw ConformationError(file: path, line: nil, "cannot be read: \(error)")
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw ConformationError(file: path, line: nil, "is not UTF-8 text") }
-        let base = (path as NSString).lastPathComponent
-        let name = base.hasSuffix(".yaml") ? String(base.dropLast(5)) : base.hasSuffix(".yml") ? String(base.dropLast(4)) : base
-        return try parse(yaml: text, name: name, file: path)
+        let text: String
+        do { text = try ConfigFile.text(at: path, limit: Conformation.maxFileSize) } catch { throw ConformationError(file: path, line: nil, error.message) }
+        return try parse(yaml: text, name: ConfigFile.name(of: path), file: path)
     }
 
     /// Parses a conformation from YAML text. `file` names the text in error messages.
@@ -119,8 +112,7 @@ struct ConformationParser {
 
     private func parseMechanism(_ node: Node, compartment: String) throws(ConformationError) -> Mechanism {
         let name = try string(node, "mechanism")
-        if name == "intel-pku" { return .intelMPK }
-        guard let mechanism = Mechanism(rawValue: name) else {
+        guard let mechanism = Mechanism(configName: name) else {
             throw fail(node, "unknown mechanism `\(name)` for compartment \(compartment) (known: \(mechanismNames); intel-pku means intel-mpk)")
         }
         return mechanism

@@ -11,12 +11,9 @@ extension ExplorationSpace {
 
     /// Reads and checks the space in `path`; its name is the file name without `.yaml`.
     public static func load(path: String) throws(ExplorationError) -> ExplorationSpace {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ExplorationError.space(file: path, line: nil, "cannot be read (no such file, or not readable)") }
-        guard data.count <= maxFileSize else { throw ExplorationError.space(file: path, line: nil, "is larger than \(maxFileSize) bytes; a space is a page of YAML") }
-        guard let text = String(data: data, encoding: .utf8) else { throw ExplorationError.space(file: path, line: nil, "is not UTF-8 text") }
-        let base = (path as NSString).lastPathComponent
-        let name = base.hasSuffix(".yaml") ? String(base.dropLast(5)) : base.hasSuffix(".yml") ? String(base.dropLast(4)) : base
-        return try parse(yaml: text, name: name, file: path)
+        let text: String
+        do { text = try ConfigFile.text(at: path, limit: maxFileSize) } catch { throw ExplorationError.space(file: path, line: nil, error.message) }
+        return try parse(yaml: text, name: ConfigFile.name(of: path), file: path)
     }
 
     public static func parse(yaml: String, name: String, file: String = "space.yaml") throws(ExplorationError) -> ExplorationSpace {
@@ -74,7 +71,7 @@ struct SpaceParser {
         var mechanisms: [Mechanism] = []
         for item in items {
             let name = item.scalar?.string ?? ""
-            guard let mechanism = name == "intel-pku" ? .intelMPK : Mechanism(rawValue: name) else {
+            guard let mechanism = Mechanism(configName: name) else {
                 throw fail(item, "unknown mechanism `\(name)` (known: \(Mechanism.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             guard !mechanisms.contains(mechanism) else { throw fail(item, "mechanism \(name) is named twice") }
@@ -174,7 +171,7 @@ struct SpaceParser {
 
     private func identifier(_ node: Node, _ what: String) throws(ExplorationError) -> String {
         let value = try text(node, what)
-        guard value.utf8.count <= 64, value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+        guard value.utf8.count <= 64, isIdentifier(value) else {
             throw fail(node, "\(value.debugDescription) cannot name \(what): use letters, digits and _")
         }
         return value

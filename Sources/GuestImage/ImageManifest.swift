@@ -10,6 +10,11 @@ public enum Mechanism: String, Codable, Sendable, CaseIterable {
     /// One VM, one protection key per compartment.
     case intelMPK = "intel-mpk"
 
+    /// The mechanism a config file names: its raw value, or intel-pku (the seed's other name for intel-mpk).
+    public init?(configName name: String) {
+        self.init(rawValue: name == "intel-pku" ? Mechanism.intelMPK.rawValue : name)
+    }
+
     /// Whether each compartment gets a VM of its own; otherwise one VM runs them all.
     public var hasVMPerCompartment: Bool { self == .vmept }
 

@@ -177,6 +177,14 @@ import Testing
         #expect(FigureReader(pattern: space.benchmark.figure).figure(in: "SET: 40000.00 requests per second, p50=0.5 msec\nGET: 50000.00 requests per second, p50=0.4 msec\n") == 45000)
     }
 
+    /// A space file is read like a conformation: a FIFO is refused at once, never waited on.
+    @Test func aSpaceFileThatIsNotARegularFileIsRefused() throws {
+        let fifo = NSTemporaryDirectory() + "/flexos-space-\(getpid()).yaml"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        #expect(throws: ExplorationError.space(file: fifo, line: nil, "cannot be read: not a regular file")) { try ExplorationSpace.load(path: fifo) }
+    }
+
     static let validSpace = """
         app: kvstore
         libraries: [net, resp]
