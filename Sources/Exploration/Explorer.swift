@@ -54,6 +54,14 @@ public struct Exploration: Sendable {
     public var measuredCount: Int { verdicts.filter(\.isMeasured).count }
 }
 
+/// What the walk does with a node, said before it does it.
+public enum WalkStep: Sendable {
+    case pruned
+    /// Its measurement comes from an earlier run's results.
+    case measuredBefore
+    case measuring
+}
+
 /// The lazy walk of the talk: from the least safe configuration up, measure a node only
 /// when nothing below it missed the budget, because a safer configuration is assumed to
 /// be no faster; a node that misses prunes everything above it.
@@ -68,9 +76,9 @@ public struct Explorer: Sendable {
 
     /// Walks the space. `known` holds measurements of earlier runs by configuration id;
     /// `measure` is called for every other node the walk reaches, `step` before each node
-    /// (its place in the walk, the node, whether it will be measured).
+    /// (its place in the walk, the node, what happens to it).
     public func run<E: Error>(known: [String: BenchmarkResult] = [:],
-                              step: (_ position: Int, _ node: Int, _ willMeasure: Bool) -> Void = { _, _, _ in },
+                              step: (_ position: Int, _ node: Int, _ what: WalkStep) -> Void = { _, _, _ in },
                               measure: (_ node: Int) throws(E) -> BenchmarkResult) throws(E) -> Exploration {
         var measurements = [BenchmarkResult?](repeating: nil, count: poset.nodes.count)
         var prunedBy = [Int?](repeating: nil, count: poset.nodes.count)
@@ -80,14 +88,16 @@ public struct Explorer: Sendable {
             let misser = poset.below[node].first { below in
                 measurements[below].map { !meets($0, threshold: threshold) } ?? false
             }
-            step(position, node, misser == nil)
             if let misser {
+                step(position, node, .pruned)
                 prunedBy[node] = misser
                 continue
             }
             if let earlier = known[poset.nodes[node].id], earlier.figure != nil {
+                step(position, node, .measuredBefore)
                 measurements[node] = earlier
             } else {
+                step(position, node, .measuring)
                 measurements[node] = try measure(node)
                 measuredNow += 1
             }

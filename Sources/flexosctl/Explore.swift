@@ -41,10 +41,10 @@ struct Explore: ParsableCommand {
             if let note { progress(note) }
             let benchmark = ImageSetBenchmark(space: space, store: store, builder: ImageBuilder(tools: try HostTools.locate(), tree: tree), flexosd: flexosdPath)
             let started = Date()
-            let exploration = try explorer.run(known: known, step: { position, node, willMeasure in
+            let exploration = try explorer.run(known: known, step: { position, node, what in
                 let seconds = Int(Date().timeIntervalSince(started))
-                progress("[\(position + 1)/\(explorer.poset.nodes.count) \(seconds / 60)m\(seconds % 60)s] \(store.name(node)) \(explorer.poset.nodes[node].id): "
-                         + (willMeasure ? (known[explorer.poset.nodes[node].id]?.figure != nil ? "measured before" : "building and measuring") : "pruned"))
+                let doing = switch what { case .pruned: "pruned"; case .measuredBefore: "measured before"; case .measuring: "building and measuring" }
+                progress("[\(position + 1)/\(explorer.poset.nodes.count) \(seconds / 60)m\(seconds % 60)s] \(store.name(node)) \(explorer.poset.nodes[node].id): \(doing)")
             }, measure: { node throws(ExplorationError) in
                 let measurement = benchmark.measure(explorer.poset.nodes[node], node: node)
                 progress("    " + (measurement.figure.map { "\(Int($0)) \(space.benchmark.unit)" } ?? "failed: \(measurement.error ?? "?")")
