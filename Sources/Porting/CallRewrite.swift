@@ -13,7 +13,7 @@ struct CallRewrite {
     /// The standard library's calls that hand a closure a pointer to a variable.
     static let pointerScopes: Set<String> = ["withUnsafeMutablePointer", "withUnsafePointer", "withUnsafeMutableBytes", "withUnsafeBytes"]
 
-    init(call: CrossCall, target: LibrarySource, file: LibrarySource.File, fileIndex: Int) {
+    init(call: CrossCall, target: LibrarySource, file: LibrarySource.File) {
         let gate = "\(call.library.name).\(call.isGate ? call.function : call.library.functions[call.function]?.exportName ?? call.function)"
         var wrappers: [String] = []
         for argument in call.node.arguments {
@@ -115,14 +115,9 @@ enum References {
     static func isPrivateAllocation(_ name: String, around node: some SyntaxProtocol) -> Bool {
         var current = Syntax(node).parent
         while let syntax = current {
-            if let block = syntax.as(CodeBlockItemListSyntax.self) {
-                for item in block {
-                    guard let variable = item.item.as(VariableDeclSyntax.self) else { continue }
-                    for binding in variable.bindings where binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text == name {
-                        let value = binding.initializer?.value.code ?? ""
-                        return value.contains(".allocate(") && !value.contains("SharedMemory.")
-                    }
-                }
+            if let block = syntax.as(CodeBlockItemListSyntax.self), let binding = binding(name, in: block) {
+                let value = binding.initializer?.value.code ?? ""
+                return value.contains(".allocate(") && !value.contains("SharedMemory.")
             }
             current = syntax.parent
         }
@@ -137,12 +132,19 @@ enum References {
             if let function = syntax.as(FunctionDeclSyntax.self),
                function.signature.parameterClause.parameters.contains(where: { ($0.secondName ?? $0.firstName).text == name }) { return true }
             if let closure = syntax.as(ClosureExprSyntax.self), parameters(of: closure).contains(name) { return true }
-            if let block = syntax.as(CodeBlockItemListSyntax.self), block.contains(where: { item in
-                item.item.as(VariableDeclSyntax.self)?.bindings.contains { $0.pattern.as(IdentifierPatternSyntax.self)?.identifier.text == name } ?? false
-            }) { return true }
+            if let block = syntax.as(CodeBlockItemListSyntax.self), binding(name, in: block) != nil { return true }
             current = syntax.parent
         }
         return false
+    }
+
+    /// The `let` or `var` of `block` that binds `name`.
+    private static func binding(_ name: String, in block: CodeBlockItemListSyntax) -> PatternBindingSyntax? {
+        for item in block {
+            guard let variable = item.item.as(VariableDeclSyntax.self) else { continue }
+            if let binding = variable.bindings.first(where: { $0.pattern.as(IdentifierPatternSyntax.self)?.identifier.text == name }) { return binding }
+        }
+        return nil
     }
 
     private static func parameters(of closure: ClosureExprSyntax) -> [String] {

@@ -29,8 +29,7 @@ struct ExportedFunction {
                 }
             }
         }
-        let hasSymbol = declaration.attributes.contains { $0.as(AttributeSyntax.self)?.attributeName.code == "_cdecl" }
-        if !hasSymbol {
+        if LibrarySource.cSymbol(of: declaration) == nil {
             let indent = String(repeating: " ", count: max(0, declaration.startLocation(converter: library.files[function.file].locations).column - 1))
             edits.append(.inserting("@_cdecl(\"\(library.name)_\(function.name)\")\n" + indent, at: declaration.positionAfterSkippingLeadingTrivia))
         }

@@ -81,13 +81,17 @@ public struct LibrarySource {
 
     /// `lib_func` for `@_cdecl("flexosexample_lib_func") func libFunc`; the Swift name otherwise.
     static func exportName(of function: FunctionDeclSyntax, library: String) -> String {
+        guard let symbol = cSymbol(of: function), symbol.hasPrefix(library + "_") else { return function.name.text }
+        return String(symbol.dropFirst(library.count + 1))
+    }
+
+    /// The symbol `@_cdecl("...")` gives a function, if it has one.
+    static func cSymbol(of function: FunctionDeclSyntax) -> String? {
         for attribute in function.attributes {
-            guard let attribute = attribute.as(AttributeSyntax.self), attribute.attributeName.trimmedDescription == "_cdecl",
-                  let symbol = attribute.arguments?.trimmedDescription.trimmingCharacters(in: CharacterSet(charactersIn: "\"")),
-                  symbol.hasPrefix(library + "_") else { continue }
-            return String(symbol.dropFirst(library.count + 1))
+            guard let attribute = attribute.as(AttributeSyntax.self), attribute.attributeName.trimmedDescription == "_cdecl" else { continue }
+            return attribute.arguments?.trimmedDescription.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
-        return function.name.text
+        return nil
     }
 }
 

@@ -24,12 +24,13 @@ public struct PortingAnalyzer {
                                currentUses: target.descriptor.uses, proposedUses: [],
                                currentExports: target.descriptor.exports.map(\.description), proposedExports: [])
         var callbacks: [String] = []
-        for (index, file) in target.files.enumerated() {
-            let finder = CrossCallFinder(target: target, foreign: foreignFunctions, libraryNames: Set(others.map(\.name)))
+        let foreign = foreignFunctions, libraryNames = Set(others.map(\.name))
+        for file in target.files {
+            let finder = CrossCallFinder(target: target, foreign: foreign, libraryNames: libraryNames)
             finder.walk(file.tree)
             for call in finder.calls {
                 if !plan.proposedUses.contains(call.library.name) { plan.proposedUses.append(call.library.name) }
-                let rewrite = CallRewrite(call: call, target: target, file: file, fileIndex: index)
+                let rewrite = CallRewrite(call: call, target: target, file: file)
                 for name in rewrite.callbacks where !callbacks.contains(name) { callbacks.append(name) }
                 plan.sharedData += rewrite.sharedData
                 plan.edits[file.path, default: []] += rewrite.edits
