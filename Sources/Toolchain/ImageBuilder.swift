@@ -37,6 +37,8 @@ public struct ImageBuilder: Sendable {
 
     public func build(_ plan: BuildPlan, into folder: String) throws(ToolchainError) -> BuildResult {
         let objects = folder + "/obj", generated = folder + "/generated"
+        // A build folder holds what this build wrote and nothing an earlier one left.
+        for stale in [objects, generated] { try? FileManager.default.removeItem(atPath: stale) }
         try makeFolder(objects)
         try makeFolder(generated)
         let steps = 4 + plan.libraries.count
@@ -92,7 +94,9 @@ public struct ImageBuilder: Sendable {
     }
 
     /// Compiles `library` with its gates interface, localises every symbol but its
-    /// exports, and checks that it defines each export. Returns the object to link.
+    /// exports, and checks that it defines each export. Returns the object to link,
+    /// `obj/<library>.o`, with its keep list beside it: the same two files whether the
+    /// object was compiled now or came from the cache.
     ///
     /// Embedded Swift emits into every importing module its own weak copies of the
     /// runtime's functions and variables. Those stay global, so that the linker binds
@@ -109,10 +113,10 @@ public struct ImageBuilder: Sendable {
         fingerprint.add(FileManager.default.contents(atPath: interface) ?? Data())  // its contents, not where this build put it
         for part in [ImageBuilder.libraryCacheFormat, tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags + exported + [runtime.moduleFolder] { fingerprint.add(part) }
         let cached = cacheFolder + "/libraries/\(fingerprint.hex)/\(library.name).o"
-        let local = objects + "/\(library.name).local.o"
+        let local = objects + "/\(library.name).o"
         let compiled = !FileManager.default.fileExists(atPath: cached)
         if compiled {
-            try compileLibrary(library, interface: interface, flags: flags, exported: exported, runtime: runtime, objects: objects, into: cached)
+            try compileLibrary(library, interface: interface, flags: flags, exported: exported, runtime: runtime, into: cached)
         }
         try copy(cached, to: local)
         try copy(ImageBuilder.keepList(of: cached), to: objects + "/\(library.name).exports")
@@ -135,13 +139,15 @@ public struct ImageBuilder: Sendable {
 
     /// Compiles and localises `library` into the cache entry `cached`, written under a
     /// private name and renamed into place, so concurrent builds never see half an entry.
-    private func compileLibrary(_ library: LibraryDescriptor, interface: String, flags: [String], exported: [String], runtime: RuntimeBuild.Output, objects: String, into cached: String) throws(ToolchainError) {
-        let object = objects + "/\(library.name).o", keep = ImageBuilder.keepList(of: cached)
+    /// The compiler's own output is an intermediate beside the entry, never in a build folder.
+    private func compileLibrary(_ library: LibraryDescriptor, interface: String, flags: [String], exported: [String], runtime: RuntimeBuild.Output, into cached: String) throws(ToolchainError) {
+        let keep = ImageBuilder.keepList(of: cached)
+        let staging = cached + ".staging-\(getpid())", object = staging + ".unlocalised.o"
+        try makeFolder((cached as NSString).deletingLastPathComponent)
+        defer { try? FileManager.default.removeItem(atPath: object) }
         try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
         let runtimeSymbols = (try? String(contentsOfFile: runtime.symbols, encoding: .utf8)) ?? ""
-        try makeFolder((cached as NSString).deletingLastPathComponent)
         try write(exported.joined(separator: "\n") + "\n" + runtimeSymbols, to: keep)
-        let staging = cached + ".staging-\(getpid())"
         try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, staging], step: "localising the symbols of \(library.name)")
         if rename(staging, cached) != 0 {
             try? FileManager.default.removeItem(atPath: staging)

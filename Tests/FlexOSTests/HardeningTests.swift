@@ -80,7 +80,7 @@ import Toolchain
     @Test func exclusivityChecksKeepTheRuntimeCallsAndOtherBuildsDoNot() throws {
         let tools = try HostTools.locate()
         for (target, calls) in [("Tests/Guests/exclusivity-hardened.yaml", true), ("Tests/Guests/exclusivity", false)] {
-            let object = try TestImages.build(target).folder + "/obj/exclusivity.local.o"  // the two builds have folders of their own
+            let object = try TestImages.build(target).folder + "/obj/exclusivity.o"  // the two builds have folders of their own
             let undefined = try Executables.runTool(tools.nm, ["--undefined-only", object])
             #expect(undefined.contains("swift_beginAccess") == calls, "\(target)")
         }

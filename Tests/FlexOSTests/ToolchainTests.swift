@@ -53,7 +53,7 @@ import Testing
     @Test func onlyExportsStayGlobalInALibrary() throws {
         let folder = try TestImages.build("Configs/example-vmept2.yaml").folder
         let tools = try HostTools.locate()
-        let globals = try Executables.runTool(tools.nm, ["--defined-only", "--extern-only", "--format=just-symbols", folder + "/obj/flexosexample.local.o"])
+        let globals = try Executables.runTool(tools.nm, ["--defined-only", "--extern-only", "--format=just-symbols", folder + "/obj/flexosexample.o"])
             .split(separator: "\n").map(String.init)
         let runtime = Set(try String(contentsOfFile: folder + "/obj/flexosexample.exports", encoding: .utf8).split(separator: "\n").map(String.init))
         #expect(globals.contains("flexosexample_lib_func"))
