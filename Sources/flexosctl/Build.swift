@@ -26,8 +26,9 @@ struct Build: ParsableCommand {
     func run() throws {
         do {
             var tree = try options.sourceTree()
-            // Libraries beside the target are found too (test guests keep theirs there).
-            tree.librarySearchPath.append(URL(fileURLWithPath: target).standardized.deletingLastPathComponent().path)
+            // Libraries beside the target are found first (test guests keep theirs there, and a
+            // copy being ported there stands in for the tree's library of the same name).
+            tree.librarySearchPath.insert(URL(fileURLWithPath: target).standardized.deletingLastPathComponent().path, at: 0)
             let plan = try makePlan(tree: tree)
             let options = self.options
             let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree) { options.progress($0) }
@@ -39,7 +40,7 @@ struct Build: ParsableCommand {
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(BuildSummary(result)), as: UTF8.self))
             } else {
-                print("built \(result.folder): \(result.manifest.compartments.count) compartment(s), mechanism \(result.manifest.mechanism.rawValue); run it with `flexosd run \(result.folder)`")
+                print("built \(result.folder): \(result.manifest.compartments.count) compartment(s), mechanism \(result.manifest.mechanism.rawValue); run it with `flexosd launch \(result.folder)`")
             }
         } catch let error as ToolchainError {
             throw CleanExit.failure("flexosctl: error: \(error)")

@@ -44,7 +44,7 @@ enum TestImages {
     private static func buildNow(_ target: String) throws -> BuildResult {
         let path = repositoryRoot + "/" + target
         var tree = SourceTree(root: repositoryRoot)
-        tree.librarySearchPath.append(URL(fileURLWithPath: path).deletingLastPathComponent().path)
+        tree.librarySearchPath.insert(URL(fileURLWithPath: path).deletingLastPathComponent().path, at: 0)
         let plan: BuildPlan
         if target.hasSuffix(".yaml") {
             let conformation = try Conformation.load(path: path)
