@@ -14,7 +14,7 @@ struct CallRewrite {
     static let pointerScopes: Set<String> = ["withUnsafeMutablePointer", "withUnsafePointer", "withUnsafeMutableBytes", "withUnsafeBytes"]
 
     init(call: CrossCall, target: LibrarySource, file: LibrarySource.File) {
-        let gate = "\(call.library.name).\(call.isGate ? call.function : call.library.functions[call.function]?.exportName ?? call.function)"
+        let gate = "\(call.library.name).\(call.export)"
         var wrappers: [String] = []
         for argument in call.node.arguments {
             let expression = argument.expression

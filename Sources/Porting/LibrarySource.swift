@@ -28,6 +28,16 @@ public struct LibrarySource {
         public let file: Int
     }
 
+    /// A function declared by hand with another symbol's name and no body
+    /// (`@_extern(c, "symbol")` or `@_silgen_name("symbol")`): if the symbol is another
+    /// library's export, its calls skip that library's gate.
+    public struct ExternalDeclaration {
+        public let name: String
+        public let symbol: String
+        public let declaration: FunctionDeclSyntax
+        public let file: Int
+    }
+
     public let descriptor: LibraryDescriptor
     public let files: [File]
     /// Top-level functions by Swift name.
@@ -39,6 +49,10 @@ public struct LibrarySource {
     public let declaredNames: Set<String>
     /// Top-level variables, by name: static data.
     public let globals: [String: (declaration: VariableDeclSyntax, file: Int)]
+    /// Functions declared by hand with a symbol of their own, by Swift name.
+    public let externalDeclarations: [String: ExternalDeclaration]
+    /// The exports this library names as `Exports.name` anywhere: callbacks it hands out.
+    public let exportReferences: Set<String>
 
     public var name: String { descriptor.name }
 
@@ -57,12 +71,15 @@ public struct LibrarySource {
         }
         var functions: [String: Function] = [:]
         var globals: [String: (declaration: VariableDeclSyntax, file: Int)] = [:]
-        var declared = Set<String>()
+        var declared = Set<String>(), externals: [String: ExternalDeclaration] = [:], exportReferences = Set<String>()
         let name = descriptor.name
         for (index, file) in files.enumerated() {
             declared.formUnion(DeclaredFunctions(file.tree).names)
+            exportReferences.formUnion(ExportReferences(file.tree).names)
             for item in file.tree.statements {
-                if let function = item.item.as(FunctionDeclSyntax.self) {
+                if let function = item.item.as(FunctionDeclSyntax.self), function.body == nil, let symbol = LibrarySource.externalSymbol(of: function) {
+                    externals[function.name.text] = ExternalDeclaration(name: function.name.text, symbol: symbol, declaration: function, file: index)
+                } else if let function = item.item.as(FunctionDeclSyntax.self) {
                     functions[function.name.text] = Function(name: function.name.text, exportName: LibrarySource.exportName(of: function, library: name),
                                                              declaration: function, file: index)
                 } else if let variable = item.item.as(VariableDeclSyntax.self) {
@@ -77,6 +94,8 @@ public struct LibrarySource {
         exports = Dictionary(functions.values.map { ($0.exportName, $0) }, uniquingKeysWith: { first, _ in first })
         declaredNames = declared
         self.globals = globals
+        externalDeclarations = externals
+        self.exportReferences = exportReferences
     }
 
     /// `lib_func` for `@_cdecl("flexosexample_lib_func") func libFunc`; the Swift name otherwise.
@@ -87,9 +106,20 @@ public struct LibrarySource {
 
     /// The symbol `@_cdecl("...")` gives a function, if it has one.
     static func cSymbol(of function: FunctionDeclSyntax) -> String? {
+        symbolArgument(of: function, attributes: ["_cdecl"])
+    }
+
+    /// The symbol a body-less declaration binds: `@_extern(c, "symbol")` or `@_silgen_name("symbol")`.
+    static func externalSymbol(of function: FunctionDeclSyntax) -> String? {
+        symbolArgument(of: function, attributes: ["_extern", "_silgen_name"])
+    }
+
+    /// The string literal among the arguments of the first of `attributes` the function carries.
+    private static func symbolArgument(of function: FunctionDeclSyntax, attributes names: Set<String>) -> String? {
         for attribute in function.attributes {
-            guard let attribute = attribute.as(AttributeSyntax.self), attribute.attributeName.trimmedDescription == "_cdecl" else { continue }
-            return attribute.arguments?.trimmedDescription.trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard let attribute = attribute.as(AttributeSyntax.self), names.contains(attribute.attributeName.trimmedDescription) else { continue }
+            guard let literal = attribute.arguments?.tokens(viewMode: .sourceAccurate).first(where: { $0.tokenKind.isStringSegment }) else { return nil }
+            return literal.text
         }
         return nil
     }
@@ -107,6 +137,28 @@ final class DeclaredFunctions: SyntaxVisitor {
     override func visit(_ node: FunctionDeclSyntax) -> SyntaxVisitorContinueKind {
         names.insert(node.name.text)
         return .visitChildren
+    }
+}
+
+/// The names `Exports.name` a file mentions: exports the library hands out as callbacks.
+final class ExportReferences: SyntaxVisitor {
+    var names = Set<String>()
+
+    init(_ tree: SourceFileSyntax) {
+        super.init(viewMode: .sourceAccurate)
+        walk(tree)
+    }
+
+    override func visit(_ node: MemberAccessExprSyntax) -> SyntaxVisitorContinueKind {
+        if node.base?.trimmedDescription == "Exports" { names.insert(node.declName.baseName.text) }
+        return .visitChildren
+    }
+}
+
+extension TokenKind {
+    var isStringSegment: Bool {
+        if case .stringSegment = self { return true }
+        return false
     }
 }
 

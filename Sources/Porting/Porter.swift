@@ -61,6 +61,9 @@ extension PortingPlan {
             lines.append("    \(export)" + (usedBy[name].map { "   used by \($0.joined(separator: ", "))" } ?? ""))
         }
         if !callbackParameters.isEmpty { lines.append("  callbacks it receives (function parameters become FlexOSExport, called with .call): \(callbackParameters.joined(separator: ", "))") }
+        for declaration in handDeclarations {
+            lines.append("  \(relative(declaration.file)):\(declaration.line)  \(declaration.name) is declared by hand as \(declaration.symbol), the export of gate \(declaration.gate): its calls skip the gate [--write calls the gate and removes the declaration]")
+        }
         if !calls.isEmpty { lines.append("  calls into other libraries, through their gates:") }
         for call in calls { lines.append("    \(relative(call.file)):\(call.line)  \(call.before)\n      -> \(call.after)") }
         if !sharedData.isEmpty { lines.append("  data another compartment cannot reach:") }

@@ -23,8 +23,15 @@ public struct PortingAnalyzer {
         var plan = PortingPlan(library: target.name, folder: target.descriptor.directory,
                                currentUses: target.descriptor.uses, proposedUses: [],
                                currentExports: target.descriptor.exports.map(\.description), proposedExports: [])
-        var callbacks: [String] = []
+        // Exports handed out as `Exports.name` anywhere are callbacks, whichever call they reach.
+        var callbacks: [String] = target.exportReferences.compactMap { target.exports[$0]?.name }.sorted()
         let foreign = foreignFunctions, libraryNames = Set(others.map(\.name))
+        for (declaration, library, export) in CrossCallFinder.handDeclarations(of: target, into: others).values.sorted(by: { $0.declaration.name < $1.declaration.name }) {
+            let file = target.files[declaration.file]
+            plan.handDeclarations.append(PortingPlan.HandDeclaration(file: file.path, line: file.line(of: declaration.declaration), name: declaration.name,
+                                                                     symbol: declaration.symbol, gate: "\(library.name).\(export)"))
+            plan.edits[file.path, default: []].append(.removing(declaration.declaration))
+        }
         for file in target.files {
             let finder = CrossCallFinder(target: target, foreign: foreign, libraryNames: libraryNames)
             finder.walk(file.tree)
@@ -61,9 +68,8 @@ public struct PortingAnalyzer {
             for file in library.files {
                 let finder = CrossCallFinder(target: library, foreign: foreign, libraryNames: [target.name])
                 finder.walk(file.tree)
-                for call in finder.calls {
-                    let export = call.isGate ? call.function : target.functions[call.function]?.exportName ?? call.function
-                    if !(result[export] ?? []).contains(library.name) { result[export, default: []].append(library.name) }
+                for call in finder.calls where !(result[call.export] ?? []).contains(library.name) {
+                    result[call.export, default: []].append(library.name)
                 }
             }
         }
@@ -72,36 +78,66 @@ public struct PortingAnalyzer {
 }
 
 /// A call from one library into another: `fn(...)` naming a function only the other
-/// defines, or `library.fn(...)`, the gate of an already ported call.
+/// defines, `library.fn(...)`, the gate of an already ported call, or a call of a function
+/// declared by hand with the other library's export symbol, which skips the gate.
 struct CrossCall {
     let node: FunctionCallExprSyntax
     let library: LibrarySource
+    /// The name the call uses.
     let function: String
+    /// The export it reaches, which names its gate.
+    let export: String
     let isGate: Bool
+    let handDeclaration: LibrarySource.ExternalDeclaration?
 }
 
 final class CrossCallFinder: SyntaxVisitor {
     let target: LibrarySource
     let foreign: [String: LibrarySource]
     let libraryNames: Set<String>
+    /// The target's hand declarations that bind another library's export, by Swift name.
+    let handDeclared: [String: (declaration: LibrarySource.ExternalDeclaration, library: LibrarySource, export: String)]
     var calls: [CrossCall] = []
 
     init(target: LibrarySource, foreign: [String: LibrarySource], libraryNames: Set<String>) {
         self.target = target
         self.foreign = foreign
         self.libraryNames = libraryNames
+        handDeclared = CrossCallFinder.handDeclarations(of: target, into: Array(foreign.values))
         super.init(viewMode: .sourceAccurate)
     }
 
+    /// Which of `target`'s hand declarations bind a symbol one of `libraries` exports.
+    static func handDeclarations(of target: LibrarySource, into libraries: [LibrarySource])
+        -> [String: (declaration: LibrarySource.ExternalDeclaration, library: LibrarySource, export: String)] {
+        var result: [String: (declaration: LibrarySource.ExternalDeclaration, library: LibrarySource, export: String)] = [:]
+        var seen = Set<String>()
+        let libraries = libraries.filter { $0.name != target.name && seen.insert($0.name).inserted }
+        for declaration in target.externalDeclarations.values {
+            for library in libraries {
+                guard let function = library.functions.values.first(where: { LibrarySource.cSymbol(of: $0.declaration) == declaration.symbol }) else { continue }
+                result[declaration.name] = (declaration, library, function.exportName)
+            }
+        }
+        return result
+    }
+
     override func visit(_ node: FunctionCallExprSyntax) -> SyntaxVisitorContinueKind {
-        if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), let library = foreign[reference.baseName.text],
+        if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), let bound = handDeclared[reference.baseName.text],
            !References.isBoundLocally(reference.baseName.text, around: node) {
-            calls.append(CrossCall(node: node, library: library, function: reference.baseName.text, isGate: false))
+            calls.append(CrossCall(node: node, library: bound.library, function: reference.baseName.text, export: bound.export, isGate: false,
+                                   handDeclaration: bound.declaration))
+        } else if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), let library = foreign[reference.baseName.text],
+           !References.isBoundLocally(reference.baseName.text, around: node) {
+            let name = reference.baseName.text
+            calls.append(CrossCall(node: node, library: library, function: name, export: library.functions[name]?.exportName ?? name, isGate: false,
+                                   handDeclaration: nil))
         } else if let member = node.calledExpression.as(MemberAccessExprSyntax.self),
                   let base = member.base?.as(DeclReferenceExprSyntax.self), libraryNames.contains(base.baseName.text),
                   let library = foreign.values.first(where: { $0.name == base.baseName.text }),
                   library.exports[member.declName.baseName.text] != nil {
-            calls.append(CrossCall(node: node, library: library, function: member.declName.baseName.text, isGate: true))
+            let name = member.declName.baseName.text
+            calls.append(CrossCall(node: node, library: library, function: name, export: name, isGate: true, handDeclaration: nil))
         }
         return .visitChildren
     }

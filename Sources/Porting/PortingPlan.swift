@@ -15,6 +15,20 @@ public struct PortingPlan: Codable, Sendable {
         public let after: String
     }
 
+    /// A function declared by hand with another library's export symbol
+    /// (`@_extern(c, "lib_export")`): calling it skips the gate. --write calls the gate
+    /// instead and removes the declaration.
+    public struct HandDeclaration: Codable, Sendable {
+        public let file: String
+        public let line: Int
+        /// Its Swift name, which the calls use.
+        public let name: String
+        /// The export symbol it binds.
+        public let symbol: String
+        /// The gate to call instead, `library.export`.
+        public let gate: String
+    }
+
     /// Data handed to another library's function that its compartment cannot reach.
     public struct SharedData: Codable, Sendable {
         public enum Kind: String, Codable, Sendable {
@@ -41,6 +55,8 @@ public struct PortingPlan: Codable, Sendable {
     public var currentExports: [String]
     public var proposedExports: [String]
     public var calls: [Call] = []
+    /// Hand declarations of other libraries' exports: each is a gate skipped.
+    public var handDeclarations: [HandDeclaration] = []
     /// This library's functions another library calls or is handed as a callback, and by whom.
     public var usedBy: [String: [String]] = [:]
     /// Parameters of exported functions that are functions: they become FlexOSExport.
@@ -50,7 +66,7 @@ public struct PortingPlan: Codable, Sendable {
     var edits: [String: [SourceEdit]] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case library, folder, currentUses, proposedUses, currentExports, proposedExports, calls, usedBy, callbackParameters, sharedData
+        case library, folder, currentUses, proposedUses, currentExports, proposedExports, calls, handDeclarations, usedBy, callbackParameters, sharedData
     }
 
     public var manifestChanges: Bool { currentUses != proposedUses || currentExports != proposedExports }

@@ -10,6 +10,11 @@ struct SourceEdit: Equatable {
         SourceEdit(range: node.positionAfterSkippingLeadingTrivia.utf8Offset..<node.endPositionBeforeTrailingTrivia.utf8Offset, replacement: text)
     }
 
+    /// Removes `node` with the comments and blank lines before it.
+    static func removing(_ node: some SyntaxProtocol) -> SourceEdit {
+        SourceEdit(range: node.position.utf8Offset..<node.endPositionBeforeTrailingTrivia.utf8Offset, replacement: "")
+    }
+
     static func inserting(_ text: String, at position: AbsolutePosition) -> SourceEdit {
         SourceEdit(range: position.utf8Offset..<position.utf8Offset, replacement: text)
     }

@@ -91,6 +91,34 @@ import Toolchain
         #expect(console.text.contains("lib_func set stack_int to 42 and cleared static_buf: yes"))
     }
 
+    /// example_skipgate declares the library's export by hand (`@_extern(c, ...)`) and calls
+    /// it: the gate the talk's debugging story skips. The helper names it, and its rewrite
+    /// calls the gate and runs in two VMs.
+    @Test func aHandDeclaredExportIsAGateSkipped() throws {
+        let folder = testBuildFolder + "/porting-skipgate"
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        for library in ["Guest/Apps/example_skipgate", "Guest/Libraries/flexosexample", "Guest/Libraries/exampleaudit"] {
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/" + library, toPath: folder + "/" + URL(fileURLWithPath: library).lastPathComponent)
+        }
+        let before = try port("example_skipgate", in: folder)
+        #expect(before.status == 1)
+        #expect(before.output.contains("main.swift:10  libFuncWithoutGate is declared by hand as flexosexample_lib_func, the export of gate flexosexample.lib_func: its calls skip the gate"), "\(before.output)")
+        #expect(before.output.contains("main.swift:18  libFuncWithoutGate(Exports.callback, buffers, stackInt, buffers + 32)\n      -> flexosexample.lib_func(Exports.callback, buffers, stackInt, buffers + 32)"), "\(before.output)")
+        #expect(before.output.contains("uses: flexosexample\n") && before.output.contains("callback(value: Int32)   used by example_skipgate (as a callback)"), "\(before.output)")
+        #expect(try port("example_skipgate", in: folder, ["--write"]).status == 0)
+        let main = try String(contentsOfFile: folder + "/example_skipgate/main.swift", encoding: .utf8)
+        #expect(!main.contains("@_extern") && !main.contains("libFuncWithoutGate"), "\(main)")
+        let descriptor = try LibraryDescriptor.load(directory: folder + "/example_skipgate")
+        #expect(descriptor.uses == ["flexosexample"] && descriptor.exports.map(\.name) == ["callback"])
+        try String(contentsOfFile: repositoryRoot + "/Configs/example-skipgate-vmept2.yaml", encoding: .utf8).write(toFile: folder + "/vmept2.yaml", atomically: true, encoding: .utf8)
+        let built = try Executables.run("flexosctl", ["build", folder + "/vmept2.yaml", "--output", folder + "/build", "-q"])
+        #expect(built.status == 0, "\(built.errors)")
+        let (report, console) = try boot(folder + "/build")
+        #expect(report.outcome == "exited" && report.exitStatus == 0, "\(report.message ?? "")")
+        #expect(console.text.contains("callback called!"))
+    }
+
     @Test(arguments: ["Guest/Apps/example", "Guest/Libraries/flexosexample", "Guest/Libraries/exampleaudit",
                       "Guest/Apps/kvstore", "Guest/Libraries/resp", "Guest/Libraries/net"])
     func aPortedLibraryNeedsNothing(_ library: String) throws {
