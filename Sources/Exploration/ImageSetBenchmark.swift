@@ -4,7 +4,7 @@ import Toolchain
 
 /// Measures one configuration for real: writes its conformation, builds its image set
 /// (library objects come from the build cache when they can), boots it with
-/// `flexosd run --listen 127.0.0.1:0`, waits until it serves, runs the space's benchmark
+/// `flexosd launch --listen 127.0.0.1:0`, waits until it serves, runs the space's benchmark
 /// against it and reads the figure from the output; then stops the image set.
 public struct ImageSetBenchmark: Sendable {
     public let space: ExplorationSpace
@@ -79,7 +79,7 @@ public struct ImageSetBenchmark: Sendable {
         defer { try? output.close() }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: flexosd)
-        process.arguments = ["run", "--listen", "127.0.0.1:0", folder]
+        process.arguments = ["launch", "--listen", "127.0.0.1:0", folder]
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice

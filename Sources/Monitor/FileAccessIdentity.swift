@@ -3,7 +3,7 @@ import Glibc
 
 /// The user whose permissions the daemon borrows to open a client's files.
 ///
-/// flexosd runs as root; a member of `--socket-group` must not be able to launch (or probe
+/// flexosd launchs as root; a member of `--socket-group` must not be able to launch (or probe
 /// for) files only root can read. The daemon takes the client's credentials from the
 /// socket (SO_PEERCRED) and opens its files on a thread that holds the client's
 /// file-system identity: the kernel checks permissions as it would for the client.

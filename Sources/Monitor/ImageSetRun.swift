@@ -9,7 +9,7 @@ public struct LaunchOptions: Sendable {
     public var memory: UInt64 = ImageSetLayout.defaultMemory
     /// The shared area of the image set.
     public var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
-    /// Seconds after which the daemon stops it (`flexosd run` waits with its own timeout).
+    /// Seconds after which the daemon stops it (`flexosd launch` waits with its own timeout).
     public var timeout: Double?
     /// Addresses the network device listens on (only for image sets that have one).
     public var listen: [ListenAddress] = []
@@ -49,7 +49,7 @@ public final class ImageSetRun: @unchecked Sendable {
             let reason = hypervisor.offersProtectionKeys
                 ? "the intel-mpk backend on KVM is not written yet (this host's KVM does offer protection keys)"
                 : "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
-            throw LaunchError.mechanismUnavailable(.intelMPK, reason: reason + "; run it under emulation with `flexosd run --engine qemu`, or rebuild with mechanism vmept or fcalls")
+            throw LaunchError.mechanismUnavailable(.intelMPK, reason: reason + "; run it under emulation with `flexosd launch --engine qemu`, or rebuild with mechanism vmept or fcalls")
         }
         layout = try ImageSetLayout(image: imageSet.image, manifest: manifest, memory: options.memory, sharedMemory: options.sharedMemory)
         do {

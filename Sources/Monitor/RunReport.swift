@@ -33,7 +33,7 @@ public struct CompartmentReport: Codable, Equatable, Sendable {
     }
 }
 
-/// What `flexosd run` reports when an image set ends (and prints with --json).
+/// What `flexosd launch` reports when an image set ends (and prints with --json).
 public struct RunReport: Codable, Equatable, Sendable {
     public var imageSet: String
     /// exited, panicked, faulted, timed out, stopped or failed.

@@ -2,7 +2,7 @@ import Foundation
 
 /// Builds the QEMU engine's ring-0 shim (Guest/Shim), once per content, cached beside the
 /// runtime. Single-VM image sets (fcalls, intel-mpk) carry a copy, so that
-/// `flexosd run --engine qemu` finds it in the image set's folder.
+/// `flexosd launch --engine qemu` finds it in the image set's folder.
 struct ShimBuild {
     static let fileName = "qemu-shim.elf"
     static let flags = ["-target", "x86_64-unknown-none-elf", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-mno-red-zone",

@@ -48,9 +48,10 @@ enum Executables {
 }
 
 @Suite struct FlexosdCommandTests {
-    @Test func runsHelloAndExitsWithItsCode() throws {
+    /// `flexosd launch` is the command; `run` is another name for it.
+    @Test(arguments: ["launch", "run"]) func launchesHelloAndExitsWithItsCode(_ command: String) throws {
         let folder = try TestImages.build("Guest/Apps/hello").folder
-        let result = try Executables.run("flexosd", ["run", folder])
+        let result = try Executables.run("flexosd", [command, folder])
         #expect(result.status == 0)
         #expect(result.output.contains("Hello from FlexOS, Embedded Swift in ring 3!"))
         #expect(result.errors.contains("hello exited with code 0"))
@@ -58,7 +59,7 @@ enum Executables {
 
     @Test func printsAJSONReport() throws {
         let folder = try TestImages.build("Guest/Apps/hello").folder
-        let result = try Executables.run("flexosd", ["run", "--json", folder + "/hello.elf"])
+        let result = try Executables.run("flexosd", ["launch", "--json", folder + "/hello.elf"])
         #expect(result.status == 0)
         let report = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any]
         #expect(report?["outcome"] as? String == "exited")
@@ -69,35 +70,35 @@ enum Executables {
     }
 
     @Test func reportsAFaultAndExits139() throws {
-        let result = try Executables.run("flexosd", ["run", try TestImages.build("Tests/Guests/fault").folder])
+        let result = try Executables.run("flexosd", ["launch", try TestImages.build("Tests/Guests/fault").folder])
         #expect(result.status == 139)
         #expect(result.errors.contains("guest fault in compartment comp1"))
         #expect(result.errors.contains("fault.touchUnmapped"))
     }
 
     @Test func stopsASpinningGuestAtTheTimeout() throws {
-        let result = try Executables.run("flexosd", ["run", "--timeout", "300ms", try TestImages.build("Tests/Guests/spin").folder])
+        let result = try Executables.run("flexosd", ["launch", "--timeout", "300ms", try TestImages.build("Tests/Guests/spin").folder])
         #expect(result.status == 124)
         #expect(result.errors.contains("did not exit within 300.0 ms"))
     }
 
     @Test(arguments: [
-        (["run", "/nonexistent/image"], "does not exist"),
+        (["launch", "/nonexistent/image"], "does not exist"),
         (["run", "/etc/hostname"], "is not an ELF file"),
-        (["run", "Package.swift"], "is not an ELF file"),
-        (["run", "--kvm", "/nonexistent/kvm", "Guest/build/tests/hello"], "this host offers no KVM"),
-        (["run", "--memory", "12K", "Guest/build/tests/hello"], "is too small"),
-        (["run", "--memory", "lots", "Guest/build/tests/hello"], "is not a size"),
-        (["run", "--timeout", "soon", "Guest/build/tests/hello"], "is not a duration"),
-        (["run", "--timeout=-3s", "Guest/build/tests/hello"], "is not a duration"),
+        (["launch", "Package.swift"], "is not an ELF file"),
+        (["launch", "--kvm", "/nonexistent/kvm", "Guest/build/tests/hello"], "this host offers no KVM"),
+        (["launch", "--memory", "12K", "Guest/build/tests/hello"], "is too small"),
+        (["launch", "--memory", "lots", "Guest/build/tests/hello"], "is not a size"),
+        (["launch", "--timeout", "soon", "Guest/build/tests/hello"], "is not a duration"),
+        (["launch", "--timeout=-3s", "Guest/build/tests/hello"], "is not a duration"),
         // Values that once crashed flexosd or drew a misleading message.
-        (["run", "--timeout", "1e308", "Guest/build/tests/hello"], "is not a duration"),
-        (["run", "--memory", "18446744073709551615", "Guest/build/tests/hello"], "is too large: a compartment can have at most 1 GiB"),
-        (["run", "--shared-memory", "18446744073709551615", "Guest/build/tests/hello"], "shared area holds at most 1 GiB"),
-        (["run", "--shared-memory", "2G", "Guest/build/tests/hello"], "shared area holds at most 1 GiB"),
-        (["run", "--memory", "65537K", "Guest/build/tests/hello"], "is not a multiple of the 4 KiB page size"),
-        (["run", "--memory", "-5M", "Guest/build/tests/hello"], "'-5M' is not a size"),
-        (["run", "--kvm", "/dev/null", "Guest/build/tests/hello"], "/dev/null is not the KVM device"),
+        (["launch", "--timeout", "1e308", "Guest/build/tests/hello"], "is not a duration"),
+        (["launch", "--memory", "18446744073709551615", "Guest/build/tests/hello"], "is too large: a compartment can have at most 1 GiB"),
+        (["launch", "--shared-memory", "18446744073709551615", "Guest/build/tests/hello"], "shared area holds at most 1 GiB"),
+        (["launch", "--shared-memory", "2G", "Guest/build/tests/hello"], "shared area holds at most 1 GiB"),
+        (["launch", "--memory", "65537K", "Guest/build/tests/hello"], "is not a multiple of the 4 KiB page size"),
+        (["launch", "--memory", "-5M", "Guest/build/tests/hello"], "'-5M' is not a size"),
+        (["launch", "--kvm", "/dev/null", "Guest/build/tests/hello"], "/dev/null is not the KVM device"),
     ])
     func explainsBadInput(arguments: [String], message: String) throws {
         _ = try TestImages.build("Guest/Apps/hello")

@@ -93,10 +93,10 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
 
     @Test func flexosdRunTakesTheEngine() throws {
         let folder = try TestImages.build("Guest/Apps/hello").folder
-        let result = try Executables.run("flexosd", ["run", "--engine", "qemu", "--json", folder])
+        let result = try Executables.run("flexosd", ["launch", "--engine", "qemu", "--json", folder])
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.errors.contains("Hello from FlexOS"))
-        let refused = try Executables.run("flexosd", ["run", "--engine", "qemu", "--listen", "127.0.0.1:0", folder])
+        let refused = try Executables.run("flexosd", ["launch", "--engine", "qemu", "--listen", "127.0.0.1:0", folder])
         #expect(refused.status == 1 && refused.errors.contains("--listen needs a network device"))
     }
 

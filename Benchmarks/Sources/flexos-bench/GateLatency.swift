@@ -58,7 +58,7 @@ struct GateLatency: ParsableCommand {
 
     /// Runs the image set and reads the guest's line "gatebench calls=N gate_ns=G direct_ns=D".
     private func measure(_ imageSet: String) throws -> Sample {
-        let run = try spawnAndWait([flexosd, "run", "--json", imageSet], errorsToOutput: true)
+        let run = try spawnAndWait([flexosd, "launch", "--json", imageSet], errorsToOutput: true)
         let text = String(decoding: run.output, as: UTF8.self)
         guard run.status == 0, let line = text.split(separator: "\n").first(where: { $0.contains("gatebench calls=") }) else {
             throw BenchError("\(imageSet) did not report: build it with scripts/bench (status \(run.status))")

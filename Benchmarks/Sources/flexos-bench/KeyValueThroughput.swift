@@ -33,7 +33,7 @@ struct KeyValueThroughput: ParsableCommand {
             }))
             for set in sets {
                 rows.append(("\(set), -P \(depth)", try measure(depth) { port in
-                    try start([".build/release/flexosd", "run", "--listen", "127.0.0.1:\(port)", "Guest/build/\(set)"])
+                    try start([".build/release/flexosd", "launch", "--listen", "127.0.0.1:\(port)", "Guest/build/\(set)"])
                 }))
             }
         }

@@ -1,12 +1,12 @@
 import ArgumentParser
 import Foundation
 
-/// Launch latency of `flexosd run`: from the spawn of the process to the guest's first
+/// Launch latency of `flexosd launch`: from the spawn of the process to the guest's first
 /// hypercall and to the process's end, against spawning /bin/true in the same run.
 struct LaunchLatency: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "launch",
-        abstract: "Median time from spawning `flexosd run IMAGE` to the guest's first hypercall and to exit.")
+        abstract: "Median time from spawning `flexosd launch IMAGE` to the guest's first hypercall and to exit.")
 
     @Option(help: "The flexosd binary to measure.")
     var flexosd = ".build/release/flexosd"
@@ -26,11 +26,11 @@ struct LaunchLatency: ParsableCommand {
             let version = try spawnAndWait([flexosd, "--version"])
             startup.append(Double(version.reapedAt - version.spawnedAt))
 
-            let run = try spawnAndWait([flexosd, "run", "--json", image])
+            let run = try spawnAndWait([flexosd, "launch", "--json", image])
             guard run.status == 0, let report = try JSONSerialization.jsonObject(with: run.output) as? [String: Any],
                   let first = report["firstHypercallAt"] as? UInt64, let started = report["launchStartedAt"] as? UInt64,
                   let compartments = report["compartments"] as? [[String: Any]]
-            else { throw BenchError("flexosd run failed (status \(run.status))") }
+            else { throw BenchError("flexosd launch failed (status \(run.status))") }
             firstHypercall.append(Double(first - run.spawnedAt))
             insideProcess.append(Double(first - started))
             processEnd.append(Double(run.reapedAt - run.spawnedAt))

@@ -277,7 +277,7 @@ static inline uint64_t flexos_gate_channel_offset(uint32_t caller, uint32_t call
 }
 
 /* ---------------------------------------------------------------------------
- * The network device: a stream device for TCP. The monitor listens (flexosd run
+ * The network device: a stream device for TCP. The monitor listens (flexosd launch
  * --listen), accepts connections and moves bytes between each socket and the rings of
  * one connection slot, with io_uring; the guest reads and writes the rings. The
  * device's memory is mapped only in the compartment that holds the library that
@@ -354,7 +354,7 @@ _Static_assert(FLEXOS_NET_SLOTS_OFFSET + sizeof(struct flexos_net_slot) * FLEXOS
 _Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYPERCALL_WINDOW, "the device fits below the hypercall window");
 
 /* ---------------------------------------------------------------------------
- * The QEMU engine (flexosd run --engine qemu): the image set's one VM runs under
+ * The QEMU engine (flexosd launch --engine qemu): the image set's one VM runs under
  * qemu-system-x86_64 -accel tcg -cpu max, started by the ring-0 shim in Guest/Shim (a PVH
  * ELF QEMU loads with -kernel), the only ring-0 code of the project. flexosd prepares the
  * guest memory as on KVM (page tables, boot info, console ring, image), has QEMU load it at

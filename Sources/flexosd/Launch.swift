@@ -7,17 +7,18 @@ import NetworkDevice
 import QEMUEngine
 import Synchronization
 
-/// `flexosd run`: boots one image set in the foreground and exits with its exit code.
-struct Run: ParsableCommand {
+/// `flexosd launch` (alias `run`): boots one image set in the foreground and exits with its exit code.
+struct Launch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "run",
+        commandName: "launch",
         abstract: "Boot an image set, stream its console, and exit with the guest's exit code.",
         discussion: """
-            IMAGE-SET is a folder written by `flexosctl build`, its manifest.json, or a guest ELF (which then runs as one compartment).
+            IMAGE-SET is a folder written by `flexosctl build`, its manifest.json, or a guest ELF (which then runs as one compartment). `flexosd run` is another name for this command.
 
             Exit status: the guest's exit code when it exits; 124 when --timeout stopped it; 134 when it panicked; 139 when it faulted (a report is printed); 1 when it could not be launched.
             A process exit status holds 8 bits, so a guest's exit code is seen modulo 256 (256 exits as 0, 124 from the guest looks like a timeout): with --json, the report's `outcome` and `guestExitCode` are authoritative.
-            """)
+            """,
+        aliases: ["run"])
 
     @Argument(help: "The image set to boot.")
     var imageSet: String
