@@ -37,6 +37,10 @@ public enum GuestLayout {
         return bottom..<(bottom + stackSize)
     }
 
+    /// The symbol an intel-mpk gate jumps to when the PKRU value it wrote is not the one it
+    /// meant (a jump into the middle of a gate): the build generates it, fault reports name it.
+    public static let protectionKeyGateAbortSymbol = "flexos_mpk_gate_abort"
+
     /// The PKRU value that opens key 0 (shared) and `key` alone (intel-mpk): access and
     /// write are disabled for every other key.
     public static func protectionKeyRights(allowing key: UInt8) -> UInt32 {

@@ -82,7 +82,10 @@ package struct FaultAnalyzer {
 
     private func describeInstruction(at rip: UInt64, into report: inout FaultReport) {
         let bytes = (try? space.bytes(at: rip, length: 2)) ?? (try? space.bytes(at: rip, length: 1)) ?? []
-        if bytes == [0x0F, 0x0B] {
+        if bytes == [0x0F, 0x0B], symbolizer?.symbol(containing: rip)?.symbol.name == GuestLayout.protectionKeyGateAbortSymbol {
+            report.kind = .gateCheck
+            report.summary = "an intel-mpk gate's PKRU check failed in compartment \(compartment.name): a jump into the middle of a gate, past the value it writes to PKRU (refused before any other key opened)"
+        } else if bytes == [0x0F, 0x0B] {
             report.kind = .trap
             report.summary = "Swift runtime trap (a failed precondition, an overflow, an out-of-bounds access or fatalError)"
         } else if let name = PrivilegedInstruction.name(of: bytes) {

@@ -14,6 +14,7 @@ public struct FaultReport: Codable, Equatable, Sendable {
         case unexpectedExit = "unexpected VM exit"
         case deviceViolation = "device protocol violation"
         case protectionKeyFault = "protection-key fault"
+        case gateCheck = "intel-mpk gate check"
         case unknown = "fault"
     }
 

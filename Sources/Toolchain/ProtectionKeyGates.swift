@@ -3,13 +3,16 @@ import GuestImage
 /// The gates of an intel-mpk image set, as assembly generated per conformation: one per
 /// (calling compartment, export), so that both PKRU values are immediates.
 ///
-/// A gate saves the caller's stack pointer in the caller's own keyed data (a callee cannot
-/// forge where its caller resumes), writes the callee's PKRU and checks the value it wrote
-/// (ERIM: a jump into the middle of a gate cannot open another key), switches to the
-/// callee's stack, calls the export, then does the same back. WRPKRU clobbers EAX, ECX and
-/// EDX, so the third and fourth arguments travel in R10 and R11. The current-compartment
-/// word (runtime data) tells the runtime whose heap to use and the dispatcher which gate a
-/// callback takes.
+/// A gate saves what the caller keeps across a call (RBX, RBP, R12-R15, MXCSR and the x87
+/// control word) on the caller's own stack, and its stack pointer in the caller's own keyed
+/// data, so a callee can neither forge where its caller resumes nor hand it registers of
+/// its choosing; it clears those registers before the call, so the callee learns nothing of
+/// the caller from them, and clears the direction flag after it. It writes the callee's PKRU
+/// and checks the value it wrote (ERIM: a jump into the middle of a gate cannot open
+/// another key), switches to the callee's stack, calls the export, then does the same back.
+/// WRPKRU clobbers EAX, ECX and EDX, so the third and fourth arguments travel in R10 and
+/// R11. PKRU itself says which compartment runs (the runtime reads it: whose heap to use,
+/// which gate a callback takes); no word of data a compartment could write says it.
 struct ProtectionKeyGates {
     let plan: BuildPlan
 
@@ -18,6 +21,9 @@ struct ProtectionKeyGates {
 
     static func gateSymbol(caller: Int, export: BuildPlan.Export) -> String { "flexos_mpk_gate_\(caller)_\(export.index)" }
     static func stackWord(_ compartment: Int) -> String { "flexos_mpk_sp_\(compartment)" }
+
+    /// What the caller keeps across a call (System V ABI), saved by the gate in this order.
+    static let calleeSaved = ["rbx", "rbp", "r12", "r13", "r14", "r15"]
 
     /// The compartments that hold libraries (only they run code), by conformation index.
     var activeCompartments: [Int] {
@@ -37,7 +43,9 @@ struct ProtectionKeyGates {
                 text += caller == callee ? sameCompartment(caller: caller, export: export) : crossing(caller: caller, callee: callee, export: export)
             }
         }
-        text += "flexos_mpk_gate_abort:\n    ud2\n"
+        // Where a gate's PKRU check fails: a jump into the middle of a gate. Sized, so that a
+        // fault report names it.
+        text += header(GuestLayout.protectionKeyGateAbortSymbol) + "    ud2\n" + footer(GuestLayout.protectionKeyGateAbortSymbol)
         return text
     }
 
@@ -58,17 +66,22 @@ struct ProtectionKeyGates {
         let callerWord = ProtectionKeyGates.stackWord(caller), calleeWord = ProtectionKeyGates.stackWord(callee)
         func switchKeys(to index: Int) -> String {
             let value = String(ProtectionKeyGates.pkru(index), radix: 16)
-            return "    mov $0x\(value), %eax\n    xor %ecx, %ecx\n    xor %edx, %edx\n    wrpkru\n    cmp $0x\(value), %eax\n    jne flexos_mpk_gate_abort\n"
+            return "    mov $0x\(value), %eax\n    xor %ecx, %ecx\n    xor %edx, %edx\n    wrpkru\n    cmp $0x\(value), %eax\n    jne \(GuestLayout.protectionKeyGateAbortSymbol)\n"
         }
+        let saved = ProtectionKeyGates.calleeSaved
         var text = header(ProtectionKeyGates.gateSymbol(caller: caller, export: export))
-        text += "    push %rbx\n    push %rbp\n    mov %rdx, %r10\n    mov %rcx, %r11\n"
+        text += saved.map { "    push %\($0)\n" }.joined()
+        // 16 bytes for MXCSR and the x87 control word keep the saved stack pointer 16-aligned.
+        text += "    sub $16, %rsp\n    stmxcsr (%rsp)\n    fnstcw 4(%rsp)\n    mov %rdx, %r10\n    mov %rcx, %r11\n"
         text += "    mov \(callerWord)(%rip), %rbx\n    push %rbx\n    mov %rsp, \(callerWord)(%rip)\n"
         text += switchKeys(to: callee)
-        text += "    mov \(calleeWord)(%rip), %rsp\n    movl $\(callee), flexos_current_compartment(%rip)\n"
+        text += "    mov \(calleeWord)(%rip), %rsp\n"
+        text += saved.map { "    xor %\($0), %\($0)\n" }.joined()
         text += "    mov %r10, %rdx\n    mov %r11, %rcx\n    call \(export.symbol)\n    mov %rax, %r10\n"
         text += switchKeys(to: caller)
-        text += "    movl $\(caller), flexos_current_compartment(%rip)\n    mov \(callerWord)(%rip), %rsp\n"
-        text += "    pop %rbx\n    mov %rbx, \(callerWord)(%rip)\n    mov %r10, %rax\n    pop %rbp\n    pop %rbx\n    ret\n"
+        text += "    mov \(callerWord)(%rip), %rsp\n    pop %rbx\n    mov %rbx, \(callerWord)(%rip)\n"
+        text += "    ldmxcsr (%rsp)\n    fldcw 4(%rsp)\n    add $16, %rsp\n    cld\n    mov %r10, %rax\n"
+        text += saved.reversed().map { "    pop %\($0)\n" }.joined() + "    ret\n"
         return text + footer(ProtectionKeyGates.gateSymbol(caller: caller, export: export))
     }
 
