@@ -48,6 +48,7 @@ package final class CompartmentMemory: @unchecked Sendable {
             bootInfo.net_device = self.networkDevice == nil ? 0 : ImageSetLayout.networkDevice.lowerBound
             bootInfo.hypercall_mode = hypercallMode
             try CompartmentMemory.writeKeyedTable(layout, into: &bootInfo, space: addressSpace)
+            try CompartmentMemory.seedCompartmentRuntimes(layout, space: addressSpace)
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
         } catch let error as KVMError {
             throw LaunchError.kvm(error)
@@ -76,6 +77,19 @@ package final class CompartmentMemory: @unchecked Sendable {
         info.keyed_count = UInt32(layout.keyed.count)
         info.keyed_application = UInt32(layout.keyedApplication ?? 0)
         info.keyed_table = table
+    }
+
+    /// A random seed at the start of each compartment's private heap region, where the
+    /// runtime keeps that compartment's state (struct flexos_compartment_runtime): under
+    /// intel-mpk only the compartment's own key reaches it, unlike the boot info's seed.
+    private static func seedCompartmentRuntimes(_ layout: ImageSetLayout.Compartment, space: GuestAddressSpace) throws(GuestAccessError) {
+        var random = SystemRandomNumberGenerator()
+        for heap in layout.keyed.isEmpty ? [layout.heap] : layout.keyed.map(\.heap) {
+            var runtime = flexos_compartment_runtime()
+            runtime.random_state = (random.next(), random.next(), random.next(), random.next())
+            try space.physical(heap.lowerBound, length: UInt64(MemoryLayout<flexos_compartment_runtime>.size))
+                .storeBytes(of: runtime, as: flexos_compartment_runtime.self)
+        }
     }
 
     /// Page tables that map exactly `regions`, identity-mapped.

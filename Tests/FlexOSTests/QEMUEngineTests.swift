@@ -67,6 +67,29 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         #expect(console.text.contains("lib_func set stack_int to 42 and cleared static_buf: yes"))
     }
 
+    /// A hostile callee returns with r12-r15 of its choosing and overwrites every word of
+    /// the runtime's writable data (key 0, which every compartment's PKRU opens): the
+    /// caller gets its registers back as they were, and its next array still comes from
+    /// its own keyed heap (a forged boot-info pointer once sent it to shared memory).
+    @Test func aHostileCalleeSteersNeitherTheRegistersNorTheMemoryOfItsCaller() throws {
+        let (report, console) = try bootUnderQEMU("Tests/Guests/mpkhostile-mpk2.yaml")
+        #expect(report.outcome == "exited" && report.exitStatus == 0, "\(report.message ?? "")\n\(console.text)")
+        #expect(console.text.contains("mpkhostile: the gate gave back r12-r15 as they were"))
+        #expect(console.text.contains("mpkhostilelib: overwrote the runtime's writable data"))
+        #expect(console.text.contains("mpkhostile: a private array came from its own heap"))
+    }
+
+    /// A jump to a gate's WRPKRU with every key open in EAX ends at the gate's check,
+    /// reported as such (not as a Swift runtime trap).
+    @Test func aJumpIntoTheMiddleOfAGateIsStoppedByItsCheck() throws {
+        let (report, console) = try bootUnderQEMU("Tests/Guests/mpkgatejump-mpk2.yaml")
+        let fault = try #require(report.fault, "\(report.message ?? "")")
+        #expect(fault.kind == .gateCheck)
+        #expect(fault.function == "flexos_mpk_gate_abort")
+        #expect(fault.summary.contains("a jump into the middle of a gate"), "\(fault.summary)")
+        #expect(!console.text.contains("went unnoticed"))
+    }
+
     @Test func theDebuggingStoryIsAProtectionKeyFault() throws {
         let (report, _) = try bootUnderQEMU("Configs/example-unshared-mpk2.yaml")
         let fault = try #require(report.fault, "\(report.message ?? "")")

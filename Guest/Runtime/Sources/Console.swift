@@ -3,12 +3,10 @@ import CFlexOSGuest
 /// The console: bytes go into the ring the monitor set up, and one hypercall per line
 /// (or per full ring) hands them to the monitor, not one exit per character.
 enum Console {
-    nonisolated(unsafe) static var ring: UnsafeMutablePointer<flexos_console_ring>? = nil
-    nonisolated(unsafe) static var data: UnsafeMutablePointer<UInt8>? = nil
-
-    static func attach(_ address: UInt64) {
-        ring = UnsafeMutablePointer(bitPattern: UInt(address))
-        data = UnsafeMutableRawPointer(bitPattern: UInt(address) + UInt(MemoryLayout<flexos_console_ring>.size))?.assumingMemoryBound(to: UInt8.self)
+    /// Where the ring is, from the boot info each time (not a pointer in runtime data).
+    static var ring: UnsafeMutablePointer<flexos_console_ring>? { UnsafeMutablePointer(bitPattern: UInt(bootInfo.pointee.console_ring)) }
+    static var data: UnsafeMutablePointer<UInt8>? {
+        UnsafeMutableRawPointer(bitPattern: UInt(bootInfo.pointee.console_ring) + UInt(MemoryLayout<flexos_console_ring>.size))?.assumingMemoryBound(to: UInt8.self)
     }
 
     static func write(_ byte: UInt8) {

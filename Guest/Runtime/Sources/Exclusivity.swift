@@ -20,8 +20,8 @@ enum Exclusivity {
     /// Set when the access is tracked (recorded until it ends); otherwise only checked.
     static let trackingFlag: UInt = 0x20
 
-    /// The running compartment's list (support.c keeps one head per compartment).
-    static var head: UnsafeMutablePointer<UInt> { flexos_access_head() }
+    /// The running compartment's list, in its own runtime state.
+    static var head: UnsafeMutablePointer<UInt> { flexos_access_head(CompartmentRuntime.current) }
 }
 
 @_cdecl("flexos_begin_access")

@@ -34,15 +34,12 @@ public enum Gates {
     /// a third of a call.
     static let samplingInterval: UInt64 = 64
 
-    nonisolated(unsafe) static var block: UnsafeMutableRawPointer? = nil
+    /// The gate block, from the boot info.
+    static var block: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: UInt(bootInfo.pointee.gate_block)) }
     /// Per caller: the sequence number of the last request this compartment took up.
     nonisolated(unsafe) static var taken: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,
                                           UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) =
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-
-    static func attach(_ address: UInt64) {
-        block = UnsafeMutableRawPointer(bitPattern: UInt(address))
-    }
 
     /// Calls export `index` wherever it lives.
     public static func call(export index: UInt32, _ a0: UInt64, _ a1: UInt64, _ a2: UInt64, _ a3: UInt64, _ a4: UInt64, _ a5: UInt64) -> UInt64 {

@@ -7,6 +7,11 @@ import CFlexOSGuest
 /// code serves a compartment's private heap and the shared heap that every VM of an image
 /// set maps at the same address; a spin lock in the header serialises the VMs.
 ///
+/// The bounds of the region come from the caller (the boot info), never from the header:
+/// every compartment can write the shared heap's header and blocks, so every link the heap
+/// follows is checked against those bounds, and a forged one panics instead of steering an
+/// allocation (or a write of the heap's own) into the compartment's private memory.
+///
 /// A block is [size | flags][cookie ^ address] then the payload. Under the hardening
 /// heap-checks (HeapChecks.swift) a block also records its allocation site and the size
 /// asked for, a canary follows the payload, and freed memory is poisoned: every byte of a
@@ -17,8 +22,6 @@ struct Heap {
         var lock: UInt32
         var ready: UInt32
         var freeList: UInt
-        var start: UInt
-        var end: UInt
         var bytesInUse: UInt
         /// Nonzero when the heap checks its blocks (heap-checks).
         var checks: UInt
@@ -31,41 +34,50 @@ struct Heap {
     static let usedBit: UInt = 1
 
     private let header: UnsafeMutablePointer<Header>
-
-    /// The heap already formatted at `base`.
-    init(formattedAt base: UInt64) {
-        header = UnsafeMutablePointer(bitPattern: UInt(base))!
-    }
+    /// The addresses the heap hands out, from the caller.
+    let start: UInt
+    let end: UInt
 
     /// A heap over `size` bytes at `base`, checking its blocks when `checked`. The first
-    /// user to take the lock formats it.
+    /// user formats it (under the lock; a formatted heap takes no lock here).
     init(base: UInt64, size: UInt64, checked: Bool = false) {
         header = UnsafeMutablePointer(bitPattern: UInt(base))!
+        start = alignUp(UInt(base) + UInt(MemoryLayout<Header>.size), 16)
+        end = UInt(base + size) & ~15
+        guard flexos_load32_acquire(&header.pointee.ready) == 0 else { return }
         withLock {
             guard header.pointee.ready == 0 else { return }
-            let start = alignUp(UInt(base) + UInt(MemoryLayout<Header>.size), 16)
-            let end = UInt(base + size) & ~15
-            header.pointee.start = start
-            header.pointee.end = end
             header.pointee.freeList = start
             header.pointee.bytesInUse = 0
             header.pointee.checks = checked ? 1 : 0
             header.pointee.highWater = start
             Heap.setWord(start, 0, end - start)
             Heap.setWord(start, 1, 0)
-            header.pointee.ready = 1
+            flexos_store32_release(&header.pointee.ready, 1)
         }
+    }
+
+    /// `block`, a link read from the heap's memory, if it is one the heap could have made.
+    private func checked(_ block: UInt) -> UInt {
+        guard block == 0 || (block >= start && block < end && block & 15 == 0 && end - block >= 16) else { corrupted() }
+        return block
+    }
+
+    /// `size`, read from the header of `block`, if the block ends inside the heap.
+    private func checked(size: UInt, of block: UInt) -> UInt {
+        guard size <= end - block else { corrupted() }
+        return size
+    }
+
+    private func corrupted() -> Never {
+        panic("a heap's links point outside the heap: its memory was overwritten (the shared heap, by another compartment?)")
     }
 
     /// Bytes handed out and not yet freed, headers included.
     var bytesInUse: UInt { header.pointee.bytesInUse }
 
-    /// The range of addresses the heap hands out.
-    var start: UInt { header.pointee.start }
-    var end: UInt { header.pointee.end }
-
     /// Bytes the heap manages in all.
-    var capacity: UInt { header.pointee.end - header.pointee.start }
+    var capacity: UInt { end - start }
 
     var isChecked: Bool { header.pointee.checks != 0 }
 
@@ -84,9 +96,9 @@ struct Heap {
         let need = max(alignUp(requested + (isChecked ? HeapChecks.canaryBytes : 0), 16) + headerSize, minimumBlock)
         return withLock { () -> UnsafeMutableRawPointer? in
             var previous: UInt = 0
-            var block = header.pointee.freeList
+            var block = checked(header.pointee.freeList)
             while block != 0 {
-                let size = Heap.word(block, 0), next = Heap.word(block, 1)
+                let size = checked(size: Heap.word(block, 0), of: block), next = checked(Heap.word(block, 1))
                 var payload = alignUp(block + headerSize, alignment)
                 while payload - headerSize != block && payload - headerSize - block < minimumBlock { payload += alignment }
                 let front = payload - headerSize - block
@@ -110,13 +122,13 @@ struct Heap {
         let block = UInt(bitPattern: pointer) - headerSize
         withLock {
             let size = Heap.word(block, 0)
-            guard block >= header.pointee.start, block < header.pointee.end,
+            guard block >= start, block < end,
                   size & Heap.usedBit != 0, Heap.word(block, 1) == Heap.cookie ^ block
             else {
-                if isChecked { HeapChecks.reportBadFree(block: block, in: header.pointee.start..<header.pointee.end) }
+                if isChecked { HeapChecks.reportBadFree(block: block, in: start..<end) }
                 panic("free of a pointer that is not an allocated block (a double free or a stray pointer)")
             }
-            let length = size & ~Heap.usedBit
+            let length = checked(size: size & ~Heap.usedBit, of: block)
             if isChecked { HeapChecks.retire(block: block, size: length) }
             header.pointee.bytesInUse -= length
             insertFree(block, size: length)
@@ -156,21 +168,21 @@ struct Heap {
     /// heap-checks, the header a merge absorbs is poisoned like the rest).
     private func insertFree(_ block: UInt, size: UInt) {
         var previous: UInt = 0
-        var next = header.pointee.freeList
+        var next = checked(header.pointee.freeList)
         while next != 0 && next < block {
             previous = next
-            next = Heap.word(next, 1)
+            next = checked(Heap.word(next, 1))
         }
         var start = block, length = size
         if next != 0 && block + size == next {
             let absorbed = next
-            length += Heap.word(absorbed, 0)
-            next = Heap.word(absorbed, 1)
+            length += checked(size: Heap.word(absorbed, 0), of: absorbed)
+            next = checked(Heap.word(absorbed, 1))
             if isChecked { HeapChecks.poison(absorbed, count: HeapChecks.headerSize) }
         }
         if previous != 0 && previous + Heap.word(previous, 0) == block {
             start = previous
-            length += Heap.word(previous, 0)
+            length += checked(size: Heap.word(previous, 0), of: previous)
             if isChecked { HeapChecks.poison(block, count: HeapChecks.headerSize) }
         } else if previous == 0 {
             header.pointee.freeList = block
@@ -205,44 +217,46 @@ func alignUp(_ value: UInt, _ alignment: UInt) -> UInt { (value + alignment - 1)
 /// This compartment's private heap: what Swift objects, arrays and strings live in.
 ///
 /// Under intel-mpk the VM holds several compartments, each with a heap its key protects:
-/// allocations come from the running compartment's heap, formatted on its first use by
-/// that compartment itself (no other may write it).
+/// allocations come from the running compartment's heap (PKRU says which), formatted on
+/// its first use by that compartment itself (no other may write it). A heap region starts
+/// with the compartment's runtime state (CompartmentRuntime); the heap follows it.
 public enum PrivateHeap {
-    nonisolated(unsafe) static var single: Heap? = nil
+    /// The heap region of the running compartment: the VM's, or under intel-mpk its own.
+    static var region: (base: UInt64, size: UInt64, checked: Bool)? { region(of: Compartment.current) }
 
-    static func attach(base: UInt64, size: UInt64) {
-        guard let info = bootInfo, info.pointee.keyed_count == 0 else { return }
-        single = Heap(base: base, size: size, checked: info.pointee.heap_checks != 0)
+    /// Compartment `index`'s heap region under intel-mpk (from the keyed table in the
+    /// read-only boot-info page); the VM's elsewhere.
+    static func region(of index: Int) -> (base: UInt64, size: UInt64, checked: Bool)? {
+        let info = bootInfo
+        guard info.pointee.keyed_count > 0 else { return (info.pointee.heap_base, info.pointee.heap_size, info.pointee.heap_checks != 0) }
+        guard index >= 0, index < Int(info.pointee.keyed_count), index < Int(FLEXOS_MAX_COMPARTMENTS) else { return nil }
+        let entry = keyedTable[index]
+        return (entry.heap_base, entry.heap_size, entry.heap_checks != 0)
     }
+
+    /// The keyed table, at its fixed place in the boot-info page.
+    private static var keyedTable: UnsafePointer<flexos_keyed_compartment> {
+        UnsafePointer(bitPattern: UInt(FLEXOS_BOOT_INFO_ADDRESS + FLEXOS_BOOT_KEYED_TABLE_OFFSET))!
+    }
+
+    private static var runtimeBytes: UInt64 { UInt64(MemoryLayout<flexos_compartment_runtime>.size) }
 
     /// The heap allocations come from now.
-    static var heap: Heap? {
-        guard let info = bootInfo, info.pointee.keyed_count > 0 else { return single }
-        return keyedHeap(Int(flexos_current_compartment))
-    }
+    static var heap: Heap? { region.flatMap(heap(in:)) }
 
-    /// Compartment `index`'s heap, under intel-mpk.
-    private static func keyedHeap(_ index: Int) -> Heap? {
-        guard let info = bootInfo, index < Int(info.pointee.keyed_count),
-              let table = UnsafePointer<flexos_keyed_compartment>(bitPattern: UInt(info.pointee.keyed_table)) else { return nil }
-        // Formatting takes the heap's lock: once per heap, not on every allocation.
-        if formatted & (1 << UInt32(index)) != 0 { return Heap(formattedAt: table[index].heap_base) }
-        let heap = Heap(base: table[index].heap_base, size: table[index].heap_size, checked: table[index].heap_checks != 0)
-        formatted |= 1 << UInt32(index)
-        return heap
+    private static func heap(in region: (base: UInt64, size: UInt64, checked: Bool)) -> Heap? {
+        guard region.size > runtimeBytes else { return nil }
+        return Heap(base: region.base + runtimeBytes, size: region.size - runtimeBytes, checked: region.checked)
     }
-
-    /// Under intel-mpk, which compartments' heaps are formatted (bit i: compartment i).
-    nonisolated(unsafe) static var formatted: UInt32 = 0
 
     /// The heap that handed out `pointer` (the running compartment's, unless it frees
     /// another's block, which its key then refuses).
     static func owner(of pointer: UnsafeMutableRawPointer) -> Heap? {
-        guard let info = bootInfo, info.pointee.keyed_count > 0,
-              let table = UnsafePointer<flexos_keyed_compartment>(bitPattern: UInt(info.pointee.keyed_table)) else { return single }
+        guard bootInfo.pointee.keyed_count > 0 else { return heap }
         let address = UInt64(UInt(bitPattern: pointer))
-        for index in 0..<Int(info.pointee.keyed_count) where address >= table[index].heap_base && address - table[index].heap_base < table[index].heap_size {
-            return keyedHeap(index)
+        for index in 0..<Int(bootInfo.pointee.keyed_count) {
+            guard let region = region(of: index) else { break }
+            if address >= region.base && address - region.base < region.size { return heap(in: region) }
         }
         return nil
     }
@@ -252,6 +266,15 @@ public enum PrivateHeap {
 
     /// The heap's size: what a library that must not run out (and trap) budgets against.
     public static var capacity: UInt { heap?.capacity ?? 0 }
+}
+
+/// The running compartment's runtime state (flexos_abi.h, struct flexos_compartment_runtime),
+/// at the start of its heap region: under intel-mpk, where only its own key reaches.
+enum CompartmentRuntime {
+    static var current: UnsafeMutablePointer<flexos_compartment_runtime> {
+        guard let region = PrivateHeap.region else { panic("PKRU opens no compartment's key: not code a gate entered") }
+        return UnsafeMutablePointer(bitPattern: UInt(region.base))!
+    }
 }
 
 @_cdecl("posix_memalign")

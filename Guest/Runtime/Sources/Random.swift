@@ -1,14 +1,15 @@
-/// A xoshiro256** generator seeded by the monitor from the host's getrandom(2).
-/// It backs Swift's hashing seeds (arc4random_buf) and the stack canary.
+/// A xoshiro256** generator per compartment, seeded by the monitor from the host's
+/// getrandom(2). Its state is the running compartment's (CompartmentRuntime), so under
+/// intel-mpk no compartment can read or set another's. It backs Swift's hashing seeds
+/// (arc4random_buf) and the stack canary.
 enum Random {
-    nonisolated(unsafe) static var state: (UInt64, UInt64, UInt64, UInt64) = (1, 2, 3, 4)
-
-    static func seed(_ seed: (UInt64, UInt64, UInt64, UInt64)) {
-        state = seed
-        if state == (0, 0, 0, 0) { state.0 = 0x9E37_79B9_7F4A_7C15 }
+    static func next() -> UInt64 {
+        let runtime = CompartmentRuntime.current
+        if runtime.pointee.random_state == (0, 0, 0, 0) { runtime.pointee.random_state.0 = 0x9E37_79B9_7F4A_7C15 }
+        return next(&runtime.pointee.random_state)
     }
 
-    static func next() -> UInt64 {
+    private static func next(_ state: inout (UInt64, UInt64, UInt64, UInt64)) -> UInt64 {
         let result = rotate(state.1 &* 5, 7) &* 9
         let t = state.1 << 17
         state.2 ^= state.0

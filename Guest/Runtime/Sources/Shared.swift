@@ -4,18 +4,22 @@ import CFlexOSGuest
 /// and this compartment's shared stack. Under vmept these are the only places (besides
 /// `@section(".data_shared")` statics) where data handed through a gate can live.
 public enum SharedMemory {
-    nonisolated(unsafe) static var heap: Heap? = nil
-    nonisolated(unsafe) static var stackBase: UInt = 0
-    nonisolated(unsafe) static var stackTop: UInt = 0
-    /// The next free byte of the shared stack; it grows down.
-    nonisolated(unsafe) static var stackPointer: UInt = 0
+    /// The shared heap, its bounds from the boot info (its header is anyone's to write).
+    static var heap: Heap? {
+        guard bootInfo.pointee.shared_heap_size > 0 else { return nil }
+        return Heap(base: bootInfo.pointee.shared_heap_base, size: bootInfo.pointee.shared_heap_size)
+    }
+    static var stackBase: UInt { UInt(bootInfo.pointee.shared_stack_base) }
+    static var stackTop: UInt { stackBase + UInt(bootInfo.pointee.shared_stack_size) }
+    /// How far below the top of the shared stack the next free byte is (it grows down).
+    /// Runtime data, which under intel-mpk every compartment can write: it is checked on
+    /// every use, so a forged value cannot place another compartment's data outside the
+    /// shared stack.
+    nonisolated(unsafe) static var stackUsed: UInt = 0
 
-    static func attach(_ info: UnsafePointer<flexos_boot_info>) {
-        heap = Heap(base: info.pointee.shared_heap_base, size: info.pointee.shared_heap_size)
-        stackBase = UInt(info.pointee.shared_stack_base)
-        stackTop = stackBase + UInt(info.pointee.shared_stack_size)
-        stackPointer = stackTop
-        Gates.attach(info.pointee.gate_block)
+    /// Formats the shared heap, if no other VM has yet.
+    static func attach() {
+        _ = heap
     }
 
     /// `count` values of `T` from the shared heap, or nil when it is full.
@@ -26,6 +30,9 @@ public enum SharedMemory {
 
     /// Bytes of the shared heap allocated and not yet freed, by every compartment.
     public static var heapBytesInUse: UInt { heap?.bytesInUse ?? 0 }
+
+    /// Bytes the shared heap manages in all: no one buffer can be larger.
+    public static var heapCapacity: UInt { heap?.capacity ?? 0 }
 
     /// Whether `count` bytes at `pointer` lie in the shared heap: what a library checks
     /// before it touches memory another compartment handed it.
@@ -62,15 +69,17 @@ public enum SharedMemory {
 
     /// Runs `body` with `count` zeroed values of `T` on the shared stack.
     public static func withBuffer<T, R>(of type: T.Type, count: Int, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
-        let saved = stackPointer
-        let size = UInt(MemoryLayout<T>.stride * count)
-        let start = (stackPointer &- size) & ~UInt(max(MemoryLayout<T>.alignment, 16) - 1)
-        guard start >= stackBase, start <= stackPointer else { panic("shared stack overflow") }
-        stackPointer = start
+        let saved = stackUsed, base = stackBase, top = stackTop
+        guard saved <= top - base else { panic("the shared stack's pointer was overwritten (by another compartment?)") }
+        let (size, overflow) = MemoryLayout<T>.stride.multipliedReportingOverflow(by: count)
+        guard count >= 0, !overflow, UInt(size) <= top - saved - base else { panic("shared stack overflow") }
+        let start = (top - saved - UInt(size)) & ~UInt(max(MemoryLayout<T>.alignment, 16) - 1)
+        guard start >= base else { panic("shared stack overflow") }
+        stackUsed = top - start
         let raw = UnsafeMutableRawPointer(bitPattern: start)!
-        _ = memset(raw, 0, Int(size))
+        _ = memset(raw, 0, size)
         let result = body(raw.bindMemory(to: T.self, capacity: count))
-        stackPointer = saved
+        stackUsed = saved
         return result
     }
 }

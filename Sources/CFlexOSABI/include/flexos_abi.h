@@ -21,10 +21,12 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 5u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
+#define FLEXOS_ABI_VERSION 6u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
                                   3: the network device; the boot info carries tsc_hz and net_device.
                                   4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode).
-                                  5: heap_checks in the boot info and the keyed table; a panic may name a code address */
+                                  5: heap_checks in the boot info and the keyed table; a panic may name a code address.
+                                  6: each compartment's runtime state at the start of its private heap region
+                                     (struct flexos_compartment_runtime, seeded by the monitor) */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -175,6 +177,17 @@ struct flexos_keyed_compartment {
     uint32_t reserved;
 };
 #define FLEXOS_BOOT_KEYED_TABLE_OFFSET 0x800ull /* from FLEXOS_BOOT_INFO_ADDRESS */
+
+/* The runtime's state of one compartment, at the start of its private heap region
+ * (heap_base of the boot info, or of its entry in the keyed table under intel-mpk), where
+ * only that compartment's key reaches: no other compartment of the VM can read or steer
+ * it. The monitor fills random_seed from the host's getrandom(2) before the first entry;
+ * the runtime keeps the rest, and its heap begins after this block. */
+struct flexos_compartment_runtime {
+    uint64_t random_state[4];           /* IN: the seed; then the generator's state */
+    uint64_t access_head;               /* exclusivity-checks: the accesses in progress */
+    uint64_t reserved[3];
+};
 
 /* How the guest makes a hypercall. On KVM, a store to the hypercall window (an MMIO exit);
  * under the QEMU engine, `syscall` with RDI = number and RSI = the argument block's
@@ -389,6 +402,7 @@ struct flexos_shim_handoff {
 };
 
 _Static_assert(sizeof(struct flexos_boot_info) == 176, "boot info layout");
+_Static_assert(sizeof(struct flexos_compartment_runtime) == 64, "compartment runtime layout");
 _Static_assert(FLEXOS_BOOT_KEYED_TABLE_OFFSET + FLEXOS_MAX_COMPARTMENTS * sizeof(struct flexos_keyed_compartment) <= FLEXOS_PAGE_SIZE, "the keyed table fits the boot-info page");
 _Static_assert(sizeof(struct flexos_gate_channel) == 128, "a channel is two cache lines");
 _Static_assert(sizeof(struct flexos_compartment_state) == 128, "two cache lines per compartment");

@@ -11,20 +11,33 @@
 #include <flexos_abi.h>
 #include <stdint.h>
 
-/* How this VM makes hypercalls (FLEXOS_HYPERCALL_MODE_*, from the boot info; support.c). */
-extern uint32_t flexos_hypercall_mode;
+/* The boot info: a read-only page at a fixed address. The runtime never keeps a pointer
+ * to it (or anything read from it) in its data: under intel-mpk that data carries key 0,
+ * which every compartment's key opens, so a compartment could steer another. */
+static inline const struct flexos_boot_info *flexos_boot(void) {
+    return (const struct flexos_boot_info *)FLEXOS_BOOT_INFO_ADDRESS;
+}
 
-/* Under intel-mpk: the index of the compartment running now (the gates keep it; support.c). */
-extern uint32_t flexos_current_compartment;
+/* Under intel-mpk: the compartment running now, read from PKRU. Only the gates write PKRU
+ * (the build refuses WRPKRU anywhere else, and a gate checks the value it wrote), so no
+ * compartment can pass for another. Compartment i's PKRU opens keys 0 and i + 1 only;
+ * FLEXOS_MAX_COMPARTMENTS when PKRU opens no compartment's key. */
+static inline uint32_t flexos_keyed_running_compartment(void) {
+    uint32_t pkru, unused;
+    __asm__ __volatile__(".byte 0x0f, 0x01, 0xee" /* rdpkru */ : "=a"(pkru), "=d"(unused) : "c"(0));
+    for (uint32_t key = 1; key < 16 && key <= FLEXOS_MAX_COMPARTMENTS; key++) {
+        if (((pkru >> (2 * key)) & 3) == 0) return key - 1;
+    }
+    return FLEXOS_MAX_COMPARTMENTS;
+}
 
 /* The first return address on the call stack outside the runtime's code: who asked the
  * runtime for memory (the allocation site heap-checks records), by frame pointers. 0 when
  * the walk finds none. */
 uintptr_t flexos_caller_outside_runtime(void);
 
-/* Per compartment, the accesses in progress that exclusivity-checks tracks (Exclusivity.swift). */
-extern uintptr_t flexos_access_heads[FLEXOS_MAX_COMPARTMENTS];
-static inline uintptr_t *flexos_access_head(void) { return &flexos_access_heads[flexos_current_compartment % FLEXOS_MAX_COMPARTMENTS]; }
+/* The list of accesses in progress that exclusivity-checks keeps, in a compartment's runtime state. */
+static inline uintptr_t *flexos_access_head(struct flexos_compartment_runtime *runtime) { return (uintptr_t *)&runtime->access_head; }
 
 /* Issues hypercall `number` with the argument block at `block`. On KVM: one store to the
  * hypercall window, which the monitor sees as a KVM_EXIT_MMIO. Under the QEMU engine:
@@ -32,7 +45,7 @@ static inline uintptr_t *flexos_access_head(void) { return &flexos_access_heads[
  * reach memory before the call and be re-read after it. */
 static inline void flexos_hypercall(uint64_t number, void *block) {
     __asm__ __volatile__("" ::: "memory");
-    if (flexos_hypercall_mode == FLEXOS_HYPERCALL_MODE_SYSCALL) {
+    if (flexos_boot()->hypercall_mode == FLEXOS_HYPERCALL_MODE_SYSCALL) {
         __asm__ __volatile__("syscall" : "+D"(number), "+S"(block) : : "rcx", "r11", "memory");
     } else {
         *(volatile uint64_t *)(FLEXOS_HYPERCALL_WINDOW + 8 * number) = (uint64_t)block;
