@@ -1,7 +1,10 @@
 import CFlexOSGuest
 
 /// A heap over one region of memory: first fit over a free list kept in address order,
-/// so that a free merges the block with its free neighbours and memory is reused.
+/// so that a free merges the block with its free neighbours and memory is reused. Small
+/// blocks (up to `binnedLimit` bytes) are freed into bins of one exact size each and
+/// handed out again from there, in O(1) with no walk of the list; the bins are merged into
+/// the list only when the list alone cannot serve an allocation.
 ///
 /// All of the heap's state lives in a header at the start of its region, so the same
 /// code serves a compartment's private heap and the shared heap that every VM of an image
@@ -28,7 +31,18 @@ struct Heap {
         /// The end of the highest block ever handed out: memory above it was never used
         /// (and is not poisoned).
         var highWater: UInt
+        /// Bytes in the bins (free, not in the list).
+        var binnedBytes: UInt
+        /// The first free block of each bin: bin i holds blocks of 16 * i bytes.
+        var bins: Bins
     }
+
+    fileprivate typealias Bins = (UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
+                                  UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
+                                  UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
+                                  UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt)
+    /// The largest block a bin holds.
+    static let binnedLimit: UInt = 63 * 16
 
     static let cookie: UInt = 0xF1E0_5EA5_0000_0000
     static let usedBit: UInt = 1
@@ -51,6 +65,8 @@ struct Heap {
             header.pointee.bytesInUse = 0
             header.pointee.checks = checked ? 1 : 0
             header.pointee.highWater = start
+            header.pointee.binnedBytes = 0
+            for bin in 0..<64 { setBin(bin, 0) }
             Heap.setWord(start, 0, end - start)
             Heap.setWord(start, 1, 0)
             flexos_store32_release(&header.pointee.ready, 1)
@@ -95,26 +111,93 @@ struct Heap {
         let requested = UInt(max(byteCount, 1))
         let need = max(alignUp(requested + (isChecked ? HeapChecks.canaryBytes : 0), 16) + headerSize, minimumBlock)
         return withLock { () -> UnsafeMutableRawPointer? in
-            var previous: UInt = 0
-            var block = checked(header.pointee.freeList)
+            if alignment == 16, let block = takeBinned(need) {
+                return handOut(block: block, size: need, requested: requested, site: site, payload: block + headerSize)
+            }
+            if let payload = firstFit(need: need, alignment: alignment, requested: requested, site: site) { return payload }
+            guard header.pointee.binnedBytes > 0 else { return nil }
+            releaseBins()
+            return firstFit(need: need, alignment: alignment, requested: requested, site: site)
+        }
+    }
+
+    /// The first block of the list that holds `need` bytes with the payload aligned, carved.
+    private func firstFit(need: UInt, alignment: UInt, requested: UInt, site: UInt) -> UnsafeMutableRawPointer? {
+        let headerSize = self.headerSize
+        var previous: UInt = 0
+        var block = checked(header.pointee.freeList)
+        while block != 0 {
+            let size = checked(size: Heap.word(block, 0), of: block), next = checked(Heap.word(block, 1))
+            var payload = alignUp(block + headerSize, alignment)
+            while payload - headerSize != block && payload - headerSize - block < minimumBlock { payload += alignment }
+            let front = payload - headerSize - block
+            if front + need <= size {
+                let allocated = carve(block: block, size: size, next: next, previous: previous, front: front, need: need)
+                return handOut(block: block + front, size: allocated, requested: requested, site: site, payload: payload)
+            }
+            previous = block
+            block = next
+        }
+        return nil
+    }
+
+    /// Marks `block` used, under heap-checks prepares it, and returns its payload.
+    private func handOut(block: UInt, size: UInt, requested: UInt, site: UInt, payload: UInt) -> UnsafeMutableRawPointer? {
+        Heap.setWord(block, 0, size | Heap.usedBit)
+        Heap.setWord(block, 1, Heap.cookie ^ block)
+        header.pointee.bytesInUse += size
+        if isChecked {
+            HeapChecks.prepare(block: block, size: size, requested: requested, site: site, poisonedBelow: header.pointee.highWater)
+            header.pointee.highWater = max(header.pointee.highWater, block + size)
+        }
+        return UnsafeMutableRawPointer(bitPattern: payload)
+    }
+
+    // MARK: Bins
+
+    private func bin(_ index: Int) -> UInt {
+        withUnsafePointer(to: &header.pointee.bins) { UnsafeRawPointer($0).load(fromByteOffset: index * 8, as: UInt.self) }
+    }
+
+    private func setBin(_ index: Int, _ block: UInt) {
+        withUnsafeMutablePointer(to: &header.pointee.bins) { UnsafeMutableRawPointer($0).storeBytes(of: block, toByteOffset: index * 8, as: UInt.self) }
+    }
+
+    /// A free block of exactly `size` bytes from its bin, unlinked; nil when the bin is empty.
+    private func takeBinned(_ size: UInt) -> UInt? {
+        guard size <= Heap.binnedLimit else { return nil }
+        let index = Int(size / 16), block = checked(bin(index))
+        guard block != 0 else { return nil }
+        guard Heap.word(block, 0) == size else { corrupted() }
+        setBin(index, checked(Heap.word(block, 1)))
+        header.pointee.binnedBytes -= size
+        return block
+    }
+
+    /// Puts free block `block` of `size` bytes in its bin, if a bin holds that size.
+    private func bin(_ block: UInt, size: UInt) -> Bool {
+        guard size <= Heap.binnedLimit else { return false }
+        let index = Int(size / 16)
+        Heap.setWord(block, 0, size)
+        Heap.setWord(block, 1, bin(index))
+        setBin(index, block)
+        header.pointee.binnedBytes += size
+        return true
+    }
+
+    /// Moves every binned block into the list, merging neighbours: what an allocation the
+    /// list cannot serve tries before it fails.
+    private func releaseBins() {
+        for index in 0..<64 {
+            var block = checked(bin(index))
+            setBin(index, 0)
             while block != 0 {
-                let size = checked(size: Heap.word(block, 0), of: block), next = checked(Heap.word(block, 1))
-                var payload = alignUp(block + headerSize, alignment)
-                while payload - headerSize != block && payload - headerSize - block < minimumBlock { payload += alignment }
-                let front = payload - headerSize - block
-                if front + need <= size {
-                    let allocated = carve(block: block, size: size, next: next, previous: previous, front: front, need: need)
-                    if isChecked {
-                        HeapChecks.prepare(block: block + front, size: allocated, requested: requested, site: site, poisonedBelow: header.pointee.highWater)
-                        header.pointee.highWater = max(header.pointee.highWater, block + front + allocated)
-                    }
-                    return UnsafeMutableRawPointer(bitPattern: payload)
-                }
-                previous = block
+                let next = checked(Heap.word(block, 1))
+                insertFree(block, size: checked(size: Heap.word(block, 0), of: block))
                 block = next
             }
-            return nil
         }
+        header.pointee.binnedBytes = 0
     }
 
     /// Returns the block at `pointer` to the heap, merging it with free neighbours.
@@ -131,7 +214,7 @@ struct Heap {
             let length = checked(size: size & ~Heap.usedBit, of: block)
             if isChecked { HeapChecks.retire(block: block, size: length) }
             header.pointee.bytesInUse -= length
-            insertFree(block, size: length)
+            if !bin(block, size: length) { insertFree(block, size: length) }
         }
     }
 
@@ -158,9 +241,6 @@ struct Heap {
         } else {
             Heap.setWord(previous, 1, remainder)
         }
-        Heap.setWord(allocatedStart, 0, allocated | Heap.usedBit)
-        Heap.setWord(allocatedStart, 1, Heap.cookie ^ allocatedStart)
-        header.pointee.bytesInUse += allocated
         return allocated
     }
 
