@@ -74,11 +74,13 @@ struct SortedSet {
         return isNew
     }
 
-    mutating func popMinimum() -> Element? {
-        guard !ordered.isEmpty else { return nil }
-        let element = ordered.removeFirst()
-        scores[element.member] = nil
-        return element
+    /// Removes the `count` lowest elements in one pass (not one shift of the rest per element).
+    mutating func popMinimum(_ count: Int) -> [Element] {
+        let taken = min(max(count, 0), ordered.count)
+        let elements = Array(ordered.prefix(taken))
+        ordered.removeFirst(taken)
+        for element in elements { scores[element.member] = nil }
+        return elements
     }
 
     private func precedes(_ a: Element, _ b: Element) -> Bool {

@@ -59,10 +59,11 @@ struct Command {
         return true
     }
 
-    /// Bytes of all arguments: what storing this command may cost.
+    /// What storing every argument of this command costs the heap: each as an array (its
+    /// header, and the heap block's) of its bytes.
     var payloadBytes: Int {
         var total = 0
-        for index in 0..<count { total += self[index].count + 32 }
+        for index in 0..<count { total &+= (self[index].count + 15) & ~15 &+ 48 }
         return total
     }
 }
@@ -90,10 +91,22 @@ struct Reply {
 
     private mutating func reserve(_ count: Int) -> UnsafeMutablePointer<UInt8>? {
         guard !failed else { return nil }
-        if let base, length + count <= capacity { return base + length }
+        guard let target = grow(toHold: count) else { failed = true; return nil }
+        return target
+    }
+
+    /// Whether `count` more bytes of reply records fit, making room for them now: what a
+    /// command that changes data asks before it changes anything, so that a reply that
+    /// cannot be sent never costs the data it would have carried.
+    mutating func makeRoom(for count: Int) -> Bool { !failed && grow(toHold: count) != nil }
+
+    private mutating func grow(toHold count: Int) -> UnsafeMutablePointer<UInt8>? {
+        if let base, count <= capacity - length { return base + length }
+        let (needed, overflow) = length.addingReportingOverflow(count)
+        guard !overflow, needed <= Int(SharedMemory.heapCapacity) else { return nil }
         var grown = max(capacity, 4096)
-        while grown < length + count { grown *= 2 }
-        guard let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { failed = true; return nil }
+        while grown < needed { grown = min(grown * 2, needed + (4 << 20)) }
+        guard let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { return nil }
         if let base {
             bigger.update(from: base, count: length)
             SharedMemory.deallocate(base)
@@ -134,6 +147,11 @@ struct Reply {
     mutating func bulk(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { bulk($0) } }
 
     mutating func bulk(_ text: StaticString) { bulk(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)) }
+
+    /// Bytes of records that answer a bulk string of `length` bytes.
+    static func bulkBytes(_ length: Int) -> Int { 9 + length }
+    /// Bytes of an array record's header.
+    static let arrayBytes = 9
 
     mutating func null() {
         guard let target = reserve(1) else { return }

@@ -9,60 +9,72 @@ enum Commands {
 
     typealias Handler = (Command, inout Reply) -> Void
     /// A command: its name, its minimum argument count (the name included), whether it
-    /// takes more, whether it grows the data (and may be refused with -OOM), and its code.
+    /// takes more, how it grows the data (and may be refused with -OOM), and its code.
     struct Definition {
         let name: StaticString
         let minimum: Int
         let variadic: Bool
-        let grows: Bool
+        let growth: Growth
         let run: Handler
     }
 
+    /// What a command that adds data costs beyond its arguments' bytes.
+    enum Growth {
+        case none
+        /// Values under keys: the keyspace's table may grow.
+        case strings
+        /// Members of a collection: each also takes a slot in it (a list's, set's, hash's
+        /// or sorted set's table, with room to grow).
+        case members
+
+        static let memberBytes = 64
+    }
+
     static let table: [Definition] = [
-        Definition(name: "get", minimum: 2, variadic: false, grows: false, run: get),
-        Definition(name: "set", minimum: 3, variadic: true, grows: true, run: set),
-        Definition(name: "ping", minimum: 1, variadic: true, grows: false, run: ping),
-        Definition(name: "echo", minimum: 2, variadic: false, grows: false, run: { c, r in r.bulk(c[1]) }),
-        Definition(name: "del", minimum: 2, variadic: true, grows: false, run: delete),
-        Definition(name: "exists", minimum: 2, variadic: true, grows: false, run: exists),
-        Definition(name: "incr", minimum: 2, variadic: false, grows: true, run: { c, r in increment(c, by: 1, &r) }),
-        Definition(name: "decr", minimum: 2, variadic: false, grows: true, run: { c, r in increment(c, by: -1, &r) }),
-        Definition(name: "incrby", minimum: 3, variadic: false, grows: true, run: { c, r in incrementBy(c, negate: false, &r) }),
-        Definition(name: "decrby", minimum: 3, variadic: false, grows: true, run: { c, r in incrementBy(c, negate: true, &r) }),
-        Definition(name: "append", minimum: 3, variadic: false, grows: true, run: append),
-        Definition(name: "strlen", minimum: 2, variadic: false, grows: false, run: strlen),
-        Definition(name: "mset", minimum: 3, variadic: true, grows: true, run: mset),
-        Definition(name: "mget", minimum: 2, variadic: true, grows: false, run: mget),
-        Definition(name: "expire", minimum: 3, variadic: true, grows: false, run: { c, r in expire(c, unit: 1000, &r) }),
-        Definition(name: "pexpire", minimum: 3, variadic: true, grows: false, run: { c, r in expire(c, unit: 1, &r) }),
-        Definition(name: "ttl", minimum: 2, variadic: false, grows: false, run: { c, r in ttl(c, unit: 1000, &r) }),
-        Definition(name: "pttl", minimum: 2, variadic: false, grows: false, run: { c, r in ttl(c, unit: 1, &r) }),
-        Definition(name: "persist", minimum: 2, variadic: false, grows: false, run: persist),
-        Definition(name: "type", minimum: 2, variadic: false, grows: false, run: type),
-        Definition(name: "lpush", minimum: 3, variadic: true, grows: true, run: { c, r in push(c, front: true, &r) }),
-        Definition(name: "rpush", minimum: 3, variadic: true, grows: true, run: { c, r in push(c, front: false, &r) }),
-        Definition(name: "lpop", minimum: 2, variadic: true, grows: false, run: { c, r in pop(c, front: true, &r) }),
-        Definition(name: "rpop", minimum: 2, variadic: true, grows: false, run: { c, r in pop(c, front: false, &r) }),
-        Definition(name: "lrange", minimum: 4, variadic: false, grows: false, run: lrange),
-        Definition(name: "llen", minimum: 2, variadic: false, grows: false, run: llen),
-        Definition(name: "sadd", minimum: 3, variadic: true, grows: true, run: sadd),
-        Definition(name: "spop", minimum: 2, variadic: true, grows: false, run: spop),
-        Definition(name: "scard", minimum: 2, variadic: false, grows: false, run: scard),
-        Definition(name: "sismember", minimum: 3, variadic: false, grows: false, run: sismember),
-        Definition(name: "smembers", minimum: 2, variadic: false, grows: false, run: smembers),
-        Definition(name: "hset", minimum: 4, variadic: true, grows: true, run: hset),
-        Definition(name: "hget", minimum: 3, variadic: false, grows: false, run: hget),
-        Definition(name: "zadd", minimum: 4, variadic: true, grows: true, run: zadd),
-        Definition(name: "zpopmin", minimum: 2, variadic: true, grows: false, run: zpopmin),
-        Definition(name: "zcard", minimum: 2, variadic: false, grows: false, run: zcard),
-        Definition(name: "dbsize", minimum: 1, variadic: false, grows: false, run: { _, r in r.integer(Keyspace.entries.count) }),
-        Definition(name: "flushall", minimum: 1, variadic: true, grows: false, run: flush),
-        Definition(name: "flushdb", minimum: 1, variadic: true, grows: false, run: flush),
-        Definition(name: "select", minimum: 2, variadic: false, grows: false, run: select),
-        Definition(name: "info", minimum: 1, variadic: true, grows: false, run: Server.info),
-        Definition(name: "config", minimum: 2, variadic: true, grows: false, run: Server.config),
-        Definition(name: "client", minimum: 2, variadic: true, grows: false, run: Server.client),
-        Definition(name: "command", minimum: 1, variadic: true, grows: false, run: { _, r in r.array(0) }),
+        Definition(name: "get", minimum: 2, variadic: false, growth: .none, run: get),
+        Definition(name: "set", minimum: 3, variadic: true, growth: .strings, run: set),
+        Definition(name: "ping", minimum: 1, variadic: true, growth: .none, run: ping),
+        Definition(name: "echo", minimum: 2, variadic: false, growth: .none, run: { c, r in r.bulk(c[1]) }),
+        Definition(name: "del", minimum: 2, variadic: true, growth: .none, run: delete),
+        Definition(name: "exists", minimum: 2, variadic: true, growth: .none, run: exists),
+        Definition(name: "incr", minimum: 2, variadic: false, growth: .strings, run: { c, r in increment(c, by: 1, &r) }),
+        Definition(name: "decr", minimum: 2, variadic: false, growth: .strings, run: { c, r in increment(c, by: -1, &r) }),
+        Definition(name: "incrby", minimum: 3, variadic: false, growth: .strings, run: { c, r in incrementBy(c, negate: false, &r) }),
+        Definition(name: "decrby", minimum: 3, variadic: false, growth: .strings, run: { c, r in incrementBy(c, negate: true, &r) }),
+        Definition(name: "append", minimum: 3, variadic: false, growth: .strings, run: append),
+        Definition(name: "strlen", minimum: 2, variadic: false, growth: .none, run: strlen),
+        Definition(name: "mset", minimum: 3, variadic: true, growth: .strings, run: mset),
+        Definition(name: "mget", minimum: 2, variadic: true, growth: .none, run: mget),
+        Definition(name: "expire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1000, &r) }),
+        Definition(name: "pexpire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1, &r) }),
+        Definition(name: "ttl", minimum: 2, variadic: false, growth: .none, run: { c, r in ttl(c, unit: 1000, &r) }),
+        Definition(name: "pttl", minimum: 2, variadic: false, growth: .none, run: { c, r in ttl(c, unit: 1, &r) }),
+        Definition(name: "persist", minimum: 2, variadic: false, growth: .none, run: persist),
+        Definition(name: "type", minimum: 2, variadic: false, growth: .none, run: type),
+        Definition(name: "lpush", minimum: 3, variadic: true, growth: .members, run: { c, r in push(c, front: true, &r) }),
+        Definition(name: "rpush", minimum: 3, variadic: true, growth: .members, run: { c, r in push(c, front: false, &r) }),
+        Definition(name: "lpop", minimum: 2, variadic: true, growth: .none, run: { c, r in pop(c, front: true, &r) }),
+        Definition(name: "rpop", minimum: 2, variadic: true, growth: .none, run: { c, r in pop(c, front: false, &r) }),
+        Definition(name: "lrange", minimum: 4, variadic: false, growth: .none, run: lrange),
+        Definition(name: "llen", minimum: 2, variadic: false, growth: .none, run: llen),
+        Definition(name: "sadd", minimum: 3, variadic: true, growth: .members, run: sadd),
+        Definition(name: "spop", minimum: 2, variadic: true, growth: .none, run: spop),
+        Definition(name: "scard", minimum: 2, variadic: false, growth: .none, run: scard),
+        Definition(name: "sismember", minimum: 3, variadic: false, growth: .none, run: sismember),
+        Definition(name: "smembers", minimum: 2, variadic: false, growth: .none, run: smembers),
+        Definition(name: "hset", minimum: 4, variadic: true, growth: .members, run: hset),
+        Definition(name: "hget", minimum: 3, variadic: false, growth: .none, run: hget),
+        Definition(name: "zadd", minimum: 4, variadic: true, growth: .members, run: zadd),
+        Definition(name: "zpopmin", minimum: 2, variadic: true, growth: .none, run: zpopmin),
+        Definition(name: "zcard", minimum: 2, variadic: false, growth: .none, run: zcard),
+        Definition(name: "dbsize", minimum: 1, variadic: false, growth: .none, run: { _, r in r.integer(Keyspace.entries.count) }),
+        Definition(name: "flushall", minimum: 1, variadic: true, growth: .none, run: flush),
+        Definition(name: "flushdb", minimum: 1, variadic: true, growth: .none, run: flush),
+        Definition(name: "select", minimum: 2, variadic: false, growth: .none, run: select),
+        Definition(name: "info", minimum: 1, variadic: true, growth: .none, run: Server.info),
+        Definition(name: "config", minimum: 2, variadic: true, growth: .none, run: Server.config),
+        Definition(name: "client", minimum: 2, variadic: true, growth: .none, run: Server.client),
+        Definition(name: "command", minimum: 1, variadic: true, growth: .none, run: { _, r in r.array(0) }),
     ]
 
     static func run(_ command: Command, _ reply: inout Reply) {
@@ -70,7 +82,13 @@ enum Commands {
         guard command.count >= definition.minimum, definition.variadic || command.count == definition.minimum else {
             return reply.error(bytes("ERR wrong number of arguments for '") + lowercased(command[0]) + bytes("' command"))
         }
-        if definition.grows && !Keyspace.hasRoom(for: command.payloadBytes) { return reply.error(outOfMemory) }
+        switch definition.growth {
+        case .none: break
+        case .strings:
+            guard Keyspace.hasRoom(for: command.payloadBytes, keys: command.count / 2) else { return reply.error(outOfMemory) }
+        case .members:
+            guard Keyspace.hasRoom(for: command.payloadBytes &+ command.count &* Growth.memberBytes, keys: 1) else { return reply.error(outOfMemory) }
+        }
         definition.run(command, &reply)
     }
 
@@ -170,15 +188,20 @@ enum Commands {
 
     static func append(_ c: Command, _ r: inout Reply) {
         let key = c.bytes(1)
-        guard let entry = Keyspace.live(key) else {
+        guard Keyspace.live(key) != nil else {
             Keyspace.entries[key] = Entry(value: .string(c.bytes(2)))
             return r.integer(c[2].count)
         }
-        guard case .string = entry.value else { return r.error(wrongType) }
-        var length = 0
+        guard let current = Keyspace.peek(key, { value -> Int? in if case .string(let bytes) = value { bytes.count } else { nil } }) else {
+            return r.error(wrongType)
+        }
+        let (length, overflow) = current.addingReportingOverflow(c[2].count)
+        // Growing copies the value: the new storage is allocated while the old one lives.
+        let capacity = Keyspace.grownCapacity(from: current, toHold: length)
+        guard !overflow, Keyspace.hasRoom(forExactly: capacity + 64) else { return r.error(outOfMemory) }
         Keyspace.entries[key]?.value.withString { value in
+            if value.capacity < length { value.reserveCapacity(capacity) }
             value.append(contentsOf: c[2])
-            length = value.count
         }
         r.integer(length)
     }
@@ -260,12 +283,21 @@ enum Commands {
         guard case .valid(let count) = PopCount(c) else { return PopCount(c).refuse(&r) }
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.nullArray() }
+        // The reply's room is made before anything is popped: a reply that cannot be sent
+        // must not cost the data it carries.
+        let replyBytes = Keyspace.peek(key) { value -> Int? in
+            guard case .list(let list) = value else { return nil }
+            var bytes = Reply.arrayBytes
+            for index in 0..<min(count ?? 1, list.count) { bytes += Reply.bulkBytes(list[front ? index : list.count - 1 - index].count) }
+            return bytes
+        }
+        guard let replyBytes else { return r.error(wrongType) }
+        guard r.makeRoom(for: replyBytes) else { return r.error(outOfMemory) }
         let popped = Keyspace.entries[key]?.value.withList { list -> [[UInt8]] in
             var values: [[UInt8]] = []
             while values.count < (count ?? 1), let value = front ? list.popFront() : list.popBack() { values.append(value) }
             return values
-        }
-        guard let popped else { return r.error(wrongType) }
+        } ?? []
         if case .list(let list)? = Keyspace.entries[key]?.value, list.isEmpty { Keyspace.entries[key] = nil }
         replyPopped(popped, count: count, &r)
     }
@@ -310,14 +342,18 @@ enum Commands {
         guard case .valid(let count) = PopCount(c) else { return PopCount(c).refuse(&r) }
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.array(0) }
-        let popped = Keyspace.entries[key]?.value.withSet { set -> [[UInt8]] in
-            var values: [[UInt8]] = []
-            while values.count < (count ?? 1), !set.isEmpty { values.append(set.removeFirst()) }
-            return values
-        }
-        guard let popped else { return r.error(wrongType) }
-        if case .set(let set)? = Keyspace.entries[key]?.value, set.isEmpty { Keyspace.entries[key] = nil }
-        replyPopped(popped, count: count, &r)
+        guard let members = Keyspace.peek(key, { value -> [[UInt8]]? in
+            guard case .set(let set) = value else { return nil }
+            return Array(set.prefix(count ?? 1))
+        }) else { return r.error(wrongType) }
+        guard r.makeRoom(for: members.reduce(Reply.arrayBytes) { $0 + Reply.bulkBytes($1.count) }) else { return r.error(outOfMemory) }
+        // Each member is removed by its hash: O(1) apiece, not a scan from the start of the table.
+        let emptied = Keyspace.entries[key]?.value.withSet { set -> Bool in
+            if members.count == set.count { set.removeAll() } else { for member in members { set.remove(member) } }
+            return set.isEmpty
+        } ?? false
+        if emptied { Keyspace.entries[key] = nil }
+        replyPopped(members, count: count, &r)
     }
 
     /// One value (or nil) when no count was given, else an array of what was popped.
@@ -399,12 +435,13 @@ enum Commands {
         let count = given ?? 1
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return r.array(0) }
-        let popped = Keyspace.entries[key]?.value.withSortedSet { set -> [SortedSet.Element] in
-            var elements: [SortedSet.Element] = []
-            while elements.count < count, let element = set.popMinimum() { elements.append(element) }
-            return elements
+        let replyBytes = Keyspace.peek(key) { value -> Int? in
+            guard case .sortedSet(let set) = value else { return nil }
+            return set.ordered.prefix(count).reduce(Reply.arrayBytes) { $0 + Reply.bulkBytes($1.member.count) + Reply.bulkBytes($1.scoreText.count) }
         }
-        guard let popped else { return r.error(wrongType) }
+        guard let replyBytes else { return r.error(wrongType) }
+        guard r.makeRoom(for: replyBytes) else { return r.error(outOfMemory) }
+        let popped = Keyspace.entries[key]?.value.withSortedSet { set in set.popMinimum(count) } ?? []
         if case .sortedSet(let set)? = Keyspace.entries[key]?.value, set.count == 0 { Keyspace.entries[key] = nil }
         r.array(popped.count * 2)
         for element in popped {

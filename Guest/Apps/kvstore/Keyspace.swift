@@ -54,10 +54,33 @@ enum Keyspace {
     /// answers -OOM instead of trapping on a failed allocation.
     static var maximumMemory: UInt { PrivateHeap.capacity / 4 * 3 }
 
-    /// Whether `bytes` more can be stored: the dictionary may double while adding them.
-    static func hasRoom(for bytes: Int) -> Bool {
-        let growth = UInt(entries.capacity) * 160
-        let (need, overflow) = PrivateHeap.bytesInUse.addingReportingOverflow(UInt(bytes) * 2 + growth)
+    /// Whether a command storing `bytes` of data under up to `keys` new keys fits: the
+    /// data, and the dictionary's new table when the keys make it grow (for a moment the old
+    /// table and the new one, of twice the buckets, both live).
+    static func hasRoom(for bytes: Int, keys: Int) -> Bool {
+        let buckets = UInt(entries.capacity) * 4 / 3 + 1
+        let growth = entries.count + keys > entries.capacity ? 2 * buckets * UInt(MemoryLayout<[UInt8]>.stride + MemoryLayout<Entry>.stride + 1) : 0
+        return hasRoom(forExactly: bytes &+ Int(growth))
+    }
+
+    /// What `body` finds in the value of `key`, which it reads but does not keep: the copy
+    /// it sees is gone when this returns, so a change that follows happens in place.
+    static func peek<R>(_ key: [UInt8], _ body: (Value) -> R?) -> R? {
+        guard let entry = entries[key] else { return nil }
+        return body(entry.value)
+    }
+
+    /// The capacity a string of `current` bytes grows to when it must hold `needed`: double
+    /// while small, then 1 MiB more than needed (as Redis's strings grow), so that appends
+    /// stay amortised O(1) without a large value doubling past the memory limit.
+    static func grownCapacity(from current: Int, toHold needed: Int) -> Int {
+        max(needed, min(current &* 2, needed &+ (1 << 20)))
+    }
+
+    /// Whether an allocation of `bytes` more fits under the limit now, no growth assumed:
+    /// for a command that knows exactly what it will allocate.
+    static func hasRoom(forExactly bytes: Int) -> Bool {
+        let (need, overflow) = PrivateHeap.bytesInUse.addingReportingOverflow(UInt(max(bytes, 0)))
         return !overflow && need <= maximumMemory
     }
 
