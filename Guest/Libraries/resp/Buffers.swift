@@ -35,22 +35,46 @@ struct SharedBuffer {
         if start == end { start = 0; end = 0 }
     }
 
+    /// Makes room for `count` more bytes; when the shared heap cannot, marks the buffer
+    /// failed (its connection is then closed).
     mutating func reserve(_ count: Int) -> Bool {
-        if end + count <= capacity { return true }
+        if makeRoom(for: count) { return true }
+        failed = true
+        return false
+    }
+
+    /// Makes room for `count` more bytes, if the shared heap can; the buffer stays usable
+    /// either way. It doubles while small and then grows 4 MiB past what it needs, so that
+    /// a large value does not ask for twice its size.
+    mutating func makeRoom(for count: Int) -> Bool {
+        if count <= capacity - end { return true }
         if start > 0 {
             (base).update(from: base + start, count: end - start)
             end -= start
             start = 0
-            if end + count <= capacity { return true }
+            if count <= capacity - end { return true }
         }
+        let (needed, overflow) = end.addingReportingOverflow(count)
+        guard !overflow, needed <= Int(SharedMemory.heapCapacity) else { return false }
         var grown = capacity
-        while grown < end + count { grown *= 2 }
-        guard let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { failed = true; return false }
+        while grown < needed { grown = min(grown * 2, needed + (4 << 20)) }
+        guard let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { return false }
         bigger.update(from: base, count: end)
         SharedMemory.deallocate(base)
         base = bigger
         capacity = grown
         return true
+    }
+
+    /// Gives a large buffer back to the shared heap once nothing is pending in it (Redis
+    /// frees an idle client's query buffer too): a burst does not keep its memory.
+    mutating func shrinkIfIdle(to small: Int) {
+        guard end == start, capacity > 4 * small, let smaller = SharedMemory.allocate(UInt8.self, count: small) else { return }
+        SharedMemory.deallocate(base)
+        base = smaller
+        capacity = small
+        start = 0
+        end = 0
     }
 
     mutating func append(_ byte: UInt8) {

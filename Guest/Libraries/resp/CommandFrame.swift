@@ -16,13 +16,36 @@ struct CommandFrame {
     private var capacity: Int
     private var used = 0
 
+    static let initialWords = 1024
+    static let initialReplyBytes = 16 << 10
+
     init?() {
-        capacity = 1024
-        guard let words = SharedMemory.allocate(UInt64.self, count: CommandFrame.headerWords + 1024),
-              let reply = SharedMemory.allocate(UInt8.self, count: 16 << 10) else { return nil }
+        capacity = CommandFrame.initialWords
+        guard let words = SharedMemory.allocate(UInt64.self, count: CommandFrame.headerWords + CommandFrame.initialWords),
+              let reply = SharedMemory.allocate(UInt8.self, count: CommandFrame.initialReplyBytes) else { return nil }
         self.words = words
         words[1] = UInt64(UInt(bitPattern: reply))
-        words[2] = 16 << 10
+        words[2] = UInt64(CommandFrame.initialReplyBytes)
+        reset()
+    }
+
+    /// Gives a frame or reply buffer that a large batch grew back to the shared heap,
+    /// between turns (nothing is in them then).
+    mutating func shrinkIfLarge() {
+        if capacity > 4 * CommandFrame.initialWords, let smaller = SharedMemory.allocate(UInt64.self, count: CommandFrame.headerWords + CommandFrame.initialWords) {
+            smaller.update(from: words, count: CommandFrame.headerWords)
+            SharedMemory.deallocate(words)
+            words = smaller
+            capacity = CommandFrame.initialWords
+        }
+        // The application may have put a larger reply buffer in the frame.
+        let replyBytes = Int(truncatingIfNeeded: words[2])
+        if replyBytes > 4 * CommandFrame.initialReplyBytes, let reply = UnsafeMutablePointer<UInt8>(bitPattern: UInt(words[1])),
+           SharedMemory.holds(reply, count: replyBytes), let smaller = SharedMemory.allocate(UInt8.self, count: CommandFrame.initialReplyBytes) {
+            SharedMemory.deallocate(reply)
+            words[1] = UInt64(UInt(bitPattern: smaller))
+            words[2] = UInt64(CommandFrame.initialReplyBytes)
+        }
         reset()
     }
 

@@ -29,6 +29,13 @@ enum ReplyFormatter {
                 position += length
             case UInt8(ascii: "$"):
                 guard let length = word(), length >= 0, length <= records.count - position else { return false }
+                // The whole reply or none of it: a header without its body would leave the
+                // client reading the next reply as this one's bytes.
+                guard output.makeRoom(for: length + 32) else {
+                    output.append(UnsafeBufferPointer(start: tooLarge.utf8Start, count: tooLarge.utf8CodeUnitCount))
+                    position += length
+                    continue
+                }
                 output.append(UInt8(ascii: "$"))
                 output.append(decimal: length)
                 output.appendCRLF()
@@ -50,4 +57,5 @@ enum ReplyFormatter {
     }
 
     static let nullBulk: StaticString = "$-1\r\n"
+    static let tooLarge: StaticString = "-OOM the reply does not fit the shared heap between the store and the network\r\n"
 }

@@ -18,9 +18,12 @@ final class Client {
     /// Poll said bytes (or the peer's close) wait to be received.
     var readable = false
 
+    /// What each buffer starts with, and shrinks back to when idle.
+    static let bufferSize = 16 << 10
+
     init?(id: UInt64) {
-        guard let input = SharedBuffer(capacity: 16 << 10) else { return nil }
-        guard let output = SharedBuffer(capacity: 16 << 10) else { input.free(); return nil }
+        guard let input = SharedBuffer(capacity: Client.bufferSize) else { return nil }
+        guard let output = SharedBuffer(capacity: Client.bufferSize) else { input.free(); return nil }
         self.id = id
         self.input = input
         self.output = output
@@ -41,6 +44,8 @@ enum BatchEntry {
     /// QUIT: answered here, then the connection closes.
     case quit(Client)
     case protocolError(Client, StaticString)
+    /// A command answered here with this reply, without the application.
+    case refused(Client, StaticString)
 }
 
 /// The event loop: one thread serves every connection, as Redis does. Each turn it waits
@@ -112,8 +117,9 @@ enum Server {
             if client.output.pending >= outputHighWater || entries.count >= batchLimit { return true }
             let rest = UnsafeBufferPointer(rebasing: client.input.pendingBuffer[client.parsed...])
             switch Parser.parse(rest, into: &arguments) {
-            case .incomplete(let needed):
-                if client.parsed == 0 && needed > client.input.capacity { _ = client.input.reserve(needed - client.input.pending) }
+            case .incomplete:
+                // Room grows with what arrives, never with what a header announces: a header
+                // alone must not take the shared heap from every other client.
                 client.stalled = false
                 return false
             case .skip(let consumed):
@@ -129,8 +135,11 @@ enum Server {
                     client.closing = true
                 } else if frame.add(arguments, base: base) {
                     entries.append(.command(client))
+                } else if frame.count > 0 {
+                    return true  // the next turn's batch has room for it
                 } else {
-                    return true
+                    // Not even alone does it fit the shared heap: refused, not retried for ever.
+                    entries.append(.refused(client, "-OOM the command does not fit the shared heap between the parser and the store\r\n"))
                 }
                 client.parsed += consumed
             }
@@ -153,6 +162,8 @@ enum Server {
                 client.output.append("+OK\r\n")
             case .protocolError(let client, let message):
                 protocolError(client, message)
+            case .refused(let client, let reply):
+                client.output.append(reply)
             }
         }
     }
@@ -230,7 +241,10 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
             client.parsed = 0
         }
         Server.send(turn, requests: requests)
+        frame.shrinkIfLarge()
         for client in turn {
+            client.input.shrinkIfIdle(to: Client.bufferSize)
+            client.output.shrinkIfIdle(to: Client.bufferSize)
             if client.finished {
                 connections.finish(client)
             } else if client.stalled && client.output.pending < Server.outputHighWater {
