@@ -10,11 +10,11 @@ final class KeyValueServer {
     let run: ImageSetRun
     let port: UInt16
 
-    init(_ target: String, memory: UInt64 = ImageSetLayout.defaultMemory) throws {
+    init(_ target: String, memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory) throws {
         let folder = try TestImages.build(target).folder
         vmLock.lock()
         do {
-            let options = LaunchOptions(memory: memory, listen: [try ListenAddress.parse("127.0.0.1:0")])
+            let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")])
             run = try ImageSetRun(try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole())
         } catch {
             vmLock.unlock()
@@ -105,16 +105,22 @@ final class RawConnection {
 
     /// Reads until `done` holds for what arrived, the peer closes, or 10 s pass.
     func read(until done: (String) -> Bool = { _ in false }) -> (text: String, closed: Bool) {
+        let (bytes, closed) = readBytes { done(String(decoding: $0, as: UTF8.self)) }
+        return (String(decoding: bytes, as: UTF8.self), closed)
+    }
+
+    /// Reads until `done` holds for the bytes that arrived (for large replies: no text is
+    /// made of them on the way), the peer closes, or 10 s pass.
+    func readBytes(until done: ([UInt8]) -> Bool) -> (bytes: [UInt8], closed: Bool) {
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         let deadline = Date().addingTimeInterval(10)
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
             if count < 0 && (errno == EINTR || errno == EAGAIN) && Date() < deadline { continue }
-            if count <= 0 { return (String(decoding: bytes, as: UTF8.self), count == 0) }
+            if count <= 0 { return (bytes, count == 0) }
             bytes += buffer[0..<count]
-            let text = String(decoding: bytes, as: UTF8.self)
-            if done(text) { return (text, false) }
+            if done(bytes) { return (bytes, false) }
         }
     }
 }

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// One RESP command as a client encodes it.
+func resp(_ arguments: [[UInt8]]) -> [UInt8] {
+    var bytes = Array("*\(arguments.count)\r\n".utf8)
+    for argument in arguments { bytes += Array("$\(argument.count)\r\n".utf8) + argument + [13, 10] }
+    return bytes
+}
+
+func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf8) }) }
+
+/// The kvstore appliance at the edges of its memory, as a hostile or careless client finds
+/// them: every command either completes or answers -OOM with the data untouched, a reply is
+/// whole or not sent, a header alone reserves nothing, and no command stalls the store.
+/// The network and parser in the store's VM (fcalls) and in a VM of their own (vmept).
+@Suite(.serialized) struct ApplianceLimitsTests {
+    static let conformations = ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"]
+
+    /// APPENDs of 1 MiB once made the value's storage double past the heap and fault.
+    @Test(arguments: conformations)
+    func appendingPastTheLimitAnswersOutOfMemoryAndKeepsTheValue(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        let megabyte = [UInt8](repeating: 0x61, count: 1 << 20)
+        var appended = 0, refused = false
+        for _ in 0..<60 where !refused {
+            client.send(resp([Array("APPEND".utf8), Array("a".utf8), megabyte]))
+            let reply = client.read { $0.hasSuffix("\r\n") }.text
+            if reply.hasPrefix(":") { appended += 1 } else { refused = reply.hasPrefix("-OOM"); #expect(refused, "\(reply)") }
+        }
+        #expect(refused && appended > 8, "\(appended) appended")
+        client.send(resp("STRLEN", "a") + resp("PING"))
+        #expect(client.read { $0.hasSuffix("+PONG\r\n") }.text == ":\(appended << 20)\r\n+PONG\r\n")
+        #expect(!server.run.isFinished)
+    }
+
+    /// LPOP of more than the shared heap can carry back once emptied the list, then
+    /// answered -OOM: the data was lost.
+    @Test(arguments: conformations)
+    func aPopWhoseReplyCannotBeSentLosesNothing(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation, sharedMemory: 8 << 20)
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        let value = [UInt8](repeating: 0x76, count: 65536)
+        for _ in 0..<200 {
+            client.send(resp([Array("RPUSH".utf8), Array("l".utf8), value]))
+            _ = client.read { $0.hasSuffix("\r\n") }
+        }
+        client.send(resp("LPOP", "l", "200"))
+        #expect(client.read { $0.hasSuffix("\r\n") }.text.hasPrefix("-OOM"))
+        client.send(resp("LLEN", "l"))
+        #expect(client.read { $0.hasSuffix("\r\n") }.text == ":200\r\n")
+        client.send(resp("LPOP", "l", "10"))
+        #expect(client.readBytes { $0.count >= 10 * 65545 }.bytes.starts(with: Array("*10\r\n$65536\r\n".utf8)))
+    }
+
+    /// GET of a 16 MiB value (the largest a bulk string may be) once sent its header and
+    /// no body, and the client read the next reply as its bytes.
+    @Test(arguments: conformations)
+    func aSixteenMebibyteValueRoundTripsAndTheConnectionStaysInStep(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        let value = [UInt8](repeating: 0x79, count: 16 << 20)
+        client.send(resp([Array("SET".utf8), Array("big".utf8), value]))
+        #expect(client.read { $0.hasSuffix("\r\n") }.text == "+OK\r\n")
+        client.send(resp("GET", "big") + resp("PING"))
+        let expected = Array("$16777216\r\n".utf8) + value + Array("\r\n+PONG\r\n".utf8)
+        let reply = client.readBytes { $0.count >= expected.count }.bytes
+        #expect(reply == expected, "\(reply.count) bytes: \(String(decoding: reply.prefix(40), as: UTF8.self))...")
+    }
+
+    /// Seven connections that each sent only `*1\r\n$16777216\r\n` once reserved 32 MiB
+    /// apiece and every new client was closed unanswered.
+    @Test(arguments: conformations)
+    func bulkHeadersAloneReserveNothing(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let held = try (0..<12).map { _ in try RawConnection(port: server.port) }
+        for connection in held { connection.send("*1\r\n$16777216\r\n") }
+        Thread.sleep(forTimeInterval: 0.5)
+        let client = try RawConnection(port: server.port)
+        client.send(resp("SET", "k", "v") + resp("GET", "k"))
+        #expect(client.read { $0.hasSuffix("$1\r\nv\r\n") }.text == "+OK\r\n$1\r\nv\r\n")
+    }
+
+    /// A command whose batch frame cannot fit the shared heap even alone was retried every
+    /// turn for ever, unanswered, while the store spun a core.
+    @Test func aCommandTooLargeForTheSharedHeapIsRefusedOnce() throws {
+        let server = try KeyValueServer("Configs/kvstore-parser-vmept2.yaml", sharedMemory: 24 << 20)
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        client.send(resp([Array("DEL".utf8)] + [[UInt8]](repeating: Array("ab".utf8), count: (1 << 19) - 1)))
+        #expect(client.read { $0.hasSuffix("\r\n") }.text == "-OOM the command does not fit the shared heap between the parser and the store\r\n")
+        client.send(resp("PING"))
+        #expect(client.read { $0.hasSuffix("\r\n") }.text == "+PONG\r\n")
+    }
+
+    /// SPOP and ZPOPMIN of 200,000 members took one pass over the rest per member (and a
+    /// free per member walked the heap's whole free list): 72 s of every client stalled.
+    /// Each read here gives up after 10 s.
+    @Test(arguments: conformations)
+    func poppingTwoHundredThousandMembersIsOnePass(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        for (add, pop, key) in [("SADD", "SPOP", "s"), ("ZADD", "ZPOPMIN", "z")] {
+            var pipeline: [UInt8] = []
+            for index in 0..<200_000 { pipeline += add == "SADD" ? resp(add, key, "\(index)") : resp(add, key, "\(index)", "m\(index)") }
+            client.send(pipeline)
+            var replies = 0
+            _ = client.read { text in
+                replies = text.utf8.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+                return replies >= 200_000
+            }
+            #expect(replies == 200_000)
+            client.send(resp(pop, key, "200000") + resp("EXISTS", key))
+            let reply = client.read { $0.hasSuffix("\r\n:0\r\n") }
+            #expect(reply.text.hasPrefix(add == "SADD" ? "*200000\r\n" : "*400000\r\n") && reply.text.hasSuffix(":0\r\n"), "\(pop): \(reply.text.prefix(40))")
+        }
+    }
+}
