@@ -16,6 +16,9 @@ extension DaemonInfo: ResponseEncodable {}
 struct ControlRoutes: Sendable {
     let registry: ImageSetRegistry
     let metrics: DaemonMetrics
+    /// Whether callers other than the daemon's own user may listen beyond the loopback or
+    /// on ports below 1024 (which they could not bind themselves).
+    var othersMayListenAnywhere = false
 
     /// Every route, for the 404/405 answers and the test that checks the OpenAPI document.
     static let routes: [(method: HTTPRequest.Method, path: String)] = [
@@ -76,6 +79,7 @@ struct ControlRoutes: Sendable {
         guard let caller = await context.caller() else {
             throw APIError(.forbidden, "flexosd could not read the credentials of this connection (SO_PEERCRED), so it opens no file for it")
         }
+        try checkListening(listen, caller: caller)
         // Opening files and creating VMs block: never on an event loop thread.
         let registry = self.registry
         let status = try await NIOThreadPool.singleton.runIfActive {
@@ -83,6 +87,16 @@ struct ControlRoutes: Sendable {
         }
         metrics.launched()
         return EditedResponse(status: .created, response: status)
+    }
+
+    /// A socket-group member may not use the root daemon to bind what it could not bind
+    /// itself: only loopback addresses and ports from 1024 up, unless the daemon was started
+    /// with --group-may-listen-anywhere.
+    private func checkListening(_ listen: [ListenAddress], caller: FileAccessIdentity) throws {
+        guard caller.uid != FileAccessIdentity.current.uid, !othersMayListenAnywhere else { return }
+        for address in listen where !address.isLoopback || address.isPrivilegedPort {
+            throw APIError(.forbidden, "\(address): as a member of the daemon's socket group you may listen only on loopback addresses (127.0.0.0/8, ::1) and ports from 1024 up; flexosd --group-may-listen-anywhere allows more")
+        }
     }
 
     /// The console of an image set as text; with `follow=true`, streamed until it ends.

@@ -28,6 +28,9 @@ public struct Daemon {
     public var logger: Logger
     public static let defaultIdleTimeout: Double = 30
 
+    /// Whether socket-group members may listen beyond the loopback and below port 1024.
+    public var othersMayListenAnywhere = false
+
     public init(socketPath: String, socketGroup: String?, devicePath: String, idleTimeout: Double = Daemon.defaultIdleTimeout, logger: Logger) {
         self.socketPath = socketPath
         self.socketGroup = socketGroup
@@ -38,6 +41,7 @@ public struct Daemon {
 
     public func run() async throws {
         try claimSocketPath()
+        protectFromTheOOMKiller()
         // Launches run on this pool (they block on files and KVM): start its threads now,
         // so the daemon's thread count is steady from the first request on.
         try await NIOThreadPool.singleton.runIfActive {}
@@ -52,7 +56,7 @@ public struct Daemon {
         umask(0o177)
         let socketPath = self.socketPath
         let server = Application(
-            router: ControlRoutes(registry: registry, metrics: metrics).router(),
+            router: ControlRoutes(registry: registry, metrics: metrics, othersMayListenAnywhere: othersMayListenAnywhere).router(),
             // A client that opens a connection and sends nothing (or stops half-way) is
             // cut off instead of holding a connection for ever.
             server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))),
@@ -85,6 +89,19 @@ public struct Daemon {
             throw DaemonError(description: "another flexosd is already serving on \(socketPath)")
         }
         unlink(socketPath)
+    }
+
+    /// Every image set's memory is this process's: when the host runs short, the kernel is
+    /// asked to pick another victim first than the daemon that holds them all.
+    private func protectFromTheOOMKiller() {
+        let score = "-500\n"
+        let fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0, write(fd, score, score.utf8.count) == score.utf8.count else {
+            if fd >= 0 { close(fd) }
+            logger.notice("flexosd could not lower its OOM score (/proc/self/oom_score_adj): under memory pressure the kernel may pick it, and every image set with it")
+            return
+        }
+        close(fd)
     }
 
     private func lookUpGroup(_ name: String) throws -> gid_t {

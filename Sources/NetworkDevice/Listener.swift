@@ -8,6 +8,12 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
+    /// Whether only this machine can reach it: 127.0.0.0/8 or ::1.
+    public var isLoopback: Bool { host.hasPrefix("127.") || host == "::1" }
+
+    /// Whether binding it takes privilege: a port below 1024 (0 picks an unprivileged one).
+    public var isPrivilegedPort: Bool { port != 0 && port < 1024 }
+
     public init(host: String, port: UInt16) {
         self.host = host
         self.port = port

@@ -23,6 +23,9 @@ struct Serve: ParsableCommand {
     @Option(help: "The KVM device.")
     var kvm: String = Hypervisor.defaultDevicePath
 
+    @Flag(help: "Let members of --socket-group launch image sets that listen beyond the loopback or on ports below 1024 (by default only the daemon's own user may).")
+    var groupMayListenAnywhere = false
+
     @Option(parsing: .unconditional, help: "Close a client connection that stays silent this long with no request under way, e.g. 30s.", transform: CommandLineValues.parseSeconds)
     var idleTimeout: Double = Daemon.defaultIdleTimeout
 
@@ -46,7 +49,9 @@ struct Serve: ParsableCommand {
             return handler
         }
         do {
-            try await Daemon(socketPath: socket, socketGroup: socketGroup, devicePath: kvm, idleTimeout: idleTimeout, logger: Logger(label: "flexosd")).run()
+            var daemon = Daemon(socketPath: socket, socketGroup: socketGroup, devicePath: kvm, idleTimeout: idleTimeout, logger: Logger(label: "flexosd"))
+            daemon.othersMayListenAnywhere = groupMayListenAnywhere
+            try await daemon.run()
         } catch let error as DaemonError {
             fail(error.description)
         }

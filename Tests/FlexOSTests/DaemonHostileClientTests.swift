@@ -115,11 +115,38 @@ struct RawHTTP {
         try FileManager.default.copyItem(atPath: example, toPath: secret)
         chmod(secret, 0o700)
         // As nobody (a member of nogroup), over the same socket.
+        let reply = try launchAsNobody(daemon, body: "{\"path\": \"\(secret)\"}")
+        #expect(reply.hasPrefix("HTTP/1.1 422") && reply.contains("Permission denied"), "\(reply)")
+        // Root, the daemon's owner, still can.
+        #expect(try daemon.launch(secret, name: "rootonly").name == "rootonly")
+    }
+
+    /// A group member once had the root daemon bind 0.0.0.0:81, which it could not bind itself.
+    @Test func aGroupMemberListensOnlyWhereItCouldItself() throws {
+        guard getuid() == 0 else { throw TestFailure("this test checks root's daemon against another user: run the tests as root, as CI does") }
+        let appliance = try TestImages.build("Configs/kvstore-fcalls.yaml").folder
+        let daemon = try DaemonProcess(arguments: ["--socket-group", "nogroup"])
+        for address in ["0.0.0.0:6390", "127.0.0.1:81", "[::]:0"] {
+            let reply = try launchAsNobody(daemon, body: "{\"path\": \"\(appliance)\", \"listen\": [\"\(address)\"]}")
+            #expect(reply.hasPrefix("HTTP/1.1 403") && reply.contains("you may listen only on loopback addresses"), "\(address): \(reply)")
+        }
+        let allowed = try launchAsNobody(daemon, body: "{\"path\": \"\(appliance)\", \"name\": \"loopback\", \"listen\": [\"127.0.0.1:0\"]}")
+        #expect(allowed.hasPrefix("HTTP/1.1 201"), "\(allowed)")
+        _ = try daemon.flexosctl(["stop", "loopback"])
+        // The daemon's own user is not bound by it, and --group-may-listen-anywhere lifts it.
+        let open = try DaemonProcess(arguments: ["--socket-group", "nogroup", "--group-may-listen-anywhere"])
+        let anywhere = try launchAsNobody(open, body: "{\"path\": \"\(appliance)\", \"name\": \"anywhere\", \"listen\": [\"127.0.0.1:0\", \"0.0.0.0:0\"]}")
+        #expect(anywhere.hasPrefix("HTTP/1.1 201"), "\(anywhere)")
+        _ = try open.flexosctl(["stop", "anywhere"])
+    }
+
+    /// POST /image-sets with `body`, as nobody (a member of nogroup); the raw HTTP reply.
+    private func launchAsNobody(_ daemon: DaemonProcess, body: String) throws -> String {
         let script = """
             import os, socket, sys
             os.setgroups([]); os.setgid(65534); os.setuid(65534)
             s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-            body = ('{"path": "%s"}' % sys.argv[2]).encode()
+            body = sys.argv[2].encode()
             s.sendall(b"POST /image-sets HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\nContent-Type: application/json\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)
             reply = b""
             while True:
@@ -130,15 +157,12 @@ struct RawHTTP {
             """
         let python = Process()
         python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", "-c", script, daemon.socket, secret]
+        python.arguments = ["python3", "-c", script, daemon.socket, body]
         let output = Pipe()
         python.standardOutput = output
         try python.run()
         python.waitUntilExit()
-        let reply = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(reply.hasPrefix("HTTP/1.1 422") && reply.contains("Permission denied"), "\(reply)")
-        // Root, the daemon's owner, still can.
-        #expect(try daemon.launch(secret, name: "rootonly").name == "rootonly")
+        return String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 
     @Test func launchesCanHaveATimeout() throws {
