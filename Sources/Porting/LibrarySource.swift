@@ -66,6 +66,10 @@ public struct LibrarySource {
         var files: [File] = []
         for path in descriptor.sources {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw PortingError.library(path, "cannot be read as UTF-8 text") }
+            let depth = LibrarySource.bracketDepth(of: text)
+            guard depth <= LibrarySource.maximumBracketDepth else {
+                throw PortingError.library(path, "brackets nest \(depth) deep, more than the \(LibrarySource.maximumBracketDepth) the helper reads (swift-syntax's parser takes time exponential in the depth of some nestings, and its stack overflows past a thousand)")
+            }
             let tree = Parser.parse(source: text)
             files.append(File(path: path, text: text, tree: tree, locations: SourceLocationConverter(fileName: path, tree: tree)))
         }
@@ -96,6 +100,26 @@ public struct LibrarySource {
         self.globals = globals
         externalDeclarations = externals
         self.exportReferences = exportReferences
+    }
+
+    /// How deep ( [ { may nest in a file the helper parses: hand-written code stays far below.
+    static let maximumBracketDepth = 20
+
+    /// The deepest nesting of ( [ { in `text`, counted on the bytes (brackets in strings and
+    /// comments count too: a bound, not a parse).
+    static func bracketDepth(of text: String) -> Int {
+        var depth = 0, deepest = 0
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "("), UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                deepest = max(deepest, depth)
+            case UInt8(ascii: ")"), UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth = max(depth - 1, 0)
+            default: break
+            }
+        }
+        return deepest
     }
 
     /// `lib_func` for `@_cdecl("flexosexample_lib_func") func libFunc`; the Swift name otherwise.

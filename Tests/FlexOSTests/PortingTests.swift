@@ -127,6 +127,20 @@ import Toolchain
         #expect(result.output.contains("ported: nothing to change"))
     }
 
+    /// `let a = [[[...1...]]]` took swift-syntax's parser 20 s at depth 26, doubling per
+    /// level, and crashed it at depth 1000: the helper refuses such nesting before parsing.
+    @Test(arguments: [26, 1000]) func deeplyNestedSourceIsRefusedBeforeParsing(_ depth: Int) throws {
+        let folder = testBuildFolder + "/porting-nested"
+        try? FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder + "/nested", withIntermediateDirectories: true)
+        try "name: nested\ndescription: test\n".write(toFile: folder + "/nested/library.yaml", atomically: true, encoding: .utf8)
+        let nested = String(repeating: "[", count: depth) + "1" + String(repeating: "]", count: depth)
+        try "let a = \(nested)\n".write(toFile: folder + "/nested/nested.swift", atomically: true, encoding: .utf8)
+        let result = try port("nested", in: folder)
+        #expect(result.status == 1)
+        #expect(result.errors.contains("brackets nest \(depth) deep, more than the 20 the helper reads"), "\(result.errors)")
+    }
+
     @Test func privateHeapMemoryIsFlaggedForAFixByHand() throws {
         let folder = testBuildFolder + "/porting-heap"
         try? FileManager.default.removeItem(atPath: folder)
