@@ -50,6 +50,16 @@ int curing_read(struct io_uring *ring, int fd, void *buffer, size_t length, uint
     PREPARE(io_uring_prep_read(sqe, fd, buffer, (unsigned)length, 0));
 }
 
+/* The timespec must live until the entry is submitted: one per thread, and each ring is
+ * driven by one thread that arms one timer at a time. */
+static __thread struct __kernel_timespec timer_spec;
+
+int curing_timeout(struct io_uring *ring, uint64_t nanoseconds, uint64_t user_data) {
+    timer_spec.tv_sec = (long long)(nanoseconds / 1000000000u);
+    timer_spec.tv_nsec = (long long)(nanoseconds % 1000000000u);
+    PREPARE(io_uring_prep_timeout(sqe, &timer_spec, 0, 0));
+}
+
 int curing_submit(struct io_uring *ring, unsigned wait) {
     int result;
     do {

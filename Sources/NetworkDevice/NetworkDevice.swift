@@ -19,6 +19,11 @@ public final class NetworkDevice: @unchecked Sendable {
     /// About 50 µs of polling after the last piece of work before the loop sleeps.
     static let spinNanoseconds: UInt64 = 50_000
 
+    /// Connections that neither send nor receive for this long are closed; 0: never.
+    public let idleTimeout: UInt64
+    /// How often the loop looks for idle connections (when idleTimeout is set).
+    static let idleCheckNanoseconds: UInt64 = 1_000_000_000
+
     public let memory: GuestMemory
     public let listeners: [Listener]
     public let statistics = NetworkStatistics()
@@ -40,8 +45,13 @@ public final class NetworkDevice: @unchecked Sendable {
         var receiving = false
         var sending = false
         var sendLength = 0
-        var peerClosed = false
+        /// The peer sent its FIN (or its receive failed): nothing more to receive.
+        var receiveEnded = false
+        /// The peer is gone: nothing more goes out either.
+        var peerGone = false
         var shutDown = false
+        /// When bytes last went either way (monotonic nanoseconds).
+        var lastActive: UInt64 = 0
     }
 
     /// What the guest did wrong: the loop stops and the image set ends with this report.
@@ -53,7 +63,8 @@ public final class NetworkDevice: @unchecked Sendable {
 
     /// Listens on `addresses` and sets up the device's memory and ring. Nothing is left
     /// open when it throws.
-    public init(name: String, listen addresses: [ListenAddress]) throws(NetworkDeviceError) {
+    public init(name: String, listen addresses: [ListenAddress], idleTimeout seconds: Double = 0) throws(NetworkDeviceError) {
+        idleTimeout = seconds > 0 ? UInt64(min(seconds, 1e9) * 1e9) : 0
         do { memory = try GuestMemory(name: "flexos:\(name):net", size: NetworkDevice.bytes) } catch {
             throw .memoryFailed("\(error)")
         }
@@ -98,6 +109,7 @@ public final class NetworkDevice: @unchecked Sendable {
         defer { closeEverything() }
         for index in listeners.indices { arm(accept: index) }
         armKick()
+        armIdleCheck()
         var idleSince = monotonicNanoseconds()
         while !stopping.load(ordering: .acquiring) {
             var progressed = reapCompletions()
@@ -141,7 +153,7 @@ public final class NetworkDevice: @unchecked Sendable {
 
     // MARK: Completions
 
-    private enum Operation: UInt64 { case accept = 1, receive, send, kick }
+    private enum Operation: UInt64 { case accept = 1, receive, send, kick, idleCheck }
 
     private static func userData(_ operation: Operation, _ index: Int) -> UInt64 { operation.rawValue << 56 | UInt64(index) }
 
@@ -155,6 +167,9 @@ public final class NetworkDevice: @unchecked Sendable {
             case .receive: received(result, slot: index)
             case .send: sent(result, slot: index)
             case .kick: armKick()
+            case .idleCheck:
+                closeIdleConnections()
+                armIdleCheck()
             case nil: break
             }
         }
@@ -182,7 +197,7 @@ public final class NetworkDevice: @unchecked Sendable {
     /// Gives connection `fd` a free slot and tells the guest; false when none is free.
     private func admit(_ fd: Int32, listener: Int) -> Bool {
         guard let slot = connections.firstIndex(where: { $0.fd < 0 }) else { return false }
-        connections[slot] = Connection(fd: fd)
+        connections[slot] = Connection(fd: fd, lastActive: monotonicNanoseconds())
         let shared = slotPointer(slot)
         let generation = shared.pointee.generation &+ 1
         shared.initialize(to: flexos_net_slot())
@@ -203,11 +218,15 @@ public final class NetworkDevice: @unchecked Sendable {
         let shared = slotPointer(slot)
         if result > 0 {
             connections[slot].rxHead &+= UInt64(result)
+            connections[slot].lastActive = monotonicNanoseconds()
             curing_store64(&shared.pointee.rx_head, connections[slot].rxHead)
             statistics.bytesReceived.add(UInt64(result), ordering: .relaxed)
+        } else if result == 0 {
+            // A FIN: the peer sent all it will, and still reads what it is owed.
+            connections[slot].receiveEnded = true
+            if !connections[slot].peerGone { curing_store32(&shared.pointee.peer_closed, FLEXOS_NET_PEER_FINISHED) }
         } else {
-            connections[slot].peerClosed = true
-            curing_store32(&shared.pointee.peer_closed, 1)
+            markGone(slot)
         }
         published = true
     }
@@ -218,15 +237,24 @@ public final class NetworkDevice: @unchecked Sendable {
         let shared = slotPointer(slot)
         if result > 0 && Int(result) <= connections[slot].sendLength {
             connections[slot].txTail &+= UInt64(result)
+            connections[slot].lastActive = monotonicNanoseconds()
             statistics.bytesSent.add(UInt64(result), ordering: .relaxed)
         } else {
-            // The peer is gone: what the guest still writes is dropped, so it never waits for room.
-            connections[slot].peerClosed = true
-            connections[slot].txTail = curing_load64(&shared.pointee.tx_head)
-            curing_store32(&shared.pointee.peer_closed, 1)
+            markGone(slot)
         }
         curing_store64(&shared.pointee.tx_tail, connections[slot].txTail)
         published = true
+    }
+
+    /// The peer is gone (a reset, a failed send): nothing more is received, and what the
+    /// guest still writes is dropped, so it never waits for room.
+    private func markGone(_ slot: Int) {
+        let shared = slotPointer(slot)
+        connections[slot].receiveEnded = true
+        connections[slot].peerGone = true
+        connections[slot].txTail = curing_load64(&shared.pointee.tx_head)
+        curing_store64(&shared.pointee.tx_tail, connections[slot].txTail)
+        curing_store32(&shared.pointee.peer_closed, FLEXOS_NET_PEER_GONE)
     }
 
     // MARK: Work the guest asked for
@@ -240,20 +268,20 @@ public final class NetworkDevice: @unchecked Sendable {
             let shared = slotPointer(slot)
             let txHead = curing_load64(&shared.pointee.tx_head), rxTail = curing_load64(&shared.pointee.rx_tail)
             let connection = connections[slot]
-            guard txHead &- connection.txTail <= NetworkDevice.ringBytes || connection.peerClosed && txHead == connection.txTail else {
+            guard txHead &- connection.txTail <= NetworkDevice.ringBytes || connection.peerGone && txHead == connection.txTail else {
                 throw violation(slot, \.tx_head, "set connection slot \(slot)'s transmit head to \(txHead), outside its ring (the monitor has sent up to \(connection.txTail); the ring holds \(NetworkDevice.ringBytes) bytes)")
             }
             guard connection.rxHead &- rxTail <= NetworkDevice.ringBytes else {
                 throw violation(slot, \.rx_tail, "set connection slot \(slot)'s receive tail to \(rxTail), outside what was received (0 to \(connection.rxHead) bytes, ring of \(NetworkDevice.ringBytes))")
             }
             if curing_load32(&shared.pointee.closed) != 0 {
-                progressed = finishClose(slot, pendingSend: txHead != connection.txTail && !connection.peerClosed) || progressed
+                progressed = finishClose(slot, pendingSend: txHead != connection.txTail && !connection.peerGone) || progressed
                 continue
             }
-            if !connection.sending && !connection.peerClosed && txHead != connection.txTail {
+            if !connection.sending && !connection.peerGone && txHead != connection.txTail {
                 progressed = startSend(slot, upTo: txHead) || progressed
             }
-            if !connection.receiving && !connection.peerClosed && connection.rxHead &- rxTail < NetworkDevice.ringBytes {
+            if !connection.receiving && !connection.receiveEnded && connection.rxHead &- rxTail < NetworkDevice.ringBytes {
                 progressed = startReceive(slot, free: NetworkDevice.ringBytes - (connection.rxHead &- rxTail)) || progressed
             }
         }
@@ -333,6 +361,24 @@ public final class NetworkDevice: @unchecked Sendable {
         _ = curing_multishot_accept(ring, listeners[listener].fd, NetworkDevice.userData(.accept, listener))
     }
 
+    private func armIdleCheck() {
+        guard idleTimeout > 0, !stopping.load(ordering: .acquiring) else { return }
+        _ = curing_timeout(ring, min(NetworkDevice.idleCheckNanoseconds, idleTimeout), NetworkDevice.userData(.idleCheck, 0))
+    }
+
+    /// Closes the connections that sent and received nothing for `idleTimeout` (Redis's
+    /// `timeout`): idle clients cannot hold every slot for ever. The guest sees the peer
+    /// gone and closes the slot.
+    private func closeIdleConnections() {
+        let now = monotonicNanoseconds()
+        for slot in connections.indices where connections[slot].fd >= 0 && !connections[slot].peerGone && now &- connections[slot].lastActive > idleTimeout {
+            markGone(slot)
+            _ = shutdown(connections[slot].fd, Int32(SHUT_RDWR))
+            statistics.timedOut.add(1, ordering: .relaxed)
+            published = true
+        }
+    }
+
     private func armKick() {
         _ = curing_read(ring, kickEvent.fd.rawValue, &kickBuffer, 8, NetworkDevice.userData(.kick, 0))
     }
@@ -364,6 +410,8 @@ public final class NetworkStatistics: Sendable {
     /// Connections turned away because every slot was taken and the backlog was full.
     public let refused = Atomic<UInt64>(0)
     public let closed = Atomic<UInt64>(0)
+    /// Connections closed for staying idle longer than the idle timeout.
+    public let timedOut = Atomic<UInt64>(0)
     public let bytesReceived = Atomic<UInt64>(0)
     public let bytesSent = Atomic<UInt64>(0)
     /// Kick hypercalls from the guest (each one a VM exit).

@@ -158,7 +158,8 @@ private func receiveOne(_ request: Request, _ id: ConnectionID, _ buffer: Unsafe
 
 /// For each request, queues up to its length of bytes for its connection. Each result:
 /// how many it took (less than asked when the ring is full: poll then reports the
-/// connection writable), or -2 when the connection is not open or its peer is gone.
+/// connection writable), or -2 when the connection is not open or its peer is gone (a peer
+/// that only sent its FIN still gets what is sent).
 @_cdecl("net_send")
 public func send(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int) -> Int {
     answerEach(requests, count, sendOne)
@@ -166,7 +167,8 @@ public func send(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int) -> Int 
 
 private func sendOne(_ request: Request, _ id: ConnectionID, _ bytes: UnsafeMutablePointer<UInt8>) -> Int {
     let shared = Device.slot(id.slot)
-    guard flexos_load32_acquire(&shared.pointee.peer_closed) == 0 else { return -2 }
+    // A peer that only finished sending still reads its replies; one that is gone does not.
+    guard flexos_load32_acquire(&shared.pointee.peer_closed) != FLEXOS_NET_PEER_GONE else { return -2 }
     let head = shared.pointee.tx_head
     let room = Device.ringBytes - (head &- flexos_load_acquire(&shared.pointee.tx_tail))
     let taken = Int(min(room, UInt64(request.length)))

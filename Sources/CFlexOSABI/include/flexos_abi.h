@@ -26,7 +26,8 @@
                                   4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode).
                                   5: heap_checks in the boot info and the keyed table; a panic may name a code address.
                                   6: each compartment's runtime state at the start of its private heap region
-                                     (struct flexos_compartment_runtime, seeded by the monitor) */
+                                     (struct flexos_compartment_runtime, seeded by the monitor); the network
+                                     device tells a peer that finished sending from one that is gone */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -308,7 +309,10 @@ static inline uint64_t flexos_gate_channel_offset(uint32_t caller, uint32_t call
  * A connection: the monitor takes a free slot, bumps its generation and appends the
  * slot's index to the accept queue. Received bytes go to rx (rx_head); the guest
  * consumes them (rx_tail). The guest appends to tx (tx_head); the monitor sends
- * (tx_tail). When the peer closes, the monitor sets peer_closed once rx_head is final.
+ * (tx_tail). When the peer has sent all it will (its FIN), the monitor sets peer_closed to
+ * FLEXOS_NET_PEER_FINISHED once rx_head is final: what the guest still writes is sent. When
+ * the peer is gone (a reset, a failed send) it sets FLEXOS_NET_PEER_GONE: what the guest
+ * writes is dropped.
  * When the guest is done it sets closed; the monitor sends what tx still holds, closes
  * the socket and zeroes the slot, which is free again.
  *
@@ -318,6 +322,8 @@ static inline uint64_t flexos_gate_channel_offset(uint32_t caller, uint32_t call
  * FLEXOS_HYPERCALL_NET_KICK). While busy neither side sleeps, so there is no exit.
  * ------------------------------------------------------------------------- */
 #define FLEXOS_NET_MAGIC         0x5445444E534F4C46ull /* "FLOSNDET" */
+#define FLEXOS_NET_PEER_FINISHED 1u  /* no bytes will come after rx_head; replies still go out */
+#define FLEXOS_NET_PEER_GONE     2u  /* nothing more goes either way */
 #define FLEXOS_NET_CONNECTIONS   256u
 #define FLEXOS_NET_RING_BYTES    0x10000ull            /* 64 KiB each way */
 #define FLEXOS_NET_SLOTS_OFFSET  0x1000ull
@@ -344,7 +350,7 @@ struct flexos_net_slot {
     uint64_t generation;                /* bumped at each accept on this slot */
     uint64_t rx_head;
     uint64_t tx_tail;
-    uint32_t peer_closed;               /* 1: no bytes will come after rx_head */
+    uint32_t peer_closed;               /* 0, FLEXOS_NET_PEER_FINISHED or FLEXOS_NET_PEER_GONE */
     uint32_t listener;                  /* which --listen address it came in on */
     uint64_t padding0[4];
     /* written by the guest */

@@ -26,6 +26,8 @@ int curing_send(struct io_uring *ring, int fd, const void *buffer, size_t length
 int curing_read(struct io_uring *ring, int fd, void *buffer, size_t length, uint64_t user_data);
 
 /* Submits what was prepared; waits for at least `wait` completions. -errno on failure. */
+/* A completion (result -ETIME) after `nanoseconds`. */
+int curing_timeout(struct io_uring *ring, uint64_t nanoseconds, uint64_t user_data);
 int curing_submit(struct io_uring *ring, unsigned wait);
 
 /* One completion, if there is one: returns 1 and fills the out values, else 0. */
