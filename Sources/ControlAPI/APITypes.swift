@@ -68,8 +68,12 @@ public struct LaunchRequest: Codable, Sendable {
     public var timeout: Double?
     /// Addresses its network device listens on, e.g. ["127.0.0.1:6379"].
     public var listen: [String]?
+    /// Seconds after which its network device closes an idle client connection; 0: never.
+    public var idleTimeout: Double?
 
-    public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil, listen: [String]? = nil) {
+    public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil, listen: [String]? = nil,
+                idleTimeout: Double? = nil) {
+        self.idleTimeout = idleTimeout
         self.path = path
         self.name = name
         self.memory = memory

@@ -74,8 +74,12 @@ struct ControlRoutes: Sendable {
         for text in body.listen ?? [] {
             do { listen.append(try ListenAddress.parse(text)) } catch { throw APIError(.badRequest, "malformed launch request: `listen`: \(error.description)") }
         }
+        if let idle = body.idleTimeout, idle != 0 && !CommandLineValues.isValidDuration(idle) {
+            throw APIError(.badRequest, "malformed launch request: `idleTimeout` must be 0 (never) or seconds up to a year, not \(idle)")
+        }
         let options = LaunchOptions(memory: body.memory ?? ImageSetLayout.defaultMemory,
-                                    sharedMemory: body.sharedMemory ?? ImageSetLayout.defaultSharedMemory, timeout: body.timeout, listen: listen)
+                                    sharedMemory: body.sharedMemory ?? ImageSetLayout.defaultSharedMemory, timeout: body.timeout, listen: listen,
+                                    clientIdleTimeout: body.idleTimeout ?? LaunchOptions.defaultClientIdleTimeout)
         guard let caller = await context.caller() else {
             throw APIError(.forbidden, "flexosd could not read the credentials of this connection (SO_PEERCRED), so it opens no file for it")
         }

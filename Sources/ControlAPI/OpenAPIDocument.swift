@@ -146,6 +146,7 @@ components:
         sharedMemory: {type: integer, minimum: 4096, maximum: 1073741824, multipleOf: 4096, description: "Shared memory of the set in bytes (the set's shared data, gate block and shared stacks must fit)."}
         timeout: {type: number, exclusiveMinimum: true, minimum: 0, maximum: 31536000, description: "Seconds after which the daemon stops it."}
         listen: {type: array, items: {type: string, description: "HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:0"}, description: "Addresses the image set's network device listens on (only for image sets that have one)."}
+        idleTimeout: {type: number, minimum: 0, maximum: 31536000, description: "Seconds after which the network device closes a client connection that sends and receives nothing; 0: never; 300 by default."}
     ImageSetStatus:
       type: object
       required: [name, path, mechanism, compartments, state, launchedAt, seconds]

@@ -42,6 +42,13 @@ public enum CommandLineValues {
         return seconds
     }
 
+    /// A duration, or 0 (also written `never`) for none (for argument transforms).
+    @Sendable public static func parseSecondsOrNever(_ text: String) throws(CommandLineValueError) -> Double {
+        if text == "0" || text == "never" { return 0 }
+        guard let seconds = seconds(text) else { throw CommandLineValueError("'\(text)' is not a duration; write e.g. 300s or 5m, or 0 (never)") }
+        return seconds
+    }
+
     /// An address to listen on, `HOST:PORT` (for argument transforms).
     @Sendable public static func parseListenAddress(_ text: String) throws(CommandLineValueError) -> ListenAddress {
         do { return try ListenAddress.parse(text) } catch { throw CommandLineValueError(error.description) }

@@ -13,16 +13,21 @@ public struct LaunchOptions: Sendable {
     public var timeout: Double?
     /// Addresses the network device listens on (only for image sets that have one).
     public var listen: [ListenAddress] = []
+    /// Seconds after which the network device closes a connection that neither sends nor
+    /// receives (Redis's `timeout`); 0: never.
+    public var clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
+    public static let defaultClientIdleTimeout: Double = 300
     /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
     /// tests show what the seccomp filter does to a forbidden call.
     package var onConfinedVCPUThread: (@Sendable () -> Void)?
 
     public init(memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory, timeout: Double? = nil,
-                listen: [ListenAddress] = []) {
+                listen: [ListenAddress] = [], clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout) {
         self.memory = memory
         self.sharedMemory = sharedMemory
         self.timeout = timeout
         self.listen = listen
+        self.clientIdleTimeout = clientIdleTimeout
     }
 }
 
@@ -56,7 +61,7 @@ public final class ImageSetRun: @unchecked Sendable {
             shared = try GuestMemory(name: "flexos:\(manifest.name):shared", size: options.sharedMemory)
         } catch { throw LaunchError.kvm(error) }
         try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
-        network = try ImageSetRun.networkDevice(for: manifest, listen: options.listen)
+        network = try ImageSetRun.networkDevice(for: manifest, listen: options.listen, idleTimeout: options.clientIdleTimeout)
 
         let applicationMachine = layout.machineIndex(of: manifest.libraries.first { $0.name == manifest.application }?.compartment ?? "") ?? 0
         var machines: [CompartmentMachine] = []
@@ -91,12 +96,12 @@ public final class ImageSetRun: @unchecked Sendable {
     }
 
     /// The device for an image set that declares one, listening on `addresses`.
-    private static func networkDevice(for manifest: ImageManifest, listen addresses: [ListenAddress]) throws(LaunchError) -> NetworkDevice? {
+    private static func networkDevice(for manifest: ImageManifest, listen addresses: [ListenAddress], idleTimeout: Double) throws(LaunchError) -> NetworkDevice? {
         guard manifest.networkLibrary != nil else {
             if let first = addresses.first { throw LaunchError.noNetworkDevice(imageSet: manifest.name, address: first.description) }
             return nil
         }
-        do { return try NetworkDevice(name: manifest.name, listen: addresses) } catch { throw LaunchError.network(error) }
+        do { return try NetworkDevice(name: manifest.name, listen: addresses, idleTimeout: idleTimeout) } catch { throw LaunchError.network(error) }
     }
 
     /// Runs the device's loop on a thread of its own until the run ends; a guest that

@@ -67,12 +67,16 @@ struct Launch: DaemonCommand {
         valueName: "host:port"), transform: CommandLineValues.parseListenAddress)
     var listen: [ListenAddress] = []
 
+    @Option(parsing: .unconditional, help: "Close a client connection of its network device that sends and receives nothing this long, e.g. 300s (the default); 0: never.",
+            transform: CommandLineValues.parseSecondsOrNever)
+    var idleTimeout: Double?
+
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
         let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
                                     memory: memory, sharedMemory: sharedMemory, timeout: timeout,
-                                    listen: listen.isEmpty ? nil : listen.map(\.description))
+                                    listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout)
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }

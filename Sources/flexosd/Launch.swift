@@ -37,6 +37,10 @@ struct Launch: ParsableCommand {
         valueName: "host:port"), transform: CommandLineValues.parseListenAddress)
     var listen: [ListenAddress] = []
 
+    @Option(parsing: .unconditional, help: "Close a client connection of the network device that sends and receives nothing this long, e.g. 300s; 0: never.",
+            transform: CommandLineValues.parseSecondsOrNever)
+    var idleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
+
     @Flag(help: "Print a JSON report when the run ends (the guest's console then goes to standard error).")
     var json = false
 
@@ -55,7 +59,7 @@ struct Launch: ParsableCommand {
         do {
             let set = try ImageSet.open(imageSet)
             let console = TerminalConsole(descriptor: json ? 2 : 1, prefixed: set.manifest.mechanism.hasVMPerCompartment && set.manifest.compartments.count > 1)
-            let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: listen)
+            let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
             if engine == .qemu {
                 guard listen.isEmpty else { fail("--listen needs a network device, which the QEMU engine has not: run on KVM (--engine kvm)") }
                 report = try QEMUEngine(imageSet: set, options: options).run(console: console, timeout: timeout)

@@ -98,6 +98,33 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         #expect(client.read { $0.hasSuffix("\r\n") }.text == "+PONG\r\n")
     }
 
+    /// `printf 'SET a b\r\nGET a\r\n' | nc -N`: the client sends, then its FIN. The device
+    /// once stopped sending at the FIN, so it got no reply (redis-server answers both).
+    @Test(arguments: conformations)
+    func aClientThatHalfClosesStillGetsItsReplies(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        client.send("SET a b\r\nGET a\r\n")
+        client.finishSending()
+        let reply = client.read()
+        #expect(reply.text == "+OK\r\n$1\r\nb\r\n" && reply.closed, "\(reply)")
+    }
+
+    /// Connections that stay silent held every slot for as long as they stayed, locking
+    /// every other client out: now the device closes them after the idle timeout.
+    @Test func idleConnectionsAreClosedAfterTheTimeout() throws {
+        let server = try KeyValueServer("Configs/kvstore-parser-vmept2.yaml", clientIdleTimeout: 1)
+        defer { server.stop() }
+        let silent = try (0..<300).map { _ in try RawConnection(port: server.port) }
+        Thread.sleep(forTimeInterval: 2.5)
+        // Every slot was taken by the silent ones: a client that waited for one is served now.
+        let late = try RawConnection(port: server.port)
+        late.send(resp("PING"))
+        #expect(late.read { $0.hasSuffix("\r\n") }.text == "+PONG\r\n")
+        for connection in silent.prefix(3) { #expect(connection.read().closed) }
+    }
+
     /// SPOP and ZPOPMIN of 200,000 members took one pass over the rest per member (and a
     /// free per member walked the heap's whole free list): 72 s of every client stalled.
     /// Each read here gives up after 10 s.

@@ -10,11 +10,13 @@ final class KeyValueServer {
     let run: ImageSetRun
     let port: UInt16
 
-    init(_ target: String, memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory) throws {
+    init(_ target: String, memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory,
+         clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout) throws {
         let folder = try TestImages.build(target).folder
         vmLock.lock()
         do {
-            let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")])
+            let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")],
+                                        clientIdleTimeout: clientIdleTimeout)
             run = try ImageSetRun(try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole())
         } catch {
             vmLock.unlock()
@@ -102,6 +104,9 @@ final class RawConnection {
     }
 
     func send(_ text: String) { send(Array(text.utf8)) }
+
+    /// Sends a FIN: the client has said all it will, and still reads (`nc -N`).
+    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Reads until `done` holds for what arrived, the peer closes, or 10 s pass.
     func read(until done: (String) -> Bool = { _ in false }) -> (text: String, closed: Bool) {
