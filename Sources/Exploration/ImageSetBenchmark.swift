@@ -59,8 +59,8 @@ public struct ImageSetBenchmark: Sendable {
         for run in 1...space.benchmark.runs {
             let output = log + ".benchmark-\(run).txt"
             let status = try ShellCommand(command: substitute(space.benchmark.command), timeoutSeconds: space.benchmark.timeoutSeconds).run(outputPath: output)
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            guard status == 0 else { throw failure("the benchmark exited with status \(status)\(status == 124 ? " (timed out)" : "")", output: text, log: output) }
+            let text = ShellCommand.cappedOutput(output)
+            guard status == 0 else { throw failure("the benchmark \(ShellCommand.describe(status))", output: text, log: output) }
             guard let figure = FigureReader(pattern: space.benchmark.figure).figure(in: text) else {
                 throw failure("the benchmark's output has no match of `figure` (\(space.benchmark.figure))", output: text, log: output)
             }
@@ -123,8 +123,10 @@ public struct ImageSetBenchmark: Sendable {
         ChildProcesses.shared.remove(monitor.processIdentifier)
     }
 
+    /// A failure with the last lines of the output, at most a few hundred bytes of them:
+    /// it goes into the results and the report.
     private func failure(_ what: String, output: String, log: String) -> ExplorationError {
-        let tail = output.split(separator: "\n").suffix(3).joined(separator: " / ")
+        let tail = output.split(separator: "\n").suffix(3).map { $0.prefix(200) }.joined(separator: " / ")
         return .results(path: log, what + (tail.isEmpty ? "" : ": " + tail))
     }
 

@@ -7,8 +7,20 @@ struct ShellCommand {
     let command: String
     let timeoutSeconds: Int
 
+    /// What a command's status says, in words: timeouts named as such.
+    static func describe(_ status: Int32) -> String {
+        switch status {
+        case 124: "timed out"
+        case killedAfterTimeout: "timed out, and was killed after it ignored SIGTERM"
+        default: "exited with status \(status)"
+        }
+    }
+
+    /// The status `run` returns when timeout(1) had to SIGKILL the command.
+    static let killedAfterTimeout: Int32 = 128 + SIGKILL
+
     /// Runs it, its output (standard output and error together) going to `outputPath`;
-    /// returns its exit status (124 when it timed out).
+    /// returns its exit status (124 when it timed out, 137 when it was then killed).
     func run(outputPath: String) throws(ExplorationError) -> Int32 {
         guard FileManager.default.createFile(atPath: outputPath, contents: nil), let output = FileHandle(forWritingAtPath: outputPath) else {
             throw ExplorationError.results(path: outputPath, "cannot be written")
@@ -24,7 +36,24 @@ struct ShellCommand {
         ChildProcesses.shared.add(process.processIdentifier)
         process.waitUntilExit()
         ChildProcesses.shared.remove(process.processIdentifier)
+        // timeout(1) kills itself with the signal it had to send: that is a timeout too.
+        if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL { return ShellCommand.killedAfterTimeout }
         return process.terminationStatus
+    }
+
+    /// At most `limit` bytes of what a command wrote to `path` (the start, where the figure
+    /// is); the file itself is cut to that too, with a line saying how much was cut, so that
+    /// a benchmark that floods its output costs neither memory nor disk.
+    static func cappedOutput(_ path: String, limit: Int = 1 << 20) -> String {
+        guard let handle = FileHandle(forUpdatingAtPath: path) else { return "" }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: limit)) ?? Data()
+        if let size = try? handle.seekToEnd(), size > UInt64(limit) {
+            try? handle.truncate(atOffset: UInt64(limit))
+            try? handle.seekToEnd()
+            handle.write(Data("\n[flexosctl: \(size - UInt64(limit)) more bytes of output were cut]\n".utf8))
+        }
+        return String(decoding: head, as: UTF8.self)
     }
 }
 

@@ -268,4 +268,28 @@ import Testing
         }
         #expect(leftovers.isEmpty, "image sets left running: \(leftovers)")
     }
+
+    /// A benchmark that printed 400 MB once put it all in two 2.4 GB JSON files: what is
+    /// kept of a benchmark's output is capped, in memory and on disk.
+    @Test func aBenchmarkThatFloodsItsOutputIsCapped() throws {
+        let path = NSTemporaryDirectory() + "flexos-flood-\(getpid()).txt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let status = try ShellCommand(command: "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo 'GET: 123 requests per second'", timeoutSeconds: 30).run(outputPath: path)
+        #expect(status == 0)
+        let text = ShellCommand.cappedOutput(path)
+        #expect(text.utf8.count == 1 << 20)
+        let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        #expect(size < (1 << 20) + 100, "\(size) bytes left on disk")
+    }
+
+    /// A benchmark that ignores SIGTERM is killed when its time is up, and said to have
+    /// timed out (it read "exited with status 9").
+    @Test func aBenchmarkThatIgnoresSIGTERMIsReportedAsTimedOut() throws {
+        let path = NSTemporaryDirectory() + "flexos-stubborn-\(getpid()).txt"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let status = try ShellCommand(command: "trap '' TERM; sleep 30", timeoutSeconds: 1).run(outputPath: path)
+        #expect(ShellCommand.describe(status) == "timed out, and was killed after it ignored SIGTERM", "status \(status)")
+        #expect(ShellCommand.describe(124) == "timed out")
+    }
+
 }
