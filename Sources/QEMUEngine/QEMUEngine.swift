@@ -30,7 +30,8 @@ public struct QEMUEngine {
     public func run(console: ConsoleSink, timeout: Double?) throws(LaunchError) -> RunReport {
         let startedAt = monotonicNanoseconds()
         let prepared = try prepare()
-        let folder = NSTemporaryDirectory() + "flexos-qemu-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        QEMUEngine.removeFoldersOfDeadRuns()
+        let folder = NSTemporaryDirectory() + "\(QEMUEngine.folderPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         // FLEXOS_QEMU_KEEP=1 keeps the files (memory, handoff, control port) for debugging the shim.
         defer { if getenv("FLEXOS_QEMU_KEEP") == nil { try? FileManager.default.removeItem(atPath: folder) } }
         let files = try prepared.write(to: folder)
@@ -40,6 +41,18 @@ public struct QEMUEngine {
         let end = prepared.end(from: ShimReport(outcome.control), timedOut: outcome.timedOut ? timeout : nil, errors: outcome.errors)
         return RunReport(imageSet: imageSet.manifest.name, end: end, startedAt: startedAt, firstHypercallAt: nil,
                          endedAt: monotonicNanoseconds(), compartments: [CompartmentReport(name: name, consoleBytes: outcome.consoleBytes)])
+    }
+
+    /// A run's folder of files for QEMU: the prefix, then the flexosd process's id.
+    static let folderPrefix = "flexos-qemu-"
+
+    /// Removes the folders of runs whose flexosd is gone (killed before it could clean up).
+    static func removeFoldersOfDeadRuns() {
+        let temporary = NSTemporaryDirectory()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(folderPrefix) {
+            guard let pid = Int32(name.dropFirst(folderPrefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: temporary + "/" + name) }
+        }
     }
 
     /// The shim beside the image set (flexosctl build writes it for single-VM sets).

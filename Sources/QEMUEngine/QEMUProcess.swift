@@ -15,10 +15,18 @@ struct QEMUProcess {
         let consoleBytes: UInt64
     }
 
+    /// util-linux's setpriv, which starts QEMU with a parent-death signal: QEMU dies with
+    /// flexosd, even when flexosd is killed (it was left running at 100% CPU, adopted by init).
+    /// The signal follows the thread that starts QEMU, which waits here until QEMU ends.
+    static let setpriv = "/usr/bin/setpriv"
+
     func run(timeout: Double?, console: @escaping @Sendable ([UInt8]) -> Void) throws(LaunchError) -> Outcome {
+        guard FileManager.default.isExecutableFile(atPath: QEMUProcess.setpriv) else {
+            throw LaunchError.engineMissing("\(QEMUProcess.setpriv) is missing: install Debian's util-linux, which ties QEMU's life to flexosd's")
+        }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: QEMUEngine.executable)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: QEMUProcess.setpriv)
+        process.arguments = ["--pdeathsig", "KILL", "--", QEMUEngine.executable] + arguments
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors

@@ -90,6 +90,47 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         #expect(!console.text.contains("went unnoticed"))
     }
 
+    /// SIGKILL of `flexosd launch --engine qemu` once left qemu-system-x86_64 running at
+    /// 100% CPU, adopted by init, and its folder of files behind.
+    @Test func qemuDiesWithFlexosdAndItsFilesGoAtTheNextRun() throws {
+        let spin = try TestImages.build("Tests/Guests/spin").folder
+        let flexosd = Process()
+        flexosd.executableURL = URL(fileURLWithPath: Executables.folder + "/flexosd")
+        flexosd.arguments = ["launch", "--engine", "qemu", "--timeout", "60s", spin]
+        flexosd.standardOutput = FileHandle.nullDevice
+        flexosd.standardError = FileHandle.nullDevice
+        try flexosd.run()
+        let parent = flexosd.processIdentifier
+        var qemu: Int32?
+        for _ in 0..<200 where qemu == nil {
+            qemu = childProcesses(of: parent).first
+            if qemu == nil { usleep(50_000) }
+        }
+        let child = try #require(qemu, "flexosd started no QEMU within 10 s")
+        let folders = { (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))?.filter { $0.hasPrefix("flexos-qemu-\(parent)-") } ?? [] }
+        #expect(!folders().isEmpty)
+        kill(parent, SIGKILL)
+        flexosd.waitUntilExit()
+        var gone = false
+        for _ in 0..<100 where !gone {
+            gone = kill(child, 0) != 0 || (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8))?.contains(") Z ") == true
+            if !gone { usleep(50_000) }
+        }
+        #expect(gone, "QEMU (pid \(child)) outlived flexosd")
+        let (report, _) = try bootUnderQEMU("Guest/Apps/hello")
+        #expect(report.exitStatus == 0)
+        #expect(folders().isEmpty, "\(folders())")
+    }
+
+    private func childProcesses(of parent: Int32) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
+        }
+    }
+
     @Test func theDebuggingStoryIsAProtectionKeyFault() throws {
         let (report, _) = try bootUnderQEMU("Configs/example-unshared-mpk2.yaml")
         let fault = try #require(report.fault, "\(report.message ?? "")")
