@@ -22,6 +22,7 @@ struct APIError: HTTPResponseError {
         case .unknownImageSet: self.init(.notFound, error.description)
         case .nameTaken, .stillRunning: self.init(.conflict, error.description)
         case .invalidName, .invalidTimeout: self.init(.badRequest, error.description)
+        case .notEnoughMemory: self.init(.serviceUnavailable, error.description)
         case .launch(let launch):
             switch launch {
             case .kvm(.cannotOpenDevice), .kvm(.notKVMDevice), .kvm(.unsupportedAPIVersion), .kvm(.missingCapability):

@@ -33,6 +33,7 @@ public enum RegistryError: Error, CustomStringConvertible {
     case invalidName(String)
     case stillRunning(String)
     case invalidTimeout(Double)
+    case notEnoughMemory(asked: UInt64, promised: UInt64, limit: UInt64, source: String)
     case launch(LaunchError)
 
     public var description: String {
@@ -42,6 +43,8 @@ public enum RegistryError: Error, CustomStringConvertible {
         case .invalidName(let name): return "\(name.prefix(80).debugDescription) cannot name an image set: use up to 64 letters, digits, '-', '_' and '.', not starting with '.'"
         case .invalidTimeout(let seconds): return "timeout \(seconds) s is not a duration a run may have: give seconds, more than 0 and at most a year"
         case .stillRunning(let name): return "image set \(name) is still running; stop it first"
+        case .notEnoughMemory(let asked, let promised, let limit, let source):
+            return "the image set asks for \(asked >> 20) MiB of guest memory, and the running ones were promised \(promised >> 20) MiB of the \(limit >> 20) MiB that \(source) allows: stop one, or launch with less --memory"
         case .launch(let error): return error.description
         }
     }
@@ -62,6 +65,10 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let launchedAt = Date()
         let launchStartedAt = monotonicNanoseconds()
         let run = Locked<ImageSetRun?>(nil)
+        /// A stop that came while it was still launching (taken under `run`'s lock).
+        let pendingStop = Locked<String?>(nil)
+        /// Guest memory its launch promised (MemoryAdmission), until it ends.
+        var promised: UInt64 = 0
         let listening = Locked<[String]?>(nil)
         let outcome = Locked<(report: RunReport, snapshot: [CompartmentSnapshot])?>(nil)
 
@@ -95,13 +102,18 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let imageSet: ImageSet
         do { imageSet = try ImageSet.open(path, as: caller) } catch { throw RegistryError.launch(error) }
         let hypervisor = try openHypervisor()
-        let entry = try reserve(name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest)
+        let entry = try reserve(name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest,
+                                promising: MemoryAdmission.promised(by: imageSet.manifest, options: options))
         let run: ImageSetRun
         do { run = try ImageSetRun(imageSet, options: options, hypervisor: hypervisor, console: entry.log) } catch {
             forget(entry.name)
             throw RegistryError.launch(error)
         }
-        entry.run.withLock { $0 = run }
+        entry.run.withLock { current in
+            current = run
+            // A stop that arrived while the VMs were being made is honoured now: the set never runs on.
+            if let reason = entry.pendingStop.withLock({ $0 }) { run.stop(reason: reason) }
+        }
         entry.listening.withLock { $0 = run.network?.listeners.map(\.boundAddress.description) }
         do {
             _ = try MonitorThread(name: "set-\(entry.name)", detached: true) { [self] in supervise(entry, run, timeout: options.timeout) }
@@ -141,7 +153,9 @@ public final class ImageSetRegistry: @unchecked Sendable {
     /// Stops `name` and waits (up to `timeout` seconds) for its VMs to end.
     public func stop(_ name: String, reason: String = "stopped by request", timeout: Double = 5) throws(RegistryError) -> ImageSetStatus {
         let entry = try entry(name)
-        entry.run.withLock { $0 }?.stop(reason: reason)
+        entry.run.withLock { run in
+            if let run { run.stop(reason: reason) } else { entry.pendingStop.withLock { $0 = reason } }
+        }
         waitForOutcome(of: [entry], timeout: timeout)
         return status(of: entry)
     }
@@ -200,20 +214,28 @@ public final class ImageSetRegistry: @unchecked Sendable {
         }
     }
 
-    private func reserve(name requested: String?, base: String, path: String, manifest: ImageManifest) throws(RegistryError) -> Entry {
-        let entry: Entry? = entries.withLock { entries in
+    /// Takes the name and the memory the launch promises, under one lock: two launches
+    /// cannot both count on the same free memory.
+    private func reserve(name requested: String?, base: String, path: String, manifest: ImageManifest, promising bytes: UInt64) throws(RegistryError) -> Entry {
+        let limit = MemoryAdmission.limit
+        let reserved: Result<Entry, RegistryError> = entries.withLock { entries in
             var name = requested ?? base
             if requested == nil {
                 var suffix = 2
                 while entries[name] != nil { name = "\(base)-\(suffix)"; suffix += 1 }
             } else if entries[name] != nil {
-                return nil
+                return .failure(.nameTaken(name))
+            }
+            let promised = entries.values.filter { $0.outcome.withLock { $0 == nil } }.reduce(UInt64(0)) { $0 &+ $1.promised }
+            guard promised <= limit, bytes <= limit - promised else {
+                return .failure(.notEnoughMemory(asked: bytes, promised: promised, limit: limit, source: MemoryAdmission.limitSource))
             }
             let entry = Entry(name: name, path: path, manifest: manifest)
+            entry.promised = bytes
             entries[name] = entry
-            return entry
+            return .success(entry)
         }
-        guard let entry else { throw RegistryError.nameTaken(requested ?? base) }
+        let entry = try reserved.get()
         order.withLock { $0.append(entry.name) }
         return entry
     }

@@ -140,6 +140,51 @@ struct RawHTTP {
         _ = try open.flexosctl(["stop", "anywhere"])
     }
 
+    /// Five 1 GiB launches in a 3 GiB cgroup once got the daemon OOM-killed, every set lost:
+    /// a launch that would promise more than the cgroup allows is refused, naming why.
+    @Test func launchesBeyondTheCgroupsMemoryAreRefused() throws {
+        guard getuid() == 0 else { throw TestFailure("this test makes a memory cgroup: run the tests as root, as CI does") }
+        let cgroup = try MemoryCgroup(limit: 3 << 30)
+        defer { cgroup.remove() }
+        let daemon = try DaemonProcess()
+        try cgroup.add(daemon.process.processIdentifier)
+        let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        var launched: [String] = [], refusal = ""
+        for index in 0..<5 {
+            let result = try daemon.flexosctl(["launch", ticker, "--name", "big\(index)", "--memory", "1G"])
+            if result.status == 0 { launched.append("big\(index)") } else { refusal = result.errors; break }
+        }
+        #expect(launched.count == 1, "two VMs of 1 GiB each: one set fits 3 GiB, a second does not (\(launched))")
+        #expect(refusal.contains("the memory limit of flexosd's cgroup allows"), "\(refusal)")
+        #expect(try daemon.flexosctl(["list"]).status == 0)
+        for name in launched { _ = try daemon.flexosctl(["stop", name]) }
+        // Once stopped, its memory is free to promise again.
+        #expect(try daemon.flexosctl(["launch", ticker, "--name", "again", "--memory", "1G"]).status == 0)
+        _ = try daemon.flexosctl(["stop", "again"])
+    }
+
+    /// A stop sent while a set was still launching returned success and was lost (3 of 15
+    /// tries): the set ran on.
+    @Test func aStopDuringTheLaunchIsHonoured() throws {
+        let daemon = try DaemonProcess()
+        let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        for attempt in 0..<15 {
+            let name = "race\(attempt)"
+            let socket = daemon.socket
+            let launch = Thread { _ = try? Executables.run("flexosctl", ["launch", ticker, "--name", name, "--socket", socket]) }
+            launch.start()
+            var stopped: Executables.Result?
+            for _ in 0..<2000 {
+                let result = try daemon.flexosctl(["stop", name])
+                if result.status == 0 { stopped = result; break }
+            }
+            #expect(stopped != nil, "\(name) was never there to stop")
+            launch.cancel()
+            let state = try daemon.waitForEnd(name, seconds: 5).state
+            #expect(state == "stopped", "\(name) is \(state) after its stop")
+        }
+    }
+
     /// POST /image-sets with `body`, as nobody (a member of nogroup); the raw HTTP reply.
     private func launchAsNobody(_ daemon: DaemonProcess, body: String) throws -> String {
         let script = """
@@ -239,5 +284,40 @@ struct RawHTTP {
         let daemon = try DaemonProcess()
         let reply = try await daemon.client.send(.GET, "/openapi.yaml")
         #expect(String(decoding: reply.body, as: UTF8.self) == OpenAPIDocument.yaml)
+    }
+}
+/// A memory cgroup made for one test (cgroup v1 or v2, whichever this host mounts).
+struct MemoryCgroup {
+    let path: String
+    let procs: String
+
+    init(limit: UInt64) throws {
+        let name = "flexos-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let candidates = [("/sys/fs/cgroup/memory", "memory.limit_in_bytes"), ("/sys/fs/cgroup", "memory.max"), ("/sys/fs/cgroup/unified", "memory.max")]
+        for (root, file) in candidates where FileManager.default.fileExists(atPath: root + "/cgroup.procs") {
+            let path = root + "/" + name
+            guard mkdir(path, 0o755) == 0 else { continue }
+            guard FileManager.default.fileExists(atPath: path + "/" + file),
+                  (try? "\(limit)".write(toFile: path + "/" + file, atomically: false, encoding: .utf8)) != nil else { rmdir(path); continue }
+            self.path = path
+            procs = path + "/cgroup.procs"
+            return
+        }
+        throw TestFailure("no memory cgroup could be made under /sys/fs/cgroup (memory controller not mounted or not writable)")
+    }
+
+    func add(_ pid: Int32) throws {
+        do { try "\(pid)".write(toFile: procs, atomically: false, encoding: .utf8) } catch {
+            throw TestFailure("cannot move process \(pid) into \(path): \(error)")
+        }
+    }
+
+    /// Moves what is left back to the root and removes the cgroup.
+    func remove() {
+        let root = (path as NSString).deletingLastPathComponent
+        for pid in ((try? String(contentsOfFile: procs, encoding: .utf8)) ?? "").split(separator: "\n") {
+            try? String(pid).write(toFile: root + "/cgroup.procs", atomically: false, encoding: .utf8)
+        }
+        rmdir(path)
     }
 }
