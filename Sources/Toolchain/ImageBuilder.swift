@@ -35,7 +35,30 @@ public struct ImageBuilder: Sendable {
     /// Guest/Libraries/x/y.swift:10, and builds do not depend on where the tree lives.
     var debugPrefixMap: [String] { ["-debug-prefix-map", tree.root + "/=", "-debug-prefix-map", cacheFolder + "/=.runtime/"] }
 
+    /// Below this much free space on the build folder's disk, a failed step is reported as
+    /// the disk being full.
+    static let nearlyFullBytes: UInt64 = 64 << 20
+
     public func build(_ plan: BuildPlan, into folder: String) throws(ToolchainError) -> BuildResult {
+        do { return try buildSteps(plan, into: folder) } catch {
+            // A full disk makes each tool fail its own way (a Foundation error, a linker that
+            // crashes writing its output): say what it is, and leave no half-written image.
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(plan.name + ".elf") {
+                try? FileManager.default.removeItem(atPath: folder + "/" + name)
+            }
+            if let free = ImageBuilder.freeBytes(folder), free < ImageBuilder.nearlyFullBytes { throw .diskFull(folder: folder, freeBytes: free, step: error) }
+            throw error
+        }
+    }
+
+    /// Free bytes of the file system that holds `path` (statvfs), for an unprivileged user.
+    static func freeBytes(_ path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize)
+    }
+
+    private func buildSteps(_ plan: BuildPlan, into folder: String) throws(ToolchainError) -> BuildResult {
         let objects = folder + "/obj", generated = folder + "/generated"
         // A build folder holds what this build wrote and nothing an earlier one left.
         for stale in [objects, generated] { try? FileManager.default.removeItem(atPath: stale) }

@@ -14,6 +14,8 @@ public enum ToolchainError: Error, CustomStringConvertible {
     case image(ImageError)
     case io(path: String, String)
     case protectionKeyInstruction(library: String, section: String, offset: UInt64, address: UInt64, instruction: String, more: Int)
+    /// A step failed while the disk that holds the build folder was (nearly) full.
+    indirect case diskFull(folder: String, freeBytes: UInt64, step: ToolchainError)
 
     public var description: String {
         switch self {
@@ -37,6 +39,8 @@ public enum ToolchainError: Error, CustomStringConvertible {
             return "the linked image is not loadable: \(error)"
         case .io(let path, let message):
             return "\(path): \(message)"
+        case .diskFull(let folder, let free, let step):
+            return "the disk that holds \(folder) is full (\(free >> 10) KiB free): free some space or build elsewhere with --output; nothing half-written was left there. (What failed: \(step.description.split(separator: "\n").first ?? ""))"
         case .protectionKeyInstruction(let library, let section, let offset, let address, let instruction, let more):
             return "library \(library) holds the bytes of \(instruction) at offset \(hex(offset)) of its \(section) (address \(hex(address)))"
                 + (more > 0 ? " and \(more) more such place(s)" : "")

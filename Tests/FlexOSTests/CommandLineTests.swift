@@ -121,6 +121,24 @@ enum Executables {
         #expect(result.errors.contains("linking"))
     }
 
+    /// A full disk once read `NSCocoaErrorDomain Code=640`, or a linker's crash, and left a
+    /// half-written image: the build names the full disk and removes what it wrote of the image.
+    @Test func aFullDiskIsNamedAndLeavesNoImage() throws {
+        guard getuid() == 0 else { throw TestFailure("this test mounts a small tmpfs: run the tests as root, as CI does") }
+        let mountPoint = NSTemporaryDirectory() + "flexos-full-\(getpid())"
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        _ = try Executables.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=1200k", "tmpfs", mountPoint])
+        defer {
+            _ = try? Executables.runTool("/bin/umount", [mountPoint])
+            rmdir(mountPoint)
+        }
+        let result = try Executables.run("flexosctl", ["build", "Guest/Apps/hello", "--output", mountPoint + "/hello", "--quiet"])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("the disk that holds \(mountPoint)/hello is full"), "\(result.errors)")
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/hello")) ?? []
+        #expect(!left.contains { $0.hasPrefix("hello.elf") }, "\(left)")
+    }
+
     @Test func buildsIntoARelativeOutputFolder() throws {
         let relative = "Guest/build/tests/cli-relative"
         let result = try Executables.run("flexosctl", ["build", "Guest/Apps/hello", "--output", relative, "--quiet"])
