@@ -24,7 +24,7 @@ struct PreparedMemory {
         layout = try ImageSetLayout(image: imageSet.image, manifest: imageSet.manifest, memory: options.memory, sharedMemory: options.sharedMemory)
         do { shared = try GuestMemory(name: "flexos:\(imageSet.manifest.name):qemu-shared", size: options.sharedMemory) } catch { throw LaunchError.kvm(error) }
         try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
-        var shimPages = PageMapping.identity(FLEXOS_SHIM_BASE..<(FLEXOS_SHIM_BASE + FLEXOS_SHIM_BYTES), PagePermissions(writable: true, executable: true))
+        var shimPages = PageMapping.identity(PreparedMemory.shimRange, PagePermissions(writable: true, executable: true))
         var handoffPage = PageMapping.identity(FLEXOS_SHIM_HANDOFF..<(FLEXOS_SHIM_HANDOFF + GuestLayout.pageSize), .readOnly)
         shimPages.supervisorOnly = true
         handoffPage.supervisorOnly = true
@@ -100,6 +100,9 @@ struct PreparedMemory {
         }
     }
 
+    /// Where the shim runs (supervisor-only pages).
+    static let shimRange = FLEXOS_SHIM_BASE..<(FLEXOS_SHIM_BASE + FLEXOS_SHIM_BYTES)
+
     /// The fault report, made as on KVM: the faulting stack goes back into this copy of the
     /// guest's memory so that the analyzer can walk its frames.
     private func analyze(_ fault: ShimReport.Fault) -> FaultReport {
@@ -120,6 +123,11 @@ struct PreparedMemory {
         var report = analyzer.analyze(registers: registers, specialRegisters: special)
         report.notes.append("under the QEMU engine: exception vector \(fault.vector), error code \(hex(fault.error))")
         if fault.vector == 14 && fault.error & (1 << 5) != 0 { describeProtectionKeyFault(fault, in: &report) }
+        if PreparedMemory.shimRange.contains(fault.rip) {
+            // Ring-0 code of the engine itself, not the guest's: say so rather than blame the image.
+            report.summary = "a fault inside the QEMU engine's ring-0 shim (Guest/Shim) at \(hex(fault.rip)), offset \(hex(fault.rip - FLEXOS_SHIM_BASE)) of the shim: "
+                + "a bug of the engine, or guest state the shim should have refused (" + report.summary + ")"
+        }
         return report
     }
 
