@@ -50,7 +50,7 @@ struct ShellCommand {
         let head = (try? handle.read(upToCount: limit)) ?? Data()
         if let size = try? handle.seekToEnd(), size > UInt64(limit) {
             try? handle.truncate(atOffset: UInt64(limit))
-            try? handle.seekToEnd()
+            _ = try? handle.seekToEnd()
             handle.write(Data("\n[flexosctl: \(size - UInt64(limit)) more bytes of output were cut]\n".utf8))
         }
         return String(decoding: head, as: UTF8.self)
