@@ -76,7 +76,7 @@ public final class Listener: @unchecked Sendable {
         let bound = withUnsafePointer(to: &socketAddress.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socketAddress.length) }
         }
-        guard bound == 0, listen(fd, 511) == 0 else {
+        guard bound == 0, listen(fd, 4096) == 0 else {
             let code = errno
             close(fd)
             throw .listenFailed(address.description, errno: code)

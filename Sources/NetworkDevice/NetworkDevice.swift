@@ -15,6 +15,8 @@ public final class NetworkDevice: @unchecked Sendable {
     public static let connections = Int(FLEXOS_NET_CONNECTIONS)
     public static let ringBytes = UInt64(FLEXOS_NET_RING_BYTES)
     public static let guestAddress = UInt64(FLEXOS_NET_DEVICE_ADDRESS)
+    /// Accepted connections that may wait for a free slot before more are turned away.
+    static let backlog = 1024
     public static let bytes = FLEXOS_NET_DEVICE_BYTES
     /// About 50 µs of polling after the last piece of work before the loop sleeps.
     static let spinNanoseconds: UInt64 = 50_000
@@ -32,6 +34,10 @@ public final class NetworkDevice: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     /// The monitor's own view of each slot: what it has published and what it has in flight.
     private var connections = [Connection](repeating: Connection(), count: NetworkDevice.connections)
+    /// The slots that hold a connection, so that the loop looks at those and not at all
+    /// ten thousand; `activePosition[slot]` is the slot's index in it.
+    private var active: [Int] = []
+    private var activePosition = [Int](repeating: -1, count: NetworkDevice.connections)
     /// Accepted connections waiting for a free slot.
     private var waiting: [(fd: Int32, listener: Int)] = []
     private var kickBuffer: UInt64 = 0
@@ -65,6 +71,7 @@ public final class NetworkDevice: @unchecked Sendable {
     /// open when it throws.
     public init(name: String, listen addresses: [ListenAddress], idleTimeout seconds: Double = 0) throws(NetworkDeviceError) {
         idleTimeout = seconds > 0 ? UInt64(min(seconds, 1e9) * 1e9) : 0
+        NetworkDevice.allowDescriptorsForEveryConnection()
         do { memory = try GuestMemory(name: "flexos:\(name):net", size: NetworkDevice.bytes) } catch {
             throw .memoryFailed("\(error)")
         }
@@ -90,6 +97,21 @@ public final class NetworkDevice: @unchecked Sendable {
     }
 
     deinit { curing_destroy(ring) }
+
+    /// Open files this process wants: a device holds a socket per connection and per
+    /// waiting client, far more than the usual limit of 1024 (a daemon may run several).
+    static let wantedDescriptors: rlim_t = 65536
+
+    /// Raises this process's limit of open files to `wantedDescriptors` where it may (root
+    /// may raise the hard limit), else its soft limit to its hard one.
+    static func allowDescriptorsForEveryConnection() {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < wantedDescriptors else { return }
+        var wanted = rlimit(rlim_cur: wantedDescriptors, rlim_max: max(limit.rlim_max, wantedDescriptors))
+        if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &wanted) == 0 { return }
+        limit.rlim_cur = min(limit.rlim_max, wantedDescriptors)
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
 
     /// Tells the loop there is work (the guest's kick hypercall).
     public func kick() {
@@ -185,7 +207,7 @@ public final class NetworkDevice: @unchecked Sendable {
         if !admit(result, listener: listener) {
             // Every slot is taken (often by connections whose close the guest has not seen
             // yet): the client waits for one, up to a backlog, then is turned away.
-            guard waiting.count < NetworkDevice.connections else {
+            guard waiting.count < NetworkDevice.backlog else {
                 statistics.refused.add(1, ordering: .relaxed)
                 close(result)
                 return
@@ -196,17 +218,17 @@ public final class NetworkDevice: @unchecked Sendable {
 
     /// Gives connection `fd` a free slot and tells the guest; false when none is free.
     private func admit(_ fd: Int32, listener: Int) -> Bool {
-        guard let slot = connections.firstIndex(where: { $0.fd < 0 }) else { return false }
+        guard let slot = freeSlots.popLast() else { return false }
         connections[slot] = Connection(fd: fd, lastActive: monotonicNanoseconds())
+        activePosition[slot] = active.count
+        active.append(slot)
         let shared = slotPointer(slot)
         let generation = shared.pointee.generation &+ 1
         shared.initialize(to: flexos_net_slot())
         shared.pointee.listener = UInt32(listener)
         curing_store64(&shared.pointee.generation, generation)
         let head = header.pointee.accept_head
-        withUnsafeMutablePointer(to: &header.pointee.accept_queue) {
-            UnsafeMutableRawPointer($0).storeBytes(of: UInt32(slot), toByteOffset: Int(head % UInt64(NetworkDevice.connections)) * 4, as: UInt32.self)
-        }
+        (memory.base + Int(flexos_net_accept_queue_offset())).storeBytes(of: UInt32(slot), toByteOffset: Int(head % UInt64(NetworkDevice.connections)) * 4, as: UInt32.self)
         curing_store64(&header.pointee.accept_head, head &+ 1)
         published = true
         return true
@@ -264,7 +286,7 @@ public final class NetworkDevice: @unchecked Sendable {
     private func service() throws(DeviceViolation) -> Bool {
         var progressed = false
         try checkAcceptQueue()
-        for slot in connections.indices where connections[slot].fd >= 0 {
+        for slot in active {
             let shared = slotPointer(slot)
             let txHead = curing_load64(&shared.pointee.tx_head), rxTail = curing_load64(&shared.pointee.rx_tail)
             let connection = connections[slot]
@@ -337,6 +359,7 @@ public final class NetworkDevice: @unchecked Sendable {
         }
         close(connections[slot].fd)
         connections[slot] = Connection()
+        release(slot)
         let shared = slotPointer(slot)
         let generation = shared.pointee.generation
         shared.initialize(to: flexos_net_slot())
@@ -347,6 +370,22 @@ public final class NetworkDevice: @unchecked Sendable {
             _ = admit(next.fd, listener: next.listener)
         }
         return true
+    }
+
+    /// Slots with no connection, the lowest last (taken first: the guest's lists stay short).
+    private var freeSlots = Array((0..<NetworkDevice.connections).reversed())
+
+    /// Takes `slot` out of the active list (swapping the last one into its place) and frees it.
+    private func release(_ slot: Int) {
+        let position = activePosition[slot]
+        guard position >= 0 else { return }
+        let last = active.removeLast()
+        if last != slot {
+            active[position] = last
+            activePosition[last] = position
+        }
+        activePosition[slot] = -1
+        freeSlots.append(slot)
     }
 
     private func violation<T>(_ slot: Int, _ field: KeyPath<flexos_net_slot, T>, _ text: String) -> DeviceViolation {
@@ -371,7 +410,7 @@ public final class NetworkDevice: @unchecked Sendable {
     /// gone and closes the slot.
     private func closeIdleConnections() {
         let now = monotonicNanoseconds()
-        for slot in connections.indices where connections[slot].fd >= 0 && !connections[slot].peerGone && now &- connections[slot].lastActive > idleTimeout {
+        for slot in active where !connections[slot].peerGone && now &- connections[slot].lastActive > idleTimeout {
             markGone(slot)
             _ = shutdown(connections[slot].fd, Int32(SHUT_RDWR))
             statistics.timedOut.add(1, ordering: .relaxed)
@@ -388,11 +427,12 @@ public final class NetworkDevice: @unchecked Sendable {
         listeners.forEach { $0.stop() }
         waiting.forEach { close($0.fd) }
         waiting = []
-        for slot in connections.indices where connections[slot].fd >= 0 {
+        for slot in active {
             _ = shutdown(connections[slot].fd, Int32(SHUT_RDWR))
             close(connections[slot].fd)
             connections[slot] = Connection()
         }
+        active = []
     }
 
     private var header: UnsafeMutablePointer<flexos_net_device> {

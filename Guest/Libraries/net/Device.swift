@@ -40,9 +40,8 @@ enum Device {
         let head = flexos_load_acquire(&header.pointee.accept_head)
         var tail = header.pointee.accept_tail
         while tail != head {
-            let entry = withUnsafePointer(to: &header.pointee.accept_queue) {
-                UnsafeRawPointer($0).load(fromByteOffset: Int(tail % UInt64(connections)) * 4, as: UInt32.self)
-            }
+            let entry = (UnsafeRawPointer(header) + Int(flexos_net_accept_queue_offset()))
+                .load(fromByteOffset: Int(tail % UInt64(connections)) * 4, as: UInt32.self)
             tail &+= 1
             if Int(entry) < connections { body(Int(entry)) }
         }

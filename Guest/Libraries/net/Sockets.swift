@@ -36,6 +36,11 @@ enum Sockets {
     nonisolated(unsafe) static var generations = [UInt64](repeating: 0, count: Device.connections)
     nonisolated(unsafe) static var wantsWrite = [Bool](repeating: false, count: Device.connections)
     nonisolated(unsafe) static var open: [Int] = []
+    /// Per slot: its index in `open`, -1 when not open.
+    nonisolated(unsafe) static var openPosition = [Int](repeating: -1, count: Device.connections)
+    /// Where the next `collect` starts in `open`: with more ready connections than a poll
+    /// reports, each gets its turn.
+    nonisolated(unsafe) static var nextToCollect = 0
     /// About 50 µs of polling before poll sleeps.
     static let spinCycles: UInt64 = 125_000
 
@@ -45,6 +50,7 @@ enum Sockets {
             let generation = flexos_load_acquire(&Device.slot(slot).pointee.generation) & 0xFFFF_FFFF
             generations[slot] = generation == 0 ? 1 : generation
             wantsWrite[slot] = false
+            openPosition[slot] = open.count
             open.append(slot)
         }
     }
@@ -52,7 +58,10 @@ enum Sockets {
     /// Writes up to `capacity` ready events; returns how many.
     static func collect(_ events: UnsafeMutablePointer<UInt64>, capacity: Int) -> Int {
         var count = 0
-        for slot in open where count < capacity {
+        let start = open.isEmpty ? 0 : nextToCollect % open.count
+        for position in 0..<open.count where count < capacity {
+            let slot = open[(start + position) % open.count]
+            nextToCollect = start + position + 1
             let shared = Device.slot(slot)
             let peerClosed = flexos_load32_acquire(&shared.pointee.peer_closed) != 0
             let received = flexos_load_acquire(&shared.pointee.rx_head) != shared.pointee.rx_tail
@@ -73,7 +82,14 @@ enum Sockets {
     static func remove(_ slot: Int) {
         generations[slot] = 0
         wantsWrite[slot] = false
-        if let index = open.firstIndex(of: slot) { open.remove(at: index) }
+        let position = openPosition[slot]
+        guard position >= 0 else { return }
+        let last = open.removeLast()
+        if last != slot {
+            open[position] = last
+            openPosition[last] = position
+        }
+        openPosition[slot] = -1
     }
 }
 

@@ -69,7 +69,7 @@ struct SharedBuffer {
     /// Gives a large buffer back to the shared heap once nothing is pending in it (Redis
     /// frees an idle client's query buffer too): a burst does not keep its memory.
     mutating func shrinkIfIdle(to small: Int) {
-        guard end == start, capacity > 4 * small, let smaller = SharedMemory.allocate(UInt8.self, count: small) else { return }
+        guard end == start, capacity > 16 * small, let smaller = SharedMemory.allocate(UInt8.self, count: small) else { return }
         SharedMemory.deallocate(base)
         base = smaller
         capacity = small

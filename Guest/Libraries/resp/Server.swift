@@ -18,8 +18,9 @@ final class Client {
     /// Poll said bytes (or the peer's close) wait to be received.
     var readable = false
 
-    /// What each buffer starts with, and shrinks back to when idle.
-    static let bufferSize = 16 << 10
+    /// What each buffer starts with, and shrinks back to when idle: ten thousand idle
+    /// clients take 20 MiB of the shared heap, not 320.
+    static let bufferSize = 1 << 10
 
     init?(id: UInt64) {
         guard let input = SharedBuffer(capacity: Client.bufferSize) else { return nil }
@@ -67,7 +68,7 @@ enum Server {
         var asked: [Client] = []
         for client in clients where client.readable && client.parsed == 0 && client.output.pending < outputHighWater {
             client.readable = false
-            guard asked.count < eventCapacity, client.input.reserve(64 << 10) else { continue }
+            guard asked.count < eventCapacity, client.input.reserve(Client.bufferSize) else { continue }
             request(requests + 4 * asked.count, client.id, client.input.spare, client.input.spareCount)
             asked.append(client)
         }

@@ -27,7 +27,8 @@
                                   5: heap_checks in the boot info and the keyed table; a panic may name a code address.
                                   6: each compartment's runtime state at the start of its private heap region
                                      (struct flexos_compartment_runtime, seeded by the monitor); the network
-                                     device tells a peer that finished sending from one that is gone */
+                                     device tells a peer that finished sending from one that is gone, and has
+                                     10240 connection slots with 16 KiB rings */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -324,11 +325,12 @@ static inline uint64_t flexos_gate_channel_offset(uint32_t caller, uint32_t call
 #define FLEXOS_NET_MAGIC         0x5445444E534F4C46ull /* "FLOSNDET" */
 #define FLEXOS_NET_PEER_FINISHED 1u  /* no bytes will come after rx_head; replies still go out */
 #define FLEXOS_NET_PEER_GONE     2u  /* nothing more goes either way */
-#define FLEXOS_NET_CONNECTIONS   256u
-#define FLEXOS_NET_RING_BYTES    0x10000ull            /* 64 KiB each way */
-#define FLEXOS_NET_SLOTS_OFFSET  0x1000ull
-#define FLEXOS_NET_RINGS_OFFSET  0x10000ull
-#define FLEXOS_NET_DEVICE_BYTES  0x2010000ull          /* a plain number, so Swift imports it */
+#define FLEXOS_NET_CONNECTIONS   10240u                /* Redis's maxclients, and some */
+#define FLEXOS_NET_RING_BYTES    0x4000ull             /* 16 KiB each way */
+#define FLEXOS_NET_SLOTS_OFFSET  0x10000ull
+#define FLEXOS_NET_RINGS_OFFSET  0x200000ull           /* 2 MiB-aligned: the rings map as large pages */
+#define FLEXOS_NET_DEVICE_BYTES  0x14200000ull         /* a plain number, so Swift imports it */
+/* The device's memory is taken as it is touched: an idle connection's rings cost nothing. */
 
 struct flexos_net_device {
     uint64_t magic;                     /* FLEXOS_NET_MAGIC, written by the monitor */
@@ -360,6 +362,11 @@ struct flexos_net_slot {
     uint32_t reserved;
     uint64_t padding1[5];
 };
+
+/* Byte offset of the accept queue in the device (Swift does not import an array this long). */
+static inline uint64_t flexos_net_accept_queue_offset(void) {
+    return (uint64_t)__builtin_offsetof(struct flexos_net_device, accept_queue);
+}
 
 /* Byte offset of slot i's receive ring (its transmit ring follows it). */
 static inline uint64_t flexos_net_rx_offset(uint32_t slot) {
