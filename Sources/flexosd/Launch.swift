@@ -55,6 +55,7 @@ struct Launch: ParsableCommand {
     }
 
     func run() throws {
+        acceptTerminationSignals()
         let report: RunReport
         do {
             let set = try ImageSet.open(imageSet)
@@ -124,4 +125,14 @@ final class TerminalConsole: ConsoleSink, @unchecked Sendable {
             output.withUnsafeBytes { _ = Glibc.write(descriptor, $0.baseAddress, $0.count) }
         }
     }
+}
+
+/// Unblocks the signals that end flexosd: a process inherits its parent's signal mask, and
+/// a parent that blocked SIGTERM in the thread that started flexosd left it deaf to stop
+/// requests (it ran on until its timeout).
+func acceptTerminationSignals() {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+    pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 }

@@ -37,6 +37,7 @@ struct Serve: ParsableCommand {
     }
 
     func run() throws {
+        acceptTerminationSignals()
         let command = self
         try waitForAsync { try await command.serve() }
     }
