@@ -83,9 +83,8 @@ public struct ImageSetLayout: Sendable {
     /// Where the network device is mapped in that VM.
     public static let networkDevice = FLEXOS_NET_DEVICE_ADDRESS..<(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES)
 
-    /// Lays out `manifest`'s compartments over `image` with `memory` bytes of private
-    /// memory per compartment and `sharedMemory` bytes of shared area.
-    public init(image: ELFImage, manifest: ImageManifest, memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
+    /// Refuses sizes no layout can have: what a launch checks before anything else.
+    public static func checkSizes(memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
         guard memory >= ImageSetLayout.minimumMemory else { throw LaunchError.memoryTooSmall(memory, minimum: ImageSetLayout.minimumMemory) }
         guard memory <= GuestLayout.maxCompartmentMemory else { throw LaunchError.memoryTooLarge(memory, maximum: GuestLayout.maxCompartmentMemory) }
         let sharedMaximum = GuestLayout.shared.upperBound - GuestLayout.shared.lowerBound
@@ -93,6 +92,12 @@ public struct ImageSetLayout: Sendable {
         for (what, size) in [("memory", memory), ("shared memory", sharedMemory)] where size % GuestLayout.pageSize != 0 {
             throw LaunchError.sizeNotPageMultiple(what: what, size: size)
         }
+    }
+
+    /// Lays out `manifest`'s compartments over `image` with `memory` bytes of private
+    /// memory per compartment and `sharedMemory` bytes of shared area.
+    public init(image: ELFImage, manifest: ImageManifest, memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
+        try ImageSetLayout.checkSizes(memory: memory, sharedMemory: sharedMemory)
         let page = GuestLayout.pageSize
         let privateSegments = image.segments.filter { GuestLayout.image.contains($0.virtualAddress) }
         let sharedSegments = image.segments.filter { GuestLayout.shared.contains($0.virtualAddress) }

@@ -99,6 +99,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
     public func launch(path: String, name requested: String?, options: LaunchOptions, caller: FileAccessIdentity? = nil) throws(RegistryError) -> ImageSetStatus {
         if let requested, !ImageManifest.isValidName(requested) { throw RegistryError.invalidName(requested) }
         if let timeout = options.timeout, !CommandLineValues.isValidDuration(timeout) { throw RegistryError.invalidTimeout(timeout) }
+        do { try ImageSetLayout.checkSizes(memory: options.memory, sharedMemory: options.sharedMemory) } catch { throw RegistryError.launch(error) }
         let imageSet: ImageSet
         do { imageSet = try ImageSet.open(path, as: caller) } catch { throw RegistryError.launch(error) }
         let hypervisor = try openHypervisor()
