@@ -23,6 +23,8 @@ public final class NetworkDevice: @unchecked Sendable {
 
     /// Connections that neither send nor receive for this long are closed; 0: never.
     public let idleTimeout: UInt64
+    /// Received bytes that count as progress on their own, without a reply.
+    static let activeReceiveBytes: UInt64 = 1024
     /// How often the loop looks for idle connections (when idleTimeout is set).
     static let idleCheckNanoseconds: UInt64 = 1_000_000_000
 
@@ -56,8 +58,11 @@ public final class NetworkDevice: @unchecked Sendable {
         /// The peer is gone: nothing more goes out either.
         var peerGone = false
         var shutDown = false
-        /// When bytes last went either way (monotonic nanoseconds).
+        /// When the connection last made progress (monotonic nanoseconds): a reply went out,
+        /// or another `activeReceiveBytes` came in.
         var lastActive: UInt64 = 0
+        /// Bytes received since `lastActive`.
+        var receivedSinceActive: UInt64 = 0
     }
 
     /// What the guest did wrong: the loop stops and the image set ends with this report.
@@ -240,7 +245,12 @@ public final class NetworkDevice: @unchecked Sendable {
         let shared = slotPointer(slot)
         if result > 0 {
             connections[slot].rxHead &+= UInt64(result)
-            connections[slot].lastActive = monotonicNanoseconds()
+            // A byte now and then is not progress (slowloris): only a reply, or a kibibyte.
+            connections[slot].receivedSinceActive &+= UInt64(result)
+            if connections[slot].receivedSinceActive >= NetworkDevice.activeReceiveBytes {
+                connections[slot].lastActive = monotonicNanoseconds()
+                connections[slot].receivedSinceActive = 0
+            }
             curing_store64(&shared.pointee.rx_head, connections[slot].rxHead)
             statistics.bytesReceived.add(UInt64(result), ordering: .relaxed)
         } else if result == 0 {
@@ -260,6 +270,7 @@ public final class NetworkDevice: @unchecked Sendable {
         if result > 0 && Int(result) <= connections[slot].sendLength {
             connections[slot].txTail &+= UInt64(result)
             connections[slot].lastActive = monotonicNanoseconds()
+            connections[slot].receivedSinceActive = 0
             statistics.bytesSent.add(UInt64(result), ordering: .relaxed)
         } else {
             markGone(slot)
@@ -405,9 +416,9 @@ public final class NetworkDevice: @unchecked Sendable {
         _ = curing_timeout(ring, min(NetworkDevice.idleCheckNanoseconds, idleTimeout), NetworkDevice.userData(.idleCheck, 0))
     }
 
-    /// Closes the connections that sent and received nothing for `idleTimeout` (Redis's
-    /// `timeout`): idle clients cannot hold every slot for ever. The guest sees the peer
-    /// gone and closes the slot.
+    /// Closes the connections that made no progress for `idleTimeout` (Redis's `timeout`;
+    /// a trickle of bytes with no reply is no progress): idle and slow clients cannot hold
+    /// the slots for ever. The guest sees the peer gone and closes the slot.
     private func closeIdleConnections() {
         let now = monotonicNanoseconds()
         for slot in active where !connections[slot].peerGone && now &- connections[slot].lastActive > idleTimeout {

@@ -124,6 +124,23 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         for connection in silent.prefix(3) { #expect(connection.read().closed) }
     }
 
+    /// A byte every 200 ms kept a connection alive for ever (slowloris): bytes that bring
+    /// no reply are not progress, so it is closed after the idle timeout like a silent one.
+    @Test func aTrickleOfBytesIsClosedLikeSilence() throws {
+        let server = try KeyValueServer("Configs/kvstore-parser-vmept2.yaml", clientIdleTimeout: 1)
+        defer { server.stop() }
+        let slow = try RawConnection(port: server.port)
+        var closed = false
+        let command = resp("SET", "slow", String(repeating: "x", count: 64))
+        for byte in command where !closed {
+            slow.send([byte])
+            Thread.sleep(forTimeInterval: 0.2)
+            var probe: UInt8 = 0
+            closed = recv(slow.fd, &probe, 1, Int32(MSG_DONTWAIT)) == 0
+        }
+        #expect(closed, "the connection survived \(command.count) bytes at 5 a second")
+    }
+
     /// Redis serves 10,000 clients by default (maxclients); the device had 256 slots and reset
     /// connections beyond 512. Ten thousand connect at once and each is answered.
     /// (The appliance runs in a flexosd process of its own here: this process's 10,000 client
