@@ -173,6 +173,29 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         #expect(clients[9_999].read { $0.hasSuffix("one\r\n") }.text == "+OK\r\n$3\r\none\r\n")
     }
 
+    /// 250,000 ZADDs once went past the memory limit (55.7 of 50.1 MB), after which ZPOPMIN
+    /// of them all faulted: each member is charged its slots too, so the adds stop at -OOM
+    /// and what is stored can still be popped in one reply.
+    @Test func aSortedSetFillingTheHeapStopsAtTheLimitAndPopsWhole() throws {
+        let server = try KeyValueServer("Configs/kvstore-fcalls.yaml")
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        var pipeline: [UInt8] = []
+        let member = String(repeating: "m", count: 100)
+        for index in 0..<250_000 { pipeline += resp("ZADD", "z", "\(index)", "\(member)\(index)") }
+        client.send(pipeline)
+        let replies = client.readBytes { $0.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } >= 250_000 }.bytes
+        let lines = String(decoding: replies, as: UTF8.self).split(separator: "\r\n")
+        let added = lines.filter { $0 == ":1" }.count, refused = lines.filter { $0.hasPrefix("-OOM") }.count
+        #expect(added + refused == 250_000 && refused > 0, "\(added) added, \(refused) refused")
+        client.send(resp("ZCARD", "z"))
+        #expect(client.read { $0.hasSuffix("\r\n") }.text == ":\(added)\r\n")
+        client.send(resp("ZPOPMIN", "z", "250000") + resp("PING"))
+        let popped = client.readBytes { $0.count > 4 && Array($0.suffix(7)) == Array("+PONG\r\n".utf8) }.bytes
+        #expect(popped.starts(with: Array("*\(2 * added)\r\n".utf8)) || popped.starts(with: Array("-OOM".utf8)), "\(String(decoding: popped.prefix(60), as: UTF8.self))")
+        #expect(!server.run.isFinished)
+    }
+
     /// SPOP and ZPOPMIN of 200,000 members took one pass over the rest per member (and a
     /// free per member walked the heap's whole free list): 72 s of every client stalled.
     /// Each read here gives up after 10 s.

@@ -92,6 +92,16 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
 
     /// SIGKILL of `flexosd launch --engine qemu` once left qemu-system-x86_64 running at
     /// 100% CPU, adopted by init, and its folder of files behind.
+    /// A callee that writes its caller's saved stack pointer (where the caller resumes)
+    /// runs into the caller's key: the write faults and names both.
+    @Test func aForgedSavedStackIsAProtectionKeyFault() throws {
+        let (report, console) = try bootUnderQEMU("Tests/Guests/mpkforge-mpk2.yaml")
+        let fault = try #require(report.fault, "\(report.message ?? "")")
+        #expect(fault.kind == .protectionKeyFault && fault.compartment == "comp2", "\(fault.render())")
+        #expect(fault.summary.contains("key 1 of compartment comp1"), "\(fault.summary)")
+        #expect(!console.text.contains("the forgery went through") && !console.text.contains("resumed after the forgery"))
+    }
+
     @Test func qemuDiesWithFlexosdAndItsFilesGoAtTheNextRun() throws {
         let spin = try TestImages.build("Tests/Guests/spin").folder
         let flexosd = Process()

@@ -18,6 +18,7 @@ nonisolated(unsafe) var jumpCode: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UIn
 /// take their addresses).
 @_extern(c, "__stack_chk_guard") func runtimeDataSymbol()
 @_extern(c, "flexos_mpk_gate_0_0") func aGate()
+@_extern(c, "flexos_mpk_sp_0") func callersSavedStack()
 
 @_cdecl("mpkhostilelib_clobber_registers")
 public func clobberRegisters() {
@@ -47,4 +48,14 @@ public func jumpIntoGate() {
     print("mpkhostilelib: jumping to the gate's WRPKRU at offset \(offset) with every key open")
     let code = withUnsafeMutablePointer(to: &jumpCode) { UnsafeRawPointer($0) }
     unsafeBitCast(code, to: (@convention(c) (UnsafeRawPointer) -> Void).self)(gate + offset)
+}
+
+/// Points the caller's saved stack pointer (in the caller's keyed data) at memory of its
+/// choosing, so that the caller would resume on a forged stack: its key must refuse the write.
+@_cdecl("mpkhostilelib_forge_saved_stack")
+public func forgeSavedStack() {
+    let word = UnsafeMutablePointer<UInt64>(bitPattern: UInt(bitPattern: unsafeBitCast(callersSavedStack as @convention(c) () -> Void, to: UnsafeRawPointer.self)))!
+    print("mpkhostilelib: forging the caller's saved stack pointer")
+    word.pointee = UInt64(UInt(bitPattern: SharedMemory.allocate(UInt8.self, count: 4096)))
+    print("mpkhostilelib: the forgery went through")
 }
