@@ -437,7 +437,7 @@ enum Commands {
         guard Keyspace.live(key) != nil else { return r.array(0) }
         let replyBytes = Keyspace.peek(key) { value -> Int? in
             guard case .sortedSet(let set) = value else { return nil }
-            return set.ordered.prefix(count).reduce(Reply.arrayBytes) { $0 + Reply.bulkBytes($1.member.count) + Reply.bulkBytes($1.scoreText.count) }
+            return set.reduceLowest(count, Reply.arrayBytes) { $0 + Reply.bulkBytes($1.member.count) + Reply.bulkBytes($1.scoreText.count) }
         }
         guard let replyBytes else { return r.error(wrongType) }
         guard r.makeRoom(for: replyBytes) else { return r.error(outOfMemory) }
