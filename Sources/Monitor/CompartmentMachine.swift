@@ -23,7 +23,8 @@ package final class CompartmentMemory: @unchecked Sendable {
     /// `ringZero` are extra supervisor-only mappings and `hypercallMode` how the guest
     /// calls the monitor: both differ under the QEMU engine, whose shim runs in ring 0.
     package init(setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
-                 networkDevice: GuestMemory? = nil, ringZero: [PageMapping] = [], hypercallMode: UInt32 = FLEXOS_HYPERCALL_MODE_MMIO) throws(LaunchError) {
+                 networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0, ringZero: [PageMapping] = [],
+                 hypercallMode: UInt32 = FLEXOS_HYPERCALL_MODE_MMIO) throws(LaunchError) {
         let layout = imageSet.compartments[index]
         self.networkDevice = imageSet.networkMachine == index ? networkDevice : nil
         self.layout = layout
@@ -47,6 +48,7 @@ package final class CompartmentMemory: @unchecked Sendable {
             var bootInfo = CompartmentMemory.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
             bootInfo.net_device = self.networkDevice == nil ? 0 : ImageSetLayout.networkDevice.lowerBound
             bootInfo.hypercall_mode = hypercallMode
+            bootInfo.client_idle_timeout = UInt32(min(max(clientIdleTimeout, 0), Double(UInt32.max)))
             try CompartmentMemory.writeKeyedTable(layout, into: &bootInfo, space: addressSpace)
             try CompartmentMemory.seedCompartmentRuntimes(layout, space: addressSpace)
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
@@ -174,9 +176,9 @@ final class CompartmentMachine: @unchecked Sendable {
     var console: ConsoleRing { memory.console }
 
     init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
-         networkDevice: GuestMemory? = nil) throws(LaunchError) {
+         networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0) throws(LaunchError) {
         memory = try CompartmentMemory(setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
-                                       applicationCompartment: applicationCompartment, networkDevice: networkDevice)
+                                       applicationCompartment: applicationCompartment, networkDevice: networkDevice, clientIdleTimeout: clientIdleTimeout)
         let layout = memory.layout, lowSize = memory.lowSize
         do {
             virtualMachine = try hypervisor.createVirtualMachine()

@@ -68,7 +68,8 @@ public final class ImageSetRun: @unchecked Sendable {
         for index in layout.compartments.indices {
             machines.append(try CompartmentMachine(
                 hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
-                image: imageSet.image, shared: shared, applicationCompartment: applicationMachine, networkDevice: network?.memory))
+                image: imageSet.image, shared: shared, applicationCompartment: applicationMachine, networkDevice: network?.memory,
+                clientIdleTimeout: network == nil ? 0 : options.clientIdleTimeout))
         }
         do { control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name)) } catch { throw LaunchError.kvm(error) }
         let layout = self.layout, symbols = self.symbols, exports = manifest.exports, network = self.network

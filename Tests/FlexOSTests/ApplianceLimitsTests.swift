@@ -119,8 +119,8 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         let silent = try (0..<300).map { _ in try RawConnection(port: server.port) }
         Thread.sleep(forTimeInterval: 2.5)
         let late = try RawConnection(port: server.port)
-        late.send(resp("PING"))
-        #expect(late.read { $0.hasSuffix("\r\n") }.text == "+PONG\r\n")
+        late.send(resp("PING") + resp("CONFIG", "GET", "timeout"))
+        #expect(late.read { $0.hasSuffix("$1\r\n1\r\n") }.text == "+PONG\r\n*2\r\n$7\r\ntimeout\r\n$1\r\n1\r\n")
         for connection in silent.prefix(3) { #expect(connection.read().closed) }
     }
 

@@ -24,6 +24,7 @@ enum Server {
         let known: [(StaticString, [UInt8])] = [
             ("save", []), ("appendonly", bytes("no")), ("databases", bytes("1")),
             ("maxmemory", Numbers.text(Int(Keyspace.maximumMemory))), ("proto-max-bulk-len", Numbers.text(16 << 20)),
+            ("timeout", Numbers.text(Compartment.clientIdleTimeoutSeconds)), ("maxclients", Numbers.text(10_000)),
         ]
         guard let (name, value) = known.first(where: { c.isArgument(2, $0.0) }) else { return r.array(0) }
         r.array(2)

@@ -36,6 +36,8 @@ public enum Compartment {
     public static var current: Int {
         bootInfo.pointee.keyed_count > 0 ? Int(flexos_keyed_running_compartment()) : Int(bootInfo.pointee.keyed_application)
     }
+    /// Seconds after which the image set's network device closes an idle client (0: never).
+    public static var clientIdleTimeoutSeconds: Int { Int(bootInfo.pointee.client_idle_timeout) }
     /// The network device, in the one compartment that holds it (flexos_abi.h).
     public static var networkDevice: UnsafeMutableRawPointer? {
         UnsafeMutableRawPointer(bitPattern: UInt(bootInfo.pointee.net_device))

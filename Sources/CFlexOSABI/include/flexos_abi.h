@@ -166,6 +166,10 @@ struct flexos_boot_info {
     uint32_t keyed_count;
     uint32_t keyed_application;
     uint64_t keyed_table;
+    /* Seconds after which the network device closes an idle client connection (0: never):
+     * what CONFIG GET timeout answers. */
+    uint32_t client_idle_timeout;
+    uint32_t reserved2;
 };
 
 struct flexos_keyed_compartment {
@@ -414,7 +418,7 @@ struct flexos_shim_handoff {
     uint64_t stacks[2 * FLEXOS_MAX_COMPARTMENTS]; /* [low, high) of each stack, for fault dumps */
 };
 
-_Static_assert(sizeof(struct flexos_boot_info) == 176, "boot info layout");
+_Static_assert(sizeof(struct flexos_boot_info) == 184, "boot info layout");
 _Static_assert(sizeof(struct flexos_compartment_runtime) == 64, "compartment runtime layout");
 _Static_assert(FLEXOS_BOOT_KEYED_TABLE_OFFSET + FLEXOS_MAX_COMPARTMENTS * sizeof(struct flexos_keyed_compartment) <= FLEXOS_PAGE_SIZE, "the keyed table fits the boot-info page");
 _Static_assert(sizeof(struct flexos_gate_channel) == 128, "a channel is two cache lines");
