@@ -27,6 +27,8 @@ public final class ELFImage: @unchecked Sendable {
     public let segments: [ELFSegment]
     /// The ABI version from the image's `.flexos_abi` section.
     public let abiVersion: UInt32
+    /// Where the stack canary is (its section, 8 bytes), for the monitor to fill.
+    public let stackGuardAddress: UInt64?
     /// The whole file, mapped read-only.
     let file: UnsafeRawBufferPointer
     /// libelf's handle, kept for the symbolizer.
@@ -48,6 +50,8 @@ public final class ELFImage: @unchecked Sendable {
             segments = try ELFImage.readSegments(elf, header: header, path: path, fileSize: UInt64(file.count))
             try ELFImage.checkPlacement(segments, entry: entry, path: path)
             abiVersion = try ELFImage.readABIVersion(elf, path: path, file: file)
+            stackGuardAddress = ELFSections(elf).first(named: GuestLayout.stackGuardSection)
+                .flatMap { $0.header.sh_size >= 8 && $0.header.sh_flags & UInt64(SHF_WRITE) == 0 ? $0.header.sh_addr : nil }
         } catch {
             elf_end(elf)
             munmap(UnsafeMutableRawPointer(mutating: file.baseAddress), max(file.count, 1))

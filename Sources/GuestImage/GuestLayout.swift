@@ -37,6 +37,9 @@ public enum GuestLayout {
         return bottom..<(bottom + stackSize)
     }
 
+    /// The output section of the stack canary, read-only; the monitor writes its value.
+    public static let stackGuardSection = ".stack_guard.runtime"
+
     /// The symbol an intel-mpk gate jumps to when the PKRU value it wrote is not the one it
     /// meant (a jump into the middle of a gate): the build generates it, fault reports name it.
     public static let protectionKeyGateAbortSymbol = "flexos_mpk_gate_abort"

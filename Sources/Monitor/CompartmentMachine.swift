@@ -44,6 +44,7 @@ package final class CompartmentMemory: @unchecked Sendable {
             pageTables = try CompartmentMemory.buildPageTables(layout.mapped, ringZero: ringZero)
             try CompartmentMemory.write(pageTables, into: addressSpace)
             try CompartmentMemory.copyImage(image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
+            try CompartmentMemory.writeStackGuard(image, into: addressSpace)
             console = ConsoleRing(host: try addressSpace.physical(GuestLayout.consoleRingAddress, length: GuestLayout.consoleRingBytes), bytes: GuestLayout.consoleRingBytes)
             var bootInfo = CompartmentMemory.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
             bootInfo.net_device = self.networkDevice == nil ? 0 : ImageSetLayout.networkDevice.lowerBound
@@ -92,6 +93,15 @@ package final class CompartmentMemory: @unchecked Sendable {
             try space.physical(heap.lowerBound, length: UInt64(MemoryLayout<flexos_compartment_runtime>.size))
                 .storeBytes(of: runtime, as: flexos_compartment_runtime.self)
         }
+    }
+
+    /// The stack canary, in the image's read-only memory: random per VM, with a low byte
+    /// that is never 0 (string copies stop short of it). The guest cannot write it.
+    private static func writeStackGuard(_ image: ELFImage, into space: GuestAddressSpace) throws(GuestAccessError) {
+        guard let address = image.stackGuardAddress else { return }
+        var random = SystemRandomNumberGenerator()
+        let value: UInt64 = random.next() | 0xFF
+        try space.physical(address, length: 8).storeBytes(of: value, as: UInt64.self)
     }
 
     /// Page tables that map exactly `regions`, identity-mapped.

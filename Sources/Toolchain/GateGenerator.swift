@@ -115,7 +115,10 @@ struct GateGenerator {
             let (start, end) = owner == "runtime" ? ("flexos_runtime_text_start = .; ", " flexos_runtime_text_end = .;") : ("", "")
             sections += "  .text.\(owner) ALIGN(4096) : { \(start)\(input(".text .text.*"))\(end) } :text_\(phdr)\n"
             sections += "  .rodata.\(owner) ALIGN(4096) : { \(input(".rodata .rodata.*")) } :rodata_\(phdr)\n"
-            if owner == "runtime" { sections += "  .flexos_abi : { KEEP(*(.flexos_abi)) } :rodata_runtime\n" }
+            if owner == "runtime" {
+                sections += "  .flexos_abi : { KEEP(*(.flexos_abi)) } :rodata_runtime\n"
+                sections += "  \(GuestLayout.stackGuardSection) : { KEEP(*(.flexos_stack_guard)) } :rodata_runtime\n"
+            }
             if owner == "runtime" {
                 // The runtime's initialised data (Swift metadata with its function pointers,
                 // immortal singletons, the GOT) is never written once linked: read-only, so that

@@ -102,6 +102,15 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         #expect(!console.text.contains("the forgery went through") && !console.text.contains("resumed after the forgery"))
     }
 
+    /// The stack canary was key-0 writable data: any compartment could set it. It is
+    /// read-only now (the monitor writes it), so the write faults.
+    @Test func theStackCanaryCannotBeWritten() throws {
+        let (report, console) = try bootUnderQEMU("Tests/Guests/mpkcanary-mpk2.yaml")
+        let fault = try #require(report.fault, "\(report.message ?? "")")
+        #expect(fault.summary.contains("read-only"), "\(fault.render())")
+        #expect(console.text.contains("overwriting the stack canary") && !console.text.contains("the canary was overwritten"))
+    }
+
     @Test func qemuDiesWithFlexosdAndItsFilesGoAtTheNextRun() throws {
         let spin = try TestImages.build("Tests/Guests/spin").folder
         let flexosd = Process()

@@ -15,7 +15,6 @@ public func flexosStart(_ info: UnsafePointer<flexos_boot_info>) -> Never {
     guard info == bootInfo, info.pointee.magic == FLEXOS_BOOT_MAGIC, info.pointee.abi_version == FLEXOS_ABI_VERSION else {
         Hypercalls.exit(code: 127)
     }
-    StackProtector.arm()
     SharedMemory.attach()
     if info.pointee.compartment == info.pointee.app_compartment {
         let code = applicationMain()

@@ -2,7 +2,8 @@
  * The runtime's few pieces that must be C.
  *
  * - The ABI version note: a @used Swift global would be emitted again in every module
- *   that imports the runtime, so the one copy the monitor reads lives here.
+ *   that imports the runtime, so the one copy the monitor reads lives here; likewise the
+ *   stack canary, which the monitor writes.
  * - free(3): the Embedded Swift runtime calls it, and Swift code may not define a
  *   symbol of that name; it forwards to the runtime's Swift heap (Heap.swift).
  * - swift_beginAccess and swift_endAccess: every Embedded Swift module defines them as
@@ -14,6 +15,13 @@
 
 __attribute__((section(".flexos_abi"), used))
 const uint32_t flexos_abi_version = FLEXOS_ABI_VERSION;
+
+/* The canary every stack-protected function checks. It lives in read-only memory, in a
+ * section of its own that the monitor finds and fills with a random value per VM before
+ * the guest first runs: no compartment can change it (under intel-mpk, writable runtime
+ * data is every compartment's), though the compartments of one VM can read it. */
+__attribute__((section(".flexos_stack_guard"), used))
+const volatile uintptr_t __stack_chk_guard = 0;
 
 void flexos_private_free(void *pointer);
 

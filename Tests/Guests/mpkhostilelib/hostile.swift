@@ -16,7 +16,8 @@ nonisolated(unsafe) var jumpCode: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UIn
 
 /// Symbols of the image whose addresses the attack needs (declared as functions only to
 /// take their addresses).
-@_extern(c, "__stack_chk_guard") func runtimeDataSymbol()
+@_extern(c, "$e6FlexOS12SharedMemoryO9stackUsedSuvpZ") func runtimeDataSymbol()  // SharedMemory.stackUsed, in .bss.runtime
+@_extern(c, "__stack_chk_guard") func stackGuardSymbol()
 @_extern(c, "flexos_mpk_gate_0_0") func aGate()
 @_extern(c, "flexos_mpk_sp_0") func callersSavedStack()
 
@@ -58,4 +59,14 @@ public func forgeSavedStack() {
     print("mpkhostilelib: forging the caller's saved stack pointer")
     word.pointee = UInt64(UInt(bitPattern: SharedMemory.allocate(UInt8.self, count: 4096)))
     print("mpkhostilelib: the forgery went through")
+}
+
+/// Sets the stack canary to a value of its choosing (so that an overflow it feeds another
+/// compartment would pass the check): the canary is read-only, so the write faults.
+@_cdecl("mpkhostilelib_overwrite_canary")
+public func overwriteCanary() {
+    let guardWord = UnsafeMutablePointer<UInt64>(bitPattern: UInt(bitPattern: unsafeBitCast(stackGuardSymbol as @convention(c) () -> Void, to: UnsafeRawPointer.self)))!
+    print("mpkhostilelib: overwriting the stack canary")
+    guardWord.pointee = 0x4141_4141_4141_41FF
+    print("mpkhostilelib: the canary was overwritten")
 }
