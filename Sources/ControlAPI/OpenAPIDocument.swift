@@ -213,6 +213,7 @@ components:
             accepted: {type: integer}
             refused: {type: integer}
             closed: {type: integer}
+            timedOut: {type: integer, description: "Connections closed for making no progress within the idle timeout."}
             bytesReceived: {type: integer}
             bytesSent: {type: integer}
             kicks: {type: integer}

@@ -53,6 +53,8 @@ public struct NetworkReport: Codable, Equatable, Sendable {
     /// Clients turned away because every connection slot was taken.
     public var refused: UInt64
     public var closed: UInt64
+    /// Connections closed for making no progress within the idle timeout.
+    public var timedOut: UInt64?
     public var bytesReceived: UInt64
     public var bytesSent: UInt64
     /// Kick hypercalls from the guest (one VM exit each) and wakes of its vCPU.
@@ -65,6 +67,7 @@ public struct NetworkReport: Codable, Equatable, Sendable {
         accepted = statistics.accepted.load(ordering: .relaxed)
         refused = statistics.refused.load(ordering: .relaxed)
         closed = statistics.closed.load(ordering: .relaxed)
+        timedOut = statistics.timedOut.load(ordering: .relaxed)
         bytesReceived = statistics.bytesReceived.load(ordering: .relaxed)
         bytesSent = statistics.bytesSent.load(ordering: .relaxed)
         kicks = statistics.kicks.load(ordering: .relaxed)

@@ -111,7 +111,7 @@ extension RunReport {
             lines[0] += " (first hypercall \(formatSeconds(Double(first - launchStartedAt) / 1e9)) after launch)"
         }
         if let network {
-            lines.append("  network: \(network.accepted) connections (\(network.refused) refused), \(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out; \(network.kicks) kicks, \(network.wakes) wakes")
+            lines.append("  network: \(network.accepted) connections (\(network.refused) refused, \(network.timedOut ?? 0) timed out), \(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out; \(network.kicks) kicks, \(network.wakes) wakes")
         }
         for compartment in compartments {
             let kvm = compartment.kvmStatistics

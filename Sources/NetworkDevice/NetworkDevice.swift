@@ -40,6 +40,8 @@ public final class NetworkDevice: @unchecked Sendable {
     /// ten thousand; `activePosition[slot]` is the slot's index in it.
     private var active: [Int] = []
     private var activePosition = [Int](repeating: -1, count: NetworkDevice.connections)
+    /// Slots with no connection, the lowest last (taken first: the guest's lists stay short).
+    private var freeSlots = Array((0..<NetworkDevice.connections).reversed())
     /// Accepted connections waiting for a free slot.
     private var waiting: [(fd: Int32, listener: Int)] = []
     private var kickBuffer: UInt64 = 0
@@ -382,9 +384,6 @@ public final class NetworkDevice: @unchecked Sendable {
         }
         return true
     }
-
-    /// Slots with no connection, the lowest last (taken first: the guest's lists stay short).
-    private var freeSlots = Array((0..<NetworkDevice.connections).reversed())
 
     /// Takes `slot` out of the active list (swapping the last one into its place) and frees it.
     private func release(_ slot: Int) {

@@ -60,7 +60,7 @@ struct Compartments: DaemonCommand {
         lines.append("  exits: \(kvm["exits"] ?? 0)" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")); page faults \(kvm["pf_taken"] ?? 0))"))
         if let network = compartment.network {
             lines.append("  network device: listening on \(network.listening.isEmpty ? "nothing" : network.listening.joined(separator: ", ")); "
-                         + "\(network.accepted) connections (\(network.accepted - network.closed) open, \(network.refused) refused), "
+                         + "\(network.accepted) connections (\(network.accepted - network.closed) open, \(network.refused) refused, \(network.timedOut ?? 0) timed out), "
                          + "\(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out, \(network.kicks) kicks, \(network.wakes) wakes")
         }
         lines.append("  hypercalls: " + (compartment.hypercalls.isEmpty ? "none" : compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")))

@@ -102,11 +102,8 @@ struct Reply {
 
     private mutating func grow(toHold count: Int) -> UnsafeMutablePointer<UInt8>? {
         if let base, count <= capacity - length { return base + length }
-        let (needed, overflow) = length.addingReportingOverflow(count)
-        guard !overflow, needed <= Int(SharedMemory.heapCapacity) else { return nil }
-        var grown = max(capacity, 4096)
-        while grown < needed { grown = min(grown * 2, needed + (4 << 20)) }
-        guard let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { return nil }
+        guard let grown = SharedMemory.grownCapacity(max(capacity, 4096), used: length, more: count),
+              let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { return nil }
         if let base {
             bigger.update(from: base, count: length)
             SharedMemory.deallocate(base)

@@ -44,8 +44,7 @@ struct SharedBuffer {
     }
 
     /// Makes room for `count` more bytes, if the shared heap can; the buffer stays usable
-    /// either way. It doubles while small and then grows 4 MiB past what it needs, so that
-    /// a large value does not ask for twice its size.
+    /// either way (it grows as SharedMemory.grownCapacity says).
     mutating func makeRoom(for count: Int) -> Bool {
         if count <= capacity - end { return true }
         if start > 0 {
@@ -54,11 +53,8 @@ struct SharedBuffer {
             start = 0
             if count <= capacity - end { return true }
         }
-        let (needed, overflow) = end.addingReportingOverflow(count)
-        guard !overflow, needed <= Int(SharedMemory.heapCapacity) else { return false }
-        var grown = capacity
-        while grown < needed { grown = min(grown * 2, needed + (4 << 20)) }
-        guard let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { return false }
+        guard let grown = SharedMemory.grownCapacity(capacity, used: end, more: count),
+              let bigger = SharedMemory.allocate(UInt8.self, count: grown) else { return false }
         bigger.update(from: base, count: end)
         SharedMemory.deallocate(base)
         base = bigger

@@ -34,6 +34,17 @@ public enum SharedMemory {
     /// Bytes the shared heap manages in all: no one buffer can be larger.
     public static var heapCapacity: UInt { heap?.capacity ?? 0 }
 
+    /// The capacity a buffer of `capacity` bytes in the shared heap grows to when it must
+    /// hold `used + more`: doubling while small, then 4 MiB past what it needs, so that a
+    /// large value does not ask for twice its size. Nil when no buffer that large can exist.
+    public static func grownCapacity(_ capacity: Int, used: Int, more: Int) -> Int? {
+        let (needed, overflow) = used.addingReportingOverflow(more)
+        guard !overflow, needed <= Int(heapCapacity) else { return nil }
+        var grown = max(capacity, 1)
+        while grown < needed { grown = min(grown * 2, needed + (4 << 20)) }
+        return grown
+    }
+
     /// Whether `count` bytes at `pointer` lie in the shared heap: what a library checks
     /// before it touches memory another compartment handed it.
     public static func holds(_ pointer: UnsafeRawPointer, count: Int) -> Bool {
