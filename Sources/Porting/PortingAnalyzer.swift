@@ -26,14 +26,15 @@ public struct PortingAnalyzer {
         // Exports handed out as `Exports.name` anywhere are callbacks, whichever call they reach.
         var callbacks: [String] = target.exportReferences.compactMap { target.exports[$0]?.name }.sorted()
         let foreign = foreignFunctions, libraryNames = Set(others.map(\.name))
-        for (declaration, library, export) in CrossCallFinder.handDeclarations(of: target, into: others).values.sorted(by: { $0.declaration.name < $1.declaration.name }) {
+        let handDeclared = target.handDeclaredExports(of: others)
+        for (declaration, library, export) in handDeclared.values.sorted(by: { $0.declaration.name < $1.declaration.name }) {
             let file = target.files[declaration.file]
             plan.handDeclarations.append(PortingPlan.HandDeclaration(file: file.path, line: file.line(of: declaration.declaration), name: declaration.name,
                                                                      symbol: declaration.symbol, gate: "\(library.name).\(export)"))
             plan.edits[file.path, default: []].append(.removing(declaration.declaration))
         }
         for file in target.files {
-            let finder = CrossCallFinder(target: target, foreign: foreign, libraryNames: libraryNames)
+            let finder = CrossCallFinder(target: target, foreign: foreign, libraryNames: libraryNames, handDeclared: handDeclared)
             finder.walk(file.tree)
             for call in finder.calls {
                 if !plan.proposedUses.contains(call.library.name) { plan.proposedUses.append(call.library.name) }
@@ -65,8 +66,9 @@ public struct PortingAnalyzer {
         for library in others {
             var foreign: [String: LibrarySource] = [:]
             for name in target.functions.keys where !library.declaredNames.contains(name) { foreign[name] = target }
+            let handDeclared = library.handDeclaredExports(of: [target])
             for file in library.files {
-                let finder = CrossCallFinder(target: library, foreign: foreign, libraryNames: [target.name])
+                let finder = CrossCallFinder(target: library, foreign: foreign, libraryNames: [target.name], handDeclared: handDeclared)
                 finder.walk(file.tree)
                 for call in finder.calls where !(result[call.export] ?? []).contains(library.name) {
                     result[call.export, default: []].append(library.name)
@@ -88,7 +90,24 @@ struct CrossCall {
     /// The export it reaches, which names its gate.
     let export: String
     let isGate: Bool
-    let handDeclaration: LibrarySource.ExternalDeclaration?
+}
+
+/// A function one library declares by hand with another library's export symbol, the
+/// library whose export it is, and the export's name.
+typealias HandDeclaredExport = (declaration: LibrarySource.ExternalDeclaration, library: LibrarySource, export: String)
+
+extension LibrarySource {
+    /// Which of this library's hand declarations bind a symbol one of `libraries` exports, by Swift name.
+    func handDeclaredExports(of libraries: [LibrarySource]) -> [String: HandDeclaredExport] {
+        var result: [String: HandDeclaredExport] = [:]
+        for declaration in externalDeclarations.values {
+            for library in libraries where library.name != name {
+                guard let function = library.functions.values.first(where: { LibrarySource.cSymbol(of: $0.declaration) == declaration.symbol }) else { continue }
+                result[declaration.name] = (declaration, library, function.exportName)
+            }
+        }
+        return result
+    }
 }
 
 final class CrossCallFinder: SyntaxVisitor {
@@ -96,48 +115,31 @@ final class CrossCallFinder: SyntaxVisitor {
     let foreign: [String: LibrarySource]
     let libraryNames: Set<String>
     /// The target's hand declarations that bind another library's export, by Swift name.
-    let handDeclared: [String: (declaration: LibrarySource.ExternalDeclaration, library: LibrarySource, export: String)]
+    let handDeclared: [String: HandDeclaredExport]
     var calls: [CrossCall] = []
 
-    init(target: LibrarySource, foreign: [String: LibrarySource], libraryNames: Set<String>) {
+    init(target: LibrarySource, foreign: [String: LibrarySource], libraryNames: Set<String>, handDeclared: [String: HandDeclaredExport]) {
         self.target = target
         self.foreign = foreign
         self.libraryNames = libraryNames
-        handDeclared = CrossCallFinder.handDeclarations(of: target, into: Array(foreign.values))
+        self.handDeclared = handDeclared
         super.init(viewMode: .sourceAccurate)
-    }
-
-    /// Which of `target`'s hand declarations bind a symbol one of `libraries` exports.
-    static func handDeclarations(of target: LibrarySource, into libraries: [LibrarySource])
-        -> [String: (declaration: LibrarySource.ExternalDeclaration, library: LibrarySource, export: String)] {
-        var result: [String: (declaration: LibrarySource.ExternalDeclaration, library: LibrarySource, export: String)] = [:]
-        var seen = Set<String>()
-        let libraries = libraries.filter { $0.name != target.name && seen.insert($0.name).inserted }
-        for declaration in target.externalDeclarations.values {
-            for library in libraries {
-                guard let function = library.functions.values.first(where: { LibrarySource.cSymbol(of: $0.declaration) == declaration.symbol }) else { continue }
-                result[declaration.name] = (declaration, library, function.exportName)
-            }
-        }
-        return result
     }
 
     override func visit(_ node: FunctionCallExprSyntax) -> SyntaxVisitorContinueKind {
         if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), let bound = handDeclared[reference.baseName.text],
            !References.isBoundLocally(reference.baseName.text, around: node) {
-            calls.append(CrossCall(node: node, library: bound.library, function: reference.baseName.text, export: bound.export, isGate: false,
-                                   handDeclaration: bound.declaration))
+            calls.append(CrossCall(node: node, library: bound.library, function: reference.baseName.text, export: bound.export, isGate: false))
         } else if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), let library = foreign[reference.baseName.text],
            !References.isBoundLocally(reference.baseName.text, around: node) {
             let name = reference.baseName.text
-            calls.append(CrossCall(node: node, library: library, function: name, export: library.functions[name]?.exportName ?? name, isGate: false,
-                                   handDeclaration: nil))
+            calls.append(CrossCall(node: node, library: library, function: name, export: library.functions[name]?.exportName ?? name, isGate: false))
         } else if let member = node.calledExpression.as(MemberAccessExprSyntax.self),
                   let base = member.base?.as(DeclReferenceExprSyntax.self), libraryNames.contains(base.baseName.text),
                   let library = foreign.values.first(where: { $0.name == base.baseName.text }),
                   library.exports[member.declName.baseName.text] != nil {
             let name = member.declName.baseName.text
-            calls.append(CrossCall(node: node, library: library, function: name, export: name, isGate: true, handDeclaration: nil))
+            calls.append(CrossCall(node: node, library: library, function: name, export: name, isGate: true))
         }
         return .visitChildren
     }
