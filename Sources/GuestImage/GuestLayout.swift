@@ -9,8 +9,15 @@ public enum GuestLayout {
     public static let pageSize: UInt64 = FLEXOS_PAGE_SIZE
     public static let largePageSize: UInt64 = 0x20_0000
 
-    /// Page tables live here, in a memory slot but never mapped for the guest.
+    /// Page tables (and, at its end, the trap area) live here, in a memory slot but never
+    /// mapped for the guest's ring 3.
     public static let monitorArea: Range<UInt64> = FLEXOS_MONITOR_AREA_BASE..<FLEXOS_MONITOR_AREA_END
+    /// Where page tables are allocated: the monitor area below the trap area.
+    public static let pageTableArea: Range<UInt64> = FLEXOS_MONITOR_AREA_BASE..<FLEXOS_TRAP_AREA_BASE
+    /// The exception entry of KVM runs (IDT, GDT, TSS, stubs, their stack): ring 0 only.
+    public static let trapArea: Range<UInt64> = FLEXOS_TRAP_AREA_BASE..<FLEXOS_MONITOR_AREA_END
+    /// The exception stubs store here (no memory slot: an MMIO exit); ring 0 only.
+    public static let trapReportAddress: UInt64 = FLEXOS_TRAP_REPORT_ADDRESS
     public static let bootInfoAddress: UInt64 = FLEXOS_BOOT_INFO_ADDRESS
     public static let consoleRingAddress: UInt64 = FLEXOS_CONSOLE_RING_ADDRESS
     public static let consoleRingBytes: UInt64 = FLEXOS_CONSOLE_RING_BYTES

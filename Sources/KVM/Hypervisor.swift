@@ -39,6 +39,16 @@ public final class Hypervisor: @unchecked Sendable {
         memorySlotLimit = Int(try Hypervisor.check(device, CKVM_CAP_NR_MEMSLOTS))
         hasBinaryStats = try Hypervisor.check(device, CKVM_CAP_BINARY_STATS_FD) > 0
         supportedCPUID = try Hypervisor.readSupportedCPUID(device)
+        // KVM_CAP_XSAVE2 answers the size of a vCPU's XSAVE state when it exceeds struct kvm_xsave.
+        xsaveSize = max(MemoryLayout<kvm_xsave>.size, Int((try? Hypervisor.check(device, CKVM_CAP_XSAVE2)) ?? 0))
+    }
+
+    /// Bytes of a vCPU's XSAVE state (KVM_GET_XSAVE2), at least a `struct kvm_xsave`.
+    let xsaveSize: Int
+
+    /// Where PKRU sits in the (standard-format) XSAVE state: CPUID.(EAX=0DH,ECX=9):EBX.
+    var protectionKeyStateOffset: Int {
+        supportedCPUID.first { $0.function == 0xD && $0.index == 9 && $0.ebx != 0 }.map { Int($0.ebx) } ?? 2688
     }
 
     /// Whether KVM can hand out binary statistics (KVM_GET_STATS_FD).

@@ -11,6 +11,7 @@ public final class VCPU: @unchecked Sendable {
     private let runSize: Int
     /// Keeps the VM (and its memory) alive while the vCPU exists.
     private let virtualMachine: VirtualMachine
+    var hypervisor: Hypervisor { virtualMachine.hypervisor }
 
     init(fd: OwnedFileDescriptor, mmapSize: Int, virtualMachine: VirtualMachine) throws(KVMError) {
         guard let mapping = mmap(nil, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd.rawValue, 0),

@@ -106,7 +106,7 @@ package final class CompartmentMemory: @unchecked Sendable {
 
     /// Page tables that map exactly `regions`, identity-mapped.
     static func buildPageTables(_ regions: [GuestRegion], ringZero: [PageMapping] = []) throws(LaunchError) -> PageTables {
-        var tables = PageTables(area: GuestLayout.monitorArea)
+        var tables = PageTables(area: GuestLayout.pageTableArea)
         do {
             for region in regions {
                 var mapping = PageMapping.identity(region.range, region.permissions)
@@ -171,9 +171,6 @@ package final class CompartmentMemory: @unchecked Sendable {
 /// Set-up reads top to bottom: memory, VM and memory slots, vCPU. Everything is owned
 /// by this object, so a failure half-way releases what was made.
 final class CompartmentMachine: @unchecked Sendable {
-    /// Memory slots of every compartment VM.
-    enum Slot: UInt32 { case low = 0, privateArea = 1, shared = 2, networkDevice = 3 }
-
     let memory: CompartmentMemory
     let virtualMachine: VirtualMachine
     let vcpu: VCPU
@@ -184,24 +181,33 @@ final class CompartmentMachine: @unchecked Sendable {
     var addressSpace: GuestAddressSpace { memory.addressSpace }
     var pageTables: PageTables { memory.pageTables }
     var console: ConsoleRing { memory.console }
+    /// Whether its compartments are told apart by protection keys (intel-mpk).
+    var hasProtectionKeys: Bool { !layout.keyed.isEmpty }
 
     init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
          networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0) throws(LaunchError) {
         memory = try CompartmentMemory(setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
-                                       applicationCompartment: applicationCompartment, networkDevice: networkDevice, clientIdleTimeout: clientIdleTimeout)
-        let layout = memory.layout, lowSize = memory.lowSize
+                                       applicationCompartment: applicationCompartment, networkDevice: networkDevice, clientIdleTimeout: clientIdleTimeout,
+                                       ringZero: ExceptionEntry.mappings)
+        do { try ExceptionEntry.write(into: memory.addressSpace) } catch {
+            throw LaunchError.badRegion(name: "exception entry", start: GuestLayout.trapArea.lowerBound, reason: error.description)
+        }
+        let layout = memory.layout
         do {
             virtualMachine = try hypervisor.createVirtualMachine()
-            try virtualMachine.mapMemory(slot: Slot.low.rawValue, guestAddress: 0, memory: memory.privateMemory, offset: 0, length: lowSize)
-            try virtualMachine.mapMemory(slot: Slot.privateArea.rawValue, guestAddress: layout.privateArea.lowerBound, memory: memory.privateMemory,
-                                         offset: lowSize, length: layout.privateArea.upperBound - layout.privateArea.lowerBound)
-            try virtualMachine.mapMemory(slot: Slot.shared.rawValue, guestAddress: imageSet.sharedArea.lowerBound, memory: shared)
-            if let device = memory.networkDevice {
-                try virtualMachine.mapMemory(slot: Slot.networkDevice.rawValue, guestAddress: ImageSetLayout.networkDevice.lowerBound, memory: device)
+            // One memory slot per range of the address space: low memory, each private area, the shared area, the device.
+            for (number, slot) in memory.addressSpace.slots.enumerated() {
+                try virtualMachine.mapMemory(slot: UInt32(number), guestAddress: slot.range.lowerBound, memory: slot.memory, offset: slot.offset,
+                                             length: slot.range.upperBound - slot.range.lowerBound)
             }
             vcpu = try virtualMachine.createVCPU()
-            try vcpu.setSpecialRegisters(VCPUState.specialRegisters(from: vcpu.specialRegisters(), pageTableRoot: memory.pageTables.root))
+            try vcpu.setSpecialRegisters(VCPUState.specialRegisters(from: vcpu.specialRegisters(), pageTableRoot: memory.pageTables.root,
+                                                                    protectionKeys: !layout.keyed.isEmpty))
             try vcpu.setRegisters(VCPUState.registers(entry: image.entry, stackTop: layout.stack.upperBound - 8, argument: GuestLayout.bootInfoAddress))
+            // intel-mpk: the application's compartment starts with its own key (and key 0) open, as the QEMU shim starts it.
+            if let application = layout.keyedApplication.map({ layout.keyed[$0] }) {
+                try vcpu.setProtectionKeyRights(application.pkru)
+            }
             statistics = hypervisor.hasBinaryStats ? try? vcpu.statistics() : nil
         } catch {
             throw LaunchError.kvm(error)

@@ -64,6 +64,8 @@ final class CompartmentRunner: @unchecked Sendable {
         switch exit {
         case .interrupted:
             return true
+        case .mmioWrite(let address, _, _) where address == GuestLayout.trapReportAddress:
+            return reportException()
         case .mmioWrite(let address, let value, let length):
             guard length == 8, let call = Hypercall.decode(address: address) else {
                 return fault(.badHypercall, "store of \(length) bytes to \(hex(address)), which is not a hypercall")
@@ -111,6 +113,22 @@ final class CompartmentRunner: @unchecked Sendable {
         }
     }
 
+    /// Ends the run with the exception a stub of the exception entry reported: the faulting
+    /// registers are the vCPU's, with RIP, RSP and RFLAGS from the CPU's frame.
+    private func reportException() -> Bool {
+        guard let registers = try? machine.vcpu.registers(), let special = try? machine.vcpu.specialRegisters(),
+              let frame = ExceptionEntry.frame(stackPointer: registers.rsp, codeSegment: special.cs, space: machine.addressSpace)
+        else { return fault(.badHypercall, "store to \(hex(GuestLayout.trapReportAddress)), the exception entry's report address, from outside the exception entry") }
+        drainConsole()
+        var faulting = registers
+        (faulting.rip, faulting.rsp, faulting.rflags) = (frame.rip, frame.rsp, frame.rflags)
+        let rights = machine.hasProtectionKeys ? try? machine.vcpu.protectionKeyRights() : nil
+        let exception = CPUException(vector: frame.vector, errorCode: frame.errorCode, protectionKeyRights: rights, fromUserMode: frame.fromUserMode)
+        control.finish(fault: RunControl.PendingFault(machine: machine.layout.index, registers: faulting, specialRegisters: special,
+                                                      kind: nil, summary: nil, exception: exception))
+        return false
+    }
+
     /// Ends the run with a report of `kind` at the vCPU's current state.
     private func fault(_ kind: FaultReport.Kind, _ summary: String) -> Bool {
         drainConsole()
@@ -126,7 +144,7 @@ final class CompartmentRunner: @unchecked Sendable {
 
     /// The report of `fault`, which this VM's vCPU thread recorded (called after it ended).
     func analyze(_ fault: RunControl.PendingFault) -> FaultReport {
-        var report = analyzer().analyze(registers: fault.registers, specialRegisters: fault.specialRegisters)
+        var report = analyzer().analyze(registers: fault.registers, specialRegisters: fault.specialRegisters, exception: fault.exception)
         if let kind = fault.kind { report.kind = kind }
         if let summary = fault.summary { report.summary = summary }
         return report

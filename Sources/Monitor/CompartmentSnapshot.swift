@@ -24,6 +24,14 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
         public var maxNanoseconds: Double?
     }
 
+    /// Under intel-mpk, a compartment of the VM: the key its pages carry and the PKRU it runs with.
+    public struct ProtectionKey: Codable, Equatable, Sendable {
+        public var compartment: String
+        public var key: UInt8
+        /// "0xfffffff0": every key but 0 and its own closed.
+        public var pkru: String
+    }
+
     public var name: String
     /// The conformation's compartments this VM runs (several under fcalls).
     public var compartments: [String]
@@ -43,6 +51,8 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
     public var consoleBytes: UInt64
     /// The network device, in the VM that holds it.
     public var network: NetworkReport?
+    /// Under intel-mpk, each compartment's key and PKRU; nil otherwise.
+    public var protectionKeys: [ProtectionKey]?
 }
 
 /// What the network device did: connections, bytes, and how often either side slept.
@@ -95,7 +105,10 @@ extension ImageSetRun {
                 sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
                 gates: runner.gates, exits: runner.report.exits, hypercalls: runner.report.hypercalls,
                 kvmStatistics: runner.report.kvmStatistics, consoleBytes: runner.report.consoleBytes,
-                network: compartment.index == layout.networkMachine ? network.map(NetworkReport.init) : nil)
+                network: compartment.index == layout.networkMachine ? network.map(NetworkReport.init) : nil,
+                protectionKeys: compartment.keyed.isEmpty ? nil : compartment.keyed.map {
+                    CompartmentSnapshot.ProtectionKey(compartment: $0.name, key: $0.key, pkru: hex(UInt64($0.pkru)))
+                })
         }
     }
 }

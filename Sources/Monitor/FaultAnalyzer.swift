@@ -28,7 +28,12 @@ package struct FaultAnalyzer {
         self.exports = exports
     }
 
-    package func analyze(registers regs: kvm_regs, specialRegisters sregs: kvm_sregs) -> FaultReport {
+    /// The report of a fault at `regs`; `exception` is what the CPU delivered, when the
+    /// engine caught it (without it the evidence above decides).
+    package func analyze(registers regs: kvm_regs, specialRegisters: kvm_sregs, exception: CPUException? = nil) -> FaultReport {
+        var sregs = specialRegisters
+        // CR2 is the address of the last page fault: for any other exception it is stale.
+        if let exception, !exception.isPageFault { sregs.cr2 = VCPUState.noPageFault }
         var report = FaultReport(
             compartment: compartment.name, kind: .unknown, summary: "", address: nil, addressRegion: nil,
             library: imageSet.region(containing: regs.rip)?.library,
@@ -45,7 +50,44 @@ package struct FaultAnalyzer {
         } else {
             describeFetchFault(regs, into: &report)
         }
+        if let exception, exception.isProtectionKeyFault, let rights = exception.protectionKeyRights {
+            describeProtectionKeyFault(at: sregs.cr2, write: exception.isWrite, rights: rights, into: &report)
+        }
+        if let exception, !exception.fromUserMode {
+            report.notes.append("the exception (vector \(exception.vector)) was raised in ring 0, where no FlexOS guest code runs: after a `syscall` or `int`, or in the engine's exception entry")
+        }
         return report
+    }
+
+    /// A page fault with the PK bit: which compartment ran (from PKRU), whose key the page
+    /// carries, and the gate the running compartment was entered through.
+    private func describeProtectionKeyFault(at address: UInt64, write: Bool, rights: UInt32, into report: inout FaultReport) {
+        let members = compartment.keyed
+        let running = members.first { $0.pkru == rights }
+        let key = pageTables.protectionKey(of: address) ?? 0
+        let owner = members.first { $0.key == key }
+        let region = imageSet.region(containing: address)?.name ?? "unnamed memory"
+        report.kind = .protectionKeyFault
+        report.compartment = running?.name ?? report.compartment
+        report.summary = "\(write ? "write" : "read") of \(hex(address)) (\(region), key \(key)"
+            + (owner.map { " of compartment \($0.name)" } ?? "") + "), which the keys of compartment \(running?.name ?? "?") (PKRU \(hex(UInt64(rights)))) do not open"
+        report.addressRegion = "\(region), key \(key)"
+        if let (caller, export) = report.backtrace.lazy.compactMap({ self.protectionKeyGate(in: $0.function) }).first {
+            report.gate = "export \(export.library).\(export.name), called from compartment \(caller)"
+            if caller != running?.name {
+                report.notes.append("compartment \(running?.name ?? "?") ran a gate of compartment \(caller): a call skipped its gate")
+            }
+        }
+    }
+
+    /// The calling compartment and the export of gate flexos_mpk_gate_CALLER_EXPORT, for a
+    /// frame in one (the symbolizer writes "flexos_mpk_gate_0_1 + 0x47").
+    private func protectionKeyGate(in function: String) -> (caller: String, export: ImageManifest.Export)? {
+        guard function.hasPrefix("flexos_mpk_gate_") else { return nil }
+        let parts = function.dropFirst("flexos_mpk_gate_".count).split(separator: " ").first?.split(separator: "_").compactMap { Int($0) } ?? []
+        let members = compartment.keyed
+        guard parts.count == 2, parts[0] < members.count, parts[1] < exports.count else { return nil }
+        return (members[parts[0]].name, exports[parts[1]])
     }
 
     private func describeDataFault(at address: UInt64, into report: inout FaultReport) {

@@ -50,11 +50,9 @@ public final class ImageSetRun: @unchecked Sendable {
         self.imageSet = imageSet
         symbols = LazySymbolizer(image: imageSet.image)
         let manifest = imageSet.manifest
-        if manifest.mechanism == .intelMPK {
-            let reason = hypervisor.offersProtectionKeys
-                ? "the intel-mpk backend on KVM is not written yet (this host's KVM does offer protection keys)"
-                : "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
-            throw LaunchError.mechanismUnavailable(.intelMPK, reason: reason + "; run it under emulation with `flexosd launch --engine qemu`, or rebuild with mechanism vmept or fcalls")
+        if manifest.mechanism == .intelMPK && !hypervisor.offersProtectionKeys {
+            throw LaunchError.mechanismUnavailable(.intelMPK, reason: "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
+                + "; run it under emulation with `flexosd launch --engine qemu`, or rebuild with mechanism vmept or fcalls")
         }
         layout = try ImageSetLayout(image: imageSet.image, manifest: manifest, memory: options.memory, sharedMemory: options.sharedMemory)
         do {

@@ -35,6 +35,8 @@ final class RunControl: @unchecked Sendable {
         /// Set when the runner already knows what happened (a bad hypercall).
         let kind: FaultReport.Kind?
         let summary: String?
+        /// The exception, when the exception entry reported it (nil after a triple fault).
+        var exception: CPUException? = nil
     }
 
     private let state = Mutex(State())

@@ -4,7 +4,7 @@ import Glibc
 import KVM
 
 /// The seccomp filter a vCPU thread runs under once its VM is set up (Solo5's and
-/// Firecracker's habit): KVM_RUN and the register reads of fault analysis, memory and
+/// Firecracker's habit): KVM_RUN and the register (and PKRU) reads of fault analysis, memory and
 /// futex calls, eventfd and console writes, signals for kicks, thread exit. Nothing
 /// that opens, creates or executes. A forbidden call ends that thread; the run control
 /// sees the report on the thread's eventfd and stops the image set with it.
@@ -20,8 +20,9 @@ enum VCPUConfinement {
         "exit",
     ]
 
-    /// The ioctls of the run loop (KVM_RUN) and of fault analysis (registers).
-    static let allowedIoctls: [UInt] = [CKVM_RUN, CKVM_GET_REGS, CKVM_GET_SREGS]
+    /// The ioctls of the run loop (KVM_RUN) and of fault analysis (registers, and the
+    /// XSAVE state that holds PKRU under intel-mpk).
+    static let allowedIoctls: [UInt] = [CKVM_RUN, CKVM_GET_REGS, CKVM_GET_SREGS, CKVM_GET_XSAVE, CKVM_GET_XSAVE2]
 
     /// Confines the calling thread; a forbidden call is reported to `report`.
     static func apply(reportingTo report: Int32) throws(LaunchError) {

@@ -9,6 +9,7 @@ import CKVM
 package enum VCPUState {
     static let cr0: UInt64 = 0x8005_0033      // PG, AM, WP, NE, ET, MP, PE
     static let cr4: UInt64 = 0x620            // PAE, OSFXSR, OSXMMEXCPT (PCIDE is refused by PVM)
+    static let protectionKeysEnabled: UInt64 = 1 << 22  // CR4.PKE (intel-mpk; KVM takes it only where the vCPU's CPUID has PKU)
     static let efer: UInt64 = 0xD01           // NXE, LMA, LME, SCE
     static let rflags: UInt64 = 0x202         // IF and the reserved bit 1
     static let userCode: UInt16 = 0x33
@@ -17,13 +18,14 @@ package enum VCPUState {
     /// fault at address 0 is told apart from no page fault at all.
     package static let noPageFault: UInt64 = 0x8000_0000_0000_0000
 
-    /// Special registers: control registers, EFER and ring-3 segments, starting from `current`.
-    static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64) -> kvm_sregs {
+    /// Special registers: control registers, EFER, ring-3 segments and the exception entry's
+    /// tables, starting from `current`; CR4.PKE with `protectionKeys`.
+    static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64, protectionKeys: Bool = false) -> kvm_sregs {
         var sregs = current
         sregs.cr0 = cr0
         sregs.cr2 = noPageFault
         sregs.cr3 = pageTableRoot
-        sregs.cr4 = cr4
+        sregs.cr4 = cr4 | (protectionKeys ? protectionKeysEnabled : 0)
         sregs.efer = efer
         sregs.cs = segment(selector: userCode, type: 0xB, longMode: true)
         let data = segment(selector: userData, type: 0x3, longMode: false)
@@ -33,7 +35,7 @@ package enum VCPUState {
         sregs.gs = data
         sregs.ss = data
         sregs.ldt = kvm_segment()
-        sregs.tr = kvm_segment(base: 0, limit: 0x67, selector: 0, type: 11, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0, padding: 0)
+        ExceptionEntry.install(in: &sregs)
         return sregs
     }
 

@@ -120,45 +120,15 @@ struct PreparedMemory {
         special.cr2 = fault.vector == 14 ? fault.cr2 : VCPUState.noPageFault
         let analyzer = FaultAnalyzer(compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables, space: memory.addressSpace,
                                      symbolizer: Symbolizer(image: imageSet.image), exports: imageSet.manifest.exports)
-        var report = analyzer.analyze(registers: registers, specialRegisters: special)
+        let exception = CPUException(vector: fault.vector, errorCode: fault.error,
+                                     protectionKeyRights: layout.compartments[0].keyed.isEmpty ? nil : UInt32(truncatingIfNeeded: fault.pkru))
+        var report = analyzer.analyze(registers: registers, specialRegisters: special, exception: exception)
         report.notes.append("under the QEMU engine: exception vector \(fault.vector), error code \(hex(fault.error))")
-        if fault.vector == 14 && fault.error & (1 << 5) != 0 { describeProtectionKeyFault(fault, in: &report) }
         if PreparedMemory.shimRange.contains(fault.rip) {
             // Ring-0 code of the engine itself, not the guest's: say so rather than blame the image.
             report.summary = "a fault inside the QEMU engine's ring-0 shim (Guest/Shim) at \(hex(fault.rip)), offset \(hex(fault.rip - FLEXOS_SHIM_BASE)) of the shim: "
                 + "a bug of the engine, or guest state the shim should have refused (" + report.summary + ")"
         }
         return report
-    }
-
-    /// A page fault with the PK bit: which compartment ran (from PKRU), whose key the page
-    /// carries, and the gate the running compartment was entered through.
-    private func describeProtectionKeyFault(_ fault: ShimReport.Fault, in report: inout FaultReport) {
-        let members = layout.compartments[0].keyed
-        let running = members.first { UInt64($0.pkru) == fault.pkru }
-        let key = memory.pageTables.protectionKey(of: fault.cr2) ?? 0
-        let owner = members.first { $0.key == key }
-        let region = layout.region(containing: fault.cr2)?.name ?? "unnamed memory"
-        report.kind = .protectionKeyFault
-        report.compartment = running?.name ?? report.compartment
-        report.summary = "\(fault.error & 2 != 0 ? "write" : "read") of \(hex(fault.cr2)) (\(region), key \(key)"
-            + (owner.map { " of compartment \($0.name)" } ?? "") + "), which the keys of compartment \(running?.name ?? "?") (PKRU \(hex(fault.pkru))) do not open"
-        report.addressRegion = "\(region), key \(key)"
-        if let (caller, export) = report.backtrace.lazy.compactMap({ self.gate(in: $0.function) }).first {
-            report.gate = "export \(export.library).\(export.name), called from compartment \(caller)"
-            if caller != running?.name {
-                report.notes.append("compartment \(running?.name ?? "?") ran a gate of compartment \(caller): a call skipped its gate")
-            }
-        }
-    }
-
-    /// The calling compartment and the export of gate flexos_mpk_gate_CALLER_EXPORT, for a
-    /// frame in one (the symbolizer writes "flexos_mpk_gate_0_1 + 0x47").
-    private func gate(in function: String) -> (caller: String, export: ImageManifest.Export)? {
-        guard function.hasPrefix("flexos_mpk_gate_") else { return nil }
-        let parts = function.dropFirst("flexos_mpk_gate_".count).split(separator: " ").first?.split(separator: "_").compactMap { Int($0) } ?? []
-        let exports = imageSet.manifest.exports, members = layout.compartments[0].keyed
-        guard parts.count == 2, parts[0] < members.count, parts[1] < exports.count else { return nil }
-        return (members[parts[0]].name, exports[parts[1]])
     }
 }

@@ -44,6 +44,9 @@ struct Compartments: DaemonCommand {
         for (name, hardening) in compartment.hardening.sorted(by: { $0.key < $1.key }) {
             lines.append("  hardening" + (compartment.hardening.count > 1 ? " of \(name)" : "") + ": " + (hardening.isEmpty ? "none" : hardening.joined(separator: ", ")))
         }
+        for keyed in compartment.protectionKeys ?? [] {
+            lines.append("  \(keyed.compartment): key \(keyed.key), PKRU \(keyed.pkru) (only keys 0 and \(keyed.key) open)")
+        }
         lines.append("  memory: \(formatBytes(compartment.privateBytes)) private, \(formatBytes(compartment.sharedBytes)) shared")
         for region in compartment.regions.sorted(by: { $0.start < $1.start }) {
             let what = [region.kind, region.library, region.section].compactMap { $0 }.joined(separator: " ")

@@ -28,7 +28,7 @@ enum Executables {
         return result.output
     }
 
-    private static func runProgram(_ path: String, _ arguments: [String]) throws -> Result {
+    static func runProgram(_ path: String, _ arguments: [String]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments

@@ -37,7 +37,9 @@
  *
  *   0x0000_0000_0000  null guard page, never mapped
  *   0x0000_0000_1000  monitor area: page tables; in a memory slot, never mapped
- *                     to the guest
+ *                     to the guest. Its last 64 KiB (FLEXOS_TRAP_AREA_BASE) hold
+ *                     the exception entry the monitor writes for KVM runs: IDT, GDT,
+ *                     TSS, 32 stubs and their stack, mapped for ring 0 only
  *   0x0000_0020_0000  boot-info page (read-only), then the console ring
  *   0x0000_0040_0000  the image: PT_LOAD segments of the guest ELF
  *   0x0000_4000_0000  the shared area, mapped at this address in every VM of an
@@ -46,7 +48,9 @@
  *                     built for the small code model reaches .data_shared.
  *   0x0000_8000_0000  the network device (struct flexos_net_device), mapped only in
  *                     the compartment that holds the library declaring it
- *   0x0000_C000_0000  hypercall window: mapped, but backed by no memory slot
+ *   0x0000_C000_0000  hypercall window: mapped, but backed by no memory slot;
+ *                     the page after it (FLEXOS_TRAP_REPORT_ADDRESS) is where the
+ *                     exception stubs report, mapped for ring 0 only
  *   0x0001_0000_0000  compartment k's private area at BASE + k * STRIDE:
  *                     a guard page, the stack, the heap
  * ------------------------------------------------------------------------- */
@@ -64,6 +68,8 @@
 #define FLEXOS_SHARED_BASE             0x40000000ull
 #define FLEXOS_SHARED_LIMIT            0x80000000ull
 #define FLEXOS_NET_DEVICE_ADDRESS      0x80000000ull
+#define FLEXOS_TRAP_AREA_BASE          0x1F0000ull
+#define FLEXOS_TRAP_REPORT_ADDRESS     0xC0001000ull
 
 #define FLEXOS_MAX_COMPARTMENTS        16u
 #define FLEXOS_GATE_MAX_ARGUMENTS      6u

@@ -39,12 +39,16 @@ static const unsigned long CKVM_GET_SREGS = KVM_GET_SREGS;
 static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_GET_STATS_FD = KVM_GET_STATS_FD;
+static const unsigned long CKVM_GET_XSAVE = KVM_GET_XSAVE;
+static const unsigned long CKVM_GET_XSAVE2 = KVM_GET_XSAVE2;
+static const unsigned long CKVM_SET_XSAVE = KVM_SET_XSAVE;
 
 /* Capabilities checked at start-up. */
 static const int CKVM_CAP_USER_MEMORY = KVM_CAP_USER_MEMORY;
 static const int CKVM_CAP_IMMEDIATE_EXIT = KVM_CAP_IMMEDIATE_EXIT;
 static const int CKVM_CAP_BINARY_STATS_FD = KVM_CAP_BINARY_STATS_FD;
 static const int CKVM_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
+static const int CKVM_CAP_XSAVE2 = KVM_CAP_XSAVE2;
 
 /* ioctl(2) with one pointer or integer argument. */
 static inline int ckvm_ioctl(int fd, unsigned long request, unsigned long argument) {
