@@ -71,7 +71,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "flexosctl",
-            dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", "KVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // The porting helper, its own executable so that flexosctl's start-up stays small.
         .executableTarget(

@@ -56,12 +56,14 @@ public struct ExplorationReport: Codable, Sendable {
             case .missed: verdict = "missed"
             case .failed: verdict = "failed"
             case .pruned(let by): verdict = "pruned"; prunedBy = store.name(by)
+            case .unavailable: verdict = "not here"
             }
             return Row(number: store.name(node), id: configuration.id, mechanism: configuration.mechanism.rawValue,
                        compartments: configuration.layoutDescription, hardening: configuration.hardeningDescription,
                        level: poset.level[node], figure: measurement?.figure, verdict: verdict, prunedBy: prunedBy,
                        candidate: exploration.candidates.contains(node), buildSeconds: measurement?.buildSeconds,
-                       buildCold: measurement.map { !$0.compiledLibraries.isEmpty }, error: measurement?.error)
+                       buildCold: measurement.map { !$0.compiledLibraries.isEmpty },
+                       error: measurement?.error ?? { if case .unavailable(let reason) = exploration.verdicts[node] { reason } else { nil } }())
         }
     }
 

@@ -31,8 +31,16 @@ public enum Verdict: Equatable, Sendable {
     case failed
     /// Not measured: the node given lies below it and missed the budget.
     case pruned(by: Int)
+    /// Not measured: its mechanism cannot run on this host (the reason says why). It
+    /// prunes nothing and is no candidate.
+    case unavailable(String)
 
-    public var isMeasured: Bool { if case .pruned = self { false } else { true } }
+    public var isMeasured: Bool {
+        switch self {
+        case .pruned, .unavailable: false
+        default: true
+        }
+    }
 }
 
 /// The outcome of an exploration.
@@ -60,6 +68,8 @@ public enum WalkStep: Sendable {
     /// Its measurement comes from an earlier run's results.
     case measuredBefore
     case measuring
+    /// Its mechanism cannot run here.
+    case unavailable(String)
 }
 
 /// The lazy walk of the talk: from the least safe configuration up, measure a node only
@@ -76,14 +86,22 @@ public struct Explorer: Sendable {
 
     /// Walks the space. `known` holds measurements of earlier runs by configuration id;
     /// `measure` is called for every other node the walk reaches, `step` before each node
-    /// (its place in the walk, the node, what happens to it).
+    /// (its place in the walk, the node, what happens to it). `unavailable` says why a
+    /// node cannot run on this host (nil: it can); such nodes are listed, not measured.
     public func run<E: Error>(known: [String: BenchmarkResult] = [:],
+                              unavailable: (_ node: Int) -> String? = { _ in nil },
                               step: (_ position: Int, _ node: Int, _ what: WalkStep) -> Void = { _, _, _ in },
                               measure: (_ node: Int) throws(E) -> BenchmarkResult) throws(E) -> Exploration {
         var measurements = [BenchmarkResult?](repeating: nil, count: poset.nodes.count)
         var prunedBy = [Int?](repeating: nil, count: poset.nodes.count)
+        var unavailableWhy = [String?](repeating: nil, count: poset.nodes.count)
         var measuredNow = 0
         for (position, node) in poset.walk.enumerated() {
+            if let reason = unavailable(node) {
+                step(position, node, .unavailable(reason))
+                unavailableWhy[node] = reason
+                continue
+            }
             let threshold = self.threshold(best: best(of: measurements))
             let misser = poset.below[node].first { below in
                 measurements[below].map { !meets($0, threshold: threshold) } ?? false
@@ -102,14 +120,15 @@ public struct Explorer: Sendable {
                 measuredNow += 1
             }
         }
-        return conclude(measurements: measurements, prunedBy: prunedBy, measuredNow: measuredNow)
+        return conclude(measurements: measurements, prunedBy: prunedBy, unavailable: unavailableWhy, measuredNow: measuredNow)
     }
 
     /// The verdicts under the final best figure. A node pruned under an earlier, lower
     /// best would miss under the final one too, so pruning never hides a candidate.
-    private func conclude(measurements: [BenchmarkResult?], prunedBy: [Int?], measuredNow: Int) -> Exploration {
+    private func conclude(measurements: [BenchmarkResult?], prunedBy: [Int?], unavailable: [String?], measuredNow: Int) -> Exploration {
         let best = best(of: measurements), threshold = self.threshold(best: best)
         let verdicts: [Verdict] = poset.nodes.indices.map { node in
+            if let reason = unavailable[node] { return .unavailable(reason) }
             if let by = prunedBy[node] { return .pruned(by: by) }
             guard let measurement = measurements[node], measurement.figure != nil else { return .failed }
             return meets(measurement, threshold: threshold) ? .met : .missed

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Exploration
 import Foundation
+import GuestImage
+import KVM
 import Toolchain
 
 /// `flexosctl explore SPACE.yaml`: the safest configurations within a performance budget.
@@ -41,9 +43,18 @@ struct Explore: ParsableCommand {
             if let note { progress(note) }
             let benchmark = ImageSetBenchmark(space: space, store: store, builder: ImageBuilder(tools: try HostTools.locate(), tree: tree), flexosd: flexosdPath)
             let started = Date()
-            let exploration = try explorer.run(known: known, step: { position, node, what in
+            let unavailable = Explore.unavailableMechanisms()
+            let exploration = try explorer.run(known: known, unavailable: { node in
+                let configuration = explorer.poset.nodes[node]
+                return configuration.compartments.count > 1 ? unavailable[configuration.mechanism] : nil
+            }, step: { position, node, what in
                 let seconds = Int(Date().timeIntervalSince(started))
-                let doing = switch what { case .pruned: "pruned"; case .measuredBefore: "measured before"; case .measuring: "building and measuring" }
+                let doing = switch what {
+                case .pruned: "pruned"
+                case .measuredBefore: "measured before"
+                case .measuring: "building and measuring"
+                case .unavailable(let reason): "not measured: \(reason)"
+                }
                 progress("[\(position + 1)/\(explorer.poset.nodes.count) \(seconds / 60)m\(seconds % 60)s] \(store.name(node)) \(explorer.poset.nodes[node].id): \(doing)")
             }, measure: { node throws(ExplorationError) in
                 let measurement = benchmark.measure(explorer.poset.nodes[node], node: node)
@@ -58,6 +69,13 @@ struct Explore: ParsableCommand {
         } catch let error as ToolchainError {
             throw CleanExit.failure("flexosctl: error: \(error)")
         }
+    }
+
+    /// The mechanisms this host cannot run, and why: intel-mpk where KVM offers no
+    /// protection keys (flexosd refuses to launch it there).
+    static func unavailableMechanisms() -> [Mechanism: String] {
+        guard let hypervisor = try? Hypervisor() else { return [:] }
+        return hypervisor.offersProtectionKeys ? [:] : [.intelMPK: "this host's KVM offers no protection keys"]
     }
 
     /// flexosd beside this flexosctl (both come from the same `swift build`).

@@ -126,6 +126,25 @@ import Testing
         #expect(result.candidates.allSatisfy { result.measurements[$0]!.figure! >= 60 })
     }
 
+    /// Where a mechanism cannot run (intel-mpk without PKU) its configurations are listed as
+    /// such, never measured, prune nothing and are no candidates; the rest is walked as usual.
+    @Test func configurationsAHostCannotRunAreListedNotMeasured() {
+        let explorer = Explorer(space: Self.space(mechanisms: [.intelMPK, .vmept], budget: .fractionOfBest(0.6)))
+        let nodes = explorer.poset.nodes
+        let cannot = { (node: Int) in nodes[node].mechanism == .intelMPK && nodes[node].compartments.count > 1 }
+        var measured: [Int] = []
+        let result = explorer.run(unavailable: { cannot($0) ? "no protection keys here" : nil }) { node in
+            measured.append(node)
+            return BenchmarkResult(figure: Self.synthetic(nodes[node]))
+        }
+        #expect(!measured.contains(where: cannot) && measured.contains { nodes[$0].mechanism == .vmept })
+        #expect(nodes.indices.filter(cannot).allSatisfy { result.verdicts[$0] == .unavailable("no protection keys here") })
+        #expect(!result.candidates.contains(where: cannot) && !result.candidates.isEmpty)
+        let store = try? ResultStore(folder: NSTemporaryDirectory() + "flexos-unavailable-\(getpid())", space: explorer.space)
+        let rows = store.map { ExplorationReport(result, store: $0).rows } ?? []
+        #expect(rows.contains { $0.verdict == "not here" && $0.error == "no protection keys here" })
+    }
+
     @Test func earlierMeasurementsAreNotMeasuredAgainButFailuresAre() {
         let explorer = Explorer(space: Self.space(budget: .absolute(85)))
         var known: [String: BenchmarkResult] = [:]

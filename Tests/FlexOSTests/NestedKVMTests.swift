@@ -30,12 +30,20 @@ import Testing
             + "\(control) launch \(ticker) --name ticker --json >/dev/null && sleep 1 && "
             + "\(control) inspect compartments ticker --json && \(control) inspect compartments ticker >&2 && "
             + "\(control) stop ticker >/dev/null; kill $daemon; wait"))
+        // The appliance under intel-mpk, with redis-cli (the network device listens inside the nested guest).
+        for target in ["Configs/kvstore-parser-mpk2.yaml", "Configs/kvstore-mpk3.yaml"] {
+            let cli = "redis-cli -p 6390"
+            commands.append((target, "\(flexosd) launch --listen 127.0.0.1:6390 --timeout 120s \(try TestImages.build(target).folder) & appliance=$!; "
+                + "for i in $(seq 200); do \(cli) PING >/dev/null 2>&1 && break; sleep 0.1; done; "
+                + "\(cli) SET greeting hello; \(cli) GET greeting; \(cli) INCR visits; \(cli) INCR visits; \(cli) RPUSH list a b c; \(cli) LRANGE list 0 -1; "
+                + "kill $appliance; wait"))
+        }
         return commands
     }
 
     private static func runBatch() throws -> [String: NestedKVM.Result] {
         let commands = try commands()
-        let results = try NestedKVM.run(commands.map(\.command), executables: [Executables.folder + "/flexosd", Executables.folder + "/flexosctl"],
+        let results = try NestedKVM.run(commands.map(\.command), executables: [Executables.folder + "/flexosd", Executables.folder + "/flexosctl", "/usr/bin/redis-cli"],
                                         files: [testBuildFolder])
         return Dictionary(uniqueKeysWithValues: zip(commands.map(\.name), results))
     }
@@ -102,6 +110,14 @@ import Testing
         let canary = try launched("Tests/Guests/mpkcanary-mpk2.yaml")
         #expect(canary.report.fault?.summary.contains("read-only") == true, "\(canary.report.message ?? "")")
         #expect(!canary.console.contains("the canary was overwritten"))
+    }
+
+    /// The key-value appliance under intel-mpk answers redis-cli on KVM.
+    @Test(arguments: ["Configs/kvstore-parser-mpk2.yaml", "Configs/kvstore-mpk3.yaml"])
+    func theApplianceAnswersRedisCLIInIntelMPK(_ conformation: String) throws {
+        let result = try #require(try Self.batch.get()[conformation])
+        #expect(result.output == "OK\nhello\n1\n2\n3\na\nb\nc\n", "\(result.output)\n\(result.errors)")
+        #expect(result.errors.contains("listening on 127.0.0.1:6390"), "\(result.errors)")
     }
 
     /// The daemon launches intel-mpk on KVM through its API, and inspect shows each key.
