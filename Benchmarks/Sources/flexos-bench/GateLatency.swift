@@ -7,13 +7,16 @@ import GuestImage
 struct GateLatency: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gates",
-        abstract: "Round trip of an empty gate call (fcalls, vmept) as a ratio to a host cache-line ping-pong.")
+        abstract: "Round trip of an empty gate call (fcalls, vmept, and intel-mpk with --intel-mpk) as a ratio to a host cache-line ping-pong.")
 
     @Option(help: "The flexosd binary.")
     var flexosd = ".build/release/flexosd"
 
     @Option(help: "Runs of each image set; the median is reported.")
     var runs = 7
+
+    @Flag(help: "Also measure intel-mpk (Guest/build/gatebench-mpk, which scripts/bench builds): on a KVM that offers protection keys only.")
+    var intelMPK = false
 
     struct Sample {
         let gate: Double
@@ -24,18 +27,19 @@ struct GateLatency: ParsableCommand {
     }
 
     func run() throws {
-        var pingPong: [Double] = [], fcalls: [Sample] = [], vmept: [Sample] = []
+        var pingPong: [Double] = [], fcalls: [Sample] = [], vmept: [Sample] = [], mpk: [Sample] = []
         for _ in 0..<runs {
             // Interleaved, so that each gate sample has a baseline taken moments before it.
             pingPong.append(hostPingPong(roundTrips: 200_000))
             fcalls.append(try measure("Guest/build/gatebench-fcalls"))
             vmept.append(try measure("Guest/build/gatebench-vmept"))
+            if intelMPK { mpk.append(try measure("Guest/build/gatebench-mpk")) }
         }
         let host = median(pingPong)
         let aliasNote = try fcallsGateIsTheFunction() ? "the gate symbol is the function's own address: 0 added instructions" : "the gate is NOT an alias of the function"
         print("flexos-bench gates: \(runs) runs, medians; \(vmept[0].calls) calls per run")
         print(String(format: "  host threads ping-pong (baseline):   %7.1f ns per round trip (fastest run %.1f)", host, pingPong.min() ?? 0))
-        for (name, samples) in [("fcalls", fcalls), ("vmept", vmept)] {
+        for (name, samples) in [("fcalls", fcalls), ("vmept", vmept), ("mpk", mpk)] where !samples.isEmpty {
             let gate = median(samples.map(\.gate)), direct = median(samples.map(\.direct))
             let ratio = median(zip(samples, pingPong).map { $0.gate / $1 })
             let fastest = samples.map(\.gate).min() ?? 0
