@@ -28,15 +28,9 @@ enum ExceptionEntry {
     /// The ring-0 mappings of every KVM guest: the tables and stack (read-write), the stubs
     /// (read-execute) and the report page (MMIO).
     static var mappings: [PageMapping] {
-        var tables = PageMapping.identity(idt..<stubs, .readWrite)
-        var code = PageMapping.identity(stubs..<(stubs + GuestLayout.pageSize), .readExecute)
-        var stackPages = PageMapping.identity(stack, .readWrite)
-        var report = PageMapping.identity(GuestLayout.trapReportAddress..<(GuestLayout.trapReportAddress + GuestLayout.pageSize), .readWrite)
-        tables.supervisorOnly = true
-        code.supervisorOnly = true
-        stackPages.supervisorOnly = true
-        report.supervisorOnly = true
-        return [tables, code, stackPages, report]
+        let report = GuestLayout.trapReportAddress..<(GuestLayout.trapReportAddress + GuestLayout.pageSize)
+        return [.ringZero(idt..<stubs, .readWrite), .ringZero(stubs..<(stubs + GuestLayout.pageSize), .readExecute),
+                .ringZero(stack, .readWrite), .ringZero(report, .readWrite)]
     }
 
     /// Writes the IDT, GDT, TSS and stubs into the guest's memory.

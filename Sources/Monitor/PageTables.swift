@@ -40,6 +40,13 @@ public struct PageMapping: Equatable, Sendable {
     public static func identity(_ range: Range<UInt64>, _ permissions: PagePermissions) -> PageMapping {
         PageMapping(virtualAddress: range.lowerBound, physicalAddress: range.lowerBound, size: range.upperBound - range.lowerBound, permissions: permissions)
     }
+
+    /// An identity mapping for ring 0 only (an engine's own pages: the QEMU shim, the KVM exception entry).
+    public static func ringZero(_ range: Range<UInt64>, _ permissions: PagePermissions) -> PageMapping {
+        var mapping = identity(range, permissions)
+        mapping.supervisorOnly = true
+        return mapping
+    }
 }
 
 public enum PageTableError: Error, Equatable, CustomStringConvertible {

@@ -24,10 +24,8 @@ struct PreparedMemory {
         layout = try ImageSetLayout(image: imageSet.image, manifest: imageSet.manifest, memory: options.memory, sharedMemory: options.sharedMemory)
         do { shared = try GuestMemory(name: "flexos:\(imageSet.manifest.name):qemu-shared", size: options.sharedMemory) } catch { throw LaunchError.kvm(error) }
         try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
-        var shimPages = PageMapping.identity(PreparedMemory.shimRange, PagePermissions(writable: true, executable: true))
-        var handoffPage = PageMapping.identity(FLEXOS_SHIM_HANDOFF..<(FLEXOS_SHIM_HANDOFF + GuestLayout.pageSize), .readOnly)
-        shimPages.supervisorOnly = true
-        handoffPage.supervisorOnly = true
+        let shimPages = PageMapping.ringZero(PreparedMemory.shimRange, PagePermissions(writable: true, executable: true))
+        let handoffPage = PageMapping.ringZero(FLEXOS_SHIM_HANDOFF..<(FLEXOS_SHIM_HANDOFF + GuestLayout.pageSize), .readOnly)
         memory = try CompartmentMemory(setName: imageSet.manifest.name, imageSet: layout, index: 0, image: imageSet.image, shared: shared,
                                        applicationCompartment: 0, ringZero: [shimPages, handoffPage], hypercallMode: FLEXOS_HYPERCALL_MODE_SYSCALL)
         let highest = layout.compartments.flatMap(\.privateAreas).map(\.upperBound).max() ?? 0
@@ -117,7 +115,7 @@ struct PreparedMemory {
             (values[7], values[8], values[9], values[10], values[11], values[12], values[13], values[14])
         (registers.rip, registers.rsp, registers.rflags) = (fault.rip, fault.rsp, fault.rflags)
         var special = kvm_sregs()
-        special.cr2 = fault.vector == 14 ? fault.cr2 : VCPUState.noPageFault
+        special.cr2 = fault.cr2  // the analyzer ignores it for anything but a page fault
         let analyzer = FaultAnalyzer(compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables, space: memory.addressSpace,
                                      symbolizer: Symbolizer(image: imageSet.image), exports: imageSet.manifest.exports)
         let exception = CPUException(vector: fault.vector, errorCode: fault.error,
