@@ -58,14 +58,6 @@ struct Command {
         for position in 0..<bytes.count where bytes[position] | 0x20 != word.utf8Start[position] | 0x20 { return false }
         return true
     }
-
-    /// What storing every argument of this command costs the heap: each as an array (its
-    /// header, and the heap block's) of its bytes.
-    var payloadBytes: Int {
-        var total = 0
-        for index in 0..<count { total &+= (self[index].count + 15) & ~15 &+ 48 }
-        return total
-    }
 }
 
 /// The replies of a batch, as records resp formats (see resp's ReplyFormatter.swift), each

@@ -18,32 +18,61 @@ enum Commands {
         let run: Handler
     }
 
-    /// What a command that adds data costs beyond its arguments' bytes.
+    /// What a command adds to the data, charged before it runs (MemoryCost.swift).
     enum Growth {
         case none
-        /// Values under keys: the keyspace's table may grow.
-        case strings
-        /// Members of a collection: each also takes a slot in it (a list's, set's, hash's
-        /// or sorted set's table, with room to grow).
-        case members
+        /// A value under a key: arguments 1 and 2 (SET, APPEND to a new key).
+        case keyValue
+        /// Values under keys: the pairs of arguments from 1 on (MSET).
+        case keyValuePairs
+        /// A number under argument 1's key (INCR and its kind).
+        case counter
+        /// Members of the collection under argument 1, from argument 2 on.
+        case members(MemoryCost.Collection)
 
-        static let memberBytes = 64
+        /// The data `command` may store, and what its tables may need for a moment more.
+        func cost(of c: Command) -> (data: Int, growth: Int) {
+            switch self {
+            case .none: return (0, 0)
+            case .keyValue:
+                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[2].count), Keyspace.entries.growth(adding: c.bytes(1)))
+            case .keyValuePairs:
+                var data = 0, growth = 0
+                for index in stride(from: 1, to: c.count - 1, by: 2) {
+                    data &+= MemoryCost.key(c[index].count) &+ MemoryCost.bytes(c[index + 1].count)
+                    growth = max(growth, Keyspace.entries.growth(adding: c.bytes(index)))
+                }
+                return (data, growth)
+            case .counter:
+                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(20), Keyspace.entries.growth(adding: c.bytes(1)))
+            case .members(let kind):
+                let step = kind.argumentsPerMember
+                var data = MemoryCost.key(c[1].count)
+                for index in stride(from: 2, to: c.count - step + 1, by: step) {
+                    data &+= MemoryCost.member(of: kind, first: c[index].count, second: step == 2 ? c[index + 1].count : 0)
+                }
+                let members = (c.count - 2) / step
+                let key = c.bytes(1)
+                let growth = Keyspace.peek(key) { $0.growth(adding: members) } ?? Keyspace.entries.growth(adding: key)
+                return (data, growth)
+            }
+        }
     }
 
     static let table: [Definition] = [
         Definition(name: "get", minimum: 2, variadic: false, growth: .none, run: get),
-        Definition(name: "set", minimum: 3, variadic: true, growth: .strings, run: set),
+        Definition(name: "set", minimum: 3, variadic: true, growth: .keyValue, run: set),
         Definition(name: "ping", minimum: 1, variadic: true, growth: .none, run: ping),
         Definition(name: "echo", minimum: 2, variadic: false, growth: .none, run: { c, r in r.bulk(c[1]) }),
         Definition(name: "del", minimum: 2, variadic: true, growth: .none, run: delete),
         Definition(name: "exists", minimum: 2, variadic: true, growth: .none, run: exists),
-        Definition(name: "incr", minimum: 2, variadic: false, growth: .strings, run: { c, r in increment(c, by: 1, &r) }),
-        Definition(name: "decr", minimum: 2, variadic: false, growth: .strings, run: { c, r in increment(c, by: -1, &r) }),
-        Definition(name: "incrby", minimum: 3, variadic: false, growth: .strings, run: { c, r in incrementBy(c, negate: false, &r) }),
-        Definition(name: "decrby", minimum: 3, variadic: false, growth: .strings, run: { c, r in incrementBy(c, negate: true, &r) }),
-        Definition(name: "append", minimum: 3, variadic: false, growth: .strings, run: append),
+        Definition(name: "incr", minimum: 2, variadic: false, growth: .counter, run: { c, r in increment(c, by: 1, &r) }),
+        Definition(name: "decr", minimum: 2, variadic: false, growth: .counter, run: { c, r in increment(c, by: -1, &r) }),
+        Definition(name: "incrby", minimum: 3, variadic: false, growth: .counter, run: { c, r in incrementBy(c, negate: false, &r) }),
+        Definition(name: "decrby", minimum: 3, variadic: false, growth: .counter, run: { c, r in incrementBy(c, negate: true, &r) }),
+        Definition(name: "append", minimum: 3, variadic: false, growth: .keyValue, run: append),
         Definition(name: "strlen", minimum: 2, variadic: false, growth: .none, run: strlen),
-        Definition(name: "mset", minimum: 3, variadic: true, growth: .strings, run: mset),
+        Definition(name: "mset", minimum: 3, variadic: true, growth: .keyValuePairs, run: mset),
         Definition(name: "mget", minimum: 2, variadic: true, growth: .none, run: mget),
         Definition(name: "expire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1000, &r) }),
         Definition(name: "pexpire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1, &r) }),
@@ -51,20 +80,20 @@ enum Commands {
         Definition(name: "pttl", minimum: 2, variadic: false, growth: .none, run: { c, r in ttl(c, unit: 1, &r) }),
         Definition(name: "persist", minimum: 2, variadic: false, growth: .none, run: persist),
         Definition(name: "type", minimum: 2, variadic: false, growth: .none, run: type),
-        Definition(name: "lpush", minimum: 3, variadic: true, growth: .members, run: { c, r in push(c, front: true, &r) }),
-        Definition(name: "rpush", minimum: 3, variadic: true, growth: .members, run: { c, r in push(c, front: false, &r) }),
+        Definition(name: "lpush", minimum: 3, variadic: true, growth: .members(.list), run: { c, r in push(c, front: true, &r) }),
+        Definition(name: "rpush", minimum: 3, variadic: true, growth: .members(.list), run: { c, r in push(c, front: false, &r) }),
         Definition(name: "lpop", minimum: 2, variadic: true, growth: .none, run: { c, r in pop(c, front: true, &r) }),
         Definition(name: "rpop", minimum: 2, variadic: true, growth: .none, run: { c, r in pop(c, front: false, &r) }),
         Definition(name: "lrange", minimum: 4, variadic: false, growth: .none, run: lrange),
         Definition(name: "llen", minimum: 2, variadic: false, growth: .none, run: llen),
-        Definition(name: "sadd", minimum: 3, variadic: true, growth: .members, run: sadd),
+        Definition(name: "sadd", minimum: 3, variadic: true, growth: .members(.set), run: sadd),
         Definition(name: "spop", minimum: 2, variadic: true, growth: .none, run: spop),
         Definition(name: "scard", minimum: 2, variadic: false, growth: .none, run: scard),
         Definition(name: "sismember", minimum: 3, variadic: false, growth: .none, run: sismember),
         Definition(name: "smembers", minimum: 2, variadic: false, growth: .none, run: smembers),
-        Definition(name: "hset", minimum: 4, variadic: true, growth: .members, run: hset),
+        Definition(name: "hset", minimum: 4, variadic: true, growth: .members(.hash), run: hset),
         Definition(name: "hget", minimum: 3, variadic: false, growth: .none, run: hget),
-        Definition(name: "zadd", minimum: 4, variadic: true, growth: .members, run: zadd),
+        Definition(name: "zadd", minimum: 4, variadic: true, growth: .members(.sortedSet), run: zadd),
         Definition(name: "zpopmin", minimum: 2, variadic: true, growth: .none, run: zpopmin),
         Definition(name: "zcard", minimum: 2, variadic: false, growth: .none, run: zcard),
         Definition(name: "dbsize", minimum: 1, variadic: false, growth: .none, run: { _, r in r.integer(Keyspace.entries.count) }),
@@ -82,12 +111,9 @@ enum Commands {
         guard command.count >= definition.minimum, definition.variadic || command.count == definition.minimum else {
             return reply.error(bytes("ERR wrong number of arguments for '") + lowercased(command[0]) + bytes("' command"))
         }
-        switch definition.growth {
-        case .none: break
-        case .strings:
-            guard Keyspace.hasRoom(for: command.payloadBytes, keys: command.count / 2) else { return reply.error(outOfMemory) }
-        case .members:
-            guard Keyspace.hasRoom(for: command.payloadBytes &+ command.count &* Growth.memberBytes, keys: 1) else { return reply.error(outOfMemory) }
+        if case .none = definition.growth {} else {
+            let cost = definition.growth.cost(of: command)
+            guard Keyspace.hasRoom(for: cost.data, growth: cost.growth) else { return reply.error(outOfMemory) }
         }
         definition.run(command, &reply)
     }
@@ -196,9 +222,10 @@ enum Commands {
             return r.error(wrongType)
         }
         let (length, overflow) = current.addingReportingOverflow(c[2].count)
-        // Growing copies the value: the new storage is allocated while the old one lives.
         let capacity = Keyspace.grownCapacity(from: current, toHold: length)
-        guard !overflow, Keyspace.hasRoom(forExactly: capacity + 64) else { return r.error(outOfMemory) }
+        // Growing copies the value: the new storage is allocated while the old one lives.
+        let (grown, old) = (MemoryCost.bytes(capacity), MemoryCost.bytes(current))
+        guard !overflow, Keyspace.hasRoom(for: grown - old, growth: old) else { return r.error(outOfMemory) }
         Keyspace.entries[key]?.value.withString { value in
             if value.capacity < length { value.reserveCapacity(capacity) }
             value.append(contentsOf: c[2])
@@ -461,7 +488,7 @@ enum Commands {
     // MARK: The database
 
     static func flush(_ c: Command, _ r: inout Reply) {
-        Keyspace.entries = [:]
+        Keyspace.entries.removeAll()
         r.ok()
     }
 

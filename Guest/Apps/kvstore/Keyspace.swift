@@ -37,6 +37,20 @@ enum Value {
         defer { self = .sortedSet(set) }
         return body(&set)
     }
+
+    /// What adding `members` to this collection allocates beside what it replaces (the
+    /// next table or array, while the old one is copied): 0 for a string.
+    func growth(adding members: Int) -> Int {
+        switch self {
+        case .string: return 0
+        case .list(let list): return list.growth(adding: members)
+        case .set(let set):
+            return MemoryCost.tableGrowth(count: set.count, capacity: set.capacity, adding: members, stride: MemoryLayout<[UInt8]>.stride)
+        case .hash(let hash):
+            return MemoryCost.tableGrowth(count: hash.count, capacity: hash.capacity, adding: members, stride: 2 * MemoryLayout<[UInt8]>.stride)
+        case .sortedSet(let set): return set.growth(adding: members)
+        }
+    }
 }
 
 struct Entry {
@@ -45,22 +59,66 @@ struct Entry {
     var expiresAt: UInt64 = 0
 }
 
+/// The keyspace's dictionary, split into 256 tables by the key's hash. A table doubles
+/// with a 256th of the keys, so growth never needs a second copy of the whole keyspace's
+/// table (which once stopped SETs at -OOM with a quarter of the limit unused) nor stalls
+/// every client while it rehashes them all.
+struct KeyTable {
+    static let shardCount = 256
+    private var shards = [[[UInt8]: Entry]](repeating: [:], count: KeyTable.shardCount)
+    private(set) var count = 0
+
+    var isEmpty: Bool { count == 0 }
+
+    private func shard(_ key: [UInt8]) -> Int { Int(truncatingIfNeeded: UInt(bitPattern: key.hashValue) >> 56) }
+
+    subscript(key: [UInt8]) -> Entry? {
+        get { shards[shard(key)][key] }
+        // In place: a change to a key's list, set or hash does not copy it.
+        _modify {
+            let index = shard(key), before = shards[index].count
+            yield &shards[index][key]
+            count += shards[index].count - before
+        }
+    }
+
+    /// The table that adding `key` allocates beside its shard's old one, if it grows it.
+    func growth(adding key: [UInt8]) -> Int {
+        let table = shards[shard(key)]
+        return MemoryCost.tableGrowth(count: table.count, capacity: table.capacity, adding: 1,
+                                      stride: MemoryLayout<[UInt8]>.stride + MemoryLayout<Entry>.stride)
+    }
+
+    var expiring: Int { shards.reduce(0) { total, shard in shard.values.reduce(total) { $0 + ($1.expiresAt != 0 ? 1 : 0) } } }
+
+    mutating func removeAll() {
+        shards = [[[UInt8]: Entry]](repeating: [:], count: KeyTable.shardCount)
+        count = 0
+    }
+}
+
 /// The one database (SELECT 0). Keys expire lazily, when they are next looked up.
 enum Keyspace {
-    nonisolated(unsafe) static var entries: [[UInt8]: Entry] = [:]
+    nonisolated(unsafe) static var entries = KeyTable()
 
     /// What data may use of the private heap (Redis's maxmemory): the rest is kept for
-    /// the dictionary's next growth and for the Swift runtime, so that a full store
-    /// answers -OOM instead of trapping on a failed allocation.
+    /// tables and arrays while they grow (their old storage lives until the new one is
+    /// filled) and for the Swift runtime, so that a full store answers -OOM instead of
+    /// trapping on a failed allocation.
     static var maximumMemory: UInt { PrivateHeap.capacity / 4 * 3 }
 
-    /// Whether a command storing `bytes` of data under up to `keys` new keys fits: the
-    /// data, and the dictionary's new table when the keys make it grow (for a moment the old
-    /// table and the new one, of twice the buckets, both live).
-    static func hasRoom(for bytes: Int, keys: Int) -> Bool {
-        let buckets = UInt(entries.capacity) * 4 / 3 + 1
-        let growth = entries.count + keys > entries.capacity ? 2 * buckets * UInt(MemoryLayout<[UInt8]>.stride + MemoryLayout<Entry>.stride + 1) : 0
-        return hasRoom(forExactly: bytes &+ Int(growth))
+    /// What data and a moment's growth together may use: the rest of the heap is the
+    /// runtime's (a command's copies of its arguments, its reply).
+    static var maximumTransient: UInt { PrivateHeap.capacity / 8 * 7 }
+
+    /// Whether storing `bytes` more of data fits under the limit, with `growth` more for a
+    /// moment (a table or array being copied into its larger successor), which must also
+    /// find one free piece that large.
+    static func hasRoom(for bytes: Int, growth: Int = 0) -> Bool {
+        let (data, overflow) = PrivateHeap.bytesInUse.addingReportingOverflow(UInt(max(bytes, 0)))
+        let (peak, peakOverflow) = data.addingReportingOverflow(UInt(max(growth, 0)))
+        guard !overflow, !peakOverflow, data <= maximumMemory, peak <= maximumTransient else { return false }
+        return growth <= 0 || PrivateHeap.canAllocate(growth)
     }
 
     /// What `body` finds in the value of `key`, which it reads but does not keep: the copy
@@ -77,13 +135,6 @@ enum Keyspace {
         max(needed, min(current &* 2, needed &+ (1 << 20)))
     }
 
-    /// Whether an allocation of `bytes` more fits under the limit now, no growth assumed:
-    /// for a command that knows exactly what it will allocate.
-    static func hasRoom(forExactly bytes: Int) -> Bool {
-        let (need, overflow) = PrivateHeap.bytesInUse.addingReportingOverflow(UInt(max(bytes, 0)))
-        return !overflow && need <= maximumMemory
-    }
-
     /// The live entry of `key`, removing it when it has expired.
     static func live(_ key: [UInt8]) -> Entry? {
         guard let entry = entries[key] else { return nil }
@@ -95,6 +146,4 @@ enum Keyspace {
     }
 
     static func exists(_ key: [UInt8]) -> Bool { live(key) != nil }
-
-    static var expiring: Int { entries.values.reduce(0) { $0 + ($1.expiresAt != 0 ? 1 : 0) } }
 }

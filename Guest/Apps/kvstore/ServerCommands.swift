@@ -6,11 +6,12 @@ enum Server {
         var text = bytes("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nflexos_application:kvstore\r\n")
         text += bytes("flexos_compartments:") + Numbers.text(Compartment.count) + bytes("\r\n")
         text += bytes("\r\n# Memory\r\nused_memory:") + Numbers.text(Int(PrivateHeap.bytesInUse))
+        text += bytes("\r\nmem_largest_free_block:") + Numbers.text(Int(PrivateHeap.largestFreeBlock))
         text += bytes("\r\nmaxmemory:") + Numbers.text(Int(Keyspace.maximumMemory))
         text += bytes("\r\nshared_heap_used:") + Numbers.text(Int(SharedMemory.heapBytesInUse))
         text += bytes("\r\n\r\n# Keyspace\r\n")
         if !Keyspace.entries.isEmpty {
-            text += bytes("db0:keys=") + Numbers.text(Keyspace.entries.count) + bytes(",expires=") + Numbers.text(Keyspace.expiring) + bytes(",avg_ttl=0\r\n")
+            text += bytes("db0:keys=") + Numbers.text(Keyspace.entries.count) + bytes(",expires=") + Numbers.text(Keyspace.entries.expiring) + bytes(",avg_ttl=0\r\n")
         }
         r.bulk(text)
     }

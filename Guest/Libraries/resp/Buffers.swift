@@ -35,6 +35,20 @@ struct SharedBuffer {
         if start == end { start = 0; end = 0 }
     }
 
+    /// What making room for `count` more bytes would allocate: 0 when they fit already,
+    /// else the larger buffer (which lives beside this one while it is copied).
+    func growth(for count: Int) -> Int {
+        guard count > capacity - (end - start) else { return 0 }
+        return SharedMemory.grownCapacity(capacity, used: end - start, more: count) ?? Int.max / 2
+    }
+
+    /// Empties the buffer and gives its storage back, keeping `small` bytes (a client
+    /// closed for holding too much must free it at once).
+    mutating func empty(keeping small: Int) {
+        discard()
+        shrinkIfIdle(to: small)
+    }
+
     /// Makes room for `count` more bytes; when the shared heap cannot, marks the buffer
     /// failed (its connection is then closed).
     mutating func reserve(_ count: Int) -> Bool {

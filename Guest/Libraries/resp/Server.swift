@@ -32,6 +32,17 @@ final class Client {
 
     var finished: Bool { dead || input.failed || output.failed || (closing || peerGone) && output.pending == 0 }
 
+    /// The shared heap its buffers take.
+    var bufferBytes: Int { input.capacity + output.capacity }
+
+    /// Drops what it sent and is owed and gives the buffers' memory back: it is closed next.
+    func evict() {
+        input.empty(keeping: Client.bufferSize)
+        output.empty(keeping: Client.bufferSize)
+        parsed = 0
+        closing = true
+    }
+
     func release() {
         input.free()
         output.free()
@@ -63,10 +74,14 @@ enum Server {
     static let eventCapacity = 256
     static let batchLimit = 1024
 
-    /// Receives for every client in `clients` that poll said is readable, in one call.
-    static func receive(_ clients: [Client], requests: UnsafeMutablePointer<UInt64>) {
+    /// Receives for every client in `clients` that poll said is readable, in one call. A
+    /// client whose input must grow past what clients may take of the shared heap makes
+    /// room first: the clients holding the most are closed (perhaps this one).
+    static func receive(_ clients: [Client], requests: UnsafeMutablePointer<UInt64>, connections: inout Connections) {
+        let wanting = clients.filter { $0.readable && !$0.closing && $0.parsed == 0 && $0.output.pending < outputHighWater }
+        for client in wanting where !client.closing { connections.makeRoom(client.input.growth(for: Client.bufferSize)) }
         var asked: [Client] = []
-        for client in clients where client.readable && client.parsed == 0 && client.output.pending < outputHighWater {
+        for client in wanting where !client.closing {
             client.readable = false
             guard asked.count < eventCapacity, client.input.reserve(Client.bufferSize) else { continue }
             request(requests + 4 * asked.count, client.id, client.input.spare, client.input.spareCount)
@@ -191,6 +206,31 @@ struct Connections {
     var clients = [Client?](repeating: nil, count: 1 << 16)
     /// Clients with complete commands left over from the last turn.
     var backlog: [Client] = []
+    /// Clients closed to make room, to finish at the end of the turn.
+    var evicted: [Client] = []
+
+    /// What the clients' buffers together may take of the shared heap (Redis's
+    /// maxmemory-clients): past it the client holding the most is closed, so that a few
+    /// clients sending large requests slowly cannot take the heap from every other. The
+    /// rest is the batch frame's and the network's.
+    static var clientMemoryLimit: UInt { SharedMemory.heapCapacity / 4 * 3 }
+    /// Only a client holding more than this is closed to make room: closing small ones
+    /// would not help.
+    static let evictableBytes = 64 << 10
+
+    /// Closes the clients holding the most buffer memory until `more` bytes fit under the
+    /// limit, or no large client is left.
+    mutating func makeRoom(_ more: Int) {
+        while SharedMemory.heapBytesInUse &+ UInt(max(more, 0)) > Connections.clientMemoryLimit {
+            var largest: Client?
+            for case let client? in clients where client.bufferBytes > max(largest?.bufferBytes ?? 0, Connections.evictableBytes) && !client.closing {
+                largest = client
+            }
+            guard let largest else { return }
+            largest.evict()
+            evicted.append(largest)
+        }
+    }
 
     /// The client of event word `event`, made on first sight; nil when none can be made.
     mutating func client(for event: UInt64) -> Client? {
@@ -231,12 +271,13 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
             if events[index] & Server.readable != 0 { client.readable = true }
             if !turn.contains(where: { $0 === client }) { turn.append(client) }
         }
-        Server.receive(turn, requests: requests)
+        Server.receive(turn, requests: requests, connections: &connections)
         frame.reset()
         entries.removeAll(keepingCapacity: true)
         for client in turn { _ = Server.collect(client, frame: &frame, entries: &entries, arguments: &arguments) }
         if frame.count > 0 { handler.call(UInt64(UInt(bitPattern: frame.words))) }
         Server.distribute(entries, replies: frame.count > 0 ? frame.replies : nil)
+        connections.makeRoom(0)
         for client in turn {
             client.input.consumed(client.parsed)
             client.parsed = 0
@@ -254,5 +295,7 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
                 connections.backlog.append(client)
             }
         }
+        for client in connections.evicted where connections.clients[Int(client.id & 0xFFFF)] === client { connections.finish(client) }
+        connections.evicted.removeAll()
     }
 }

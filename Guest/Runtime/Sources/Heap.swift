@@ -1,10 +1,15 @@
 import CFlexOSGuest
 
-/// A heap over one region of memory: first fit over a free list kept in address order,
-/// so that a free merges the block with its free neighbours and memory is reused. Small
-/// blocks (up to `binnedLimit` bytes) are freed into bins of one exact size each and
-/// handed out again from there, in O(1) with no walk of the list; the bins are merged into
-/// the list only when the list alone cannot serve an allocation.
+/// A heap over one region of memory, with segregated free lists: a free block goes onto
+/// the list of its size (one exact size per list up to `exactLimit` bytes, then four lists
+/// per power of two), and an allocation takes the head of the first non-empty list whose
+/// blocks all fit, splitting off what it does not need: O(1) in the number of blocks, which
+/// a first fit over one address-ordered list was not (after a large free, each small
+/// allocation walked every fragment before it: 340 SETs a second).
+///
+/// Frees do not merge neighbours. When no list can serve an allocation, every free block
+/// is sorted by address (a merge sort of their links, which needs no memory), neighbours
+/// are merged, and the lists are filled again: O(n log n), only when memory runs short.
 ///
 /// All of the heap's state lives in a header at the start of its region, so the same
 /// code serves a compartment's private heap and the shared heap that every VM of an image
@@ -15,34 +20,41 @@ import CFlexOSGuest
 /// follows is checked against those bounds, and a forged one panics instead of steering an
 /// allocation (or a write of the heap's own) into the compartment's private memory.
 ///
-/// A block is [size | flags][cookie ^ address] then the payload. Under the hardening
-/// heap-checks (HeapChecks.swift) a block also records its allocation site and the size
-/// asked for, a canary follows the payload, and freed memory is poisoned: every byte of a
-/// free block past its header and below the high-water mark holds the poison.
+/// A block is [size | flags][cookie ^ address] then the payload; a free block's second
+/// word links it to the next on its list. Under the hardening heap-checks
+/// (HeapChecks.swift) a block also records its allocation site and the size asked for, a
+/// canary follows the payload, and freed memory is poisoned: every byte of a free block
+/// past its header and below the high-water mark holds the poison.
 struct Heap {
     /// The header at the start of the region.
     fileprivate struct Header {
         var lock: UInt32
         var ready: UInt32
-        var freeList: UInt
         var bytesInUse: UInt
         /// Nonzero when the heap checks its blocks (heap-checks).
         var checks: UInt
         /// The end of the highest block ever handed out: memory above it was never used
         /// (and is not poisoned).
         var highWater: UInt
-        /// Bytes in the bins (free, not in the list).
-        var binnedBytes: UInt
-        /// The first free block of each bin: bin i holds blocks of 16 * i bytes.
-        var bins: Bins
+        /// Blocks put on a list since the last merge: a merge can help only if some were.
+        var unmerged: UInt
+        /// The smallest block `canAllocate` last found no room for (0: none), and the bytes
+        /// freed since: until enough is freed to make a difference, the answer stands
+        /// without another merge.
+        var refusedBlock: UInt
+        var freedSinceRefusal: UInt
+        /// The first free block of each list (see `list(for:)`).
+        var lists: (Lists, Lists, Lists)
     }
 
-    fileprivate typealias Bins = (UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
-                                  UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
-                                  UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
-                                  UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt)
-    /// The largest block a bin holds.
-    static let binnedLimit: UInt = 63 * 16
+    fileprivate typealias Lists = (UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
+                                   UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
+                                   UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt,
+                                   UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt, UInt)
+    /// Lists 1 to 63 hold blocks of exactly 16 * i bytes; from list 64 on, four per power
+    /// of two from 1 KiB: list 64 + 4 * (log2(size) - 10) + the next two bits of the size.
+    static let exactLimit: UInt = 63 * 16
+    static let listCount = 192
 
     static let cookie: UInt = 0xF1E0_5EA5_0000_0000
     static let usedBit: UInt = 1
@@ -61,14 +73,14 @@ struct Heap {
         guard flexos_load32_acquire(&header.pointee.ready) == 0 else { return }
         withLock {
             guard header.pointee.ready == 0 else { return }
-            header.pointee.freeList = start
             header.pointee.bytesInUse = 0
             header.pointee.checks = checked ? 1 : 0
             header.pointee.highWater = start
-            header.pointee.binnedBytes = 0
-            for bin in 0..<64 { setBin(bin, 0) }
-            Heap.setWord(start, 0, end - start)
-            Heap.setWord(start, 1, 0)
+            header.pointee.unmerged = 0
+            header.pointee.refusedBlock = 0
+            header.pointee.freedSinceRefusal = 0
+            for index in 0..<Heap.listCount { setHead(index, 0) }
+            push(start, size: end - start)
             flexos_store32_release(&header.pointee.ready, 1)
         }
     }
@@ -104,41 +116,152 @@ struct Heap {
     /// Bytes before the payload: the block's two words, and under heap-checks two more.
     private var headerSize: UInt { isChecked ? HeapChecks.headerSize : 16 }
 
+    /// The block an allocation of `requested` bytes (16-aligned) takes, its header included.
+    func blockSize(for requested: UInt) -> UInt {
+        max(alignUp(requested + (isChecked ? HeapChecks.canaryBytes : 0), 16) + headerSize, minimumBlock)
+    }
+
     /// `byteCount` bytes aligned to `alignment` (a power of two), or nil when the heap is full.
     /// `site` is the code that asked, recorded under heap-checks.
     func allocate(byteCount: Int, alignment: Int, site: UInt = 0) -> UnsafeMutableRawPointer? {
-        let alignment = max(UInt(alignment), 16), headerSize = self.headerSize
+        let alignment = max(UInt(alignment), 16)
         let requested = UInt(max(byteCount, 1))
-        let need = max(alignUp(requested + (isChecked ? HeapChecks.canaryBytes : 0), 16) + headerSize, minimumBlock)
+        let need = blockSize(for: requested)
+        // A block this large holds `need` bytes at any alignment, with room for a front gap.
+        let (search, overflow) = alignment == 16 ? (need, false) : need.addingReportingOverflow(alignment + minimumBlock)
+        guard !overflow, search <= capacity else { return nil }
         return withLock { () -> UnsafeMutableRawPointer? in
-            if alignment == 16, let block = takeBinned(need) {
-                return handOut(block: block, size: need, requested: requested, site: site, payload: block + headerSize)
-            }
-            if let payload = firstFit(need: need, alignment: alignment, requested: requested, site: site) { return payload }
-            guard header.pointee.binnedBytes > 0 else { return nil }
-            releaseBins()
-            return firstFit(need: need, alignment: alignment, requested: requested, site: site)
+            if let block = take(search) { return carve(block, need: need, alignment: alignment, requested: requested, site: site) }
+            guard header.pointee.unmerged > 0 else { return nil }
+            merge()
+            guard let block = take(search) else { return nil }
+            return carve(block, need: need, alignment: alignment, requested: requested, site: site)
         }
     }
 
-    /// The first block of the list that holds `need` bytes with the payload aligned, carved.
-    private func firstFit(need: UInt, alignment: UInt, requested: UInt, site: UInt) -> UnsafeMutableRawPointer? {
-        let headerSize = self.headerSize
+    /// Whether an allocation of `byteCount` bytes would succeed now: a free block that
+    /// large exists (after merging neighbours, as a failing allocation would). Free bytes
+    /// alone do not say it: they may lie in pieces between live blocks. A refusal is
+    /// remembered until a 64th of the heap (or the size asked for) has been freed, so that
+    /// commands refused one after the other do not each merge: it may say no for a while
+    /// after room appeared, never yes without room.
+    func canAllocate(byteCount: Int) -> Bool {
+        let need = blockSize(for: UInt(min(max(byteCount, 1), Int.max / 2)))
+        return withLock {
+            let refused = header.pointee.refusedBlock
+            if refused != 0 && need >= refused && header.pointee.freedSinceRefusal < min(need, capacity / 64) { return false }
+            if largestFree() >= need { return true }
+            if header.pointee.unmerged > 0 {
+                merge()
+                if largestFree() >= need { return true }
+            }
+            header.pointee.refusedBlock = need
+            header.pointee.freedSinceRefusal = 0
+            return false
+        }
+    }
+
+    /// The largest block an allocation could get now, after merging neighbours: what INFO
+    /// reports, as Redis reports its fragmentation.
+    var largestFreeBlock: UInt {
+        withLock {
+            if header.pointee.unmerged > 0 { merge() }
+            return largestFree()
+        }
+    }
+
+    // MARK: Lists
+
+    private func head(_ index: Int) -> UInt {
+        withUnsafePointer(to: &header.pointee.lists) { UnsafeRawPointer($0).load(fromByteOffset: index * 8, as: UInt.self) }
+    }
+
+    private func setHead(_ index: Int, _ block: UInt) {
+        withUnsafeMutablePointer(to: &header.pointee.lists) { UnsafeMutableRawPointer($0).storeBytes(of: block, toByteOffset: index * 8, as: UInt.self) }
+    }
+
+    /// The list a free block of `size` bytes (a multiple of 16) goes on.
+    private static func list(for size: UInt) -> Int {
+        if size <= exactLimit { return Int(size / 16) }
+        let log2 = UInt.bitWidth - 1 - size.leadingZeroBitCount
+        return min(64 + 4 * (log2 - 10) + Int((size >> (log2 - 2)) & 3), listCount - 1)
+    }
+
+    /// The first list whose every block holds `size` bytes (the list of `size` itself when
+    /// `size` is the least size it takes).
+    private static func firstListFitting(_ size: UInt) -> Int {
+        let index = list(for: size)
+        if size <= exactLimit || index == listCount - 1 { return index }
+        let log2 = UInt.bitWidth - 1 - size.leadingZeroBitCount
+        let least = (4 + ((size >> (log2 - 2)) & 3)) << (log2 - 2)
+        return size == least ? index : index + 1
+    }
+
+    /// Puts free block `block` of `size` bytes on its list.
+    private func push(_ block: UInt, size: UInt) {
+        let index = Heap.list(for: size)
+        Heap.setWord(block, 0, size)
+        Heap.setWord(block, 1, head(index))
+        setHead(index, block)
+        header.pointee.unmerged &+= 1
+    }
+
+    /// A free block of at least `size` bytes, taken off its list; nil when none is at hand.
+    /// The head of a list whose blocks all fit when there is one; else the last list
+    /// (blocks of any larger size) and the list of `size` itself are searched through.
+    private func take(_ size: UInt) -> UInt? {
+        for index in Heap.firstListFitting(size)..<(Heap.listCount - 1) {
+            let block = checked(head(index))
+            guard block != 0 else { continue }
+            setHead(index, checked(Heap.word(block, 1)))
+            return block
+        }
+        if let block = firstFit(size, in: Heap.listCount - 1) { return block }
+        let own = Heap.list(for: size)
+        return own == Heap.firstListFitting(size) ? nil : firstFit(size, in: own)
+    }
+
+    /// The first block of list `index` that holds `size` bytes, taken off it.
+    private func firstFit(_ size: UInt, in index: Int) -> UInt? {
         var previous: UInt = 0
-        var block = checked(header.pointee.freeList)
+        var block = checked(head(index))
         while block != 0 {
-            let size = checked(size: Heap.word(block, 0), of: block), next = checked(Heap.word(block, 1))
-            var payload = alignUp(block + headerSize, alignment)
-            while payload - headerSize != block && payload - headerSize - block < minimumBlock { payload += alignment }
-            let front = payload - headerSize - block
-            if front + need <= size {
-                let allocated = carve(block: block, size: size, next: next, previous: previous, front: front, need: need)
-                return handOut(block: block + front, size: allocated, requested: requested, site: site, payload: payload)
+            let next = checked(Heap.word(block, 1))
+            if checked(size: Heap.word(block, 0), of: block) >= size {
+                if previous == 0 { setHead(index, next) } else { Heap.setWord(previous, 1, next) }
+                return block
             }
             previous = block
             block = next
         }
         return nil
+    }
+
+    /// The largest free block's size.
+    private func largestFree() -> UInt {
+        for index in stride(from: Heap.listCount - 1, through: 1, by: -1) {
+            var block = checked(head(index)), largest: UInt = 0
+            while block != 0 {
+                largest = max(largest, checked(size: Heap.word(block, 0), of: block))
+                block = checked(Heap.word(block, 1))
+            }
+            if largest > 0 { return largest }
+        }
+        return 0
+    }
+
+    /// Hands out `need` bytes of free block `block` with the payload aligned; what is left
+    /// before and after goes back on the lists.
+    private func carve(_ block: UInt, need: UInt, alignment: UInt, requested: UInt, site: UInt) -> UnsafeMutableRawPointer? {
+        let size = checked(size: Heap.word(block, 0), of: block), headerSize = self.headerSize
+        var payload = alignUp(block + headerSize, alignment)
+        while payload - headerSize != block && payload - headerSize - block < minimumBlock { payload += alignment }
+        let front = payload - headerSize - block
+        if front > 0 { push(block, size: front) }
+        var allocated = need
+        let tailSize = size - front - need
+        if tailSize >= minimumBlock { push(block + front + need, size: tailSize) } else { allocated += tailSize }
+        return handOut(block: block + front, size: allocated, requested: requested, site: site, payload: payload)
     }
 
     /// Marks `block` used, under heap-checks prepares it, and returns its payload.
@@ -153,54 +276,7 @@ struct Heap {
         return UnsafeMutableRawPointer(bitPattern: payload)
     }
 
-    // MARK: Bins
-
-    private func bin(_ index: Int) -> UInt {
-        withUnsafePointer(to: &header.pointee.bins) { UnsafeRawPointer($0).load(fromByteOffset: index * 8, as: UInt.self) }
-    }
-
-    private func setBin(_ index: Int, _ block: UInt) {
-        withUnsafeMutablePointer(to: &header.pointee.bins) { UnsafeMutableRawPointer($0).storeBytes(of: block, toByteOffset: index * 8, as: UInt.self) }
-    }
-
-    /// A free block of exactly `size` bytes from its bin, unlinked; nil when the bin is empty.
-    private func takeBinned(_ size: UInt) -> UInt? {
-        guard size <= Heap.binnedLimit else { return nil }
-        let index = Int(size / 16), block = checked(bin(index))
-        guard block != 0 else { return nil }
-        guard Heap.word(block, 0) == size else { corrupted() }
-        setBin(index, checked(Heap.word(block, 1)))
-        header.pointee.binnedBytes -= size
-        return block
-    }
-
-    /// Puts free block `block` of `size` bytes in its bin, if a bin holds that size.
-    private func bin(_ block: UInt, size: UInt) -> Bool {
-        guard size <= Heap.binnedLimit else { return false }
-        let index = Int(size / 16)
-        Heap.setWord(block, 0, size)
-        Heap.setWord(block, 1, bin(index))
-        setBin(index, block)
-        header.pointee.binnedBytes += size
-        return true
-    }
-
-    /// Moves every binned block into the list, merging neighbours: what an allocation the
-    /// list cannot serve tries before it fails.
-    private func releaseBins() {
-        for index in 0..<64 {
-            var block = checked(bin(index))
-            setBin(index, 0)
-            while block != 0 {
-                let next = checked(Heap.word(block, 1))
-                insertFree(block, size: checked(size: Heap.word(block, 0), of: block))
-                block = next
-            }
-        }
-        header.pointee.binnedBytes = 0
-    }
-
-    /// Returns the block at `pointer` to the heap, merging it with free neighbours.
+    /// Returns the block at `pointer` to the heap.
     func free(_ pointer: UnsafeMutableRawPointer) {
         let block = UInt(bitPattern: pointer) - headerSize
         withLock {
@@ -214,63 +290,65 @@ struct Heap {
             let length = checked(size: size & ~Heap.usedBit, of: block)
             if isChecked { HeapChecks.retire(block: block, size: length) }
             header.pointee.bytesInUse -= length
-            if !bin(block, size: length) { insertFree(block, size: length) }
+            header.pointee.freedSinceRefusal &+= length
+            push(block, size: length)
         }
     }
 
-    /// Splits free block `block` into [front gap][allocated `need`][tail] and relinks.
-    /// Returns the allocated block's size (the tail joins it when too small to stand alone).
-    private func carve(block: UInt, size: UInt, next: UInt, previous: UInt, front: UInt, need: UInt) -> UInt {
-        var allocated = need
-        var remainder = next
-        let allocatedStart = block + front
-        let tailSize = size - front - need
-        if tailSize >= minimumBlock {
-            let tail = allocatedStart + need
-            Heap.setWord(tail, 0, tailSize)
-            Heap.setWord(tail, 1, next)
-            remainder = tail
-        } else {
-            allocated += tailSize
+    // MARK: Merging
+
+    /// Takes every free block off the lists, merges neighbours and puts the merged blocks
+    /// back (under heap-checks, each header a merge absorbs is poisoned like the rest).
+    private func merge() {
+        var chain: UInt = 0
+        for index in 1..<Heap.listCount {
+            var block = checked(head(index))
+            setHead(index, 0)
+            while block != 0 {
+                let next = checked(Heap.word(block, 1))
+                Heap.setWord(block, 1, chain)
+                chain = block
+                block = next
+            }
         }
-        if front > 0 {
-            Heap.setWord(block, 0, front)
-            Heap.setWord(block, 1, remainder)
-        } else if previous == 0 {
-            header.pointee.freeList = remainder
-        } else {
-            Heap.setWord(previous, 1, remainder)
+        var block = sortedByAddress(chain), run: UInt = 0, runSize: UInt = 0
+        while block != 0 {
+            let next = checked(Heap.word(block, 1)), size = checked(size: Heap.word(block, 0), of: block)
+            if run != 0 && run + runSize == block {
+                runSize += size
+                if isChecked { HeapChecks.poison(block, count: HeapChecks.headerSize) }
+            } else {
+                if run != 0 { push(run, size: runSize) }
+                run = block
+                runSize = size
+            }
+            block = next
         }
-        return allocated
+        if run != 0 { push(run, size: runSize) }
+        header.pointee.unmerged = 0
     }
 
-    /// Links free block `block` in address order, merging it with free neighbours (under
-    /// heap-checks, the header a merge absorbs is poisoned like the rest).
-    private func insertFree(_ block: UInt, size: UInt) {
-        var previous: UInt = 0
-        var next = checked(header.pointee.freeList)
-        while next != 0 && next < block {
-            previous = next
-            next = checked(Heap.word(next, 1))
+    /// The chain of free blocks from `head` (linked by their second word), sorted by address.
+    private func sortedByAddress(_ head: UInt) -> UInt {
+        guard head != 0, Heap.word(head, 1) != 0 else { return head }
+        var slow = head, fast = checked(Heap.word(head, 1))
+        while fast != 0, Heap.word(fast, 1) != 0 {
+            slow = checked(Heap.word(slow, 1))
+            fast = checked(Heap.word(checked(Heap.word(fast, 1)), 1))
         }
-        var start = block, length = size
-        if next != 0 && block + size == next {
-            let absorbed = next
-            length += checked(size: Heap.word(absorbed, 0), of: absorbed)
-            next = checked(Heap.word(absorbed, 1))
-            if isChecked { HeapChecks.poison(absorbed, count: HeapChecks.headerSize) }
+        let second = checked(Heap.word(slow, 1))
+        Heap.setWord(slow, 1, 0)
+        var a = sortedByAddress(head), b = sortedByAddress(second)
+        var first: UInt = 0, tail: UInt = 0
+        while a != 0 && b != 0 {
+            let next: UInt
+            if a < b { next = a; a = checked(Heap.word(a, 1)) } else { next = b; b = checked(Heap.word(b, 1)) }
+            if tail == 0 { first = next } else { Heap.setWord(tail, 1, next) }
+            tail = next
         }
-        if previous != 0 && previous + Heap.word(previous, 0) == block {
-            start = previous
-            length += checked(size: Heap.word(previous, 0), of: previous)
-            if isChecked { HeapChecks.poison(block, count: HeapChecks.headerSize) }
-        } else if previous == 0 {
-            header.pointee.freeList = block
-        } else {
-            Heap.setWord(previous, 1, block)
-        }
-        Heap.setWord(start, 0, length)
-        Heap.setWord(start, 1, next)
+        let rest = a != 0 ? a : b
+        if tail == 0 { first = rest } else { Heap.setWord(tail, 1, rest) }
+        return first
     }
 
     private func withLock<R>(_ body: () -> R) -> R {
@@ -343,6 +421,20 @@ public enum PrivateHeap {
 
     /// Bytes allocated and not yet freed (block headers included).
     public static var bytesInUse: UInt { heap?.bytesInUse ?? 0 }
+
+    /// What an allocation of `byteCount` bytes takes from the heap, its block's header (and
+    /// under heap-checks its canary) included: what a library charges before it allocates.
+    public static func blockBytes(for byteCount: Int) -> Int {
+        guard let heap else { return byteCount }
+        return Int(heap.blockSize(for: UInt(min(max(byteCount, 1), Int.max / 2))))
+    }
+
+    /// Whether `byteCount` bytes can be allocated now in one piece (see Heap.canAllocate):
+    /// what a library checks before it grows a large table or array.
+    public static func canAllocate(_ byteCount: Int) -> Bool { heap?.canAllocate(byteCount: byteCount) ?? false }
+
+    /// The largest piece of free memory (see Heap.largestFreeBlock).
+    public static var largestFreeBlock: UInt { heap?.largestFreeBlock ?? 0 }
 
     /// The heap's size: what a library that must not run out (and trap) budgets against.
     public static var capacity: UInt { heap?.capacity ?? 0 }
