@@ -7,7 +7,7 @@ flexos_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 flexos_missing=()
 # A script may ask for more (scripts/bench: redis-server, the benchmark's baseline).
-for package in libelf-dev libdw-dev libseccomp-dev liburing-dev redis-tools qemu-system-x86 pkg-config cpio ${flexos_extra_packages:-}; do
+for package in libelf-dev libdw-dev libseccomp-dev liburing-dev redis-tools redis-server qemu-system-x86 pkg-config cpio ${flexos_extra_packages:-}; do
     dpkg -s "$package" >/dev/null 2>&1 || flexos_missing+=("$package")
 done
 if ((${#flexos_missing[@]})); then
