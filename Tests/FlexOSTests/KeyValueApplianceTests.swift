@@ -82,6 +82,7 @@ final class RawConnection {
         address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
@@ -94,6 +95,8 @@ final class RawConnection {
 
     deinit { close(fd) }
 
+    /// Sends all of `bytes`, or stops when the peer takes none for 10 s (a store that has
+    /// stopped reading must fail the test, not hang it).
     func send(_ bytes: [UInt8]) {
         var sent = 0
         while sent < bytes.count {
