@@ -97,8 +97,9 @@ public struct Daemon {
         let score = "-500\n"
         let fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC)
         guard fd >= 0, write(fd, score, score.utf8.count) == score.utf8.count else {
+            let reason = String(cString: strerror(errno))
             if fd >= 0 { close(fd) }
-            logger.notice("flexosd could not lower its OOM score (/proc/self/oom_score_adj): under memory pressure the kernel may pick it, and every image set with it")
+            logger.notice("flexosd could not lower its OOM score (/proc/self/oom_score_adj: \(reason); lowering it takes CAP_SYS_RESOURCE): under memory pressure the kernel may pick it, and every image set with it")
             return
         }
         close(fd)

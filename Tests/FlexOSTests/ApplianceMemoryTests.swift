@@ -90,6 +90,21 @@ import Testing
         #expect(holders.contains { $0.read().closed }, "no client holding the heap was closed")
     }
 
+    /// After one request of 2^20 arguments, 42 MB of the shared heap stayed taken: the
+    /// client's buffers and the command's frame never shrank. Once a large request is
+    /// served and the client is idle, they are back to their small size.
+    @Test func buffersShrinkOnceTheirRequestIsServed() throws {
+        let server = try KeyValueServer("Configs/kvstore-parser-vmept2.yaml")
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        let before = try #require(Self.field("shared_heap_used", try server.cliText(["info"])))
+        let count = 1 << 19
+        client.send(Array("*\(count + 2)\r\n$5\r\nRPUSH\r\n$1\r\nl\r\n".utf8) + Array(String(repeating: "$1\r\na\r\n", count: count).utf8))
+        #expect(client.read { $0.hasSuffix("\r\n") }.text == ":\(count)\r\n")
+        let after = try #require(Self.field("shared_heap_used", try server.cliText(["info"])))
+        #expect(after < before + (1 << 20), "shared heap in use: \(before) bytes before, \(after) after")
+    }
+
     /// The sorted set's tree (ZADD's inserts and updates, ZPOPMIN's removals and rebuilds)
     /// against Debian's redis-server, in the same run: the same random commands, ties of
     /// score included, must get the same replies.

@@ -10,8 +10,8 @@ final class DaemonProcess {
     let process = Process()
     private let errors = Pipe()
 
-    init(arguments: [String] = []) throws {
-        socket = NSTemporaryDirectory() + "flexosd-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+    init(arguments: [String] = [], socket path: String? = nil) throws {
+        socket = path ?? NSTemporaryDirectory() + "flexosd-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         process.executableURL = URL(fileURLWithPath: Executables.folder + "/flexosd")
         // The test process's client runs on Swift's cooperative pool, which the tests'
         // own blocking waits can hold for many seconds when the suite runs in parallel on
@@ -250,6 +250,25 @@ extension DaemonProcess {
         second.waitUntilExit()
         #expect(second.terminationStatus == 1)
         #expect(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("another flexosd is already serving on \(daemon.socket)"))
+    }
+
+    /// A daemon killed with SIGKILL leaves its socket file; the next one once refused to
+    /// start over it. It also asks the kernel to pick another OOM victim than itself.
+    @Test func aKilledDaemonsSocketIsTakenOverAndTheOOMKillerLooksElsewhere() throws {
+        let first = try DaemonProcess()
+        first.stopAndReadLog(signal: SIGKILL)
+        #expect(FileManager.default.fileExists(atPath: first.socket), "SIGKILL removed the socket: nothing stale to test")
+        let second = try DaemonProcess(socket: first.socket)
+        #expect(try second.flexosctl(["list"]).status == 0)
+        let score = try String(contentsOfFile: "/proc/\(second.process.processIdentifier)/oom_score_adj", encoding: .utf8)
+        let status = try String(contentsOfFile: "/proc/\(second.process.processIdentifier)/status", encoding: .utf8)
+        let capabilities = status.split(separator: "\n").first { $0.hasPrefix("CapEff:") }.flatMap { UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) } ?? 0
+        let log = second.stopAndReadLog()
+        if capabilities & (1 << 24) != 0 {  // CAP_SYS_RESOURCE: this machine's containers may lack it
+            #expect(score.trimmingCharacters(in: .whitespacesAndNewlines) == "-500")
+        } else {
+            #expect(log.contains("could not lower its OOM score") && log.contains("CAP_SYS_RESOURCE"), "\(log)")
+        }
     }
 
     @Test func badRequestsGetClearErrorsAndTheRightStatus() async throws {
