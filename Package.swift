@@ -31,6 +31,7 @@ let package = Package(
         .systemLibrary(
             name: "CElf", pkgConfig: "libdw",
             providers: [.apt(["libelf-dev", "libdw-dev"])]),
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
 
         // Host libraries, one concept each.
         .target(name: "KVM", dependencies: ["CKVM"]),
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "Monitor", dependencies: ["KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice"]),
         .target(name: "QEMUEngine", dependencies: ["Monitor", "GuestImage", "KVM", "CKVM", "CFlexOSABI"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
+        .target(name: "Hosts", dependencies: ["CLibvirt", "KVM", "GuestImage"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
         .target(name: "Exploration", dependencies: ["Conformation", "GuestImage", "Toolchain", "Yams"]),
         .target(
@@ -71,7 +73,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "flexosctl",
-            dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", "KVM", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", "KVM", "Hosts", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // The porting helper, its own executable so that flexosctl's start-up stays small.
         .executableTarget(
@@ -87,7 +89,7 @@ let package = Package(
         .testTarget(
             name: "FlexOSTests",
             dependencies: [
-                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain", "Exploration", "Porting", "ControlAPI", "FuzzTargets",
+                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain", "Exploration", "Porting", "ControlAPI", "FuzzTargets", "Hosts",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
             ]),
     ],

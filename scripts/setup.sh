@@ -10,12 +10,23 @@ flexos_missing=()
 for package in libelf-dev libdw-dev libseccomp-dev liburing-dev redis-tools redis-server qemu-system-x86 pkg-config cpio ${flexos_extra_packages:-}; do
     dpkg -s "$package" >/dev/null 2>&1 || flexos_missing+=("$package")
 done
-if ((${#flexos_missing[@]})); then
-    echo "setup: installing ${flexos_missing[*]}" >&2
+# libvirt (flexosctl hosts) without what it recommends (dnsmasq, firewalls, ...): the
+# tests start libvirtd by hand and define no networks.
+flexos_missing_bare=()
+for package in libvirt-dev libvirt-daemon-system libvirt-clients; do
+    dpkg -s "$package" >/dev/null 2>&1 || flexos_missing_bare+=("$package")
+done
+if ((${#flexos_missing[@]} + ${#flexos_missing_bare[@]})); then
+    echo "setup: installing ${flexos_missing[*]} ${flexos_missing_bare[*]}" >&2
     flexos_sudo=""
     [ "$(id -u)" -eq 0 ] || flexos_sudo="sudo"
     $flexos_sudo apt-get update -qq
-    $flexos_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${flexos_missing[@]}" >/dev/null
+    if ((${#flexos_missing[@]})); then
+        $flexos_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${flexos_missing[@]}" >/dev/null
+    fi
+    if ((${#flexos_missing_bare[@]})); then
+        $flexos_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${flexos_missing_bare[@]}" >/dev/null
+    fi
 fi
 
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then

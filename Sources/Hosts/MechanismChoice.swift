@@ -1,0 +1,44 @@
+import GuestImage
+
+/// Which engine enforces each isolation mechanism on a host, from what the host offers.
+enum MechanismChoice {
+    static let flexosdKVM = "flexosd (KVM)"
+    static let flexosdKVMWithPKU = "flexosd (KVM with PKU)"
+    static let libvirtKVMWithPKU = "libvirt KVM domain with PKU"
+    static let libvirtTCG = "libvirt TCG domain (PKU emulated)"
+    static let flexosdQEMU = "flexosd's QEMU engine (TCG, PKU emulated)"
+
+    static func mechanisms(on host: HostDescription) -> [HostDescription.MechanismSupport] {
+        Mechanism.allCases.map { mechanism in
+            let (engine, reason) = choose(mechanism, on: host)
+            return .init(mechanism: mechanism.rawValue, engine: engine, reason: reason)
+        }
+    }
+
+    private static func choose(_ mechanism: Mechanism, on host: HostDescription) -> (String?, String) {
+        guard host.architecture == "x86_64" else { return (nil, "image sets are x86-64; this host is \(host.architecture)") }
+        let types = Set(host.hypervisors.map(\.type))
+        switch mechanism {
+        case .fcalls:
+            if host.localKVM { return (flexosdKVM, "one VM, no isolation between compartments") }
+            if types.contains("kvm") || types.contains("qemu") { return ("libvirt \(types.contains("kvm") ? "KVM" : "TCG") domain", "one VM, no isolation between compartments") }
+            return (nil, "no hypervisor for x86-64 guests")
+        case .vmept:
+            if host.localKVM { return (flexosdKVM, "one VM per compartment, gates through shared memory") }
+            return (nil, "vmept needs flexosd on the host (a VM per compartment sharing memory, which libvirt cannot set up)" + (host.source == .kvmProbe || isLocal(host) ? "; /dev/kvm does not open here" : ""))
+        case .intelMPK:
+            if host.localKVMProtectionKeys { return (flexosdKVMWithPKU, "one VM, compartments keyed by PKU") }
+            if host.hypervisors.contains(where: { $0.type == "kvm" && $0.protectionKeys == true }) {
+                return (libvirtKVMWithPKU, "one VM, compartments keyed by PKU")
+            }
+            let withoutKeys = host.localKVM || types.contains("kvm") ? "KVM here offers no protection keys" + (host.deciding.contains("pku") ? "" : " (the host CPU has no pku)") : "no KVM here"
+            if host.hypervisors.contains(where: { $0.type == "qemu" && $0.protectionKeys == true }) {
+                let engine = host.source == .kvmProbe || isLocal(host) ? flexosdQEMU : libvirtTCG
+                return (engine, withoutKeys + "; QEMU's emulation gives PKU, at emulation speed")
+            }
+            return (nil, withoutKeys + ", and no TCG with PKU")
+        }
+    }
+
+    private static func isLocal(_ host: HostDescription) -> Bool { HostSurvey.isThisMachine(host.uri) }
+}
