@@ -21,7 +21,7 @@ final class LibvirtConnection {
     init(uri: String) throws(LibvirtError) {
         // libvirt prints every error on stderr unless told otherwise; ours carry its message.
         virSetErrorFunc(nil) { _, _ in }
-        guard let connection = virConnectOpen(uri) ?? virConnectOpenReadOnly(uri) else { throw LibvirtError("cannot connect to \(uri)") }
+        guard let connection = virConnectOpen(uri) ?? virConnectOpenReadOnly(uri) else { throw LibvirtError("cannot connect to \(uri) (is libvirtd running there? without systemd: virtlogd -d; libvirtd -d)") }
         self.uri = uri
         self.connection = connection
     }

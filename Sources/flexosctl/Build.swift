@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conformation
 import Foundation
+import Hosts
 import Toolchain
 
 /// `flexosctl build`: compiles an image set from a conformation or an application folder.
@@ -21,6 +22,9 @@ struct Build: ParsableCommand {
     @Option(help: "The folder to write the image set to.")
     var output: String?
 
+    @Option(help: ArgumentHelp("Refuse, before compiling, a conformation the libvirt host at URI cannot enforce (see `flexosctl hosts`).", valueName: "URI"))
+    var host: String?
+
     @OptionGroup var options: BuildOptions
 
     func run() throws {
@@ -30,6 +34,7 @@ struct Build: ParsableCommand {
             // copy being ported there stands in for the tree's library of the same name).
             tree.librarySearchPath.insert(URL(fileURLWithPath: target).standardized.deletingLastPathComponent().path, at: 0)
             let plan = try makePlan(tree: tree)
+            if let host { try Self.check(plan, canRunOn: host) }
             let options = self.options
             let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree) { options.progress($0) }
             // The linker runs in the build folder: a relative --output is made absolute first.
@@ -47,6 +52,17 @@ struct Build: ParsableCommand {
         } catch let error as ConformationError {
             throw CleanExit.failure("flexosctl: error: \(error)")
         }
+    }
+
+    /// Ends the build when `uri`'s host cannot enforce the plan's mechanism, naming the
+    /// compartments that need it and why the host cannot.
+    static func check(_ plan: BuildPlan, canRunOn uri: String) throws {
+        let host: HostDescription
+        do { host = try HostSurvey.describe(uri) } catch { throw CleanExit.failure("flexosctl: error: \(error)") }
+        let mechanism = plan.mechanism.rawValue
+        guard let support = host.mechanisms.first(where: { $0.mechanism == mechanism }), support.engine == nil else { return }
+        let names = plan.conformation.compartments.map(\.name).joined(separator: ", ")
+        throw CleanExit.failure("flexosctl: error: \(uri) cannot enforce \(mechanism), which compartments \(names) of \(plan.name) need: \(support.reason)")
     }
 
     private var isConformation: Bool { target.hasSuffix(".yaml") || target.hasSuffix(".yml") }

@@ -33,7 +33,7 @@ struct HostsCommand: ParsableCommand {
         let cpu = [host.cpuVendor, host.cpuModel].compactMap { $0 }.joined(separator: " ")
         lines.append("  cpu: \(host.architecture)\(cpu.isEmpty ? "" : ", \(cpu)"), \(host.cpus) logical CPUs; deciding features: \(host.deciding.isEmpty ? "none" : host.deciding.joined(separator: " "))")
         lines.append("  memory: \(host.memoryBytes >> 20) MiB")
-        let hypervisors = host.hypervisors.map { "\($0.type)" + ($0.protectionKeys.map { $0 ? " (with PKU)" : " (no PKU)" } ?? "") }
+        let hypervisors = host.hypervisors.map { "\($0.type)" + ($0.protectionKeys.map { $0 ? " (with PKU)" : " (no PKU)" } ?? " (PKU unknown)") }
         lines.append("  hypervisors: \(hypervisors.isEmpty ? "none for x86-64" : hypervisors.joined(separator: ", "))")
         lines.append("  flexosd KVM engine: \(host.localKVM ? "yes" + (host.localKVMProtectionKeys ? ", with PKU" : ", no PKU") : "no")")
         for support in host.mechanisms {

@@ -51,6 +51,20 @@ import Testing
         #expect(mpk.engine == "flexosd's QEMU engine (TCG, PKU emulated)" && mpk.reason.contains("KVM here offers no protection keys"))
         let text = try Executables.run("flexosctl", ["hosts"]).output
         #expect(text.contains("intel-mpk  yes, flexosd's QEMU engine (TCG, PKU emulated)"), "\(text)")
+        let folder = NSTemporaryDirectory() + "hosts-build-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let build = try Executables.run("flexosctl", ["build", "--host", "qemu:///system", "Configs/example-vmept2.yaml", "--output", folder, "-q"])
+        #expect(build.status == 0, "\(build.errors)")
+    }
+
+    /// A conformation the host cannot enforce is refused before anything is compiled,
+    /// naming its compartments and the reason.
+    @Test func buildRefusesWhatTheHostCannotEnforceBeforeCompiling() throws {
+        let folder = NSTemporaryDirectory() + "hosts-refused-\(getpid())"
+        let result = try Executables.run("flexosctl", ["build", "--host", "test:///default", "Configs/example-vmept2.yaml", "--output", folder])
+        #expect(result.status == 1)
+        #expect(result.errors.contains("test:///default cannot enforce vmept, which compartments comp1, comp2 of example-vmept2 need: image sets are x86-64; this host is i686"), "\(result.errors)")
+        #expect(!FileManager.default.fileExists(atPath: folder))
     }
 }
 
