@@ -182,7 +182,7 @@ let keyValueConformations = [
         let connection = try RawConnection(port: server.port)
         connection.send("QUIT\r\n")
         let quit = connection.read()
-        #expect(quit.text == "+OK\r\n" && quit.closed)
+        #expect(quit.text == "+OK\r\n" && quit.closed, "QUIT got \(quit.text.debugDescription), closed: \(quit.closed)")
     }
 
     @Test(arguments: keyValueConformations)
