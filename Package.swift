@@ -73,7 +73,7 @@ let package = Package(
             ]),
         .executableTarget(
             name: "flexosctl",
-            dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", "KVM", "Hosts", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", "KVM", "Hosts", "Monitor", "QEMUEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // The porting helper, its own executable so that flexosctl's start-up stays small.
         .executableTarget(

@@ -80,14 +80,58 @@ public struct QEMUEngine {
             "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "\(memory >> 20)M",
             "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-serial", "none", "-parallel", "none",
             "-kernel", shim,
+        ] + QEMUEngine.devices(files, console: "stdio,id=console,signal=off")
+    }
+
+    /// The devices no QEMU launcher has a name for: the loaders that place the prepared
+    /// memory, the debugcon ports (console, control) and isa-debug-exit.
+    static func devices(_ files: PreparedMemory.Files, console: String) -> [String] {
+        [
             "-device", "loader,file=\(files.staging),addr=\(FLEXOS_SHIM_STAGING),force-raw=on",
             "-device", "loader,file=\(files.handoff),addr=\(FLEXOS_SHIM_HANDOFF),force-raw=on",
             "-device", "loader,file=\(files.shared),addr=\(FLEXOS_SHARED_BASE),force-raw=on",
-            "-chardev", "stdio,id=console,signal=off",
+            "-chardev", console,
             "-device", "isa-debugcon,iobase=\(FLEXOS_SHIM_CONSOLE_PORT),chardev=console",
             "-chardev", "file,id=control,path=\(files.control)",
             "-device", "isa-debugcon,iobase=\(FLEXOS_SHIM_CONTROL_PORT),chardev=control",
             "-device", "isa-debug-exit,iobase=\(FLEXOS_SHIM_EXIT_PORT),iosize=4",
         ]
+    }
+
+    /// What another QEMU launcher (a libvirt domain) needs to boot the set under TCG.
+    public struct Export: Sendable {
+        /// Guest memory to give QEMU.
+        public let memoryBytes: UInt64
+        /// The ring-0 shim, booted as the kernel.
+        public let shim: String
+        /// QEMU arguments for `devices(_:console:)`, the console going to `console`.
+        public let deviceArguments: [String]
+        public let console: String
+        /// Where the shim reports the run's end (exit, panic, fault).
+        public let control: String
+    }
+
+    /// Writes the set's prepared memory into `folder` (made readable by every user: another
+    /// user's QEMU, such as libvirt's, reads it) and returns how to boot it.
+    public func export(to folder: String) throws(LaunchError) -> Export {
+        let prepared = try prepare()
+        let files = try prepared.write(to: folder)
+        let console = folder + "/console.log"
+        let shimCopy = folder + "/qemu-shim.elf"
+        do {
+            try? FileManager.default.removeItem(atPath: shimCopy)
+            try FileManager.default.copyItem(atPath: shim, toPath: shimCopy)
+            try Data().write(to: URL(fileURLWithPath: console))
+            for file in [files.staging, files.handoff, files.shared, shimCopy] {
+                try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)
+            }
+            // The ports are written by QEMU, whichever user it runs as.
+            for file in [files.control, console] { try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: file) }
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder)
+        } catch {
+            throw LaunchError.engineMissing("cannot write the exported files in \(folder): \(error.localizedDescription)")
+        }
+        return Export(memoryBytes: prepared.qemuMemory, shim: shimCopy,
+                      deviceArguments: QEMUEngine.devices(files, console: "file,id=console,path=\(console)"), console: console, control: files.control)
     }
 }

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import Hosts
+import Monitor
+import QEMUEngine
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a libvirt domain that boots a single-VM image set (fcalls, intel-mpk) under QEMU's emulation.",
+        discussion: """
+            Prepares the set's memory as flexosd's QEMU engine does and writes it, the ring-0 shim and domain.xml into the output folder (readable by libvirt's QEMU user). `virsh create FOLDER/domain.xml` boots it; the guest's console is FOLDER/console.log and its end (exit, panic, fault) is reported in FOLDER/control. The console and report use QEMU's debugcon ports, for which libvirt has no element, so they are passed through (libvirt marks the domain "tainted: custom-argv").
+            """)
+
+    @Flag(help: "Write a libvirt domain (the only format so far).")
+    var libvirt = false
+
+    @Argument(help: "An image set folder (from flexosctl build).")
+    var imageSet: String
+
+    @Option(help: "The folder to write to (default: IMAGE-SET/libvirt).")
+    var output: String?
+
+    func run() throws {
+        guard libvirt else { throw ValidationError("say which format: --libvirt") }
+        let folder = URL(fileURLWithPath: output ?? imageSet + "/libvirt").standardized.path
+        do {
+            let set = try ImageSet.open(imageSet)
+            let export = try QEMUEngine(imageSet: set, options: LaunchOptions()).export(to: folder)
+            let xml = LibvirtDomain.xml(name: "flexos-\(set.manifest.name)", memoryBytes: export.memoryBytes, kernel: export.shim,
+                                        passthrough: export.deviceArguments)
+            try xml.write(toFile: folder + "/domain.xml", atomically: true, encoding: .utf8)
+            print("wrote \(folder)/domain.xml; boot it with `virsh -c qemu:///system create \(folder)/domain.xml`; its console is \(export.console)")
+        } catch let error as LaunchError {
+            throw CleanExit.failure("flexosctl: error: \(error)")
+        }
+    }
+}
