@@ -2,15 +2,28 @@ import CFlexOSABI
 import Glibc
 import GuestImage
 
-/// The hypercalls of `flexos_abi.h`, by number.
-public enum Hypercall: UInt64, CaseIterable, Sendable {
-    case consoleFlush = 1
-    case exit = 2
-    case panic = 3
-    case time = 4
-    case wait = 5
-    case wake = 6
-    case netKick = 7
+/// The hypercalls of `flexos_abi.h`.
+public enum Hypercall: CaseIterable, Sendable {
+    case consoleFlush, exit, panic, time, wait, wake, netKick
+
+    /// Its number, as `flexos_abi.h` (which the guest compiles against too) defines it.
+    public var number: UInt64 {
+        let number = switch self {
+        case .consoleFlush: FLEXOS_HYPERCALL_CONSOLE_FLUSH
+        case .exit: FLEXOS_HYPERCALL_EXIT
+        case .panic: FLEXOS_HYPERCALL_PANIC
+        case .time: FLEXOS_HYPERCALL_TIME
+        case .wait: FLEXOS_HYPERCALL_WAIT
+        case .wake: FLEXOS_HYPERCALL_WAKE
+        case .netKick: FLEXOS_HYPERCALL_NET_KICK
+        }
+        return UInt64(number.rawValue)
+    }
+
+    public init?(number: UInt64) {
+        guard let hypercall = Self.allCases.first(where: { $0.number == number }) else { return nil }
+        self = hypercall
+    }
 
     public var name: String {
         switch self {
@@ -29,7 +42,7 @@ public enum Hypercall: UInt64, CaseIterable, Sendable {
         guard address >= GuestLayout.hypercallWindow else { return nil }
         let offset = address - GuestLayout.hypercallWindow
         guard offset % 8 == 0 else { return nil }
-        return Hypercall(rawValue: offset / 8)
+        return Hypercall(number: offset / 8)
     }
 }
 
