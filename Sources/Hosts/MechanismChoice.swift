@@ -25,7 +25,7 @@ enum MechanismChoice {
             return (nil, "no hypervisor for x86-64 guests")
         case .vmept:
             if host.localKVM { return (flexosdKVM, "one VM per compartment, gates through shared memory") }
-            return (nil, "vmept needs flexosd on the host (a VM per compartment sharing memory, which libvirt cannot set up)" + (host.source == .kvmProbe || isLocal(host) ? "; /dev/kvm does not open here" : ""))
+            return (nil, "vmept needs flexosd on the host (a VM per compartment sharing memory, which libvirt cannot set up)" + (isThisMachine(host) ? "; /dev/kvm does not open here" : ""))
         case .intelMPK:
             if host.localKVMProtectionKeys { return (flexosdKVMWithPKU, "one VM, compartments keyed by PKU") }
             if host.hypervisors.contains(where: { $0.type == "kvm" && $0.protectionKeys == true }) {
@@ -33,12 +33,13 @@ enum MechanismChoice {
             }
             let withoutKeys = host.localKVM || types.contains("kvm") ? "KVM here offers no protection keys" + (host.deciding.contains("pku") ? "" : " (the host CPU has no pku)") : "no KVM here"
             if host.hypervisors.contains(where: { $0.type == "qemu" && $0.protectionKeys == true }) {
-                let engine = host.source == .kvmProbe || isLocal(host) ? flexosdQEMU : libvirtTCG
+                let engine = isThisMachine(host) ? flexosdQEMU : libvirtTCG
                 return (engine, withoutKeys + "; QEMU's emulation gives PKU, at emulation speed")
             }
             return (nil, withoutKeys + ", and no TCG with PKU")
         }
     }
 
-    private static func isLocal(_ host: HostDescription) -> Bool { HostSurvey.isThisMachine(host.uri) }
+    /// Whether flexosd beside this flexosctl would run it: the probe, or a URI naming this machine.
+    private static func isThisMachine(_ host: HostDescription) -> Bool { host.source == .kvmProbe || HostSurvey.isThisMachine(host.uri) }
 }
