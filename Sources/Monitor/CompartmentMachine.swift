@@ -55,12 +55,10 @@ package final class CompartmentMemory: @unchecked Sendable {
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
         } catch let error as KVMError {
             throw LaunchError.kvm(error)
-        } catch let error as GuestAccessError {
-            throw LaunchError.badRegion(name: "memory", start: 0, reason: error.description)
         } catch let error as LaunchError {
             throw error
         } catch {
-            fatalError("unexpected error \(error)")
+            throw LaunchError.guestMemory("\(error)")
         }
     }
 

@@ -1,6 +1,7 @@
 import CFlexOSABI
 import Glibc
 import GuestImage
+import KVM
 
 /// The hypercalls of `flexos_abi.h`.
 public enum Hypercall: CaseIterable, Sendable {
@@ -92,9 +93,7 @@ package struct HypercallHandler {
             case .panic:
                 return try panic(space.read(flexos_hc_panic.self, at: argument))
             case .time:
-                var now = timespec()
-                clock_gettime(CLOCK_MONOTONIC, &now)
-                try space.write(UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec), at: argument)
+                try space.write(monotonicNanoseconds(), at: argument)
                 return .resume
             case .wait:
                 let request = try space.read(flexos_hc_wait.self, at: argument)

@@ -23,6 +23,10 @@ public enum LaunchError: Error, CustomStringConvertible {
     case noNetworkDevice(imageSet: String, address: String)
     /// The QEMU engine lacks something it needs (QEMU, the shim, a temporary folder).
     case engineMissing(String)
+    /// Writing the guest's memory (page tables, boot info, image) went outside it.
+    case guestMemory(String)
+    /// A file an engine hands its emulator could not be written.
+    case cannotWrite(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -49,6 +53,8 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .confinementFailed(let errno): return "cannot confine a vCPU thread with seccomp: \(errno)"
         case .network(let error): return error.description
         case .engineMissing(let what): return what
+        case .guestMemory(let reason): return "cannot set up the guest's memory: \(reason)"
+        case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
         case .noNetworkDevice(let name, let address):
             return "cannot listen on \(address) for image set \(name): it has no network device (no library of it declares `devices: [net]`)"
         case .cannotActAs(let uid): return "cannot open files with the permissions of user \(uid), who asked for this launch (flexosd needs to run as root to serve other users)"

@@ -46,7 +46,7 @@ struct PreparedMemory {
             try Data(bytes: &handoff, count: MemoryLayout<flexos_shim_handoff>.size).write(to: URL(fileURLWithPath: files.handoff))
             try Data().write(to: URL(fileURLWithPath: files.control))
         } catch {
-            throw LaunchError.engineMissing("cannot write the QEMU engine's files in \(folder): \(error.localizedDescription)")
+            throw LaunchError.cannotWrite(path: folder, reason: error.localizedDescription)
         }
         return files
     }

@@ -129,7 +129,7 @@ public struct QEMUEngine {
             for file in [files.control, console] { try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: file) }
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder)
         } catch {
-            throw LaunchError.engineMissing("cannot write the exported files in \(folder): \(error.localizedDescription)")
+            throw LaunchError.cannotWrite(path: folder, reason: error.localizedDescription)
         }
         return Export(memoryBytes: prepared.qemuMemory, shim: shimCopy,
                       deviceArguments: QEMUEngine.devices(files, console: "file,id=console,path=\(console)"), console: console, control: files.control)
