@@ -93,6 +93,18 @@ enum Commands {
         Definition(name: "smembers", minimum: 2, variadic: false, growth: .none, run: smembers),
         Definition(name: "hset", minimum: 4, variadic: true, growth: .members(.hash), run: hset),
         Definition(name: "hget", minimum: 3, variadic: false, growth: .none, run: hget),
+        Definition(name: "hmset", minimum: 4, variadic: true, growth: .members(.hash), run: hmset),
+        Definition(name: "hsetnx", minimum: 4, variadic: false, growth: .members(.hash), run: hsetnx),
+        Definition(name: "hmget", minimum: 3, variadic: true, growth: .none, run: hmget),
+        Definition(name: "hdel", minimum: 3, variadic: true, growth: .none, run: hdel),
+        Definition(name: "hlen", minimum: 2, variadic: false, growth: .none, run: { c, r in hashRead(c, &r, absent: { $0.integer(0) }) { hash, r in r.integer(hash.count) } }),
+        Definition(name: "hexists", minimum: 3, variadic: false, growth: .none, run: { c, r in
+            hashRead(c, &r, absent: { $0.integer(0) }) { hash, r in r.integer(hash[c.bytes(2)] == nil ? 0 : 1) } }),
+        Definition(name: "hstrlen", minimum: 3, variadic: false, growth: .none, run: { c, r in
+            hashRead(c, &r, absent: { $0.integer(0) }) { hash, r in r.integer(hash[c.bytes(2)]?.count ?? 0) } }),
+        Definition(name: "hgetall", minimum: 2, variadic: false, growth: .none, run: { c, r in hashContents(c, fields: true, values: true, &r) }),
+        Definition(name: "hkeys", minimum: 2, variadic: false, growth: .none, run: { c, r in hashContents(c, fields: true, values: false, &r) }),
+        Definition(name: "hvals", minimum: 2, variadic: false, growth: .none, run: { c, r in hashContents(c, fields: false, values: true, &r) }),
         Definition(name: "zadd", minimum: 4, variadic: true, growth: .members(.sortedSet), run: zadd),
         Definition(name: "zpopmin", minimum: 2, variadic: true, growth: .none, run: zpopmin),
         Definition(name: "zcard", minimum: 2, variadic: false, growth: .none, run: zcard),
@@ -418,15 +430,27 @@ enum Commands {
 
     static func hset(_ c: Command, _ r: inout Reply) {
         guard c.count % 2 == 0 else { return r.error("ERR wrong number of arguments for 'hset' command") }
+        guard let added = setFields(c) else { return r.error(wrongType) }
+        r.integer(added)
+    }
+
+    /// HMSET: HSET's older spelling, answering +OK.
+    static func hmset(_ c: Command, _ r: inout Reply) {
+        guard c.count % 2 == 0 else { return r.error("ERR wrong number of arguments for 'hmset' command") }
+        guard setFields(c) != nil else { return r.error(wrongType) }
+        r.simple("OK")
+    }
+
+    /// Sets the field-value pairs from argument 2 on in the hash under argument 1 (made
+    /// when absent); how many fields are new, or nil when the key holds another type.
+    private static func setFields(_ c: Command) -> Int? {
         let key = c.bytes(1)
         if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
-        let added = Keyspace.entries[key]?.value.withHash { hash -> Int in
+        return Keyspace.entries[key]?.value.withHash { hash -> Int in
             var added = 0
             for index in stride(from: 2, to: c.count, by: 2) where hash.updateValue(c.bytes(index + 1), forKey: c.bytes(index)) == nil { added += 1 }
             return added
         }
-        guard let added else { return r.error(wrongType) }
-        r.integer(added)
     }
 
     static func hget(_ c: Command, _ r: inout Reply) {
@@ -434,6 +458,66 @@ enum Commands {
         case nil: r.null()
         case .hash(let hash)?: if let value = hash[c.bytes(2)] { r.bulk(value) } else { r.null() }
         default: r.error(wrongType)
+        }
+    }
+
+    static func hsetnx(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        let added = Keyspace.entries[key]?.value.withHash { hash -> Bool in
+            guard hash[c.bytes(2)] == nil else { return false }
+            hash[c.bytes(2)] = c.bytes(3)
+            return true
+        }
+        guard let added else { return r.error(wrongType) }
+        r.integer(added ? 1 : 0)
+    }
+
+    static func hmget(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil:
+            r.array(c.count - 2)
+            for _ in 2..<c.count { r.null() }
+        case .hash(let hash)?:
+            r.array(c.count - 2)
+            for index in 2..<c.count { if let value = hash[c.bytes(index)] { r.bulk(value) } else { r.null() } }
+        default: r.error(wrongType)
+        }
+    }
+
+    /// HDEL: the key goes with its last field, as in Redis.
+    static func hdel(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        guard Keyspace.live(key) != nil else { return r.integer(0) }
+        let result = Keyspace.entries[key]?.value.withHash { hash -> (removed: Int, emptied: Bool) in
+            var removed = 0
+            for index in 2..<c.count where hash.removeValue(forKey: c.bytes(index)) != nil { removed += 1 }
+            return (removed, hash.isEmpty)
+        }
+        guard let result else { return r.error(wrongType) }
+        if result.emptied { Keyspace.entries[key] = nil }
+        r.integer(result.removed)
+    }
+
+    /// A read of the hash under argument 1: `absent` when there is none, WRONGTYPE when
+    /// the key holds another type.
+    static func hashRead(_ c: Command, _ r: inout Reply, absent: (inout Reply) -> Void, _ body: ([[UInt8]: [UInt8]], inout Reply) -> Void) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: absent(&r)
+        case .hash(let hash)?: body(hash, &r)
+        default: r.error(wrongType)
+        }
+    }
+
+    /// HGETALL, HKEYS, HVALS: fields and values in the hash's own order, which Redis
+    /// leaves unspecified too.
+    static func hashContents(_ c: Command, fields: Bool, values: Bool, _ r: inout Reply) {
+        hashRead(c, &r, absent: { $0.array(0) }) { hash, r in
+            r.array(hash.count * (fields && values ? 2 : 1))
+            for (field, value) in hash {
+                if fields { r.bulk(field) }
+                if values { r.bulk(value) }
+            }
         }
     }
 

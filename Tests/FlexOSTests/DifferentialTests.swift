@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+/// The appliance against Debian's redis-server in the same run: the same random command
+/// streams (valid and invalid arguments, wrong types, pipelined) must get the same replies,
+/// compared as multisets where Redis leaves the order unspecified.
+@Suite struct DifferentialTests {
+    /// The hash family: HSET, HMSET, HSETNX, HDEL, HGET, HMGET, HLEN, HEXISTS, HSTRLEN,
+    /// HGETALL, HKEYS, HVALS, on a few keys (one of them a string), with arities and
+    /// types Redis refuses.
+    @Test func hashesAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func field() -> String { "f\(Int.random(in: 0..<40, using: &random))" }
+        func value() -> String { String(repeating: "v", count: Int.random(in: 0..<12, using: &random)) }
+        let setup = [["SET", "s", "text"]]
+        try Self.compare(rounds: 30, setup: setup, unordered: ["HGETALL": true, "HKEYS": false, "HVALS": false]) {
+            let key = pick(["h1", "h2", "s", "missing"])
+            switch Int.random(in: 0..<14, using: &random) {
+            case 0, 1: return ["HSET", key] + (0..<Int.random(in: 1...4, using: &random)).flatMap { _ in [field(), value()] }
+            case 2: return ["HMSET", key, field(), value()]
+            case 3: return ["HSETNX", key, field(), value()]
+            case 4, 5: return ["HDEL", key] + (0..<Int.random(in: 1...3, using: &random)).map { _ in field() }
+            case 6: return ["HGET", key, field()]
+            case 7: return ["HMGET", key, field(), field()]
+            case 8: return ["HLEN", key]
+            case 9: return ["HEXISTS", key, field()]
+            case 10: return ["HSTRLEN", key, field()]
+            case 11: return [pick(["HGETALL", "HKEYS", "HVALS"]), key]
+            case 12: return [pick(["HSET", "HMSET"]), key, field()]  // a field without its value
+            default: return [pick(["HSETNX", "HLEN", "HGETALL", "HDEL"]), key, field(), value(), value()]
+            }
+        }
+    }
+
+    /// Sends `setup`, then `rounds` pipelines of 200 commands from `next` and a PING, to
+    /// the appliance and to redis-server, and compares reply by reply. `unordered`: the
+    /// commands whose array replies are compared as multisets (of pairs, when true).
+    static func compare(rounds: Int, setup: [[String]], unordered: [String: Bool], next: () -> [String]) throws {
+        let server = try KeyValueServer("Configs/kvstore-fcalls.yaml")
+        defer { server.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let appliance = try RawConnection(port: server.port), reference = try RawConnection(port: redis.port)
+        for round in 0..<rounds {
+            let commands = (round == 0 ? setup : []) + (0..<200).map { _ in next() } + [["PING"]]
+            let bytes = commands.flatMap { FlexOSTests.resp($0.map { Array($0.utf8) }) }
+            appliance.send(bytes)
+            reference.send(bytes)
+            let pong = Array("+PONG\r\n".utf8)
+            var expectedReplies = RESPReplies(reference.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
+            var gotReplies = RESPReplies(appliance.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
+            let expected = try expectedReplies.all(), got = try gotReplies.all()
+            try #require(got.count == expected.count, "round \(round): \(got.count) replies, redis-server gave \(expected.count)" as Comment)
+            for (index, command) in commands.enumerated() {
+                let same = unordered[command[0].uppercased()].map { expected[index].sorted(pairs: $0) == got[index].sorted(pairs: $0) }
+                    ?? (expected[index] == got[index])
+                #expect(same, "\(command.joined(separator: " ")): got \(got[index]), redis-server \(expected[index])" as Comment)
+                if !same { return }
+            }
+        }
+    }
+}
+
+/// One RESP2 reply, as read back for comparison.
+indirect enum RESPReply: Equatable, CustomStringConvertible {
+    case simple(String), error(String), integer(Int), bulk([UInt8]?), array([RESPReply]?)
+
+    /// An array's elements in a fixed order; with `pairs` (HGETALL's flat field-value
+    /// list) each pair stays together.
+    func sorted(pairs: Bool) -> RESPReply {
+        guard case .array(let elements?) = self else { return self }
+        let groups = pairs && elements.count % 2 == 0
+            ? stride(from: 0, to: elements.count, by: 2).map { [elements[$0], elements[$0 + 1]] } : elements.map { [$0] }
+        return .array(groups.sorted { $0.description < $1.description }.flatMap { $0 })
+    }
+
+    var description: String {
+        switch self {
+        case .simple(let text): "+\(text)"
+        case .error(let text): "-\(text)"
+        case .integer(let value): ":\(value)"
+        case .bulk(let bytes?): "\"\(String(decoding: bytes, as: UTF8.self))\""
+        case .bulk(nil), .array(nil): "(nil)"
+        case .array(let elements?): "[" + elements.map(\.description).joined(separator: ", ") + "]"
+        }
+    }
+}
+
+/// Splits a byte stream of RESP2 replies.
+struct RESPReplies {
+    let bytes: [UInt8]
+    var position = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func all() throws -> [RESPReply] {
+        var replies: [RESPReply] = []
+        while position < bytes.count { replies.append(try next()) }
+        return replies
+    }
+
+    mutating func next() throws -> RESPReply {
+        let kind = bytes[position]
+        position += 1
+        let line = try self.line()
+        switch kind {
+        case UInt8(ascii: "+"): return .simple(line)
+        case UInt8(ascii: "-"): return .error(line)
+        case UInt8(ascii: ":"): return .integer(try number(line))
+        case UInt8(ascii: "$"):
+            let length = try number(line)
+            guard length >= 0 else { return .bulk(nil) }
+            guard position + length + 2 <= bytes.count else { throw TestFailure("a bulk reply runs past the stream") }
+            defer { position += length + 2 }
+            return .bulk(Array(bytes[position..<(position + length)]))
+        case UInt8(ascii: "*"):
+            let count = try number(line)
+            guard count >= 0 else { return .array(nil) }
+            return .array(try (0..<count).map { _ in try next() })
+        default: throw TestFailure("not a RESP reply at byte \(position - 1): \(kind)")
+        }
+    }
+
+    private mutating func line() throws -> String {
+        guard let end = bytes[position...].firstIndex(of: UInt8(ascii: "\r")), end + 1 < bytes.count else { throw TestFailure("a reply line has no end") }
+        defer { position = end + 2 }
+        return String(decoding: bytes[position..<end], as: UTF8.self)
+    }
+
+    private func number(_ text: String) throws -> Int {
+        guard let value = Int(text) else { throw TestFailure("not a number in a reply: \(text)") }
+        return value
+    }
+}
