@@ -33,6 +33,37 @@ import Testing
         }
     }
 
+    /// Strings and sets: SETNX, GETSET, GETDEL, MSETNX, GETRANGE, SETEX, PSETEX, SREM,
+    /// SMISMEMBER among SET, GET, SADD and SMEMBERS, on strings, sets and a hash.
+    @Test func stringsAndSetsAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["a", "b", "c", "set1", "set2", "h", "missing"]) }
+        func text() -> String { pick(["", "x", "hello", "hello world", "0123456789"]) }
+        func index() -> String { pick(["\(Int.random(in: -12...12, using: &random))", "x", "9223372036854775807", "-9223372036854775808"]) }
+        func member() -> String { "m\(Int.random(in: 0..<15, using: &random))" }
+        try Self.compare(rounds: 30, setup: [["HSET", "h", "f", "v"]], unordered: ["SMEMBERS": false]) {
+            switch Int.random(in: 0..<16, using: &random) {
+            case 0: return ["SET", key(), text()]
+            case 1: return ["GET", key()]
+            case 2: return ["SETNX", key(), text()]
+            case 3: return ["GETSET", key(), text()]
+            case 4: return ["GETDEL", key()]
+            case 5: return ["MSETNX"] + (0..<Int.random(in: 1...3, using: &random)).flatMap { _ in [key(), text()] }
+            case 6: return ["GETRANGE", key(), index(), index()]
+            case 7: return [pick(["SETEX", "PSETEX"]), key(), pick(["100000", "0", "-5", "x", "9223372036854775807"]), text()]
+            case 8: return ["SADD", key()] + (0..<Int.random(in: 1...4, using: &random)).map { _ in member() }
+            case 9: return ["SREM", key()] + (0..<Int.random(in: 1...3, using: &random)).map { _ in member() }
+            case 10: return ["SMISMEMBER", key(), member(), member()]
+            case 11: return ["SMEMBERS", key()]
+            case 12: return ["EXISTS", key(), key()]
+            case 13: return [pick(["MSETNX", "GETRANGE", "SMISMEMBER"]), key()]  // too few arguments
+            case 14: return [pick(["SETNX", "GETSET", "GETDEL"]), key(), text(), text()]  // too many
+            default: return ["TYPE", key()]
+            }
+        }
+    }
+
     /// Sends `setup`, then `rounds` pipelines of 200 commands from `next` and a PING, to
     /// the appliance and to redis-server, and compares reply by reply. `unordered`: the
     /// commands whose array replies are compared as multisets (of pairs, when true).

@@ -23,6 +23,8 @@ enum Commands {
         case none
         /// A value under a key: arguments 1 and 2 (SET, APPEND to a new key).
         case keyValue
+        /// A value under a key with an expiry: arguments 1 and 3 (SETEX, PSETEX).
+        case expiringKeyValue
         /// Values under keys: the pairs of arguments from 1 on (MSET).
         case keyValuePairs
         /// A number under argument 1's key (INCR and its kind).
@@ -36,6 +38,8 @@ enum Commands {
             case .none: return (0, 0)
             case .keyValue:
                 return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[2].count), Keyspace.entries.growth(adding: c.bytes(1)))
+            case .expiringKeyValue:
+                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[3].count), Keyspace.entries.growth(adding: c.bytes(1)))
             case .keyValuePairs:
                 var data = 0, growth = 0
                 for index in stride(from: 1, to: c.count - 1, by: 2) {
@@ -74,6 +78,13 @@ enum Commands {
         Definition(name: "strlen", minimum: 2, variadic: false, growth: .none, run: strlen),
         Definition(name: "mset", minimum: 3, variadic: true, growth: .keyValuePairs, run: mset),
         Definition(name: "mget", minimum: 2, variadic: true, growth: .none, run: mget),
+        Definition(name: "msetnx", minimum: 3, variadic: true, growth: .keyValuePairs, run: msetnx),
+        Definition(name: "setnx", minimum: 3, variadic: false, growth: .keyValue, run: setnx),
+        Definition(name: "getset", minimum: 3, variadic: false, growth: .keyValue, run: getset),
+        Definition(name: "getdel", minimum: 2, variadic: false, growth: .none, run: getdel),
+        Definition(name: "getrange", minimum: 4, variadic: false, growth: .none, run: getrange),
+        Definition(name: "setex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1000, &r) }),
+        Definition(name: "psetex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1, &r) }),
         Definition(name: "expire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1000, &r) }),
         Definition(name: "pexpire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1, &r) }),
         Definition(name: "ttl", minimum: 2, variadic: false, growth: .none, run: { c, r in ttl(c, unit: 1000, &r) }),
@@ -91,6 +102,8 @@ enum Commands {
         Definition(name: "scard", minimum: 2, variadic: false, growth: .none, run: scard),
         Definition(name: "sismember", minimum: 3, variadic: false, growth: .none, run: sismember),
         Definition(name: "smembers", minimum: 2, variadic: false, growth: .none, run: smembers),
+        Definition(name: "srem", minimum: 3, variadic: true, growth: .none, run: srem),
+        Definition(name: "smismember", minimum: 3, variadic: true, growth: .none, run: smismember),
         Definition(name: "hset", minimum: 4, variadic: true, growth: .members(.hash), run: hset),
         Definition(name: "hget", minimum: 3, variadic: false, growth: .none, run: hget),
         Definition(name: "hmset", minimum: 4, variadic: true, growth: .members(.hash), run: hmset),
@@ -259,6 +272,68 @@ enum Commands {
         r.ok()
     }
 
+    /// MSETNX: all the keys, or none when any exists.
+    static func msetnx(_ c: Command, _ r: inout Reply) {
+        guard c.count % 2 == 1 else { return r.error("ERR wrong number of arguments for 'msetnx' command") }
+        for index in stride(from: 1, to: c.count, by: 2) where Keyspace.live(c.bytes(index)) != nil { return r.integer(0) }
+        for index in stride(from: 1, to: c.count, by: 2) { Keyspace.entries[c.bytes(index)] = Entry(value: .string(c.bytes(index + 1))) }
+        r.integer(1)
+    }
+
+    static func setnx(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        guard Keyspace.live(key) == nil else { return r.integer(0) }
+        Keyspace.entries[key] = Entry(value: .string(c.bytes(2)))
+        r.integer(1)
+    }
+
+    /// GETSET: SET key value GET, the expiry cleared.
+    static func getset(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        let old = Keyspace.live(key)
+        if let old, case .string = old.value {} else if old != nil { return r.error(wrongType) }
+        Keyspace.entries[key] = Entry(value: .string(c.bytes(2)))
+        reply(old, &r)
+    }
+
+    static func getdel(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        switch Keyspace.live(key)?.value {
+        case nil: r.null()
+        case .string(let value)?:
+            Keyspace.entries[key] = nil
+            r.bulk(value)
+        default: r.error(wrongType)
+        }
+    }
+
+    /// GETRANGE key start end: inclusive, negative indexes from the end, clamped (Redis's
+    /// rules; the old SUBSTR).
+    static func getrange(_ c: Command, _ r: inout Reply) {
+        guard let start = Numbers.integer(c[2]), let end = Numbers.integer(c[3]) else { return r.error(notInteger) }
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.bulk([])
+        case .string(let value)?:
+            let count = value.count
+            // Both from the end and crossed: empty, even where clamping would uncross them.
+            if start < 0 && end < 0 && start > end { return r.bulk([]) }
+            let first = max(start < 0 ? count + start : start, 0)
+            let last = min(max(end < 0 ? count + end : end, 0), count - 1)
+            if count == 0 || first > last { r.bulk([]) } else { r.bulk(Array(value[first...last])) }
+        default: r.error(wrongType)
+        }
+    }
+
+    /// SETEX key seconds value, PSETEX key milliseconds value.
+    static func setWithExpiry(_ c: Command, unit: UInt64, _ r: inout Reply) {
+        guard let amount = Numbers.integer(c[2]) else { return r.error(notInteger) }
+        guard amount > 0, amount <= Int.max / 1000 else {
+            return r.error(bytes("ERR invalid expire time in '") + lowercased(c[0]) + bytes("' command"))
+        }
+        Keyspace.entries[c.bytes(1)] = Entry(value: .string(c.bytes(3)), expiresAt: Clock.milliseconds + UInt64(amount) * unit)
+        r.ok()
+    }
+
     static func mget(_ c: Command, _ r: inout Reply) {
         r.array(c.count - 1)
         for index in 1..<c.count {
@@ -414,6 +489,32 @@ enum Commands {
         switch Keyspace.live(c.bytes(1))?.value {
         case nil: r.integer(0)
         case .set(let set)?: r.integer(set.contains(c.bytes(2)) ? 1 : 0)
+        default: r.error(wrongType)
+        }
+    }
+
+    /// SREM: the key goes with its last member, as in Redis.
+    static func srem(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        guard Keyspace.live(key) != nil else { return r.integer(0) }
+        let result = Keyspace.entries[key]?.value.withSet { set -> (removed: Int, emptied: Bool) in
+            var removed = 0
+            for index in 2..<c.count where set.remove(c.bytes(index)) != nil { removed += 1 }
+            return (removed, set.isEmpty)
+        }
+        guard let result else { return r.error(wrongType) }
+        if result.emptied { Keyspace.entries[key] = nil }
+        r.integer(result.removed)
+    }
+
+    static func smismember(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil:
+            r.array(c.count - 2)
+            for _ in 2..<c.count { r.integer(0) }
+        case .set(let set)?:
+            r.array(c.count - 2)
+            for index in 2..<c.count { r.integer(set.contains(c.bytes(index)) ? 1 : 0) }
         default: r.error(wrongType)
         }
     }
