@@ -64,6 +64,30 @@ import Testing
         }
     }
 
+    /// Lists: LINDEX, LSET, LTRIM, LREM among pushes, pops and LRANGE, with indexes past
+    /// either end, negative ones and non-integers.
+    @Test func listsAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["l1", "l2", "s", "missing"]) }
+        func element() -> String { pick(["a", "b", "c", ""]) }
+        func index() -> String { pick(["\(Int.random(in: -8...8, using: &random))", "x", "9223372036854775807", "-9223372036854775808"]) }
+        try Self.compare(rounds: 30, setup: [["SET", "s", "text"]], unordered: [:]) {
+            switch Int.random(in: 0..<12, using: &random) {
+            case 0, 1, 2: return [pick(["LPUSH", "RPUSH"]), key()] + (0..<Int.random(in: 1...5, using: &random)).map { _ in element() }
+            case 3: return [pick(["LPOP", "RPOP"]), key()]
+            case 4: return ["LINDEX", key(), index()]
+            case 5: return ["LSET", key(), index(), element()]
+            case 6: return ["LTRIM", key(), index(), index()]
+            case 7: return ["LREM", key(), pick(["0", "1", "2", "-1", "-2", "x", "-9223372036854775808"]), element()]
+            case 8: return ["LRANGE", key(), "0", "-1"]
+            case 9: return ["LLEN", key()]
+            case 10: return [pick(["LINDEX", "LSET", "LTRIM", "LREM"]), key()]  // too few arguments
+            default: return ["EXISTS", key()]
+            }
+        }
+    }
+
     /// Sends `setup`, then `rounds` pipelines of 200 commands from `next` and a PING, to
     /// the appliance and to redis-server, and compares reply by reply. `unordered`: the
     /// commands whose array replies are compared as multisets (of pairs, when true).

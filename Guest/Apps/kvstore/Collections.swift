@@ -6,7 +6,34 @@ struct ByteDeque {
 
     var isEmpty: Bool { count == 0 }
 
-    subscript(index: Int) -> [UInt8] { storage[(head + index) % storage.count] }
+    subscript(index: Int) -> [UInt8] {
+        get { storage[(head + index) % storage.count] }
+        set { storage[(head + index) % storage.count] = newValue }
+    }
+
+    /// Keeps only the elements at `range` (LTRIM), popping the rest: O(removed).
+    mutating func keep(_ range: Range<Int>) {
+        let dropFront = range.lowerBound, dropBack = count - range.upperBound
+        for _ in 0..<dropFront { _ = popFront() }
+        for _ in 0..<dropBack { _ = popBack() }
+    }
+
+    /// Removes up to `limit` elements equal to `value` (all when nil), from the back when
+    /// `fromBack` (LREM); how many went. One pass that rebuilds the rest: O(n).
+    mutating func remove(_ value: [UInt8], limit: Int?, fromBack: Bool) -> Int {
+        var kept: [[UInt8]] = [], removed = 0
+        kept.reserveCapacity(count)
+        for step in 0..<count {
+            let element = self[fromBack ? count - 1 - step : step]
+            if element == value && removed < (limit ?? Int.max) { removed += 1 } else { kept.append(element) }
+        }
+        guard removed > 0 else { return 0 }
+        if fromBack { kept.reverse() }
+        storage = kept
+        head = 0
+        count = kept.count
+        return removed
+    }
 
     /// The storage adding `members` allocates beside the old (MemoryCost).
     func growth(adding members: Int) -> Int {

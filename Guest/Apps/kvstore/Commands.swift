@@ -23,6 +23,8 @@ enum Commands {
         case none
         /// A value under a key: arguments 1 and 2 (SET, APPEND to a new key).
         case keyValue
+        /// A value in place of another in a collection: argument 3 (LSET).
+        case replacement
         /// A value under a key with an expiry: arguments 1 and 3 (SETEX, PSETEX).
         case expiringKeyValue
         /// Values under keys: the pairs of arguments from 1 on (MSET).
@@ -38,6 +40,8 @@ enum Commands {
             case .none: return (0, 0)
             case .keyValue:
                 return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[2].count), Keyspace.entries.growth(adding: c.bytes(1)))
+            case .replacement:
+                return (MemoryCost.bytes(c[3].count), 0)
             case .expiringKeyValue:
                 return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[3].count), Keyspace.entries.growth(adding: c.bytes(1)))
             case .keyValuePairs:
@@ -97,6 +101,10 @@ enum Commands {
         Definition(name: "rpop", minimum: 2, variadic: true, growth: .none, run: { c, r in pop(c, front: false, &r) }),
         Definition(name: "lrange", minimum: 4, variadic: false, growth: .none, run: lrange),
         Definition(name: "llen", minimum: 2, variadic: false, growth: .none, run: llen),
+        Definition(name: "lindex", minimum: 3, variadic: false, growth: .none, run: lindex),
+        Definition(name: "lset", minimum: 4, variadic: false, growth: .replacement, run: lset),
+        Definition(name: "ltrim", minimum: 4, variadic: false, growth: .none, run: ltrim),
+        Definition(name: "lrem", minimum: 4, variadic: false, growth: .none, run: lrem),
         Definition(name: "sadd", minimum: 3, variadic: true, growth: .members(.set), run: sadd),
         Definition(name: "spop", minimum: 2, variadic: true, growth: .none, run: spop),
         Definition(name: "scard", minimum: 2, variadic: false, growth: .none, run: scard),
@@ -436,6 +444,74 @@ enum Commands {
         case .list(let list)?: r.integer(list.count)
         default: r.error(wrongType)
         }
+    }
+
+    /// Where `index` (negative from the end) falls in a list of `count`; nil outside it.
+    private static func listPosition(_ index: Int, count: Int) -> Int? {
+        let position = index < 0 ? count + index : index
+        return position >= 0 && position < count ? position : nil
+    }
+
+    /// LINDEX: the key is looked up before the index is read (Redis's order of errors).
+    static func lindex(_ c: Command, _ r: inout Reply) {
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: r.null()
+        case .list(let list)?:
+            guard let index = Numbers.integer(c[2]) else { return r.error(notInteger) }
+            if let position = listPosition(index, count: list.count) { r.bulk(list[position]) } else { r.null() }
+        default: r.error(wrongType)
+        }
+    }
+
+    /// LSET: missing key, then type, then index, in Redis's order of errors.
+    static func lset(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        switch Keyspace.live(key)?.value {
+        case nil: return r.error("ERR no such key")
+        case .list?: break
+        default: return r.error(wrongType)
+        }
+        guard let index = Numbers.integer(c[2]) else { return r.error(notInteger) }
+        let done = Keyspace.entries[key]?.value.withList { list -> Bool in
+            guard let position = listPosition(index, count: list.count) else { return false }
+            list[position] = c.bytes(3)
+            return true
+        }
+        switch done {
+        case nil: r.error(wrongType)
+        case false?: r.error("ERR index out of range")
+        case true?: r.ok()
+        }
+    }
+
+    /// LTRIM: Redis's clamping; a list trimmed to nothing goes with its key.
+    static func ltrim(_ c: Command, _ r: inout Reply) {
+        guard let first = Numbers.integer(c[2]), let last = Numbers.integer(c[3]) else { return r.error(notInteger) }
+        let key = c.bytes(1)
+        guard Keyspace.live(key) != nil else { return r.ok() }
+        let emptied = Keyspace.entries[key]?.value.withList { list -> Bool in
+            let start = max(first < 0 ? list.count + first : first, 0)
+            let end = min(last < 0 ? list.count + last : last, list.count - 1)
+            list.keep(start > end || start >= list.count ? 0..<0 : start..<(end + 1))
+            return list.isEmpty
+        }
+        guard let emptied else { return r.error(wrongType) }
+        if emptied { Keyspace.entries[key] = nil }
+        r.ok()
+    }
+
+    /// LREM key count element: count > 0 from the head, < 0 from the tail, 0 all.
+    static func lrem(_ c: Command, _ r: inout Reply) {
+        guard let count = Numbers.integer(c[2]) else { return r.error(notInteger) }
+        let key = c.bytes(1)
+        guard Keyspace.live(key) != nil else { return r.integer(0) }
+        let result = Keyspace.entries[key]?.value.withList { list -> (removed: Int, emptied: Bool) in
+            let removed = list.remove(c.bytes(3), limit: count == 0 ? nil : Int(clamping: count.magnitude), fromBack: count < 0)
+            return (removed, list.isEmpty)
+        }
+        guard let result else { return r.error(wrongType) }
+        if result.emptied { Keyspace.entries[key] = nil }
+        r.integer(result.removed)
     }
 
     // MARK: Sets and hashes
