@@ -299,7 +299,7 @@ enum Commands {
     static func getset(_ c: Command, _ r: inout Reply) {
         let key = c.bytes(1)
         let old = Keyspace.live(key)
-        if let old, case .string = old.value {} else if old != nil { return r.error(wrongType) }
+        if let old { guard case .string = old.value else { return r.error(wrongType) } }
         Keyspace.entries[key] = Entry(value: .string(c.bytes(2)))
         reply(old, &r)
     }
@@ -420,7 +420,7 @@ enum Commands {
             while values.count < (count ?? 1), let value = front ? list.popFront() : list.popBack() { values.append(value) }
             return values
         } ?? []
-        if case .list(let list)? = Keyspace.entries[key]?.value, list.isEmpty { Keyspace.entries[key] = nil }
+        Keyspace.dropIfEmptied(key)
         replyPopped(popped, count: count, &r)
     }
 
@@ -429,11 +429,9 @@ enum Commands {
         switch Keyspace.live(c.bytes(1))?.value {
         case nil: r.array(0)
         case .list(let list)?:
-            let start = max(first < 0 ? list.count + first : first, 0)
-            let end = min(last < 0 ? list.count + last : last, list.count - 1)
-            guard start <= end else { return r.array(0) }
-            r.array(end - start + 1)
-            for index in start...end { r.bulk(list[index]) }
+            let range = listRange(first, last, count: list.count)
+            r.array(range.count)
+            for index in range { r.bulk(list[index]) }
         default: r.error(wrongType)
         }
     }
@@ -444,6 +442,14 @@ enum Commands {
         case .list(let list)?: r.integer(list.count)
         default: r.error(wrongType)
         }
+    }
+
+    /// The positions from `first` to `last` inclusive (negative from the end) of a list of
+    /// `count`, clamped to it; empty when they cross (LRANGE, LTRIM).
+    private static func listRange(_ first: Int, _ last: Int, count: Int) -> Range<Int> {
+        let start = max(first < 0 ? count + first : first, 0)
+        let end = min(last < 0 ? count + last : last, count - 1)
+        return start <= end ? start..<(end + 1) : 0..<0
     }
 
     /// Where `index` (negative from the end) falls in a list of `count`; nil outside it.
@@ -477,26 +483,17 @@ enum Commands {
             list[position] = c.bytes(3)
             return true
         }
-        switch done {
-        case nil: r.error(wrongType)
-        case false?: r.error("ERR index out of range")
-        case true?: r.ok()
-        }
+        done == true ? r.ok() : r.error("ERR index out of range")
     }
 
-    /// LTRIM: Redis's clamping; a list trimmed to nothing goes with its key.
+    /// LTRIM: Redis's clamping.
     static func ltrim(_ c: Command, _ r: inout Reply) {
         guard let first = Numbers.integer(c[2]), let last = Numbers.integer(c[3]) else { return r.error(notInteger) }
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return r.ok() }
-        let emptied = Keyspace.entries[key]?.value.withList { list -> Bool in
-            let start = max(first < 0 ? list.count + first : first, 0)
-            let end = min(last < 0 ? list.count + last : last, list.count - 1)
-            list.keep(start > end || start >= list.count ? 0..<0 : start..<(end + 1))
-            return list.isEmpty
-        }
-        guard let emptied else { return r.error(wrongType) }
-        if emptied { Keyspace.entries[key] = nil }
+        let trimmed: Void? = Keyspace.entries[key]?.value.withList { list in list.keep(listRange(first, last, count: list.count)) }
+        guard trimmed != nil else { return r.error(wrongType) }
+        Keyspace.dropIfEmptied(key)
         r.ok()
     }
 
@@ -505,13 +502,12 @@ enum Commands {
         guard let count = Numbers.integer(c[2]) else { return r.error(notInteger) }
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return r.integer(0) }
-        let result = Keyspace.entries[key]?.value.withList { list -> (removed: Int, emptied: Bool) in
-            let removed = list.remove(c.bytes(3), limit: count == 0 ? nil : Int(clamping: count.magnitude), fromBack: count < 0)
-            return (removed, list.isEmpty)
+        let removed = Keyspace.entries[key]?.value.withList { list in
+            list.remove(c.bytes(3), limit: count == 0 ? nil : Int(clamping: count.magnitude), fromBack: count < 0)
         }
-        guard let result else { return r.error(wrongType) }
-        if result.emptied { Keyspace.entries[key] = nil }
-        r.integer(result.removed)
+        guard let removed else { return r.error(wrongType) }
+        Keyspace.dropIfEmptied(key)
+        r.integer(removed)
     }
 
     // MARK: Sets and hashes
@@ -538,11 +534,10 @@ enum Commands {
         }) else { return r.error(wrongType) }
         guard r.makeRoom(for: members.reduce(Reply.arrayBytes) { $0 + Reply.bulkBytes($1.count) }) else { return r.error(outOfMemory) }
         // Each member is removed by its hash: O(1) apiece, not a scan from the start of the table.
-        let emptied = Keyspace.entries[key]?.value.withSet { set -> Bool in
+        _ = Keyspace.entries[key]?.value.withSet { set in
             if members.count == set.count { set.removeAll() } else { for member in members { set.remove(member) } }
-            return set.isEmpty
-        } ?? false
-        if emptied { Keyspace.entries[key] = nil }
+        }
+        Keyspace.dropIfEmptied(key)
         replyPopped(members, count: count, &r)
     }
 
@@ -569,18 +564,17 @@ enum Commands {
         }
     }
 
-    /// SREM: the key goes with its last member, as in Redis.
     static func srem(_ c: Command, _ r: inout Reply) {
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return r.integer(0) }
-        let result = Keyspace.entries[key]?.value.withSet { set -> (removed: Int, emptied: Bool) in
+        let removed = Keyspace.entries[key]?.value.withSet { set -> Int in
             var removed = 0
             for index in 2..<c.count where set.remove(c.bytes(index)) != nil { removed += 1 }
-            return (removed, set.isEmpty)
+            return removed
         }
-        guard let result else { return r.error(wrongType) }
-        if result.emptied { Keyspace.entries[key] = nil }
-        r.integer(result.removed)
+        guard let removed else { return r.error(wrongType) }
+        Keyspace.dropIfEmptied(key)
+        r.integer(removed)
     }
 
     static func smismember(_ c: Command, _ r: inout Reply) {
@@ -662,18 +656,17 @@ enum Commands {
         }
     }
 
-    /// HDEL: the key goes with its last field, as in Redis.
     static func hdel(_ c: Command, _ r: inout Reply) {
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return r.integer(0) }
-        let result = Keyspace.entries[key]?.value.withHash { hash -> (removed: Int, emptied: Bool) in
+        let removed = Keyspace.entries[key]?.value.withHash { hash -> Int in
             var removed = 0
             for index in 2..<c.count where hash.removeValue(forKey: c.bytes(index)) != nil { removed += 1 }
-            return (removed, hash.isEmpty)
+            return removed
         }
-        guard let result else { return r.error(wrongType) }
-        if result.emptied { Keyspace.entries[key] = nil }
-        r.integer(result.removed)
+        guard let removed else { return r.error(wrongType) }
+        Keyspace.dropIfEmptied(key)
+        r.integer(removed)
     }
 
     /// A read of the hash under argument 1: `absent` when there is none, WRONGTYPE when
@@ -730,7 +723,7 @@ enum Commands {
         guard let replyBytes else { return r.error(wrongType) }
         guard r.makeRoom(for: replyBytes) else { return r.error(outOfMemory) }
         let popped = Keyspace.entries[key]?.value.withSortedSet { set in set.popMinimum(count) } ?? []
-        if case .sortedSet(let set)? = Keyspace.entries[key]?.value, set.count == 0 { Keyspace.entries[key] = nil }
+        Keyspace.dropIfEmptied(key)
         r.array(popped.count * 2)
         for element in popped {
             r.bulk(element.member)

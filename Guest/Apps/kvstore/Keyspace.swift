@@ -146,4 +146,18 @@ enum Keyspace {
     }
 
     static func exists(_ key: [UInt8]) -> Bool { live(key) != nil }
+
+    /// Drops `key` when a removal has left its collection empty: Redis keeps no empty
+    /// lists, sets, hashes or sorted sets.
+    static func dropIfEmptied(_ key: [UInt8]) {
+        guard let value = entries[key]?.value else { return }
+        let empty = switch value {
+        case .string: false
+        case .list(let list): list.isEmpty
+        case .set(let set): set.isEmpty
+        case .hash(let hash): hash.isEmpty
+        case .sortedSet(let set): set.count == 0
+        }
+        if empty { entries[key] = nil }
+    }
 }
