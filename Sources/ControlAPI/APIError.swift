@@ -21,7 +21,7 @@ struct APIError: HTTPResponseError {
         switch error {
         case .unknownImageSet: self.init(.notFound, error.description)
         case .nameTaken, .stillRunning: self.init(.conflict, error.description)
-        case .invalidName, .invalidTimeout: self.init(.badRequest, error.description)
+        case .invalidName, .invalidTimeout, .noSuchEngine: self.init(.badRequest, error.description)
         case .notEnoughMemory: self.init(.serviceUnavailable, error.description)
         case .launch(let launch):
             switch launch {

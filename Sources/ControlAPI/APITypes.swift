@@ -70,10 +70,13 @@ public struct LaunchRequest: Codable, Sendable {
     public var listen: [String]?
     /// Seconds after which its network device closes an idle client connection; 0: never.
     public var idleTimeout: Double?
+    /// What runs it: kvm or qemu; by default the first that can run it here.
+    public var engine: EngineKind?
 
     public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil, listen: [String]? = nil,
-                idleTimeout: Double? = nil) {
+                idleTimeout: Double? = nil, engine: EngineKind? = nil) {
         self.idleTimeout = idleTimeout
+        self.engine = engine
         self.path = path
         self.name = name
         self.memory = memory
@@ -82,7 +85,7 @@ public struct LaunchRequest: Codable, Sendable {
         self.listen = listen
     }
 
-    private enum CodingKeys: String, CodingKey { case path, name, memory, sharedMemory, timeout, listen }
+    private enum CodingKeys: String, CodingKey { case path, name, memory, sharedMemory, timeout, listen, idleTimeout, engine }
 
     /// Decodes a request, saying which size is wrong when one is negative (the decoder's
     /// own error for a negative UInt64 names no field).
@@ -99,6 +102,8 @@ public struct LaunchRequest: Codable, Sendable {
         sharedMemory = try size(.sharedMemory)
         timeout = try container.decodeIfPresent(Double.self, forKey: .timeout)
         listen = try container.decodeIfPresent([String].self, forKey: .listen)
+        idleTimeout = try container.decodeIfPresent(Double.self, forKey: .idleTimeout)
+        engine = try container.decodeIfPresent(EngineKind.self, forKey: .engine)
     }
 }
 

@@ -87,9 +87,9 @@ struct ControlRoutes: Sendable {
         // Opening files and creating VMs block: never on an event loop thread.
         let registry = self.registry
         let status = try await NIOThreadPool.singleton.runIfActive {
-            try call { try registry.launch(path: body.path, name: body.name, options: options, caller: caller) }
+            try call { try registry.launch(path: body.path, name: body.name, engine: body.engine, options: options, caller: caller) }
         }
-        metrics.launched()
+        metrics.launched(status)
         return EditedResponse(status: .created, response: status)
     }
 

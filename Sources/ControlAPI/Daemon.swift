@@ -22,7 +22,8 @@ public struct Daemon {
     public var socketPath: String
     /// A group whose members may use the socket too (mode 0660); otherwise only the owner (0600).
     public var socketGroup: String?
-    public var devicePath: String
+    /// What launches run on (flexosd serve: KVM, then QEMU).
+    public var engines: [any ImageSetEngine]
     /// Seconds a connection may stay silent, with no request under way, before it is closed.
     public var idleTimeout: Double
     public var logger: Logger
@@ -31,10 +32,10 @@ public struct Daemon {
     /// Whether socket-group members may listen beyond the loopback and below port 1024.
     public var othersMayListenAnywhere = false
 
-    public init(socketPath: String, socketGroup: String?, devicePath: String, idleTimeout: Double = Daemon.defaultIdleTimeout, logger: Logger) {
+    public init(socketPath: String, socketGroup: String?, engines: [any ImageSetEngine], idleTimeout: Double = Daemon.defaultIdleTimeout, logger: Logger) {
         self.socketPath = socketPath
         self.socketGroup = socketGroup
-        self.devicePath = devicePath
+        self.engines = engines
         self.idleTimeout = idleTimeout
         self.logger = logger
     }
@@ -48,7 +49,7 @@ public struct Daemon {
         let groupID = try socketGroup.map(lookUpGroup)
         let metrics = DaemonMetrics()
         let logger = self.logger
-        let registry = ImageSetRegistry(devicePath: devicePath) { status, report in
+        let registry = ImageSetRegistry(engines: engines) { status, report in
             metrics.ended(status)
             logger.info("image set ended", metadata: ["name": "\(status.name)", "outcome": "\(status.state)", "status": "\(report.exitStatus)"])
         }

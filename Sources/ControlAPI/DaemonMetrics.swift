@@ -8,19 +8,20 @@ import Prometheus
 final class DaemonMetrics: @unchecked Sendable {
     private let collectors = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
-    private let launches: CoreMetrics.Counter
     private let running: CoreMetrics.Gauge
 
     init() {
         factory = PrometheusMetricsFactory(registry: collectors)
-        launches = CoreMetrics.Counter(label: "flexosd_image_sets_launched_total", factory: factory)
         running = CoreMetrics.Gauge(label: "flexosd_image_sets_running", factory: factory)
     }
 
-    func launched() { launches.increment() }
+    func launched(_ status: ImageSetStatus) {
+        CoreMetrics.Counter(label: "flexosd_image_sets_launched_total", dimensions: [("engine", status.engine ?? "")], factory: factory).increment()
+    }
 
     func ended(_ status: ImageSetStatus) {
-        CoreMetrics.Counter(label: "flexosd_image_sets_ended_total", dimensions: [("outcome", status.state)], factory: factory).increment()
+        CoreMetrics.Counter(label: "flexosd_image_sets_ended_total", dimensions: [("outcome", status.state), ("engine", status.engine ?? "")], factory: factory)
+            .increment()
     }
 
     /// The text of /metrics, with per-VM gauges for every running image set.
@@ -34,7 +35,7 @@ final class DaemonMetrics: @unchecked Sendable {
         var perVM: [(name: String, samples: [String])] = [("flexosd_vm_exits", []), ("flexosd_gate_calls_out", []), ("flexosd_gate_calls_in", [])]
         for set in registry.list() where set.state == "running" {
             for compartment in (try? registry.inspect(set.name)) ?? [] {
-                let labels = "{image_set=\"\(prometheusEscaped(set.name))\",compartment=\"\(prometheusEscaped(compartment.name))\"}"
+                let labels = "{image_set=\"\(prometheusEscaped(set.name))\",compartment=\"\(prometheusEscaped(compartment.name))\",engine=\"\(set.engine ?? "")\"}"
                 let values = [compartment.kvmStatistics["exits"] ?? 0, compartment.gates.callsOut, compartment.gates.callsIn]
                 for index in perVM.indices { perVM[index].samples.append("\(perVM[index].name)\(labels) \(values[index])") }
             }

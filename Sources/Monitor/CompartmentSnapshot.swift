@@ -88,27 +88,38 @@ public struct NetworkReport: Codable, Equatable, Sendable {
 extension ImageSetRun {
     /// The state of every VM of the set, now.
     public func inspect() -> [CompartmentSnapshot] {
-        let manifest = imageSet.manifest
-        return zip(layout.compartments, runnerReports()).map { compartment, runner in
-            let regions = compartment.mapped.filter { $0.kind != .hypercallWindow }.map { region in
-                CompartmentSnapshot.Region(kind: region.kind.rawValue, section: region.detail, library: region.library,
-                                           start: region.range.lowerBound, size: region.size,
-                                           permissions: region.permissions.description, shared: region.isShared)
-            }
-            let libraries = manifest.libraries.filter { compartment.members.contains($0.compartment) }.map(\.name)
-            return CompartmentSnapshot(
-                name: compartment.name, compartments: compartment.members, mechanism: manifest.mechanism.rawValue,
-                libraries: libraries,
-                hardening: Dictionary(uniqueKeysWithValues: manifest.compartments.filter { compartment.members.contains($0.name) }.map { ($0.name, $0.hardening) }),
-                vcpu: runner.activity, regions: regions,
-                privateBytes: regions.filter { !$0.shared }.map(\.size).reduce(0, +),
-                sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
-                gates: runner.gates, exits: runner.report.exits, hypercalls: runner.report.hypercalls,
-                kvmStatistics: runner.report.kvmStatistics, consoleBytes: runner.report.consoleBytes,
-                network: compartment.index == layout.networkMachine ? network.map(NetworkReport.init) : nil,
-                protectionKeys: compartment.keyed.isEmpty ? nil : compartment.keyed.map {
-                    CompartmentSnapshot.ProtectionKey(compartment: $0.name, key: $0.key, pkru: hex(UInt64($0.pkru)))
-                })
+        zip(layout.compartments, runnerReports()).map { machine, runner in
+            CompartmentSnapshot(
+                machine: machine, manifest: imageSet.manifest, activity: runner.activity, gates: runner.gates, report: runner.report,
+                network: machine.index == layout.networkMachine ? network.map(NetworkReport.init) : nil)
         }
+    }
+}
+
+extension CompartmentSnapshot {
+    /// No gate call counted (an engine that cannot read the gate block while it runs).
+    package static let noGates = Gates(callsOut: 0, callsIn: 0, sampledCalls: 0, meanNanoseconds: nil, maxNanoseconds: nil)
+
+    /// What `machine` of an image set looks like: its regions, libraries, hardening and
+    /// keys from the layout, and what its engine counted.
+    package init(machine: ImageSetLayout.Compartment, manifest: ImageManifest, activity: VCPUActivity, gates: Gates,
+                 report: CompartmentReport, network: NetworkReport?) {
+        let regions = machine.mapped.filter { $0.kind != .hypercallWindow }.map { region in
+            Region(kind: region.kind.rawValue, section: region.detail, library: region.library, start: region.range.lowerBound,
+                   size: region.size, permissions: region.permissions.description, shared: region.isShared)
+        }
+        let members = manifest.compartments.filter { machine.members.contains($0.name) }
+        self.init(
+            name: machine.name, compartments: machine.members, mechanism: manifest.mechanism.rawValue,
+            libraries: manifest.libraries.filter { machine.members.contains($0.compartment) }.map(\.name),
+            hardening: Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0.hardening) }),
+            vcpu: activity, regions: regions,
+            privateBytes: regions.filter { !$0.shared }.map(\.size).reduce(0, +),
+            sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
+            gates: gates, exits: report.exits, hypercalls: report.hypercalls,
+            kvmStatistics: report.kvmStatistics, consoleBytes: report.consoleBytes, network: network,
+            protectionKeys: machine.keyed.isEmpty ? nil : machine.keyed.map {
+                ProtectionKey(compartment: $0.name, key: $0.key, pkru: hex(UInt64($0.pkru)))
+            })
     }
 }

@@ -9,6 +9,9 @@ public struct ImageSetStatus: Codable, Equatable, Sendable {
     public var name: String
     public var path: String
     public var mechanism: String
+    /// What runs it (kvm, qemu), and why that one when the launch did not say.
+    public var engine: String?
+    public var engineReason: String?
     public var compartments: [String]
     /// "running" while it runs, then its outcome: exited, panicked, faulted, stopped, ...
     public var state: String
@@ -34,6 +37,7 @@ public enum RegistryError: Error, CustomStringConvertible {
     case stillRunning(String)
     case invalidTimeout(Double)
     case notEnoughMemory(asked: UInt64, promised: UInt64, limit: UInt64, source: String)
+    case noSuchEngine(EngineKind)
     case launch(LaunchError)
 
     public var description: String {
@@ -45,6 +49,7 @@ public enum RegistryError: Error, CustomStringConvertible {
         case .stillRunning(let name): return "image set \(name) is still running; stop it first"
         case .notEnoughMemory(let asked, let promised, let limit, let source):
             return "the image set asks for \(asked >> 20) MiB of guest memory, and the running ones were promised \(promised >> 20) MiB of the \(limit >> 20) MiB that \(source) allows: stop one, or launch with less --memory"
+        case .noSuchEngine(let kind): return "this flexosd has no \(kind.rawValue) engine"
         case .launch(let error): return error.description
         }
     }
@@ -61,10 +66,11 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let name: String
         let path: String
         let manifest: ImageManifest
+        let choice: EngineChoice
         let log = ConsoleLog()
         let launchedAt = Date()
         let launchStartedAt = monotonicNanoseconds()
-        let run = Locked<ImageSetRun?>(nil)
+        let run = Locked<(any RunningImageSet)?>(nil)
         /// A stop that came while it was still launching (taken under `run`'s lock).
         let pendingStop = Locked<String?>(nil)
         /// Guest memory its launch promised (MemoryAdmission), until it ends.
@@ -72,41 +78,46 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let listening = Locked<[String]?>(nil)
         let outcome = Locked<(report: RunReport, snapshot: [CompartmentSnapshot])?>(nil)
 
-        init(name: String, path: String, manifest: ImageManifest) {
+        init(name: String, path: String, manifest: ImageManifest, choice: EngineChoice) {
             self.name = name
             self.path = path
             self.manifest = manifest
+            self.choice = choice
         }
     }
 
-    private let devicePath: String
-    private let hypervisor = Locked<Hypervisor?>(nil)
+    private let engines: [any ImageSetEngine]
     private let entries = Locked<[String: Entry]>([:])
     private let order = Locked<[String]>([])
     /// Called when an image set ends (for metrics and logs).
     private let onEnd: @Sendable (ImageSetStatus, RunReport) -> Void
 
-    public init(devicePath: String = Hypervisor.defaultDevicePath, onEnd: @escaping @Sendable (ImageSetStatus, RunReport) -> Void = { _, _ in }) {
-        self.devicePath = devicePath
+    /// A registry that launches on `engines`; with no engine asked for, on the first that
+    /// can run the set here.
+    public init(engines: [any ImageSetEngine], onEnd: @escaping @Sendable (ImageSetStatus, RunReport) -> Void = { _, _ in }) {
+        self.engines = engines
         self.onEnd = onEnd
     }
 
-    /// Opens `path` and boots it under `name` (by default the image set's own name).
+    /// Opens `path` and boots it under `name` (by default the image set's own name) on
+    /// `engine` (by default the first that can run it here).
     ///
     /// The files are opened with `caller`'s file-system identity, so an API client can
     /// launch only what it could read itself. This blocks on file I/O and KVM set-up:
     /// call it off any event loop.
-    public func launch(path: String, name requested: String?, options: LaunchOptions, caller: FileAccessIdentity? = nil) throws(RegistryError) -> ImageSetStatus {
+    public func launch(path: String, name requested: String?, engine: EngineKind? = nil, options: LaunchOptions,
+                       caller: FileAccessIdentity? = nil) throws(RegistryError) -> ImageSetStatus {
         if let requested, !ImageManifest.isValidName(requested) { throw RegistryError.invalidName(requested) }
         if let timeout = options.timeout, !CommandLineValues.isValidDuration(timeout) { throw RegistryError.invalidTimeout(timeout) }
         do { try ImageSetLayout.checkSizes(memory: options.memory, sharedMemory: options.sharedMemory) } catch { throw RegistryError.launch(error) }
         let imageSet: ImageSet
         do { imageSet = try ImageSet.open(path, as: caller) } catch { throw RegistryError.launch(error) }
-        let hypervisor = try openHypervisor()
-        let entry = try reserve(name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest,
+        let choice: EngineChoice
+        do { choice = try EngineChoice(among: engines, asked: engine, for: imageSet.manifest) } catch { throw RegistryError.noSuchEngine(error.kind) }
+        let entry = try reserve(name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest, choice: choice,
                                 promising: MemoryAdmission.promised(by: imageSet.manifest, options: options))
-        let run: ImageSetRun
-        do { run = try ImageSetRun(imageSet, options: options, hypervisor: hypervisor, console: entry.log) } catch {
+        let run: any RunningImageSet
+        do { run = try choice.engine.launch(imageSet, options: options, console: entry.log) } catch {
             forget(entry.name)
             throw RegistryError.launch(error)
         }
@@ -115,12 +126,12 @@ public final class ImageSetRegistry: @unchecked Sendable {
             // A stop that arrived while the VMs were being made is honoured now: the set never runs on.
             if let reason = entry.pendingStop.withLock({ $0 }) { run.stop(reason: reason) }
         }
-        entry.listening.withLock { $0 = run.network?.listeners.map(\.boundAddress.description) }
+        entry.listening.withLock { $0 = run.listening.isEmpty ? nil : run.listening }
         do {
             _ = try MonitorThread(name: "set-\(entry.name)", detached: true) { [self] in supervise(entry, run, timeout: options.timeout) }
         } catch {
             run.stop(reason: "the daemon could not supervise it")
-            _ = run.wait()
+            _ = run.wait(timeout: nil)
             forget(entry.name)
             throw RegistryError.launch(error)
         }
@@ -192,7 +203,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
         while entries.contains(where: { $0.outcome.withLock { $0 == nil } }) && Date() < deadline { usleep(1000) }
     }
 
-    private func supervise(_ entry: Entry, _ run: ImageSetRun, timeout: Double?) {
+    private func supervise(_ entry: Entry, _ run: any RunningImageSet, timeout: Double?) {
         let report = run.wait(timeout: timeout)
         let snapshot = run.inspect()
         if let message = report.message, report.outcome != "exited" {
@@ -204,20 +215,10 @@ public final class ImageSetRegistry: @unchecked Sendable {
         onEnd(status(of: entry), report)
     }
 
-    private func openHypervisor() throws(RegistryError) -> Hypervisor {
-        if let open = hypervisor.withLock({ $0 }) { return open }
-        do {
-            let opened = try Hypervisor(devicePath: devicePath)
-            hypervisor.withLock { $0 = opened }
-            return opened
-        } catch {
-            throw RegistryError.launch(.kvm(error))
-        }
-    }
-
     /// Takes the name and the memory the launch promises, under one lock: two launches
     /// cannot both count on the same free memory.
-    private func reserve(name requested: String?, base: String, path: String, manifest: ImageManifest, promising bytes: UInt64) throws(RegistryError) -> Entry {
+    private func reserve(name requested: String?, base: String, path: String, manifest: ImageManifest, choice: EngineChoice,
+                         promising bytes: UInt64) throws(RegistryError) -> Entry {
         let limit = MemoryAdmission.limit
         let reserved: Result<Entry, RegistryError> = entries.withLock { entries in
             var name = requested ?? base
@@ -231,7 +232,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
             guard promised <= limit, bytes <= limit - promised else {
                 return .failure(.notEnoughMemory(asked: bytes, promised: promised, limit: limit, source: MemoryAdmission.limitSource))
             }
-            let entry = Entry(name: name, path: path, manifest: manifest)
+            let entry = Entry(name: name, path: path, manifest: manifest, choice: choice)
             entry.promised = bytes
             entries[name] = entry
             return .success(entry)
@@ -250,6 +251,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let outcome = entry.outcome.withLock { $0 }
         return ImageSetStatus(
             name: entry.name, path: entry.path, mechanism: entry.manifest.mechanism.rawValue,
+            engine: entry.choice.engine.kind.rawValue, engineReason: entry.choice.reason,
             compartments: entry.manifest.compartments.map(\.name), state: outcome?.report.outcome ?? "running",
             exitStatus: outcome?.report.exitStatus, message: outcome?.report.message,
             launchedAt: entry.launchedAt.timeIntervalSince1970,

@@ -51,8 +51,8 @@ public final class ImageSetRun: @unchecked Sendable {
         symbols = LazySymbolizer(image: imageSet.image)
         let manifest = imageSet.manifest
         if manifest.mechanism == .intelMPK && !hypervisor.offersProtectionKeys {
-            throw LaunchError.mechanismUnavailable(.intelMPK, reason: "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
-                + "; run it under emulation with `flexosd launch --engine qemu`, or rebuild with mechanism vmept or fcalls")
+            throw LaunchError.mechanismUnavailable(.intelMPK, reason: KVMEngine.noProtectionKeys
+                + "; run it under emulation with --engine qemu (flexosd launch or flexosctl launch), or rebuild with mechanism vmept or fcalls")
         }
         layout = try ImageSetLayout(image: imageSet.image, manifest: manifest, memory: options.memory, sharedMemory: options.sharedMemory)
         do {

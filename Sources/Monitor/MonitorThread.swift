@@ -4,7 +4,7 @@ import KVM
 
 /// A named thread of the monitor: one drives each vCPU, one supervises each image set in
 /// the daemon. `kick()` sends the signal that makes a running KVM_RUN return.
-final class MonitorThread: @unchecked Sendable {
+package final class MonitorThread: @unchecked Sendable {
     /// The signal sent to a vCPU thread so that a running KVM_RUN returns with EINTR.
     static let kickSignal = SIGUSR1
 
@@ -12,7 +12,7 @@ final class MonitorThread: @unchecked Sendable {
 
     /// Starts `body` on a new thread named `name` (at most 15 bytes are kept). A detached
     /// thread releases its resources when it ends and cannot be joined.
-    init(name: String, detached: Bool = false, body: @escaping () -> Void) throws(LaunchError) {
+    package init(name: String, detached: Bool = false, body: @escaping () -> Void) throws(LaunchError) {
         MonitorThread.installKickHandler
         let box = Unmanaged.passRetained(Box(name: String(name.prefix(15)), body: body)).toOpaque()
         let result = pthread_create(&thread, nil, { argument in
@@ -38,7 +38,7 @@ final class MonitorThread: @unchecked Sendable {
     func kick() { pthread_kill(thread, MonitorThread.kickSignal) }
 
     /// Waits for the thread to end.
-    func join() { pthread_join(thread, nil) }
+    package func join() { pthread_join(thread, nil) }
 
     private final class Box {
         let name: String

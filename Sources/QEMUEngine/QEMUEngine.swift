@@ -14,33 +14,35 @@ import Monitor
 /// QEMU as files its generic loader places in guest memory. Console output streams from
 /// the debugcon port; the run's end (exit, panic, fault with the faulting stack) comes back
 /// on the control port and becomes the same RunReport as on KVM.
-public struct QEMUEngine {
+public struct QEMUEngine: ImageSetEngine {
     public static let executable = "/usr/bin/qemu-system-x86_64"
 
-    public let imageSet: ImageSet
-    public let options: LaunchOptions
+    public let kind = EngineKind.qemu
 
-    public init(imageSet: ImageSet, options: LaunchOptions) {
-        self.imageSet = imageSet
-        self.options = options
+    public init() {}
+
+    public func refusal(of manifest: ImageManifest) -> String? {
+        if manifest.mechanism.hasVMPerCompartment {
+            return "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM"
+        }
+        if manifest.networkLibrary != nil {
+            return "the QEMU engine has no network device; run image sets with a network library on KVM"
+        }
+        if !FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) {
+            return "\(QEMUEngine.executable) is missing: install Debian's qemu-system-x86 (scripts/setup.sh does)"
+        }
+        return nil
     }
 
-    /// Boots the set, streams its console to `console`, waits (stopping it after `timeout`
-    /// seconds) and reports. Nothing is left behind: QEMU and its files go with the run.
-    public func run(console: ConsoleSink, timeout: Double?) throws(LaunchError) -> RunReport {
-        let startedAt = monotonicNanoseconds()
-        let prepared = try prepare()
-        QEMUEngine.removeFoldersOfDeadRuns()
-        let folder = NSTemporaryDirectory() + "\(QEMUEngine.folderPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        // FLEXOS_QEMU_KEEP=1 keeps the files (memory, handoff, control port) for debugging the shim.
-        defer { if getenv("FLEXOS_QEMU_KEEP") == nil { try? FileManager.default.removeItem(atPath: folder) } }
-        let files = try prepared.write(to: folder)
-        let name = prepared.layout.compartments[0].name
-        let outcome = try QEMUProcess(arguments: arguments(files, memory: prepared.qemuMemory), control: files.control)
-            .run(timeout: timeout) { bytes in console.write(bytes, compartment: name, index: 0) }
-        let end = prepared.end(from: ShimReport(outcome.control), timedOut: outcome.timedOut ? timeout : nil, errors: outcome.errors)
-        return RunReport(imageSet: imageSet.manifest.name, end: end, startedAt: startedAt, firstHypercallAt: nil,
-                         endedAt: monotonicNanoseconds(), compartments: [CompartmentReport(name: name, consoleBytes: outcome.consoleBytes)])
+    /// Boots the set under QEMU; its console streams to `console`.
+    public func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError) -> any RunningImageSet {
+        try QEMURun(imageSet: imageSet, options: options, console: console)
+    }
+
+    /// Boots the set, waits (stopping it after `timeout` seconds) and reports. Nothing is
+    /// left behind: QEMU and its files go with the run.
+    public func run(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink, timeout: Double?) throws(LaunchError) -> RunReport {
+        try launch(imageSet, options: options, console: console).wait(timeout: timeout)
     }
 
     /// A run's folder of files for QEMU: the prefix, then the flexosd process's id.
@@ -56,26 +58,25 @@ public struct QEMUEngine {
     }
 
     /// The shim beside the image set (flexosctl build writes it for single-VM sets).
-    var shim: String { (imageSet.image.path as NSString).deletingLastPathComponent + "/qemu-shim.elf" }
+    static func shim(of imageSet: ImageSet) -> String {
+        (imageSet.image.path as NSString).deletingLastPathComponent + "/qemu-shim.elf"
+    }
 
-    private func prepare() throws(LaunchError) -> PreparedMemory {
-        let manifest = imageSet.manifest
-        guard !manifest.mechanism.hasVMPerCompartment else {
-            throw LaunchError.mechanismUnavailable(manifest.mechanism, reason: "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM")
+    /// The set's guest memory, once the engine has what it needs to run it.
+    static func prepare(_ imageSet: ImageSet, options: LaunchOptions) throws(LaunchError) -> PreparedMemory {
+        if let refusal = QEMUEngine().refusal(of: imageSet.manifest) {
+            if !FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) { throw LaunchError.engineMissing(refusal) }
+            throw LaunchError.mechanismUnavailable(imageSet.manifest.mechanism, reason: refusal)
         }
-        guard manifest.networkLibrary == nil else {
-            throw LaunchError.mechanismUnavailable(manifest.mechanism, reason: "the QEMU engine has no network device; run image sets with a network library on KVM")
-        }
-        guard FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) else {
-            throw LaunchError.engineMissing("\(QEMUEngine.executable) is missing: install Debian's qemu-system-x86 (scripts/setup.sh does)")
-        }
+        if let address = options.listen.first { throw LaunchError.noNetworkDevice(imageSet: imageSet.manifest.name, address: address.description) }
+        let shim = shim(of: imageSet)
         guard FileManager.default.fileExists(atPath: shim) else {
             throw LaunchError.engineMissing("\(shim) is missing: rebuild the image set with flexosctl build, which writes the QEMU shim beside single-VM images")
         }
         return try PreparedMemory(imageSet: imageSet, options: options)
     }
 
-    private func arguments(_ files: PreparedMemory.Files, memory: UInt64) -> [String] {
+    static func arguments(_ files: PreparedMemory.Files, memory: UInt64, shim: String) -> [String] {
         [
             "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "\(memory >> 20)M",
             "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-serial", "none", "-parallel", "none",
@@ -113,8 +114,9 @@ public struct QEMUEngine {
 
     /// Writes the set's prepared memory into `folder` (made readable by every user: another
     /// user's QEMU, such as libvirt's, reads it) and returns how to boot it.
-    public func export(to folder: String) throws(LaunchError) -> Export {
-        let prepared = try prepare()
+    public func export(_ imageSet: ImageSet, options: LaunchOptions, to folder: String) throws(LaunchError) -> Export {
+        let prepared = try QEMUEngine.prepare(imageSet, options: options)
+        let shim = QEMUEngine.shim(of: imageSet)
         let files = try prepared.write(to: folder)
         let console = folder + "/console.log"
         let shimCopy = folder + "/qemu-shim.elf"

@@ -1,71 +1,98 @@
-import Monitor
 import Foundation
 import Glibc
+import Monitor
 
-/// One qemu-system-x86_64 process: its console (standard output) streamed as it comes,
-/// stopped after a timeout, its control-port file read at the end.
-struct QEMUProcess {
-    let arguments: [String]
-    let control: String
-
-    struct Outcome {
+/// One qemu-system-x86_64 process: started at once, its console (standard output) streamed
+/// as it comes, killed on request, its control-port file read when it has ended.
+final class QEMUProcess: @unchecked Sendable {
+    struct Outcome: Sendable {
         let control: [UInt8]
-        let timedOut: Bool
         let errors: String
-        let consoleBytes: UInt64
     }
 
     /// util-linux's setpriv, which starts QEMU with a parent-death signal: QEMU dies with
     /// flexosd, even when flexosd is killed (it was left running at 100% CPU, adopted by init).
-    /// The signal follows the thread that starts QEMU, which waits here until QEMU ends.
+    /// The signal follows the thread that started QEMU, so one thread of ours starts it and
+    /// stays (reading its console) until it ends.
     static let setpriv = "/usr/bin/setpriv"
 
-    func run(timeout: Double?, console: @escaping @Sendable ([UInt8]) -> Void) throws(LaunchError) -> Outcome {
+    private let controlPath: String
+    private let processIdentifier = Locked<pid_t?>(nil)
+    private let consoleCount = Locked<UInt64>(0)
+    private let outcome = Locked<Outcome?>(nil)
+    private let ended = DispatchSemaphore(value: 0)
+
+    /// Starts QEMU with `arguments`; its console goes to `console`. Returns once QEMU runs.
+    init(arguments: [String], control: String, threadName: String, console: @escaping @Sendable ([UInt8]) -> Void) throws(LaunchError) {
         guard FileManager.default.isExecutableFile(atPath: QEMUProcess.setpriv) else {
             throw LaunchError.engineMissing("\(QEMUProcess.setpriv) is missing: install Debian's util-linux, which ties QEMU's life to flexosd's")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: QEMUProcess.setpriv)
-        process.arguments = ["--pdeathsig", "KILL", "--", QEMUEngine.executable] + arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { throw LaunchError.engineMissing("cannot start \(QEMUEngine.executable): \(error.localizedDescription)") }
-        let streamed = StreamedCount()
-        let group = DispatchGroup()
-        DispatchQueue.global().async(group: group) {
-            while true {
-                let chunk = output.fileHandleForReading.availableData
-                if chunk.isEmpty { return }
-                streamed.add(chunk.count)
-                console([UInt8](chunk))
+        controlPath = control
+        let started = DispatchSemaphore(value: 0)
+        let failure = Locked<String?>(nil)
+        _ = try MonitorThread(name: threadName, detached: true) { [self] in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: QEMUProcess.setpriv)
+            process.arguments = ["--pdeathsig", "KILL", "--", QEMUEngine.executable] + arguments
+            let output = Pipe(), errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            process.standardInput = FileHandle.nullDevice
+            do { try process.run() } catch {
+                failure.withLock { $0 = "cannot start \(QEMUEngine.executable): \(error.localizedDescription)" }
+                started.signal()
+                return
             }
+            processIdentifier.withLock { $0 = process.processIdentifier }
+            started.signal()
+            serve(process, output: output, errors: errors, console: console)
         }
+        started.wait()
+        if let failure = failure.withLock({ $0 }) { throw LaunchError.engineMissing(failure) }
+    }
+
+    /// Streams the console until QEMU closes it, then records how it ended.
+    private func serve(_ process: Process, output: Pipe, errors: Pipe, console: @Sendable ([UInt8]) -> Void) {
         nonisolated(unsafe) var errorText = Data()
-        DispatchQueue.global().async(group: group) { errorText = errors.fileHandleForReading.readDataToEndOfFile() }
-        let deadline = timeout.map { Date().addingTimeInterval($0) }
-        var timedOut = false
-        while process.isRunning {
-            if let deadline, Date() >= deadline {
-                // SIGKILL: QEMU does not always act on SIGTERM while its guest spins.
-                timedOut = true
-                kill(process.processIdentifier, SIGKILL)
-                break
-            }
-            usleep(5_000)
+        let errorReader = DispatchGroup()
+        DispatchQueue.global().async(group: errorReader) { errorText = errors.fileHandleForReading.readDataToEndOfFile() }
+        while true {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            consoleCount.withLock { $0 += UInt64(chunk.count) }
+            console([UInt8](chunk))
         }
         process.waitUntilExit()
-        group.wait()
-        let controlBytes = (try? Data(contentsOf: URL(fileURLWithPath: control))).map { [UInt8]($0) } ?? []
-        return Outcome(control: controlBytes, timedOut: timedOut, errors: String(decoding: errorText, as: UTF8.self), consoleBytes: streamed.value)
+        errorReader.wait()
+        let control = (try? Data(contentsOf: URL(fileURLWithPath: controlPath))).map { [UInt8]($0) } ?? []
+        outcome.withLock { $0 = Outcome(control: control, errors: String(decoding: errorText, as: UTF8.self)) }
+        ended.signal()
     }
-}
 
-/// Console bytes counted by the reader thread.
-final class StreamedCount: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count: UInt64 = 0
-    func add(_ bytes: Int) { lock.lock(); count += UInt64(bytes); lock.unlock() }
-    var value: UInt64 { lock.lock(); defer { lock.unlock() }; return count }
+    /// Whether QEMU still runs.
+    var isRunning: Bool { outcome.withLock { $0 == nil } }
+
+    /// Console bytes streamed so far.
+    var consoleBytes: UInt64 { consoleCount.withLock { $0 } }
+
+    /// Ends QEMU. SIGKILL: QEMU does not always act on SIGTERM while its guest spins.
+    func kill() {
+        guard isRunning, let pid = processIdentifier.withLock({ $0 }) else { return }
+        Glibc.kill(pid, SIGKILL)
+    }
+
+    /// Waits until QEMU has ended, killing it after `timeout` seconds; says whether it was
+    /// the timeout that ended it.
+    func wait(timeout: Double?) -> (outcome: Outcome, timedOut: Bool) {
+        var timedOut = false
+        if let timeout, ended.wait(timeout: .now() + timeout) == .timedOut {
+            timedOut = isRunning
+            kill()
+            ended.wait()
+        } else if timeout == nil {
+            ended.wait()
+        }
+        ended.signal()  // later waits return at once
+        return (outcome.withLock { $0 }!, timedOut)
+    }
 }

@@ -71,16 +71,26 @@ struct Launch: DaemonCommand {
             transform: CommandLineValues.parseSecondsOrNever)
     var idleTimeout: Double?
 
+    @Option(help: ArgumentHelp(
+        "Where it runs: kvm (flexosd's own VMM on /dev/kvm), or qemu (emulated, with protection keys; single-VM image sets without a network device). Default: the first of them that can run it here.",
+        valueName: "kvm|qemu"))
+    var engine: EngineKind?
+
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
         let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
                                     memory: memory, sharedMemory: sharedMemory, timeout: timeout,
-                                    listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout)
+                                    listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout, engine: engine)
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }
-        if daemon.json { try printJSON(status) } else { print(status.name) }
+        if daemon.json { return try printJSON(status) }
+        // The name alone on standard output (scripts read it); which engine, when flexosd chose, on standard error.
+        if engine == nil, let chosen = status.engine, chosen != EngineKind.kvm.rawValue, let reason = status.engineReason {
+            FileHandle.standardError.write(Data("flexosctl: \(status.name) runs on \(chosen): \(reason)\n".utf8))
+        }
+        print(status.name)
     }
 }
 
@@ -95,8 +105,8 @@ struct List: DaemonCommand {
         }
         if daemon.json { return try printJSON(sets) }
         guard !sets.isEmpty else { return print("no image sets (start one with `flexosctl launch`)") }
-        let rows = [["NAME", "STATE", "STATUS", "MECHANISM", "COMPARTMENTS", "TIME", "LISTENING", "PATH"]] + sets.map { set in
-            [set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, "\(set.compartments.count)", formatSeconds(set.seconds),
+        let rows = [["NAME", "STATE", "STATUS", "MECHANISM", "ENGINE", "COMPARTMENTS", "TIME", "LISTENING", "PATH"]] + sets.map { set in
+            [set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, set.engine ?? "-", "\(set.compartments.count)", formatSeconds(set.seconds),
              set.listening.map { $0.isEmpty ? "-" : $0.joined(separator: ",") } ?? "-", set.path]
         }
         printTable(rows)
@@ -172,3 +182,5 @@ func printTable(_ rows: [[String]]) {
         }.joined(separator: "  "))
     }
 }
+
+extension EngineKind: ExpressibleByArgument {}

@@ -26,7 +26,7 @@ struct Export: ParsableCommand {
         let folder = URL(fileURLWithPath: output ?? imageSet + "/libvirt").standardized.path
         do {
             let set = try ImageSet.open(imageSet)
-            let export = try QEMUEngine(imageSet: set, options: LaunchOptions()).export(to: folder)
+            let export = try QEMUEngine().export(set, options: LaunchOptions(), to: folder)
             let xml = LibvirtDomain.xml(name: "flexos-\(set.manifest.name)", memoryBytes: export.memoryBytes, kernel: export.shim,
                                         passthrough: export.deviceArguments)
             try xml.write(toFile: folder + "/domain.xml", atomically: true, encoding: .utf8)

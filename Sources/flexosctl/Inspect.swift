@@ -35,7 +35,7 @@ struct Compartments: DaemonCommand {
              try await daemon.client.send(.GET, base + "/compartments", as: [CompartmentSnapshot].self))
         }
         if daemon.json { return try printJSON(compartments) }
-        print("image set \(status.name): \(status.mechanism), \(status.state)" + (status.exitStatus.map { " (status \($0))" } ?? "") + " after \(formatSeconds(status.seconds))")
+        print("image set \(status.name): \(status.mechanism) on \(status.engine ?? "kvm"), \(status.state)" + (status.exitStatus.map { " (status \($0))" } ?? "") + " after \(formatSeconds(status.seconds))")
         for compartment in compartments { print(describe(compartment)) }
     }
 

@@ -47,12 +47,10 @@ struct Launch: ParsableCommand {
     @Option(help: "The KVM device.")
     var kvm: String = Hypervisor.defaultDevicePath
 
-    @Option(help: "Where the image set runs: kvm (/dev/kvm), or qemu (qemu-system-x86_64 -accel tcg -cpu max: emulated, slow, with protection keys; single-VM image sets only).")
-    var engine: Engine = .kvm
-
-    enum Engine: String, ExpressibleByArgument, CaseIterable {
-        case kvm, qemu
-    }
+    @Option(help: ArgumentHelp(
+        "Where the image set runs: kvm (/dev/kvm), or qemu (qemu-system-x86_64 -accel tcg -cpu max: emulated, slow, with protection keys; single-VM image sets without a network device). Default: the first of them that can run it here.",
+        valueName: "kvm|qemu"))
+    var engine: EngineKind?
 
     func run() throws {
         acceptTerminationSignals()
@@ -61,16 +59,11 @@ struct Launch: ParsableCommand {
             let set = try ImageSet.open(imageSet)
             let console = TerminalConsole(descriptor: json ? 2 : 1, prefixed: set.manifest.mechanism.hasVMPerCompartment && set.manifest.compartments.count > 1)
             let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
-            if engine == .qemu {
-                guard listen.isEmpty else { fail("--listen needs a network device, which the QEMU engine has not: run on KVM (--engine kvm)") }
-                report = try QEMUEngine(imageSet: set, options: options).run(console: console, timeout: timeout)
-            } else {
-                let run = try ImageSetRun(set, options: options, hypervisor: try Hypervisor(devicePath: kvm), console: console)
-                announceListeners(of: run)
-                report = run.wait(timeout: timeout)
-            }
-        } catch let error as KVMError {
-            fail(error.description)
+            let choice = try EngineChoice(among: [KVMEngine(devicePath: kvm), QEMUEngine()], asked: engine, for: set.manifest)
+            if engine == nil, choice.engine.kind != .kvm, let reason = choice.reason { printError("flexosd: runs on \(choice.engine.kind.rawValue): \(reason)") }
+            let run = try choice.engine.launch(set, options: options, console: console)
+            announceListeners(run.listening, of: set.manifest.name, hasDevice: set.manifest.networkLibrary != nil)
+            report = run.wait(timeout: timeout)
         } catch let error as LaunchError {
             fail(error.description)
         }
@@ -87,14 +80,10 @@ struct Launch: ParsableCommand {
 }
 
 /// Says where clients reach the image set (the real port when 0 was asked for).
-private func announceListeners(of run: ImageSetRun) {
-    guard let network = run.network else { return }
-    if network.listeners.isEmpty {
-        printError("flexosd: \(run.imageSet.manifest.name) has a network device but no --listen address: no client can reach it")
-    }
-    for listener in network.listeners {
-        printError("flexosd: \(run.imageSet.manifest.name) listening on \(listener.boundAddress)")
-    }
+private func announceListeners(_ addresses: [String], of name: String, hasDevice: Bool) {
+    guard hasDevice else { return }
+    if addresses.isEmpty { printError("flexosd: \(name) has a network device but no --listen address: no client can reach it") }
+    for address in addresses { printError("flexosd: \(name) listening on \(address)") }
 }
 
 /// Prints `message` to standard error as flexosd and exits with status 1.
@@ -136,3 +125,5 @@ func acceptTerminationSignals() {
     for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
     pthread_sigmask(SIG_UNBLOCK, &signals, nil)
 }
+
+extension EngineKind: ExpressibleByArgument {}

@@ -4,6 +4,7 @@ import Glibc
 import KVM
 import Logging
 import Monitor
+import QEMUEngine
 
 /// `flexosd [serve]`: the daemon, in the foreground.
 struct Serve: ParsableCommand {
@@ -50,7 +51,7 @@ struct Serve: ParsableCommand {
             return handler
         }
         do {
-            var daemon = Daemon(socketPath: socket, socketGroup: socketGroup, devicePath: kvm, idleTimeout: idleTimeout, logger: Logger(label: "flexosd"))
+            var daemon = Daemon(socketPath: socket, socketGroup: socketGroup, engines: [KVMEngine(devicePath: kvm), QEMUEngine()], idleTimeout: idleTimeout, logger: Logger(label: "flexosd"))
             daemon.othersMayListenAnywhere = groupMayListenAnywhere
             try await daemon.run()
         } catch let error as DaemonError {

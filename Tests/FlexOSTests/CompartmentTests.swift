@@ -119,7 +119,7 @@ import Testing
         defer { vmLock.unlock() }
         #expect { try ImageSetRun(try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(), console: CapturedConsole()) } throws: { error in
             "\(error)".contains("cannot launch a intel-mpk image set here: this host's KVM offers no protection keys")
-                && "\(error)".contains("flexosd launch --engine qemu")
+                && "\(error)".contains("--engine qemu")
         }
     }
 }

@@ -172,6 +172,53 @@ extension DaemonProcess {
         #expect(refused.status != 0 && refused.errors.contains("is not an address to listen on"), "\(refused.errors)")
     }
 
+    /// intel-mpk through the daemon: this host's KVM has no protection keys, so a launch
+    /// that names no engine runs on QEMU and says why; listed, inspected with each
+    /// compartment's key and PKRU while it runs, logged, stopped (QEMU goes) and removed.
+    @Test func anIntelMPKImageSetRunsThroughTheDaemonOnQEMU() throws {
+        let ticker = try TestImages.build("Tests/Guests/ticker-mpk2.yaml").folder
+        let daemon = try DaemonProcess()
+        let launched = try daemon.flexosctl(["launch", ticker, "--name", "keyed"])
+        #expect(launched.status == 0 && launched.output == "keyed\n", "\(launched.errors)")
+        let status = try daemon.status("keyed")
+        if (try? requireKVM().offersProtectionKeys) == true {
+            #expect(status.engine == "kvm")
+        } else {
+            #expect(status.engine == "qemu")
+            #expect(status.engineReason?.contains("kvm cannot (this host's KVM offers no protection keys") == true, "\(status.engineReason ?? "")")
+            #expect(launched.errors.contains("keyed runs on qemu"), "\(launched.errors)")
+        }
+        let explicit = try daemon.flexosctl(["launch", ticker, "--engine", "qemu", "--json"])
+        let onQEMU = try JSONDecoder().decode(ImageSetStatus.self, from: Data(explicit.output.utf8))
+        #expect(onQEMU.engine == "qemu" && onQEMU.engineReason == nil)
+        #expect(try daemon.flexosctl(["list"]).output.split(separator: "\n").contains { $0.contains(onQEMU.name) && $0.contains(" qemu ") })
+
+        let deadline = Date().addingTimeInterval(60)
+        while !(try daemon.flexosctl(["logs", onQEMU.name]).output.contains("tick 50")) && Date() < deadline { usleep(100_000) }
+        #expect(try daemon.flexosctl(["logs", onQEMU.name]).output.hasPrefix("ticker started\ntick 50\n"))
+        let compartments = try daemon.inspect(onQEMU.name)
+        #expect(compartments.count == 1)
+        let machine = try #require(compartments.first)
+        #expect(machine.mechanism == "intel-mpk" && machine.vcpu == .running && machine.consoleBytes > 0)
+        #expect(machine.protectionKeys?.map(\.compartment) == ["comp1", "comp2"])
+        #expect(machine.protectionKeys?.map(\.key) == [1, 2])
+        #expect(machine.protectionKeys?.map(\.pkru) == ["0xfffffff0", "0xffffffcc"])
+        let text = try daemon.flexosctl(["inspect", "compartments", onQEMU.name]).output
+        #expect(text.contains("intel-mpk on qemu, running") && text.contains("comp2: key 2, PKRU 0xffffffcc"), "\(text)")
+
+        let qemuBefore = qemuProcesses(of: daemon.process.processIdentifier)
+        #expect(qemuBefore.count == 2)
+        #expect(try daemon.flexosctl(["stop", onQEMU.name]).output == "\(onQEMU.name): stopped\n")
+        #expect(try daemon.inspect(onQEMU.name).first?.vcpu == .stopped)
+        #expect(qemuProcesses(of: daemon.process.processIdentifier).count == qemuBefore.count - 1)
+        #expect(try daemon.flexosctl(["remove", onQEMU.name]).status == 0)
+        #expect(try daemon.flexosctl(["stop", "keyed"]).status == 0)
+        #expect(qemuProcesses(of: daemon.process.processIdentifier).isEmpty)
+        let vmept = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        let refused = try daemon.flexosctl(["launch", vmept, "--engine", "qemu"])
+        #expect(refused.status == 1 && refused.errors.contains("the QEMU engine runs single-VM image sets"), "\(refused.errors)")
+    }
+
     @Test func aCrashingImageSetBesideAHealthyOne() throws {
         let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
         let crashing = try TestImages.build("Configs/example-unshared-vmept2.yaml").folder
@@ -308,8 +355,8 @@ extension DaemonProcess {
 
         let metrics = try await client.send(.GET, "/metrics")
         let text = String(decoding: metrics.body, as: UTF8.self)
-        #expect(text.contains("flexosd_image_sets_launched_total 1"))
-        #expect(text.contains("flexosd_image_sets_ended_total{outcome=\"stopped\"} 1"))
+        #expect(text.contains("flexosd_image_sets_launched_total{engine=\"kvm\"} 1"), "\(text)")
+        #expect(text.contains("flexosd_image_sets_ended_total{outcome=\"stopped\",engine=\"kvm\"} 1"), "\(text)")
     }
 
     @Test func launchingWithoutKVMIsExplained() async throws {
@@ -329,3 +376,13 @@ extension DaemonProcess {
 
 
 
+
+/// The qemu-system-x86_64 processes whose parent is `parent`.
+func qemuProcesses(of parent: Int32) -> [Int32] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+        guard let pid = Int32(entry), let status = try? String(contentsOfFile: "/proc/\(entry)/status", encoding: .utf8) else { return nil }
+        let fields = status.split(separator: "\n")
+        guard fields.first?.contains("qemu-system") == true, fields.contains("PPid:\t\(parent)") else { return nil }
+        return pid
+    }
+}

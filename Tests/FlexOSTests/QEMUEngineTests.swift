@@ -9,7 +9,7 @@ import Testing
 func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: RunReport, console: CapturedConsole) {
     let console = CapturedConsole()
     let set = try ImageSet.open(try TestImages.build(target).folder)
-    return (try QEMUEngine(imageSet: set, options: LaunchOptions()).run(console: console, timeout: timeout), console)
+    return (try QEMUEngine().run(set, options: LaunchOptions(), console: console, timeout: timeout), console)
 }
 
 /// The same guests as on KVM, under emulation: the same console, exit codes and reports.
@@ -70,7 +70,7 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
     @Test func vmeptImageSetsAreRefusedWithAReason() throws {
         let set = try ImageSet.open(try TestImages.build("Configs/example-vmept2.yaml").folder)
         #expect {
-            _ = try QEMUEngine(imageSet: set, options: LaunchOptions()).run(console: CapturedConsole(), timeout: 10)
+            _ = try QEMUEngine().run(set, options: LaunchOptions(), console: CapturedConsole(), timeout: 10)
         } throws: { "\($0)".contains("the QEMU engine runs single-VM image sets (fcalls, intel-mpk)") }
     }
 
@@ -184,7 +184,7 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
             .replacingOccurrences(of: "mechanism: vmept", with: "mechanism: intel-mpk").write(toFile: folder, atomically: true, encoding: .utf8)
         let result = try Executables.run("flexosctl", ["build", folder, "--output", folder + ".build", "--quiet"])
         #expect(result.status == 0, "\(result.errors)")
-        let report = try QEMUEngine(imageSet: try ImageSet.open(folder + ".build"), options: LaunchOptions()).run(console: CapturedConsole(), timeout: 60)
+        let report = try QEMUEngine().run(try ImageSet.open(folder + ".build"), options: LaunchOptions(), console: CapturedConsole(), timeout: 60)
         let fault = try #require(report.fault, "\(report.message ?? "")")
         #expect(fault.kind == .protectionKeyFault && fault.compartment == "comp1")
         #expect(fault.summary.contains("library flexosexample (compartment comp2), key 2"), "\(fault.summary)")
@@ -196,7 +196,13 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         #expect(result.status == 0, "\(result.errors)")
         #expect(result.errors.contains("Hello from FlexOS"))
         let refused = try Executables.run("flexosd", ["launch", "--engine", "qemu", "--listen", "127.0.0.1:0", folder])
-        #expect(refused.status == 1 && refused.errors.contains("--listen needs a network device"))
+        #expect(refused.status == 1 && refused.errors.contains("it has no network device"), "\(refused.errors)")
+        // Named no engine, an intel-mpk set runs where it can: QEMU, on a host whose KVM has no protection keys.
+        let keyed = try Executables.run("flexosd", ["launch", try TestImages.build("Configs/example-mpk2.yaml").folder])
+        #expect(keyed.status == 0 && keyed.output.contains("callback called!"), "\(keyed.errors)")
+        if (try? requireKVM().offersProtectionKeys) != true {
+            #expect(keyed.errors.contains("flexosd: runs on qemu: no engine asked for: kvm cannot (this host's KVM offers no protection keys"), "\(keyed.errors)")
+        }
     }
 
     /// `flexosctl inspect compartments FOLDER` shows each compartment's key and PKRU without running it.

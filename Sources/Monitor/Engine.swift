@@ -1,0 +1,119 @@
+import GuestImage
+import KVM
+
+/// What runs an image set.
+public enum EngineKind: String, Codable, Sendable, CaseIterable {
+    /// flexosd's own VMM on /dev/kvm: every mechanism, the network device.
+    case kvm
+    /// qemu-system-x86_64 under TCG with `-cpu max`: emulated and slow, but with
+    /// protection keys on any host; single-VM image sets without a network device.
+    case qemu
+}
+
+/// Something that boots image sets. flexosd's KVM engine and the QEMU engine conform; the
+/// daemon holds one of each and lets a launch choose (or picks the first that can).
+///
+/// To add an engine: conform a type here or in a module of its own, make its running sets
+/// `RunningImageSet`s, and hand it to `ImageSetRegistry` in `flexosd serve`.
+public protocol ImageSetEngine: Sendable {
+    var kind: EngineKind { get }
+
+    /// Why this engine cannot run `manifest` on this host, or nil when it can. Cheap and
+    /// without side effects: the daemon asks every engine to pick a default.
+    func refusal(of manifest: ImageManifest) -> String?
+
+    /// Boots `imageSet`, its console going to `console`. On failure nothing is left running.
+    func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError) -> any RunningImageSet
+}
+
+/// A launched image set, whatever engine runs it.
+public protocol RunningImageSet: AnyObject, Sendable {
+    /// Where its network device listens ("127.0.0.1:6379"); empty without one.
+    var listening: [String] { get }
+
+    /// Ends the run from outside (a user's stop, a daemon shutting down).
+    func stop(reason: String)
+
+    /// Waits for the end (stopping the run after `timeout` seconds), releases what the run
+    /// held (VMs, processes, files) and reports. Called once.
+    func wait(timeout: Double?) -> RunReport
+
+    /// The state of every VM: live while it runs, as it ended afterwards.
+    func inspect() -> [CompartmentSnapshot]
+}
+
+/// flexosd's own engine: one KVM VM per compartment (or one for all), on `/dev/kvm`.
+public final class KVMEngine: ImageSetEngine, Sendable {
+    public let kind = EngineKind.kvm
+    private let devicePath: String
+    /// Opened on first use, then shared by every launch.
+    private let hypervisor = Locked<Hypervisor?>(nil)
+
+    public init(devicePath: String = Hypervisor.defaultDevicePath) { self.devicePath = devicePath }
+
+    public func refusal(of manifest: ImageManifest) -> String? {
+        let opened: Hypervisor
+        do { opened = try open() } catch { return error.description }
+        if manifest.mechanism == .intelMPK && !opened.offersProtectionKeys { return KVMEngine.noProtectionKeys }
+        return nil
+    }
+
+    public func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError) -> any RunningImageSet {
+        try ImageSetRun(imageSet, options: options, hypervisor: try open(), console: console)
+    }
+
+    /// Why intel-mpk cannot run on this host's KVM.
+    static let noProtectionKeys =
+        "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
+
+    private func open() throws(LaunchError) -> Hypervisor {
+        if let opened = hypervisor.withLock({ $0 }) { return opened }
+        do {
+            let opened = try Hypervisor(devicePath: devicePath)
+            hypervisor.withLock { $0 = opened }
+            return opened
+        } catch {
+            throw LaunchError.kvm(error)
+        }
+    }
+}
+
+extension ImageSetRun: RunningImageSet {
+    public var listening: [String] { network?.listeners.map(\.boundAddress.description) ?? [] }
+}
+
+/// The engine a launch runs on, and, when the launch named none, why this one.
+public struct EngineChoice: Sendable {
+    public let engine: any ImageSetEngine
+    /// Nil when the launch asked for this engine.
+    public let reason: String?
+
+    /// The launch asked for an engine this flexosd does not have.
+    public struct Missing: Error {
+        public let kind: EngineKind
+    }
+
+    /// `asked`, or the first of `engines` that can run `manifest` here. When none can, the
+    /// first: its launch then says why.
+    public init(among engines: [any ImageSetEngine], asked: EngineKind?, for manifest: ImageManifest) throws(Missing) {
+        if let asked {
+            guard let engine = engines.first(where: { $0.kind == asked }) else { throw Missing(kind: asked) }
+            self.engine = engine
+            reason = nil
+            return
+        }
+        guard let first = engines.first else { throw Missing(kind: .kvm) }
+        var refusals: [String] = []
+        for engine in engines {
+            if let refusal = engine.refusal(of: manifest) {
+                refusals.append("\(engine.kind.rawValue) cannot (\(refusal))")
+                continue
+            }
+            self.engine = engine
+            reason = "no engine asked for: " + (refusals + ["\(engine.kind.rawValue) can run it here"]).joined(separator: "; ")
+            return
+        }
+        engine = first
+        reason = "no engine asked for, and none can run it here: " + refusals.joined(separator: "; ")
+    }
+}
