@@ -8,7 +8,7 @@ let package = Package(
         .executable(name: "flexosctl", targets: ["flexosctl"]),
         .executable(name: "flexos-port", targets: ["flexos-port"]),
         // For the fuzz drivers in Fuzz/ (a package of their own).
-        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,7 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // The porting helper reads and rewrites Swift; only flexos-port links it.
-        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.0"),
+        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.0")
     ],
     targets: [
         // Thin C modules: kernel headers and system libraries only.
@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "KVM", dependencies: ["CKVM"]),
         .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
         .target(name: "NetworkDevice", dependencies: ["KVM", "CURing", "CFlexOSABI"]),
-        .target(name: "Monitor", dependencies: ["KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice"]),
+        .target(
+            name: "Monitor", dependencies: ["KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice"]),
         .target(name: "QEMUEngine", dependencies: ["Monitor", "GuestImage", "KVM", "CKVM", "CFlexOSABI"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Hosts", dependencies: ["CLibvirt", "KVM", "GuestImage"]),
@@ -45,7 +46,10 @@ let package = Package(
         .target(name: "Exploration", dependencies: ["Conformation", "GuestImage", "Toolchain", "Yams"]),
         .target(
             name: "Porting",
-            dependencies: ["Toolchain", .product(name: "SwiftSyntax", package: "swift-syntax"), .product(name: "SwiftParser", package: "swift-syntax")]),
+            dependencies: [
+                "Toolchain", .product(name: "SwiftSyntax", package: "swift-syntax"),
+                .product(name: "SwiftParser", package: "swift-syntax")
+            ]),
         .target(
             name: "ControlAPI",
             dependencies: [
@@ -57,11 +61,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
             ]),
 
         // Hostile-input entry points for libFuzzer (Fuzz/) and the corpus replay in the tests.
-        .target(name: "FuzzTargets", dependencies: ["GuestImage", "KVM", "CKVM", "Monitor", "Conformation", "ControlAPI"]),
+        .target(
+            name: "FuzzTargets", dependencies: ["GuestImage", "KVM", "CKVM", "Monitor", "Conformation", "ControlAPI"]),
 
         // The two executables, thin.
         .executableTarget(
@@ -69,11 +74,14 @@ let package = Package(
             dependencies: [
                 "Monitor", "ControlAPI", "NetworkDevice", "QEMUEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log")
             ]),
         .executableTarget(
             name: "flexosctl",
-            dependencies: ["Toolchain", "Exploration", "ControlAPI", "NetworkDevice", "KVM", "Hosts", "Monitor", "QEMUEngine", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Toolchain", "Exploration", "ControlAPI", "NetworkDevice", "KVM", "Hosts", "Monitor", "QEMUEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ]),
 
         // The porting helper, its own executable so that flexosctl's start-up stays small.
         .executableTarget(
@@ -89,9 +97,10 @@ let package = Package(
         .testTarget(
             name: "FlexOSTests",
             dependencies: [
-                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain", "Exploration", "Porting", "ControlAPI", "FuzzTargets", "Hosts",
-                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams"),
-            ]),
+                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain",
+                "Exploration", "Porting", "ControlAPI", "FuzzTargets", "Hosts",
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams")
+            ])
     ],
     swiftLanguageModes: [.v6]
 )

@@ -11,7 +11,8 @@ let package = Package(
         // Declares libFuzzer's LLVMFuzzerRunDriver (SwiftPM gives the executable a main of
         // its own, so libFuzzer's is not the one that runs).
         .target(name: "CFuzzDriver"),
-        .executableTarget(name: "flexos-fuzz", dependencies: ["CFuzzDriver", .product(name: "FuzzTargets", package: "FlexOS")]),
+        .executableTarget(
+            name: "flexos-fuzz", dependencies: ["CFuzzDriver", .product(name: "FuzzTargets", package: "FlexOS")])
     ],
     swiftLanguageModes: [.v5]
 )

@@ -25,6 +25,7 @@ public enum ConfigFile {
     /// The name a file gives what it describes: its file name without `.yaml` or `.yml`.
     public static func name(of path: String) -> String {
         let base = (path as NSString).lastPathComponent
-        return base.hasSuffix(".yaml") ? String(base.dropLast(5)) : base.hasSuffix(".yml") ? String(base.dropLast(4)) : base
+        return base.hasSuffix(".yaml")
+            ? String(base.dropLast(5)) : base.hasSuffix(".yml") ? String(base.dropLast(4)) : base
     }
 }

@@ -37,18 +37,23 @@ public enum Hardening: String, CaseIterable, Sendable, Codable {
 
     /// Names of the seed this toolchain refuses, with what to use instead.
     static let refused: [String: String] = [
-        "cfi": "libraries here are Swift, which has no control-flow integrity instrumentation, and have no C sources for clang's -fsanitize=kcfi; a cross-compartment call can only enter through the export table (and, under intel-mpk, through gates that check PKRU)",
+        "cfi":
+            "libraries here are Swift, which has no control-flow integrity instrumentation, and have no C sources for clang's -fsanitize=kcfi; a cross-compartment call can only enter through the export table (and, under intel-mpk, through gates that check PKRU)",
         "safestack": "Swift has no safe stack; use stack-protector",
-        "ubsan": "use bounds-checks: Swift's checked build traps on overflow, out-of-bounds access and failed preconditions",
-        "kasan": "use asan (heap-checks and guard-pages): the guest kernel is the library OS itself",
+        "ubsan":
+            "use bounds-checks: Swift's checked build traps on overflow, out-of-bounds access and failed preconditions",
+        "kasan": "use asan (heap-checks and guard-pages): the guest kernel is the library OS itself"
     ]
 
     /// The options `name` stands for in a config file: itself, or what an alias expands to.
     public static func options(named name: String) throws(HardeningNameError) -> [Hardening] {
         if let option = Hardening(rawValue: name) { return [option] }
         if let options = aliases[name] { return options }
-        let supported = "supported: " + (Hardening.allCases.map(\.rawValue) + aliases.keys.sorted()).joined(separator: ", ")
-        if let reason = refused[name] { throw HardeningNameError(message: "hardening `\(name)` is refused: \(reason) (\(supported))") }
+        let supported =
+            "supported: " + (Hardening.allCases.map(\.rawValue) + aliases.keys.sorted()).joined(separator: ", ")
+        if let reason = refused[name] {
+            throw HardeningNameError(message: "hardening `\(name)` is refused: \(reason) (\(supported))")
+        }
         throw HardeningNameError(message: "unknown hardening option `\(name)`; \(supported)")
     }
 }
@@ -96,7 +101,10 @@ public struct Conformation: Equatable, Sendable {
     /// Libraries placed explicitly, in file order.
     public var placements: [(library: String, compartment: String)]
 
-    public init(name: String, application: String?, compartments: [Compartment], placements: [(library: String, compartment: String)]) {
+    public init(
+        name: String, application: String?, compartments: [Compartment],
+        placements: [(library: String, compartment: String)]
+    ) {
         self.name = name
         self.application = application
         self.compartments = compartments
@@ -117,19 +125,26 @@ public struct Conformation: Equatable, Sendable {
 
     /// A conformation with one default compartment holding everything, under `mechanism`.
     public static func single(name: String, application: String, mechanism: Mechanism = .fcalls) -> Conformation {
-        Conformation(name: name, application: application,
-                     compartments: [Compartment(name: "comp1", mechanism: mechanism, isDefault: true, hardening: [])],
-                     placements: [])
+        Conformation(
+            name: name, application: application,
+            compartments: [Compartment(name: "comp1", mechanism: mechanism, isDefault: true, hardening: [])],
+            placements: [])
     }
 
     /// Checks the placement of an image's libraries: every placed library exists and
     /// every compartment holds at least one library.
     public func check(libraries: [String], file: String) throws(ConformationError) {
         for placement in placements where !libraries.contains(placement.library) {
-            throw ConformationError(file: file, line: nil, "unknown library \(placement.library): this image has \(libraries.sorted().joined(separator: ", ")) (a library is a folder under Guest/Libraries or Guest/Apps, reached from the application through `uses`)")
+            throw ConformationError(
+                file: file, line: nil,
+                "unknown library \(placement.library): this image has \(libraries.sorted().joined(separator: ", ")) (a library is a folder under Guest/Libraries or Guest/Apps, reached from the application through `uses`)"
+            )
         }
-        for compartment in compartments where !libraries.contains(where: { self.compartment(of: $0).name == compartment.name }) {
-            throw ConformationError(file: file, line: nil, "compartment \(compartment.name) holds no library: place a library in it or remove it")
+        for compartment in compartments
+        where !libraries.contains(where: { self.compartment(of: $0).name == compartment.name }) {
+            throw ConformationError(
+                file: file, line: nil,
+                "compartment \(compartment.name) holds no library: place a library in it or remove it")
         }
     }
 

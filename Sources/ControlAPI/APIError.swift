@@ -21,13 +21,15 @@ struct APIError: HTTPResponseError {
         switch error {
         case .unknownImageSet: self.init(.notFound, error.description)
         case .nameTaken, .stillRunning: self.init(.conflict, error.description)
-        case .invalidName, .invalidTimeout, .noSuchEngine: self.init(.badRequest, error.description)
+        case .invalidName, .invalidTimeout, .noSuchEngine, .connectNeedsLibvirt:
+            self.init(.badRequest, error.description)
         case .notEnoughMemory: self.init(.serviceUnavailable, error.description)
         case .launch(let launch):
             switch launch {
             case .kvm(.cannotOpenDevice), .kvm(.notKVMDevice), .kvm(.unsupportedAPIVersion), .kvm(.missingCapability):
                 self.init(.serviceUnavailable, "cannot launch: \(launch)")
             case .kvm, .threadFailed: self.init(.internalServerError, "cannot launch: \(launch)")
+            case .hostFailed: self.init(.badGateway, "cannot launch: \(launch)")
             case .cannotActAs: self.init(.forbidden, launch.description)
             case .image: self.init(.unprocessableContent, launch.description)
             default: self.init(.badRequest, launch.description)

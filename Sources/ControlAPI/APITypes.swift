@@ -25,9 +25,11 @@ public enum ControlAPIPaths {
     public static func escaped(_ text: String) -> String {
         let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~".utf8)
         let digits = Array("0123456789ABCDEF")
-        return String(text.utf8.flatMap { byte -> [Character] in
-            unreserved.contains(byte) ? [Character(UnicodeScalar(byte))] : ["%", digits[Int(byte >> 4)], digits[Int(byte & 15)]]
-        })
+        return String(
+            text.utf8.flatMap { byte -> [Character] in
+                unreserved.contains(byte)
+                    ? [Character(UnicodeScalar(byte))] : ["%", digits[Int(byte >> 4)], digits[Int(byte & 15)]]
+            })
     }
 }
 
@@ -38,8 +40,13 @@ extension ControlAPIPaths {
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else { bytes.append(byte); continue }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                return nil
+            }
             bytes.append(high << 4 | low)
         }
         return String(validating: bytes, as: UTF8.self)
@@ -72,9 +79,16 @@ public struct LaunchRequest: Codable, Sendable {
     public var idleTimeout: Double?
     /// What runs it: kvm or qemu; by default the first that can run it here.
     public var engine: EngineKind?
+    /// The libvirt host to run it on, e.g. qemu:///system (the libvirt engine).
+    public var connect: String?
 
-    public init(path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil, listen: [String]? = nil,
-                idleTimeout: Double? = nil, engine: EngineKind? = nil) {
+    public init(
+        path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil,
+        listen: [String]? = nil,
+        idleTimeout: Double? = nil, engine: EngineKind? = nil,
+        connect: String? = nil
+    ) {
+        self.connect = connect
         self.idleTimeout = idleTimeout
         self.engine = engine
         self.path = path
@@ -85,7 +99,9 @@ public struct LaunchRequest: Codable, Sendable {
         self.listen = listen
     }
 
-    private enum CodingKeys: String, CodingKey { case path, name, memory, sharedMemory, timeout, listen, idleTimeout, engine }
+    private enum CodingKeys: String, CodingKey {
+        case path, name, memory, sharedMemory, timeout, listen, idleTimeout, engine, connect
+    }
 
     /// Decodes a request, saying which size is wrong when one is negative (the decoder's
     /// own error for a negative UInt64 names no field).
@@ -94,7 +110,9 @@ public struct LaunchRequest: Codable, Sendable {
         func size(_ key: CodingKeys) throws -> UInt64? {
             if let value = try? container.decodeIfPresent(UInt64.self, forKey: key) { return value }
             guard container.contains(key), (try? container.decodeNil(forKey: key)) != true else { return nil }
-            throw DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: "\(key.stringValue) must be a whole number of bytes, 0 or more")
+            throw DecodingError.dataCorruptedError(
+                forKey: key, in: container,
+                debugDescription: "\(key.stringValue) must be a whole number of bytes, 0 or more")
         }
         path = try container.decode(String.self, forKey: .path)
         name = try container.decodeIfPresent(String.self, forKey: .name)
@@ -104,6 +122,7 @@ public struct LaunchRequest: Codable, Sendable {
         listen = try container.decodeIfPresent([String].self, forKey: .listen)
         idleTimeout = try container.decodeIfPresent(Double.self, forKey: .idleTimeout)
         engine = try container.decodeIfPresent(EngineKind.self, forKey: .engine)
+        connect = try container.decodeIfPresent(String.self, forKey: .connect)
     }
 }
 

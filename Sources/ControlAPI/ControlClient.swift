@@ -15,8 +15,11 @@ public enum ClientError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .noDaemon(let socket): return "no flexosd is listening on \(socket) (start one with `flexosd --socket \(socket)`, or pass --socket)"
-        case .permissionDenied(let socket): return "no permission to use \(socket): run as the user (or group) flexosd was started for"
+        case .noDaemon(let socket):
+            return
+                "no flexosd is listening on \(socket) (start one with `flexosd --socket \(socket)`, or pass --socket)"
+        case .permissionDenied(let socket):
+            return "no permission to use \(socket): run as the user (or group) flexosd was started for"
         case .connection(let socket, let detail): return "talking to flexosd on \(socket) failed: \(detail)"
         case .refused(_, let message): return message
         case .unexpectedReply(let detail): return "flexosd sent a reply this flexosctl does not understand: \(detail)"
@@ -46,7 +49,9 @@ public struct ControlClient: Sendable {
     }
 
     /// Sends a request and decodes a JSON reply.
-    public func send<T: Decodable>(_ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<String>.none, as type: T.Type) async throws(ClientError) -> T {
+    public func send<T: Decodable>(
+        _ method: HTTPMethod, _ path: String, body: (some Encodable)? = Optional<String>.none, as type: T.Type
+    ) async throws(ClientError) -> T {
         let encoded = body.flatMap { try? [UInt8](JSONEncoder().encode($0)) }
         let reply = try await send(method, path, body: encoded)
         do { return try JSONDecoder().decode(T.self, from: Data(reply.body)) } catch {
@@ -60,8 +65,13 @@ public struct ControlClient: Sendable {
         var failed = false
         let status = try await exchange(.GET, path, body: nil) { bytes in
             if failed { errorBody += bytes } else { chunk(bytes) }
-        } onHead: { status in failed = status >= 400 }
-        if status >= 400 { throw ClientError.refused(status: status, message: ControlClient.errorMessage(Reply(status: status, body: errorBody))) }
+        } onHead: { status in
+            failed = status >= 400
+        }
+        if status >= 400 {
+            throw ClientError.refused(
+                status: status, message: ControlClient.errorMessage(Reply(status: status, body: errorBody)))
+        }
     }
 
     /// Whether something accepts connections on the socket at `path`.
@@ -74,20 +84,25 @@ public struct ControlClient: Sendable {
         let bytes = Array(path.utf8.prefix(MemoryLayout.size(ofValue: address.sun_path) - 1))
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
         return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
         }
     }
 
     // MARK: - One HTTP exchange
 
-    private func exchange(_ method: HTTPMethod, _ path: String, body: [UInt8]?, received: @escaping ([UInt8]) -> Void,
-                          onHead: @escaping (Int) -> Void = { _ in }) async throws(ClientError) -> Int {
+    private func exchange(
+        _ method: HTTPMethod, _ path: String, body: [UInt8]?, received: @escaping ([UInt8]) -> Void,
+        onHead: @escaping (Int) -> Void = { _ in }
+    ) async throws(ClientError) -> Int {
         do {
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connect(unixDomainSocketPath: socketPath) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                            wrappingChannelSynchronously: channel)
                     }
                 }
             return try await channel.executeThenClose { inbound, outbound in

@@ -21,7 +21,8 @@ struct ControlRequestContext: RequestContext {
     /// (SO_PEERCRED, as the kernel recorded them at connect); nil when unreadable.
     func caller() async -> FileAccessIdentity? {
         guard let provider = channel as? any SocketOptionProvider else { return nil }
-        let read: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        let read: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
         guard let credentials = try? await read.get() else { return nil }
         return FileAccessIdentity(uid: credentials.uid, gid: credentials.gid)
     }

@@ -2,9 +2,9 @@ import FoundationEssentials
 import HTTPTypes
 import Hummingbird
 import Monitor
-import NetworkDevice
 import NIOCore
 import NIOPosix
+import NetworkDevice
 import Prometheus
 
 extension ImageSetStatus: ResponseEncodable {}
@@ -24,17 +24,21 @@ struct ControlRoutes: Sendable {
     static let routes: [(method: HTTPRequest.Method, path: String)] = [
         (.get, "/"), (.post, "/image-sets"), (.get, "/image-sets"), (.get, "/image-sets/:name"),
         (.get, "/image-sets/:name/compartments"), (.get, "/image-sets/:name/logs"),
-        (.post, "/image-sets/:name/stop"), (.delete, "/image-sets/:name"), (.get, "/metrics"), (.get, "/openapi.yaml"),
+        (.post, "/image-sets/:name/stop"), (.delete, "/image-sets/:name"), (.get, "/metrics"), (.get, "/openapi.yaml")
     ]
 
     func router() -> Router<ControlRequestContext> {
         let router = Router(context: ControlRequestContext.self)
         router.add(middleware: JSONErrorMiddleware(routes: ControlRoutes.routes))
-        router.get("/") { _, _ in DaemonInfo(name: "flexosd", version: flexosVersion, imageSetsRunning: registry.runningCount) }
+        router.get("/") { _, _ in
+            DaemonInfo(name: "flexosd", version: flexosVersion, imageSetsRunning: registry.runningCount)
+        }
         router.post("/image-sets") { request, context in try await launch(request, context: context) }
         router.get("/image-sets") { _, _ in registry.list() }
         router.get("/image-sets/:name") { _, context in try call { try registry.status(imageSetName(context)) } }
-        router.get("/image-sets/:name/compartments") { _, context in try call { try registry.inspect(imageSetName(context)) } }
+        router.get("/image-sets/:name/compartments") { _, context in
+            try call { try registry.inspect(imageSetName(context)) }
+        }
         router.get("/image-sets/:name/logs") { request, context in try await logs(request, context: context) }
         router.post("/image-sets/:name/stop") { _, context in
             // Stopping waits (up to seconds) for the VMs to end: not on an event loop thread.
@@ -48,17 +52,25 @@ struct ControlRoutes: Sendable {
             return .noContent
         }
         router.get("/openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"],
+                body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
         }
         router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.render(registry))))
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.render(registry))))
         }
         return router
     }
 
-    private func launch(_ request: Request, context: ControlRequestContext) async throws -> EditedResponse<ImageSetStatus> {
+    private func launch(_ request: Request, context: ControlRequestContext) async throws -> EditedResponse<
+        ImageSetStatus
+    > {
         if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
-            throw APIError(.unsupportedMediaType, "a launch request is JSON: send it with Content-Type: application/json, not \(type)")
+            throw APIError(
+                .unsupportedMediaType,
+                "a launch request is JSON: send it with Content-Type: application/json, not \(type)")
         }
         var request = request
         let bytes: ByteBuffer
@@ -67,27 +79,43 @@ struct ControlRoutes: Sendable {
         }
         let body: LaunchRequest
         do { body = try JSONDecoder().decode(LaunchRequest.self, from: Data(bytes.readableBytesView)) } catch {
-            throw APIError(.badRequest, "malformed launch request: \(describe(error)); send JSON like {\"path\": \"/abs/path/to/image-set\", \"name\": \"optional\", \"memory\": 67108864}")
+            throw APIError(
+                .badRequest,
+                "malformed launch request: \(describe(error)); send JSON like {\"path\": \"/abs/path/to/image-set\", \"name\": \"optional\", \"memory\": 67108864}"
+            )
         }
         guard !body.path.isEmpty else { throw APIError(.badRequest, "malformed launch request: `path` is empty") }
         var listen: [ListenAddress] = []
         for text in body.listen ?? [] {
-            do { listen.append(try ListenAddress.parse(text)) } catch { throw APIError(.badRequest, "malformed launch request: `listen`: \(error.description)") }
+            do { listen.append(try ListenAddress.parse(text)) } catch {
+                throw APIError(.badRequest, "malformed launch request: `listen`: \(error.description)")
+            }
         }
         if let idle = body.idleTimeout, idle != 0 && !CommandLineValues.isValidDuration(idle) {
-            throw APIError(.badRequest, "malformed launch request: `idleTimeout` must be 0 (never) or seconds up to a year, not \(idle)")
+            throw APIError(
+                .badRequest,
+                "malformed launch request: `idleTimeout` must be 0 (never) or seconds up to a year, not \(idle)")
         }
-        let options = LaunchOptions(memory: body.memory ?? ImageSetLayout.defaultMemory,
-                                    sharedMemory: body.sharedMemory ?? ImageSetLayout.defaultSharedMemory, timeout: body.timeout, listen: listen,
-                                    clientIdleTimeout: body.idleTimeout ?? LaunchOptions.defaultClientIdleTimeout)
+        var options = LaunchOptions(
+            memory: body.memory ?? ImageSetLayout.defaultMemory,
+            sharedMemory: body.sharedMemory ?? ImageSetLayout.defaultSharedMemory, timeout: body.timeout,
+            listen: listen,
+            clientIdleTimeout: body.idleTimeout ?? LaunchOptions.defaultClientIdleTimeout)
+        options.connect = body.connect
+        let launchOptions = options
         guard let caller = await context.caller() else {
-            throw APIError(.forbidden, "flexosd could not read the credentials of this connection (SO_PEERCRED), so it opens no file for it")
+            throw APIError(
+                .forbidden,
+                "flexosd could not read the credentials of this connection (SO_PEERCRED), so it opens no file for it")
         }
         try checkListening(listen, caller: caller)
         // Opening files and creating VMs block: never on an event loop thread.
         let registry = self.registry
         let status = try await NIOThreadPool.singleton.runIfActive {
-            try call { try registry.launch(path: body.path, name: body.name, engine: body.engine, options: options, caller: caller) }
+            try call {
+                try registry.launch(
+                    path: body.path, name: body.name, engine: body.engine, options: launchOptions, caller: caller)
+            }
         }
         metrics.launched(status)
         return EditedResponse(status: .created, response: status)
@@ -99,7 +127,10 @@ struct ControlRoutes: Sendable {
     private func checkListening(_ listen: [ListenAddress], caller: FileAccessIdentity) throws {
         guard caller.uid != FileAccessIdentity.current.uid, !othersMayListenAnywhere else { return }
         for address in listen where !address.isLoopback || address.isPrivilegedPort {
-            throw APIError(.forbidden, "\(address): as a member of the daemon's socket group you may listen only on loopback addresses (127.0.0.0/8, ::1) and ports from 1024 up; flexosd --group-may-listen-anywhere allows more")
+            throw APIError(
+                .forbidden,
+                "\(address): as a member of the daemon's socket group you may listen only on loopback addresses (127.0.0.0/8, ::1) and ports from 1024 up; flexosd --group-may-listen-anywhere allows more"
+            )
         }
     }
 
@@ -115,11 +146,14 @@ struct ControlRoutes: Sendable {
         }
         let follow = request.uri.queryParameters["follow"].map { $0 == "true" || $0 == "1" } ?? false
         let json = request.uri.queryParameters["format"] == "json"
-        let wanted: @Sendable (ConsoleLog.Chunk) -> Bool = { only == nil || $0.compartment == only || $0.compartment == "flexosd" }
+        let wanted: @Sendable (ConsoleLog.Chunk) -> Bool = {
+            only == nil || $0.compartment == only || $0.compartment == "flexosd"
+        }
         let contentType = json ? "application/x-ndjson" : "text/plain; charset=utf-8"
         if !follow {
             let text = log.chunks.filter(wanted).map { render($0, json: json, prefixer: &prefixer) }.joined()
-            return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+            return Response(
+                status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         let initialPrefixer = prefixer
         let stream = AsyncStream<ByteBuffer> { continuation in
@@ -139,7 +173,9 @@ struct ControlRoutes: Sendable {
     /// VMs) or as one JSON line {"compartment": ..., "text": ...}.
     private func render(_ chunk: ConsoleLog.Chunk, json: Bool, prefixer: inout LinePrefixer) -> String {
         if json {
-            let line = (try? JSONEncoder().encode(["compartment": chunk.compartment, "text": chunk.text])).map { String(decoding: $0, as: UTF8.self) }
+            let line = (try? JSONEncoder().encode(["compartment": chunk.compartment, "text": chunk.text])).map {
+                String(decoding: $0, as: UTF8.self)
+            }
             return (line ?? "{}") + "\n"
         }
         guard chunk.compartment != "flexosd" else { return chunk.text }
@@ -149,7 +185,9 @@ struct ControlRoutes: Sendable {
     /// The `name` path parameter, percent-decoded.
     private func imageSetName(_ context: ControlRequestContext) throws -> String {
         let raw = try context.parameters.require("name")
-        guard let name = ControlAPIPaths.unescaped(raw[...]) else { throw APIError(.badRequest, "the image set name in the path is not valid percent-encoding") }
+        guard let name = ControlAPIPaths.unescaped(raw[...]) else {
+            throw APIError(.badRequest, "the image set name in the path is not valid percent-encoding")
+        }
         return name
     }
 
@@ -161,7 +199,8 @@ struct ControlRoutes: Sendable {
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
             if field.isEmpty { return "it is not valid JSON" }
-            return "`\(field)` has the wrong type or value" + (["memory", "sharedMemory"].contains(field) ? " (a number of bytes, 0 or more)" : "")
+            return "`\(field)` has the wrong type or value"
+                + (["memory", "sharedMemory"].contains(field) ? " (a number of bytes, 0 or more)" : "")
         default:
             return "\(error)"
         }

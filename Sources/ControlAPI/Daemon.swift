@@ -32,7 +32,10 @@ public struct Daemon {
     /// Whether socket-group members may listen beyond the loopback and below port 1024.
     public var othersMayListenAnywhere = false
 
-    public init(socketPath: String, socketGroup: String?, engines: [any ImageSetEngine], idleTimeout: Double = Daemon.defaultIdleTimeout, logger: Logger) {
+    public init(
+        socketPath: String, socketGroup: String?, engines: [any ImageSetEngine],
+        idleTimeout: Double = Daemon.defaultIdleTimeout, logger: Logger
+    ) {
         self.socketPath = socketPath
         self.socketGroup = socketGroup
         self.engines = engines
@@ -51,13 +54,17 @@ public struct Daemon {
         let logger = self.logger
         let registry = ImageSetRegistry(engines: engines) { status, report in
             metrics.ended(status)
-            logger.info("image set ended", metadata: ["name": "\(status.name)", "outcome": "\(status.state)", "status": "\(report.exitStatus)"])
+            logger.info(
+                "image set ended",
+                metadata: ["name": "\(status.name)", "outcome": "\(status.state)", "status": "\(report.exitStatus)"])
         }
         // Sockets are created owner-only; nothing else this process creates is a file.
         umask(0o177)
         let socketPath = self.socketPath
         let server = Application(
-            router: ControlRoutes(registry: registry, metrics: metrics, othersMayListenAnywhere: othersMayListenAnywhere).router(),
+            router: ControlRoutes(
+                registry: registry, metrics: metrics, othersMayListenAnywhere: othersMayListenAnywhere
+            ).router(),
             // A client that opens a connection and sends nothing (or stops half-way) is
             // cut off instead of holding a connection for ever.
             server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(idleTimeout * 1000)))),
@@ -70,10 +77,11 @@ public struct Daemon {
                 logger.info("flexosd is serving its control API", metadata: ["socket": "\(socketPath)"])
             },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server), .init(service: RegistryService(registry: registry, logger: logger))],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: server), .init(service: RegistryService(registry: registry, logger: logger))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
         defer { unlink(socketPath) }
         try await group.run()
         logger.info("flexosd stopped")
@@ -84,7 +92,8 @@ public struct Daemon {
         var status = stat()
         guard lstat(socketPath, &status) == 0 else { return }
         guard (status.st_mode & S_IFMT) == S_IFSOCK else {
-            throw DaemonError(description: "\(socketPath) exists and is not a socket; remove it or choose another --socket")
+            throw DaemonError(
+                description: "\(socketPath) exists and is not a socket; remove it or choose another --socket")
         }
         if ControlClient.isListening(socketPath) {
             throw DaemonError(description: "another flexosd is already serving on \(socketPath)")
@@ -100,7 +109,9 @@ public struct Daemon {
         guard fd >= 0, write(fd, score, score.utf8.count) == score.utf8.count else {
             let reason = String(cString: strerror(errno))
             if fd >= 0 { close(fd) }
-            logger.notice("flexosd could not lower its OOM score (/proc/self/oom_score_adj: \(reason); lowering it takes CAP_SYS_RESOURCE): under memory pressure the kernel may pick it, and every image set with it")
+            logger.notice(
+                "flexosd could not lower its OOM score (/proc/self/oom_score_adj: \(reason); lowering it takes CAP_SYS_RESOURCE): under memory pressure the kernel may pick it, and every image set with it"
+            )
             return
         }
         close(fd)

@@ -16,12 +16,17 @@ final class DaemonMetrics: @unchecked Sendable {
     }
 
     func launched(_ status: ImageSetStatus) {
-        CoreMetrics.Counter(label: "flexosd_image_sets_launched_total", dimensions: [("engine", status.engine ?? "")], factory: factory).increment()
+        CoreMetrics.Counter(
+            label: "flexosd_image_sets_launched_total", dimensions: [("engine", status.engine ?? "")], factory: factory
+        ).increment()
     }
 
     func ended(_ status: ImageSetStatus) {
-        CoreMetrics.Counter(label: "flexosd_image_sets_ended_total", dimensions: [("outcome", status.state), ("engine", status.engine ?? "")], factory: factory)
-            .increment()
+        CoreMetrics.Counter(
+            label: "flexosd_image_sets_ended_total",
+            dimensions: [("outcome", status.state), ("engine", status.engine ?? "")], factory: factory
+        )
+        .increment()
     }
 
     /// The text of /metrics, with per-VM gauges for every running image set.
@@ -32,12 +37,19 @@ final class DaemonMetrics: @unchecked Sendable {
         running.record(registry.runningCount)
         var text: [UInt8] = []
         collectors.emit(into: &text)
-        var perVM: [(name: String, samples: [String])] = [("flexosd_vm_exits", []), ("flexosd_gate_calls_out", []), ("flexosd_gate_calls_in", [])]
+        var perVM: [(name: String, samples: [String])] = [
+            ("flexosd_vm_exits", []), ("flexosd_gate_calls_out", []), ("flexosd_gate_calls_in", [])
+        ]
         for set in registry.list() where set.state == "running" {
             for compartment in (try? registry.inspect(set.name)) ?? [] {
-                let labels = "{image_set=\"\(prometheusEscaped(set.name))\",compartment=\"\(prometheusEscaped(compartment.name))\",engine=\"\(set.engine ?? "")\"}"
-                let values = [compartment.kvmStatistics["exits"] ?? 0, compartment.gates.callsOut, compartment.gates.callsIn]
-                for index in perVM.indices { perVM[index].samples.append("\(perVM[index].name)\(labels) \(values[index])") }
+                let labels =
+                    "{image_set=\"\(prometheusEscaped(set.name))\",compartment=\"\(prometheusEscaped(compartment.name))\",engine=\"\(set.engine ?? "")\"}"
+                let values = [
+                    compartment.kvmStatistics["exits"] ?? 0, compartment.gates.callsOut, compartment.gates.callsIn
+                ]
+                for index in perVM.indices {
+                    perVM[index].samples.append("\(perVM[index].name)\(labels) \(values[index])")
+                }
             }
         }
         var result = String(decoding: text, as: UTF8.self)

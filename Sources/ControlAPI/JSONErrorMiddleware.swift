@@ -7,7 +7,9 @@ import Hummingbird
 struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let routes: [(method: HTTPRequest.Method, path: String)]
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         do {
             return try await next(request, context)
         } catch let error as APIError {
@@ -17,9 +19,13 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 let allowed = allowedMethods(request.uri.path)
                 if !allowed.isEmpty && !allowed.contains(request.method) {
                     let names = allowed.map(\.rawValue).joined(separator: ", ")
-                    throw APIError(.methodNotAllowed, "\(request.uri.path) takes \(names), not \(request.method.rawValue)", headers: [.allow: names])
+                    throw APIError(
+                        .methodNotAllowed, "\(request.uri.path) takes \(names), not \(request.method.rawValue)",
+                        headers: [.allow: names])
                 }
-                if allowed.isEmpty { throw APIError(.notFound, "there is no endpoint \(request.method.rawValue) \(request.uri.path)") }
+                if allowed.isEmpty {
+                    throw APIError(.notFound, "there is no endpoint \(request.method.rawValue) \(request.uri.path)")
+                }
             }
             throw APIError(error.status, error.body ?? error.status.reasonPhrase)
         }
@@ -30,7 +36,8 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         return routes.filter { route in
             let pattern = route.path.split(separator: "/", omittingEmptySubsequences: true)
-            return pattern.count == segments.count && zip(pattern, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+            return pattern.count == segments.count
+                && zip(pattern, segments).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
         }.map(\.method)
     }
 }

@@ -25,17 +25,23 @@ public struct Configuration: Hashable, Sendable, Codable {
 
     /// A name for people and for the results file, e.g. `vmept {net}{resp kvstore: sp,bc}`.
     public var id: String {
-        "\(mechanism.rawValue) " + compartments.map { compartment in
-            "{" + compartment.libraries.joined(separator: " ") + (compartment.hardening.isEmpty ? "" : ": " + compartment.hardening.map(\.shortName).joined(separator: ",")) + "}"
-        }.joined()
+        "\(mechanism.rawValue) "
+            + compartments.map { compartment in
+                "{" + compartment.libraries.joined(separator: " ")
+                    + (compartment.hardening.isEmpty
+                        ? "" : ": " + compartment.hardening.map(\.shortName).joined(separator: ",")) + "}"
+            }.joined()
     }
 
     /// The compartments as people read them: `net | resp kvstore`.
-    public var layoutDescription: String { compartments.map { $0.libraries.joined(separator: " ") }.joined(separator: " | ") }
+    public var layoutDescription: String {
+        compartments.map { $0.libraries.joined(separator: " ") }.joined(separator: " | ")
+    }
 
     /// Each compartment's hardening, in the same order: `- | sp,bc`.
     public var hardeningDescription: String {
-        compartments.map { $0.hardening.isEmpty ? "-" : $0.hardening.map(\.shortName).joined(separator: ",") }.joined(separator: " | ")
+        compartments.map { $0.hardening.isEmpty ? "-" : $0.hardening.map(\.shortName).joined(separator: ",") }.joined(
+            separator: " | ")
     }
 
     public var isHardened: Bool { compartments.contains { !$0.hardening.isEmpty } }
@@ -59,7 +65,9 @@ public struct Configuration: Hashable, Sendable, Codable {
         for (index, compartment) in compartments.enumerated() {
             text += "- comp\(index + 1):\n  mechanism: \(mechanism.rawValue)\n"
             if index == defaultIndex { text += "  default: True\n" }
-            if !compartment.hardening.isEmpty { text += "  hardening: [\(compartment.hardening.map(\.rawValue).joined(separator: ", "))]\n" }
+            if !compartment.hardening.isEmpty {
+                text += "  hardening: [\(compartment.hardening.map(\.rawValue).joined(separator: ", "))]\n"
+            }
         }
         text += "libraries:\n"
         for (index, compartment) in compartments.enumerated() {

@@ -48,22 +48,27 @@ public struct ExplorationReport: Codable, Sendable {
         measuredNow = exploration.measuredNow
         candidates = exploration.candidates.map { store.name($0) }
         rows = poset.walk.map { node in
-            let configuration = poset.nodes[node], measurement = exploration.measurements[node]
+            let configuration = poset.nodes[node]
+            let measurement = exploration.measurements[node]
             var prunedBy: String?
             let verdict: String
             switch exploration.verdicts[node] {
             case .met: verdict = "met"
             case .missed: verdict = "missed"
             case .failed: verdict = "failed"
-            case .pruned(let by): verdict = "pruned"; prunedBy = store.name(by)
+            case .pruned(let by):
+                verdict = "pruned"
+                prunedBy = store.name(by)
             case .unavailable: verdict = "not here"
             }
-            return Row(number: store.name(node), id: configuration.id, mechanism: configuration.mechanism.rawValue,
-                       compartments: configuration.layoutDescription, hardening: configuration.hardeningDescription,
-                       level: poset.level[node], figure: measurement?.figure, verdict: verdict, prunedBy: prunedBy,
-                       candidate: exploration.candidates.contains(node), buildSeconds: measurement?.buildSeconds,
-                       buildCold: measurement.map { !$0.compiledLibraries.isEmpty },
-                       error: measurement?.error ?? { if case .unavailable(let reason) = exploration.verdicts[node] { reason } else { nil } }())
+            return Row(
+                number: store.name(node), id: configuration.id, mechanism: configuration.mechanism.rawValue,
+                compartments: configuration.layoutDescription, hardening: configuration.hardeningDescription,
+                level: poset.level[node], figure: measurement?.figure, verdict: verdict, prunedBy: prunedBy,
+                candidate: exploration.candidates.contains(node), buildSeconds: measurement?.buildSeconds,
+                buildCold: measurement.map { !$0.compiledLibraries.isEmpty },
+                error: measurement?.error
+                    ?? { if case .unavailable(let reason) = exploration.verdicts[node] { reason } else { nil } }())
         }
     }
 
@@ -71,12 +76,18 @@ public struct ExplorationReport: Codable, Sendable {
     public var text: String {
         let header = ["#", "mechanism", "compartments", "hardening", "figure", "build", "verdict", ""]
         let cells = rows.map { row in
-            [row.number, row.mechanism, row.compartments, row.hardening, row.figure.map(format) ?? "-",
-             row.buildSeconds.map { String(format: "%.1f s ", $0) + (row.buildCold == true ? "cold" : "cached") } ?? "-",
-             row.verdict + (row.prunedBy.map { " (above \($0))" } ?? ""), row.candidate ? "candidate" : ""]
+            [
+                row.number, row.mechanism, row.compartments, row.hardening, row.figure.map(format) ?? "-",
+                row.buildSeconds.map { String(format: "%.1f s ", $0) + (row.buildCold == true ? "cold" : "cached") }
+                    ?? "-",
+                row.verdict + (row.prunedBy.map { " (above \($0))" } ?? ""), row.candidate ? "candidate" : ""
+            ]
         }
         let widths = header.indices.map { column in ([header] + cells).map { $0[column].count }.max() ?? 0 }
-        let line = { (fields: [String]) in zip(fields, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) }
+        let line = { (fields: [String]) in
+            zip(fields, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
+                .trimmingCharacters(in: .whitespaces)
+        }
         var lines = [line(header)] + cells.map(line)
         lines.append("")
         lines.append(contentsOf: summary)
@@ -84,9 +95,13 @@ public struct ExplorationReport: Codable, Sendable {
     }
 
     public var summary: [String] {
-        var lines = ["\(configurations) configurations; \(measured) measured (\(measuredNow) in this run), \(configurations - measured) pruned."]
+        var lines = [
+            "\(configurations) configurations; \(measured) measured (\(measuredNow) in this run), \(configurations - measured) pruned."
+        ]
         if let best, let threshold {
-            lines.append("best \(format(best)) \(unit); budget \(budget): \(higherIsBetter ? "at least" : "at most") \(format(threshold)) \(unit).")
+            lines.append(
+                "best \(format(best)) \(unit); budget \(budget): \(higherIsBetter ? "at least" : "at most") \(format(threshold)) \(unit)."
+            )
         }
         for row in rows where row.candidate {
             lines.append("candidate \(row.number): \(row.id), \(row.figure.map(format) ?? "-") \(unit)")
@@ -97,7 +112,11 @@ public struct ExplorationReport: Codable, Sendable {
         for (label, cold) in [("cold", true), ("cached", false)] {
             let times = rows.filter { $0.buildCold == cold }.compactMap(\.buildSeconds)
             if !times.isEmpty {
-                lines.append("builds \(label): \(times.count), " + String(format: "mean %.1f s, max %.1f s", times.reduce(0, +) / Double(times.count), times.max() ?? 0))
+                lines.append(
+                    "builds \(label): \(times.count), "
+                        + String(
+                            format: "mean %.1f s, max %.1f s", times.reduce(0, +) / Double(times.count),
+                            times.max() ?? 0))
             }
         }
         return lines

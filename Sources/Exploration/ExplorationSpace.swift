@@ -22,8 +22,11 @@ public struct ExplorationSpace: Sendable {
     public var benchmark: Benchmark
     public var budget: Budget
 
-    public init(name: String, application: String, libraries: [String], mechanisms: [Mechanism], hardeningChoices: [[Hardening]],
-                mechanismOrder: [Mechanism] = ExplorationSpace.defaultMechanismOrder, benchmark: Benchmark, budget: Budget) {
+    public init(
+        name: String, application: String, libraries: [String], mechanisms: [Mechanism],
+        hardeningChoices: [[Hardening]],
+        mechanismOrder: [Mechanism] = ExplorationSpace.defaultMechanismOrder, benchmark: Benchmark, budget: Budget
+    ) {
         self.name = name
         self.application = application
         self.libraries = libraries
@@ -54,7 +57,10 @@ public struct ExplorationSpace: Sendable {
         /// How long one run may take.
         public var timeoutSeconds: Int
 
-        public init(command: String, ready: String? = nil, figure: String, unit: String, higherIsBetter: Bool = true, runs: Int = 1, timeoutSeconds: Int = 300) {
+        public init(
+            command: String, ready: String? = nil, figure: String, unit: String, higherIsBetter: Bool = true,
+            runs: Int = 1, timeoutSeconds: Int = 300
+        ) {
             self.command = command
             self.ready = ready
             self.figure = figure
@@ -89,7 +95,9 @@ public struct ExplorationSpace: Sendable {
             let mechanisms: [Mechanism] = layout.count == 1 ? [.fcalls] : self.mechanisms
             for mechanism in mechanisms {
                 for hardening in choices(count: layout.count) {
-                    let compartments = zip(layout, hardening).map { Configuration.Compartment(libraries: $0, hardening: $1) }
+                    let compartments = zip(layout, hardening).map {
+                        Configuration.Compartment(libraries: $0, hardening: $1)
+                    }
                     result.append(Configuration(mechanism: mechanism, compartments: compartments))
                 }
             }

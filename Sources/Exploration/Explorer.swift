@@ -10,7 +10,10 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
     /// Why it could not be measured (the build, the launch or the benchmark failed).
     public var error: String?
 
-    public init(figure: Double?, runs: [Double] = [], buildSeconds: Double = 0, compiledLibraries: [String] = [], error: String? = nil) {
+    public init(
+        figure: Double?, runs: [Double] = [], buildSeconds: Double = 0, compiledLibraries: [String] = [],
+        error: String? = nil
+    ) {
         self.figure = figure
         self.runs = runs
         self.buildSeconds = buildSeconds
@@ -18,7 +21,9 @@ public struct BenchmarkResult: Codable, Sendable, Equatable {
         self.error = error
     }
 
-    public static func failed(_ error: String, buildSeconds: Double = 0, compiledLibraries: [String] = []) -> BenchmarkResult {
+    public static func failed(_ error: String, buildSeconds: Double = 0, compiledLibraries: [String] = [])
+        -> BenchmarkResult
+    {
         BenchmarkResult(figure: nil, buildSeconds: buildSeconds, compiledLibraries: compiledLibraries, error: error)
     }
 }
@@ -81,17 +86,21 @@ public struct Explorer: Sendable {
 
     public init(space: ExplorationSpace) {
         self.space = space
-        poset = SafetyPoset(space.configurations(), order: SafetyOrder(mechanismOrder: space.mechanismOrder, libraries: space.libraries))
+        poset = SafetyPoset(
+            space.configurations(), order: SafetyOrder(mechanismOrder: space.mechanismOrder, libraries: space.libraries)
+        )
     }
 
     /// Walks the space. `known` holds measurements of earlier runs by configuration id;
     /// `measure` is called for every other node the walk reaches, `step` before each node
     /// (its place in the walk, the node, what happens to it). `unavailable` says why a
     /// node cannot run on this host (nil: it can); such nodes are listed, not measured.
-    public func run<E: Error>(known: [String: BenchmarkResult] = [:],
-                              unavailable: (_ node: Int) -> String? = { _ in nil },
-                              step: (_ position: Int, _ node: Int, _ what: WalkStep) -> Void = { _, _, _ in },
-                              measure: (_ node: Int) throws(E) -> BenchmarkResult) throws(E) -> Exploration {
+    public func run<E: Error>(
+        known: [String: BenchmarkResult] = [:],
+        unavailable: (_ node: Int) -> String? = { _ in nil },
+        step: (_ position: Int, _ node: Int, _ what: WalkStep) -> Void = { _, _, _ in },
+        measure: (_ node: Int) throws(E) -> BenchmarkResult
+    ) throws(E) -> Exploration {
         var measurements = [BenchmarkResult?](repeating: nil, count: poset.nodes.count)
         var prunedBy = [Int?](repeating: nil, count: poset.nodes.count)
         var unavailableWhy = [String?](repeating: nil, count: poset.nodes.count)
@@ -120,13 +129,17 @@ public struct Explorer: Sendable {
                 measuredNow += 1
             }
         }
-        return conclude(measurements: measurements, prunedBy: prunedBy, unavailable: unavailableWhy, measuredNow: measuredNow)
+        return conclude(
+            measurements: measurements, prunedBy: prunedBy, unavailable: unavailableWhy, measuredNow: measuredNow)
     }
 
     /// The verdicts under the final best figure. A node pruned under an earlier, lower
     /// best would miss under the final one too, so pruning never hides a candidate.
-    private func conclude(measurements: [BenchmarkResult?], prunedBy: [Int?], unavailable: [String?], measuredNow: Int) -> Exploration {
-        let best = best(of: measurements), threshold = self.threshold(best: best)
+    private func conclude(measurements: [BenchmarkResult?], prunedBy: [Int?], unavailable: [String?], measuredNow: Int)
+        -> Exploration
+    {
+        let best = best(of: measurements)
+        let threshold = self.threshold(best: best)
         let verdicts: [Verdict] = poset.nodes.indices.map { node in
             if let reason = unavailable[node] { return .unavailable(reason) }
             if let by = prunedBy[node] { return .pruned(by: by) }
@@ -134,10 +147,12 @@ public struct Explorer: Sendable {
             return meets(measurement, threshold: threshold) ? .met : .missed
         }
         let candidates = poset.nodes.indices.filter { node in
-            verdicts[node] == .met && !poset.nodes.indices.contains { poset.below[$0].contains(node) && verdicts[$0] == .met }
+            verdicts[node] == .met
+                && !poset.nodes.indices.contains { poset.below[$0].contains(node) && verdicts[$0] == .met }
         }
-        return Exploration(space: space, poset: poset, measurements: measurements, verdicts: verdicts, best: best,
-                           threshold: threshold, candidates: candidates, measuredNow: measuredNow)
+        return Exploration(
+            space: space, poset: poset, measurements: measurements, verdicts: verdicts, best: best,
+            threshold: threshold, candidates: candidates, measuredNow: measuredNow)
     }
 
     private func best(of measurements: [BenchmarkResult?]) -> Double? {

@@ -33,7 +33,9 @@ public struct ImageSetBenchmark: Sendable {
         let buildSeconds = Date().timeIntervalSince(start)
         do {
             let runs = try run(built.folder, node: node)
-            return BenchmarkResult(figure: median(runs), runs: runs, buildSeconds: buildSeconds, compiledLibraries: built.compiledLibraries)
+            return BenchmarkResult(
+                figure: median(runs), runs: runs, buildSeconds: buildSeconds, compiledLibraries: built.compiledLibraries
+            )
         } catch {
             return .failed("\(error)", buildSeconds: buildSeconds, compiledLibraries: built.compiledLibraries)
         }
@@ -41,9 +43,11 @@ public struct ImageSetBenchmark: Sendable {
 
     private func build(_ configuration: Configuration, node: Int) throws -> BuildResult {
         let path = store.conformationPath(node)
-        try configuration.conformationYAML(application: space.application).write(toFile: path, atomically: true, encoding: .utf8)
+        try configuration.conformationYAML(application: space.application).write(
+            toFile: path, atomically: true, encoding: .utf8)
         let conformation = try Conformation.load(path: path)
-        let plan = try BuildPlan(conformation: conformation, application: space.application, tree: builder.tree, file: path)
+        let plan = try BuildPlan(
+            conformation: conformation, application: space.application, tree: builder.tree, file: path)
         return try builder.build(plan, into: store.buildFolder(node))
     }
 
@@ -53,16 +57,25 @@ public struct ImageSetBenchmark: Sendable {
         let monitor = try launch(folder, log: log)
         defer { stop(monitor) }
         let port = try waitForListener(monitor, log: log)
-        let substitute = { (command: String) in command.replacingOccurrences(of: "{host}", with: "127.0.0.1").replacingOccurrences(of: "{port}", with: "\(port)") }
+        let substitute = { (command: String) in
+            command.replacingOccurrences(of: "{host}", with: "127.0.0.1").replacingOccurrences(
+                of: "{port}", with: "\(port)")
+        }
         if let ready = space.benchmark.ready { try waitUntilReady(substitute(ready), monitor: monitor, log: log) }
         var figures: [Double] = []
         for run in 1...space.benchmark.runs {
             let output = log + ".benchmark-\(run).txt"
-            let status = try ShellCommand(command: substitute(space.benchmark.command), timeoutSeconds: space.benchmark.timeoutSeconds).run(outputPath: output)
+            let status = try ShellCommand(
+                command: substitute(space.benchmark.command), timeoutSeconds: space.benchmark.timeoutSeconds
+            ).run(outputPath: output)
             let text = ShellCommand.cappedOutput(output)
-            guard status == 0 else { throw failure("the benchmark \(ShellCommand.describe(status))", output: text, log: output) }
+            guard status == 0 else {
+                throw failure("the benchmark \(ShellCommand.describe(status))", output: text, log: output)
+            }
             guard let figure = FigureReader(pattern: space.benchmark.figure).figure(in: text) else {
-                throw failure("the benchmark's output has no match of `figure` (\(space.benchmark.figure))", output: text, log: output)
+                throw failure(
+                    "the benchmark's output has no match of `figure` (\(space.benchmark.figure))", output: text,
+                    log: output)
             }
             figures.append(figure)
         }
@@ -71,9 +84,11 @@ public struct ImageSetBenchmark: Sendable {
 
     private func launch(_ folder: String, log: String) throws(ExplorationError) -> Process {
         guard FileManager.default.isExecutableFile(atPath: flexosd) else {
-            throw ExplorationError.missingTool("flexosd is not at \(flexosd): build it (swift build) or pass --flexosd PATH")
+            throw ExplorationError.missingTool(
+                "flexosd is not at \(flexosd): build it (swift build) or pass --flexosd PATH")
         }
-        guard FileManager.default.createFile(atPath: log, contents: nil), let output = FileHandle(forWritingAtPath: log) else {
+        guard FileManager.default.createFile(atPath: log, contents: nil), let output = FileHandle(forWritingAtPath: log)
+        else {
             throw ExplorationError.results(path: log, "cannot be written")
         }
         defer { try? output.close() }
@@ -83,7 +98,9 @@ public struct ImageSetBenchmark: Sendable {
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { throw ExplorationError.missingTool("cannot start \(flexosd): \(error.localizedDescription)") }
+        do { try process.run() } catch {
+            throw ExplorationError.missingTool("cannot start \(flexosd): \(error.localizedDescription)")
+        }
         ChildProcesses.shared.add(process.processIdentifier)
         return process
     }
@@ -94,23 +111,31 @@ public struct ImageSetBenchmark: Sendable {
         while Date() < deadline {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.contains(" listening on ") }),
-               let port = line.split(separator: ":").last.flatMap({ Int($0) }) {
+                let port = line.split(separator: ":").last.flatMap({ Int($0) })
+            {
                 return port
             }
-            guard monitor.isRunning else { throw failure("the image set stopped before it listened", output: text, log: log) }
+            guard monitor.isRunning else {
+                throw failure("the image set stopped before it listened", output: text, log: log)
+            }
             usleep(20_000)
         }
-        throw failure("the image set did not listen within \(Int(ImageSetBenchmark.launchTimeout)) s", output: "", log: log)
+        throw failure(
+            "the image set did not listen within \(Int(ImageSetBenchmark.launchTimeout)) s", output: "", log: log)
     }
 
     private func waitUntilReady(_ command: String, monitor: Process, log: String) throws(ExplorationError) {
         let deadline = Date().addingTimeInterval(ImageSetBenchmark.launchTimeout)
         while Date() < deadline {
             if try ShellCommand(command: command, timeoutSeconds: 5).run(outputPath: log + ".ready.txt") == 0 { return }
-            guard monitor.isRunning else { throw failure("the image set stopped before it was ready", output: "", log: log) }
+            guard monitor.isRunning else {
+                throw failure("the image set stopped before it was ready", output: "", log: log)
+            }
             usleep(50_000)
         }
-        throw failure("`ready` did not succeed within \(Int(ImageSetBenchmark.launchTimeout)) s", output: "", log: log + ".ready.txt")
+        throw failure(
+            "`ready` did not succeed within \(Int(ImageSetBenchmark.launchTimeout)) s", output: "",
+            log: log + ".ready.txt")
     }
 
     /// SIGTERM, then SIGKILL if the monitor has not gone within 5 s.
@@ -132,7 +157,8 @@ public struct ImageSetBenchmark: Sendable {
 
     private func median(_ values: [Double]) -> Double {
         let sorted = values.sorted()
-        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        return sorted.count % 2 == 1
+            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 }
 
@@ -146,9 +172,12 @@ public struct FigureReader: Sendable {
     public func figure(in output: String) -> Double? {
         guard let expression = try? NSRegularExpression(pattern: pattern) else { return nil }
         let text = output as NSString
-        let numbers = expression.matches(in: output, range: NSRange(location: 0, length: text.length)).compactMap { match -> Double? in
+        let numbers = expression.matches(in: output, range: NSRange(location: 0, length: text.length)).compactMap {
+            match -> Double? in
             let range = match.range(at: 1)
-            guard range.location != NSNotFound, let value = Double(text.substring(with: range)), value.isFinite else { return nil }
+            guard range.location != NSNotFound, let value = Double(text.substring(with: range)), value.isFinite else {
+                return nil
+            }
             return value
         }
         return numbers.isEmpty ? nil : numbers.reduce(0, +) / Double(numbers.count)

@@ -12,7 +12,9 @@ public struct PosetPicture: Sendable {
         self.store = store
     }
 
-    static let palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    static let palette = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"
+    ]
     static let spacing = (x: 46.0, y: 90.0), radius = 15.0, margin = 40.0
 
     public var svg: String {
@@ -27,14 +29,19 @@ public struct PosetPicture: Sendable {
         for (level, nodes) in rows {
             let offset = (width - Double(nodes.count) * PosetPicture.spacing.x) / 2 + PosetPicture.spacing.x / 2
             for (column, node) in nodes.enumerated() {
-                position[node] = (offset + Double(column) * PosetPicture.spacing.x, height - legendHeight - PosetPicture.margin - Double(level) * PosetPicture.spacing.y - PosetPicture.spacing.y / 2)
+                position[node] = (
+                    offset + Double(column) * PosetPicture.spacing.x,
+                    height - legendHeight - PosetPicture.margin - Double(level) * PosetPicture.spacing.y - PosetPicture
+                        .spacing.y / 2
+                )
             }
         }
         var body = ""
         for node in poset.nodes.indices {
             for lower in poset.covers[node] {
                 let (a, b) = (position[node]!, position[lower]!)
-                body += "<line x1=\"\(f(a.x))\" y1=\"\(f(a.y))\" x2=\"\(f(b.x))\" y2=\"\(f(b.y))\" stroke=\"#bbb\" stroke-width=\"0.6\"/>\n"
+                body +=
+                    "<line x1=\"\(f(a.x))\" y1=\"\(f(a.y))\" x2=\"\(f(b.x))\" y2=\"\(f(b.y))\" stroke=\"#bbb\" stroke-width=\"0.6\"/>\n"
             }
         }
         for node in poset.nodes.indices { body += circle(node, at: position[node]!) }
@@ -49,13 +56,16 @@ public struct PosetPicture: Sendable {
 
     private var title: String {
         let e = exploration
-        return "\(e.space.name): \(e.poset.nodes.count) configurations, \(e.measuredCount) measured, budget \(e.space.budget.description) (\(e.space.benchmark.unit)); safer is higher"
+        return
+            "\(e.space.name): \(e.poset.nodes.count) configurations, \(e.measuredCount) measured, budget \(e.space.budget.description) (\(e.space.benchmark.unit)); safer is higher"
     }
 
     /// The distinct placements, in enumeration order; a node's colour is its placement's.
     private var layouts: [String] {
         var seen: [String] = []
-        for node in exploration.poset.nodes where !seen.contains(node.layoutDescription) { seen.append(node.layoutDescription) }
+        for node in exploration.poset.nodes where !seen.contains(node.layoutDescription) {
+            seen.append(node.layoutDescription)
+        }
         return seen
     }
 
@@ -65,18 +75,22 @@ public struct PosetPicture: Sendable {
     }
 
     private func circle(_ node: Int, at point: (x: Double, y: Double)) -> String {
-        let configuration = exploration.poset.nodes[node], verdict = exploration.verdicts[node]
+        let configuration = exploration.poset.nodes[node]
+        let verdict = exploration.verdicts[node]
         let fill = configuration.isHardened ? colour(node) : "white"
         let dash = verdict.isMeasured ? "" : " stroke-dasharray=\"3,2\" opacity=\"0.55\""
         let label = exploration.measurements[node]?.figure.map(short) ?? (verdict == .failed ? "fail" : "")
         var text = "<g><title>\(escape(store.name(node) + " " + configuration.id))</title>"
         if verdict == .missed || verdict == .failed {
-            text += "<circle cx=\"\(f(point.x))\" cy=\"\(f(point.y))\" r=\"\(f(PosetPicture.radius + 4))\" fill=\"none\" stroke=\"#a00\" stroke-width=\"1.5\"/>"
+            text +=
+                "<circle cx=\"\(f(point.x))\" cy=\"\(f(point.y))\" r=\"\(f(PosetPicture.radius + 4))\" fill=\"none\" stroke=\"#a00\" stroke-width=\"1.5\"/>"
         }
-        text += "<circle cx=\"\(f(point.x))\" cy=\"\(f(point.y))\" r=\"\(f(PosetPicture.radius))\" fill=\"\(fill)\" stroke=\"\(colour(node))\" stroke-width=\"3\"\(dash)/>"
+        text +=
+            "<circle cx=\"\(f(point.x))\" cy=\"\(f(point.y))\" r=\"\(f(PosetPicture.radius))\" fill=\"\(fill)\" stroke=\"\(colour(node))\" stroke-width=\"3\"\(dash)/>"
         if !label.isEmpty {
             let ink = configuration.isHardened ? "white" : "black"
-            text += "<text x=\"\(f(point.x))\" y=\"\(f(point.y + 4))\" font-size=\"10\" text-anchor=\"middle\" fill=\"\(ink)\">\(escape(label))</text>"
+            text +=
+                "<text x=\"\(f(point.x))\" y=\"\(f(point.y + 4))\" font-size=\"10\" text-anchor=\"middle\" fill=\"\(ink)\">\(escape(label))</text>"
         }
         if exploration.candidates.contains(node) {
             text += "<text x=\"\(f(point.x + 12))\" y=\"\(f(point.y - 10))\" font-size=\"20\" fill=\"#d4a000\">★</text>"
@@ -89,20 +103,27 @@ public struct PosetPicture: Sendable {
         var y = top + 10
         for (index, layout) in layouts.enumerated() {
             let colour = PosetPicture.palette[index % PosetPicture.palette.count]
-            text += "<circle cx=\"\(f(PosetPicture.margin + 8))\" cy=\"\(f(y))\" r=\"7\" fill=\"\(colour)\"/><text x=\"\(f(PosetPicture.margin + 22))\" y=\"\(f(y + 4))\" font-size=\"12\">\(escape(layout))</text>\n"
+            text +=
+                "<circle cx=\"\(f(PosetPicture.margin + 8))\" cy=\"\(f(y))\" r=\"7\" fill=\"\(colour)\"/><text x=\"\(f(PosetPicture.margin + 22))\" y=\"\(f(y + 4))\" font-size=\"12\">\(escape(layout))</text>\n"
             y += 24
         }
-        text += "<text x=\"\(f(PosetPicture.margin))\" y=\"\(f(y + 4))\" font-size=\"12\">filled: hardened; hollow: not; dashed: pruned (not measured); red ring: missed the budget; label: figure (k = thousands); ★ candidate</text>\n"
+        text +=
+            "<text x=\"\(f(PosetPicture.margin))\" y=\"\(f(y + 4))\" font-size=\"12\">filled: hardened; hollow: not; dashed: pruned (not measured); red ring: missed the budget; label: figure (k = thousands); ★ candidate</text>\n"
         return text
     }
 
     private func short(_ value: Double) -> String {
-        value >= 10_000 ? "\(Int((value / 1000).rounded()))k" : value >= 1000 ? "\(Int((value / 100).rounded()) / 10).\(Int((value / 100).rounded()) % 10)k" : "\(Int(value.rounded()))"
+        value >= 10_000
+            ? "\(Int((value / 1000).rounded()))k"
+            : value >= 1000
+                ? "\(Int((value / 100).rounded()) / 10).\(Int((value / 100).rounded()) % 10)k"
+                : "\(Int(value.rounded()))"
     }
 
     private func f(_ value: Double) -> String { String(Int(value.rounded())) }
 
     private func escape(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
     }
 }

@@ -19,8 +19,11 @@ public struct ResultStore: Sendable {
         self.folder = folder
         benchmark = space.benchmark
         for sub in ["", "/configs", "/builds", "/logs"] {
-            do { try FileManager.default.createDirectory(atPath: folder + sub, withIntermediateDirectories: true) } catch {
-                throw ExplorationError.results(path: folder + sub, "cannot create the folder: \(error.localizedDescription)")
+            do {
+                try FileManager.default.createDirectory(atPath: folder + sub, withIntermediateDirectories: true)
+            } catch {
+                throw ExplorationError.results(
+                    path: folder + sub, "cannot create the folder: \(error.localizedDescription)")
             }
         }
     }
@@ -32,7 +35,9 @@ public struct ResultStore: Sendable {
     public func load() throws(ExplorationError) -> (measurements: [String: BenchmarkResult], note: String?) {
         guard let data = FileManager.default.contents(atPath: resultsPath) else { return ([:], nil) }
         guard let contents = try? JSONDecoder().decode(Contents.self, from: data) else {
-            throw ExplorationError.results(path: resultsPath, "is not an exploration's results file; move it away or pass another --results folder")
+            throw ExplorationError.results(
+                path: resultsPath, "is not an exploration's results file; move it away or pass another --results folder"
+            )
         }
         guard contents.benchmark == benchmark else {
             return ([:], "the benchmark changed since \(resultsPath) was written: measuring every configuration again")
@@ -41,7 +46,9 @@ public struct ResultStore: Sendable {
     }
 
     /// Adds one measurement to results.json (written whole, then renamed into place).
-    public func record(_ measurement: BenchmarkResult, id: String, into measurements: inout [String: BenchmarkResult]) throws(ExplorationError) {
+    public func record(_ measurement: BenchmarkResult, id: String, into measurements: inout [String: BenchmarkResult])
+        throws(ExplorationError)
+    {
         measurements[id] = measurement
         try write(Contents(benchmark: benchmark, measurements: measurements), to: resultsPath)
     }

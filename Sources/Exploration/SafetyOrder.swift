@@ -55,7 +55,9 @@ public struct SafetyPoset: Sendable {
         let below = nodes.indices.map { i in nodes.indices.filter { j in order.isSafer(nodes[i], than: nodes[j]) } }
         self.below = below
         let belowSets = below.map(Set.init)
-        covers = nodes.indices.map { i in below[i].filter { j in !below[i].contains { k in k != j && belowSets[k].contains(j) } } }
+        covers = nodes.indices.map { i in
+            below[i].filter { j in !below[i].contains { k in k != j && belowSets[k].contains(j) } }
+        }
         var level = [Int](repeating: -1, count: nodes.count)
         func levelOf(_ i: Int) -> Int {
             if level[i] < 0 { level[i] = (below[i].map(levelOf).max() ?? -1) + 1 }

@@ -22,7 +22,9 @@ struct ShellCommand {
     /// Runs it, its output (standard output and error together) going to `outputPath`;
     /// returns its exit status (124 when it timed out, 137 when it was then killed).
     func run(outputPath: String) throws(ExplorationError) -> Int32 {
-        guard FileManager.default.createFile(atPath: outputPath, contents: nil), let output = FileHandle(forWritingAtPath: outputPath) else {
+        guard FileManager.default.createFile(atPath: outputPath, contents: nil),
+            let output = FileHandle(forWritingAtPath: outputPath)
+        else {
             throw ExplorationError.results(path: outputPath, "cannot be written")
         }
         defer { try? output.close() }
@@ -32,12 +34,16 @@ struct ShellCommand {
         process.standardOutput = output
         process.standardError = output
         process.standardInput = FileHandle.nullDevice
-        do { try process.run() } catch { throw ExplorationError.missingTool("cannot run /usr/bin/timeout (coreutils): \(error.localizedDescription)") }
+        do { try process.run() } catch {
+            throw ExplorationError.missingTool("cannot run /usr/bin/timeout (coreutils): \(error.localizedDescription)")
+        }
         ChildProcesses.shared.add(process.processIdentifier)
         process.waitUntilExit()
         ChildProcesses.shared.remove(process.processIdentifier)
         // timeout(1) kills itself with the signal it had to send: that is a timeout too.
-        if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL { return ShellCommand.killedAfterTimeout }
+        if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
+            return ShellCommand.killedAfterTimeout
+        }
         return process.terminationStatus
     }
 
@@ -78,7 +84,10 @@ final class ChildProcesses: @unchecked Sendable {
                 source.setEventHandler { [self] in
                     let children = lock.withLock { pids }
                     for pid in children { kill(pid, SIGTERM) }
-                    FileHandle.standardError.write(Data("\nflexosctl: interrupted; stopped \(children.count) child process(es); run the same command again to resume\n".utf8))
+                    FileHandle.standardError.write(
+                        Data(
+                            "\nflexosctl: interrupted; stopped \(children.count) child process(es); run the same command again to resume\n"
+                                .utf8))
                     exit(128 + signal)
                 }
                 source.resume()

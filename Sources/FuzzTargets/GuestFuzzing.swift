@@ -10,18 +10,23 @@ import Monitor
 enum HypercallFuzzing {
     static let range: Range<UInt64> = 0x10_0000..<0x11_0000
     static let memory = try! GuestMemory(name: "flexos-fuzz-hypercall", size: range.upperBound - range.lowerBound)
-    static let space = GuestAddressSpace(slots: [.init(range: range, memory: memory, offset: 0)],
-                                         mapped: [GuestRegion(kind: .heap, range: range, permissions: .readWrite)])
+    static let space = GuestAddressSpace(
+        slots: [.init(range: range, memory: memory, offset: 0)],
+        mapped: [GuestRegion(kind: .heap, range: range, permissions: .readWrite)])
 
     static func run(_ bytes: UnsafeRawBufferPointer) {
         var input = InputReader(bytes)
-        let number = input.word(), raw = input.word()
-        let argument = raw & 1 == 0 ? range.lowerBound &+ (raw >> 1) % (range.upperBound - range.lowerBound + 64) &- 32 : raw
+        let number = input.word()
+        let raw = input.word()
+        let argument =
+            raw & 1 == 0 ? range.lowerBound &+ (raw >> 1) % (range.upperBound - range.lowerBound + 64) &- 32 : raw
         memset(memory.base, 0, Int(memory.size))
         // The ring is set up, then the input overwrites it: its indices are the guest's word.
         let console = ConsoleRing(host: memory.base, bytes: 4096)
         let rest = input.rest
-        if let base = rest.baseAddress { memory.base.copyMemory(from: base, byteCount: min(rest.count, Int(memory.size))) }
+        if let base = rest.baseAddress {
+            memory.base.copyMemory(from: base, byteCount: min(rest.count, Int(memory.size)))
+        }
         let handler = HypercallHandler(space: space, console: console, compartmentCount: 2) { _ in }
         guard let call = Hypercall.decode(address: GuestLayout.hypercallWindow &+ (number % 16) * 8) else { return }
         _ = handler.handle(call, argument: argument)
@@ -41,12 +46,16 @@ enum FaultFuzzing {
     static func setup(_ image: String) -> Setup? {
         if let done = setups[image] { return done }
         guard let set = try? ImageSet.open(image),
-              let layout = try? ImageSetLayout(image: set.image, manifest: set.manifest, memory: 2 << 20, sharedMemory: 2 << 20),
-              let shared = try? GuestMemory(name: "flexos-fuzz-shared", size: 2 << 20),
-              let memory = try? CompartmentMemory(setName: "fuzz", imageSet: layout, index: 0, image: set.image, shared: shared, applicationCompartment: 0)
+            let layout = try? ImageSetLayout(
+                image: set.image, manifest: set.manifest, memory: 2 << 20, sharedMemory: 2 << 20),
+            let shared = try? GuestMemory(name: "flexos-fuzz-shared", size: 2 << 20),
+            let memory = try? CompartmentMemory(
+                setName: "fuzz", imageSet: layout, index: 0, image: set.image, shared: shared, applicationCompartment: 0
+            )
         else { return nil }
-        let analyzer = FaultAnalyzer(compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables,
-                                     space: memory.addressSpace, symbolizer: Symbolizer(image: set.image), exports: set.manifest.exports)
+        let analyzer = FaultAnalyzer(
+            compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables,
+            space: memory.addressSpace, symbolizer: Symbolizer(image: set.image), exports: set.manifest.exports)
         setups[image] = Setup(memory: memory, analyzer: analyzer)
         return setups[image]
     }
@@ -55,10 +64,12 @@ enum FaultFuzzing {
         guard let setup = setup(image) else { return }
         var input = InputReader(bytes)
         let stack = setup.memory.layout.stack
-        var regs = kvm_regs(), sregs = kvm_sregs()
+        var regs = kvm_regs()
+        var sregs = kvm_sregs()
         regs.rip = input.word()
         // Half the time the stack pointers point into the stack, where the words below go.
-        let rsp = input.word(), rbp = input.word()
+        let rsp = input.word()
+        let rbp = input.word()
         regs.rsp = rsp & 1 == 0 ? stack.lowerBound + (rsp >> 1) % (stack.upperBound - stack.lowerBound) : rsp
         regs.rbp = rbp & 1 == 0 ? stack.lowerBound + (rbp >> 1) % (stack.upperBound - stack.lowerBound) : rbp
         sregs.cr2 = input.word()

@@ -23,7 +23,9 @@ enum ManifestFuzzing {
     nonisolated(unsafe) static var images: [String: ELFImage] = [:]
 
     static func run(_ bytes: UnsafeRawBufferPointer, image: String) {
-        guard let manifest = try? ImageManifest.load(path: ScratchFile.write(bytes, named: "manifest.json")) else { return }
+        guard let manifest = try? ImageManifest.load(path: ScratchFile.write(bytes, named: "manifest.json")) else {
+            return
+        }
         if images[image] == nil { images[image] = try? ELFImage(path: image) }
         guard let elf = images[image] else { return }
         _ = try? ImageSetLayout(image: elf, manifest: manifest, memory: 4 << 20, sharedMemory: 2 << 20)

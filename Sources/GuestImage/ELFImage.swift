@@ -39,7 +39,10 @@ public final class ELFImage: @unchecked Sendable {
         self.path = path
         file = try ELFImage.map(path)
         elf_version(UInt32(EV_CURRENT))
-        guard let elf = elf_memory(UnsafeMutableRawPointer(mutating: file.baseAddress)?.assumingMemoryBound(to: CChar.self), file.count) else {
+        guard
+            let elf = elf_memory(
+                UnsafeMutableRawPointer(mutating: file.baseAddress)?.assumingMemoryBound(to: CChar.self), file.count)
+        else {
             munmap(UnsafeMutableRawPointer(mutating: file.baseAddress), max(file.count, 1))
             throw ImageError.notELF(path: path)
         }
@@ -51,7 +54,9 @@ public final class ELFImage: @unchecked Sendable {
             try ELFImage.checkPlacement(segments, entry: entry, path: path)
             abiVersion = try ELFImage.readABIVersion(elf, path: path, file: file)
             stackGuardAddress = ELFSections(elf).first(named: GuestLayout.stackGuardSection)
-                .flatMap { $0.header.sh_size >= 8 && $0.header.sh_flags & UInt64(SHF_WRITE) == 0 ? $0.header.sh_addr : nil }
+                .flatMap {
+                    $0.header.sh_size >= 8 && $0.header.sh_flags & UInt64(SHF_WRITE) == 0 ? $0.header.sh_addr : nil
+                }
         } catch {
             elf_end(elf)
             munmap(UnsafeMutableRawPointer(mutating: file.baseAddress), max(file.count, 1))
@@ -88,7 +93,9 @@ public final class ELFImage: @unchecked Sendable {
         let fd = try openRegularFile(path)
         defer { close(fd) }
         var status = stat()
-        guard fstat(fd, &status) == 0 else { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        guard fstat(fd, &status) == 0 else {
+            throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
         guard status.st_size > 0 else { throw ImageError.notELF(path: path) }
         guard let mapping = mmap(nil, Int(status.st_size), PROT_READ, MAP_PRIVATE, fd, 0), mapping != MAP_FAILED else {
             throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
@@ -107,21 +114,33 @@ public final class ELFImage: @unchecked Sendable {
             throw ImageError.truncated(path: path, detail: "the ELF header is incomplete")
         }
         guard header.e_ident.5 == UInt8(ELFDATA2LSB) else { throw ImageError.notLittleEndian(path: path) }
-        guard header.e_machine == UInt16(EM_X86_64) else { throw ImageError.wrongMachine(path: path, machine: header.e_machine) }
+        guard header.e_machine == UInt16(EM_X86_64) else {
+            throw ImageError.wrongMachine(path: path, machine: header.e_machine)
+        }
         guard header.e_type == UInt16(ET_EXEC) else { throw ImageError.notExecutable(path: path, type: header.e_type) }
         // e_phnum and e_phentsize are 16-bit, so only the offset can make the sum wrap.
-        let (tableEnd, overflow) = header.e_phoff.addingReportingOverflow(UInt64(header.e_phnum) * UInt64(header.e_phentsize))
+        let (tableEnd, overflow) = header.e_phoff.addingReportingOverflow(
+            UInt64(header.e_phnum) * UInt64(header.e_phentsize))
         guard !overflow, tableEnd <= UInt64(fileSize) else {
-            throw ImageError.truncated(path: path, detail: "the program headers start at byte \(header.e_phoff), past the end of the \(fileSize)-byte file")
+            throw ImageError.truncated(
+                path: path,
+                detail: "the program headers start at byte \(header.e_phoff), past the end of the \(fileSize)-byte file"
+            )
         }
-        let (sectionsEnd, sectionsOverflow) = header.e_shoff.addingReportingOverflow(UInt64(header.e_shnum) * UInt64(header.e_shentsize))
+        let (sectionsEnd, sectionsOverflow) = header.e_shoff.addingReportingOverflow(
+            UInt64(header.e_shnum) * UInt64(header.e_shentsize))
         guard !sectionsOverflow, sectionsEnd <= UInt64(fileSize) else {
-            throw ImageError.truncated(path: path, detail: "the section headers start at byte \(header.e_shoff), past the end of the \(fileSize)-byte file")
+            throw ImageError.truncated(
+                path: path,
+                detail: "the section headers start at byte \(header.e_shoff), past the end of the \(fileSize)-byte file"
+            )
         }
         return header
     }
 
-    private static func readSegments(_ elf: OpaquePointer, header: GElf_Ehdr, path: String, fileSize: UInt64) throws(ImageError) -> [ELFSegment] {
+    private static func readSegments(_ elf: OpaquePointer, header: GElf_Ehdr, path: String, fileSize: UInt64)
+        throws(ImageError) -> [ELFSegment]
+    {
         var segments: [ELFSegment] = []
         for index in 0..<Int(header.e_phnum) {
             var program = GElf_Phdr()
@@ -131,7 +150,9 @@ public final class ELFImage: @unchecked Sendable {
             guard program.p_type == UInt32(PT_LOAD) else { continue }
             guard program.p_memsz > 0 else {
                 if program.p_vaddr == header.e_entry {
-                    throw ImageError.inconsistentSegment(path: path, index: index, detail: "is empty (p_memsz 0), yet the entry point \(hex(header.e_entry)) is its start")
+                    throw ImageError.inconsistentSegment(
+                        path: path, index: index,
+                        detail: "is empty (p_memsz 0), yet the entry point \(hex(header.e_entry)) is its start")
                 }
                 continue
             }
@@ -150,32 +171,46 @@ public final class ELFImage: @unchecked Sendable {
 
     private static func checkSegment(_ segment: ELFSegment, path: String, fileSize: UInt64) throws(ImageError) {
         guard segment.fileSize <= segment.memorySize else {
-            throw ImageError.inconsistentSegment(path: path, index: segment.index, detail: "has more bytes in the file (\(segment.fileSize)) than in memory (\(segment.memorySize))")
+            throw ImageError.inconsistentSegment(
+                path: path, index: segment.index,
+                detail: "has more bytes in the file (\(segment.fileSize)) than in memory (\(segment.memorySize))")
         }
         let (fileEnd, fileOverflow) = segment.fileOffset.addingReportingOverflow(segment.fileSize)
         guard !fileOverflow, fileEnd <= fileSize else {
-            throw ImageError.truncated(path: path, detail: "segment \(segment.index) needs \(segment.fileSize) bytes from offset \(segment.fileOffset), but the file has \(fileSize)")
+            throw ImageError.truncated(
+                path: path,
+                detail:
+                    "segment \(segment.index) needs \(segment.fileSize) bytes from offset \(segment.fileOffset), but the file has \(fileSize)"
+            )
         }
         let (_, memoryOverflow) = segment.virtualAddress.addingReportingOverflow(segment.memorySize)
         guard !memoryOverflow else {
-            throw ImageError.segmentOutsideGuestMemory(path: path, index: segment.index, start: segment.virtualAddress, end: .max)
+            throw ImageError.segmentOutsideGuestMemory(
+                path: path, index: segment.index, start: segment.virtualAddress, end: .max)
         }
     }
 
     private static func checkPlacement(_ segments: [ELFSegment], entry: UInt64, path: String) throws(ImageError) {
         for segment in segments {
             guard GuestLayout.holdsImageRange(start: segment.virtualAddress, size: segment.memorySize) else {
-                throw ImageError.segmentOutsideGuestMemory(path: path, index: segment.index, start: segment.virtualAddress, end: segment.range.upperBound)
+                throw ImageError.segmentOutsideGuestMemory(
+                    path: path, index: segment.index, start: segment.virtualAddress, end: segment.range.upperBound)
             }
         }
-        let pages = segments.map { alignDown($0.virtualAddress, GuestLayout.pageSize)..<alignUp($0.range.upperBound, GuestLayout.pageSize) }
+        let pages = segments.map {
+            alignDown($0.virtualAddress, GuestLayout.pageSize)..<alignUp($0.range.upperBound, GuestLayout.pageSize)
+        }
         for first in segments.indices {
             for second in segments.indices where second > first {
                 if segments[first].range.overlaps(segments[second].range) {
-                    throw ImageError.overlappingSegments(path: path, first: segments[first].index, second: segments[second].index)
+                    throw ImageError.overlappingSegments(
+                        path: path, first: segments[first].index, second: segments[second].index)
                 }
                 if pages[first].overlaps(pages[second]) {
-                    throw ImageError.inconsistentSegment(path: path, index: segments[second].index, detail: "shares a page with segment \(segments[first].index); each segment needs pages of its own")
+                    throw ImageError.inconsistentSegment(
+                        path: path, index: segments[second].index,
+                        detail:
+                            "shares a page with segment \(segments[first].index); each segment needs pages of its own")
                 }
             }
         }
@@ -184,10 +219,12 @@ public final class ELFImage: @unchecked Sendable {
         }
     }
 
-    private static func readABIVersion(_ elf: OpaquePointer, path: String, file: UnsafeRawBufferPointer) throws(ImageError) -> UInt32 {
+    private static func readABIVersion(_ elf: OpaquePointer, path: String, file: UnsafeRawBufferPointer)
+        throws(ImageError) -> UInt32
+    {
         guard let section = ELFSections(elf).first(named: ".flexos_abi"),
-              section.header.sh_size >= 4,
-              section.header.sh_offset <= UInt64(file.count), UInt64(file.count) - section.header.sh_offset >= 4
+            section.header.sh_size >= 4,
+            section.header.sh_offset <= UInt64(file.count), UInt64(file.count) - section.header.sh_offset >= 4
         else { throw ImageError.notFlexOSGuest(path: path) }
         let version = file.loadUnaligned(fromByteOffset: Int(section.header.sh_offset), as: UInt32.self)
         guard version == FLEXOS_ABI_VERSION else {

@@ -47,7 +47,8 @@ public enum ImageError: Error, Equatable, CustomStringConvertible {
         case .notFlexOSGuest(let path):
             return "\(path) is not a FlexOS guest: it has no .flexos_abi section (build it with `flexosctl build`)"
         case .abiVersionMismatch(let path, let found, let expected):
-            return "\(path) was built against FlexOS ABI version \(found); this monitor speaks version \(expected): rebuild it"
+            return
+                "\(path) was built against FlexOS ABI version \(found); this monitor speaks version \(expected): rebuild it"
         case .badManifest(let path, let detail):
             return "the image manifest \(path) is invalid: \(detail)"
         }

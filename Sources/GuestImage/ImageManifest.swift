@@ -114,8 +114,10 @@ public struct ImageManifest: Codable, Equatable, Sendable {
     /// Devices, if the image set has any (absent in manifests of image sets without).
     public var devices: [Device]?
 
-    public init(name: String, image: String, mechanism: Mechanism, application: String, compartments: [Compartment],
-                libraries: [Library], runtime: [Region], shared: [Region], exports: [Export], devices: [Device]? = nil) {
+    public init(
+        name: String, image: String, mechanism: Mechanism, application: String, compartments: [Compartment],
+        libraries: [Library], runtime: [Region], shared: [Region], exports: [Export], devices: [Device]? = nil
+    ) {
         self.format = ImageManifest.currentFormat
         self.name = name
         self.image = image
@@ -146,10 +148,15 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         let data = Data(try readWholeFile(path))
         struct Format: Decodable { let format: Int }
         guard let format = try? JSONDecoder().decode(Format.self, from: data) else {
-            throw ImageError.badManifest(path: path, detail: "not a FlexOS image manifest (it is not JSON with a `format` field)")
+            throw ImageError.badManifest(
+                path: path, detail: "not a FlexOS image manifest (it is not JSON with a `format` field)")
         }
         guard format.format == ImageManifest.currentFormat else {
-            throw ImageError.badManifest(path: path, detail: "it has format \(format.format); this monitor reads format \(ImageManifest.currentFormat): rebuild the image set with `flexosctl build`")
+            throw ImageError.badManifest(
+                path: path,
+                detail:
+                    "it has format \(format.format); this monitor reads format \(ImageManifest.currentFormat): rebuild the image set with `flexosctl build`"
+            )
         }
         let manifest: ImageManifest
         do { manifest = try JSONDecoder().decode(ImageManifest.self, from: data) } catch {
@@ -169,33 +176,52 @@ public struct ImageManifest: Codable, Equatable, Sendable {
     private func check(path: String) throws(ImageError) {
         func fail(_ detail: String) -> ImageError { .badManifest(path: path, detail: detail) }
         guard !compartments.isEmpty else { throw fail("it lists no compartments") }
-        guard compartments.count <= GuestLayout.maxCompartments else { throw fail("\(compartments.count) compartments; at most \(GuestLayout.maxCompartments) are supported") }
+        guard compartments.count <= GuestLayout.maxCompartments else {
+            throw fail("\(compartments.count) compartments; at most \(GuestLayout.maxCompartments) are supported")
+        }
         for compartment in compartments where !ImageManifest.isValidName(compartment.name) {
             throw fail("compartment \(quoted(compartment.name)) cannot name a compartment")
         }
         let names = Set(compartments.map(\.name))
         for library in libraries where !names.contains(library.compartment) {
-            throw fail("library \(library.name) is placed in compartment \(library.compartment), which it does not list")
+            throw fail(
+                "library \(library.name) is placed in compartment \(library.compartment), which it does not list")
         }
-        guard libraries.contains(where: { $0.name == application }) else { throw fail("the application \(application) is not among its libraries") }
-        guard ImageManifest.isValidName(name) else { throw fail("its name \(quoted(name)) cannot name an image set: use up to 64 letters, digits, '-', '_' and '.', not starting with '.'") }
+        guard libraries.contains(where: { $0.name == application }) else {
+            throw fail("the application \(application) is not among its libraries")
+        }
+        guard ImageManifest.isValidName(name) else {
+            throw fail(
+                "its name \(quoted(name)) cannot name an image set: use up to 64 letters, digits, '-', '_' and '.', not starting with '.'"
+            )
+        }
         guard ImageManifest.isPlainFileName(image) else {
             throw fail("its image \(quoted(image)) must be a file name in the manifest's own folder, with no '/'")
         }
         let regions = runtime + shared + libraries.flatMap(\.regions)
         for region in regions {
             guard GuestLayout.holdsImageRange(start: region.start, size: region.size) else {
-                throw fail("region \(quoted(region.name)) at \(hex(region.start)) of \(region.size) bytes lies outside the image and shared areas")
+                throw fail(
+                    "region \(quoted(region.name)) at \(hex(region.start)) of \(region.size) bytes lies outside the image and shared areas"
+                )
             }
         }
         for export in exports where !libraries.contains(where: { $0.name == export.library }) {
             throw fail("export \(export.name) belongs to unknown library \(export.library)")
         }
         for device in devices ?? [] {
-            guard Device.kinds.contains(device.kind) else { throw fail("device \(quoted(device.kind)) is not one the monitor provides (\(Device.kinds.joined(separator: ", ")))") }
-            guard libraries.contains(where: { $0.name == device.library }) else { throw fail("device \(device.kind) belongs to unknown library \(quoted(device.library))") }
+            guard Device.kinds.contains(device.kind) else {
+                throw fail(
+                    "device \(quoted(device.kind)) is not one the monitor provides (\(Device.kinds.joined(separator: ", ")))"
+                )
+            }
+            guard libraries.contains(where: { $0.name == device.library }) else {
+                throw fail("device \(device.kind) belongs to unknown library \(quoted(device.library))")
+            }
         }
-        guard (devices ?? []).filter({ $0.kind == "net" }).count <= 1 else { throw fail("it declares more than one network device") }
+        guard (devices ?? []).filter({ $0.kind == "net" }).count <= 1 else {
+            throw fail("it declares more than one network device")
+        }
     }
 }
 
@@ -221,7 +247,11 @@ public func isIdentifier(_ text: String) -> Bool {
 
 /// `text` in backquotes, with control characters escaped, for error messages.
 func quoted(_ text: String) -> String {
-    "`" + String(text.prefix(80).unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()) + "`"
+    "`"
+        + String(
+            text.prefix(80).unicodeScalars.map {
+                $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0)
+            }.joined()) + "`"
 }
 
 /// The bytes of the regular file at `path`, refused when larger than `limit`.
@@ -239,7 +269,9 @@ public func readWholeFile(_ path: String, limit: Int = 16 << 20) throws(ImageErr
         if count < 0 && errno == EINTR { continue }
         if count < 0 { throw ImageError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         if count == 0 { return bytes }
-        guard bytes.count + count <= limit else { throw ImageError.cannotOpen(path: path, reason: "it is larger than \(limit) bytes") }
+        guard bytes.count + count <= limit else {
+            throw ImageError.cannotOpen(path: path, reason: "it is larger than \(limit) bytes")
+        }
         bytes += chunk[0..<count]
     }
 }

@@ -37,7 +37,9 @@ public final class Symbolizer: @unchecked Sendable {
         self.image = image
         // At one address, generated gate aliases sort first, so the function's own name wins.
         self.symbols = Symbolizer.readSymbols(image.elf).sorted {
-            ($0.address, $0.name.hasPrefix("flexos_gate_") ? 0 : 1) < ($1.address, $1.name.hasPrefix("flexos_gate_") ? 0 : 1)
+            ($0.address, $0.name.hasPrefix("flexos_gate_") ? 0 : 1) < (
+                $1.address, $1.name.hasPrefix("flexos_gate_") ? 0 : 1
+            )
         }
     }
 
@@ -45,7 +47,8 @@ public final class Symbolizer: @unchecked Sendable {
 
     /// The symbol that contains `address` and how far into it `address` lies.
     public func symbol(containing address: UInt64) -> (symbol: GuestSymbol, offset: UInt64)? {
-        var low = 0, high = symbols.count
+        var low = 0
+        var high = symbols.count
         while low < high {
             let middle = (low + high) / 2
             if symbols[middle].address <= address { low = middle + 1 } else { high = middle }
@@ -76,7 +79,8 @@ public final class Symbolizer: @unchecked Sendable {
         guard var unit = compileUnit(containing: address) else { return nil }
         if let line = dwarf_getsrc_die(&unit, address), let file = dwarf_linesrc(line, nil, nil) {
             var number: Int32 = 0
-            let location = SourceLocation(file: String(cString: file), line: Int(dwarf_lineno(line, &number) == 0 ? number : 0))
+            let location = SourceLocation(
+                file: String(cString: file), line: Int(dwarf_lineno(line, &number) == 0 ? number : 0))
             if location.isSource { return location }
         }
         return inlinedCallSite(of: address, unit: &unit)
@@ -90,10 +94,13 @@ public final class Symbolizer: @unchecked Sendable {
         var fileCount = 0
         guard dwarf_getsrcfiles(&unit, &files, &fileCount) == 0 else { return nil }
         for var call in inlinedCalls(containing: address, under: &unit, depth: 0).reversed() {
-            var attribute = Dwarf_Attribute(), line: Dwarf_Word = 0, fileIndex: Dwarf_Word = 0
+            var attribute = Dwarf_Attribute()
+            var line: Dwarf_Word = 0
+            var fileIndex: Dwarf_Word = 0
             guard dwarf_formudata(dwarf_attr(&call, UInt32(DW_AT_call_line), &attribute), &line) == 0,
-                  dwarf_formudata(dwarf_attr(&call, UInt32(DW_AT_call_file), &attribute), &fileIndex) == 0,
-                  let name = dwarf_filesrc(files, Int(fileIndex), nil, nil) else { continue }
+                dwarf_formudata(dwarf_attr(&call, UInt32(DW_AT_call_file), &attribute), &fileIndex) == 0,
+                let name = dwarf_filesrc(files, Int(fileIndex), nil, nil)
+            else { continue }
             let location = SourceLocation(file: String(cString: name), line: Int(line))
             if location.isSource { return location }
         }
@@ -105,10 +112,12 @@ public final class Symbolizer: @unchecked Sendable {
     /// and types.) Containers without code of their own are searched; code that does not
     /// cover `address` is not.
     private func inlinedCalls(containing address: UInt64, under parent: inout Dwarf_Die, depth: Int) -> [Dwarf_Die] {
-        var child = Dwarf_Die(), sibling = Dwarf_Die()
+        var child = Dwarf_Die()
+        var sibling = Dwarf_Die()
         guard depth < 64, dwarf_child(&parent, &child) == 0 else { return [] }
         repeat {
-            let hasCode = dwarf_hasattr(&child, UInt32(DW_AT_low_pc)) != 0 || dwarf_hasattr(&child, UInt32(DW_AT_ranges)) != 0
+            let hasCode =
+                dwarf_hasattr(&child, UInt32(DW_AT_low_pc)) != 0 || dwarf_hasattr(&child, UInt32(DW_AT_ranges)) != 0
             if !hasCode || dwarf_haspc(&child, address) > 0 {
                 let inner = inlinedCalls(containing: address, under: &child, depth: depth + 1)
                 if hasCode {
@@ -126,7 +135,8 @@ public final class Symbolizer: @unchecked Sendable {
     /// .debug_aranges, which `dwarf_addrdie` relies on.
     private func compileUnit(containing address: UInt64) -> Dwarf_Die? {
         guard let dwarf else { return nil }
-        var offset: Dwarf_Off = 0, next: Dwarf_Off = 0
+        var offset: Dwarf_Off = 0
+        var next: Dwarf_Off = 0
         var headerSize = 0
         while dwarf_nextcu(dwarf, offset, &next, &headerSize, nil, nil, nil) == 0 {
             var unit = Dwarf_Die()
@@ -140,7 +150,7 @@ public final class Symbolizer: @unchecked Sendable {
 
     private static func readSymbols(_ elf: OpaquePointer) -> [GuestSymbol] {
         guard let table = ELFSections(elf).first(where: { $0.header.sh_type == UInt32(SHT_SYMTAB) }),
-              let data = elf_getdata(table.handle, nil), table.header.sh_entsize > 0
+            let data = elf_getdata(table.handle, nil), table.header.sh_entsize > 0
         else { return [] }
         var symbols: [GuestSymbol] = []
         // The table's size is the file's word: count only the entries its data holds.
@@ -150,9 +160,12 @@ public final class Symbolizer: @unchecked Sendable {
             guard gelf_getsym(data, index, &symbol) != nil, symbol.st_value != 0 else { continue }
             let type = Int32(symbol.st_info & 0xf)
             guard type == STT_FUNC || type == STT_OBJECT,
-                  let name = elf_strptr(elf, Int(table.header.sh_link), Int(symbol.st_name))
+                let name = elf_strptr(elf, Int(table.header.sh_link), Int(symbol.st_name))
             else { continue }
-            symbols.append(GuestSymbol(name: String(cString: name), address: symbol.st_value, size: symbol.st_size, isFunction: type == STT_FUNC))
+            symbols.append(
+                GuestSymbol(
+                    name: String(cString: name), address: symbol.st_value, size: symbol.st_size,
+                    isFunction: type == STT_FUNC))
         }
         return symbols
     }
@@ -162,7 +175,8 @@ public final class Symbolizer: @unchecked Sendable {
 private func swiftDemangle(
     _ mangledName: UnsafePointer<CChar>?, _ length: Int,
     _ outputBuffer: UnsafeMutablePointer<CChar>?, _ outputBufferSize: UnsafeMutablePointer<Int>?,
-    _ flags: UInt32) -> UnsafeMutablePointer<CChar>?
+    _ flags: UInt32
+) -> UnsafeMutablePointer<CChar>?
 
 /// The Swift runtime's demangling of `name`, or `name` itself when it is not a Swift name.
 /// The optimiser's specialisation wrappers are left out: what remains is the function
@@ -177,13 +191,21 @@ public func demangle(_ name: String) -> String {
 /// "function signature specialization <...> of generic specialization <...> of f()" -> "f()".
 func withoutSpecializations(_ name: String) -> String {
     var rest = Substring(name)
-    while let wrapper = ["function signature specialization <", "generic specialization <", "specialized "].first(where: rest.hasPrefix) {
-        guard wrapper.hasSuffix("<") else { rest = rest.dropFirst(wrapper.count); continue }
+    while let wrapper = ["function signature specialization <", "generic specialization <", "specialized "].first(
+        where: rest.hasPrefix)
+    {
+        guard wrapper.hasSuffix("<") else {
+            rest = rest.dropFirst(wrapper.count)
+            continue
+        }
         var depth = 0
         var index = rest.startIndex
         while index < rest.endIndex {
             if rest[index] == "<" { depth += 1 }
-            if rest[index] == ">" { depth -= 1; if depth == 0 { break } }
+            if rest[index] == ">" {
+                depth -= 1
+                if depth == 0 { break }
+            }
             index = rest.index(after: index)
         }
         let after = rest[index...].dropFirst()

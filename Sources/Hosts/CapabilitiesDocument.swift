@@ -14,7 +14,9 @@ struct CapabilitiesDocument {
 
     /// The text of every node `path` selects, in document order.
     func strings(_ path: String) -> [String] {
-        ((try? document.nodes(forXPath: path)) ?? []).compactMap { $0.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines) }
+        ((try? document.nodes(forXPath: path)) ?? []).compactMap {
+            $0.stringValue?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
     }
 
     func string(_ path: String) -> String? { strings(path).first.flatMap { $0.isEmpty ? nil : $0 } }

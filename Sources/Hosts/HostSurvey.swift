@@ -13,14 +13,16 @@ public enum HostSurvey {
         do {
             return try describeThroughLibvirt(uri)
         } catch .libvirt(let error) where fallBackToKVMProbe {
-            return probeThisMachine(note: "no libvirtd answered at \(uri) (\(error)); this is what flexosd's own /dev/kvm probe sees")
+            return probeThisMachine(
+                note: "no libvirtd answered at \(uri) (\(error)); this is what flexosd's own /dev/kvm probe sees")
         }
     }
 
     static func describeThroughLibvirt(_ uri: String) throws(HostError) -> HostDescription {
         let connection: LibvirtConnection
         do { connection = try LibvirtConnection(uri: uri) } catch { throw .libvirt(error) }
-        let capabilities: CapabilitiesDocument, node: (hostname: String?, memoryBytes: UInt64, cpus: Int)
+        let capabilities: CapabilitiesDocument
+        let node: (hostname: String?, memoryBytes: UInt64, cpus: Int)
         do {
             capabilities = try CapabilitiesDocument(try connection.capabilities(), what: "capabilities of \(uri)")
             node = try connection.node()
@@ -32,7 +34,8 @@ public enum HostSurvey {
             let domain = (try? connection.domainCapabilities(type: type, architecture: "x86_64"))
                 .flatMap { try? CapabilitiesDocument($0, what: "domain capabilities") }
             return HostDescription.Hypervisor(
-                type: type, protectionKeys: domain?.offersProtectionKeys(hostHasThem: features.contains("pku"), type: type))
+                type: type,
+                protectionKeys: domain?.offersProtectionKeys(hostHasThem: features.contains("pku"), type: type))
         }
         let local = isThisMachine(uri)
         let kvm = local ? try? Hypervisor() : nil
@@ -52,9 +55,11 @@ public enum HostSurvey {
         var name = utsname()
         uname(&name)
         let machine = withUnsafeBytes(of: &name.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let pages = UInt64(max(sysconf(Int32(_SC_PHYS_PAGES)), 0)), pageSize = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 0))
+        let pages = UInt64(max(sysconf(Int32(_SC_PHYS_PAGES)), 0))
+        let pageSize = UInt64(max(sysconf(Int32(_SC_PAGESIZE)), 0))
         var host = HostDescription(
-            uri: "local", source: .kvmProbe, note: note, hostname: ProcessInfo.processInfo.hostName, architecture: machine,
+            uri: "local", source: .kvmProbe, note: note, hostname: ProcessInfo.processInfo.hostName,
+            architecture: machine,
             deciding: [], memoryBytes: pages.multipliedReportingOverflow(by: pageSize).partialValue,
             cpus: ProcessInfo.processInfo.activeProcessorCount,
             localKVM: kvm != nil, localKVMProtectionKeys: kvm?.offersProtectionKeys ?? false,

@@ -11,17 +11,21 @@ public struct LibvirtError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// A connection to one libvirt host, used only to ask what it is. Read-write when the
-/// caller may (libvirt answers domain capabilities only then), else read-only. Closed
-/// when released.
+/// A connection to one libvirt host: to ask what it is, and to start domains there.
+/// Read-write when the caller may (libvirt answers domain capabilities and starts domains
+/// only then), else read-only. Closed when released.
 final class LibvirtConnection {
     let uri: String
     private let connection: virConnectPtr
+    var pointer: virConnectPtr { connection }
 
     init(uri: String) throws(LibvirtError) {
         // libvirt prints every error on stderr unless told otherwise; ours carry its message.
         virSetErrorFunc(nil) { _, _ in }
-        guard let connection = virConnectOpen(uri) ?? virConnectOpenReadOnly(uri) else { throw LibvirtError("cannot connect to \(uri) (is libvirtd running there? without systemd: virtlogd -d; libvirtd -d)") }
+        guard let connection = virConnectOpen(uri) ?? virConnectOpenReadOnly(uri) else {
+            throw LibvirtError(
+                "cannot connect to \(uri) (is libvirtd running there? without systemd: virtlogd -d; libvirtd -d)")
+        }
         self.uri = uri
         self.connection = connection
     }
@@ -36,8 +40,9 @@ final class LibvirtConnection {
     /// What a domain of `type` (kvm, qemu) can be given on this host (`virsh
     /// domcapabilities --virttype TYPE`).
     func domainCapabilities(type: String, architecture: String) throws(LibvirtError) -> String {
-        try take(virConnectGetDomainCapabilities(connection, nil, architecture, nil, type, 0),
-                 "cannot read what \(type) domains get on \(uri)")
+        try take(
+            virConnectGetDomainCapabilities(connection, nil, architecture, nil, type, 0),
+            "cannot read what \(type) domains get on \(uri)")
     }
 
     /// The host's name, memory (bytes) and logical CPUs.

@@ -16,22 +16,36 @@ enum MechanismChoice {
     }
 
     private static func choose(_ mechanism: Mechanism, on host: HostDescription) -> (String?, String) {
-        guard host.architecture == "x86_64" else { return (nil, "image sets are x86-64; this host is \(host.architecture)") }
+        guard host.architecture == "x86_64" else {
+            return (nil, "image sets are x86-64; this host is \(host.architecture)")
+        }
         let types = Set(host.hypervisors.map(\.type))
         switch mechanism {
         case .fcalls:
             if host.localKVM { return (flexosdKVM, "one VM, no isolation between compartments") }
-            if types.contains("kvm") || types.contains("qemu") { return ("libvirt \(types.contains("kvm") ? "KVM" : "TCG") domain", "one VM, no isolation between compartments") }
+            if types.contains("kvm") || types.contains("qemu") {
+                return (
+                    "libvirt \(types.contains("kvm") ? "KVM" : "TCG") domain",
+                    "one VM, no isolation between compartments"
+                )
+            }
             return (nil, "no hypervisor for x86-64 guests")
         case .vmept:
             if host.localKVM { return (flexosdKVM, "one VM per compartment, gates through shared memory") }
-            return (nil, "vmept needs flexosd on the host (a VM per compartment sharing memory, which libvirt cannot set up)" + (isThisMachine(host) ? "; /dev/kvm does not open here" : ""))
+            return (
+                nil,
+                "vmept needs flexosd on the host (a VM per compartment sharing memory, which libvirt cannot set up)"
+                    + (isThisMachine(host) ? "; /dev/kvm does not open here" : "")
+            )
         case .intelMPK:
             if host.localKVMProtectionKeys { return (flexosdKVMWithPKU, "one VM, compartments keyed by PKU") }
             if host.hypervisors.contains(where: { $0.type == "kvm" && $0.protectionKeys == true }) {
                 return (libvirtKVMWithPKU, "one VM, compartments keyed by PKU")
             }
-            let withoutKeys = host.localKVM || types.contains("kvm") ? "KVM here offers no protection keys" + (host.deciding.contains("pku") ? "" : " (the host CPU has no pku)") : "no KVM here"
+            let withoutKeys =
+                host.localKVM || types.contains("kvm")
+                ? "KVM here offers no protection keys"
+                    + (host.deciding.contains("pku") ? "" : " (the host CPU has no pku)") : "no KVM here"
             if host.hypervisors.contains(where: { $0.type == "qemu" && $0.protectionKeys == true }) {
                 let engine = isThisMachine(host) ? flexosdQEMU : libvirtTCG
                 return (engine, withoutKeys + "; QEMU's emulation gives PKU, at emulation speed")
@@ -41,5 +55,7 @@ enum MechanismChoice {
     }
 
     /// Whether flexosd beside this flexosctl would run it: the probe, or a URI naming this machine.
-    private static func isThisMachine(_ host: HostDescription) -> Bool { host.source == .kvmProbe || HostSurvey.isThisMachine(host.uri) }
+    private static func isThisMachine(_ host: HostDescription) -> Bool {
+        host.source == .kvmProbe || HostSurvey.isThisMachine(host.uri)
+    }
 }

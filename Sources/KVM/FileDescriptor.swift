@@ -16,7 +16,9 @@ public final class OwnedFileDescriptor: @unchecked Sendable {
 
 /// Calls `ioctl(2)` and names the request in the error if it fails.
 @inline(__always)
-func ioctl(_ fd: OwnedFileDescriptor, _ request: UInt, _ argument: UInt = 0, name: @autoclosure () -> String) throws(KVMError) -> Int32 {
+func ioctl(_ fd: OwnedFileDescriptor, _ request: UInt, _ argument: UInt = 0, name: @autoclosure () -> String)
+    throws(KVMError) -> Int32
+{
     let result = ckvm_ioctl(fd.rawValue, request, argument)
     if result == -1 { throw KVMError.ioctlFailed(name(), .current) }
     return result
@@ -24,7 +26,9 @@ func ioctl(_ fd: OwnedFileDescriptor, _ request: UInt, _ argument: UInt = 0, nam
 
 /// Calls `ioctl(2)` with a pointer to `value` as the argument.
 @inline(__always)
-func ioctl<T>(_ fd: OwnedFileDescriptor, _ request: UInt, _ value: inout T, name: @autoclosure () -> String) throws(KVMError) -> Int32 {
+func ioctl<T>(_ fd: OwnedFileDescriptor, _ request: UInt, _ value: inout T, name: @autoclosure () -> String)
+    throws(KVMError) -> Int32
+{
     let result = withUnsafeMutablePointer(to: &value) { pointer in
         ckvm_ioctl(fd.rawValue, request, UInt(bitPattern: pointer))
     }

@@ -19,7 +19,7 @@ public final class GuestMemory: @unchecked Sendable {
         fd = OwnedFileDescriptor(rawFD)
         if ftruncate(rawFD, off_t(size)) != 0 { throw KVMError.memoryFailed("ftruncate", .current) }
         guard let mapping = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED, rawFD, 0),
-              mapping != MAP_FAILED
+            mapping != MAP_FAILED
         else { throw KVMError.memoryFailed("mmap", .current) }
         base = mapping
         self.size = size

@@ -23,7 +23,9 @@ public final class Hypervisor: @unchecked Sendable {
         device = OwnedFileDescriptor(fd)
 
         var status = stat()
-        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFCHR else { throw KVMError.notKVMDevice(path: devicePath) }
+        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFCHR else {
+            throw KVMError.notKVMDevice(path: devicePath)
+        }
         let version: Int32
         do { version = try ioctl(device, CKVM_GET_API_VERSION, name: "KVM_GET_API_VERSION") } catch {
             throw KVMError.notKVMDevice(path: devicePath)
@@ -31,7 +33,7 @@ public final class Hypervisor: @unchecked Sendable {
         guard version == 12 else { throw KVMError.unsupportedAPIVersion(version) }
         for (capability, name) in [
             (CKVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"),
-            (CKVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"),
+            (CKVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT")
         ] {
             if try Hypervisor.check(device, capability) <= 0 { throw KVMError.missingCapability(name) }
         }
@@ -79,7 +81,10 @@ public final class Hypervisor: @unchecked Sendable {
                 ckvm_ioctl(device.rawValue, CKVM_GET_SUPPORTED_CPUID, UInt(bitPattern: header))
             }
             if result == 0 { return buffer.entries }
-            if errno == E2BIG && capacity < 4096 { capacity *= 2; continue }
+            if errno == E2BIG && capacity < 4096 {
+                capacity *= 2
+                continue
+            }
             throw KVMError.ioctlFailed("KVM_GET_SUPPORTED_CPUID", .current)
         }
     }
@@ -90,7 +95,8 @@ struct CPUIDBuffer {
     private var storage: [UInt8]
 
     init(capacity: Int) {
-        storage = [UInt8](repeating: 0, count: MemoryLayout<kvm_cpuid2>.size + capacity * MemoryLayout<kvm_cpuid_entry2>.stride)
+        storage = [UInt8](
+            repeating: 0, count: MemoryLayout<kvm_cpuid2>.size + capacity * MemoryLayout<kvm_cpuid_entry2>.stride)
         withHeader { $0.pointee.nent = UInt32(capacity) }
     }
 

@@ -22,9 +22,11 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .cannotOpenDevice(let path, .noEntry):
-            return "\(path) does not exist: this host offers no KVM (load kvm_intel, kvm_amd or kvm_pvm, or run on a host with virtualization)"
+            return
+                "\(path) does not exist: this host offers no KVM (load kvm_intel, kvm_amd or kvm_pvm, or run on a host with virtualization)"
         case .cannotOpenDevice(let path, .permissionDenied):
-            return "no permission to open \(path): run as root or add this user to the group that owns it (usually 'kvm')"
+            return
+                "no permission to open \(path): run as root or add this user to the group that owns it (usually 'kvm')"
         case .cannotOpenDevice(let path, let errno):
             return "cannot open \(path): \(errno)"
         case .notKVMDevice(let path):

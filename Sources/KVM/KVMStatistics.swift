@@ -14,13 +14,16 @@ public final class KVMStatistics: @unchecked Sendable {
     init(fd: OwnedFileDescriptor) throws(KVMError) {
         self.fd = fd
         var header = kvm_stats_header()
-        guard pread(fd.rawValue, &header, MemoryLayout<kvm_stats_header>.size, 0) == MemoryLayout<kvm_stats_header>.size else {
+        guard pread(fd.rawValue, &header, MemoryLayout<kvm_stats_header>.size, 0) == MemoryLayout<kvm_stats_header>.size
+        else {
             throw KVMError.ioctlFailed("reading the KVM statistics header", .current)
         }
         let descriptorSize = MemoryLayout<kvm_stats_desc>.size + Int(header.name_size)
         var descriptors = [UInt8](repeating: 0, count: descriptorSize * Int(header.num_desc))
         let expected = descriptors.count
-        let got = descriptors.withUnsafeMutableBytes { pread(fd.rawValue, $0.baseAddress, expected, off_t(header.desc_offset)) }
+        let got = descriptors.withUnsafeMutableBytes {
+            pread(fd.rawValue, $0.baseAddress, expected, off_t(header.desc_offset))
+        }
         guard got == expected else { throw KVMError.ioctlFailed("reading the KVM statistics descriptors", .current) }
 
         var counters: [(String, Int)] = []
@@ -48,7 +51,10 @@ public final class KVMStatistics: @unchecked Sendable {
         let got = data.withUnsafeMutableBytes { pread(fd.rawValue, $0.baseAddress, size, off_t(dataOffset)) }
         guard got == size else { return [:] }
         return data.withUnsafeBytes { bytes in
-            Dictionary(uniqueKeysWithValues: counters.map { ($0.name, bytes.loadUnaligned(fromByteOffset: $0.offset, as: UInt64.self)) })
+            Dictionary(
+                uniqueKeysWithValues: counters.map {
+                    ($0.name, bytes.loadUnaligned(fromByteOffset: $0.offset, as: UInt64.self))
+                })
         }
     }
 }

@@ -15,7 +15,7 @@ public final class VCPU: @unchecked Sendable {
 
     init(fd: OwnedFileDescriptor, mmapSize: Int, virtualMachine: VirtualMachine) throws(KVMError) {
         guard let mapping = mmap(nil, mmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd.rawValue, 0),
-              mapping != MAP_FAILED
+            mapping != MAP_FAILED
         else { throw KVMError.ioctlFailed("mmap of kvm_run", .current) }
         self.fd = fd
         self.runSize = mmapSize

@@ -15,7 +15,10 @@ public final class VirtualMachine: @unchecked Sendable {
 
     /// Maps `length` bytes of `memory` starting at `offset` to guest-physical `guestAddress`
     /// as memory slot `slot` (KVM_SET_USER_MEMORY_REGION).
-    public func mapMemory(slot: UInt32, guestAddress: UInt64, memory: GuestMemory, offset: UInt64 = 0, length: UInt64? = nil, readOnly: Bool = false) throws(KVMError) {
+    public func mapMemory(
+        slot: UInt32, guestAddress: UInt64, memory: GuestMemory, offset: UInt64 = 0, length: UInt64? = nil,
+        readOnly: Bool = false
+    ) throws(KVMError) {
         let length = length ?? memory.size - offset
         guard let host = memory.pointer(at: offset, length: length) else {
             throw KVMError.addressOutOfRange(offset, length: length)
@@ -24,7 +27,9 @@ public final class VirtualMachine: @unchecked Sendable {
             slot: slot, flags: readOnly ? UInt32(KVM_MEM_READONLY) : 0,
             guest_phys_addr: guestAddress, memory_size: length,
             userspace_addr: UInt64(UInt(bitPattern: host)))
-        _ = try ioctl(fd, CKVM_SET_USER_MEMORY_REGION, &region, name: "KVM_SET_USER_MEMORY_REGION (slot \(slot) at 0x\(String(guestAddress, radix: 16)))")
+        _ = try ioctl(
+            fd, CKVM_SET_USER_MEMORY_REGION, &region,
+            name: "KVM_SET_USER_MEMORY_REGION (slot \(slot) at 0x\(String(guestAddress, radix: 16)))")
         memories.append(memory)
     }
 

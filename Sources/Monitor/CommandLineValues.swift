@@ -4,7 +4,10 @@ import NetworkDevice
 public enum CommandLineValues {
     /// "64M", "64MiB", "1G", "512K", "4096": bytes. A bare number is bytes.
     public static func byteCount(_ text: String) -> UInt64? {
-        let units: [(String, UInt64)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
+        let units: [(String, UInt64)] = [
+            ("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30),
+            ("B", 1)
+        ]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             guard let number = UInt64(text.dropLast(suffix.count)) else { return nil }
             let (bytes, overflow) = number.multipliedReportingOverflow(by: scale)
@@ -20,7 +23,8 @@ public enum CommandLineValues {
     /// "10s", "500ms", "2m", "1.5": seconds. A bare number is seconds.
     public static func seconds(_ text: String) -> Double? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
-        let (number, scale) = units.first { text.hasSuffix($0.0) }.map { (Double(text.dropLast($0.0.count)), $0.1) } ?? (Double(text), 1)
+        let (number, scale) =
+            units.first { text.hasSuffix($0.0) }.map { (Double(text.dropLast($0.0.count)), $0.1) } ?? (Double(text), 1)
         guard let number, number > 0, number.isFinite else { return nil }
         return isValidDuration(number * scale) ? number * scale : nil
     }
@@ -32,20 +36,26 @@ public enum CommandLineValues {
 
     /// `byteCount`, or an error that says how to write a size (for argument transforms).
     @Sendable public static func parseByteCount(_ text: String) throws(CommandLineValueError) -> UInt64 {
-        guard let bytes = byteCount(text) else { throw CommandLineValueError("'\(text)' is not a size; write e.g. 64M, 512K or 1G") }
+        guard let bytes = byteCount(text) else {
+            throw CommandLineValueError("'\(text)' is not a size; write e.g. 64M, 512K or 1G")
+        }
         return bytes
     }
 
     /// `seconds`, or an error that says how to write a duration (for argument transforms).
     @Sendable public static func parseSeconds(_ text: String) throws(CommandLineValueError) -> Double {
-        guard let seconds = seconds(text) else { throw CommandLineValueError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m (at most a year)") }
+        guard let seconds = seconds(text) else {
+            throw CommandLineValueError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m (at most a year)")
+        }
         return seconds
     }
 
     /// A duration, or 0 (also written `never`) for none (for argument transforms).
     @Sendable public static func parseSecondsOrNever(_ text: String) throws(CommandLineValueError) -> Double {
         if text == "0" || text == "never" { return 0 }
-        guard let seconds = seconds(text) else { throw CommandLineValueError("'\(text)' is not a duration; write e.g. 300s or 5m, or 0 (never)") }
+        guard let seconds = seconds(text) else {
+            throw CommandLineValueError("'\(text)' is not a duration; write e.g. 300s or 5m, or 0 (never)")
+        }
         return seconds
     }
 

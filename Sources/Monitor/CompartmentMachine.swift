@@ -22,16 +22,20 @@ package final class CompartmentMemory: @unchecked Sendable {
 
     /// `ringZero` are extra supervisor-only mappings and `hypercallMode` how the guest
     /// calls the monitor: both differ under the QEMU engine, whose shim runs in ring 0.
-    package init(setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
-                 networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0, ringZero: [PageMapping] = [],
-                 hypercallMode: UInt32 = FLEXOS_HYPERCALL_MODE_MMIO) throws(LaunchError) {
+    package init(
+        setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory,
+        applicationCompartment: Int,
+        networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0, ringZero: [PageMapping] = [],
+        hypercallMode: UInt32 = FLEXOS_HYPERCALL_MODE_MMIO
+    ) throws(LaunchError) {
         let layout = imageSet.compartments[index]
         self.networkDevice = imageSet.networkMachine == index ? networkDevice : nil
         self.layout = layout
         do {
             lowSize = imageSet.lowMemory.upperBound
             let areaSizes = layout.privateAreas.map { $0.upperBound - $0.lowerBound }
-            privateMemory = try GuestMemory(name: "flexos:\(setName):\(layout.name)", size: lowSize + areaSizes.reduce(0, +))
+            privateMemory = try GuestMemory(
+                name: "flexos:\(setName):\(layout.name)", size: lowSize + areaSizes.reduce(0, +))
             var slots: [GuestAddressSpace.Slot] = [.init(range: imageSet.lowMemory, memory: privateMemory, offset: 0)]
             var offset = lowSize
             for (area, size) in zip(layout.privateAreas, areaSizes) {
@@ -39,20 +43,27 @@ package final class CompartmentMemory: @unchecked Sendable {
                 offset += size
             }
             slots.append(.init(range: imageSet.sharedArea, memory: shared, offset: 0))
-            if let device = self.networkDevice { slots.append(.init(range: ImageSetLayout.networkDevice, memory: device, offset: 0)) }
+            if let device = self.networkDevice {
+                slots.append(.init(range: ImageSetLayout.networkDevice, memory: device, offset: 0))
+            }
             addressSpace = GuestAddressSpace(slots: slots, mapped: layout.mapped)
             pageTables = try CompartmentMemory.buildPageTables(layout.mapped, ringZero: ringZero)
             try CompartmentMemory.write(pageTables, into: addressSpace)
-            try CompartmentMemory.copyImage(image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
+            try CompartmentMemory.copyImage(
+                image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
             try CompartmentMemory.writeStackGuard(image, into: addressSpace)
-            console = ConsoleRing(host: try addressSpace.physical(GuestLayout.consoleRingAddress, length: GuestLayout.consoleRingBytes), bytes: GuestLayout.consoleRingBytes)
-            var bootInfo = CompartmentMemory.bootInfo(layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
+            console = ConsoleRing(
+                host: try addressSpace.physical(GuestLayout.consoleRingAddress, length: GuestLayout.consoleRingBytes),
+                bytes: GuestLayout.consoleRingBytes)
+            var bootInfo = CompartmentMemory.bootInfo(
+                layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
             bootInfo.net_device = self.networkDevice == nil ? 0 : ImageSetLayout.networkDevice.lowerBound
             bootInfo.hypercall_mode = hypercallMode
             bootInfo.client_idle_timeout = UInt32(min(max(clientIdleTimeout, 0), Double(UInt32.max)))
             try CompartmentMemory.writeKeyedTable(layout, into: &bootInfo, space: addressSpace)
             try CompartmentMemory.seedCompartmentRuntimes(layout, space: addressSpace)
-            try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size)).storeBytes(of: bootInfo, as: flexos_boot_info.self)
+            try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size))
+                .storeBytes(of: bootInfo, as: flexos_boot_info.self)
         } catch let error as KVMError {
             throw LaunchError.kvm(error)
         } catch let error as LaunchError {
@@ -63,8 +74,10 @@ package final class CompartmentMemory: @unchecked Sendable {
     }
 
     /// Under intel-mpk, the table of the compartments sharing the VM, in the boot-info page.
-    private static func writeKeyedTable(_ layout: ImageSetLayout.Compartment, into info: inout flexos_boot_info,
-                                        space: GuestAddressSpace) throws(GuestAccessError) {
+    private static func writeKeyedTable(
+        _ layout: ImageSetLayout.Compartment, into info: inout flexos_boot_info,
+        space: GuestAddressSpace
+    ) throws(GuestAccessError) {
         guard !layout.keyed.isEmpty else { return }
         let table = GuestLayout.bootInfoAddress + FLEXOS_BOOT_KEYED_TABLE_OFFSET
         for (index, member) in layout.keyed.enumerated() {
@@ -73,7 +86,8 @@ package final class CompartmentMemory: @unchecked Sendable {
                 stack_base: member.stack.lowerBound, stack_size: member.stack.upperBound - member.stack.lowerBound,
                 key: UInt32(member.key), pkru: member.pkru, heap_checks: member.heapChecks ? 1 : 0, reserved: 0)
             let size = UInt64(MemoryLayout<flexos_keyed_compartment>.stride)
-            try space.physical(table + UInt64(index) * size, length: size).storeBytes(of: entry, as: flexos_keyed_compartment.self)
+            try space.physical(table + UInt64(index) * size, length: size).storeBytes(
+                of: entry, as: flexos_keyed_compartment.self)
         }
         info.keyed_count = UInt32(layout.keyed.count)
         info.keyed_application = UInt32(layout.keyedApplication ?? 0)
@@ -83,7 +97,9 @@ package final class CompartmentMemory: @unchecked Sendable {
     /// A random seed at the start of each compartment's private heap region, where the
     /// runtime keeps that compartment's state (struct flexos_compartment_runtime): under
     /// intel-mpk only the compartment's own key reaches it, unlike the boot info's seed.
-    private static func seedCompartmentRuntimes(_ layout: ImageSetLayout.Compartment, space: GuestAddressSpace) throws(GuestAccessError) {
+    private static func seedCompartmentRuntimes(_ layout: ImageSetLayout.Compartment, space: GuestAddressSpace)
+        throws(GuestAccessError)
+    {
         var random = SystemRandomNumberGenerator()
         for heap in layout.keyed.isEmpty ? [layout.heap] : layout.keyed.map(\.heap) {
             var runtime = flexos_compartment_runtime()
@@ -103,7 +119,9 @@ package final class CompartmentMemory: @unchecked Sendable {
     }
 
     /// Page tables that map exactly `regions`, identity-mapped.
-    static func buildPageTables(_ regions: [GuestRegion], ringZero: [PageMapping] = []) throws(LaunchError) -> PageTables {
+    static func buildPageTables(_ regions: [GuestRegion], ringZero: [PageMapping] = []) throws(LaunchError)
+        -> PageTables
+    {
         var tables = PageTables(area: GuestLayout.pageTableArea)
         do {
             for region in regions {
@@ -126,19 +144,26 @@ package final class CompartmentMemory: @unchecked Sendable {
     }
 
     /// Copies the initialised bytes of `regions` from the image; the rest stays zero.
-    private static func copyImage(_ image: ELFImage, regions: [GuestRegion], into space: GuestAddressSpace) throws(GuestAccessError) {
+    private static func copyImage(_ image: ELFImage, regions: [GuestRegion], into space: GuestAddressSpace)
+        throws(GuestAccessError)
+    {
         for region in regions {
             guard let segment = image.segment(containing: region.range.lowerBound) else { continue }
             let initialised = segment.virtualAddress..<(segment.virtualAddress + segment.fileSize)
-            let start = max(region.range.lowerBound, initialised.lowerBound), end = min(region.range.upperBound, initialised.upperBound)
+            let start = max(region.range.lowerBound, initialised.lowerBound)
+            let end = min(region.range.upperBound, initialised.upperBound)
             guard start < end else { continue }
             let bytes = image.fileBytes(of: segment)
-            let source = UnsafeRawBufferPointer(rebasing: bytes[Int(start - segment.virtualAddress)..<Int(end - segment.virtualAddress)])
-            try space.physical(start, length: end - start).copyMemory(from: source.baseAddress!, byteCount: source.count)
+            let source = UnsafeRawBufferPointer(
+                rebasing: bytes[Int(start - segment.virtualAddress)..<Int(end - segment.virtualAddress)])
+            try space.physical(start, length: end - start).copyMemory(
+                from: source.baseAddress!, byteCount: source.count)
         }
     }
 
-    private static func bootInfo(_ layout: ImageSetLayout.Compartment, imageSet: ImageSetLayout, applicationCompartment: Int) -> flexos_boot_info {
+    private static func bootInfo(
+        _ layout: ImageSetLayout.Compartment, imageSet: ImageSetLayout, applicationCompartment: Int
+    ) -> flexos_boot_info {
         var info = flexos_boot_info()
         info.magic = FLEXOS_BOOT_MAGIC
         info.abi_version = FLEXOS_ABI_VERSION
@@ -182,26 +207,37 @@ final class CompartmentMachine: @unchecked Sendable {
     /// Whether its compartments are told apart by protection keys (intel-mpk).
     var hasProtectionKeys: Bool { !layout.keyed.isEmpty }
 
-    init(hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory, applicationCompartment: Int,
-         networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0) throws(LaunchError) {
-        memory = try CompartmentMemory(setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
-                                       applicationCompartment: applicationCompartment, networkDevice: networkDevice, clientIdleTimeout: clientIdleTimeout,
-                                       ringZero: ExceptionEntry.mappings)
+    init(
+        hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage,
+        shared: GuestMemory, applicationCompartment: Int,
+        networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0
+    ) throws(LaunchError) {
+        memory = try CompartmentMemory(
+            setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
+            applicationCompartment: applicationCompartment, networkDevice: networkDevice,
+            clientIdleTimeout: clientIdleTimeout,
+            ringZero: ExceptionEntry.mappings)
         do { try ExceptionEntry.write(into: memory.addressSpace) } catch {
-            throw LaunchError.badRegion(name: "exception entry", start: GuestLayout.trapArea.lowerBound, reason: error.description)
+            throw LaunchError.badRegion(
+                name: "exception entry", start: GuestLayout.trapArea.lowerBound, reason: error.description)
         }
         let layout = memory.layout
         do {
             virtualMachine = try hypervisor.createVirtualMachine()
             // One memory slot per range of the address space: low memory, each private area, the shared area, the device.
             for (number, slot) in memory.addressSpace.slots.enumerated() {
-                try virtualMachine.mapMemory(slot: UInt32(number), guestAddress: slot.range.lowerBound, memory: slot.memory, offset: slot.offset,
-                                             length: slot.range.upperBound - slot.range.lowerBound)
+                try virtualMachine.mapMemory(
+                    slot: UInt32(number), guestAddress: slot.range.lowerBound, memory: slot.memory, offset: slot.offset,
+                    length: slot.range.upperBound - slot.range.lowerBound)
             }
             vcpu = try virtualMachine.createVCPU()
-            try vcpu.setSpecialRegisters(VCPUState.specialRegisters(from: vcpu.specialRegisters(), pageTableRoot: memory.pageTables.root,
-                                                                    protectionKeys: !layout.keyed.isEmpty))
-            try vcpu.setRegisters(VCPUState.registers(entry: image.entry, stackTop: layout.stack.upperBound - 8, argument: GuestLayout.bootInfoAddress))
+            try vcpu.setSpecialRegisters(
+                VCPUState.specialRegisters(
+                    from: vcpu.specialRegisters(), pageTableRoot: memory.pageTables.root,
+                    protectionKeys: !layout.keyed.isEmpty))
+            try vcpu.setRegisters(
+                VCPUState.registers(
+                    entry: image.entry, stackTop: layout.stack.upperBound - 8, argument: GuestLayout.bootInfoAddress))
             // intel-mpk: the application's compartment starts with its own key (and key 0) open, as the QEMU shim starts it.
             if let application = layout.keyedApplication.map({ layout.keyed[$0] }) {
                 try vcpu.setProtectionKeyRights(application.pkru)

@@ -24,17 +24,23 @@ final class CompartmentRunner: @unchecked Sendable {
     /// Tells the network device there is work, in the VM that holds it.
     private let kickNetwork: (@Sendable () -> Void)?
 
-    init(machine: CompartmentMachine, compartmentCount: Int, control: RunControl, console: ConsoleSink,
-         confinedHook: (@Sendable () -> Void)? = nil, kickNetwork: (@Sendable () -> Void)? = nil, analyzer: @escaping () -> FaultAnalyzer) {
+    init(
+        machine: CompartmentMachine, compartmentCount: Int, control: RunControl, console: ConsoleSink,
+        confinedHook: (@Sendable () -> Void)? = nil, kickNetwork: (@Sendable () -> Void)? = nil,
+        analyzer: @escaping () -> FaultAnalyzer
+    ) {
         self.machine = machine
         self.kickNetwork = machine.memory.networkDevice == nil ? nil : kickNetwork
         self.control = control
         self.confinedHook = confinedHook
         self.analyzer = analyzer
-        let name = machine.layout.name, index = machine.layout.index
+        let name = machine.layout.name
+        let index = machine.layout.index
         let counters = self.counters
-        handler = HypercallHandler(space: machine.addressSpace, console: machine.console, compartmentCount: compartmentCount,
-                                   hasNetworkDevice: self.kickNetwork != nil) { bytes in
+        handler = HypercallHandler(
+            space: machine.addressSpace, console: machine.console, compartmentCount: compartmentCount,
+            hasNetworkDevice: self.kickNetwork != nil
+        ) { bytes in
             counters.withLock { $0.consoleBytes += UInt64(bytes.count) }
             console.write(bytes, compartment: name, index: index)
         }
@@ -94,7 +100,9 @@ final class CompartmentRunner: @unchecked Sendable {
             drainConsole()
             let location = file.map { "\($0)" + (line.map { ":\($0)" } ?? "") }
             let code = codeAddress.map { RunControl.PanicCode(machine: machine.layout.index, address: $0) }
-            control.finish(panicCode: code) { .panicked(message: message, location: location, compartment: machine.layout.name) }
+            control.finish(panicCode: code) {
+                .panicked(message: message, location: location, compartment: machine.layout.name)
+            }
             return false
         case .wait(let timeout, let woken):
             activity.withLock { $0 = .sleeping }
@@ -117,15 +125,25 @@ final class CompartmentRunner: @unchecked Sendable {
     /// registers are the vCPU's, with RIP, RSP and RFLAGS from the CPU's frame.
     private func reportException() -> Bool {
         guard let registers = try? machine.vcpu.registers(), let special = try? machine.vcpu.specialRegisters(),
-              let frame = ExceptionEntry.frame(stackPointer: registers.rsp, codeSegment: special.cs, space: machine.addressSpace)
-        else { return fault(.badHypercall, "store to \(hex(GuestLayout.trapReportAddress)), the exception entry's report address, from outside the exception entry") }
+            let frame = ExceptionEntry.frame(
+                stackPointer: registers.rsp, codeSegment: special.cs, space: machine.addressSpace)
+        else {
+            return fault(
+                .badHypercall,
+                "store to \(hex(GuestLayout.trapReportAddress)), the exception entry's report address, from outside the exception entry"
+            )
+        }
         drainConsole()
         var faulting = registers
         (faulting.rip, faulting.rsp, faulting.rflags) = (frame.rip, frame.rsp, frame.rflags)
         let rights = machine.hasProtectionKeys ? try? machine.vcpu.protectionKeyRights() : nil
-        let exception = CPUException(vector: frame.vector, errorCode: frame.errorCode, protectionKeyRights: rights, fromUserMode: frame.fromUserMode)
-        control.finish(fault: RunControl.PendingFault(machine: machine.layout.index, registers: faulting, specialRegisters: special,
-                                                      kind: nil, summary: nil, exception: exception))
+        let exception = CPUException(
+            vector: frame.vector, errorCode: frame.errorCode, protectionKeyRights: rights,
+            fromUserMode: frame.fromUserMode)
+        control.finish(
+            fault: RunControl.PendingFault(
+                machine: machine.layout.index, registers: faulting, specialRegisters: special,
+                kind: nil, summary: nil, exception: exception))
         return false
     }
 
@@ -138,13 +156,15 @@ final class CompartmentRunner: @unchecked Sendable {
 
     /// The vCPU's registers now: what the fault report is made from, later, elsewhere.
     private func pendingFault(kind: FaultReport.Kind? = nil, summary: String? = nil) -> RunControl.PendingFault {
-        RunControl.PendingFault(machine: machine.layout.index, registers: (try? machine.vcpu.registers()) ?? kvm_regs(),
-                                specialRegisters: (try? machine.vcpu.specialRegisters()) ?? kvm_sregs(), kind: kind, summary: summary)
+        RunControl.PendingFault(
+            machine: machine.layout.index, registers: (try? machine.vcpu.registers()) ?? kvm_regs(),
+            specialRegisters: (try? machine.vcpu.specialRegisters()) ?? kvm_sregs(), kind: kind, summary: summary)
     }
 
     /// The report of `fault`, which this VM's vCPU thread recorded (called after it ended).
     func analyze(_ fault: RunControl.PendingFault) -> FaultReport {
-        var report = analyzer().analyze(registers: fault.registers, specialRegisters: fault.specialRegisters, exception: fault.exception)
+        var report = analyzer().analyze(
+            registers: fault.registers, specialRegisters: fault.specialRegisters, exception: fault.exception)
         if let kind = fault.kind { report.kind = kind }
         if let summary = fault.summary { report.summary = summary }
         return report
@@ -159,7 +179,9 @@ final class CompartmentRunner: @unchecked Sendable {
     func report() -> CompartmentReport {
         let counters = self.counters.withLock { $0 }
         let kvm = (machine.statistics?.read() ?? [:]).filter { $0.value > 0 }
-        return CompartmentReport(name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmStatistics: kvm, consoleBytes: counters.consoleBytes)
+        return CompartmentReport(
+            name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmStatistics: kvm,
+            consoleBytes: counters.consoleBytes)
     }
 }
 

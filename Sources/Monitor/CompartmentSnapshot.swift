@@ -90,7 +90,8 @@ extension ImageSetRun {
     public func inspect() -> [CompartmentSnapshot] {
         zip(layout.compartments, runnerReports()).map { machine, runner in
             CompartmentSnapshot(
-                machine: machine, manifest: imageSet.manifest, activity: runner.activity, gates: runner.gates, report: runner.report,
+                machine: machine, manifest: imageSet.manifest, activity: runner.activity, gates: runner.gates,
+                report: runner.report,
                 network: machine.index == layout.networkMachine ? network.map(NetworkReport.init) : nil)
         }
     }
@@ -98,15 +99,20 @@ extension ImageSetRun {
 
 extension CompartmentSnapshot {
     /// No gate call counted (an engine that cannot read the gate block while it runs).
-    package static let noGates = Gates(callsOut: 0, callsIn: 0, sampledCalls: 0, meanNanoseconds: nil, maxNanoseconds: nil)
+    package static let noGates = Gates(
+        callsOut: 0, callsIn: 0, sampledCalls: 0, meanNanoseconds: nil, maxNanoseconds: nil)
 
     /// What `machine` of an image set looks like: its regions, libraries, hardening and
     /// keys from the layout, and what its engine counted.
-    package init(machine: ImageSetLayout.Compartment, manifest: ImageManifest, activity: VCPUActivity, gates: Gates,
-                 report: CompartmentReport, network: NetworkReport?) {
+    package init(
+        machine: ImageSetLayout.Compartment, manifest: ImageManifest, activity: VCPUActivity, gates: Gates,
+        report: CompartmentReport, network: NetworkReport?
+    ) {
         let regions = machine.mapped.filter { $0.kind != .hypercallWindow }.map { region in
-            Region(kind: region.kind.rawValue, section: region.detail, library: region.library, start: region.range.lowerBound,
-                   size: region.size, permissions: region.permissions.description, shared: region.isShared)
+            Region(
+                kind: region.kind.rawValue, section: region.detail, library: region.library,
+                start: region.range.lowerBound,
+                size: region.size, permissions: region.permissions.description, shared: region.isShared)
         }
         let members = manifest.compartments.filter { machine.members.contains($0.name) }
         self.init(
@@ -118,8 +124,10 @@ extension CompartmentSnapshot {
             sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
             gates: gates, exits: report.exits, hypercalls: report.hypercalls,
             kvmStatistics: report.kvmStatistics, consoleBytes: report.consoleBytes, network: network,
-            protectionKeys: machine.keyed.isEmpty ? nil : machine.keyed.map {
-                ProtectionKey(compartment: $0.name, key: $0.key, pkru: hex(UInt64($0.pkru)))
-            })
+            protectionKeys: machine.keyed.isEmpty
+                ? nil
+                : machine.keyed.map {
+                    ProtectionKey(compartment: $0.name, key: $0.key, pkru: hex(UInt64($0.pkru)))
+                })
     }
 }

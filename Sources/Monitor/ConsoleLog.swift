@@ -88,7 +88,9 @@ public final class ConsoleLog: ConsoleSink, @unchecked Sendable {
 
     /// A follower's thread: hands over every chunk from the first kept one on, waiting on
     /// `wake` for more, until the log closes or the follower goes away.
-    private func pumpChunks(to continuation: AsyncStream<Chunk>.Continuation, wake: EventNotifier, cancelled: borrowing Atomic<Bool>) {
+    private func pumpChunks(
+        to continuation: AsyncStream<Chunk>.Continuation, wake: EventNotifier, cancelled: borrowing Atomic<Bool>
+    ) {
         var next = 0
         while !cancelled.load(ordering: .acquiring) {
             let (fresh, closed) = state.withLock { state -> ([Chunk], Bool) in

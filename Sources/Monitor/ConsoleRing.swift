@@ -22,7 +22,8 @@ package final class ConsoleRing: @unchecked Sendable {
 
     /// The bytes written since the last drain. Nil when the guest has corrupted the ring.
     package func drain() -> [UInt8]? {
-        let head = ring.pointee.head, tail = ring.pointee.tail
+        let head = ring.pointee.head
+        let tail = ring.pointee.tail
         guard head >= tail, head - tail <= capacity else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(head - tail))

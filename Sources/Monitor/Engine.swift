@@ -8,6 +8,8 @@ public enum EngineKind: String, Codable, Sendable, CaseIterable {
     /// qemu-system-x86_64 under TCG with `-cpu max`: emulated and slow, but with
     /// protection keys on any host; single-VM image sets without a network device.
     case qemu
+    /// The QEMU engine's emulation as a transient domain of a libvirt host (`--connect URI`).
+    case libvirt
 }
 
 /// Something that boots image sets. flexosd's KVM engine and the QEMU engine conform; the
@@ -23,7 +25,8 @@ public protocol ImageSetEngine: Sendable {
     func refusal(of manifest: ImageManifest) -> String?
 
     /// Boots `imageSet`, its console going to `console`. On failure nothing is left running.
-    func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError) -> any RunningImageSet
+    func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError)
+        -> any RunningImageSet
 }
 
 /// A launched image set, whatever engine runs it.
@@ -58,7 +61,9 @@ public final class KVMEngine: ImageSetEngine, Sendable {
         return nil
     }
 
-    public func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError) -> any RunningImageSet {
+    public func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError)
+        -> any RunningImageSet
+    {
         try ImageSetRun(imageSet, options: options, hypervisor: try open(), console: console)
     }
 
@@ -110,7 +115,9 @@ public struct EngineChoice: Sendable {
                 continue
             }
             self.engine = engine
-            reason = "no engine asked for: " + (refusals + ["\(engine.kind.rawValue) can run it here"]).joined(separator: "; ")
+            reason =
+                "no engine asked for: "
+                + (refusals + ["\(engine.kind.rawValue) can run it here"]).joined(separator: "; ")
             return
         }
         engine = first

@@ -29,8 +29,10 @@ enum ExceptionEntry {
     /// (read-execute) and the report page (MMIO).
     static var mappings: [PageMapping] {
         let report = GuestLayout.trapReportAddress..<(GuestLayout.trapReportAddress + GuestLayout.pageSize)
-        return [.ringZero(idt..<stubs, .readWrite), .ringZero(stubs..<(stubs + GuestLayout.pageSize), .readExecute),
-                .ringZero(stack, .readWrite), .ringZero(report, .readWrite)]
+        return [
+            .ringZero(idt..<stubs, .readWrite), .ringZero(stubs..<(stubs + GuestLayout.pageSize), .readExecute),
+            .ringZero(stack, .readWrite), .ringZero(report, .readWrite)
+        ]
     }
 
     /// Writes the IDT, GDT, TSS and stubs into the guest's memory.
@@ -53,7 +55,9 @@ enum ExceptionEntry {
         let code = try space.physical(stubs, length: GuestLayout.pageSize)
         for vector in 0..<vectors {
             let bytes = stub(vector: vector)
-            for (offset, byte) in bytes.enumerated() { code.storeBytes(of: byte, toByteOffset: Int(stubBytes) * vector + offset, as: UInt8.self) }
+            for (offset, byte) in bytes.enumerated() {
+                code.storeBytes(of: byte, toByteOffset: Int(stubBytes) * vector + offset, as: UInt8.self)
+            }
         }
     }
 
@@ -61,7 +65,9 @@ enum ExceptionEntry {
     static func install(in sregs: inout kvm_sregs) {
         sregs.idt = kvm_dtable(base: idt, limit: UInt16(16 * vectors - 1), padding: (0, 0, 0))
         sregs.gdt = kvm_dtable(base: gdt, limit: UInt16(8 * globalDescriptors.count - 1), padding: (0, 0, 0))
-        sregs.tr = kvm_segment(base: tss, limit: 0x67, selector: taskState, type: 11, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0, padding: 0)
+        sregs.tr = kvm_segment(
+            base: tss, limit: 0x67, selector: taskState, type: 11, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0,
+            unusable: 0, padding: 0)
     }
 
     /// Null, ring-0 code (0x08) and data (0x10), ring-3 data (0x2B) and code (0x33), then
@@ -69,12 +75,17 @@ enum ExceptionEntry {
     private static var globalDescriptors: [UInt64] {
         let limit: UInt64 = 0x67
         let low = limit | ((tss & 0xFF_FFFF) << 16) | (0x8B << 40) | (((tss >> 24) & 0xFF) << 56)
-        return [0, 0x00AF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF, 0, 0, 0x00CF_F300_0000_FFFF, 0x00AF_FB00_0000_FFFF, low, tss >> 32]
+        return [
+            0, 0x00AF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF, 0, 0, 0x00CF_F300_0000_FFFF, 0x00AF_FB00_0000_FFFF, low,
+            tss >> 32
+        ]
     }
 
     /// A 64-bit interrupt gate to `handler` in ring 0, on IST 1, callable only by exceptions.
     private static func gate(handler: UInt64) -> (UInt64, UInt64) {
-        let low = (handler & 0xFFFF) | (UInt64(kernelCode) << 16) | (1 << 32) | (0x8E << 40) | (((handler >> 16) & 0xFFFF) << 48)
+        let low =
+            (handler & 0xFFFF) | (UInt64(kernelCode) << 16) | (1 << 32) | (0x8E << 40)
+            | (((handler >> 16) & 0xFFFF) << 48)
         return (low, handler >> 32)
     }
 
@@ -104,9 +115,12 @@ enum ExceptionEntry {
         guard codeSegment.dpl == 0, codeSegment.selector == kernelCode else { return nil }
         let words = 7
         guard stack.contains(stackPointer), stackPointer % 8 == 0, stack.upperBound - stackPointer >= UInt64(8 * words),
-              let words = try? space.physical(stackPointer, length: UInt64(8 * words)) else { return nil }
+            let words = try? space.physical(stackPointer, length: UInt64(8 * words))
+        else { return nil }
         let value = { (index: Int) in words.loadUnaligned(fromByteOffset: 8 * index, as: UInt64.self) }
         guard value(0) < UInt64(vectors) else { return nil }
-        return Frame(vector: value(0), errorCode: value(1), rip: value(2), cs: value(3), rflags: value(4), rsp: value(5), ss: value(6))
+        return Frame(
+            vector: value(0), errorCode: value(1), rip: value(2), cs: value(3), rflags: value(4), rsp: value(5),
+            ss: value(6))
     }
 }

@@ -48,7 +48,9 @@ public struct FaultReport: Codable, Equatable, Sendable {
 
     /// The report as lines a person reads.
     public func render() -> String {
-        var lines = ["\(kind == .protectionKeyFault ? "protection-key fault" : "guest fault") in compartment \(compartment): \(summary)"]
+        var lines = [
+            "\(kind == .protectionKeyFault ? "protection-key fault" : "guest fault") in compartment \(compartment): \(summary)"
+        ]
         if let address { lines.append("  address:  \(hex(address))" + (addressRegion.map { " (\($0))" } ?? "")) }
         var at = "  at:       \(hex(instructionPointer))"
         if let function { at += " \(function)" }
@@ -64,14 +66,18 @@ public struct FaultReport: Codable, Equatable, Sendable {
                 let frame = backtrace[index]
                 var repeats = 1
                 while index + repeats < backtrace.count && backtrace[index + repeats] == frame { repeats += 1 }
-                lines.append("    #\(index) \(hex(frame.address)) \(frame.function)" + (frame.location.map { " (\($0))" } ?? "")
-                             + (repeats > 1 ? " (and \(repeats - 1) more frames like it)" : ""))
+                lines.append(
+                    "    #\(index) \(hex(frame.address)) \(frame.function)" + (frame.location.map { " (\($0))" } ?? "")
+                        + (repeats > 1 ? " (and \(repeats - 1) more frames like it)" : ""))
                 index += repeats
             }
         }
         guard !registers.isEmpty else { return lines.joined(separator: "\n") }
         lines.append("  registers:")
-        let order = ["rip", "rsp", "rbp", "rflags", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "cr2"]
+        let order = [
+            "rip", "rsp", "rbp", "rflags", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12",
+            "r13", "r14", "r15", "cr2"
+        ]
         for row in stride(from: 0, to: order.count, by: 4) {
             let cells = order[row..<min(row + 4, order.count)].map { name in
                 name + String(repeating: " ", count: 7 - name.count) + hex16(registers[name] ?? 0)
@@ -86,9 +92,11 @@ extension FaultReport {
     /// A guest that broke a device's protocol: found by the device, not at an instruction,
     /// so the report names the device and the field, and has no registers.
     public init(deviceViolation summary: String, address: UInt64, compartment: String) {
-        self.init(compartment: compartment, kind: .deviceViolation, summary: "network device: " + summary, address: address,
-                  addressRegion: "the network device, mapped only in compartment \(compartment)", library: nil, instructionPointer: 0,
-                  function: nil, location: nil, gate: nil, notes: [], backtrace: [], registers: [:])
+        self.init(
+            compartment: compartment, kind: .deviceViolation, summary: "network device: " + summary, address: address,
+            addressRegion: "the network device, mapped only in compartment \(compartment)", library: nil,
+            instructionPointer: 0,
+            function: nil, location: nil, gate: nil, notes: [], backtrace: [], registers: [:])
     }
 }
 

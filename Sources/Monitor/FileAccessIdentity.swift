@@ -46,9 +46,11 @@ public struct FileAccessIdentity: Sendable, Equatable {
     /// The user's supplementary groups from the group database (its primary group alone
     /// when the user has no entry there).
     private func supplementaryGroups() -> [gid_t] {
-        var entry = passwd(), found: UnsafeMutablePointer<passwd>? = nil
+        var entry = passwd()
+        var found: UnsafeMutablePointer<passwd>? = nil
         var buffer = [CChar](repeating: 0, count: 16384)
-        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, let found, let name = found.pointee.pw_name else { return [gid] }
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &found) == 0, let found, let name = found.pointee.pw_name
+        else { return [gid] }
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, gid, &groups, &count) < 0 {

@@ -18,11 +18,15 @@ struct GateInspector {
     /// The calls into VM `callee` that are posted and not yet answered.
     func callsInService(callee: Int, machines: Int) -> [Call] {
         (0..<machines).compactMap { caller -> Call? in
-            guard caller != callee, let channel = try? space.read(flexos_gate_channel.self, at: channelAddress(caller: caller, callee: callee)),
-                  channel.request_sequence != channel.reply_sequence
+            guard caller != callee,
+                let channel = try? space.read(
+                    flexos_gate_channel.self, at: channelAddress(caller: caller, callee: callee)),
+                channel.request_sequence != channel.reply_sequence
             else { return nil }
             let args = channel.args
-            return Call(caller: caller, exportIndex: channel.export_index, arguments: [args.0, args.1, args.2, args.3, args.4, args.5])
+            return Call(
+                caller: caller, exportIndex: channel.export_index,
+                arguments: [args.0, args.1, args.2, args.3, args.4, args.5])
         }
     }
 

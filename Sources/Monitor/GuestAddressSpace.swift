@@ -50,19 +50,24 @@ package final class GuestAddressSpace: @unchecked Sendable {
     package func physical(_ address: UInt64, length: UInt64) throws(GuestAccessError) -> UnsafeMutableRawPointer {
         let (end, overflow) = address.addingReportingOverflow(length)
         guard !overflow, let slot = slots.first(where: { $0.range.contains(address) && end <= $0.range.upperBound }),
-              let host = slot.memory.pointer(at: slot.offset + (address - slot.range.lowerBound), length: length)
+            let host = slot.memory.pointer(at: slot.offset + (address - slot.range.lowerBound), length: length)
         else { throw GuestAccessError.notMemory(address: address, length: length) }
         return host
     }
 
     /// The host address behind `length` bytes the guest handed over at `address`, checked
     /// to be mapped for the guest (and writable when `writable`).
-    package func pointer(_ address: UInt64, length: UInt64, writable: Bool) throws(GuestAccessError) -> UnsafeMutableRawPointer {
+    package func pointer(_ address: UInt64, length: UInt64, writable: Bool) throws(GuestAccessError)
+        -> UnsafeMutableRawPointer
+    {
         let (end, overflow) = address.addingReportingOverflow(length)
-        guard !overflow, let region = mapped.first(where: { $0.range.contains(address) && end <= $0.range.upperBound }) else {
+        guard !overflow, let region = mapped.first(where: { $0.range.contains(address) && end <= $0.range.upperBound })
+        else {
             throw GuestAccessError.notMapped(address: address, length: length)
         }
-        if writable && !region.permissions.writable { throw GuestAccessError.notWritable(address: address, length: length) }
+        if writable && !region.permissions.writable {
+            throw GuestAccessError.notWritable(address: address, length: length)
+        }
         return try physical(address, length: length)
     }
 

@@ -33,8 +33,11 @@ public struct GuestRegion: Equatable, Sendable {
     /// The protection key its pages carry (intel-mpk: its compartment's; 0 otherwise).
     public let protectionKey: UInt8
 
-    public init(kind: Kind, range: Range<UInt64>, permissions: PagePermissions, compartment: String? = nil, library: String? = nil, detail: String? = nil,
-                protectionKey: UInt8 = 0) {
+    public init(
+        kind: Kind, range: Range<UInt64>, permissions: PagePermissions, compartment: String? = nil,
+        library: String? = nil, detail: String? = nil,
+        protectionKey: UInt8 = 0
+    ) {
         self.kind = kind
         self.range = range
         self.permissions = permissions
@@ -59,7 +62,8 @@ public struct GuestRegion: Equatable, Sendable {
     public var name: String {
         switch kind {
         case .library:
-            return "section \(detail ?? "?") of library \(library ?? "?")" + (compartment.map { " (compartment \($0))" } ?? "")
+            return "section \(detail ?? "?") of library \(library ?? "?")"
+                + (compartment.map { " (compartment \($0))" } ?? "")
         case .runtime:
             return "runtime section \(detail ?? "?")"
         case .gateBlock:

@@ -9,15 +9,16 @@ public enum Hypercall: CaseIterable, Sendable {
 
     /// Its number, as `flexos_abi.h` (which the guest compiles against too) defines it.
     public var number: UInt64 {
-        let number = switch self {
-        case .consoleFlush: FLEXOS_HYPERCALL_CONSOLE_FLUSH
-        case .exit: FLEXOS_HYPERCALL_EXIT
-        case .panic: FLEXOS_HYPERCALL_PANIC
-        case .time: FLEXOS_HYPERCALL_TIME
-        case .wait: FLEXOS_HYPERCALL_WAIT
-        case .wake: FLEXOS_HYPERCALL_WAKE
-        case .netKick: FLEXOS_HYPERCALL_NET_KICK
-        }
+        let number =
+            switch self {
+            case .consoleFlush: FLEXOS_HYPERCALL_CONSOLE_FLUSH
+            case .exit: FLEXOS_HYPERCALL_EXIT
+            case .panic: FLEXOS_HYPERCALL_PANIC
+            case .time: FLEXOS_HYPERCALL_TIME
+            case .wait: FLEXOS_HYPERCALL_WAIT
+            case .wake: FLEXOS_HYPERCALL_WAKE
+            case .netKick: FLEXOS_HYPERCALL_NET_KICK
+            }
         return UInt64(number.rawValue)
     }
 
@@ -75,7 +76,10 @@ package struct HypercallHandler {
     /// Where console output goes.
     let output: ([UInt8]) -> Void
 
-    package init(space: GuestAddressSpace, console: ConsoleRing, compartmentCount: Int, hasNetworkDevice: Bool = false, output: @escaping ([UInt8]) -> Void) {
+    package init(
+        space: GuestAddressSpace, console: ConsoleRing, compartmentCount: Int, hasNetworkDevice: Bool = false,
+        output: @escaping ([UInt8]) -> Void
+    ) {
         self.space = space
         self.console = console
         self.compartmentCount = compartmentCount
@@ -99,13 +103,18 @@ package struct HypercallHandler {
                 let request = try space.read(flexos_hc_wait.self, at: argument)
                 let woken = argument + UInt64(MemoryLayout<flexos_hc_wait>.offset(of: \.woken)!)
                 _ = try space.pointer(woken, length: 8, writable: true)
-                return .wait(timeout: request.timeout_nanoseconds == 0 ? nil : request.timeout_nanoseconds, woken: woken)
+                return .wait(
+                    timeout: request.timeout_nanoseconds == 0 ? nil : request.timeout_nanoseconds, woken: woken)
             case .wake:
                 let target = Int(try space.read(flexos_hc_wake.self, at: argument).compartment)
-                guard target < compartmentCount else { return .invalid("wake of compartment \(target), but the image set has \(compartmentCount)") }
+                guard target < compartmentCount else {
+                    return .invalid("wake of compartment \(target), but the image set has \(compartmentCount)")
+                }
                 return .wake(compartment: target)
             case .netKick:
-                guard hasNetworkDevice else { return .invalid("net_kick hypercall from a compartment that holds no network device") }
+                guard hasNetworkDevice else {
+                    return .invalid("net_kick hypercall from a compartment that holds no network device")
+                }
                 return .netKick
             }
         } catch {
@@ -115,17 +124,26 @@ package struct HypercallHandler {
 
     /// Copies out whatever the guest has appended to its console ring.
     func flushConsole() -> HypercallAction {
-        guard let bytes = console.drain() else { return .invalid("the console ring is corrupt (head and tail disagree)") }
+        guard let bytes = console.drain() else {
+            return .invalid("the console ring is corrupt (head and tail disagree)")
+        }
         if !bytes.isEmpty { output(bytes) }
         return .resume
     }
 
     private func panic(_ request: flexos_hc_panic) throws(GuestAccessError) -> HypercallAction {
         let limit: UInt64 = 4096
-        let message = String(decoding: try space.bytes(at: request.message, length: min(request.message_length, limit)), as: UTF8.self)
-        let file = request.file == 0 ? nil : String(decoding: try space.bytes(at: request.file, length: min(request.file_length, limit)), as: UTF8.self)
+        let message = String(
+            decoding: try space.bytes(at: request.message, length: min(request.message_length, limit)), as: UTF8.self)
+        let file =
+            request.file == 0
+            ? nil
+            : String(
+                decoding: try space.bytes(at: request.file, length: min(request.file_length, limit)), as: UTF8.self)
         // The line is the guest's word: a value no source file has is dropped, never trapped on.
         let line = request.line == 0 ? nil : Int(exactly: request.line)
-        return .panic(message: message, file: file, line: line, codeAddress: request.code_address == 0 ? nil : request.code_address)
+        return .panic(
+            message: message, file: file, line: line,
+            codeAddress: request.code_address == 0 ? nil : request.code_address)
     }
 }

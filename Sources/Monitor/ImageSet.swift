@@ -50,7 +50,8 @@ public struct ImageSet: @unchecked Sendable {
     static func bareManifest(_ image: ELFImage) -> ImageManifest {
         // The file name becomes the image set's name: keep only what a name may hold.
         let stem = basename(image.path).split(separator: ".").first.map(String.init) ?? ""
-        let cleaned = String(stem.prefix(64).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "-" })
+        let cleaned = String(
+            stem.prefix(64).map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "-" })
         let name = cleaned.isEmpty ? "guest" : cleaned
         func regions(_ range: Range<UInt64>) -> [ImageManifest.Region] {
             image.segments.filter { range.contains($0.virtualAddress) }.map {

@@ -48,19 +48,27 @@ public struct ImageSetLayout: Sendable {
     /// The areas of an intel-mpk image set's compartments, in conformation order.
     static func keyedAreas(_ manifest: ImageManifest, memory: UInt64) -> [KeyedArea] {
         manifest.compartments.enumerated().map { index, compartment in
-            let area = GuestLayout.compartmentArea(index), stack = GuestLayout.stack(ofCompartment: index)
-            let heap = heap(above: stack, end: area.lowerBound + memory, guarded: compartment.hardening.contains("guard-pages")).heap
-            return KeyedArea(name: compartment.name, key: UInt8(index + 1), area: area.lowerBound..<(area.lowerBound + memory),
-                             stack: stack, heap: heap, heapChecks: compartment.hardening.contains("heap-checks"))
+            let area = GuestLayout.compartmentArea(index)
+            let stack = GuestLayout.stack(ofCompartment: index)
+            let heap = heap(
+                above: stack, end: area.lowerBound + memory, guarded: compartment.hardening.contains("guard-pages")
+            ).heap
+            return KeyedArea(
+                name: compartment.name, key: UInt8(index + 1), area: area.lowerBound..<(area.lowerBound + memory),
+                stack: stack, heap: heap, heapChecks: compartment.hardening.contains("heap-checks"))
         }
     }
 
     /// The heap between the top of `stack` and `end`; under guard-pages, with an unmapped
     /// page on each side (returned as `guards`, for naming a fault in them).
-    static func heap(above stack: Range<UInt64>, end: UInt64, guarded: Bool) -> (heap: Range<UInt64>, guards: [Range<UInt64>]) {
+    static func heap(above stack: Range<UInt64>, end: UInt64, guarded: Bool) -> (
+        heap: Range<UInt64>, guards: [Range<UInt64>]
+    ) {
         guard guarded else { return (stack.upperBound..<end, []) }
         let page = GuestLayout.pageSize
-        return ((stack.upperBound + page)..<(end - page), [stack.upperBound..<(stack.upperBound + page), (end - page)..<end])
+        return (
+            (stack.upperBound + page)..<(end - page), [stack.upperBound..<(stack.upperBound + page), (end - page)..<end]
+        )
     }
 
     public static let stackSize: UInt64 = GuestLayout.stackSize
@@ -85,11 +93,18 @@ public struct ImageSetLayout: Sendable {
 
     /// Refuses sizes no layout can have: what a launch checks before anything else.
     public static func checkSizes(memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
-        guard memory >= ImageSetLayout.minimumMemory else { throw LaunchError.memoryTooSmall(memory, minimum: ImageSetLayout.minimumMemory) }
-        guard memory <= GuestLayout.maxCompartmentMemory else { throw LaunchError.memoryTooLarge(memory, maximum: GuestLayout.maxCompartmentMemory) }
+        guard memory >= ImageSetLayout.minimumMemory else {
+            throw LaunchError.memoryTooSmall(memory, minimum: ImageSetLayout.minimumMemory)
+        }
+        guard memory <= GuestLayout.maxCompartmentMemory else {
+            throw LaunchError.memoryTooLarge(memory, maximum: GuestLayout.maxCompartmentMemory)
+        }
         let sharedMaximum = GuestLayout.shared.upperBound - GuestLayout.shared.lowerBound
-        guard sharedMemory <= sharedMaximum else { throw LaunchError.sharedMemoryTooLarge(sharedMemory, maximum: sharedMaximum) }
-        for (what, size) in [("memory", memory), ("shared memory", sharedMemory)] where size % GuestLayout.pageSize != 0 {
+        guard sharedMemory <= sharedMaximum else {
+            throw LaunchError.sharedMemoryTooLarge(sharedMemory, maximum: sharedMaximum)
+        }
+        for (what, size) in [("memory", memory), ("shared memory", sharedMemory)] where size % GuestLayout.pageSize != 0
+        {
             throw LaunchError.sizeNotPageMultiple(what: what, size: size)
         }
     }
@@ -101,7 +116,10 @@ public struct ImageSetLayout: Sendable {
         let page = GuestLayout.pageSize
         let privateSegments = image.segments.filter { GuestLayout.image.contains($0.virtualAddress) }
         let sharedSegments = image.segments.filter { GuestLayout.shared.contains($0.virtualAddress) }
-        lowMemory = 0..<alignUp(privateSegments.map(\.range.upperBound).max() ?? GuestLayout.image.lowerBound, GuestLayout.largePageSize)
+        lowMemory =
+            0..<alignUp(
+                privateSegments.map(\.range.upperBound).max() ?? GuestLayout.image.lowerBound, GuestLayout.largePageSize
+            )
 
         // The shared area: .data_shared, the gate block, a shared stack per compartment, the shared heap.
         let sharedDataEnd = alignUp(sharedSegments.map(\.range.upperBound).max() ?? GuestLayout.shared.lowerBound, page)
@@ -110,32 +128,45 @@ public struct ImageSetLayout: Sendable {
         var sharedStacks: [(guard: Range<UInt64>, stack: Range<UInt64>)] = []
         let groups = ImageSetLayout.machines(manifest)
         for _ in groups {
-            sharedStacks.append((cursor..<(cursor + page), (cursor + page)..<(cursor + page + ImageSetLayout.sharedStackSize)))
+            sharedStacks.append(
+                (cursor..<(cursor + page), (cursor + page)..<(cursor + page + ImageSetLayout.sharedStackSize)))
             cursor += page + ImageSetLayout.sharedStackSize
         }
         let sharedEnd = GuestLayout.shared.lowerBound + sharedMemory
         guard cursor + 64 * 1024 <= sharedEnd else {
-            throw LaunchError.sharedMemoryTooSmall(sharedMemory, minimum: cursor + 64 * 1024 - GuestLayout.shared.lowerBound)
+            throw LaunchError.sharedMemoryTooSmall(
+                sharedMemory, minimum: cursor + 64 * 1024 - GuestLayout.shared.lowerBound)
         }
         sharedArea = GuestLayout.shared.lowerBound..<sharedEnd
         sharedHeap = cursor..<sharedEnd
 
         var common: [GuestRegion] = [
-            GuestRegion(kind: .bootInfo, range: GuestLayout.bootInfoAddress..<(GuestLayout.bootInfoAddress + page), permissions: .readOnly),
-            GuestRegion(kind: .console, range: GuestLayout.consoleRingAddress..<(GuestLayout.consoleRingAddress + GuestLayout.consoleRingBytes), permissions: .readWrite),
-            GuestRegion(kind: .hypercallWindow, range: GuestLayout.hypercallWindow..<(GuestLayout.hypercallWindow + page), permissions: .readWrite),
+            GuestRegion(
+                kind: .bootInfo, range: GuestLayout.bootInfoAddress..<(GuestLayout.bootInfoAddress + page),
+                permissions: .readOnly),
+            GuestRegion(
+                kind: .console,
+                range: GuestLayout.consoleRingAddress..<(GuestLayout.consoleRingAddress + GuestLayout.consoleRingBytes),
+                permissions: .readWrite),
+            GuestRegion(
+                kind: .hypercallWindow, range: GuestLayout.hypercallWindow..<(GuestLayout.hypercallWindow + page),
+                permissions: .readWrite),
             ImageSetLayout.gatePage(gateBlock, 0, .readOnly, detail: "header"),
-            GuestRegion(kind: .sharedHeap, range: sharedHeap, permissions: .readWrite),
+            GuestRegion(kind: .sharedHeap, range: sharedHeap, permissions: .readWrite)
         ]
-        common += try ImageSetLayout.sectionRegions(manifest.runtime, kind: .runtime, segments: image.segments, manifest: manifest)
-        common += try ImageSetLayout.sectionRegions(manifest.shared, kind: .sharedData, segments: sharedSegments, manifest: manifest)
+        common += try ImageSetLayout.sectionRegions(
+            manifest.runtime, kind: .runtime, segments: image.segments, manifest: manifest)
+        common += try ImageSetLayout.sectionRegions(
+            manifest.shared, kind: .sharedData, segments: sharedSegments, manifest: manifest)
         let sharedStackRegions = zip(groups, sharedStacks).map { group, stack in
             GuestRegion(kind: .sharedStack, range: stack.stack, permissions: .readWrite, compartment: group.name)
         }
 
         // Keys are 4 bits and key 0 is the shared one.
         if manifest.mechanism == .intelMPK && manifest.compartments.count > 15 {
-            throw LaunchError.badRegion(name: "compartments", start: 0, reason: "number \(manifest.compartments.count) under intel-mpk, which has 15 keys for compartments")
+            throw LaunchError.badRegion(
+                name: "compartments", start: 0,
+                reason: "number \(manifest.compartments.count) under intel-mpk, which has 15 keys for compartments")
         }
         var compartments: [Compartment] = []
         var all = common + sharedStackRegions
@@ -150,41 +181,75 @@ public struct ImageSetLayout: Sendable {
             let area = application?.area ?? GuestLayout.compartmentArea(index)
             let stack = application?.stack ?? GuestLayout.stack(ofCompartment: index)
             let hardening = manifest.compartments.filter { compartment.members.contains($0.name) }.flatMap(\.hardening)
-            let heapGuards = ImageSetLayout.heap(above: stack, end: area.lowerBound + memory, guarded: hardening.contains("guard-pages"))
+            let heapGuards = ImageSetLayout.heap(
+                above: stack, end: area.lowerBound + memory, guarded: hardening.contains("guard-pages"))
             let heap = application?.heap ?? heapGuards.heap
-            var own = keyed.isEmpty ? [
-                GuestRegion(kind: .stack, range: stack, permissions: .readWrite, compartment: compartment.name),
-                GuestRegion(kind: .heap, range: heap, permissions: .readWrite, compartment: compartment.name),
-            ] : keyed.flatMap { member in [
-                GuestRegion(kind: .stack, range: member.stack, permissions: .readWrite, compartment: member.name, protectionKey: member.key),
-                GuestRegion(kind: .heap, range: member.heap, permissions: .readWrite, compartment: member.name, protectionKey: member.key),
-            ] }
+            var own =
+                keyed.isEmpty
+                ? [
+                    GuestRegion(kind: .stack, range: stack, permissions: .readWrite, compartment: compartment.name),
+                    GuestRegion(kind: .heap, range: heap, permissions: .readWrite, compartment: compartment.name)
+                ]
+                : keyed.flatMap { member in
+                    [
+                        GuestRegion(
+                            kind: .stack, range: member.stack, permissions: .readWrite, compartment: member.name,
+                            protectionKey: member.key),
+                        GuestRegion(
+                            kind: .heap, range: member.heap, permissions: .readWrite, compartment: member.name,
+                            protectionKey: member.key)
+                    ]
+                }
             own += ImageSetLayout.gatePages(gateBlock, of: index, machines: groups.map(\.name))
             if index == networkMachine {
-                own.append(GuestRegion(kind: .networkDevice, range: ImageSetLayout.networkDevice, permissions: .readWrite,
-                                       compartment: compartment.name, library: manifest.networkLibrary?.name))
+                own.append(
+                    GuestRegion(
+                        kind: .networkDevice, range: ImageSetLayout.networkDevice, permissions: .readWrite,
+                        compartment: compartment.name, library: manifest.networkLibrary?.name))
             }
             for library in manifest.libraries where compartment.members.contains(library.compartment) {
                 let key = keyed.first { $0.name == library.compartment }?.key ?? 0
-                own += try ImageSetLayout.sectionRegions(library.regions, kind: .library, segments: image.segments, manifest: manifest,
-                                                         library: library.name, compartment: library.compartment, protectionKey: key)
+                own += try ImageSetLayout.sectionRegions(
+                    library.regions, kind: .library, segments: image.segments, manifest: manifest,
+                    library: library.name, compartment: library.compartment, protectionKey: key)
             }
-            compartments.append(Compartment(
-                index: index, name: compartment.name, members: compartment.members, mapped: common + sharedStackRegions + own,
-                stack: stack, heap: heap, heapChecks: application?.heapChecks ?? hardening.contains("heap-checks"), sharedStack: sharedStacks[index].stack,
-                privateArea: area.lowerBound..<(area.lowerBound + memory), keyed: keyed, keyedApplication: keyedApplication))
-            let guards = keyed.isEmpty ? [(compartment.name, area, heapGuards.guards)]
-                : keyed.map { ($0.name, $0.area, $0.heap.lowerBound == $0.stack.upperBound ? [] : [$0.stack.upperBound..<$0.heap.lowerBound, $0.heap.upperBound..<$0.area.upperBound]) }
-            all += own.filter { $0.kind != .gateBlock } + guards.flatMap { name, area, heapGuards in
-                [GuestRegion(kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page), permissions: .readOnly, compartment: name)]
-                    + heapGuards.map { GuestRegion(kind: .heapGuard, range: $0, permissions: .readOnly, compartment: name) }
-            }
+            compartments.append(
+                Compartment(
+                    index: index, name: compartment.name, members: compartment.members,
+                    mapped: common + sharedStackRegions + own,
+                    stack: stack, heap: heap, heapChecks: application?.heapChecks ?? hardening.contains("heap-checks"),
+                    sharedStack: sharedStacks[index].stack,
+                    privateArea: area.lowerBound..<(area.lowerBound + memory), keyed: keyed,
+                    keyedApplication: keyedApplication))
+            let guards =
+                keyed.isEmpty
+                ? [(compartment.name, area, heapGuards.guards)]
+                : keyed.map {
+                    (
+                        $0.name, $0.area,
+                        $0.heap.lowerBound == $0.stack.upperBound
+                            ? [] : [$0.stack.upperBound..<$0.heap.lowerBound, $0.heap.upperBound..<$0.area.upperBound]
+                    )
+                }
+            all +=
+                own.filter { $0.kind != .gateBlock }
+                + guards.flatMap { name, area, heapGuards in
+                    [
+                        GuestRegion(
+                            kind: .stackGuard, range: area.lowerBound..<(area.lowerBound + page),
+                            permissions: .readOnly, compartment: name)
+                    ]
+                        + heapGuards.map {
+                            GuestRegion(kind: .heapGuard, range: $0, permissions: .readOnly, compartment: name)
+                        }
+                }
         }
         all += zip(groups, sharedStacks).map { group, stack in
             GuestRegion(kind: .sharedStackGuard, range: stack.guard, permissions: .readOnly, compartment: group.name)
         }
         // Each gate page once, for naming addresses: states, then the pairs' channels.
-        let block = gateBlock, names = groups.map(\.name)
+        let block = gateBlock
+        let names = groups.map(\.name)
         var named = Set<UInt64>()
         all += names.indices.flatMap { ImageSetLayout.gatePages(block, of: $0, machines: names) }
             .filter { $0.permissions.writable && named.insert($0.range.lowerBound).inserted }
@@ -199,7 +264,10 @@ public struct ImageSetLayout: Sendable {
         var pages: [GuestRegion] = []
         for other in machines.indices {
             let permissions: PagePermissions = other == index ? .readWrite : .readOnly
-            pages.append(gatePage(block, 1 + UInt64(other), permissions, detail: "state of \(machines[other])", owner: machines[other]))
+            pages.append(
+                gatePage(
+                    block, 1 + UInt64(other), permissions, detail: "state of \(machines[other])", owner: machines[other]
+                ))
         }
         for other in machines.indices where other != index {
             let page = flexos_gate_pair_page(UInt32(index), UInt32(other))
@@ -210,9 +278,13 @@ public struct ImageSetLayout: Sendable {
     }
 
     /// Page `number` of the gate block.
-    private static func gatePage(_ block: Range<UInt64>, _ number: UInt64, _ permissions: PagePermissions, detail: String, owner: String? = nil) -> GuestRegion {
+    private static func gatePage(
+        _ block: Range<UInt64>, _ number: UInt64, _ permissions: PagePermissions, detail: String, owner: String? = nil
+    ) -> GuestRegion {
         let start = block.lowerBound + number * GuestLayout.pageSize
-        return GuestRegion(kind: .gateBlock, range: start..<(start + GuestLayout.pageSize), permissions: permissions, compartment: owner, detail: detail)
+        return GuestRegion(
+            kind: .gateBlock, range: start..<(start + GuestLayout.pageSize), permissions: permissions,
+            compartment: owner, detail: detail)
     }
 
     /// The VMs an image set needs: one per compartment under `vmept`, one for all otherwise.
@@ -234,21 +306,28 @@ public struct ImageSetLayout: Sendable {
 
     /// Turns manifest regions into mapped regions, taking permissions from the ELF
     /// segment that holds each one.
-    private static func sectionRegions(_ regions: [ImageManifest.Region], kind: GuestRegion.Kind, segments: [ELFSegment], manifest: ImageManifest,
-                                       library: String? = nil, compartment: String? = nil, protectionKey: UInt8 = 0) throws(LaunchError) -> [GuestRegion] {
+    private static func sectionRegions(
+        _ regions: [ImageManifest.Region], kind: GuestRegion.Kind, segments: [ELFSegment], manifest: ImageManifest,
+        library: String? = nil, compartment: String? = nil, protectionKey: UInt8 = 0
+    ) throws(LaunchError) -> [GuestRegion] {
         var result: [GuestRegion] = []
         for region in regions where region.size > 0 {
             guard region.start % GuestLayout.pageSize == 0,
-                  let segment = segments.first(where: { $0.range.contains(region.start) })
-            else { throw LaunchError.badRegion(name: region.name, start: region.start, reason: "does not start a page of a loadable segment") }
+                let segment = segments.first(where: { $0.range.contains(region.start) })
+            else {
+                throw LaunchError.badRegion(
+                    name: region.name, start: region.start, reason: "does not start a page of a loadable segment")
+            }
             let pages = region.start..<alignUp(region.range.upperBound, GuestLayout.pageSize)
             guard pages.upperBound <= alignUp(segment.range.upperBound, GuestLayout.pageSize) else {
-                throw LaunchError.badRegion(name: region.name, start: region.start, reason: "runs past the end of its segment")
+                throw LaunchError.badRegion(
+                    name: region.name, start: region.start, reason: "runs past the end of its segment")
             }
-            result.append(GuestRegion(
-                kind: kind, range: pages,
-                permissions: PagePermissions(writable: segment.writable, executable: segment.executable),
-                compartment: compartment, library: library, detail: region.name, protectionKey: protectionKey))
+            result.append(
+                GuestRegion(
+                    kind: kind, range: pages,
+                    permissions: PagePermissions(writable: segment.writable, executable: segment.executable),
+                    compartment: compartment, library: library, detail: region.name, protectionKey: protectionKey))
         }
         return result
     }

@@ -12,6 +12,8 @@ public struct ImageSetStatus: Codable, Equatable, Sendable {
     /// What runs it (kvm, qemu), and why that one when the launch did not say.
     public var engine: String?
     public var engineReason: String?
+    /// The libvirt host it runs on (engine libvirt).
+    public var host: String?
     public var compartments: [String]
     /// "running" while it runs, then its outcome: exited, panicked, faulted, stopped, ...
     public var state: String
@@ -38,18 +40,27 @@ public enum RegistryError: Error, CustomStringConvertible {
     case invalidTimeout(Double)
     case notEnoughMemory(asked: UInt64, promised: UInt64, limit: UInt64, source: String)
     case noSuchEngine(EngineKind)
+    case connectNeedsLibvirt(EngineKind)
     case launch(LaunchError)
 
     public var description: String {
         switch self {
         case .unknownImageSet(let name): return "there is no image set named \(name) (see `flexosctl list`)"
-        case .nameTaken(let name): return "an image set named \(name) already exists; choose another --name or remove it"
-        case .invalidName(let name): return "\(name.prefix(80).debugDescription) cannot name an image set: use up to 64 letters, digits, '-', '_' and '.', not starting with '.'"
-        case .invalidTimeout(let seconds): return "timeout \(seconds) s is not a duration a run may have: give seconds, more than 0 and at most a year"
+        case .nameTaken(let name):
+            return "an image set named \(name) already exists; choose another --name or remove it"
+        case .invalidName(let name):
+            return
+                "\(name.prefix(80).debugDescription) cannot name an image set: use up to 64 letters, digits, '-', '_' and '.', not starting with '.'"
+        case .invalidTimeout(let seconds):
+            return "timeout \(seconds) s is not a duration a run may have: give seconds, more than 0 and at most a year"
         case .stillRunning(let name): return "image set \(name) is still running; stop it first"
         case .notEnoughMemory(let asked, let promised, let limit, let source):
-            return "the image set asks for \(asked >> 20) MiB of guest memory, and the running ones were promised \(promised >> 20) MiB of the \(limit >> 20) MiB that \(source) allows: stop one, or launch with less --memory"
+            return
+                "the image set asks for \(asked >> 20) MiB of guest memory, and the running ones were promised \(promised >> 20) MiB of the \(limit >> 20) MiB that \(source) allows: stop one, or launch with less --memory"
         case .noSuchEngine(let kind): return "this flexosd has no \(kind.rawValue) engine"
+        case .connectNeedsLibvirt(let kind):
+            return
+                "--connect names a libvirt host, where engine libvirt runs image sets, not \(kind.rawValue): leave --engine out"
         case .launch(let error): return error.description
         }
     }
@@ -67,6 +78,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let path: String
         let manifest: ImageManifest
         let choice: EngineChoice
+        let host: String?
         let log = ConsoleLog()
         let launchedAt = Date()
         let launchStartedAt = monotonicNanoseconds()
@@ -78,11 +90,12 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let listening = Locked<[String]?>(nil)
         let outcome = Locked<(report: RunReport, snapshot: [CompartmentSnapshot])?>(nil)
 
-        init(name: String, path: String, manifest: ImageManifest, choice: EngineChoice) {
+        init(name: String, path: String, manifest: ImageManifest, choice: EngineChoice, host: String?) {
             self.name = name
             self.path = path
             self.manifest = manifest
             self.choice = choice
+            self.host = host
         }
     }
 
@@ -94,7 +107,9 @@ public final class ImageSetRegistry: @unchecked Sendable {
 
     /// A registry that launches on `engines`; with no engine asked for, on the first that
     /// can run the set here.
-    public init(engines: [any ImageSetEngine], onEnd: @escaping @Sendable (ImageSetStatus, RunReport) -> Void = { _, _ in }) {
+    public init(
+        engines: [any ImageSetEngine], onEnd: @escaping @Sendable (ImageSetStatus, RunReport) -> Void = { _, _ in }
+    ) {
         self.engines = engines
         self.onEnd = onEnd
     }
@@ -105,17 +120,31 @@ public final class ImageSetRegistry: @unchecked Sendable {
     /// The files are opened with `caller`'s file-system identity, so an API client can
     /// launch only what it could read itself. This blocks on file I/O and KVM set-up:
     /// call it off any event loop.
-    public func launch(path: String, name requested: String?, engine: EngineKind? = nil, options: LaunchOptions,
-                       caller: FileAccessIdentity? = nil) throws(RegistryError) -> ImageSetStatus {
+    public func launch(
+        path: String, name requested: String?, engine: EngineKind? = nil, options: LaunchOptions,
+        caller: FileAccessIdentity? = nil
+    ) throws(RegistryError) -> ImageSetStatus {
         if let requested, !ImageManifest.isValidName(requested) { throw RegistryError.invalidName(requested) }
-        if let timeout = options.timeout, !CommandLineValues.isValidDuration(timeout) { throw RegistryError.invalidTimeout(timeout) }
-        do { try ImageSetLayout.checkSizes(memory: options.memory, sharedMemory: options.sharedMemory) } catch { throw RegistryError.launch(error) }
+        if let timeout = options.timeout, !CommandLineValues.isValidDuration(timeout) {
+            throw RegistryError.invalidTimeout(timeout)
+        }
+        do { try ImageSetLayout.checkSizes(memory: options.memory, sharedMemory: options.sharedMemory) } catch {
+            throw RegistryError.launch(error)
+        }
         let imageSet: ImageSet
         do { imageSet = try ImageSet.open(path, as: caller) } catch { throw RegistryError.launch(error) }
+        var asked = engine
+        if options.connect != nil {
+            if let engine, engine != .libvirt { throw RegistryError.connectNeedsLibvirt(engine) }
+            asked = .libvirt
+        }
         let choice: EngineChoice
-        do { choice = try EngineChoice(among: engines, asked: engine, for: imageSet.manifest) } catch { throw RegistryError.noSuchEngine(error.kind) }
-        let entry = try reserve(name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest, choice: choice,
-                                promising: MemoryAdmission.promised(by: imageSet.manifest, options: options))
+        do { choice = try EngineChoice(among: engines, asked: asked, for: imageSet.manifest) } catch {
+            throw RegistryError.noSuchEngine(error.kind)
+        }
+        let entry = try reserve(
+            name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest, choice: choice,
+            host: options.connect, promising: MemoryAdmission.promised(by: imageSet.manifest, options: options))
         let run: any RunningImageSet
         do { run = try choice.engine.launch(imageSet, options: options, console: entry.log) } catch {
             forget(entry.name)
@@ -128,7 +157,9 @@ public final class ImageSetRegistry: @unchecked Sendable {
         }
         entry.listening.withLock { $0 = run.listening.isEmpty ? nil : run.listening }
         do {
-            _ = try MonitorThread(name: "set-\(entry.name)", detached: true) { [self] in supervise(entry, run, timeout: options.timeout) }
+            _ = try MonitorThread(name: "set-\(entry.name)", detached: true) { [self] in
+                supervise(entry, run, timeout: options.timeout)
+            }
         } catch {
             run.stop(reason: "the daemon could not supervise it")
             _ = run.wait(timeout: nil)
@@ -163,7 +194,9 @@ public final class ImageSetRegistry: @unchecked Sendable {
     }
 
     /// Stops `name` and waits (up to `timeout` seconds) for its VMs to end.
-    public func stop(_ name: String, reason: String = "stopped by request", timeout: Double = 5) throws(RegistryError) -> ImageSetStatus {
+    public func stop(_ name: String, reason: String = "stopped by request", timeout: Double = 5) throws(RegistryError)
+        -> ImageSetStatus
+    {
         let entry = try entry(name)
         entry.run.withLock { run in
             if let run { run.stop(reason: reason) } else { entry.pendingStop.withLock { $0 = reason } }
@@ -207,32 +240,47 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let report = run.wait(timeout: timeout)
         let snapshot = run.inspect()
         if let message = report.message, report.outcome != "exited" {
-            entry.log.append(.init(compartment: "flexosd", text: "[flexosd] " + message.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n[flexosd] ") + "\n"))
+            entry.log.append(
+                .init(
+                    compartment: "flexosd",
+                    text: "[flexosd] "
+                        + message.split(separator: "\n", omittingEmptySubsequences: false).joined(
+                            separator: "\n[flexosd] ") + "\n"))
         }
         entry.outcome.withLock { $0 = (report, snapshot) }
-        entry.run.withLock { $0 = nil }   // releases the VMs, their memory and threads
+        entry.run.withLock { $0 = nil }  // releases the VMs, their memory and threads
         entry.log.close()
         onEnd(status(of: entry), report)
     }
 
     /// Takes the name and the memory the launch promises, under one lock: two launches
     /// cannot both count on the same free memory.
-    private func reserve(name requested: String?, base: String, path: String, manifest: ImageManifest, choice: EngineChoice,
-                         promising bytes: UInt64) throws(RegistryError) -> Entry {
+    private func reserve(
+        name requested: String?, base: String, path: String, manifest: ImageManifest, choice: EngineChoice,
+        host: String?,
+        promising bytes: UInt64
+    ) throws(RegistryError) -> Entry {
         let limit = MemoryAdmission.limit
         let reserved: Result<Entry, RegistryError> = entries.withLock { entries in
             var name = requested ?? base
             if requested == nil {
                 var suffix = 2
-                while entries[name] != nil { name = "\(base)-\(suffix)"; suffix += 1 }
+                while entries[name] != nil {
+                    name = "\(base)-\(suffix)"
+                    suffix += 1
+                }
             } else if entries[name] != nil {
                 return .failure(.nameTaken(name))
             }
-            let promised = entries.values.filter { $0.outcome.withLock { $0 == nil } }.reduce(UInt64(0)) { $0 &+ $1.promised }
-            guard promised <= limit, bytes <= limit - promised else {
-                return .failure(.notEnoughMemory(asked: bytes, promised: promised, limit: limit, source: MemoryAdmission.limitSource))
+            let promised = entries.values.filter { $0.outcome.withLock { $0 == nil } }.reduce(UInt64(0)) {
+                $0 &+ $1.promised
             }
-            let entry = Entry(name: name, path: path, manifest: manifest, choice: choice)
+            guard promised <= limit, bytes <= limit - promised else {
+                return .failure(
+                    .notEnoughMemory(
+                        asked: bytes, promised: promised, limit: limit, source: MemoryAdmission.limitSource))
+            }
+            let entry = Entry(name: name, path: path, manifest: manifest, choice: choice, host: host)
             entry.promised = bytes
             entries[name] = entry
             return .success(entry)
@@ -251,7 +299,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
         let outcome = entry.outcome.withLock { $0 }
         return ImageSetStatus(
             name: entry.name, path: entry.path, mechanism: entry.manifest.mechanism.rawValue,
-            engine: entry.choice.engine.kind.rawValue, engineReason: entry.choice.reason,
+            engine: entry.choice.engine.kind.rawValue, engineReason: entry.choice.reason, host: entry.host,
             compartments: entry.manifest.compartments.map(\.name), state: outcome?.report.outcome ?? "running",
             exitStatus: outcome?.report.exitStatus, message: outcome?.report.message,
             launchedAt: entry.launchedAt.timeIntervalSince1970,

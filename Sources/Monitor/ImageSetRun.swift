@@ -16,13 +16,18 @@ public struct LaunchOptions: Sendable {
     /// Seconds after which the network device closes a connection that neither sends nor
     /// receives (Redis's `timeout`); 0: never.
     public var clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
+    /// The libvirt host to run on (the libvirt engine), e.g. qemu:///system.
+    public var connect: String?
     public static let defaultClientIdleTimeout: Double = 300
     /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
     /// tests show what the seccomp filter does to a forbidden call.
     package var onConfinedVCPUThread: (@Sendable () -> Void)?
 
-    public init(memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory, timeout: Double? = nil,
-                listen: [ListenAddress] = [], clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout) {
+    public init(
+        memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory,
+        timeout: Double? = nil,
+        listen: [ListenAddress] = [], clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
+    ) {
         self.memory = memory
         self.sharedMemory = sharedMemory
         self.timeout = timeout
@@ -45,37 +50,57 @@ public final class ImageSetRun: @unchecked Sendable {
     public let network: NetworkDevice?
 
     /// Creates every VM of `imageSet` and starts their vCPUs. On failure nothing is left running.
-    public init(_ imageSet: ImageSet, options: LaunchOptions, hypervisor: Hypervisor, console: ConsoleSink) throws(LaunchError) {
+    public init(_ imageSet: ImageSet, options: LaunchOptions, hypervisor: Hypervisor, console: ConsoleSink)
+        throws(LaunchError)
+    {
         startedAt = monotonicNanoseconds()
         self.imageSet = imageSet
         symbols = LazySymbolizer(image: imageSet.image)
         let manifest = imageSet.manifest
         if manifest.mechanism == .intelMPK && !hypervisor.offersProtectionKeys {
-            throw LaunchError.mechanismUnavailable(.intelMPK, reason: KVMEngine.noProtectionKeys
-                + "; run it under emulation with --engine qemu (flexosd launch or flexosctl launch), or rebuild with mechanism vmept or fcalls")
+            throw LaunchError.mechanismUnavailable(
+                .intelMPK,
+                reason: KVMEngine.noProtectionKeys
+                    + "; run it under emulation with --engine qemu (flexosd launch or flexosctl launch), or rebuild with mechanism vmept or fcalls"
+            )
         }
-        layout = try ImageSetLayout(image: imageSet.image, manifest: manifest, memory: options.memory, sharedMemory: options.sharedMemory)
+        layout = try ImageSetLayout(
+            image: imageSet.image, manifest: manifest, memory: options.memory, sharedMemory: options.sharedMemory)
         do {
             shared = try GuestMemory(name: "flexos:\(manifest.name):shared", size: options.sharedMemory)
         } catch { throw LaunchError.kvm(error) }
         try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
-        network = try ImageSetRun.networkDevice(for: manifest, listen: options.listen, idleTimeout: options.clientIdleTimeout)
+        network = try ImageSetRun.networkDevice(
+            for: manifest, listen: options.listen, idleTimeout: options.clientIdleTimeout)
 
-        let applicationMachine = layout.machineIndex(of: manifest.libraries.first { $0.name == manifest.application }?.compartment ?? "") ?? 0
+        let applicationMachine =
+            layout.machineIndex(of: manifest.libraries.first { $0.name == manifest.application }?.compartment ?? "")
+            ?? 0
         var machines: [CompartmentMachine] = []
         for index in layout.compartments.indices {
-            machines.append(try CompartmentMachine(
-                hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
-                image: imageSet.image, shared: shared, applicationCompartment: applicationMachine, networkDevice: network?.memory,
-                clientIdleTimeout: network == nil ? 0 : options.clientIdleTimeout))
+            machines.append(
+                try CompartmentMachine(
+                    hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
+                    image: imageSet.image, shared: shared, applicationCompartment: applicationMachine,
+                    networkDevice: network?.memory,
+                    clientIdleTimeout: network == nil ? 0 : options.clientIdleTimeout))
         }
-        do { control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name)) } catch { throw LaunchError.kvm(error) }
-        let layout = self.layout, symbols = self.symbols, exports = manifest.exports, network = self.network
+        do { control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name)) } catch {
+            throw LaunchError.kvm(error)
+        }
+        let layout = self.layout
+        let symbols = self.symbols
+        let exports = manifest.exports
+        let network = self.network
         runners = machines.map { [control] machine in
-            CompartmentRunner(machine: machine, compartmentCount: machines.count, control: control, console: console,
-                              confinedHook: options.onConfinedVCPUThread, kickNetwork: { network?.kick() }) {
-                FaultAnalyzer(compartment: machine.layout, imageSet: layout, pageTables: machine.pageTables, space: machine.addressSpace,
-                              symbolizer: symbols.value, exports: exports)
+            CompartmentRunner(
+                machine: machine, compartmentCount: machines.count, control: control, console: console,
+                confinedHook: options.onConfinedVCPUThread, kickNetwork: { network?.kick() }
+            ) {
+                FaultAnalyzer(
+                    compartment: machine.layout, imageSet: layout, pageTables: machine.pageTables,
+                    space: machine.addressSpace,
+                    symbolizer: symbols.value, exports: exports)
             }
         }
         try startThreads()
@@ -95,36 +120,56 @@ public final class ImageSetRun: @unchecked Sendable {
     }
 
     /// The device for an image set that declares one, listening on `addresses`.
-    private static func networkDevice(for manifest: ImageManifest, listen addresses: [ListenAddress], idleTimeout: Double) throws(LaunchError) -> NetworkDevice? {
+    private static func networkDevice(
+        for manifest: ImageManifest, listen addresses: [ListenAddress], idleTimeout: Double
+    ) throws(LaunchError) -> NetworkDevice? {
         guard manifest.networkLibrary != nil else {
-            if let first = addresses.first { throw LaunchError.noNetworkDevice(imageSet: manifest.name, address: first.description) }
+            if let first = addresses.first {
+                throw LaunchError.noNetworkDevice(imageSet: manifest.name, address: first.description)
+            }
             return nil
         }
-        do { return try NetworkDevice(name: manifest.name, listen: addresses, idleTimeout: idleTimeout) } catch { throw LaunchError.network(error) }
+        do { return try NetworkDevice(name: manifest.name, listen: addresses, idleTimeout: idleTimeout) } catch {
+            throw LaunchError.network(error)
+        }
     }
 
     /// Runs the device's loop on a thread of its own until the run ends; a guest that
     /// breaks the device's protocol ends the run with a report naming the device.
     private func startNetworkDevice() throws(LaunchError) {
         guard let network, let machine = layout.networkMachine else { return }
-        let control = self.control, layout = self.layout
-        control.add(try MonitorThread(name: "net-\(layout.compartments[machine].name)") {
-            guard let violation = network.run(wakeGuest: { control.wake(machine) }) else { return }
-            control.finish { .faulted(FaultReport(deviceViolation: violation.description, address: violation.address, compartment: layout.compartments[machine].name)) }
-        })
+        let control = self.control
+        let layout = self.layout
+        control.add(
+            try MonitorThread(name: "net-\(layout.compartments[machine].name)") {
+                guard let violation = network.run(wakeGuest: { control.wake(machine) }) else { return }
+                control.finish {
+                    .faulted(
+                        FaultReport(
+                            deviceViolation: violation.description, address: violation.address,
+                            compartment: layout.compartments[machine].name))
+                }
+            })
         control.whenFinished { network.stop() }
     }
 
     /// Copies `.data_shared` into the shared area and sets up the gate block header.
-    package static func initialiseSharedArea(_ shared: GuestMemory, image: ELFImage, layout: ImageSetLayout) throws(LaunchError) {
+    package static func initialiseSharedArea(_ shared: GuestMemory, image: ELFImage, layout: ImageSetLayout)
+        throws(LaunchError)
+    {
         let base = layout.sharedArea.lowerBound
         for segment in image.segments where layout.sharedArea.contains(segment.virtualAddress) {
             guard segment.range.upperBound <= layout.sharedArea.upperBound else {
                 throw LaunchError.sharedMemoryTooSmall(shared.size, minimum: segment.range.upperBound - base)
             }
-            do { try shared.write(image.fileBytes(of: segment), at: segment.virtualAddress - base) } catch { throw LaunchError.kvm(error) }
+            do { try shared.write(image.fileBytes(of: segment), at: segment.virtualAddress - base) } catch {
+                throw LaunchError.kvm(error)
+            }
         }
-        guard let block = shared.pointer(at: layout.gateBlock.lowerBound - base, length: UInt64(MemoryLayout<flexos_gate_header>.size)) else {
+        guard
+            let block = shared.pointer(
+                at: layout.gateBlock.lowerBound - base, length: UInt64(MemoryLayout<flexos_gate_header>.size))
+        else {
             throw LaunchError.sharedMemoryTooSmall(shared.size, minimum: layout.gateBlock.upperBound - base)
         }
         let gates = block.bindMemory(to: flexos_gate_header.self, capacity: 1)
@@ -143,11 +188,13 @@ public final class ImageSetRun: @unchecked Sendable {
     func runnerReports() -> [(report: CompartmentReport, activity: VCPUActivity, gates: CompartmentSnapshot.Gates)] {
         runners.map { runner in
             let index = runner.machine.layout.index
-            let state = GateInspector(space: runner.machine.addressSpace, gateBlock: layout.gateBlock.lowerBound).state(of: index)
+            let state = GateInspector(space: runner.machine.addressSpace, gateBlock: layout.gateBlock.lowerBound).state(
+                of: index)
             let sampled = state?.calls_sampled ?? 0
             let gates = CompartmentSnapshot.Gates(
                 callsOut: state?.calls_out ?? 0, callsIn: state?.calls_in ?? 0, sampledCalls: sampled,
-                meanNanoseconds: sampled == 0 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_total) / Double(sampled)),
+                meanNanoseconds: sampled == 0
+                    ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_total) / Double(sampled)),
                 maxNanoseconds: sampled == 0 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_max)))
             return (runner.report(), runner.activity.withLock { $0 }, gates)
         }
@@ -181,7 +228,9 @@ public final class ImageSetRun: @unchecked Sendable {
         var end = control.end ?? .failed(message: "the run ended without a cause")
         if let fault = control.pendingFault { end = .faulted(runners[fault.machine].analyze(fault)) }
         if case .panicked(let message, let location, let compartment) = end, let code = control.panicCode {
-            end = .panicked(message: message, location: runners[code.machine].describeCode(at: code.address) ?? location, compartment: compartment)
+            end = .panicked(
+                message: message, location: runners[code.machine].describeCode(at: code.address) ?? location,
+                compartment: compartment)
         }
         if case .timedOut(let seconds, _) = end { end = .timedOut(seconds: seconds, locations: whereTheVCPUsAre()) }
         var report = RunReport(

@@ -27,6 +27,8 @@ public enum LaunchError: Error, CustomStringConvertible {
     case guestMemory(String)
     /// A file an engine hands its emulator could not be written.
     case cannotWrite(path: String, reason: String)
+    /// The host an engine runs the set on refused or failed (a libvirt host).
+    case hostFailed(String)
 
     public var description: String {
         switch self {
@@ -35,15 +37,20 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .notFound(let path):
             return "\(path) does not exist (give an image set folder, its manifest.json or a guest ELF)"
         case .memoryTooSmall(let size, let minimum):
-            return "memory size \(formatBytes(size)) is too small: each compartment needs at least \(formatBytes(minimum)) for its \(formatBytes(ImageSetLayout.stackSize)) stack and its heap"
+            return
+                "memory size \(formatBytes(size)) is too small: each compartment needs at least \(formatBytes(minimum)) for its \(formatBytes(ImageSetLayout.stackSize)) stack and its heap"
         case .memoryTooLarge(let size, let maximum):
-            return "memory size \(formatBytes(size)) is too large: a compartment can have at most \(formatBytes(maximum))"
+            return
+                "memory size \(formatBytes(size)) is too large: a compartment can have at most \(formatBytes(maximum))"
         case .sharedMemoryTooSmall(let size, let minimum):
-            return "shared memory size \(formatBytes(size)) is too small for this image set: it needs at least \(formatBytes(minimum))"
+            return
+                "shared memory size \(formatBytes(size)) is too small for this image set: it needs at least \(formatBytes(minimum))"
         case .sharedMemoryTooLarge(let size, let maximum):
-            return "shared memory size \(formatBytes(size)) is too large: an image set's shared area holds at most \(formatBytes(maximum))"
+            return
+                "shared memory size \(formatBytes(size)) is too large: an image set's shared area holds at most \(formatBytes(maximum))"
         case .sizeNotPageMultiple(let what, let size):
-            return "\(what) size of \(size) bytes is not a multiple of the \(formatBytes(GuestLayout.pageSize)) page size"
+            return
+                "\(what) size of \(size) bytes is not a multiple of the \(formatBytes(GuestLayout.pageSize)) page size"
         case .badRegion(let name, let start, let reason):
             return "the image's region \(name) at \(hex(start)) \(reason)"
         case .pageTables(let error): return "building the guest page tables: \(error)"
@@ -55,9 +62,13 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .engineMissing(let what): return what
         case .guestMemory(let reason): return "cannot set up the guest's memory: \(reason)"
         case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"
+        case .hostFailed(let reason): return reason
         case .noNetworkDevice(let name, let address):
-            return "cannot listen on \(address) for image set \(name): it has no network device (no library of it declares `devices: [net]`)"
-        case .cannotActAs(let uid): return "cannot open files with the permissions of user \(uid), who asked for this launch (flexosd needs to run as root to serve other users)"
+            return
+                "cannot listen on \(address) for image set \(name): it has no network device (no library of it declares `devices: [net]`)"
+        case .cannotActAs(let uid):
+            return
+                "cannot open files with the permissions of user \(uid), who asked for this launch (flexosd needs to run as root to serve other users)"
         }
     }
 }

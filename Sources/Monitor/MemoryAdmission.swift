@@ -29,7 +29,10 @@ public struct MemoryAdmission: Sendable {
     }
 
     /// Where the limit comes from, for messages.
-    public static var limitSource: String { (cgroupLimit ?? .max) < (meminfo("MemTotal") ?? .max) ? "the memory limit of flexosd's cgroup" : "the host's memory" }
+    public static var limitSource: String {
+        (cgroupLimit ?? .max) < (meminfo("MemTotal") ?? .max)
+            ? "the memory limit of flexosd's cgroup" : "the host's memory"
+    }
 
     /// kB values of /proc/meminfo, in bytes.
     static func meminfo(_ field: String) -> UInt64? {

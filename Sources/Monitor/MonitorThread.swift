@@ -15,18 +15,20 @@ package final class MonitorThread: @unchecked Sendable {
     package init(name: String, detached: Bool = false, body: @escaping () -> Void) throws(LaunchError) {
         MonitorThread.installKickHandler
         let box = Unmanaged.passRetained(Box(name: String(name.prefix(15)), body: body)).toOpaque()
-        let result = pthread_create(&thread, nil, { argument in
-            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-            ckvm_set_thread_name(box.name)
-            // A thread inherits its creator's signal mask, and runtime worker threads
-            // (Dispatch, Swift concurrency) block most signals: unblock the kick.
-            var kick = sigset_t()
-            sigemptyset(&kick)
-            sigaddset(&kick, MonitorThread.kickSignal)
-            pthread_sigmask(SIG_UNBLOCK, &kick, nil)
-            box.body()
-            return nil
-        }, box)
+        let result = pthread_create(
+            &thread, nil,
+            { argument in
+                let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
+                ckvm_set_thread_name(box.name)
+                // A thread inherits its creator's signal mask, and runtime worker threads
+                // (Dispatch, Swift concurrency) block most signals: unblock the kick.
+                var kick = sigset_t()
+                sigemptyset(&kick)
+                sigaddset(&kick, MonitorThread.kickSignal)
+                pthread_sigmask(SIG_UNBLOCK, &kick, nil)
+                box.body()
+                return nil
+            }, box)
         guard result == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
             throw LaunchError.threadFailed(Errno(rawValue: result))

@@ -38,7 +38,9 @@ public struct PageMapping: Equatable, Sendable {
 
     /// A mapping where guest-virtual equals guest-physical, as for everything FlexOS maps.
     public static func identity(_ range: Range<UInt64>, _ permissions: PagePermissions) -> PageMapping {
-        PageMapping(virtualAddress: range.lowerBound, physicalAddress: range.lowerBound, size: range.upperBound - range.lowerBound, permissions: permissions)
+        PageMapping(
+            virtualAddress: range.lowerBound, physicalAddress: range.lowerBound,
+            size: range.upperBound - range.lowerBound, permissions: permissions)
     }
 
     /// An identity mapping for ring 0 only (an engine's own pages: the QEMU shim, the KVM exception entry).
@@ -58,7 +60,8 @@ public enum PageTableError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unaligned(let mapping):
-            return "cannot map \(hex(mapping.virtualAddress))+\(hex(mapping.size)): addresses and size must be page-aligned"
+            return
+                "cannot map \(hex(mapping.virtualAddress))+\(hex(mapping.size)): addresses and size must be page-aligned"
         case .alreadyMapped(let address):
             return "guest page \(hex(address)) is mapped twice"
         case .outOfTableSpace(let capacity):
@@ -102,17 +105,23 @@ public struct PageTables: Sendable {
 
     /// Adds `mapping`, splitting it into 2 MiB and 4 KiB pages.
     public mutating func map(_ mapping: PageMapping) throws(PageTableError) {
-        let page = GuestLayout.pageSize, large = GuestLayout.largePageSize
+        let page = GuestLayout.pageSize
+        let large = GuestLayout.largePageSize
         guard mapping.virtualAddress % page == 0, mapping.physicalAddress % page == 0, mapping.size % page == 0 else {
             throw PageTableError.unaligned(mapping)
         }
-        guard mapping.virtualAddress + mapping.size <= (1 << 47) else { throw PageTableError.nonCanonical(virtualAddress: mapping.virtualAddress) }
+        guard mapping.virtualAddress + mapping.size <= (1 << 47) else {
+            throw PageTableError.nonCanonical(virtualAddress: mapping.virtualAddress)
+        }
         var offset: UInt64 = 0
         while offset < mapping.size {
-            let virtual = mapping.virtualAddress + offset, physical = mapping.physicalAddress + offset
+            let virtual = mapping.virtualAddress + offset
+            let physical = mapping.physicalAddress + offset
             let useLarge = virtual % large == 0 && physical % large == 0 && mapping.size - offset >= large
-            try mapPage(virtual: virtual, physical: physical, large: useLarge, permissions: mapping.permissions, user: !mapping.supervisorOnly,
-                        key: mapping.protectionKey)
+            try mapPage(
+                virtual: virtual, physical: physical, large: useLarge, permissions: mapping.permissions,
+                user: !mapping.supervisorOnly,
+                key: mapping.protectionKey)
             offset += useLarge ? large : page
         }
     }
@@ -121,14 +130,23 @@ public struct PageTables: Sendable {
     public func translate(_ virtualAddress: UInt64) -> (physicalAddress: UInt64, permissions: PagePermissions)? {
         var table = root
         for level in (1...3).reversed() {
-            guard let entry = tables[table]?[PageTables.index(virtualAddress, level: level)], entry & PageTables.present != 0 else { return nil }
+            guard let entry = tables[table]?[PageTables.index(virtualAddress, level: level)],
+                entry & PageTables.present != 0
+            else { return nil }
             if level == 1 && entry & PageTables.largePage != 0 {
-                return ((entry & PageTables.addressMask & ~(GuestLayout.largePageSize - 1)) | (virtualAddress & (GuestLayout.largePageSize - 1)), PageTables.permissions(entry))
+                return (
+                    (entry & PageTables.addressMask & ~(GuestLayout.largePageSize - 1))
+                        | (virtualAddress & (GuestLayout.largePageSize - 1)), PageTables.permissions(entry)
+                )
             }
             table = entry & PageTables.addressMask
         }
-        guard let entry = tables[table]?[PageTables.index(virtualAddress, level: 0)], entry & PageTables.present != 0 else { return nil }
-        return ((entry & PageTables.addressMask) | (virtualAddress & (GuestLayout.pageSize - 1)), PageTables.permissions(entry))
+        guard let entry = tables[table]?[PageTables.index(virtualAddress, level: 0)], entry & PageTables.present != 0
+        else { return nil }
+        return (
+            (entry & PageTables.addressMask) | (virtualAddress & (GuestLayout.pageSize - 1)),
+            PageTables.permissions(entry)
+        )
     }
 
     /// The index into the table of `level` (3 = PML4 ... 0 = page table).
@@ -136,8 +154,12 @@ public struct PageTables: Sendable {
     public func protectionKey(of virtualAddress: UInt64) -> UInt8? {
         var table = root
         for level in (0...3).reversed() {
-            guard let entry = tables[table]?[PageTables.index(virtualAddress, level: level)], entry & PageTables.present != 0 else { return nil }
-            if level == 0 || (level == 1 && entry & PageTables.largePage != 0) { return UInt8((entry >> PageTables.protectionKeyShift) & 0xF) }
+            guard let entry = tables[table]?[PageTables.index(virtualAddress, level: level)],
+                entry & PageTables.present != 0
+            else { return nil }
+            if level == 0 || (level == 1 && entry & PageTables.largePage != 0) {
+                return UInt8((entry >> PageTables.protectionKeyShift) & 0xF)
+            }
             table = entry & PageTables.addressMask
         }
         return nil
@@ -151,7 +173,9 @@ public struct PageTables: Sendable {
         PagePermissions(writable: entry & writable != 0, executable: entry & noExecute == 0)
     }
 
-    private mutating func mapPage(virtual: UInt64, physical: UInt64, large: Bool, permissions: PagePermissions, user: Bool, key: UInt8) throws(PageTableError) {
+    private mutating func mapPage(
+        virtual: UInt64, physical: UInt64, large: Bool, permissions: PagePermissions, user: Bool, key: UInt8
+    ) throws(PageTableError) {
         var table = root
         for level in stride(from: 3, to: large ? 1 : 0, by: -1) {
             table = try childTable(of: table, index: PageTables.index(virtual, level: level), virtual: virtual)
@@ -161,7 +185,8 @@ public struct PageTables: Sendable {
         // Accessed and Dirty are set up front: a shadow-paging host (PVM) then need not trap
         // the first access and first write of each page to set them, and prefetches
         // neighbouring entries on a fault.
-        var entry = physical | PageTables.present | (user ? PageTables.user : 0) | PageTables.accessed | PageTables.dirty
+        var entry =
+            physical | PageTables.present | (user ? PageTables.user : 0) | PageTables.accessed | PageTables.dirty
         if large { entry |= PageTables.largePage }
         if permissions.writable { entry |= PageTables.writable }
         if !permissions.executable { entry |= PageTables.noExecute }
@@ -177,7 +202,8 @@ public struct PageTables: Sendable {
             return entry & PageTables.addressMask
         }
         guard nextFree < area.upperBound else {
-            throw PageTableError.outOfTableSpace(capacity: Int((area.upperBound - area.lowerBound) / GuestLayout.pageSize))
+            throw PageTableError.outOfTableSpace(
+                capacity: Int((area.upperBound - area.lowerBound) / GuestLayout.pageSize))
         }
         let child = nextFree
         nextFree += GuestLayout.pageSize

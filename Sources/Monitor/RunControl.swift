@@ -56,7 +56,8 @@ final class RunControl: @unchecked Sendable {
     init(vcpus: [VCPU], names: [String]) throws(KVMError) {
         self.vcpus = vcpus
         self.names = names
-        var events: [EventNotifier] = [], violations: [EventNotifier] = []
+        var events: [EventNotifier] = []
+        var violations: [EventNotifier] = []
         for _ in vcpus {
             events.append(try EventNotifier())
             violations.append(try EventNotifier())
@@ -119,11 +120,15 @@ final class RunControl: @unchecked Sendable {
     func wait(_ index: Int, timeout: UInt64?) -> Bool {
         let wake = wakeEvents[index]
         if wake.consume() { return true }
-        var fds = [pollfd(fd: wake.fd.rawValue, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: endEvent.fd.rawValue, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: wake.fd.rawValue, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: endEvent.fd.rawValue, events: Int16(POLLIN), revents: 0)
+        ]
         // ppoll takes nanoseconds, so a short wait is short (poll would round it up to 1 ms).
         // The guest's timeout is any UInt64: seconds beyond Int.max mean "for ever".
-        var limit = timeout.map { timespec(tv_sec: Int(min($0 / 1_000_000_000, UInt64(Int.max))), tv_nsec: Int($0 % 1_000_000_000)) }
+        var limit = timeout.map {
+            timespec(tv_sec: Int(min($0 / 1_000_000_000, UInt64(Int.max))), tv_nsec: Int($0 % 1_000_000_000))
+        }
         while !isFinished {
             let ready = limit == nil ? ckvm_ppoll(&fds, 2, nil) : ckvm_ppoll(&fds, 2, &limit!)
             if ready < 0 && errno == EINTR { continue }
@@ -138,7 +143,8 @@ final class RunControl: @unchecked Sendable {
     /// Waits until the run ends or `timeout` seconds pass; returns false on timeout. A vCPU
     /// thread that its seccomp filter ended ends the run here.
     func waitForEnd(timeout: Double?) -> Bool {
-        var fds = [pollfd(fd: endEvent.fd.rawValue, events: Int16(POLLIN), revents: 0)]
+        var fds =
+            [pollfd(fd: endEvent.fd.rawValue, events: Int16(POLLIN), revents: 0)]
             + violationEvents.map { pollfd(fd: $0.fd.rawValue, events: Int16(POLLIN), revents: 0) }
         let deadline = timeout.map { monotonicNanoseconds() + UInt64($0 * 1e9) }
         while !isFinished {
@@ -153,7 +159,12 @@ final class RunControl: @unchecked Sendable {
                 var value: UInt64 = 0
                 guard read(event.fd.rawValue, &value, 8) == 8, value > 0 else { continue }
                 let call = VCPUConfinement.name(ofSystemCall: Int32(truncatingIfNeeded: value - 1))
-                finish { .failed(message: "the vCPU thread of \(names[index]) made system call \(value - 1) (\(call)), which its seccomp filter forbids: flexosd ended that thread and stopped the image set") }
+                finish {
+                    .failed(
+                        message:
+                            "the vCPU thread of \(names[index]) made system call \(value - 1) (\(call)), which its seccomp filter forbids: flexosd ended that thread and stopped the image set"
+                    )
+                }
             }
         }
         return true

@@ -24,7 +24,10 @@ public struct CompartmentReport: Codable, Equatable, Sendable {
     /// Console bytes the guest wrote.
     public var consoleBytes: UInt64
 
-    package init(name: String, exits: [String: UInt64] = [:], hypercalls: [String: UInt64] = [:], kvmStatistics: [String: UInt64] = [:], consoleBytes: UInt64) {
+    package init(
+        name: String, exits: [String: UInt64] = [:], hypercalls: [String: UInt64] = [:],
+        kvmStatistics: [String: UInt64] = [:], consoleBytes: UInt64
+    ) {
         self.name = name
         self.exits = exits
         self.hypercalls = hypercalls
@@ -66,7 +69,10 @@ public struct RunReport: Codable, Equatable, Sendable {
         }
     }
 
-    package init(imageSet: String, end: RunEnd, startedAt: UInt64, firstHypercallAt: UInt64?, endedAt: UInt64, compartments: [CompartmentReport]) {
+    package init(
+        imageSet: String, end: RunEnd, startedAt: UInt64, firstHypercallAt: UInt64?, endedAt: UInt64,
+        compartments: [CompartmentReport]
+    ) {
         self.imageSet = imageSet
         self.exitStatus = RunReport.exitStatus(for: end)
         self.launchStartedAt = startedAt
@@ -80,14 +86,17 @@ public struct RunReport: Codable, Equatable, Sendable {
             guestExitCode = code
         case .panicked(let message, let location, let compartment):
             outcome = "panicked"
-            self.message = "guest panic in compartment \(compartment): \(message)" + (location.map { " (at \($0))" } ?? "")
+            self.message =
+                "guest panic in compartment \(compartment): \(message)" + (location.map { " (at \($0))" } ?? "")
         case .faulted(let report):
             outcome = "faulted"
             fault = report
             message = report.render()
         case .timedOut(let seconds, let locations):
             outcome = "timed out"
-            message = (["the guest did not exit within \(formatSeconds(seconds)) and was stopped (--timeout)"] + locations.map { "  " + $0 }).joined(separator: "\n")
+            message =
+                (["the guest did not exit within \(formatSeconds(seconds)) and was stopped (--timeout)"]
+                + locations.map { "  " + $0 }).joined(separator: "\n")
         case .stopped(let reason):
             outcome = "stopped"
             message = reason
@@ -111,13 +120,19 @@ extension RunReport {
             lines[0] += " (first hypercall \(formatSeconds(Double(first - launchStartedAt) / 1e9)) after launch)"
         }
         if let network {
-            lines.append("  network: \(network.accepted) connections (\(network.refused) refused, \(network.timedOut ?? 0) timed out), \(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out; \(network.kicks) kicks, \(network.wakes) wakes")
+            lines.append(
+                "  network: \(network.accepted) connections (\(network.refused) refused, \(network.timedOut ?? 0) timed out), \(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out; \(network.kicks) kicks, \(network.wakes) wakes"
+            )
         }
         for compartment in compartments {
             let kvm = compartment.kvmStatistics
             var exits = "\(kvm["exits"] ?? compartment.exits.values.reduce(0, +)) VM exits"
-            if !kvm.isEmpty { exits += " (\(kvm["mmio_exits"] ?? 0) MMIO, \(kvm["pf_taken"] ?? 0) page faults, \(kvm["irq_exits"] ?? 0) interrupts)" }
-            let calls = compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            if !kvm.isEmpty {
+                exits +=
+                    " (\(kvm["mmio_exits"] ?? 0) MMIO, \(kvm["pf_taken"] ?? 0) page faults, \(kvm["irq_exits"] ?? 0) interrupts)"
+            }
+            let calls = compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+                separator: ", ")
             lines.append("  \(compartment.name): \(exits); hypercalls: \(calls.isEmpty ? "none" : calls)")
         }
         return lines.joined(separator: "\n")

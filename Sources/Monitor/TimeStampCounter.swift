@@ -5,7 +5,8 @@ import KVM
 /// Measured once against CLOCK_MONOTONIC over about two milliseconds.
 enum TimeStampCounter {
     static let ticksPerNanosecond: Double = {
-        let startTicks = ckvm_rdtsc(), startTime = monotonicNanoseconds()
+        let startTicks = ckvm_rdtsc()
+        let startTime = monotonicNanoseconds()
         while monotonicNanoseconds() - startTime < 2_000_000 {}
         return Double(ckvm_rdtsc() - startTicks) / Double(monotonicNanoseconds() - startTime)
     }()

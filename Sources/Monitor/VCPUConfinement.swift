@@ -17,7 +17,7 @@ enum VCPUConfinement {
         // The allocator (Swift, libdw when a fault is analysed).
         "mmap", "munmap", "mremap", "madvise", "brk", "mprotect",
         // The end of the thread.
-        "exit",
+        "exit"
     ]
 
     /// The ioctls of the run loop (KVM_RUN) and of fault analysis (registers, and the

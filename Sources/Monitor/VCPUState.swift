@@ -7,11 +7,12 @@ import CKVM
 /// with user-mode segments, paging and long mode already on. The same state runs
 /// natively under VT-x and AMD-V.
 package enum VCPUState {
-    static let cr0: UInt64 = 0x8005_0033      // PG, AM, WP, NE, ET, MP, PE
-    static let cr4: UInt64 = 0x620            // PAE, OSFXSR, OSXMMEXCPT (PCIDE is refused by PVM)
-    static let protectionKeysEnabled: UInt64 = 1 << 22  // CR4.PKE (intel-mpk; KVM takes it only where the vCPU's CPUID has PKU)
-    static let efer: UInt64 = 0xD01           // NXE, LMA, LME, SCE
-    static let rflags: UInt64 = 0x202         // IF and the reserved bit 1
+    static let cr0: UInt64 = 0x8005_0033  // PG, AM, WP, NE, ET, MP, PE
+    static let cr4: UInt64 = 0x620  // PAE, OSFXSR, OSXMMEXCPT (PCIDE is refused by PVM)
+    // CR4.PKE (intel-mpk; KVM takes it only where the vCPU's CPUID has PKU)
+    static let protectionKeysEnabled: UInt64 = 1 << 22
+    static let efer: UInt64 = 0xD01  // NXE, LMA, LME, SCE
+    static let rflags: UInt64 = 0x202  // IF and the reserved bit 1
     static let userCode: UInt16 = 0x33
     static let userData: UInt16 = 0x2B
     /// What CR2 starts as: an address no page fault can report (not canonical), so that a
@@ -20,7 +21,9 @@ package enum VCPUState {
 
     /// Special registers: control registers, EFER, ring-3 segments and the exception entry's
     /// tables, starting from `current`; CR4.PKE with `protectionKeys`.
-    static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64, protectionKeys: Bool = false) -> kvm_sregs {
+    static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64, protectionKeys: Bool = false)
+        -> kvm_sregs
+    {
         var sregs = current
         sregs.cr0 = cr0
         sregs.cr2 = noPageFault
@@ -50,7 +53,8 @@ package enum VCPUState {
     }
 
     private static func segment(selector: UInt16, type: UInt8, longMode: Bool) -> kvm_segment {
-        kvm_segment(base: 0, limit: 0xFFFF_FFFF, selector: selector, type: type, present: 1, dpl: 3,
-                    db: longMode ? 0 : 1, s: 1, l: longMode ? 1 : 0, g: 1, avl: 0, unusable: 0, padding: 0)
+        kvm_segment(
+            base: 0, limit: 0xFFFF_FFFF, selector: selector, type: type, present: 1, dpl: 3,
+            db: longMode ? 0 : 1, s: 1, l: longMode ? 1 : 0, g: 1, avl: 0, unusable: 0, padding: 0)
     }
 }

@@ -24,10 +24,14 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         guard let colon = text.lastIndex(of: ":") else { throw .badAddress(text, reason: "it has no port") }
         var host = String(text[..<colon])
         let portText = text[text.index(after: colon)...]
-        guard let port = UInt16(portText) else { throw .badAddress(text, reason: "the port must be a number from 0 to 65535") }
+        guard let port = UInt16(portText) else {
+            throw .badAddress(text, reason: "the port must be a number from 0 to 65535")
+        }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host == "localhost" { host = "127.0.0.1" }
-        guard SocketAddress(host: host, port: port) != nil else { throw .badAddress(text, reason: "`\(host)` is not an IP address") }
+        guard SocketAddress(host: host, port: port) != nil else {
+            throw .badAddress(text, reason: "`\(host)` is not an IP address")
+        }
         return ListenAddress(host: host, port: port)
     }
 }
@@ -39,7 +43,9 @@ struct SocketAddress {
     let family: Int32
 
     init?(host: String, port: UInt16) {
-        var v4 = sockaddr_in(), v6 = sockaddr_in6(), storage = sockaddr_storage()
+        var v4 = sockaddr_in()
+        var v6 = sockaddr_in6()
+        var storage = sockaddr_storage()
         if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
             v4.sin_family = sa_family_t(AF_INET)
             v4.sin_port = port.bigEndian
@@ -86,7 +92,10 @@ public final class Listener: @unchecked Sendable {
     }
 
     /// Stops listening: new connections are refused from now on.
-    func stop() { _ = shutdown(fd, Int32(SHUT_RDWR)); _ = Glibc.close(fd) }
+    func stop() {
+        _ = shutdown(fd, Int32(SHUT_RDWR))
+        _ = Glibc.close(fd)
+    }
 
     private static func localPort(_ fd: Int32) -> UInt16? {
         var storage = sockaddr_storage()

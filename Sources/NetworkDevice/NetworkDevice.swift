@@ -76,7 +76,9 @@ public final class NetworkDevice: @unchecked Sendable {
 
     /// Listens on `addresses` and sets up the device's memory and ring. Nothing is left
     /// open when it throws.
-    public init(name: String, listen addresses: [ListenAddress], idleTimeout seconds: Double = 0) throws(NetworkDeviceError) {
+    public init(name: String, listen addresses: [ListenAddress], idleTimeout seconds: Double = 0)
+        throws(NetworkDeviceError)
+    {
         idleTimeout = seconds > 0 ? UInt64(min(seconds, 1e9) * 1e9) : 0
         NetworkDevice.allowDescriptorsForEveryConnection()
         do { memory = try GuestMemory(name: "flexos:\(name):net", size: NetworkDevice.bytes) } catch {
@@ -182,12 +184,20 @@ public final class NetworkDevice: @unchecked Sendable {
 
     // MARK: Completions
 
-    private enum Operation: UInt64 { case accept = 1, receive, send, kick, idleCheck }
+    private enum Operation: UInt64 {
+        case accept = 1
+        case receive, send, kick, idleCheck
+    }
 
-    private static func userData(_ operation: Operation, _ index: Int) -> UInt64 { operation.rawValue << 56 | UInt64(index) }
+    private static func userData(_ operation: Operation, _ index: Int) -> UInt64 {
+        operation.rawValue << 56 | UInt64(index)
+    }
 
     private func reapCompletions() -> Bool {
-        var data: UInt64 = 0, result: Int32 = 0, flags: UInt32 = 0, any = false
+        var data: UInt64 = 0
+        var result: Int32 = 0
+        var flags: UInt32 = 0
+        var any = false
         while curing_next_completion(ring, &data, &result, &flags) != 0 {
             any = true
             let index = Int(data & 0xFFFF_FFFF)
@@ -235,7 +245,8 @@ public final class NetworkDevice: @unchecked Sendable {
         shared.pointee.listener = UInt32(listener)
         curing_store64(&shared.pointee.generation, generation)
         let head = header.pointee.accept_head
-        (memory.base + Int(flexos_net_accept_queue_offset())).storeBytes(of: UInt32(slot), toByteOffset: Int(head % UInt64(NetworkDevice.connections)) * 4, as: UInt32.self)
+        (memory.base + Int(flexos_net_accept_queue_offset())).storeBytes(
+            of: UInt32(slot), toByteOffset: Int(head % UInt64(NetworkDevice.connections)) * 4, as: UInt32.self)
         curing_store64(&header.pointee.accept_head, head &+ 1)
         published = true
         return true
@@ -301,23 +312,37 @@ public final class NetworkDevice: @unchecked Sendable {
         try checkAcceptQueue()
         for slot in active {
             let shared = slotPointer(slot)
-            let txHead = curing_load64(&shared.pointee.tx_head), rxTail = curing_load64(&shared.pointee.rx_tail)
+            let txHead = curing_load64(&shared.pointee.tx_head)
+            let rxTail = curing_load64(&shared.pointee.rx_tail)
             let connection = connections[slot]
-            guard txHead &- connection.txTail <= NetworkDevice.ringBytes || connection.peerGone && txHead == connection.txTail else {
-                throw violation(slot, \.tx_head, "set connection slot \(slot)'s transmit head to \(txHead), outside its ring (the monitor has sent up to \(connection.txTail); the ring holds \(NetworkDevice.ringBytes) bytes)")
+            guard
+                txHead &- connection.txTail <= NetworkDevice.ringBytes
+                    || connection.peerGone && txHead == connection.txTail
+            else {
+                throw violation(
+                    slot, \.tx_head,
+                    "set connection slot \(slot)'s transmit head to \(txHead), outside its ring (the monitor has sent up to \(connection.txTail); the ring holds \(NetworkDevice.ringBytes) bytes)"
+                )
             }
             guard connection.rxHead &- rxTail <= NetworkDevice.ringBytes else {
-                throw violation(slot, \.rx_tail, "set connection slot \(slot)'s receive tail to \(rxTail), outside what was received (0 to \(connection.rxHead) bytes, ring of \(NetworkDevice.ringBytes))")
+                throw violation(
+                    slot, \.rx_tail,
+                    "set connection slot \(slot)'s receive tail to \(rxTail), outside what was received (0 to \(connection.rxHead) bytes, ring of \(NetworkDevice.ringBytes))"
+                )
             }
             if curing_load32(&shared.pointee.closed) != 0 {
-                progressed = finishClose(slot, pendingSend: txHead != connection.txTail && !connection.peerGone) || progressed
+                progressed =
+                    finishClose(slot, pendingSend: txHead != connection.txTail && !connection.peerGone) || progressed
                 continue
             }
             if !connection.sending && !connection.peerGone && txHead != connection.txTail {
                 progressed = startSend(slot, upTo: txHead) || progressed
             }
-            if !connection.receiving && !connection.receiveEnded && connection.rxHead &- rxTail < NetworkDevice.ringBytes {
-                progressed = startReceive(slot, free: NetworkDevice.ringBytes - (connection.rxHead &- rxTail)) || progressed
+            if !connection.receiving && !connection.receiveEnded
+                && connection.rxHead &- rxTail < NetworkDevice.ringBytes
+            {
+                progressed =
+                    startReceive(slot, free: NetworkDevice.ringBytes - (connection.rxHead &- rxTail)) || progressed
             }
         }
         return progressed
@@ -325,10 +350,14 @@ public final class NetworkDevice: @unchecked Sendable {
 
     /// The guest's accept tail may trail the head by at most a queue's length.
     private func checkAcceptQueue() throws(DeviceViolation) {
-        let tail = curing_load64(&header.pointee.accept_tail), head = header.pointee.accept_head
+        let tail = curing_load64(&header.pointee.accept_tail)
+        let head = header.pointee.accept_head
         guard head &- tail <= UInt64(NetworkDevice.connections) else {
-            throw DeviceViolation(description: "the guest set the network device's accept tail to \(tail), outside the queue (head \(head), \(NetworkDevice.connections) entries)",
-                                  address: NetworkDevice.guestAddress + UInt64(MemoryLayout<flexos_net_device>.offset(of: \.accept_tail)!))
+            throw DeviceViolation(
+                description:
+                    "the guest set the network device's accept tail to \(tail), outside the queue (head \(head), \(NetworkDevice.connections) entries)",
+                address: NetworkDevice.guestAddress + UInt64(MemoryLayout<flexos_net_device>.offset(of: \.accept_tail)!)
+            )
         }
     }
 
@@ -337,7 +366,8 @@ public final class NetworkDevice: @unchecked Sendable {
         let offset = tail % NetworkDevice.ringBytes
         let length = min(txHead &- tail, NetworkDevice.ringBytes - offset)
         let buffer = memory.base + Int(flexos_net_rx_offset(UInt32(slot)) + NetworkDevice.ringBytes + offset)
-        guard curing_send(ring, connections[slot].fd, buffer, Int(length), NetworkDevice.userData(.send, slot)) == 0 else { return false }
+        guard curing_send(ring, connections[slot].fd, buffer, Int(length), NetworkDevice.userData(.send, slot)) == 0
+        else { return false }
         connections[slot].sending = true
         connections[slot].sendLength = Int(length)
         return true
@@ -348,7 +378,8 @@ public final class NetworkDevice: @unchecked Sendable {
         let offset = head % NetworkDevice.ringBytes
         let length = min(free, NetworkDevice.ringBytes - offset)
         let buffer = memory.base + Int(flexos_net_rx_offset(UInt32(slot)) + offset)
-        guard curing_recv(ring, connections[slot].fd, buffer, Int(length), NetworkDevice.userData(.receive, slot)) == 0 else { return false }
+        guard curing_recv(ring, connections[slot].fd, buffer, Int(length), NetworkDevice.userData(.receive, slot)) == 0
+        else { return false }
         connections[slot].receiving = true
         return true
     }
@@ -399,7 +430,8 @@ public final class NetworkDevice: @unchecked Sendable {
     }
 
     private func violation<T>(_ slot: Int, _ field: KeyPath<flexos_net_slot, T>, _ text: String) -> DeviceViolation {
-        let offset = UInt64(FLEXOS_NET_SLOTS_OFFSET) + UInt64(slot * MemoryLayout<flexos_net_slot>.stride)
+        let offset =
+            UInt64(FLEXOS_NET_SLOTS_OFFSET) + UInt64(slot * MemoryLayout<flexos_net_slot>.stride)
             + UInt64(MemoryLayout<flexos_net_slot>.offset(of: field)!)
         return DeviceViolation(description: "the guest " + text, address: NetworkDevice.guestAddress + offset)
     }
@@ -412,7 +444,8 @@ public final class NetworkDevice: @unchecked Sendable {
 
     private func armIdleCheck() {
         guard idleTimeout > 0, !stopping.load(ordering: .acquiring) else { return }
-        _ = curing_timeout(ring, min(NetworkDevice.idleCheckNanoseconds, idleTimeout), NetworkDevice.userData(.idleCheck, 0))
+        _ = curing_timeout(
+            ring, min(NetworkDevice.idleCheckNanoseconds, idleTimeout), NetworkDevice.userData(.idleCheck, 0))
     }
 
     /// Closes the connections that made no progress for `idleTimeout` (Redis's `timeout`;

@@ -10,12 +10,14 @@ public enum NetworkDeviceError: Error, Equatable, Sendable, CustomStringConverti
     public var description: String {
         switch self {
         case .badAddress(let text, let reason):
-            return "`\(text)` is not an address to listen on: \(reason) (write HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:6379)"
+            return
+                "`\(text)` is not an address to listen on: \(reason) (write HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:6379)"
         case .listenFailed(let address, let code):
             return "cannot listen on \(address): \(String(cString: strerror(code)))"
         case .ioUringFailed(let code):
             return "cannot set up io_uring for the network device: \(String(cString: strerror(code)))"
-                + (code == EPERM || code == ENOSYS ? " (io_uring is disabled on this host: see /proc/sys/kernel/io_uring_disabled)" : "")
+                + (code == EPERM || code == ENOSYS
+                    ? " (io_uring is disabled on this host: see /proc/sys/kernel/io_uring_disabled)" : "")
         case .memoryFailed(let reason):
             return "cannot allocate the network device's memory: \(reason)"
         }

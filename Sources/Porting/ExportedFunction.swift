@@ -10,7 +10,9 @@ struct ExportedFunction {
 
     init(function: LibrarySource.Function, library: LibrarySource) {
         let declaration = function.declaration
-        var parameters: [String] = [], callbacks: [String] = [], edits: [SourceEdit] = []
+        var parameters: [String] = []
+        var callbacks: [String] = []
+        var edits: [SourceEdit] = []
         for parameter in declaration.signature.parameterClause.parameters {
             let name = (parameter.secondName ?? parameter.firstName).text
             if ExportedFunction.isFunctionType(parameter.type) {
@@ -25,15 +27,24 @@ struct ExportedFunction {
             for call in CallsOf(names: Set(callbacks), in: body).found {
                 edits.append(.replacing(call.calledExpression, with: call.calledExpression.code + ".call"))
                 for argument in call.arguments where !argument.expression.is(IntegerLiteralExprSyntax.self) {
-                    edits.append(.replacing(argument.expression, with: "UInt64(truncatingIfNeeded: \(argument.expression.code))"))
+                    edits.append(
+                        .replacing(argument.expression, with: "UInt64(truncatingIfNeeded: \(argument.expression.code))")
+                    )
                 }
             }
         }
         if LibrarySource.cSymbol(of: declaration) == nil {
-            let indent = String(repeating: " ", count: max(0, declaration.startLocation(converter: library.files[function.file].locations).column - 1))
-            edits.append(.inserting("@_cdecl(\"\(library.name)_\(function.name)\")\n" + indent, at: declaration.positionAfterSkippingLeadingTrivia))
+            let indent = String(
+                repeating: " ",
+                count: max(0, declaration.startLocation(converter: library.files[function.file].locations).column - 1))
+            edits.append(
+                .inserting(
+                    "@_cdecl(\"\(library.name)_\(function.name)\")\n" + indent,
+                    at: declaration.positionAfterSkippingLeadingTrivia))
         }
-        let result = declaration.signature.returnClause.map(\.type.code).flatMap { $0 == "Void" || $0 == "()" ? nil : $0 }
+        let result = declaration.signature.returnClause.map(\.type.code).flatMap {
+            $0 == "Void" || $0 == "()" ? nil : $0
+        }
         signature = "\(function.exportName)(\(parameters.joined(separator: ", ")))" + (result.map { " -> \($0)" } ?? "")
         callbackParameters = callbacks
         self.edits = edits
@@ -58,7 +69,11 @@ final class CallsOf: SyntaxVisitor {
     }
 
     override func visit(_ node: FunctionCallExprSyntax) -> SyntaxVisitorContinueKind {
-        if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), names.contains(reference.baseName.text) { found.append(node) }
+        if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self),
+            names.contains(reference.baseName.text)
+        {
+            found.append(node)
+        }
         return .visitChildren
     }
 }
@@ -71,10 +86,15 @@ struct GlobalSharing {
     func add(for data: [PortingPlan.SharedData], into edits: inout [String: [SourceEdit]]) {
         var done = Set<String>()
         for item in data where item.kind == .global && done.insert(item.name).inserted {
-            guard let (declaration, fileIndex) = target.globals[item.name], !target.isShared(item.name) else { continue }
+            guard let (declaration, fileIndex) = target.globals[item.name], !target.isShared(item.name) else {
+                continue
+            }
             let file = target.files[fileIndex]
-            let indent = String(repeating: " ", count: max(0, declaration.startLocation(converter: file.locations).column - 1))
-            edits[file.path, default: []].append(.inserting("@section(\".data_shared\") @used\n" + indent, at: declaration.positionAfterSkippingLeadingTrivia))
+            let indent = String(
+                repeating: " ", count: max(0, declaration.startLocation(converter: file.locations).column - 1))
+            edits[file.path, default: []].append(
+                .inserting(
+                    "@section(\".data_shared\") @used\n" + indent, at: declaration.positionAfterSkippingLeadingTrivia))
         }
     }
 }

@@ -58,37 +58,56 @@ public struct LibrarySource {
 
     /// Whether global `name` lives in the shared data (`@section(".data_shared")`).
     func isShared(_ name: String) -> Bool {
-        globals[name]?.declaration.attributes.contains { $0.as(AttributeSyntax.self)?.code.contains(".data_shared") == true } ?? false
+        globals[name]?.declaration.attributes.contains {
+            $0.as(AttributeSyntax.self)?.code.contains(".data_shared") == true
+        } ?? false
     }
 
     public init(folder: String) throws(PortingError) {
-        do { descriptor = try LibraryDescriptor.load(directory: folder) } catch { throw PortingError.library(folder, "\(error)") }
+        do { descriptor = try LibraryDescriptor.load(directory: folder) } catch {
+            throw PortingError.library(folder, "\(error)")
+        }
         var files: [File] = []
         for path in descriptor.sources {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw PortingError.library(path, "cannot be read as UTF-8 text") }
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw PortingError.library(path, "cannot be read as UTF-8 text")
+            }
             let depth = LibrarySource.bracketDepth(of: text)
             guard depth <= LibrarySource.maximumBracketDepth else {
-                throw PortingError.library(path, "brackets nest \(depth) deep, more than the \(LibrarySource.maximumBracketDepth) the helper reads (swift-syntax's parser takes time exponential in the depth of some nestings, and its stack overflows past a thousand)")
+                throw PortingError.library(
+                    path,
+                    "brackets nest \(depth) deep, more than the \(LibrarySource.maximumBracketDepth) the helper reads (swift-syntax's parser takes time exponential in the depth of some nestings, and its stack overflows past a thousand)"
+                )
             }
             let tree = Parser.parse(source: text)
-            files.append(File(path: path, text: text, tree: tree, locations: SourceLocationConverter(fileName: path, tree: tree)))
+            files.append(
+                File(path: path, text: text, tree: tree, locations: SourceLocationConverter(fileName: path, tree: tree))
+            )
         }
         var functions: [String: Function] = [:]
         var globals: [String: (declaration: VariableDeclSyntax, file: Int)] = [:]
-        var declared = Set<String>(), externals: [String: ExternalDeclaration] = [:], exportReferences = Set<String>()
+        var declared = Set<String>()
+        var externals: [String: ExternalDeclaration] = [:]
+        var exportReferences = Set<String>()
         let name = descriptor.name
         for (index, file) in files.enumerated() {
             declared.formUnion(DeclaredFunctions(file.tree).names)
             exportReferences.formUnion(ExportReferences(file.tree).names)
             for item in file.tree.statements {
-                if let function = item.item.as(FunctionDeclSyntax.self), function.body == nil, let symbol = LibrarySource.externalSymbol(of: function) {
-                    externals[function.name.text] = ExternalDeclaration(name: function.name.text, symbol: symbol, declaration: function, file: index)
+                if let function = item.item.as(FunctionDeclSyntax.self), function.body == nil,
+                    let symbol = LibrarySource.externalSymbol(of: function)
+                {
+                    externals[function.name.text] = ExternalDeclaration(
+                        name: function.name.text, symbol: symbol, declaration: function, file: index)
                 } else if let function = item.item.as(FunctionDeclSyntax.self) {
-                    functions[function.name.text] = Function(name: function.name.text, exportName: LibrarySource.exportName(of: function, library: name),
-                                                             declaration: function, file: index)
+                    functions[function.name.text] = Function(
+                        name: function.name.text, exportName: LibrarySource.exportName(of: function, library: name),
+                        declaration: function, file: index)
                 } else if let variable = item.item.as(VariableDeclSyntax.self) {
                     for binding in variable.bindings {
-                        if let name = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text { globals[name] = (variable, index) }
+                        if let name = binding.pattern.as(IdentifierPatternSyntax.self)?.identifier.text {
+                            globals[name] = (variable, index)
+                        }
                     }
                 }
             }
@@ -108,7 +127,8 @@ public struct LibrarySource {
     /// The deepest nesting of ( [ { in `text`, counted on the bytes (brackets in strings and
     /// comments count too: a bound, not a parse).
     static func bracketDepth(of text: String) -> Int {
-        var depth = 0, deepest = 0
+        var depth = 0
+        var deepest = 0
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "("), UInt8(ascii: "["), UInt8(ascii: "{"):
@@ -141,8 +161,14 @@ public struct LibrarySource {
     /// The string literal among the arguments of the first of `attributes` the function carries.
     private static func symbolArgument(of function: FunctionDeclSyntax, attributes names: Set<String>) -> String? {
         for attribute in function.attributes {
-            guard let attribute = attribute.as(AttributeSyntax.self), names.contains(attribute.attributeName.trimmedDescription) else { continue }
-            guard let literal = attribute.arguments?.tokens(viewMode: .sourceAccurate).first(where: { $0.tokenKind.isStringSegment }) else { return nil }
+            guard let attribute = attribute.as(AttributeSyntax.self),
+                names.contains(attribute.attributeName.trimmedDescription)
+            else { continue }
+            guard
+                let literal = attribute.arguments?.tokens(viewMode: .sourceAccurate).first(where: {
+                    $0.tokenKind.isStringSegment
+                })
+            else { return nil }
             return literal.text
         }
         return nil

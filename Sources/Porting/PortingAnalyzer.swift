@@ -14,27 +14,36 @@ public struct PortingAnalyzer {
     private var foreignFunctions: [String: LibrarySource] {
         var result: [String: LibrarySource] = [:]
         for library in others {
-            for name in library.functions.keys where !target.declaredNames.contains(name) && result[name] == nil { result[name] = library }
+            for name in library.functions.keys where !target.declaredNames.contains(name) && result[name] == nil {
+                result[name] = library
+            }
         }
         return result
     }
 
     public func plan() -> PortingPlan {
-        var plan = PortingPlan(library: target.name, folder: target.descriptor.directory,
-                               currentUses: target.descriptor.uses, proposedUses: [],
-                               currentExports: target.descriptor.exports.map(\.description), proposedExports: [])
+        var plan = PortingPlan(
+            library: target.name, folder: target.descriptor.directory,
+            currentUses: target.descriptor.uses, proposedUses: [],
+            currentExports: target.descriptor.exports.map(\.description), proposedExports: [])
         // Exports handed out as `Exports.name` anywhere are callbacks, whichever call they reach.
         var callbacks: [String] = target.exportReferences.compactMap { target.exports[$0]?.name }.sorted()
-        let foreign = foreignFunctions, libraryNames = Set(others.map(\.name))
+        let foreign = foreignFunctions
+        let libraryNames = Set(others.map(\.name))
         let handDeclared = target.handDeclaredExports(of: others)
-        for (declaration, library, export) in handDeclared.values.sorted(by: { $0.declaration.name < $1.declaration.name }) {
+        for (declaration, library, export) in handDeclared.values.sorted(by: {
+            $0.declaration.name < $1.declaration.name
+        }) {
             let file = target.files[declaration.file]
-            plan.handDeclarations.append(PortingPlan.HandDeclaration(file: file.path, line: file.line(of: declaration.declaration), name: declaration.name,
-                                                                     symbol: declaration.symbol, gate: "\(library.name).\(export)"))
+            plan.handDeclarations.append(
+                PortingPlan.HandDeclaration(
+                    file: file.path, line: file.line(of: declaration.declaration), name: declaration.name,
+                    symbol: declaration.symbol, gate: "\(library.name).\(export)"))
             plan.edits[file.path, default: []].append(.removing(declaration.declaration))
         }
         for file in target.files {
-            let finder = CrossCallFinder(target: target, foreign: foreign, libraryNames: libraryNames, handDeclared: handDeclared)
+            let finder = CrossCallFinder(
+                target: target, foreign: foreign, libraryNames: libraryNames, handDeclared: handDeclared)
             finder.walk(file.tree)
             for call in finder.calls {
                 if !plan.proposedUses.contains(call.library.name) { plan.proposedUses.append(call.library.name) }
@@ -62,13 +71,16 @@ public struct PortingAnalyzer {
     /// hands to others as callbacks, and by whom.
     private func usedBy(callbacks: [String]) -> [String: [String]] {
         var result: [String: [String]] = [:]
-        for name in callbacks { result[target.functions[name]?.exportName ?? name] = [target.name + " (as a callback)"] }
+        for name in callbacks {
+            result[target.functions[name]?.exportName ?? name] = [target.name + " (as a callback)"]
+        }
         for library in others {
             var foreign: [String: LibrarySource] = [:]
             for name in target.functions.keys where !library.declaredNames.contains(name) { foreign[name] = target }
             let handDeclared = library.handDeclaredExports(of: [target])
             for file in library.files {
-                let finder = CrossCallFinder(target: library, foreign: foreign, libraryNames: [target.name], handDeclared: handDeclared)
+                let finder = CrossCallFinder(
+                    target: library, foreign: foreign, libraryNames: [target.name], handDeclared: handDeclared)
                 finder.walk(file.tree)
                 for call in finder.calls where !(result[call.export] ?? []).contains(library.name) {
                     result[call.export, default: []].append(library.name)
@@ -102,7 +114,11 @@ extension LibrarySource {
         var result: [String: HandDeclaredExport] = [:]
         for declaration in externalDeclarations.values {
             for library in libraries where library.name != name {
-                guard let function = library.functions.values.first(where: { LibrarySource.cSymbol(of: $0.declaration) == declaration.symbol }) else { continue }
+                guard
+                    let function = library.functions.values.first(where: {
+                        LibrarySource.cSymbol(of: $0.declaration) == declaration.symbol
+                    })
+                else { continue }
                 result[declaration.name] = (declaration, library, function.exportName)
             }
         }
@@ -118,7 +134,10 @@ final class CrossCallFinder: SyntaxVisitor {
     let handDeclared: [String: HandDeclaredExport]
     var calls: [CrossCall] = []
 
-    init(target: LibrarySource, foreign: [String: LibrarySource], libraryNames: Set<String>, handDeclared: [String: HandDeclaredExport]) {
+    init(
+        target: LibrarySource, foreign: [String: LibrarySource], libraryNames: Set<String>,
+        handDeclared: [String: HandDeclaredExport]
+    ) {
         self.target = target
         self.foreign = foreign
         self.libraryNames = libraryNames
@@ -127,17 +146,28 @@ final class CrossCallFinder: SyntaxVisitor {
     }
 
     override func visit(_ node: FunctionCallExprSyntax) -> SyntaxVisitorContinueKind {
-        if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), let bound = handDeclared[reference.baseName.text],
-           !References.isBoundLocally(reference.baseName.text, around: node) {
-            calls.append(CrossCall(node: node, library: bound.library, function: reference.baseName.text, export: bound.export, isGate: false))
-        } else if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self), let library = foreign[reference.baseName.text],
-           !References.isBoundLocally(reference.baseName.text, around: node) {
+        if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self),
+            let bound = handDeclared[reference.baseName.text],
+            !References.isBoundLocally(reference.baseName.text, around: node)
+        {
+            calls.append(
+                CrossCall(
+                    node: node, library: bound.library, function: reference.baseName.text, export: bound.export,
+                    isGate: false))
+        } else if let reference = node.calledExpression.as(DeclReferenceExprSyntax.self),
+            let library = foreign[reference.baseName.text],
+            !References.isBoundLocally(reference.baseName.text, around: node)
+        {
             let name = reference.baseName.text
-            calls.append(CrossCall(node: node, library: library, function: name, export: library.functions[name]?.exportName ?? name, isGate: false))
+            calls.append(
+                CrossCall(
+                    node: node, library: library, function: name, export: library.functions[name]?.exportName ?? name,
+                    isGate: false))
         } else if let member = node.calledExpression.as(MemberAccessExprSyntax.self),
-                  let base = member.base?.as(DeclReferenceExprSyntax.self), libraryNames.contains(base.baseName.text),
-                  let library = foreign.values.first(where: { $0.name == base.baseName.text }),
-                  library.exports[member.declName.baseName.text] != nil {
+            let base = member.base?.as(DeclReferenceExprSyntax.self), libraryNames.contains(base.baseName.text),
+            let library = foreign.values.first(where: { $0.name == base.baseName.text }),
+            library.exports[member.declName.baseName.text] != nil
+        {
             let name = member.declName.baseName.text
             calls.append(CrossCall(node: node, library: library, function: name, export: name, isGate: true))
         }

@@ -66,7 +66,8 @@ public struct PortingPlan: Codable, Sendable {
     var edits: [String: [SourceEdit]] = [:]
 
     enum CodingKeys: String, CodingKey {
-        case library, folder, currentUses, proposedUses, currentExports, proposedExports, calls, handDeclarations, usedBy, callbackParameters, sharedData
+        case library, folder, currentUses, proposedUses, currentExports, proposedExports, calls, handDeclarations,
+            usedBy, callbackParameters, sharedData
     }
 
     public var manifestChanges: Bool { currentUses != proposedUses || currentExports != proposedExports }

@@ -7,7 +7,9 @@ struct SourceEdit: Equatable {
     let replacement: String
 
     static func replacing(_ node: some SyntaxProtocol, with text: String) -> SourceEdit {
-        SourceEdit(range: node.positionAfterSkippingLeadingTrivia.utf8Offset..<node.endPositionBeforeTrailingTrivia.utf8Offset, replacement: text)
+        SourceEdit(
+            range: node.positionAfterSkippingLeadingTrivia.utf8Offset..<node.endPositionBeforeTrailingTrivia.utf8Offset,
+            replacement: text)
     }
 
     /// Removes `node` with the comments and blank lines before it.
@@ -22,7 +24,9 @@ struct SourceEdit: Equatable {
     /// `text` with `edits` applied (they must not overlap).
     static func apply(_ edits: [SourceEdit], to text: String) -> String {
         var bytes = Array(text.utf8)
-        for edit in edits.sorted(by: { ($0.range.lowerBound, $0.range.upperBound) > ($1.range.lowerBound, $1.range.upperBound) }) {
+        for edit in edits.sorted(by: {
+            ($0.range.lowerBound, $0.range.upperBound) > ($1.range.lowerBound, $1.range.upperBound)
+        }) {
             bytes.replaceSubrange(edit.range, with: Array(edit.replacement.utf8))
         }
         return String(decoding: bytes, as: UTF8.self)

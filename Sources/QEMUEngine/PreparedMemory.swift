@@ -21,13 +21,20 @@ struct PreparedMemory {
 
     init(imageSet: ImageSet, options: LaunchOptions) throws(LaunchError) {
         self.imageSet = imageSet
-        layout = try ImageSetLayout(image: imageSet.image, manifest: imageSet.manifest, memory: options.memory, sharedMemory: options.sharedMemory)
-        do { shared = try GuestMemory(name: "flexos:\(imageSet.manifest.name):qemu-shared", size: options.sharedMemory) } catch { throw LaunchError.kvm(error) }
+        layout = try ImageSetLayout(
+            image: imageSet.image, manifest: imageSet.manifest, memory: options.memory,
+            sharedMemory: options.sharedMemory)
+        do {
+            shared = try GuestMemory(name: "flexos:\(imageSet.manifest.name):qemu-shared", size: options.sharedMemory)
+        } catch { throw LaunchError.kvm(error) }
         try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
-        let shimPages = PageMapping.ringZero(PreparedMemory.shimRange, PagePermissions(writable: true, executable: true))
-        let handoffPage = PageMapping.ringZero(FLEXOS_SHIM_HANDOFF..<(FLEXOS_SHIM_HANDOFF + GuestLayout.pageSize), .readOnly)
-        memory = try CompartmentMemory(setName: imageSet.manifest.name, imageSet: layout, index: 0, image: imageSet.image, shared: shared,
-                                       applicationCompartment: 0, ringZero: [shimPages, handoffPage], hypercallMode: FLEXOS_HYPERCALL_MODE_SYSCALL)
+        let shimPages = PageMapping.ringZero(
+            PreparedMemory.shimRange, PagePermissions(writable: true, executable: true))
+        let handoffPage = PageMapping.ringZero(
+            FLEXOS_SHIM_HANDOFF..<(FLEXOS_SHIM_HANDOFF + GuestLayout.pageSize), .readOnly)
+        memory = try CompartmentMemory(
+            setName: imageSet.manifest.name, imageSet: layout, index: 0, image: imageSet.image, shared: shared,
+            applicationCompartment: 0, ringZero: [shimPages, handoffPage], hypercallMode: FLEXOS_HYPERCALL_MODE_SYSCALL)
         let highest = layout.compartments.flatMap(\.privateAreas).map(\.upperBound).max() ?? 0
         let aboveFourGiB = highest > (4 << 30) ? alignUp(highest - (4 << 30), 1 << 20) : 0
         qemuMemory = max(3584 << 20, (3072 << 20) + aboveFourGiB)
@@ -35,15 +42,19 @@ struct PreparedMemory {
 
     /// Writes what QEMU's loader places in guest memory; returns the files.
     func write(to folder: String) throws(LaunchError) -> Files {
-        let files = Files(staging: folder + "/low.bin", handoff: folder + "/handoff.bin", shared: folder + "/shared.bin", control: folder + "/control")
+        let files = Files(
+            staging: folder + "/low.bin", handoff: folder + "/handoff.bin", shared: folder + "/shared.bin",
+            control: folder + "/control")
         let low = GuestLayout.monitorArea.lowerBound
         let sharedUsed = layout.gateBlock.upperBound - layout.sharedArea.lowerBound
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            try Data(bytes: memory.privateMemory.base + Int(low), count: Int(memory.lowSize - low)).write(to: URL(fileURLWithPath: files.staging))
+            try Data(bytes: memory.privateMemory.base + Int(low), count: Int(memory.lowSize - low)).write(
+                to: URL(fileURLWithPath: files.staging))
             try Data(bytes: shared.base, count: Int(sharedUsed)).write(to: URL(fileURLWithPath: files.shared))
             var handoff = self.handoff(stagingBytes: memory.lowSize - low)
-            try Data(bytes: &handoff, count: MemoryLayout<flexos_shim_handoff>.size).write(to: URL(fileURLWithPath: files.handoff))
+            try Data(bytes: &handoff, count: MemoryLayout<flexos_shim_handoff>.size).write(
+                to: URL(fileURLWithPath: files.handoff))
             try Data().write(to: URL(fileURLWithPath: files.control))
         } catch {
             throw LaunchError.cannotWrite(path: folder, reason: error.localizedDescription)
@@ -60,7 +71,8 @@ struct PreparedMemory {
         handoff.entry = imageSet.image.entry
         handoff.stack_top = layout.compartments[0].stack.upperBound - 8
         handoff.boot_info = GuestLayout.bootInfoAddress
-        handoff.tsc_hz = (try? memory.addressSpace.read(flexos_boot_info.self, at: GuestLayout.bootInfoAddress).tsc_hz) ?? 0
+        handoff.tsc_hz =
+            (try? memory.addressSpace.read(flexos_boot_info.self, at: GuestLayout.bootInfoAddress).tsc_hz) ?? 0
         let machine = layout.compartments[0]
         let stacks = (machine.keyed.isEmpty ? [machine.stack] : machine.keyed.map(\.stack)) + [machine.sharedStack]
         if let application = machine.keyedApplication.map({ machine.keyed[$0] }) {
@@ -94,8 +106,21 @@ struct PreparedMemory {
             return .failed(message: "compartment \(name) broke the hypercall ABI: \(why)")
         case .none(let text):
             let detail = errors.split(separator: "\n").suffix(5).joined(separator: "\n")
-            return .failed(message: "QEMU ended without a report from the shim" + (text.isEmpty ? "" : " (it said: \(text))") + (detail.isEmpty ? "" : ":\n" + detail))
+            return .failed(
+                message: "QEMU ended without a report from the shim" + (text.isEmpty ? "" : " (it said: \(text))")
+                    + (detail.isEmpty ? "" : ":\n" + detail))
         }
+    }
+
+    /// The one VM: regions, keys and PKRU from the layout; QEMU keeps the guest's memory
+    /// to itself, so no gate counters.
+    func snapshot(running: Bool, consoleBytes: UInt64) -> CompartmentSnapshot {
+        let machine = layout.compartments[0]
+        return CompartmentSnapshot(
+            machine: machine, manifest: imageSet.manifest, activity: running ? .running : .stopped,
+            gates: CompartmentSnapshot.noGates,
+            report: CompartmentReport(name: machine.name, consoleBytes: consoleBytes),
+            network: nil)
     }
 
     /// Where the shim runs (supervisor-only pages).
@@ -104,27 +129,36 @@ struct PreparedMemory {
     /// The fault report, made as on KVM: the faulting stack goes back into this copy of the
     /// guest's memory so that the analyzer can walk its frames.
     private func analyze(_ fault: ShimReport.Fault) -> FaultReport {
-        if let stack = fault.stack, let target = try? memory.addressSpace.physical(stack.address, length: UInt64(stack.bytes.count)) {
+        if let stack = fault.stack,
+            let target = try? memory.addressSpace.physical(stack.address, length: UInt64(stack.bytes.count))
+        {
             stack.bytes.withUnsafeBytes { target.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         }
         var registers = kvm_regs()
         let values = fault.registers
         (registers.rax, registers.rbx, registers.rcx, registers.rdx, registers.rsi, registers.rdi, registers.rbp) =
             (values[0], values[1], values[2], values[3], values[4], values[5], values[6])
-        (registers.r8, registers.r9, registers.r10, registers.r11, registers.r12, registers.r13, registers.r14, registers.r15) =
+        (
+            registers.r8, registers.r9, registers.r10, registers.r11, registers.r12, registers.r13, registers.r14,
+            registers.r15
+        ) =
             (values[7], values[8], values[9], values[10], values[11], values[12], values[13], values[14])
         (registers.rip, registers.rsp, registers.rflags) = (fault.rip, fault.rsp, fault.rflags)
         var special = kvm_sregs()
         special.cr2 = fault.cr2  // the analyzer ignores it for anything but a page fault
-        let analyzer = FaultAnalyzer(compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables, space: memory.addressSpace,
-                                     symbolizer: Symbolizer(image: imageSet.image), exports: imageSet.manifest.exports)
-        let exception = CPUException(vector: fault.vector, errorCode: fault.error,
-                                     protectionKeyRights: layout.compartments[0].keyed.isEmpty ? nil : UInt32(truncatingIfNeeded: fault.pkru))
+        let analyzer = FaultAnalyzer(
+            compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables,
+            space: memory.addressSpace,
+            symbolizer: Symbolizer(image: imageSet.image), exports: imageSet.manifest.exports)
+        let exception = CPUException(
+            vector: fault.vector, errorCode: fault.error,
+            protectionKeyRights: layout.compartments[0].keyed.isEmpty ? nil : UInt32(truncatingIfNeeded: fault.pkru))
         var report = analyzer.analyze(registers: registers, specialRegisters: special, exception: exception)
         report.notes.append("under the QEMU engine: exception vector \(fault.vector), error code \(hex(fault.error))")
         if PreparedMemory.shimRange.contains(fault.rip) {
             // Ring-0 code of the engine itself, not the guest's: say so rather than blame the image.
-            report.summary = "a fault inside the QEMU engine's ring-0 shim (Guest/Shim) at \(hex(fault.rip)), offset \(hex(fault.rip - FLEXOS_SHIM_BASE)) of the shim: "
+            report.summary =
+                "a fault inside the QEMU engine's ring-0 shim (Guest/Shim) at \(hex(fault.rip)), offset \(hex(fault.rip - FLEXOS_SHIM_BASE)) of the shim: "
                 + "a bug of the engine, or guest state the shim should have refused (" + report.summary + ")"
         }
         return report

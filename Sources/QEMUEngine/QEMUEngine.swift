@@ -23,7 +23,8 @@ public struct QEMUEngine: ImageSetEngine {
 
     public func refusal(of manifest: ImageManifest) -> String? {
         if manifest.mechanism.hasVMPerCompartment {
-            return "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM"
+            return
+                "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM"
         }
         if manifest.networkLibrary != nil {
             return "the QEMU engine has no network device; run image sets with a network library on KVM"
@@ -35,13 +36,17 @@ public struct QEMUEngine: ImageSetEngine {
     }
 
     /// Boots the set under QEMU; its console streams to `console`.
-    public func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError) -> any RunningImageSet {
+    public func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError)
+        -> any RunningImageSet
+    {
         try QEMURun(imageSet: imageSet, options: options, console: console)
     }
 
     /// Boots the set, waits (stopping it after `timeout` seconds) and reports. Nothing is
     /// left behind: QEMU and its files go with the run.
-    public func run(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink, timeout: Double?) throws(LaunchError) -> RunReport {
+    public func run(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink, timeout: Double?)
+        throws(LaunchError) -> RunReport
+    {
         try launch(imageSet, options: options, console: console).wait(timeout: timeout)
     }
 
@@ -51,9 +56,12 @@ public struct QEMUEngine: ImageSetEngine {
     /// Removes the folders of runs whose flexosd is gone (killed before it could clean up).
     static func removeFoldersOfDeadRuns() {
         let temporary = NSTemporaryDirectory()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(folderPrefix) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        where name.hasPrefix(folderPrefix) {
             guard let pid = Int32(name.dropFirst(folderPrefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: temporary + "/" + name) }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileManager.default.removeItem(atPath: temporary + "/" + name)
+            }
         }
     }
 
@@ -65,13 +73,19 @@ public struct QEMUEngine: ImageSetEngine {
     /// The set's guest memory, once the engine has what it needs to run it.
     static func prepare(_ imageSet: ImageSet, options: LaunchOptions) throws(LaunchError) -> PreparedMemory {
         if let refusal = QEMUEngine().refusal(of: imageSet.manifest) {
-            if !FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) { throw LaunchError.engineMissing(refusal) }
+            if !FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) {
+                throw LaunchError.engineMissing(refusal)
+            }
             throw LaunchError.mechanismUnavailable(imageSet.manifest.mechanism, reason: refusal)
         }
-        if let address = options.listen.first { throw LaunchError.noNetworkDevice(imageSet: imageSet.manifest.name, address: address.description) }
+        if let address = options.listen.first {
+            throw LaunchError.noNetworkDevice(imageSet: imageSet.manifest.name, address: address.description)
+        }
         let shim = shim(of: imageSet)
         guard FileManager.default.fileExists(atPath: shim) else {
-            throw LaunchError.engineMissing("\(shim) is missing: rebuild the image set with flexosctl build, which writes the QEMU shim beside single-VM images")
+            throw LaunchError.engineMissing(
+                "\(shim) is missing: rebuild the image set with flexosctl build, which writes the QEMU shim beside single-VM images"
+            )
         }
         return try PreparedMemory(imageSet: imageSet, options: options)
     }
@@ -80,7 +94,7 @@ public struct QEMUEngine: ImageSetEngine {
         [
             "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "\(memory >> 20)M",
             "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-serial", "none", "-parallel", "none",
-            "-kernel", shim,
+            "-kernel", shim
         ] + QEMUEngine.devices(files, console: "stdio,id=console,signal=off")
     }
 
@@ -95,12 +109,14 @@ public struct QEMUEngine: ImageSetEngine {
             "-device", "isa-debugcon,iobase=\(FLEXOS_SHIM_CONSOLE_PORT),chardev=console",
             "-chardev", "file,id=control,path=\(files.control)",
             "-device", "isa-debugcon,iobase=\(FLEXOS_SHIM_CONTROL_PORT),chardev=control",
-            "-device", "isa-debug-exit,iobase=\(FLEXOS_SHIM_EXIT_PORT),iosize=4",
+            "-device", "isa-debug-exit,iobase=\(FLEXOS_SHIM_EXIT_PORT),iosize=4"
         ]
     }
 
     /// What another QEMU launcher (a libvirt domain) needs to boot the set under TCG.
-    public struct Export: Sendable {
+    public struct Export: @unchecked Sendable {
+        /// The memory it was prepared from, against which its end is read.
+        let prepared: PreparedMemory
         /// Guest memory to give QEMU.
         public let memoryBytes: UInt64
         /// The ring-0 shim, booted as the kernel.
@@ -110,6 +126,18 @@ public struct QEMUEngine: ImageSetEngine {
         public let console: String
         /// Where the shim reports the run's end (exit, panic, fault).
         public let control: String
+
+        /// How the run ended, from what the shim wrote on the control port: the same
+        /// report, fault analysis included, as under the QEMU engine.
+        public func end(control bytes: [UInt8], errors: String = "", timedOut: Double?) -> RunEnd {
+            prepared.end(from: ShimReport(bytes), timedOut: timedOut, errors: errors)
+        }
+
+        /// The one VM as `flexosctl inspect compartments` shows it: regions, keys and PKRU
+        /// from the layout it was prepared with.
+        public func snapshot(running: Bool, consoleBytes: UInt64) -> [CompartmentSnapshot] {
+            [prepared.snapshot(running: running, consoleBytes: consoleBytes)]
+        }
     }
 
     /// Writes the set's prepared memory into `folder` (made readable by every user: another
@@ -128,12 +156,16 @@ public struct QEMUEngine: ImageSetEngine {
                 try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)
             }
             // The ports are written by QEMU, whichever user it runs as.
-            for file in [files.control, console] { try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: file) }
+            for file in [files.control, console] {
+                try FileManager.default.setAttributes([.posixPermissions: 0o666], ofItemAtPath: file)
+            }
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: folder)
         } catch {
             throw LaunchError.cannotWrite(path: folder, reason: error.localizedDescription)
         }
-        return Export(memoryBytes: prepared.qemuMemory, shim: shimCopy,
-                      deviceArguments: QEMUEngine.devices(files, console: "file,id=console,path=\(console)"), console: console, control: files.control)
+        return Export(
+            prepared: prepared, memoryBytes: prepared.qemuMemory, shim: shimCopy,
+            deviceArguments: QEMUEngine.devices(files, console: "file,id=console,path=\(console)"), console: console,
+            control: files.control)
     }
 }

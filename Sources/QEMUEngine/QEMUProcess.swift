@@ -23,9 +23,12 @@ final class QEMUProcess: @unchecked Sendable {
     private let ended = DispatchSemaphore(value: 0)
 
     /// Starts QEMU with `arguments`; its console goes to `console`. Returns once QEMU runs.
-    init(arguments: [String], control: String, threadName: String, console: @escaping @Sendable ([UInt8]) -> Void) throws(LaunchError) {
+    init(arguments: [String], control: String, threadName: String, console: @escaping @Sendable ([UInt8]) -> Void)
+        throws(LaunchError)
+    {
         guard FileManager.default.isExecutableFile(atPath: QEMUProcess.setpriv) else {
-            throw LaunchError.engineMissing("\(QEMUProcess.setpriv) is missing: install Debian's util-linux, which ties QEMU's life to flexosd's")
+            throw LaunchError.engineMissing(
+                "\(QEMUProcess.setpriv) is missing: install Debian's util-linux, which ties QEMU's life to flexosd's")
         }
         controlPath = control
         let started = DispatchSemaphore(value: 0)
@@ -34,7 +37,8 @@ final class QEMUProcess: @unchecked Sendable {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: QEMUProcess.setpriv)
             process.arguments = ["--pdeathsig", "KILL", "--", QEMUEngine.executable] + arguments
-            let output = Pipe(), errors = Pipe()
+            let output = Pipe()
+            let errors = Pipe()
             process.standardOutput = output
             process.standardError = errors
             process.standardInput = FileHandle.nullDevice
@@ -55,7 +59,9 @@ final class QEMUProcess: @unchecked Sendable {
     private func serve(_ process: Process, output: Pipe, errors: Pipe, console: @Sendable ([UInt8]) -> Void) {
         nonisolated(unsafe) var errorText = Data()
         let errorReader = DispatchGroup()
-        DispatchQueue.global().async(group: errorReader) { errorText = errors.fileHandleForReading.readDataToEndOfFile() }
+        DispatchQueue.global().async(group: errorReader) {
+            errorText = errors.fileHandleForReading.readDataToEndOfFile()
+        }
         while true {
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { break }

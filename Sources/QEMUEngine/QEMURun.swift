@@ -22,8 +22,11 @@ final class QEMURun: RunningImageSet, @unchecked Sendable {
         let name = prepared.layout.compartments[0].name
         do {
             let files = try prepared.write(to: folder)
-            let arguments = QEMUEngine.arguments(files, memory: prepared.qemuMemory, shim: QEMUEngine.shim(of: imageSet))
-            process = try QEMUProcess(arguments: arguments, control: files.control, threadName: "qemu-\(imageSet.manifest.name)") { bytes in
+            let arguments = QEMUEngine.arguments(
+                files, memory: prepared.qemuMemory, shim: QEMUEngine.shim(of: imageSet))
+            process = try QEMUProcess(
+                arguments: arguments, control: files.control, threadName: "qemu-\(imageSet.manifest.name)"
+            ) { bytes in
                 console.write(bytes, compartment: name, index: 0)
             }
         } catch {
@@ -40,23 +43,19 @@ final class QEMURun: RunningImageSet, @unchecked Sendable {
     func wait(timeout: Double?) -> RunReport {
         let (outcome, timedOut) = process.wait(timeout: timeout)
         QEMURun.remove(folder)
-        var end = prepared.end(from: ShimReport(outcome.control), timedOut: timedOut ? timeout : nil, errors: outcome.errors)
+        var end = prepared.end(
+            from: ShimReport(outcome.control), timedOut: timedOut ? timeout : nil, errors: outcome.errors)
         if !timedOut, case .failed = end, let reason = stopReason.withLock({ $0 }) { end = .stopped(reason: reason) }
         return RunReport(
             imageSet: prepared.imageSet.manifest.name, end: end, startedAt: startedAt, firstHypercallAt: nil,
-            endedAt: monotonicNanoseconds(), compartments: [report()])
+            endedAt: monotonicNanoseconds(),
+            compartments: [
+                CompartmentReport(name: prepared.layout.compartments[0].name, consoleBytes: process.consoleBytes)
+            ])
     }
 
-    /// The one VM: regions, keys and PKRU from the layout it was prepared with; QEMU keeps
-    /// the guest's memory to itself, so no gate counters.
     func inspect() -> [CompartmentSnapshot] {
-        [CompartmentSnapshot(
-            machine: prepared.layout.compartments[0], manifest: prepared.imageSet.manifest,
-            activity: process.isRunning ? .running : .stopped, gates: CompartmentSnapshot.noGates, report: report(), network: nil)]
-    }
-
-    private func report() -> CompartmentReport {
-        CompartmentReport(name: prepared.layout.compartments[0].name, consoleBytes: process.consoleBytes)
+        [prepared.snapshot(running: process.isRunning, consoleBytes: process.consoleBytes)]
     }
 
     /// FLEXOS_QEMU_KEEP=1 keeps the files (memory, handoff, control port) for debugging the shim.

@@ -11,7 +11,8 @@ enum ShimReport {
     case none(String)
 
     struct Fault {
-        let vector: UInt64, error: UInt64, rip: UInt64, rsp: UInt64, rflags: UInt64, cr2: UInt64, pkru: UInt64, cs: UInt64
+        let vector: UInt64, error: UInt64, rip: UInt64, rsp: UInt64, rflags: UInt64, cr2: UInt64, pkru: UInt64,
+            cs: UInt64
         /// rax, rbx, rcx, rdx, rsi, rdi, rbp, r8 ... r15.
         let registers: [UInt64]
         /// The faulting stack, from its address.
@@ -21,15 +22,21 @@ enum ShimReport {
     /// Parses the control port's bytes; anything malformed is `.none` with what was there.
     init(_ bytes: [UInt8]) {
         var reader = Reader(bytes: bytes)
-        guard let line = reader.line() else { self = .none(""); return }
+        guard let line = reader.line() else {
+            self = .none("")
+            return
+        }
         let words = line.split(separator: " ").map(String.init)
         let numbers = words.dropFirst().map { UInt64($0.dropFirst(2), radix: 16) }
         switch words.first {
         case "exit" where numbers.count == 1 && numbers[0] != nil:
             self = .exited(code: Int64(bitPattern: numbers[0]!))
         case "panic" where numbers.count == 3 && !numbers.contains(nil):
-            let file = reader.take(Int(min(numbers[1]!, 4096))), message = reader.take(Int(min(numbers[2]!, 4096)))
-            self = .panicked(message: String(decoding: message, as: UTF8.self), file: String(decoding: file, as: UTF8.self), line: numbers[0]!)
+            let file = reader.take(Int(min(numbers[1]!, 4096)))
+            let message = reader.take(Int(min(numbers[2]!, 4096)))
+            self = .panicked(
+                message: String(decoding: message, as: UTF8.self), file: String(decoding: file, as: UTF8.self),
+                line: numbers[0]!)
         case "fault" where numbers.count == 23 && !numbers.contains(nil):
             let values = numbers.map { $0! }
             var stack: (UInt64, [UInt8])? = nil
@@ -39,8 +46,11 @@ enum ShimReport {
                     stack = (address, reader.take(Int(length)))
                 }
             }
-            self = .faulted(Fault(vector: values[0], error: values[1], rip: values[2], rsp: values[3], rflags: values[4], cr2: values[5],
-                                  pkru: values[6], cs: values[7], registers: Array(values[8...]), stack: stack))
+            self = .faulted(
+                Fault(
+                    vector: values[0], error: values[1], rip: values[2], rsp: values[3], rflags: values[4],
+                    cr2: values[5],
+                    pkru: values[6], cs: values[7], registers: Array(values[8...]), stack: stack))
         case "bad":
             self = .badHypercall(String(line.dropFirst(4)))
         default:

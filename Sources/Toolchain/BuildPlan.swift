@@ -23,7 +23,8 @@ public struct BuildPlan: Sendable {
     public var mechanism: Mechanism { conformation.mechanism }
 
     /// Resolves `application` and the libraries it uses in `tree`, and checks `conformation` against them.
-    public init(conformation: Conformation, application: String, tree: SourceTree, file: String) throws(ToolchainError) {
+    public init(conformation: Conformation, application: String, tree: SourceTree, file: String) throws(ToolchainError)
+    {
         name = conformation.name
         self.conformation = conformation
         let app = try tree.library(application)
@@ -46,12 +47,20 @@ public struct BuildPlan: Sendable {
         self.libraries = libraries
         let holders = libraries.filter { $0.devices.contains("net") }.map(\.name)
         guard holders.count <= 1 else {
-            throw ToolchainError.conformation(ConformationError(file: file, line: nil, "libraries \(holders.joined(separator: " and ")) each declare the network device; an image set has one"))
+            throw ToolchainError.conformation(
+                ConformationError(
+                    file: file, line: nil,
+                    "libraries \(holders.joined(separator: " and ")) each declare the network device; an image set has one"
+                ))
         }
-        do { try conformation.check(libraries: libraries.map(\.name), file: file) } catch { throw ToolchainError.conformation(error) }
+        do { try conformation.check(libraries: libraries.map(\.name), file: file) } catch {
+            throw ToolchainError.conformation(error)
+        }
         var exports: [Export] = []
         for library in libraries {
-            for signature in library.exports { exports.append(Export(index: exports.count, library: library, signature: signature)) }
+            for signature in library.exports {
+                exports.append(Export(index: exports.count, library: library, signature: signature))
+            }
         }
         self.exports = exports
     }
@@ -73,8 +82,10 @@ public struct BuildPlan: Sendable {
     /// The compiler flags that apply `library`'s compartment's hardening.
     public func hardeningFlags(for library: LibraryDescriptor) -> [String] {
         let hardening = compartment(of: library).hardening
-        return [hardening.contains(.boundsChecks) ? "-O" : "-Ounchecked",
-                "-Xfrontend", hardening.contains(.stackProtector) ? "-enable-stack-protector" : "-disable-stack-protector",
-                hardening.contains(.exclusivityChecks) ? ExclusivityBuild.checked : "-enforce-exclusivity=unchecked"]
+        return [
+            hardening.contains(.boundsChecks) ? "-O" : "-Ounchecked",
+            "-Xfrontend", hardening.contains(.stackProtector) ? "-enable-stack-protector" : "-disable-stack-protector",
+            hardening.contains(.exclusivityChecks) ? ExclusivityBuild.checked : "-enforce-exclusivity=unchecked"
+        ]
     }
 }

@@ -10,11 +10,13 @@ struct CommandRunner: Sendable {
         if let folder { process.currentDirectoryURL = URL(fileURLWithPath: folder) }
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         do { try process.run() } catch {
-            throw ToolchainError.commandFailed(step: step, command: arguments.joined(separator: " "), output: "\(error)")
+            throw ToolchainError.commandFailed(
+                step: step, command: arguments.joined(separator: " "), output: "\(error)")
         }
         // Drain both pipes before waiting, so a chatty tool cannot block on a full pipe.
         let group = DispatchGroup()
@@ -26,7 +28,9 @@ struct CommandRunner: Sendable {
         let standardOutput = String(decoding: outputData, as: UTF8.self)
         guard process.terminationStatus == 0 else {
             let text = String(decoding: errorData, as: UTF8.self) + standardOutput
-            throw ToolchainError.commandFailed(step: step, command: arguments.joined(separator: " "), output: text.trimmingCharacters(in: .whitespacesAndNewlines))
+            throw ToolchainError.commandFailed(
+                step: step, command: arguments.joined(separator: " "),
+                output: text.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         return standardOutput
     }

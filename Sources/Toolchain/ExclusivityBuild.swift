@@ -18,12 +18,16 @@ struct ExclusivityBuild {
     /// `arguments` is the swiftc command line without its output.
     func compile(arguments: [String], sources: [String], output: String, step: String) throws(ToolchainError) {
         let ir = output + ".ll"
-        try CommandRunner().run(arguments + ["-emit-irgen", "-o", ir] + sources, step: step + " (to LLVM IR, exclusivity-checks)")
+        try CommandRunner().run(
+            arguments + ["-emit-irgen", "-o", ir] + sources, step: step + " (to LLVM IR, exclusivity-checks)")
         let text: String
-        do { text = try String(contentsOfFile: ir, encoding: .utf8) } catch { throw ToolchainError.io(path: ir, "cannot read: \(error.localizedDescription)") }
+        do { text = try String(contentsOfFile: ir, encoding: .utf8) } catch {
+            throw ToolchainError.io(path: ir, "cannot read: \(error.localizedDescription)")
+        }
         try write(try ExclusivityBuild.keepAccessCalls(text, path: ir), to: ir)
-        try CommandRunner().run([tools.swiftFrontend, "-c", ir, "-target", "x86_64-unknown-none-elf", "-O", "-o", output],
-                                step: step + " (from LLVM IR)")
+        try CommandRunner().run(
+            [tools.swiftFrontend, "-c", ir, "-target", "x86_64-unknown-none-elf", "-O", "-o", output],
+            step: step + " (from LLVM IR)")
         try? FileManager.default.removeItem(atPath: ir)
     }
 
@@ -31,9 +35,16 @@ struct ExclusivityBuild {
     static func keepAccessCalls(_ ir: String, path: String) throws(ToolchainError) -> String {
         var lines = ir.components(separatedBy: "\n")
         for (name, parameters) in accessFunctions {
-            guard let start = lines.firstIndex(where: { $0.hasPrefix("define ") && $0.contains(" @\(name)(") }) else { continue }
-            guard start + 3 < lines.count, lines[start + 1] == "entry:", lines[start + 2].hasPrefix("  ret void"), lines[start + 3] == "}" else {
-                throw ToolchainError.io(path: path, "\(name) is not the empty function this Swift toolchain used to emit; exclusivity-checks needs updating for it")
+            guard let start = lines.firstIndex(where: { $0.hasPrefix("define ") && $0.contains(" @\(name)(") }) else {
+                continue
+            }
+            guard start + 3 < lines.count, lines[start + 1] == "entry:", lines[start + 2].hasPrefix("  ret void"),
+                lines[start + 3] == "}"
+            else {
+                throw ToolchainError.io(
+                    path: path,
+                    "\(name) is not the empty function this Swift toolchain used to emit; exclusivity-checks needs updating for it"
+                )
             }
             lines.replaceSubrange(start...(start + 3), with: ["declare void @\(name)(\(parameters))"])
         }

@@ -21,10 +21,15 @@ public struct ImageBuilder: Sendable {
     /// Receives one line per build step.
     public let progress: @Sendable (String) -> Void
 
-    static let swiftFlags = ["-target", "x86_64-unknown-none-elf", "-enable-experimental-feature", "Embedded",
-                             "-enable-experimental-feature", "Extern", "-wmo", "-parse-as-library", "-g"]
+    static let swiftFlags = [
+        "-target", "x86_64-unknown-none-elf", "-enable-experimental-feature", "Embedded",
+        "-enable-experimental-feature", "Extern", "-wmo", "-parse-as-library", "-g"
+    ]
 
-    public init(tools: HostTools, tree: SourceTree, cacheFolder: String? = nil, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        tools: HostTools, tree: SourceTree, cacheFolder: String? = nil,
+        progress: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.tools = tools
         self.tree = tree
         self.cacheFolder = cacheFolder ?? tree.defaultBuildFolder + "/.runtime"
@@ -33,7 +38,9 @@ public struct ImageBuilder: Sendable {
 
     /// Debug information names files relative to the source tree: reports read
     /// Guest/Libraries/x/y.swift:10, and builds do not depend on where the tree lives.
-    var debugPrefixMap: [String] { ["-debug-prefix-map", tree.root + "/=", "-debug-prefix-map", cacheFolder + "/=.runtime/"] }
+    var debugPrefixMap: [String] {
+        ["-debug-prefix-map", tree.root + "/=", "-debug-prefix-map", cacheFolder + "/=.runtime/"]
+    }
 
     /// Below this much free space on the build folder's disk, a failed step is reported as
     /// the disk being full.
@@ -43,10 +50,13 @@ public struct ImageBuilder: Sendable {
         do { return try buildSteps(plan, into: folder) } catch {
             // A full disk makes each tool fail its own way (a Foundation error, a linker that
             // crashes writing its output): say what it is, and leave no half-written image.
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] where name.hasPrefix(plan.name + ".elf") {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            where name.hasPrefix(plan.name + ".elf") {
                 try? FileManager.default.removeItem(atPath: folder + "/" + name)
             }
-            if let free = ImageBuilder.freeBytes(folder), free < ImageBuilder.nearlyFullBytes { throw .diskFull(folder: folder, freeBytes: free, step: error) }
+            if let free = ImageBuilder.freeBytes(folder), free < ImageBuilder.nearlyFullBytes {
+                throw .diskFull(folder: folder, freeBytes: free, step: error)
+            }
             throw error
         }
     }
@@ -59,7 +69,8 @@ public struct ImageBuilder: Sendable {
     }
 
     private func buildSteps(_ plan: BuildPlan, into folder: String) throws(ToolchainError) -> BuildResult {
-        let objects = folder + "/obj", generated = folder + "/generated"
+        let objects = folder + "/obj"
+        let generated = folder + "/generated"
         // A build folder holds what this build wrote and nothing an earlier one left.
         for stale in [objects, generated] { try? FileManager.default.removeItem(atPath: stale) }
         try makeFolder(objects)
@@ -75,7 +86,10 @@ public struct ImageBuilder: Sendable {
         let generator = GateGenerator(plan: plan)
         try write(generator.glue(), to: generated + "/glue.swift")
         report("gates for \(plan.mechanism.rawValue): \(plan.exports.count) export(s)")
-        try compile(sources: [generated + "/glue.swift"], module: "FlexOSGlue", flags: ["-O", "-Xfrontend", "-disable-stack-protector"], runtime: runtime, output: objects + "/glue.o", step: "compiling the generated gates")
+        try compile(
+            sources: [generated + "/glue.swift"], module: "FlexOSGlue",
+            flags: ["-O", "-Xfrontend", "-disable-stack-protector"], runtime: runtime, output: objects + "/glue.o",
+            step: "compiling the generated gates")
 
         var libraryObjects: [String: String] = [:]
         var compiled: [String] = []
@@ -83,9 +97,12 @@ public struct ImageBuilder: Sendable {
             let interface = generated + "/\(library.name)-gates.swift"
             try write(generator.interface(for: library), to: interface)
             let flags = plan.hardeningFlags(for: library)
-            let built = try buildLibrary(library, plan: plan, interface: interface, flags: flags, runtime: runtime, objects: objects)
+            let built = try buildLibrary(
+                library, plan: plan, interface: interface, flags: flags, runtime: runtime, objects: objects)
             let hardening = plan.compartment(of: library).hardening.map(\.rawValue)
-            report("\(library.name) in \(plan.compartment(of: library).name), hardening: \(hardening.isEmpty ? "none" : hardening.joined(separator: ", ")): \(built.compiled ? "compiled" : "cached")")
+            report(
+                "\(library.name) in \(plan.compartment(of: library).name), hardening: \(hardening.isEmpty ? "none" : hardening.joined(separator: ", ")): \(built.compiled ? "compiled" : "cached")"
+            )
             libraryObjects[library.name] = built.object
             if built.compiled { compiled.append(library.name) }
         }
@@ -93,20 +110,28 @@ public struct ImageBuilder: Sendable {
         let image = folder + "/\(plan.name).elf"
         report("linking \(image)")
         var linked = libraryObjects.mapValues { [($0 as NSString).lastPathComponent] }
-        let gateObjects = plan.mechanism == .intelMPK ? try buildProtectionKeyGates(plan, into: &linked, generated: generated, objects: objects) : []
-        let script = generator.linkerScript(runtimeObjects: ["runtime.o", "support.o", "glue.o"], libraryObjects: linked,
-                                            unicodeTables: tools.unicodeDataTables, gateObjects: gateObjects)
+        let gateObjects =
+            plan.mechanism == .intelMPK
+            ? try buildProtectionKeyGates(plan, into: &linked, generated: generated, objects: objects) : []
+        let script = generator.linkerScript(
+            runtimeObjects: ["runtime.o", "support.o", "glue.o"], libraryObjects: linked,
+            unicodeTables: tools.unicodeDataTables, gateObjects: gateObjects)
         try write(script, to: generated + "/link.ld")
         try copy(runtime.object, to: objects + "/runtime.o")
         try copy(runtime.support, to: objects + "/support.o")
         let inputs = ["runtime.o", "support.o", "glue.o"] + gateObjects + plan.libraries.flatMap { linked[$0.name]! }
-        try CommandRunner().run([tools.linker, "-static", "-nostdlib", "-z", "norelro", "-z", "max-page-size=4096",
-                                 "--no-undefined", "-T", generated + "/link.ld", "-o", image] + inputs + [tools.unicodeDataTables],
-                                step: "linking \(plan.name)", in: objects)
+        try CommandRunner().run(
+            [
+                tools.linker, "-static", "-nostdlib", "-z", "norelro", "-z", "max-page-size=4096",
+                "--no-undefined", "-T", generated + "/link.ld", "-o", image
+            ] + inputs + [tools.unicodeDataTables],
+            step: "linking \(plan.name)", in: objects)
 
         if plan.mechanism == .intelMPK { try checkProtectionKeyInstructions(image, plan: plan) }
         if !plan.mechanism.hasVMPerCompartment {
-            try copy(try ShimBuild(builder: self).build(report: { progress("  " + $0) }), to: folder + "/" + ShimBuild.fileName)
+            try copy(
+                try ShimBuild(builder: self).build(report: { progress("  " + $0) }),
+                to: folder + "/" + ShimBuild.fileName)
         }
         report("manifest \(folder)/\(ImageManifest.fileName)")
         let manifest = try ManifestWriter(plan: plan).manifest(image: image)
@@ -129,27 +154,41 @@ public struct ImageBuilder: Sendable {
     /// Objects are cached by content in the cache folder, shared by every image set: a
     /// library compiled with the same sources, gates interface, flags and exports is
     /// compiled once, whichever conformation or output folder asks for it again.
-    private func buildLibrary(_ library: LibraryDescriptor, plan: BuildPlan, interface: String, flags: [String], runtime: RuntimeBuild.Output, objects: String) throws(ToolchainError) -> (object: String, compiled: Bool) {
-        let exported = library.exports.map { library.symbol(of: $0) } + (library.name == plan.application.name ? ["app_main"] : [])
+    private func buildLibrary(
+        _ library: LibraryDescriptor, plan: BuildPlan, interface: String, flags: [String], runtime: RuntimeBuild.Output,
+        objects: String
+    ) throws(ToolchainError) -> (object: String, compiled: Bool) {
+        let exported =
+            library.exports.map { library.symbol(of: $0) } + (library.name == plan.application.name ? ["app_main"] : [])
         var fingerprint = Fingerprint()
         fingerprint.add(files: library.sources)
-        fingerprint.add(FileManager.default.contents(atPath: interface) ?? Data())  // its contents, not where this build put it
-        for part in [ImageBuilder.libraryCacheFormat, tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags + exported + [runtime.moduleFolder] { fingerprint.add(part) }
+        // Its contents, not where this build put it
+        fingerprint.add(FileManager.default.contents(atPath: interface) ?? Data())
+        for part in [ImageBuilder.libraryCacheFormat, tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags
+            + exported + [runtime.moduleFolder]
+        { fingerprint.add(part) }
         let cached = cacheFolder + "/libraries/\(fingerprint.hex)/\(library.name).o"
         let local = objects + "/\(library.name).o"
         let compiled = !FileManager.default.fileExists(atPath: cached)
         if compiled {
-            try compileLibrary(library, interface: interface, flags: flags, exported: exported, runtime: runtime, into: cached)
+            try compileLibrary(
+                library, interface: interface, flags: flags, exported: exported, runtime: runtime, into: cached)
         }
         try copy(cached, to: local)
         try copy(ImageBuilder.keepList(of: cached), to: objects + "/\(library.name).exports")
-        let defined = Set(try CommandRunner().run([tools.nm, "--defined-only", "--extern-only", "--format=just-symbols", local], step: "listing the symbols of \(library.name)")
+        let defined = Set(
+            try CommandRunner().run(
+                [tools.nm, "--defined-only", "--extern-only", "--format=just-symbols", local],
+                step: "listing the symbols of \(library.name)"
+            )
             .split(separator: "\n").map(String.init))
         for export in library.exports where !defined.contains(library.symbol(of: export)) {
-            throw ToolchainError.exportMissing(library: library.name, export: export.name, symbol: library.symbol(of: export))
+            throw ToolchainError.exportMissing(
+                library: library.name, export: export.name, symbol: library.symbol(of: export))
         }
         if library.name == plan.application.name && !defined.contains("app_main") {
-            throw ToolchainError.exportMissing(library: library.name, export: "the application's entry point", symbol: "app_main")
+            throw ToolchainError.exportMissing(
+                library: library.name, export: "the application's entry point", symbol: "app_main")
         }
         return (local, compiled)
     }
@@ -163,29 +202,42 @@ public struct ImageBuilder: Sendable {
     /// Compiles and localises `library` into the cache entry `cached`, written under a
     /// private name and renamed into place, so concurrent builds never see half an entry.
     /// The compiler's own output is an intermediate beside the entry, never in a build folder.
-    private func compileLibrary(_ library: LibraryDescriptor, interface: String, flags: [String], exported: [String], runtime: RuntimeBuild.Output, into cached: String) throws(ToolchainError) {
+    private func compileLibrary(
+        _ library: LibraryDescriptor, interface: String, flags: [String], exported: [String],
+        runtime: RuntimeBuild.Output, into cached: String
+    ) throws(ToolchainError) {
         let keep = ImageBuilder.keepList(of: cached)
-        let staging = cached + ".staging-\(getpid())", object = staging + ".unlocalised.o"
+        let staging = cached + ".staging-\(getpid())"
+        let object = staging + ".unlocalised.o"
         try makeFolder((cached as NSString).deletingLastPathComponent)
         defer { try? FileManager.default.removeItem(atPath: object) }
-        try compile(sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime, output: object, step: "compiling library \(library.name)")
+        try compile(
+            sources: library.sources + [interface], module: library.name, flags: flags, runtime: runtime,
+            output: object, step: "compiling library \(library.name)")
         let runtimeSymbols = (try? String(contentsOfFile: runtime.symbols, encoding: .utf8)) ?? ""
         try write(exported.joined(separator: "\n") + "\n" + runtimeSymbols, to: keep)
-        try CommandRunner().run([tools.objcopy, "--keep-global-symbols=" + keep, object, staging], step: "localising the symbols of \(library.name)")
+        try CommandRunner().run(
+            [tools.objcopy, "--keep-global-symbols=" + keep, object, staging],
+            step: "localising the symbols of \(library.name)")
         if rename(staging, cached) != 0 {
             try? FileManager.default.removeItem(atPath: staging)
-            throw ToolchainError.io(path: cached, "cannot move the compiled library into the cache: \(String(cString: strerror(errno)))")
+            throw ToolchainError.io(
+                path: cached, "cannot move the compiled library into the cache: \(String(cString: strerror(errno)))")
         }
     }
 
     /// Assembles the intel-mpk gates and each compartment's saved-stack word; the word goes
     /// with the compartment's first library, into its keyed data. Returns the gates' objects.
-    private func buildProtectionKeyGates(_ plan: BuildPlan, into linked: inout [String: [String]], generated: String, objects: String) throws(ToolchainError) -> [String] {
+    private func buildProtectionKeyGates(
+        _ plan: BuildPlan, into linked: inout [String: [String]], generated: String, objects: String
+    ) throws(ToolchainError) -> [String] {
         let gates = ProtectionKeyGates(plan: plan)
         try write(gates.assembly(), to: generated + "/mpk-gates.S")
         try assemble(generated + "/mpk-gates.S", to: objects + "/mpk-gates.o")
         for compartment in gates.activeCompartments {
-            guard let first = plan.libraries.first(where: { plan.compartmentIndex(of: $0) == compartment }) else { continue }
+            guard let first = plan.libraries.first(where: { plan.compartmentIndex(of: $0) == compartment }) else {
+                continue
+            }
             let name = "mpk-sp-\(compartment)"
             try write(gates.stackWordAssembly(compartment), to: generated + "/\(name).S")
             try assemble(generated + "/\(name).S", to: objects + "/\(name).o")
@@ -195,26 +247,37 @@ public struct ImageBuilder: Sendable {
     }
 
     private func assemble(_ source: String, to object: String) throws(ToolchainError) {
-        try CommandRunner().run([tools.clang, "-target", "x86_64-unknown-none-elf", "-c", source, "-o", object], step: "assembling \(source)")
+        try CommandRunner().run(
+            [tools.clang, "-target", "x86_64-unknown-none-elf", "-c", source, "-o", object],
+            step: "assembling \(source)")
     }
 
     /// Refuses an intel-mpk image that could write PKRU outside its gates.
     private func checkProtectionKeyInstructions(_ path: String, plan: BuildPlan) throws(ToolchainError) {
         let image: ELFImage
         do { image = try ELFImage(path: path) } catch { throw ToolchainError.image(error) }
-        let gates = image.allocatedSections.filter { $0.name == ProtectionKeyGates.section }.map { $0.address..<($0.address + $0.size) }
+        let gates = image.allocatedSections.filter { $0.name == ProtectionKeyGates.section }.map {
+            $0.address..<($0.address + $0.size)
+        }
         let findings = ProtectionKeyScan.scan(image, owners: plan.libraries.map(\.name), gates: gates)
         guard let first = findings.first else { return }
         try? FileManager.default.removeItem(atPath: path)  // no image is left to run by mistake
-        throw ToolchainError.protectionKeyInstruction(library: first.owner, section: first.section, offset: first.offset,
-                                                      address: first.address, instruction: first.instruction, more: findings.count - 1)
+        throw ToolchainError.protectionKeyInstruction(
+            library: first.owner, section: first.section, offset: first.offset,
+            address: first.address, instruction: first.instruction, more: findings.count - 1)
     }
 
-    func compile(sources: [String], module: String, flags: [String], runtime: RuntimeBuild.Output, output: String, step: String) throws(ToolchainError) {
-        let arguments = [tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags + [
-            "-module-name", module, "-I", runtime.moduleFolder, "-I", tree.runtimeInclude, "-Xcc", "-I" + tree.abiInclude]
+    func compile(
+        sources: [String], module: String, flags: [String], runtime: RuntimeBuild.Output, output: String, step: String
+    ) throws(ToolchainError) {
+        let arguments =
+            [tools.swiftc] + ImageBuilder.swiftFlags + debugPrefixMap + flags + [
+                "-module-name", module, "-I", runtime.moduleFolder, "-I", tree.runtimeInclude, "-Xcc",
+                "-I" + tree.abiInclude
+            ]
         if flags.contains(ExclusivityBuild.checked) {
-            return try ExclusivityBuild(tools: tools).compile(arguments: arguments, sources: sources, output: output, step: step)
+            return try ExclusivityBuild(tools: tools).compile(
+                arguments: arguments, sources: sources, output: output, step: step)
         }
         try CommandRunner().run(arguments + ["-c", "-o", output] + sources, step: step)
     }

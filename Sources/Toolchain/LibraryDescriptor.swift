@@ -17,7 +17,8 @@ public struct ExportSignature: Equatable, Sendable, CustomStringConvertible {
 
     /// The declaration as library.yaml writes it.
     public var description: String {
-        "\(name)(\(parameters.map { "\($0.label): \($0.type)" }.joined(separator: ", ")))" + (result.map { " -> \($0)" } ?? "")
+        "\(name)(\(parameters.map { "\($0.label): \($0.type)" }.joined(separator: ", ")))"
+            + (result.map { " -> \($0)" } ?? "")
     }
 
     /// Parses one declaration; the error text says what is wrong with it.
@@ -36,13 +37,19 @@ public struct ExportSignature: Equatable, Sendable, CustomStringConvertible {
             }
             parameters.append(Parameter(label: parts[0], type: parts[1]))
         }
-        guard parameters.count <= 6 else { return .failure(ParseError("\(name) takes \(parameters.count) parameters; a gate carries at most 6")) }
+        guard parameters.count <= 6 else {
+            return .failure(ParseError("\(name) takes \(parameters.count) parameters; a gate carries at most 6"))
+        }
         let rest = trimmed[trimmed.index(after: close)...].trimmingCharacters(in: .whitespaces)
         var result: String? = nil
         if !rest.isEmpty {
-            guard rest.hasPrefix("->") else { return .failure(ParseError("unexpected `\(rest)` after the parameters of \(name)")) }
+            guard rest.hasPrefix("->") else {
+                return .failure(ParseError("unexpected `\(rest)` after the parameters of \(name)"))
+            }
             let type = rest.dropFirst(2).trimmingCharacters(in: .whitespaces)
-            guard type == "()" || isTypeName(type) else { return .failure(ParseError("`\(type)` is not a result type of \(name)")) }
+            guard type == "()" || isTypeName(type) else {
+                return .failure(ParseError("`\(type)` is not a result type of \(name)"))
+            }
             result = type == "Void" || type == "()" ? nil : type
         }
         return .success(ExportSignature(name: name, parameters: parameters, result: result))
@@ -55,7 +62,9 @@ public struct ExportSignature: Equatable, Sendable, CustomStringConvertible {
 
     /// Splits on commas that are not inside <...>, (...) or [...].
     private static func splitTopLevel(_ text: String) -> [String] {
-        var pieces: [String] = [], current = "", depth = 0
+        var pieces: [String] = []
+        var current = ""
+        var depth = 0
         for character in text {
             if "<([".contains(character) { depth += 1 }
             if ">)]".contains(character) { depth -= 1 }
@@ -78,7 +87,6 @@ func isTypeName(_ text: String) -> Bool {
     !text.isEmpty && (text.first == "_" || text.first!.isLetter)
         && text.allSatisfy { $0.isASCII && ($0 == "_" || $0.isLetter || $0.isNumber || "<>.,? []".contains($0)) }
 }
-
 
 /// A library of the guest: a folder with Swift sources and a library.yaml that names
 /// what it exports across gates and which libraries it calls.
@@ -109,24 +117,35 @@ public struct LibraryDescriptor: Equatable, Sendable {
         }
         let root: Node?
         do { root = try Yams.compose(yaml: text) } catch { throw fail(nil, "is not valid YAML: \(error)") }
-        guard let mapping = root?.mapping else { throw fail(root, "must be a mapping with name, description, uses and exports") }
-        for key in mapping.keys where !["name", "description", "uses", "exports", "devices"].contains(key.string ?? "") {
+        guard let mapping = root?.mapping else {
+            throw fail(root, "must be a mapping with name, description, uses and exports")
+        }
+        for key in mapping.keys where !["name", "description", "uses", "exports", "devices"].contains(key.string ?? "")
+        {
             throw fail(key, "unknown key `\(key.string ?? "?")` (expected name, description, uses, exports, devices)")
         }
         let folder = (directory as NSString).lastPathComponent
         let name = mapping["name"]?.string ?? folder
-        guard name == folder else { throw fail(mapping["name"], "names the library \(name), but its folder is \(folder); they must agree") }
+        guard name == folder else {
+            throw fail(mapping["name"], "names the library \(name), but its folder is \(folder); they must agree")
+        }
         guard isIdentifier(name), name != "runtime", name != "FlexOS" else {
-            throw fail(mapping["name"], "\(name) cannot name a library: use letters, digits and _ (and not runtime or FlexOS)")
+            throw fail(
+                mapping["name"], "\(name) cannot name a library: use letters, digits and _ (and not runtime or FlexOS)")
         }
         var exports: [ExportSignature] = []
         for node in mapping["exports"]?.sequence ?? [] {
             guard let text = node.scalar?.string else {
-                throw fail(node, "write each export as a quoted string, e.g. - \"lib_func(buffer: UnsafeMutablePointer<CChar>) -> Int32\"")
+                throw fail(
+                    node,
+                    "write each export as a quoted string, e.g. - \"lib_func(buffer: UnsafeMutablePointer<CChar>) -> Int32\""
+                )
             }
             switch ExportSignature.parse(text) {
             case .success(let export):
-                guard !exports.contains(where: { $0.name == export.name }) else { throw fail(node, "export \(export.name) is declared twice") }
+                guard !exports.contains(where: { $0.name == export.name }) else {
+                    throw fail(node, "export \(export.name) is declared twice")
+                }
                 exports.append(export)
             case .failure(let error): throw fail(node, error.description)
             }
@@ -135,14 +154,18 @@ public struct LibraryDescriptor: Equatable, Sendable {
         var devices: [String] = []
         for node in mapping["devices"]?.sequence ?? [] {
             guard let kind = node.string, ImageManifest.Device.kinds.contains(kind), !devices.contains(kind) else {
-                throw fail(node, "devices lists `\(node.string ?? "?")`; the monitor provides: \(ImageManifest.Device.kinds.joined(separator: ", ")), each once")
+                throw fail(
+                    node,
+                    "devices lists `\(node.string ?? "?")`; the monitor provides: \(ImageManifest.Device.kinds.joined(separator: ", ")), each once"
+                )
             }
             devices.append(kind)
         }
         let sources = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasSuffix(".swift") }.sorted().map { directory + "/" + $0 }
         guard !sources.isEmpty else { throw fail(nil, "the library has no .swift source beside its library.yaml") }
-        return LibraryDescriptor(name: name, summary: mapping["description"]?.string ?? "", directory: directory,
-                                 sources: sources, uses: uses, exports: exports, devices: devices)
+        return LibraryDescriptor(
+            name: name, summary: mapping["description"]?.string ?? "", directory: directory,
+            sources: sources, uses: uses, exports: exports, devices: devices)
     }
 }

@@ -20,8 +20,10 @@ struct ProtectionKeyScan {
         var found: [(Int, String)] = []
         guard bytes.count >= 3 else { return found }
         for index in 0...(bytes.count - 3) where bytes[index] == 0x0F {
-            let opcode = bytes[index + 1], modrm = bytes[index + 2]
-            let memoryOperand = modrm >> 6 != 3, register = (modrm >> 3) & 7
+            let opcode = bytes[index + 1]
+            let modrm = bytes[index + 2]
+            let memoryOperand = modrm >> 6 != 3
+            let register = (modrm >> 3) & 7
             if opcode == 0x01 && modrm == 0xEF { found.append((index, "WRPKRU (0f 01 ef)")) }
             if opcode == 0xAE && register == 5 && memoryOperand { found.append((index, "XRSTOR (0f ae /5)")) }
             if opcode == 0xC7 && register == 3 && memoryOperand { found.append((index, "XRSTORS (0f c7 /3)")) }
@@ -38,12 +40,16 @@ struct ProtectionKeyScan {
             let start = section.address - segment.virtualAddress
             guard start < segment.fileSize else { continue }
             let bytes = image.fileBytes(of: segment)
-            let slice = UnsafeRawBufferPointer(rebasing: bytes[Int(start)..<Int(min(start + section.size, segment.fileSize))])
+            let slice = UnsafeRawBufferPointer(
+                rebasing: bytes[Int(start)..<Int(min(start + section.size, segment.fileSize))])
             let owner = owners.first { section.name == ".text." + $0 } ?? "runtime"
             for (offset, instruction) in occurrences(in: slice) {
                 let address = section.address + UInt64(offset)
                 guard !gates.contains(where: { $0.contains(address) }) else { continue }
-                findings.append(Finding(owner: owner, section: section.name, offset: UInt64(offset), address: address, instruction: instruction))
+                findings.append(
+                    Finding(
+                        owner: owner, section: section.name, offset: UInt64(offset), address: address,
+                        instruction: instruction))
             }
         }
         return findings

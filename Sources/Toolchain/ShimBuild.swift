@@ -5,14 +5,17 @@ import Foundation
 /// `flexosd launch --engine qemu` finds it in the image set's folder.
 struct ShimBuild {
     static let fileName = "qemu-shim.elf"
-    static let flags = ["-target", "x86_64-unknown-none-elf", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-mno-red-zone",
-                        "-mgeneral-regs-only", "-fno-asynchronous-unwind-tables", "-O2", "-Wall", "-Werror"]
+    static let flags = [
+        "-target", "x86_64-unknown-none-elf", "-ffreestanding", "-fno-pic", "-fno-stack-protector", "-mno-red-zone",
+        "-mgeneral-regs-only", "-fno-asynchronous-unwind-tables", "-O2", "-Wall", "-Werror"
+    ]
 
     let builder: ImageBuilder
 
     /// The path of the built shim.
     func build(report: (String) -> Void) throws(ToolchainError) -> String {
-        let tree = builder.tree, folder = tree.root + "/Guest/Shim"
+        let tree = builder.tree
+        let folder = tree.root + "/Guest/Shim"
         let sources = ["entry.S", "shim.c", "shim.ld"].map { folder + "/" + $0 }
         var fingerprint = Fingerprint()
         fingerprint.add(files: sources + [tree.abiInclude + "/flexos_abi.h"])
@@ -23,14 +26,22 @@ struct ShimBuild {
         let staging = output + ".staging-\(getpid())"
         try makeFolder(staging)
         defer { try? FileManager.default.removeItem(atPath: staging) }
-        try CommandRunner().run([builder.tools.clang] + ShimBuild.flags + ["-I", tree.abiInclude, "-c", sources[1], "-o", staging + "/shim.o"],
-                                step: "compiling the QEMU shim")
-        try CommandRunner().run([builder.tools.clang, "-target", "x86_64-unknown-none-elf", "-c", sources[0], "-o", staging + "/entry.o"],
-                                step: "assembling the QEMU shim's entry")
-        try CommandRunner().run([builder.tools.linker, "-static", "-nostdlib", "-T", sources[2], "-o", staging + "/shim.elf",
-                                 staging + "/entry.o", staging + "/shim.o"], step: "linking the QEMU shim")
+        try CommandRunner().run(
+            [builder.tools.clang] + ShimBuild.flags + [
+                "-I", tree.abiInclude, "-c", sources[1], "-o", staging + "/shim.o"
+            ],
+            step: "compiling the QEMU shim")
+        try CommandRunner().run(
+            [builder.tools.clang, "-target", "x86_64-unknown-none-elf", "-c", sources[0], "-o", staging + "/entry.o"],
+            step: "assembling the QEMU shim's entry")
+        try CommandRunner().run(
+            [
+                builder.tools.linker, "-static", "-nostdlib", "-T", sources[2], "-o", staging + "/shim.elf",
+                staging + "/entry.o", staging + "/shim.o"
+            ], step: "linking the QEMU shim")
         if rename(staging + "/shim.elf", output) != 0 && !FileManager.default.fileExists(atPath: output) {
-            throw ToolchainError.io(path: output, "cannot move the shim into place: \(String(cString: strerror(errno)))")
+            throw ToolchainError.io(
+                path: output, "cannot move the shim into place: \(String(cString: strerror(errno)))")
         }
         return output
     }

@@ -13,7 +13,9 @@ public struct SourceTree: Sendable {
     }
 
     /// The tree that contains `start` (or one of its parents).
-    public static func locate(from start: String = FileManager.default.currentDirectoryPath) throws(ToolchainError) -> SourceTree {
+    public static func locate(from start: String = FileManager.default.currentDirectoryPath) throws(ToolchainError)
+        -> SourceTree
+    {
         var directory = URL(fileURLWithPath: start).standardized
         while true {
             if SourceTree.isRoot(directory.path) { return SourceTree(root: directory.path) }
@@ -47,7 +49,8 @@ public struct SourceTree: Sendable {
             }
             return try LibraryDescriptor.load(directory: URL(fileURLWithPath: name).standardized.path)
         }
-        for folder in librarySearchPath where FileManager.default.fileExists(atPath: "\(folder)/\(name)/\(LibraryDescriptor.fileName)") {
+        for folder in librarySearchPath
+        where FileManager.default.fileExists(atPath: "\(folder)/\(name)/\(LibraryDescriptor.fileName)") {
             return try LibraryDescriptor.load(directory: "\(folder)/\(name)")
         }
         throw ToolchainError.unknownLibrary(name, searched: librarySearchPath)

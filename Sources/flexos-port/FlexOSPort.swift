@@ -42,7 +42,9 @@ struct FlexOSPort: ParsableCommand {
             }
             if write {
                 try Porter(plan: plan).write()
-                if !json { print("  written: \(plan.editCount) edit(s)" + (plan.manifestChanges ? " and library.yaml" : "")) }
+                if !json {
+                    print("  written: \(plan.editCount) edit(s)" + (plan.manifestChanges ? " and library.yaml" : ""))
+                }
             }
             if plan.needsAttention && !(write && plan.sharedData.allSatisfy(\.automatic)) { throw ExitCode.failure }
         } catch let error as PortingError {
@@ -56,11 +58,14 @@ struct FlexOSPort: ParsableCommand {
         var folders = libraries.map { URL(fileURLWithPath: $0).standardized.path }
         if folders.isEmpty, let tree = try? SourceTree.locate() { folders = tree.librarySearchPath }
         folders.append(URL(fileURLWithPath: target).deletingLastPathComponent().path)
-        var seen = Set<String>(), result: [LibrarySource] = []
+        var seen = Set<String>()
+        var result: [LibrarySource] = []
         for folder in folders {
             for name in ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted() {
                 let path = folder + "/" + name
-                guard path != target, seen.insert(path).inserted, FileManager.default.fileExists(atPath: path + "/" + LibraryDescriptor.fileName) else { continue }
+                guard path != target, seen.insert(path).inserted,
+                    FileManager.default.fileExists(atPath: path + "/" + LibraryDescriptor.fileName)
+                else { continue }
                 result.append(try LibrarySource(folder: path))
             }
         }

@@ -22,7 +22,10 @@ struct Build: ParsableCommand {
     @Option(help: "The folder to write the image set to.")
     var output: String?
 
-    @Option(help: ArgumentHelp("Refuse, before compiling, a conformation the libvirt host at URI cannot enforce (see `flexosctl hosts`).", valueName: "URI"))
+    @Option(
+        help: ArgumentHelp(
+            "Refuse, before compiling, a conformation the libvirt host at URI cannot enforce (see `flexosctl hosts`).",
+            valueName: "URI"))
     var host: String?
 
     @OptionGroup var options: BuildOptions
@@ -32,20 +35,24 @@ struct Build: ParsableCommand {
             var tree = try options.sourceTree()
             // Libraries beside the target are found first (test guests keep theirs there, and a
             // copy being ported there stands in for the tree's library of the same name).
-            tree.librarySearchPath.insert(URL(fileURLWithPath: target).standardized.deletingLastPathComponent().path, at: 0)
+            tree.librarySearchPath.insert(
+                URL(fileURLWithPath: target).standardized.deletingLastPathComponent().path, at: 0)
             let plan = try makePlan(tree: tree)
             if let host { try Self.check(plan, canRunOn: host) }
             let options = self.options
             let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree) { options.progress($0) }
             // The linker runs in the build folder: a relative --output is made absolute first.
-            let folder = output.map { URL(fileURLWithPath: $0).standardized.path } ?? tree.defaultBuildFolder + "/" + plan.name
+            let folder =
+                output.map { URL(fileURLWithPath: $0).standardized.path } ?? tree.defaultBuildFolder + "/" + plan.name
             let result = try builder.build(plan, into: folder)
             if options.json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                 print(String(decoding: try encoder.encode(BuildSummary(result)), as: UTF8.self))
             } else {
-                print("built \(result.folder): \(result.manifest.compartments.count) compartment(s), mechanism \(result.manifest.mechanism.rawValue); run it with `flexosd launch \(result.folder)`")
+                print(
+                    "built \(result.folder): \(result.manifest.compartments.count) compartment(s), mechanism \(result.manifest.mechanism.rawValue); run it with `flexosd launch \(result.folder)`"
+                )
             }
         } catch let error as ToolchainError {
             throw CleanExit.failure("flexosctl: error: \(error)")
@@ -60,9 +67,13 @@ struct Build: ParsableCommand {
         let host: HostDescription
         do { host = try HostSurvey.describe(uri) } catch { throw CleanExit.failure("flexosctl: error: \(error)") }
         let mechanism = plan.mechanism.rawValue
-        guard let support = host.mechanisms.first(where: { $0.mechanism == mechanism }), support.engine == nil else { return }
+        guard let support = host.mechanisms.first(where: { $0.mechanism == mechanism }), support.engine == nil else {
+            return
+        }
         let names = plan.conformation.compartments.map(\.name).joined(separator: ", ")
-        throw CleanExit.failure("flexosctl: error: \(uri) cannot enforce \(mechanism), which compartments \(names) of \(plan.name) need: \(support.reason)")
+        throw CleanExit.failure(
+            "flexosctl: error: \(uri) cannot enforce \(mechanism), which compartments \(names) of \(plan.name) need: \(support.reason)"
+        )
     }
 
     private var isConformation: Bool { target.hasSuffix(".yaml") || target.hasSuffix(".yml") }
@@ -71,16 +82,21 @@ struct Build: ParsableCommand {
         if isConformation {
             let conformation = try Conformation.load(path: target)
             guard let application = app ?? conformation.application else {
-                throw ToolchainError.conformation(ConformationError(file: target, line: nil, "names no application: add `app: NAME` to it or pass --app NAME"))
+                throw ToolchainError.conformation(
+                    ConformationError(
+                        file: target, line: nil, "names no application: add `app: NAME` to it or pass --app NAME"))
             }
             return try BuildPlan(conformation: conformation, application: application, tree: tree, file: target)
         }
         let folder = URL(fileURLWithPath: target).standardized
         guard FileManager.default.fileExists(atPath: folder.path + "/library.yaml") else {
-            throw ToolchainError.io(path: target, "is neither a conformation (.yaml) nor an application folder with a library.yaml")
+            throw ToolchainError.io(
+                path: target, "is neither a conformation (.yaml) nor an application folder with a library.yaml")
         }
         let name = app ?? folder.lastPathComponent
-        return try BuildPlan(conformation: .single(name: name, application: folder.path), application: folder.path, tree: tree, file: target)
+        return try BuildPlan(
+            conformation: .single(name: name, application: folder.path), application: folder.path, tree: tree,
+            file: target)
     }
 }
 

@@ -6,7 +6,10 @@ import NetworkDevice
 
 /// What every command that talks to flexosd takes.
 struct DaemonOptions: ParsableArguments {
-    @Option(help: "flexosd's socket (default: $FLEXOSD_SOCKET, /run/flexosd.sock for root, else $XDG_RUNTIME_DIR/flexosd.sock).")
+    @Option(
+        help:
+            "flexosd's socket (default: $FLEXOSD_SOCKET, /run/flexosd.sock for root, else $XDG_RUNTIME_DIR/flexosd.sock)."
+    )
     var socket: String = SocketPath.default
 
     @Flag(help: "Print JSON for scripts.")
@@ -53,41 +56,57 @@ struct Launch: DaemonCommand {
     @Option(help: "The name to give it (default: the image set's own, made unique).")
     var name: String?
 
-    @Option(parsing: .unconditional, help: "Private memory of each compartment, e.g. 64M.", transform: CommandLineValues.parseByteCount)
+    @Option(
+        parsing: .unconditional, help: "Private memory of each compartment, e.g. 64M.",
+        transform: CommandLineValues.parseByteCount)
     var memory: UInt64?
 
-    @Option(parsing: .unconditional, help: "Shared memory of the image set, e.g. 16M.", transform: CommandLineValues.parseByteCount)
+    @Option(
+        parsing: .unconditional, help: "Shared memory of the image set, e.g. 16M.",
+        transform: CommandLineValues.parseByteCount)
     var sharedMemory: UInt64?
 
-    @Option(parsing: .unconditional, help: "Stop it after this long, e.g. 10s or 5m (default: it runs until it ends or is stopped).", transform: CommandLineValues.parseSeconds)
+    @Option(
+        parsing: .unconditional,
+        help: "Stop it after this long, e.g. 10s or 5m (default: it runs until it ends or is stopped).",
+        transform: CommandLineValues.parseSeconds)
     var timeout: Double?
 
-    @Option(parsing: .singleValue, help: ArgumentHelp(
-        "Listen on this TCP address for the image set's network device, e.g. 127.0.0.1:6379 (repeatable; port 0 picks a free port, which `list` shows).",
-        valueName: "host:port"), transform: CommandLineValues.parseListenAddress)
+    @Option(
+        parsing: .singleValue,
+        help: ArgumentHelp(
+            "Listen on this TCP address for the image set's network device, e.g. 127.0.0.1:6379 (repeatable; port 0 picks a free port, which `list` shows).",
+            valueName: "host:port"), transform: CommandLineValues.parseListenAddress)
     var listen: [ListenAddress] = []
 
-    @Option(parsing: .unconditional, help: "Close a client connection of its network device that sends and receives nothing this long, e.g. 300s (the default); 0: never.",
-            transform: CommandLineValues.parseSecondsOrNever)
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Close a client connection of its network device that sends and receives nothing this long, e.g. 300s (the default); 0: never.",
+        transform: CommandLineValues.parseSecondsOrNever)
     var idleTimeout: Double?
 
-    @Option(help: ArgumentHelp(
-        "Where it runs: kvm (flexosd's own VMM on /dev/kvm), or qemu (emulated, with protection keys; single-VM image sets without a network device). Default: the first of them that can run it here.",
-        valueName: "kvm|qemu"))
+    @Option(
+        help: ArgumentHelp(
+            "Where it runs: kvm (flexosd's own VMM on /dev/kvm), or qemu (emulated, with protection keys; single-VM image sets without a network device). Default: the first of them that can run it here.",
+            valueName: "kvm|qemu"))
     var engine: EngineKind?
 
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
-        let request = LaunchRequest(path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
-                                    memory: memory, sharedMemory: sharedMemory, timeout: timeout,
-                                    listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout, engine: engine)
+        let request = LaunchRequest(
+            path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
+            memory: memory, sharedMemory: sharedMemory, timeout: timeout,
+            listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout, engine: engine)
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }
         if daemon.json { return try printJSON(status) }
         // The name alone on standard output (scripts read it); which engine, when flexosd chose, on standard error.
-        if engine == nil, let chosen = status.engine, chosen != EngineKind.kvm.rawValue, let reason = status.engineReason {
+        if engine == nil, let chosen = status.engine, chosen != EngineKind.kvm.rawValue,
+            let reason = status.engineReason
+        {
             FileHandle.standardError.write(Data("flexosctl: \(status.name) runs on \(chosen): \(reason)\n".utf8))
         }
         print(status.name)
@@ -95,7 +114,8 @@ struct Launch: DaemonCommand {
 }
 
 struct List: DaemonCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "Show running and finished image sets.")
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "Show running and finished image sets.")
 
     @OptionGroup var daemon: DaemonOptions
 
@@ -105,16 +125,22 @@ struct List: DaemonCommand {
         }
         if daemon.json { return try printJSON(sets) }
         guard !sets.isEmpty else { return print("no image sets (start one with `flexosctl launch`)") }
-        let rows = [["NAME", "STATE", "STATUS", "MECHANISM", "ENGINE", "COMPARTMENTS", "TIME", "LISTENING", "PATH"]] + sets.map { set in
-            [set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, set.engine ?? "-", "\(set.compartments.count)", formatSeconds(set.seconds),
-             set.listening.map { $0.isEmpty ? "-" : $0.joined(separator: ",") } ?? "-", set.path]
-        }
+        let rows =
+            [["NAME", "STATE", "STATUS", "MECHANISM", "ENGINE", "COMPARTMENTS", "TIME", "LISTENING", "PATH"]]
+            + sets.map { set in
+                [
+                    set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, set.engine ?? "-",
+                    "\(set.compartments.count)", formatSeconds(set.seconds),
+                    set.listening.map { $0.isEmpty ? "-" : $0.joined(separator: ",") } ?? "-", set.path
+                ]
+            }
         printTable(rows)
     }
 }
 
 struct Stop: DaemonCommand {
-    static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop a running image set (its VMs end; its report and logs stay).")
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Stop a running image set (its VMs end; its report and logs stay).")
 
     @Argument(help: "The image set's name.")
     var name: String
@@ -130,7 +156,8 @@ struct Stop: DaemonCommand {
 }
 
 struct Remove: DaemonCommand {
-    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Forget an image set that has ended.")
+    static let configuration = CommandConfiguration(
+        commandName: "remove", abstract: "Forget an image set that has ended.")
 
     @Argument(help: "The image set's name.")
     var name: String
@@ -149,7 +176,9 @@ struct Logs: DaemonCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
         abstract: "Print an image set's console output, per compartment.",
-        discussion: "Lines start with their compartment when the image set has several VMs; a fault report the monitor added starts with [flexosd].")
+        discussion:
+            "Lines start with their compartment when the image set has several VMs; a fault report the monitor added starts with [flexosd]."
+    )
 
     @Argument(help: "The image set's name.")
     var name: String
@@ -177,9 +206,10 @@ struct Logs: DaemonCommand {
 func printTable(_ rows: [[String]]) {
     let widths = rows[0].indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
     for row in rows {
-        print(zip(row, widths).enumerated().map { index, cell in
-            index == row.count - 1 ? cell.0 : cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
-        }.joined(separator: "  "))
+        print(
+            zip(row, widths).enumerated().map { index, cell in
+                index == row.count - 1 ? cell.0 : cell.0.padding(toLength: cell.1, withPad: " ", startingAt: 0)
+            }.joined(separator: "  "))
     }
 }
 

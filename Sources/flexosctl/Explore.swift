@@ -38,31 +38,48 @@ struct Explore: ParsableCommand {
             let tree = try options.sourceTree()
             let explorer = Explorer(space: space)
             if list { return printList(explorer) }
-            let store = try ResultStore(folder: results.map { URL(fileURLWithPath: $0).standardized.path } ?? tree.defaultBuildFolder + "/explore/" + space.name, space: space)
+            let store = try ResultStore(
+                folder: results.map { URL(fileURLWithPath: $0).standardized.path } ?? tree.defaultBuildFolder
+                    + "/explore/" + space.name, space: space)
             var (known, note) = try store.load()
             if let note { progress(note) }
-            let benchmark = ImageSetBenchmark(space: space, store: store, builder: ImageBuilder(tools: try HostTools.locate(), tree: tree), flexosd: flexosdPath)
+            let benchmark = ImageSetBenchmark(
+                space: space, store: store, builder: ImageBuilder(tools: try HostTools.locate(), tree: tree),
+                flexosd: flexosdPath)
             let started = Date()
             let unavailable = Explore.unavailableMechanisms()
-            let exploration = try explorer.run(known: known, unavailable: { node in
-                let configuration = explorer.poset.nodes[node]
-                return configuration.compartments.count > 1 ? unavailable[configuration.mechanism] : nil
-            }, step: { position, node, what in
-                let seconds = Int(Date().timeIntervalSince(started))
-                let doing = switch what {
-                case .pruned: "pruned"
-                case .measuredBefore: "measured before"
-                case .measuring: "building and measuring"
-                case .unavailable(let reason): "not measured: \(reason)"
-                }
-                progress("[\(position + 1)/\(explorer.poset.nodes.count) \(seconds / 60)m\(seconds % 60)s] \(store.name(node)) \(explorer.poset.nodes[node].id): \(doing)")
-            }, measure: { node throws(ExplorationError) in
-                let measurement = benchmark.measure(explorer.poset.nodes[node], node: node)
-                progress("    " + (measurement.figure.map { "\(Int($0)) \(space.benchmark.unit)" } ?? "failed: \(measurement.error ?? "?")")
-                         + String(format: " (build %.1f s, ", measurement.buildSeconds) + (measurement.compiledLibraries.isEmpty ? "cached)" : "compiled " + measurement.compiledLibraries.joined(separator: ", ") + ")"))
-                try store.record(measurement, id: explorer.poset.nodes[node].id, into: &known)
-                return measurement
-            })
+            let exploration = try explorer.run(
+                known: known,
+                unavailable: { node in
+                    let configuration = explorer.poset.nodes[node]
+                    return configuration.compartments.count > 1 ? unavailable[configuration.mechanism] : nil
+                },
+                step: { position, node, what in
+                    let seconds = Int(Date().timeIntervalSince(started))
+                    let doing =
+                        switch what {
+                        case .pruned: "pruned"
+                        case .measuredBefore: "measured before"
+                        case .measuring: "building and measuring"
+                        case .unavailable(let reason): "not measured: \(reason)"
+                        }
+                    progress(
+                        "[\(position + 1)/\(explorer.poset.nodes.count) \(seconds / 60)m\(seconds % 60)s] \(store.name(node)) \(explorer.poset.nodes[node].id): \(doing)"
+                    )
+                },
+                measure: { node throws(ExplorationError) in
+                    let measurement = benchmark.measure(explorer.poset.nodes[node], node: node)
+                    progress(
+                        "    "
+                            + (measurement.figure.map { "\(Int($0)) \(space.benchmark.unit)" }
+                                ?? "failed: \(measurement.error ?? "?")")
+                            + String(format: " (build %.1f s, ", measurement.buildSeconds)
+                            + (measurement.compiledLibraries.isEmpty
+                                ? "cached)" : "compiled " + measurement.compiledLibraries.joined(separator: ", ") + ")")
+                    )
+                    try store.record(measurement, id: explorer.poset.nodes[node].id, into: &known)
+                    return measurement
+                })
             try report(exploration, store: store)
         } catch let error as ExplorationError {
             throw CleanExit.failure("flexosctl: error: \(error)")
@@ -90,7 +107,8 @@ struct Explore: ParsableCommand {
         let files = [("table.txt", report.text + "\n"), ("poset.svg", PosetPicture(exploration, store: store).svg)]
         for (name, text) in files {
             do { try text.write(toFile: store.folder + "/" + name, atomically: true, encoding: .utf8) } catch {
-                throw ExplorationError.results(path: store.folder + "/" + name, "cannot write: \(error.localizedDescription)")
+                throw ExplorationError.results(
+                    path: store.folder + "/" + name, "cannot write: \(error.localizedDescription)")
             }
         }
         let encoder = JSONEncoder()

@@ -27,14 +27,18 @@ struct Export: ParsableCommand {
         do {
             let set = try ImageSet.open(imageSet)
             let export = try QEMUEngine().export(set, options: LaunchOptions(), to: folder)
-            let xml = LibvirtDomain.xml(name: "flexos-\(set.manifest.name)", memoryBytes: export.memoryBytes, kernel: export.shim,
-                                        passthrough: export.deviceArguments)
+            let xml = LibvirtDomain.xml(
+                name: "flexos-\(set.manifest.name)", memoryBytes: export.memoryBytes, kernel: export.shim,
+                passthrough: export.deviceArguments)
             try xml.write(toFile: folder + "/domain.xml", atomically: true, encoding: .utf8)
-            print("wrote \(folder)/domain.xml; boot it with `virsh -c qemu:///system create \(folder)/domain.xml`; its console is \(export.console), its end is reported in \(export.control)")
+            print(
+                "wrote \(folder)/domain.xml; boot it with `virsh -c qemu:///system create \(folder)/domain.xml`; its console is \(export.console), its end is reported in \(export.control)"
+            )
         } catch let error as LaunchError {
             throw CleanExit.failure("flexosctl: error: \(error)")
         } catch {
-            throw CleanExit.failure("flexosctl: error: cannot write \(folder)/domain.xml: \(error.localizedDescription)")
+            throw CleanExit.failure(
+                "flexosctl: error: cannot write \(folder)/domain.xml: \(error.localizedDescription)")
         }
     }
 }

@@ -32,19 +32,24 @@ struct ImageSetLayoutView: Encodable {
 
     init(path: String) throws(LaunchError) {
         let set = try ImageSet.open(path)
-        let layout = try ImageSetLayout(image: set.image, manifest: set.manifest, memory: ImageSetLayout.defaultMemory,
-                                        sharedMemory: ImageSetLayout.defaultSharedMemory)
+        let layout = try ImageSetLayout(
+            image: set.image, manifest: set.manifest, memory: ImageSetLayout.defaultMemory,
+            sharedMemory: ImageSetLayout.defaultSharedMemory)
         let manifest = set.manifest
         imageSet = manifest.name
         mechanism = manifest.mechanism.rawValue
         machines = layout.compartments.map { machine in
-            Machine(name: machine.name, compartments: manifest.compartments.filter { machine.members.contains($0.name) }.map { compartment in
-                let keyed = machine.keyed.first { $0.name == compartment.name }
-                return Compartment(name: compartment.name,
-                                   libraries: manifest.libraries.filter { $0.compartment == compartment.name }.map(\.name),
-                                   hardening: compartment.hardening, protectionKey: keyed?.key, pkru: keyed.map { hex($0.pkru) },
-                                   stack: ImageSetLayoutView.range(keyed?.stack ?? machine.stack), heap: ImageSetLayoutView.range(keyed?.heap ?? machine.heap))
-            })
+            Machine(
+                name: machine.name,
+                compartments: manifest.compartments.filter { machine.members.contains($0.name) }.map { compartment in
+                    let keyed = machine.keyed.first { $0.name == compartment.name }
+                    return Compartment(
+                        name: compartment.name,
+                        libraries: manifest.libraries.filter { $0.compartment == compartment.name }.map(\.name),
+                        hardening: compartment.hardening, protectionKey: keyed?.key, pkru: keyed.map { hex($0.pkru) },
+                        stack: ImageSetLayoutView.range(keyed?.stack ?? machine.stack),
+                        heap: ImageSetLayoutView.range(keyed?.heap ?? machine.heap))
+                })
         }
     }
 
@@ -54,10 +59,15 @@ struct ImageSetLayoutView: Encodable {
             lines.append("")
             lines.append("VM \(machine.name)")
             for compartment in machine.compartments {
-                let key = compartment.protectionKey.map { "  key \($0), PKRU \(compartment.pkru ?? "?") (only keys 0 and \($0) open)" } ?? ""
+                let key =
+                    compartment.protectionKey.map {
+                        "  key \($0), PKRU \(compartment.pkru ?? "?") (only keys 0 and \($0) open)"
+                    } ?? ""
                 lines.append("  \(compartment.name)\(key)")
                 lines.append("    libraries: \(compartment.libraries.joined(separator: ", "))")
-                lines.append("    hardening: \(compartment.hardening.isEmpty ? "none" : compartment.hardening.joined(separator: ", "))")
+                lines.append(
+                    "    hardening: \(compartment.hardening.isEmpty ? "none" : compartment.hardening.joined(separator: ", "))"
+                )
                 lines.append("    stack \(compartment.stack), heap \(compartment.heap)")
             }
         }

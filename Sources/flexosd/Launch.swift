@@ -23,22 +23,33 @@ struct Launch: ParsableCommand {
     @Argument(help: "The image set to boot.")
     var imageSet: String
 
-    @Option(parsing: .unconditional, help: "Private memory of each compartment, e.g. 64M or 1G.", transform: CommandLineValues.parseByteCount)
+    @Option(
+        parsing: .unconditional, help: "Private memory of each compartment, e.g. 64M or 1G.",
+        transform: CommandLineValues.parseByteCount)
     var memory: UInt64 = ImageSetLayout.defaultMemory
 
-    @Option(parsing: .unconditional, help: "Shared memory of the image set, e.g. 16M.", transform: CommandLineValues.parseByteCount)
+    @Option(
+        parsing: .unconditional, help: "Shared memory of the image set, e.g. 16M.",
+        transform: CommandLineValues.parseByteCount)
     var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
 
-    @Option(parsing: .unconditional, help: "Stop the guest after this long, e.g. 10s or 500ms.", transform: CommandLineValues.parseSeconds)
+    @Option(
+        parsing: .unconditional, help: "Stop the guest after this long, e.g. 10s or 500ms.",
+        transform: CommandLineValues.parseSeconds)
     var timeout: Double?
 
-    @Option(parsing: .singleValue, help: ArgumentHelp(
-        "Listen on this TCP address for the image set's network device, e.g. 127.0.0.1:6379 (repeatable; port 0 picks a free port).",
-        valueName: "host:port"), transform: CommandLineValues.parseListenAddress)
+    @Option(
+        parsing: .singleValue,
+        help: ArgumentHelp(
+            "Listen on this TCP address for the image set's network device, e.g. 127.0.0.1:6379 (repeatable; port 0 picks a free port).",
+            valueName: "host:port"), transform: CommandLineValues.parseListenAddress)
     var listen: [ListenAddress] = []
 
-    @Option(parsing: .unconditional, help: "Close a client connection of the network device that sends and receives nothing this long, e.g. 300s; 0: never.",
-            transform: CommandLineValues.parseSecondsOrNever)
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Close a client connection of the network device that sends and receives nothing this long, e.g. 300s; 0: never.",
+        transform: CommandLineValues.parseSecondsOrNever)
     var idleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
 
     @Flag(help: "Print a JSON report when the run ends (the guest's console then goes to standard error).")
@@ -47,9 +58,10 @@ struct Launch: ParsableCommand {
     @Option(help: "The KVM device.")
     var kvm: String = Hypervisor.defaultDevicePath
 
-    @Option(help: ArgumentHelp(
-        "Where the image set runs: kvm (/dev/kvm), or qemu (qemu-system-x86_64 -accel tcg -cpu max: emulated, slow, with protection keys; single-VM image sets without a network device). Default: the first of them that can run it here.",
-        valueName: "kvm|qemu"))
+    @Option(
+        help: ArgumentHelp(
+            "Where the image set runs: kvm (/dev/kvm), or qemu (qemu-system-x86_64 -accel tcg -cpu max: emulated, slow, with protection keys; single-VM image sets without a network device). Default: the first of them that can run it here.",
+            valueName: "kvm|qemu"))
     var engine: EngineKind?
 
     func run() throws {
@@ -57,10 +69,16 @@ struct Launch: ParsableCommand {
         let report: RunReport
         do {
             let set = try ImageSet.open(imageSet)
-            let console = TerminalConsole(descriptor: json ? 2 : 1, prefixed: set.manifest.mechanism.hasVMPerCompartment && set.manifest.compartments.count > 1)
-            let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
-            let choice = try EngineChoice(among: [KVMEngine(devicePath: kvm), QEMUEngine()], asked: engine, for: set.manifest)
-            if engine == nil, choice.engine.kind != .kvm, let reason = choice.reason { printError("flexosd: runs on \(choice.engine.kind.rawValue): \(reason)") }
+            let console = TerminalConsole(
+                descriptor: json ? 2 : 1,
+                prefixed: set.manifest.mechanism.hasVMPerCompartment && set.manifest.compartments.count > 1)
+            let options = LaunchOptions(
+                memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
+            let choice = try EngineChoice(
+                among: [KVMEngine(devicePath: kvm), QEMUEngine()], asked: engine, for: set.manifest)
+            if engine == nil, choice.engine.kind != .kvm, let reason = choice.reason {
+                printError("flexosd: runs on \(choice.engine.kind.rawValue): \(reason)")
+            }
             let run = try choice.engine.launch(set, options: options, console: console)
             announceListeners(run.listening, of: set.manifest.name, hasDevice: set.manifest.networkLibrary != nil)
             report = run.wait(timeout: timeout)
@@ -82,7 +100,9 @@ struct Launch: ParsableCommand {
 /// Says where clients reach the image set (the real port when 0 was asked for).
 private func announceListeners(_ addresses: [String], of name: String, hasDevice: Bool) {
     guard hasDevice else { return }
-    if addresses.isEmpty { printError("flexosd: \(name) has a network device but no --listen address: no client can reach it") }
+    if addresses.isEmpty {
+        printError("flexosd: \(name) has a network device but no --listen address: no client can reach it")
+    }
     for address in addresses { printError("flexosd: \(name) listening on \(address)") }
 }
 

@@ -15,7 +15,10 @@ struct Serve: ParsableCommand {
             The socket is created for its owner only (mode 0600), or for a group with --socket-group (0660). SIGTERM or SIGINT stops every image set, removes the socket and exits. Metrics are served in Prometheus text format at GET /metrics on the same socket.
             """)
 
-    @Option(help: "The Unix socket to serve on (default: $FLEXOSD_SOCKET, /run/flexosd.sock for root, else $XDG_RUNTIME_DIR/flexosd.sock).")
+    @Option(
+        help:
+            "The Unix socket to serve on (default: $FLEXOSD_SOCKET, /run/flexosd.sock for root, else $XDG_RUNTIME_DIR/flexosd.sock)."
+    )
     var socket: String = SocketPath.default
 
     @Option(help: "A group whose members may use the socket too.")
@@ -24,17 +27,26 @@ struct Serve: ParsableCommand {
     @Option(help: "The KVM device.")
     var kvm: String = Hypervisor.defaultDevicePath
 
-    @Flag(help: "Let members of --socket-group launch image sets that listen beyond the loopback or on ports below 1024 (by default only the daemon's own user may).")
+    @Flag(
+        help:
+            "Let members of --socket-group launch image sets that listen beyond the loopback or on ports below 1024 (by default only the daemon's own user may)."
+    )
     var groupMayListenAnywhere = false
 
-    @Option(parsing: .unconditional, help: "Close a client connection that stays silent this long with no request under way, e.g. 30s.", transform: CommandLineValues.parseSeconds)
+    @Option(
+        parsing: .unconditional,
+        help: "Close a client connection that stays silent this long with no request under way, e.g. 30s.",
+        transform: CommandLineValues.parseSeconds)
     var idleTimeout: Double = Daemon.defaultIdleTimeout
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("'\(logLevel)' is not a log level (trace, debug, info, notice, warning, error, critical)") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError(
+                "'\(logLevel)' is not a log level (trace, debug, info, notice, warning, error, critical)")
+        }
     }
 
     func run() throws {
@@ -51,7 +63,9 @@ struct Serve: ParsableCommand {
             return handler
         }
         do {
-            var daemon = Daemon(socketPath: socket, socketGroup: socketGroup, engines: [KVMEngine(devicePath: kvm), QEMUEngine()], idleTimeout: idleTimeout, logger: Logger(label: "flexosd"))
+            var daemon = Daemon(
+                socketPath: socket, socketGroup: socketGroup, engines: [KVMEngine(devicePath: kvm), QEMUEngine()],
+                idleTimeout: idleTimeout, logger: Logger(label: "flexosd"))
             daemon.othersMayListenAnywhere = groupMayListenAnywhere
             try await daemon.run()
         } catch let error as DaemonError {

@@ -14,7 +14,7 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
 /// them: every command either completes or answers -OOM with the data untouched, a reply is
 /// whole or not sent, a header alone reserves nothing, and no command stalls the store.
 /// The network and parser in the store's VM (fcalls) and in a VM of their own (vmept).
-@Suite(.serialized) struct ApplianceLimitsTests {
+@Suite(.serialized, .tags(.boot, .redis), .beyondTheUnitTier) struct ApplianceLimitsTests {
     static let conformations = ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"]
 
     /// APPENDs of 1 MiB once made the value's storage double past the heap and fault.
@@ -24,11 +24,17 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         defer { server.stop() }
         let client = try RawConnection(port: server.port)
         let megabyte = [UInt8](repeating: 0x61, count: 1 << 20)
-        var appended = 0, refused = false
+        var appended = 0
+        var refused = false
         for _ in 0..<60 where !refused {
             client.send(resp([Array("APPEND".utf8), Array("a".utf8), megabyte]))
             let reply = client.read { $0.hasSuffix("\r\n") }.text
-            if reply.hasPrefix(":") { appended += 1 } else { refused = reply.hasPrefix("-OOM"); #expect(refused, "\(reply)") }
+            if reply.hasPrefix(":") {
+                appended += 1
+            } else {
+                refused = reply.hasPrefix("-OOM")
+                #expect(refused, "\(reply)")
+            }
         }
         #expect(refused && appended > 8, "\(appended) appended")
         client.send(resp("STRLEN", "a") + resp("PING"))
@@ -93,7 +99,9 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         defer { server.stop() }
         let client = try RawConnection(port: server.port)
         client.send(resp([Array("DEL".utf8)] + [[UInt8]](repeating: Array("ab".utf8), count: (1 << 19) - 1)))
-        #expect(client.read { $0.hasSuffix("\r\n") }.text == "-OOM the command does not fit the shared heap between the parser and the store\r\n")
+        #expect(
+            client.read { $0.hasSuffix("\r\n") }.text
+                == "-OOM the command does not fit the shared heap between the parser and the store\r\n")
         client.send(resp("PING"))
         #expect(client.read { $0.hasSuffix("\r\n") }.text == "+PONG\r\n")
     }
@@ -157,15 +165,20 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         flexosd.standardError = errors
         flexosd.standardOutput = FileHandle.nullDevice
         try flexosd.run()
-        defer { flexosd.terminate(); flexosd.waitUntilExit() }
+        defer {
+            flexosd.terminate()
+            flexosd.waitUntilExit()
+        }
         var announced = ""
         while !announced.contains(" listening on ") {
             let chunk = errors.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             announced += String(decoding: chunk, as: UTF8.self)
         }
-        let port = try #require(announced.split(separator: "\n").first { $0.contains(" listening on ") }?.split(separator: ":").last.flatMap { UInt16($0) },
-                                "flexosd said: \(announced)")
+        let port = try #require(
+            announced.split(separator: "\n").first { $0.contains(" listening on ") }?.split(separator: ":").last.flatMap
+            { UInt16($0) },
+            "flexosd said: \(announced)")
         let clients = try (0..<10_000).map { _ in try RawConnection(port: port) }
         for client in clients { client.send(resp("PING")) }
         var answered = 0
@@ -188,13 +201,16 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         client.send(pipeline)
         let replies = client.readBytes { $0.reduce(0) { $0 + ($1 == 10 ? 1 : 0) } >= 250_000 }.bytes
         let lines = String(decoding: replies, as: UTF8.self).split(separator: "\r\n")
-        let added = lines.filter { $0 == ":1" }.count, refused = lines.filter { $0.hasPrefix("-OOM") }.count
+        let added = lines.filter { $0 == ":1" }.count
+        let refused = lines.filter { $0.hasPrefix("-OOM") }.count
         #expect(added + refused == 250_000 && refused > 0, "\(added) added, \(refused) refused")
         client.send(resp("ZCARD", "z"))
         #expect(client.read { $0.hasSuffix("\r\n") }.text == ":\(added)\r\n")
         client.send(resp("ZPOPMIN", "z", "250000") + resp("PING"))
         let popped = client.readBytes { $0.count > 4 && Array($0.suffix(7)) == Array("+PONG\r\n".utf8) }.bytes
-        #expect(popped.starts(with: Array("*\(2 * added)\r\n".utf8)) || popped.starts(with: Array("-OOM".utf8)), "\(String(decoding: popped.prefix(60), as: UTF8.self))")
+        #expect(
+            popped.starts(with: Array("*\(2 * added)\r\n".utf8)) || popped.starts(with: Array("-OOM".utf8)),
+            "\(String(decoding: popped.prefix(60), as: UTF8.self))")
         #expect(!server.run.isFinished)
     }
 
@@ -208,7 +224,9 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
         let client = try RawConnection(port: server.port)
         for (add, pop, key) in [("SADD", "SPOP", "s"), ("ZADD", "ZPOPMIN", "z")] {
             var pipeline: [UInt8] = []
-            for index in 0..<200_000 { pipeline += add == "SADD" ? resp(add, key, "\(index)") : resp(add, key, "\(index)", "m\(index)") }
+            for index in 0..<200_000 {
+                pipeline += add == "SADD" ? resp(add, key, "\(index)") : resp(add, key, "\(index)", "m\(index)")
+            }
             client.send(pipeline)
             var replies = 0
             _ = client.read { text in
@@ -218,7 +236,9 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
             #expect(replies == 200_000)
             client.send(resp(pop, key, "200000") + resp("EXISTS", key))
             let reply = client.read { $0.hasSuffix("\r\n:0\r\n") }
-            #expect(reply.text.hasPrefix(add == "SADD" ? "*200000\r\n" : "*400000\r\n") && reply.text.hasSuffix(":0\r\n"), "\(pop): \(reply.text.prefix(40))")
+            #expect(
+                reply.text.hasPrefix(add == "SADD" ? "*200000\r\n" : "*400000\r\n") && reply.text.hasSuffix(":0\r\n"),
+                "\(pop): \(reply.text.prefix(40))")
         }
     }
 }

@@ -4,7 +4,7 @@ import Testing
 /// The appliance's memory as a user fills it: every data type, in large commands and one
 /// after another in the same store, reaches its limit (maxmemory) and no further, and a
 /// few clients holding large requests cannot take the shared heap from the rest.
-@Suite(.serialized) struct ApplianceMemoryTests {
+@Suite(.serialized, .tags(.boot, .redis), .beyondTheUnitTier) struct ApplianceMemoryTests {
     /// One variadic command adding `count` members (or keys) from `first` on.
     static func fill(_ kind: String, first: Int, count: Int) -> [UInt8] {
         let range = first..<(first + count)
@@ -21,7 +21,9 @@ import Testing
 
     /// Sends `kind`'s fill commands until one is refused; the members added and the
     /// fraction of the limit then in use.
-    static func fillUntilRefused(_ kind: String, _ server: KeyValueServer, _ client: RawConnection) throws -> (added: Int, used: Double) {
+    static func fillUntilRefused(_ kind: String, _ server: KeyValueServer, _ client: RawConnection) throws -> (
+        added: Int, used: Double
+    ) {
         var added = 0
         while added < 2_000_000 {
             client.send(fill(kind, first: added, count: 50_000))
@@ -44,7 +46,8 @@ import Testing
         defer { server.stop() }
         let client = try RawConnection(port: server.port)
         let (added, used) = try Self.fillUntilRefused(kind, server, client)
-        #expect(used > 0.8 && used < 1.01, "\(kind): \(added) added, then -OOM with \(Int(used * 100))% of the limit used")
+        #expect(
+            used > 0.8 && used < 1.01, "\(kind): \(added) added, then -OOM with \(Int(used * 100))% of the limit used")
         client.send(FlexOSTests.resp("PING"))
         #expect(client.read { $0.hasSuffix("\r\n") }.text == "+PONG\r\n")
     }
@@ -58,7 +61,9 @@ import Testing
         let client = try RawConnection(port: server.port)
         for kind in ["set", "zset", "string", "hash", "zset", "list"] {
             let (added, used) = try Self.fillUntilRefused(kind, server, client)
-            #expect(added > 0 && used < 1.01, "\(kind): \(added) added, then -OOM with \(Int(used * 100))% of the limit used")
+            #expect(
+                added > 0 && used < 1.01,
+                "\(kind): \(added) added, then -OOM with \(Int(used * 100))% of the limit used")
             client.send(FlexOSTests.resp("FLUSHALL") + FlexOSTests.resp("PING"))
             #expect(client.read { $0.hasSuffix("+PONG\r\n") }.text == "+OK\r\n+PONG\r\n")
         }
@@ -66,7 +71,9 @@ import Testing
     }
 
     static func field(_ name: String, _ info: String) -> Int? {
-        info.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.flatMap { Int($0.dropFirst(name.count + 1)) }
+        info.split(whereSeparator: \.isNewline).first { $0.hasPrefix(name + ":") }.flatMap {
+            Int($0.dropFirst(name.count + 1))
+        }
     }
 
     /// Connections that each sent most of a large argument and then stalled once held the
@@ -99,7 +106,9 @@ import Testing
         let client = try RawConnection(port: server.port)
         let before = try #require(Self.field("shared_heap_used", try server.cliText(["info"])))
         let count = 1 << 19
-        client.send(Array("*\(count + 2)\r\n$5\r\nRPUSH\r\n$1\r\nl\r\n".utf8) + Array(String(repeating: "$1\r\na\r\n", count: count).utf8))
+        client.send(
+            Array("*\(count + 2)\r\n$5\r\nRPUSH\r\n$1\r\nl\r\n".utf8)
+                + Array(String(repeating: "$1\r\na\r\n", count: count).utf8))
         #expect(client.read { $0.hasSuffix("\r\n") }.text == ":\(count)\r\n")
         let after = try #require(Self.field("shared_heap_used", try server.cliText(["info"])))
         #expect(after < before + (1 << 20), "shared heap in use: \(before) bytes before, \(after) after")
@@ -113,14 +122,18 @@ import Testing
         defer { server.stop() }
         let redis = try RedisServer()
         defer { redis.stop() }
-        let appliance = try RawConnection(port: server.port), reference = try RawConnection(port: redis.port)
+        let appliance = try RawConnection(port: server.port)
+        let reference = try RawConnection(port: redis.port)
         var random = SystemRandomNumberGenerator()
         for round in 0..<40 {
             var commands: [UInt8] = []
             for _ in 0..<500 {
-                let member = "m\(Int.random(in: 0..<3000, using: &random))", score = "\(Int.random(in: -50..<50, using: &random))"
-                commands += Int.random(in: 0..<10, using: &random) == 0
-                    ? FlexOSTests.resp("ZPOPMIN", "z", "\(Int.random(in: 0..<(round % 5 == 4 ? 4000 : 30), using: &random))")
+                let member = "m\(Int.random(in: 0..<3000, using: &random))"
+                let score = "\(Int.random(in: -50..<50, using: &random))"
+                commands +=
+                    Int.random(in: 0..<10, using: &random) == 0
+                    ? FlexOSTests.resp(
+                        "ZPOPMIN", "z", "\(Int.random(in: 0..<(round % 5 == 4 ? 4000 : 30), using: &random))")
                     : FlexOSTests.resp("ZADD", "z", score, member)
             }
             commands += FlexOSTests.resp("ZCARD", "z") + FlexOSTests.resp("PING")
@@ -142,7 +155,9 @@ final class RedisServer {
 
     init() throws {
         let path = "/usr/bin/redis-server"
-        guard FileManager.default.isExecutableFile(atPath: path) else { throw TestFailure("\(path) is missing: scripts/setup.sh installs redis-server") }
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw TestFailure("\(path) is missing: scripts/setup.sh installs redis-server")
+        }
         port = try freePort()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
@@ -177,7 +192,9 @@ func freePort() throws -> UInt16 {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
     }
     guard bound else { throw TestFailure("no free port on 127.0.0.1") }
     return UInt16(bigEndian: address.sin_port)

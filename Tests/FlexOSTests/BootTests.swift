@@ -5,13 +5,15 @@ import Monitor
 import Testing
 
 /// Real VMs on /dev/kvm running real Embedded Swift guests.
-@Suite struct BootTests {
+@Suite(.tags(.boot), .beyondTheUnitTier) struct BootTests {
     @Test func helloPrintsItsGreetingAndExitsZero() throws {
         let (report, console) = try boot(try TestImages.build("Guest/Apps/hello").folder)
         #expect(report.outcome == "exited")
         #expect(report.exitStatus == 0)
         #expect(console.text.contains("Hello from FlexOS, Embedded Swift in ring 3!"))
-        #expect(console.text.contains("squares 1 4 9 16 25 36 49 64 81 100 add up to 385; 'the' appears 3 times in 10 distinct words"))
+        #expect(
+            console.text.contains(
+                "squares 1 4 9 16 25 36 49 64 81 100 add up to 385; 'the' appears 3 times in 10 distinct words"))
         let compartment = try #require(report.compartments.first)
         // One hypercall per line and one to exit: the console does not exit per character.
         #expect(compartment.hypercalls == ["console_flush": 2, "exit": 1])
@@ -89,19 +91,25 @@ import Testing
     @Test func tooLittleMemoryIsRefused() throws {
         let hypervisor = try requireKVM()
         let set = try ImageSet.open(try TestImages.build("Guest/Apps/hello").folder)
-        #expect { try ImageSetRun(set, options: LaunchOptions(memory: 64 * 1024), hypervisor: hypervisor, console: CapturedConsole()) } throws: { error in
+        #expect {
+            try ImageSetRun(
+                set, options: LaunchOptions(memory: 64 * 1024), hypervisor: hypervisor, console: CapturedConsole())
+        } throws: { error in
             "\(error)".contains("memory size 64 KiB is too small")
         }
     }
 
     @Test func aMissingKVMDeviceIsExplained() {
-        #expect(throws: KVMError.cannotOpenDevice(path: "/nonexistent/kvm", .noEntry)) { try Hypervisor(devicePath: "/nonexistent/kvm") }
+        #expect(throws: KVMError.cannotOpenDevice(path: "/nonexistent/kvm", .noEntry)) {
+            try Hypervisor(devicePath: "/nonexistent/kvm")
+        }
         #expect(KVMError.cannotOpenDevice(path: "/dev/kvm", .noEntry).description.contains("this host offers no KVM"))
         #expect(KVMError.cannotOpenDevice(path: "/dev/kvm", .permissionDenied).description.contains("no permission"))
     }
 
     @Test func runsLeaveNoVMOrMemoryBehind() throws {
-        let hello = try TestImages.build("Guest/Apps/hello").folder, fault = try TestImages.build("Tests/Guests/fault").folder
+        let hello = try TestImages.build("Guest/Apps/hello").folder
+        let fault = try TestImages.build("Tests/Guests/fault").folder
         vmLock.lock()
         defer { vmLock.unlock() }
         let before = openVMDescriptors()

@@ -4,7 +4,8 @@ import Testing
 /// The built executables, run as a user runs them.
 enum Executables {
     /// The folder `swift build` put the products in (beside this test bundle).
-    static let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+    static let folder = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        .path
 
     struct Result {
         let status: Int32
@@ -33,7 +34,8 @@ enum Executables {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot)
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         try process.run()
@@ -43,11 +45,13 @@ enum Executables {
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self), errors: String(decoding: errorData, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            errors: String(decoding: errorData, as: UTF8.self))
     }
 }
 
-@Suite struct FlexosdCommandTests {
+@Suite(.tags(.boot), .beyondTheUnitTier) struct FlexosdCommandTests {
     /// `flexosd launch` is the command; `run` is another name for it.
     @Test(arguments: ["launch", "run"]) func launchesHelloAndExitsWithItsCode(_ command: String) throws {
         let folder = try TestImages.build("Guest/Apps/hello").folder
@@ -77,7 +81,8 @@ enum Executables {
     }
 
     @Test func stopsASpinningGuestAtTheTimeout() throws {
-        let result = try Executables.run("flexosd", ["launch", "--timeout", "300ms", try TestImages.build("Tests/Guests/spin").folder])
+        let result = try Executables.run(
+            "flexosd", ["launch", "--timeout", "300ms", try TestImages.build("Tests/Guests/spin").folder])
         #expect(result.status == 124)
         #expect(result.errors.contains("did not exit within 300.0 ms"))
     }
@@ -93,12 +98,18 @@ enum Executables {
         (["launch", "--timeout=-3s", "Guest/build/tests/hello"], "is not a duration"),
         // Values that once crashed flexosd or drew a misleading message.
         (["launch", "--timeout", "1e308", "Guest/build/tests/hello"], "is not a duration"),
-        (["launch", "--memory", "18446744073709551615", "Guest/build/tests/hello"], "is too large: a compartment can have at most 1 GiB"),
-        (["launch", "--shared-memory", "18446744073709551615", "Guest/build/tests/hello"], "shared area holds at most 1 GiB"),
+        (
+            ["launch", "--memory", "18446744073709551615", "Guest/build/tests/hello"],
+            "is too large: a compartment can have at most 1 GiB"
+        ),
+        (
+            ["launch", "--shared-memory", "18446744073709551615", "Guest/build/tests/hello"],
+            "shared area holds at most 1 GiB"
+        ),
         (["launch", "--shared-memory", "2G", "Guest/build/tests/hello"], "shared area holds at most 1 GiB"),
         (["launch", "--memory", "65537K", "Guest/build/tests/hello"], "is not a multiple of the 4 KiB page size"),
         (["launch", "--memory", "-5M", "Guest/build/tests/hello"], "'-5M' is not a size"),
-        (["launch", "--kvm", "/dev/null", "Guest/build/tests/hello"], "/dev/null is not the KVM device"),
+        (["launch", "--kvm", "/dev/null", "Guest/build/tests/hello"], "/dev/null is not the KVM device")
     ])
     func explainsBadInput(arguments: [String], message: String) throws {
         _ = try TestImages.build("Guest/Apps/hello")
@@ -109,7 +120,7 @@ enum Executables {
     }
 }
 
-@Suite struct FlexosctlCommandTests {
+@Suite(.tags(.boot), .beyondTheUnitTier) struct FlexosctlCommandTests {
     @Test func buildsAnApplicationFolder() throws {
         let output = testBuildFolder + "/cli-hello"
         let result = try Executables.run("flexosctl", ["build", "Guest/Apps/hello", "--output", output, "--json"])
@@ -124,7 +135,9 @@ enum Executables {
     /// A full disk once read `NSCocoaErrorDomain Code=640`, or a linker's crash, and left a
     /// half-written image: the build names the full disk and removes what it wrote of the image.
     @Test func aFullDiskIsNamedAndLeavesNoImage() throws {
-        guard getuid() == 0 else { throw TestFailure("this test mounts a small tmpfs: run the tests as root, as CI does") }
+        guard getuid() == 0 else {
+            throw TestFailure("this test mounts a small tmpfs: run the tests as root, as CI does")
+        }
         let mountPoint = NSTemporaryDirectory() + "flexos-full-\(getpid())"
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         _ = try Executables.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=1200k", "tmpfs", mountPoint])
@@ -132,7 +145,8 @@ enum Executables {
             _ = try? Executables.runTool("/bin/umount", [mountPoint])
             rmdir(mountPoint)
         }
-        let result = try Executables.run("flexosctl", ["build", "Guest/Apps/hello", "--output", mountPoint + "/hello", "--quiet"])
+        let result = try Executables.run(
+            "flexosctl", ["build", "Guest/Apps/hello", "--output", mountPoint + "/hello", "--quiet"])
         #expect(result.status == 1)
         #expect(result.errors.contains("the disk that holds \(mountPoint)/hello is full"), "\(result.errors)")
         let left = (try? FileManager.default.contentsOfDirectory(atPath: mountPoint + "/hello")) ?? []
@@ -148,7 +162,7 @@ enum Executables {
 
     @Test(arguments: [
         (["build", "Guest/Apps/nothing-here"], "neither a conformation"),
-        (["build", "Configs/none.yaml"], "no such file"),
+        (["build", "Configs/none.yaml"], "no such file")
     ])
     func explainsBadInput(arguments: [String], message: String) throws {
         let result = try Executables.run("flexosctl", arguments)

@@ -6,8 +6,10 @@ import Testing
 
 /// The example on real VMs: fcalls, vmept with two and three compartments, and the
 /// debugging story.
-@Suite struct CompartmentTests {
-    static let exampleOutput = ["audit: 1 call(s) recorded", "callback called!", "lib_func set stack_int to 42 and cleared static_buf: yes"]
+@Suite(.tags(.boot), .beyondTheUnitTier) struct CompartmentTests {
+    static let exampleOutput = [
+        "audit: 1 call(s) recorded", "callback called!", "lib_func set stack_int to 42 and cleared static_buf: yes"
+    ]
 
     @Test func theExampleRunsUnderFcallsInOneVM() throws {
         let (report, console) = try boot(try TestImages.build("Configs/example-fcalls.yaml").folder)
@@ -32,20 +34,27 @@ import Testing
         #expect(report.exitStatus == 0, "\(report.message ?? "")")
         #expect(report.compartments.map(\.name) == ["comp1", "comp2", "comp3"])
         #expect(console.text(of: "comp3") == "audit: 1 call(s) recorded\n")
-        #expect(console.text(of: "comp1") == "callback called!\nlib_func set stack_int to 42 and cleared static_buf: yes\n")
+        #expect(
+            console.text(of: "comp1") == "callback called!\nlib_func set stack_int to 42 and cleared static_buf: yes\n")
     }
 
     @Test func eachVMMapsOnlyItsOwnLibrariesAndTheSharedArea() throws {
         let result = try TestImages.build("Configs/example-vmept2.yaml")
         let image = try ELFImage(path: result.image)
         let symbols = Symbolizer(image: image)
-        let secret = try #require(symbols.symbols.first { $0.displayName == "example.staticAppSecret : (Swift.UInt64, Swift.UInt64, Swift.UInt64, Swift.UInt64)" })
-        let shared = try #require(symbols.symbols.first { !$0.isFunction && $0.displayName.hasPrefix("example.staticBuffer") })
+        let secret = try #require(
+            symbols.symbols.first {
+                $0.displayName == "example.staticAppSecret : (Swift.UInt64, Swift.UInt64, Swift.UInt64, Swift.UInt64)"
+            })
+        let shared = try #require(
+            symbols.symbols.first { !$0.isFunction && $0.displayName.hasPrefix("example.staticBuffer") })
         let library = try #require(symbols.symbol(named: "flexosexample_lib_func"))
 
         vmLock.lock()
         defer { vmLock.unlock() }
-        let run = try ImageSetRun(try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(), console: CapturedConsole())
+        let run = try ImageSetRun(
+            try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(),
+            console: CapturedConsole())
         let report = run.wait(timeout: 20)
         #expect(report.exitStatus == 0)
         // The application's private buffer: its own compartment only.
@@ -63,11 +72,13 @@ import Testing
     @Test func eachPairsGateChannelsAreMappedInThatPairOnly() throws {
         vmLock.lock()
         defer { vmLock.unlock() }
-        let run = try ImageSetRun(try ImageSet.open(try TestImages.build("Configs/example-vmept3.yaml").folder), options: LaunchOptions(),
-                                  hypervisor: try requireKVM(), console: CapturedConsole())
+        let run = try ImageSetRun(
+            try ImageSet.open(try TestImages.build("Configs/example-vmept3.yaml").folder), options: LaunchOptions(),
+            hypervisor: try requireKVM(), console: CapturedConsole())
         #expect(run.wait(timeout: 20).exitStatus == 0)
         let block = run.layout.gateBlock.lowerBound
-        let channels12 = block + flexos_gate_channel_offset(0, 1), channels23 = block + flexos_gate_channel_offset(1, 2)
+        let channels12 = block + flexos_gate_channel_offset(0, 1)
+        let channels23 = block + flexos_gate_channel_offset(1, 2)
         #expect(run.mapping(of: channels12, inCompartment: "comp1") == .readWrite)
         #expect(run.mapping(of: channels12, inCompartment: "comp2") == .readWrite)
         #expect(run.mapping(of: channels12, inCompartment: "comp3") == nil)
@@ -101,15 +112,22 @@ import Testing
         #expect(fault.compartment == "comp1")
         #expect(fault.kind == .instructionFetch)
         #expect(fault.function == "flexosexample_lib_func")
-        #expect(fault.addressRegion == "section .text.flexosexample of library flexosexample (compartment comp2), not mapped in compartment comp1")
-        #expect(fault.notes.contains { $0.contains("example_skipgate.appMain()") && $0.hasSuffix("directly: a call that skipped its gate") })
+        #expect(
+            fault.addressRegion
+                == "section .text.flexosexample of library flexosexample (compartment comp2), not mapped in compartment comp1"
+        )
+        #expect(
+            fault.notes.contains {
+                $0.contains("example_skipgate.appMain()") && $0.hasSuffix("directly: a call that skipped its gate")
+            })
         #expect(fault.backtrace.dropFirst().first?.location == "Guest/Apps/example_skipgate/main.swift:18")
     }
 
     @Test func theSharedHeapCarriesDataBetweenVMsAndIsReused() throws {
         let (report, console) = try boot(try TestImages.build("Tests/Guests/sharedheap-vmept2.yaml").folder)
         #expect(report.exitStatus == 0, "\(report.message ?? "")")
-        #expect(console.text(of: "comp1") == "shared heap: 131072000 bytes filled by the library, 0 bytes still in use\n")
+        #expect(
+            console.text(of: "comp1") == "shared heap: 131072000 bytes filled by the library, 0 bytes still in use\n")
     }
 
     @Test func intelMPKIsRefusedAtLaunchWithAReason() throws {
@@ -117,7 +135,11 @@ import Testing
         #expect(result.manifest.mechanism == .intelMPK)
         vmLock.lock()
         defer { vmLock.unlock() }
-        #expect { try ImageSetRun(try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(), console: CapturedConsole()) } throws: { error in
+        #expect {
+            try ImageSetRun(
+                try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(),
+                console: CapturedConsole())
+        } throws: { error in
             "\(error)".contains("cannot launch a intel-mpk image set here: this host's KVM offers no protection keys")
                 && "\(error)".contains("--engine qemu")
         }

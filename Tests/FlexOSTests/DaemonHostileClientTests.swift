@@ -18,24 +18,33 @@ struct RawHTTP {
             for (index, byte) in socket.utf8.enumerated() where index < raw.count - 1 { raw[index] = byte }
         }
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
-        guard connected == 0 else { close(fd); throw TestFailure("cannot connect to \(socket)") }
+        guard connected == 0 else {
+            close(fd)
+            throw TestFailure("cannot connect to \(socket)")
+        }
         var timeout = timeval(tv_sec: 20, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         return fd
     }
 
     /// Sends `method path` with `headers` and `body`; returns the status and the body.
-    func exchange(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8] = []) throws -> (status: Int, body: String) {
+    func exchange(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8] = []) throws -> (
+        status: Int, body: String
+    ) {
         let fd = try connect()
         defer { close(fd) }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: flexosd\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
+        var head =
+            "\(method) \(path) HTTP/1.1\r\nHost: flexosd\r\nConnection: close\r\nContent-Length: \(body.count)\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         let request = Array((head + "\r\n").utf8) + body
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         let reply = String(decoding: readAll(fd), as: UTF8.self)
-        guard let statusText = reply.split(separator: " ", maxSplits: 2).dropFirst().first, let status = Int(statusText) else {
+        guard let statusText = reply.split(separator: " ", maxSplits: 2).dropFirst().first, let status = Int(statusText)
+        else {
             throw TestFailure("no HTTP reply to \(method) \(path): \(reply.debugDescription)")
         }
         let bodyStart = reply.range(of: "\r\n\r\n").map { reply[$0.upperBound...] } ?? ""
@@ -56,21 +65,34 @@ struct RawHTTP {
 
 /// Abusive API clients against the real daemon: every refusal is JSON with the right
 /// status, nothing they send blocks the API for others, and nothing stays behind.
-@Suite(.serialized) struct DaemonHostileClientTests {
+@Suite(.serialized, .tags(.daemon), .beyondTheUnitTier) struct DaemonHostileClientTests {
     @Test func everyRefusalIsJSONWithTheRightStatus() throws {
         let daemon = try DaemonProcess()
         let http = RawHTTP(socket: daemon.socket)
         let example = try TestImages.build("Configs/example-vmept2.yaml").folder
         let json = ["Content-Type": "application/json"]
-        func expect(_ reply: (status: Int, body: String), _ status: Int, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        func expect(
+            _ reply: (status: Int, body: String), _ status: Int, _ text: String,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) {
             #expect(reply.status == status, "\(reply)", sourceLocation: sourceLocation)
-            #expect(reply.body.hasPrefix("{\"error\":") && reply.body.contains(text), "\(reply)", sourceLocation: sourceLocation)
+            #expect(
+                reply.body.hasPrefix("{\"error\":") && reply.body.contains(text), "\(reply)",
+                sourceLocation: sourceLocation)
         }
         expect(try http.exchange("PUT", "/image-sets"), 405, "takes POST, GET, not PUT")
         expect(try http.exchange("GET", "/no/such/route"), 404, "there is no endpoint GET /no/such/route")
-        expect(try http.exchange("POST", "/image-sets", headers: json, body: Array(repeating: 0x20, count: 100_000)), 413, "larger than")
-        expect(try http.exchange("POST", "/image-sets", headers: ["Content-Type": "text/plain"], body: Array("hello".utf8)), 415, "application/json")
-        let launch = { (fields: String) in try http.exchange("POST", "/image-sets", headers: json, body: Array("{\"path\": \"\(example)\", \(fields)}".utf8)) }
+        expect(
+            try http.exchange("POST", "/image-sets", headers: json, body: Array(repeating: 0x20, count: 100_000)), 413,
+            "larger than")
+        expect(
+            try http.exchange(
+                "POST", "/image-sets", headers: ["Content-Type": "text/plain"], body: Array("hello".utf8)), 415,
+            "application/json")
+        let launch = { (fields: String) in
+            try http.exchange(
+                "POST", "/image-sets", headers: json, body: Array("{\"path\": \"\(example)\", \(fields)}".utf8))
+        }
         expect(try launch("\"memory\": -5"), 400, "`memory` has the wrong type or value")
         expect(try launch("\"memory\": 18446744073709551615"), 400, "is too large")
         expect(try launch("\"sharedMemory\": 18446744073709551615"), 400, "is too large")
@@ -78,7 +100,8 @@ struct RawHTTP {
         expect(try launch("\"timeout\": 1e308"), 400, "is not a duration a run may have")
         expect(try launch("\"name\": \"\(String(repeating: "n", count: 300))\""), 400, "cannot name an image set")
         _ = try daemon.launch(example, name: "fine")
-        expect(try http.exchange("GET", "/image-sets/fine/logs?compartment=nope"), 404, "has no compartment \\\"nope\\\"")
+        expect(
+            try http.exchange("GET", "/image-sets/fine/logs?compartment=nope"), 404, "has no compartment \\\"nope\\\"")
         #expect(try http.exchange("GET", "/image-sets/fi%6Ee").status == 200)
         #expect(try daemon.flexosctl(["list"]).status == 0)
     }
@@ -97,16 +120,23 @@ struct RawHTTP {
         let escaping = folder + "-escape"
         try FileManager.default.createDirectory(atPath: escaping, withIntermediateDirectories: true)
         let example = try TestImages.build("Configs/example-vmept2.yaml")
-        var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: example.folder + "/manifest.json"))) as! [String: Any]
+        var manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: example.folder + "/manifest.json"))) as! [String: Any]
         manifest["image"] = "../../../../../../etc/shadow"
-        try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: escaping + "/manifest.json"))
+        try JSONSerialization.data(withJSONObject: manifest).write(
+            to: URL(fileURLWithPath: escaping + "/manifest.json"))
         let result = try daemon.flexosctl(["launch", escaping])
-        #expect(result.status == 1 && result.errors.contains("must be a file name in the manifest's own folder"), "\(result.errors)")
+        #expect(
+            result.status == 1 && result.errors.contains("must be a file name in the manifest's own folder"),
+            "\(result.errors)")
         #expect(try daemon.flexosctl(["list"]).status == 0)
     }
 
     @Test func aGroupMemberCannotLaunchWhatOnlyRootCanRead() throws {
-        guard getuid() == 0 else { throw TestFailure("this test checks root's daemon against another user: run the tests as root, as CI does") }
+        guard getuid() == 0 else {
+            throw TestFailure("this test checks root's daemon against another user: run the tests as root, as CI does")
+        }
         let daemon = try DaemonProcess(arguments: ["--socket-group", "nogroup"])
         // A copy of the example only root can read.
         let example = try TestImages.build("Configs/example-vmept2.yaml").folder
@@ -123,19 +153,26 @@ struct RawHTTP {
 
     /// A group member once had the root daemon bind 0.0.0.0:81, which it could not bind itself.
     @Test func aGroupMemberListensOnlyWhereItCouldItself() throws {
-        guard getuid() == 0 else { throw TestFailure("this test checks root's daemon against another user: run the tests as root, as CI does") }
+        guard getuid() == 0 else {
+            throw TestFailure("this test checks root's daemon against another user: run the tests as root, as CI does")
+        }
         let appliance = try TestImages.build("Configs/kvstore-fcalls.yaml").folder
         let daemon = try DaemonProcess(arguments: ["--socket-group", "nogroup"])
         for address in ["0.0.0.0:6390", "127.0.0.1:81", "[::]:0"] {
             let reply = try launchAsNobody(daemon, body: "{\"path\": \"\(appliance)\", \"listen\": [\"\(address)\"]}")
-            #expect(reply.hasPrefix("HTTP/1.1 403") && reply.contains("you may listen only on loopback addresses"), "\(address): \(reply)")
+            #expect(
+                reply.hasPrefix("HTTP/1.1 403") && reply.contains("you may listen only on loopback addresses"),
+                "\(address): \(reply)")
         }
-        let allowed = try launchAsNobody(daemon, body: "{\"path\": \"\(appliance)\", \"name\": \"loopback\", \"listen\": [\"127.0.0.1:0\"]}")
+        let allowed = try launchAsNobody(
+            daemon, body: "{\"path\": \"\(appliance)\", \"name\": \"loopback\", \"listen\": [\"127.0.0.1:0\"]}")
         #expect(allowed.hasPrefix("HTTP/1.1 201"), "\(allowed)")
         _ = try daemon.flexosctl(["stop", "loopback"])
         // The daemon's own user is not bound by it, and --group-may-listen-anywhere lifts it.
         let open = try DaemonProcess(arguments: ["--socket-group", "nogroup", "--group-may-listen-anywhere"])
-        let anywhere = try launchAsNobody(open, body: "{\"path\": \"\(appliance)\", \"name\": \"anywhere\", \"listen\": [\"127.0.0.1:0\", \"0.0.0.0:0\"]}")
+        let anywhere = try launchAsNobody(
+            open,
+            body: "{\"path\": \"\(appliance)\", \"name\": \"anywhere\", \"listen\": [\"127.0.0.1:0\", \"0.0.0.0:0\"]}")
         #expect(anywhere.hasPrefix("HTTP/1.1 201"), "\(anywhere)")
         _ = try open.flexosctl(["stop", "anywhere"])
     }
@@ -143,16 +180,24 @@ struct RawHTTP {
     /// Five 1 GiB launches in a 3 GiB cgroup once got the daemon OOM-killed, every set lost:
     /// a launch that would promise more than the cgroup allows is refused, naming why.
     @Test func launchesBeyondTheCgroupsMemoryAreRefused() throws {
-        guard getuid() == 0 else { throw TestFailure("this test makes a memory cgroup: run the tests as root, as CI does") }
+        guard getuid() == 0 else {
+            throw TestFailure("this test makes a memory cgroup: run the tests as root, as CI does")
+        }
         let cgroup = try MemoryCgroup(limit: 3 << 30)
         defer { cgroup.remove() }
         let daemon = try DaemonProcess()
         try cgroup.add(daemon.process.processIdentifier)
         let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
-        var launched: [String] = [], refusal = ""
+        var launched: [String] = []
+        var refusal = ""
         for index in 0..<5 {
             let result = try daemon.flexosctl(["launch", ticker, "--name", "big\(index)", "--memory", "1G"])
-            if result.status == 0 { launched.append("big\(index)") } else { refusal = result.errors; break }
+            if result.status == 0 {
+                launched.append("big\(index)")
+            } else {
+                refusal = result.errors
+                break
+            }
         }
         #expect(launched.count == 1, "two VMs of 1 GiB each: one set fits 3 GiB, a second does not (\(launched))")
         #expect(refusal.contains("the memory limit of flexosd's cgroup allows"), "\(refusal)")
@@ -171,12 +216,17 @@ struct RawHTTP {
         for attempt in 0..<15 {
             let name = "race\(attempt)"
             let socket = daemon.socket
-            let launch = Thread { _ = try? Executables.run("flexosctl", ["launch", ticker, "--name", name, "--socket", socket]) }
+            let launch = Thread {
+                _ = try? Executables.run("flexosctl", ["launch", ticker, "--name", name, "--socket", socket])
+            }
             launch.start()
             var stopped: Executables.Result?
             for _ in 0..<2000 {
                 let result = try daemon.flexosctl(["stop", name])
-                if result.status == 0 { stopped = result; break }
+                if result.status == 0 {
+                    stopped = result
+                    break
+                }
             }
             #expect(stopped != nil, "\(name) was never there to stop")
             launch.cancel()
@@ -237,7 +287,9 @@ struct RawHTTP {
         defer { close(silent) }
         let half = try http.connect()
         defer { close(half) }
-        _ = Array("GET /image-sets HTTP/1.1\r\nHost: x\r\n".utf8).withUnsafeBytes { send(half, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        _ = Array("GET /image-sets HTTP/1.1\r\nHost: x\r\n".utf8).withUnsafeBytes {
+            send(half, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+        }
         let started = Date()
         #expect(http.readAll(silent).isEmpty)
         _ = http.readAll(half)
@@ -247,13 +299,19 @@ struct RawHTTP {
     @Test func hostileGuestsEndAloneWhileABystanderKeepsRunning() throws {
         let daemon = try DaemonProcess()
         _ = try daemon.launch(try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder, name: "bystander")
-        let hostile = ["Tests/Guests/hypercallstorm", "Tests/Guests/consolesmash", "Tests/Guests/oddjump", "Tests/Guests/panicline",
-                       "Tests/Guests/nullread", "Tests/Guests/badgate-vmept2.yaml", "Tests/Guests/wakeflood-vmept2.yaml"]
+        let hostile = [
+            "Tests/Guests/hypercallstorm", "Tests/Guests/consolesmash", "Tests/Guests/oddjump",
+            "Tests/Guests/panicline",
+            "Tests/Guests/nullread", "Tests/Guests/badgate-vmept2.yaml", "Tests/Guests/wakeflood-vmept2.yaml"
+        ]
         for (index, target) in hostile.enumerated() {
             let name = "hostile\(index)"
             _ = try daemon.launch(try TestImages.build(target).folder, name: name)
             // The storm makes a million hypercalls before its garbage: a second of it will do.
-            if target.hasSuffix("hypercallstorm") { usleep(1_000_000); _ = try daemon.flexosctl(["stop", name]) }
+            if target.hasSuffix("hypercallstorm") {
+                usleep(1_000_000)
+                _ = try daemon.flexosctl(["stop", name])
+            }
             let ended = try daemon.waitForEnd(name)
             #expect(ended.state != "running", "\(target)")
         }
@@ -267,7 +325,7 @@ struct RawHTTP {
 }
 
 /// The OpenAPI document describes exactly the routes the daemon serves.
-@Suite struct OpenAPIDocumentTests {
+@Suite(.tags(.unit)) struct OpenAPIDocumentTests {
     @Test func itsPathsAndMethodsAreTheRoutes() throws {
         let document = try #require(try Yams.load(yaml: OpenAPIDocument.yaml) as? [String: Any])
         #expect(document["openapi"] as? String == "3.0.3")
@@ -280,7 +338,7 @@ struct RawHTTP {
         #expect(described.count == OpenAPIDocument.routes.count)
     }
 
-    @Test func theDaemonServesIt() async throws {
+    @Test(.tags(.daemon), .beyondTheUnitTier) func theDaemonServesIt() async throws {
         let daemon = try DaemonProcess()
         let reply = try await daemon.client.send(.GET, "/openapi.yaml")
         #expect(String(decoding: reply.body, as: UTF8.self) == OpenAPIDocument.yaml)
@@ -293,17 +351,25 @@ struct MemoryCgroup {
 
     init(limit: UInt64) throws {
         let name = "flexos-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let candidates = [("/sys/fs/cgroup/memory", "memory.limit_in_bytes"), ("/sys/fs/cgroup", "memory.max"), ("/sys/fs/cgroup/unified", "memory.max")]
+        let candidates = [
+            ("/sys/fs/cgroup/memory", "memory.limit_in_bytes"), ("/sys/fs/cgroup", "memory.max"),
+            ("/sys/fs/cgroup/unified", "memory.max")
+        ]
         for (root, file) in candidates where FileManager.default.fileExists(atPath: root + "/cgroup.procs") {
             let path = root + "/" + name
             guard mkdir(path, 0o755) == 0 else { continue }
             guard FileManager.default.fileExists(atPath: path + "/" + file),
-                  (try? "\(limit)".write(toFile: path + "/" + file, atomically: false, encoding: .utf8)) != nil else { rmdir(path); continue }
+                (try? "\(limit)".write(toFile: path + "/" + file, atomically: false, encoding: .utf8)) != nil
+            else {
+                rmdir(path)
+                continue
+            }
             self.path = path
             procs = path + "/cgroup.procs"
             return
         }
-        throw TestFailure("no memory cgroup could be made under /sys/fs/cgroup (memory controller not mounted or not writable)")
+        throw TestFailure(
+            "no memory cgroup could be made under /sys/fs/cgroup (memory controller not mounted or not writable)")
     }
 
     func add(_ pid: Int32) throws {

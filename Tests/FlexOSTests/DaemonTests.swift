@@ -31,7 +31,12 @@ final class DaemonProcess {
         }
     }
 
-    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    deinit {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
 
     var client: ControlClient { ControlClient(socketPath: socket) }
 
@@ -51,11 +56,16 @@ final class DaemonProcess {
     /// The daemon's open VM objects (KVM VMs, vCPUs, guest memory, network devices' rings) and threads.
     func resources() -> (descriptors: [String], threads: Int) {
         let folder = "/proc/\(process.processIdentifier)/fd"
-        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { entry -> String? in
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + entry) else { return nil }
-            return target.contains("kvm") || target.contains("memfd:flexos") || target.contains("io_uring") ? target : nil
+        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap {
+            entry -> String? in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + entry) else {
+                return nil
+            }
+            return target.contains("kvm") || target.contains("memfd:flexos") || target.contains("io_uring")
+                ? target : nil
         }
-        let threads = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task").count) ?? 0
+        let threads =
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task").count) ?? 0
         return (descriptors.filter { !$0.hasSuffix("/dev/kvm") }, threads)
     }
 }
@@ -68,7 +78,8 @@ extension DaemonProcess {
     }
 
     func status(_ name: String) throws -> ImageSetStatus {
-        let sets = try JSONDecoder().decode([ImageSetStatus].self, from: Data(try flexosctl(["list", "--json"]).output.utf8))
+        let sets = try JSONDecoder().decode(
+            [ImageSetStatus].self, from: Data(try flexosctl(["list", "--json"]).output.utf8))
         guard let set = sets.first(where: { $0.name == name }) else { throw TestFailure("\(name) is not listed") }
         return set
     }
@@ -92,7 +103,7 @@ extension DaemonProcess {
 }
 
 /// End-to-end: the real daemon process, driven by the real flexosctl.
-@Suite(.serialized) struct DaemonTests {
+@Suite(.serialized, .tags(.daemon, .qemu), .beyondTheUnitTier) struct DaemonTests {
     @Test func launchInspectLogsAndStop() throws {
         let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
         let example = try TestImages.build("Configs/example-vmept2.yaml").folder
@@ -120,12 +131,18 @@ extension DaemonProcess {
             #expect((compartment.kvmStatistics["exits"] ?? 0) > 0)
         }
         // The library's code is only in the library's compartment.
-        #expect(compartments[0].regions.contains { $0.library == "ticker" } && !compartments[0].regions.contains { $0.library == "tickerlib" })
-        #expect(compartments[1].regions.contains { $0.library == "tickerlib" } && !compartments[1].regions.contains { $0.library == "ticker" })
+        #expect(
+            compartments[0].regions.contains { $0.library == "ticker" }
+                && !compartments[0].regions.contains { $0.library == "tickerlib" })
+        #expect(
+            compartments[1].regions.contains { $0.library == "tickerlib" }
+                && !compartments[1].regions.contains { $0.library == "ticker" })
 
         let logs = try daemon.flexosctl(["logs", running.name])
         #expect(logs.output.contains("[comp1] ticker started"))
-        #expect(try daemon.flexosctl(["logs", finished.name, "--compartment", "comp1"]).output.contains("[comp1] callback called!"))
+        #expect(
+            try daemon.flexosctl(["logs", finished.name, "--compartment", "comp1"]).output.contains(
+                "[comp1] callback called!"))
 
         let human = try daemon.flexosctl(["inspect", "compartments", running.name])
         #expect(human.output.contains("comp2  [vmept]"))
@@ -149,8 +166,11 @@ extension DaemonProcess {
         let status = try JSONDecoder().decode(ImageSetStatus.self, from: Data(launched.output.utf8))
         let address = try #require(status.listening?.first, "\(launched.output)")
         let port = try #require(address.split(separator: ":").last.map(String.init))
-        #expect(String(decoding: try Redis.run("redis-cli", ["-p", port, "SET", "through", "daemon"]), as: UTF8.self) == "OK\n")
-        #expect(String(decoding: try Redis.run("redis-cli", ["-p", port, "GET", "through"]), as: UTF8.self) == "daemon\n")
+        #expect(
+            String(decoding: try Redis.run("redis-cli", ["-p", port, "SET", "through", "daemon"]), as: UTF8.self)
+                == "OK\n")
+        #expect(
+            String(decoding: try Redis.run("redis-cli", ["-p", port, "GET", "through"]), as: UTF8.self) == "daemon\n")
         #expect(try daemon.flexosctl(["list"]).output.contains(address))
 
         let compartments = try daemon.inspect(status.name)
@@ -159,7 +179,9 @@ extension DaemonProcess {
         #expect(network.network?.accepted == 2)
         #expect(network.regions.contains { $0.kind == "network device" })
         #expect(!compartments[0].regions.contains { $0.kind == "network device" })
-        #expect(try daemon.flexosctl(["inspect", "compartments", status.name]).output.contains("network device: listening on \(address)"))
+        #expect(
+            try daemon.flexosctl(["inspect", "compartments", status.name]).output.contains(
+                "network device: listening on \(address)"))
 
         #expect(daemon.resources().descriptors.contains { $0.contains("io_uring") })
         #expect(try daemon.flexosctl(["stop", status.name]).status == 0)
@@ -185,16 +207,23 @@ extension DaemonProcess {
             #expect(status.engine == "kvm")
         } else {
             #expect(status.engine == "qemu")
-            #expect(status.engineReason?.contains("kvm cannot (this host's KVM offers no protection keys") == true, "\(status.engineReason ?? "")")
+            #expect(
+                status.engineReason?.contains("kvm cannot (this host's KVM offers no protection keys") == true,
+                "\(status.engineReason ?? "")")
             #expect(launched.errors.contains("keyed runs on qemu"), "\(launched.errors)")
         }
         let explicit = try daemon.flexosctl(["launch", ticker, "--engine", "qemu", "--json"])
         let onQEMU = try JSONDecoder().decode(ImageSetStatus.self, from: Data(explicit.output.utf8))
         #expect(onQEMU.engine == "qemu" && onQEMU.engineReason == nil)
-        #expect(try daemon.flexosctl(["list"]).output.split(separator: "\n").contains { $0.contains(onQEMU.name) && $0.contains(" qemu ") })
+        #expect(
+            try daemon.flexosctl(["list"]).output.split(separator: "\n").contains {
+                $0.contains(onQEMU.name) && $0.contains(" qemu ")
+            })
 
         let deadline = Date().addingTimeInterval(60)
-        while !(try daemon.flexosctl(["logs", onQEMU.name]).output.contains("tick 50")) && Date() < deadline { usleep(100_000) }
+        while !(try daemon.flexosctl(["logs", onQEMU.name]).output.contains("tick 50")) && Date() < deadline {
+            usleep(100_000)
+        }
         #expect(try daemon.flexosctl(["logs", onQEMU.name]).output.hasPrefix("ticker started\ntick 50\n"))
         let compartments = try daemon.inspect(onQEMU.name)
         #expect(compartments.count == 1)
@@ -204,7 +233,8 @@ extension DaemonProcess {
         #expect(machine.protectionKeys?.map(\.key) == [1, 2])
         #expect(machine.protectionKeys?.map(\.pkru) == ["0xfffffff0", "0xffffffcc"])
         let text = try daemon.flexosctl(["inspect", "compartments", onQEMU.name]).output
-        #expect(text.contains("intel-mpk on qemu, running") && text.contains("comp2: key 2, PKRU 0xffffffcc"), "\(text)")
+        #expect(
+            text.contains("intel-mpk on qemu, running") && text.contains("comp2: key 2, PKRU 0xffffffcc"), "\(text)")
 
         let qemuBefore = qemuProcesses(of: daemon.process.processIdentifier)
         #expect(qemuBefore.count == 2)
@@ -216,7 +246,9 @@ extension DaemonProcess {
         #expect(qemuProcesses(of: daemon.process.processIdentifier).isEmpty)
         let vmept = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
         let refused = try daemon.flexosctl(["launch", vmept, "--engine", "qemu"])
-        #expect(refused.status == 1 && refused.errors.contains("the QEMU engine runs single-VM image sets"), "\(refused.errors)")
+        #expect(
+            refused.status == 1 && refused.errors.contains("the QEMU engine runs single-VM image sets"),
+            "\(refused.errors)")
     }
 
     @Test func aCrashingImageSetBesideAHealthyOne() throws {
@@ -296,7 +328,9 @@ extension DaemonProcess {
         try second.run()
         second.waitUntilExit()
         #expect(second.terminationStatus == 1)
-        #expect(String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("another flexosd is already serving on \(daemon.socket)"))
+        #expect(
+            String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains(
+                "another flexosd is already serving on \(daemon.socket)"))
     }
 
     /// A daemon killed with SIGKILL leaves its socket file; the next one once refused to
@@ -304,12 +338,17 @@ extension DaemonProcess {
     @Test func aKilledDaemonsSocketIsTakenOverAndTheOOMKillerLooksElsewhere() throws {
         let first = try DaemonProcess()
         first.stopAndReadLog(signal: SIGKILL)
-        #expect(FileManager.default.fileExists(atPath: first.socket), "SIGKILL removed the socket: nothing stale to test")
+        #expect(
+            FileManager.default.fileExists(atPath: first.socket), "SIGKILL removed the socket: nothing stale to test")
         let second = try DaemonProcess(socket: first.socket)
         #expect(try second.flexosctl(["list"]).status == 0)
-        let score = try String(contentsOfFile: "/proc/\(second.process.processIdentifier)/oom_score_adj", encoding: .utf8)
+        let score = try String(
+            contentsOfFile: "/proc/\(second.process.processIdentifier)/oom_score_adj", encoding: .utf8)
         let status = try String(contentsOfFile: "/proc/\(second.process.processIdentifier)/status", encoding: .utf8)
-        let capabilities = status.split(separator: "\n").first { $0.hasPrefix("CapEff:") }.flatMap { UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16) } ?? 0
+        let capabilities =
+            status.split(separator: "\n").first { $0.hasPrefix("CapEff:") }.flatMap {
+                UInt64($0.dropFirst(7).trimmingCharacters(in: .whitespaces), radix: 16)
+            } ?? 0
         let log = second.stopAndReadLog()
         if capabilities & (1 << 24) != 0 {  // CAP_SYS_RESOURCE: this machine's containers may lack it
             #expect(score.trimmingCharacters(in: .whitespacesAndNewlines) == "-500")
@@ -374,13 +413,11 @@ extension DaemonProcess {
     }
 }
 
-
-
-
 /// The qemu-system-x86_64 processes whose parent is `parent`.
 func qemuProcesses(of parent: Int32) -> [Int32] {
     ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
-        guard let pid = Int32(entry), let status = try? String(contentsOfFile: "/proc/\(entry)/status", encoding: .utf8) else { return nil }
+        guard let pid = Int32(entry), let status = try? String(contentsOfFile: "/proc/\(entry)/status", encoding: .utf8)
+        else { return nil }
         let fields = status.split(separator: "\n")
         guard fields.first?.contains("qemu-system") == true, fields.contains("PPid:\t\(parent)") else { return nil }
         return pid

@@ -4,7 +4,7 @@ import Testing
 /// The appliance against Debian's redis-server in the same run: the same random command
 /// streams (valid and invalid arguments, wrong types, pipelined) must get the same replies,
 /// compared as multisets where Redis leaves the order unspecified.
-@Suite struct DifferentialTests {
+@Suite(.tags(.boot, .redis), .beyondTheUnitTier) struct DifferentialTests {
     /// The hash family: HSET, HMSET, HSETNX, HDEL, HGET, HMGET, HLEN, HEXISTS, HSTRLEN,
     /// HGETALL, HKEYS, HVALS, on a few keys (one of them a string), with arities and
     /// types Redis refuses.
@@ -17,7 +17,8 @@ import Testing
         try Self.compare(rounds: 30, setup: setup, unordered: ["HGETALL": true, "HKEYS": false, "HVALS": false]) {
             let key = pick(["h1", "h2", "s", "missing"])
             switch Int.random(in: 0..<14, using: &random) {
-            case 0, 1: return ["HSET", key] + (0..<Int.random(in: 1...4, using: &random)).flatMap { _ in [field(), value()] }
+            case 0, 1:
+                return ["HSET", key] + (0..<Int.random(in: 1...4, using: &random)).flatMap { _ in [field(), value()] }
             case 2: return ["HMSET", key, field(), value()]
             case 3: return ["HSETNX", key, field(), value()]
             case 4, 5: return ["HDEL", key] + (0..<Int.random(in: 1...3, using: &random)).map { _ in field() }
@@ -40,7 +41,9 @@ import Testing
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["a", "b", "c", "set1", "set2", "h", "missing"]) }
         func text() -> String { pick(["", "x", "hello", "hello world", "0123456789"]) }
-        func index() -> String { pick(["\(Int.random(in: -12...12, using: &random))", "x", "9223372036854775807", "-9223372036854775808"]) }
+        func index() -> String {
+            pick(["\(Int.random(in: -12...12, using: &random))", "x", "9223372036854775807", "-9223372036854775808"])
+        }
         func member() -> String { "m\(Int.random(in: 0..<15, using: &random))" }
         try Self.compare(rounds: 30, setup: [["HSET", "h", "f", "v"]], unordered: ["SMEMBERS": false]) {
             switch Int.random(in: 0..<16, using: &random) {
@@ -51,7 +54,10 @@ import Testing
             case 4: return ["GETDEL", key()]
             case 5: return ["MSETNX"] + (0..<Int.random(in: 1...3, using: &random)).flatMap { _ in [key(), text()] }
             case 6: return ["GETRANGE", key(), index(), index()]
-            case 7: return [pick(["SETEX", "PSETEX"]), key(), pick(["100000", "0", "-5", "x", "9223372036854775807"]), text()]
+            case 7:
+                return [
+                    pick(["SETEX", "PSETEX"]), key(), pick(["100000", "0", "-5", "x", "9223372036854775807"]), text()
+                ]
             case 8: return ["SADD", key()] + (0..<Int.random(in: 1...4, using: &random)).map { _ in member() }
             case 9: return ["SREM", key()] + (0..<Int.random(in: 1...3, using: &random)).map { _ in member() }
             case 10: return ["SMISMEMBER", key(), member(), member()]
@@ -71,10 +77,14 @@ import Testing
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["l1", "l2", "s", "missing"]) }
         func element() -> String { pick(["a", "b", "c", ""]) }
-        func index() -> String { pick(["\(Int.random(in: -8...8, using: &random))", "x", "9223372036854775807", "-9223372036854775808"]) }
+        func index() -> String {
+            pick(["\(Int.random(in: -8...8, using: &random))", "x", "9223372036854775807", "-9223372036854775808"])
+        }
         try Self.compare(rounds: 30, setup: [["SET", "s", "text"]], unordered: [:]) {
             switch Int.random(in: 0..<12, using: &random) {
-            case 0, 1, 2: return [pick(["LPUSH", "RPUSH"]), key()] + (0..<Int.random(in: 1...5, using: &random)).map { _ in element() }
+            case 0, 1, 2:
+                return [pick(["LPUSH", "RPUSH"]), key()]
+                    + (0..<Int.random(in: 1...5, using: &random)).map { _ in element() }
             case 3: return [pick(["LPOP", "RPOP"]), key()]
             case 4: return ["LINDEX", key(), index()]
             case 5: return ["LSET", key(), index(), element()]
@@ -96,7 +106,8 @@ import Testing
         defer { server.stop() }
         let redis = try RedisServer()
         defer { redis.stop() }
-        let appliance = try RawConnection(port: server.port), reference = try RawConnection(port: redis.port)
+        let appliance = try RawConnection(port: server.port)
+        let reference = try RawConnection(port: redis.port)
         for round in 0..<rounds {
             let commands = (round == 0 ? setup : []) + (0..<200).map { _ in next() } + [["PING"]]
             let bytes = commands.flatMap { FlexOSTests.resp($0.map { Array($0.utf8) }) }
@@ -105,12 +116,20 @@ import Testing
             let pong = Array("+PONG\r\n".utf8)
             var expectedReplies = RESPReplies(reference.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
             var gotReplies = RESPReplies(appliance.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
-            let expected = try expectedReplies.all(), got = try gotReplies.all()
-            try #require(got.count == expected.count, "round \(round): \(got.count) replies, redis-server gave \(expected.count)" as Comment)
+            let expected = try expectedReplies.all()
+            let got = try gotReplies.all()
+            try #require(
+                got.count == expected.count,
+                "round \(round): \(got.count) replies, redis-server gave \(expected.count)" as Comment)
             for (index, command) in commands.enumerated() {
-                let same = unordered[command[0].uppercased()].map { expected[index].sorted(pairs: $0) == got[index].sorted(pairs: $0) }
+                let same =
+                    unordered[command[0].uppercased()].map {
+                        expected[index].sorted(pairs: $0) == got[index].sorted(pairs: $0)
+                    }
                     ?? (expected[index] == got[index])
-                #expect(same, "\(command.joined(separator: " ")): got \(got[index]), redis-server \(expected[index])" as Comment)
+                #expect(
+                    same,
+                    "\(command.joined(separator: " ")): got \(got[index]), redis-server \(expected[index])" as Comment)
                 if !same { return }
             }
         }
@@ -119,14 +138,20 @@ import Testing
 
 /// One RESP2 reply, as read back for comparison.
 indirect enum RESPReply: Equatable, CustomStringConvertible {
-    case simple(String), error(String), integer(Int), bulk([UInt8]?), array([RESPReply]?)
+    case simple(String)
+    case error(String)
+    case integer(Int)
+    case bulk([UInt8]?)
+    case array([RESPReply]?)
 
     /// An array's elements in a fixed order; with `pairs` (HGETALL's flat field-value
     /// list) each pair stays together.
     func sorted(pairs: Bool) -> RESPReply {
         guard case .array(let elements?) = self else { return self }
-        let groups = pairs && elements.count % 2 == 0
-            ? stride(from: 0, to: elements.count, by: 2).map { [elements[$0], elements[$0 + 1]] } : elements.map { [$0] }
+        let groups =
+            pairs && elements.count % 2 == 0
+            ? stride(from: 0, to: elements.count, by: 2).map { [elements[$0], elements[$0 + 1]] }
+            : elements.map { [$0] }
         return .array(groups.sorted { $0.description < $1.description }.flatMap { $0 })
     }
 
@@ -178,7 +203,9 @@ struct RESPReplies {
     }
 
     private mutating func line() throws -> String {
-        guard let end = bytes[position...].firstIndex(of: UInt8(ascii: "\r")), end + 1 < bytes.count else { throw TestFailure("a reply line has no end") }
+        guard let end = bytes[position...].firstIndex(of: UInt8(ascii: "\r")), end + 1 < bytes.count else {
+            throw TestFailure("a reply line has no end")
+        }
         defer { position = end + 2 }
         return String(decoding: bytes[position..<end], as: UTF8.self)
     }

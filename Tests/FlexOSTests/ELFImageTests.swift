@@ -1,10 +1,10 @@
-import Foundation
 import CFlexOSABI
+import Foundation
 import GuestImage
 import Testing
 
 /// The loader's checks, fed real images and copies of them broken on purpose.
-@Suite struct ELFImageTests {
+@Suite(.tags(.boot), .beyondTheUnitTier) struct ELFImageTests {
     /// A copy of the hello image, changed by `edit`, in a temporary file.
     func brokenCopy(_ name: String, _ edit: (inout [UInt8]) -> Void) throws -> String {
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: try TestImages.build("Guest/Apps/hello").image)))
@@ -75,7 +75,8 @@ import Testing
 
     @Test func refusesOverlappingSegments() throws {
         let path = try brokenCopy("overlap") { bytes in
-            let first = programHeader(bytes, 0), second = programHeader(bytes, 1)
+            let first = programHeader(bytes, 0)
+            let second = programHeader(bytes, 1)
             let address = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: first + 0x10, as: UInt64.self) }
             put(address, at: second + 0x10, in: &bytes)
         }
@@ -99,15 +100,21 @@ import Testing
         let segment = image.segment(containing: section.address)!
         let fileOffset = Int(segment.fileOffset + (section.address - segment.virtualAddress))
         let path = try brokenCopy("abi") { put(UInt32(99), at: fileOffset, in: &$0) }
-        #expect(throws: ImageError.abiVersionMismatch(path: path, found: 99, expected: FLEXOS_ABI_VERSION)) { try ELFImage(path: path) }
+        #expect(throws: ImageError.abiVersionMismatch(path: path, found: 99, expected: FLEXOS_ABI_VERSION)) {
+            try ELFImage(path: path)
+        }
     }
 
     // MARK: - Offsets and sizes near 2^64 (each once trapped the monitor)
 
     /// The file offset of the section header named `name`.
     func sectionHeader(_ bytes: [UInt8], named name: String) -> Int? {
-        func load<T>(_ offset: Int, _ type: T.Type) -> T { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) } }
-        let table = Int(load(0x28, UInt64.self)), size = Int(load(0x3A, UInt16.self)), count = Int(load(0x3C, UInt16.self))
+        func load<T>(_ offset: Int, _ type: T.Type) -> T {
+            bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: T.self) }
+        }
+        let table = Int(load(0x28, UInt64.self))
+        let size = Int(load(0x3A, UInt16.self))
+        let count = Int(load(0x3C, UInt16.self))
         let names = Int(load(table + Int(load(0x3E, UInt16.self)) * size + 0x18, UInt64.self))
         return (0..<count).map { table + $0 * size }.first { header in
             let start = names + Int(load(header, UInt32.self))
@@ -118,7 +125,8 @@ import Testing
     @Test func refusesProgramHeadersAtAnOffsetNear2To64() throws {
         let path = try brokenCopy("phoff") { put(UInt64.max - 8, at: 0x20, in: &$0) }
         #expect { try ELFImage(path: path) } throws: { error in
-            (error as? ImageError)?.description.contains("the program headers start at byte 18446744073709551607") == true
+            (error as? ImageError)?.description.contains("the program headers start at byte 18446744073709551607")
+                == true
         }
     }
 

@@ -2,16 +2,20 @@ import CKVM
 import GuestImage
 import KVM
 import Testing
+
 @testable import Monitor
 
 /// The KVM engine's ring-0 exception entry, without a VM: what the monitor writes, and
 /// what it accepts as a report (hostile guests store to the report address too).
-@Suite struct ExceptionEntryTests {
+@Suite(.tags(.unit)) struct ExceptionEntryTests {
     @Test func stubsPushAZeroOnlyWhereTheCPUPushesNoErrorCode() {
         let address = withUnsafeBytes(of: GuestLayout.trapReportAddress.littleEndian) { Array($0) }
         #expect(ExceptionEntry.stub(vector: 14) == [0x6A, 14, 0x48, 0xA3] + address + [0x0F, 0x0B])
         #expect(ExceptionEntry.stub(vector: 6) == [0x6A, 0x00, 0x6A, 6, 0x48, 0xA3] + address + [0x0F, 0x0B])
-        #expect((0..<ExceptionEntry.vectors).allSatisfy { UInt64(ExceptionEntry.stub(vector: $0).count) <= ExceptionEntry.stubBytes })
+        #expect(
+            (0..<ExceptionEntry.vectors).allSatisfy {
+                UInt64(ExceptionEntry.stub(vector: $0).count) <= ExceptionEntry.stubBytes
+            })
     }
 
     @Test func theEntryIsMappedForRingZeroOnlyAndApartFromThePageTables() {
@@ -37,6 +41,8 @@ import Testing
         #expect(frame.vector == 14 && frame.errorCode == 0x27 && frame.rip == 0x41_6000 && frame.fromUserMode)
         #expect(ExceptionEntry.frame(stackPointer: frameAt, codeSegment: ringThree, space: space) == nil)
         #expect(ExceptionEntry.frame(stackPointer: 0x40_0000, codeSegment: ringZero, space: space) == nil)
-        #expect(ExceptionEntry.frame(stackPointer: ExceptionEntry.stack.upperBound - 48, codeSegment: ringZero, space: space) == nil)
+        #expect(
+            ExceptionEntry.frame(
+                stackPointer: ExceptionEntry.stack.upperBound - 48, codeSegment: ringZero, space: space) == nil)
     }
 }

@@ -1,24 +1,30 @@
 import Conformation
-@testable import Exploration
 import Foundation
 import FoundationXML
 import GuestImage
 import Testing
 
+@testable import Exploration
+
 /// The poset rules and the lazy walk on synthetic spaces (no VMs), the space file's
 /// checks, and one small real exploration with redis-benchmark.
-@Suite struct ExplorationTests {
+@Suite(.tags(.unit)) struct ExplorationTests {
     static let benchmark = ExplorationSpace.Benchmark(command: "true", figure: "([0-9]+)", unit: "ops/s")
 
-    static func space(libraries: [String] = ["a", "b", "c"], mechanisms: [Mechanism] = [.vmept],
-                      hardening: [[Hardening]] = [[], [.stackProtector], [.boundsChecks], [.stackProtector, .boundsChecks]],
-                      budget: ExplorationSpace.Budget = .fractionOfBest(0.8)) -> ExplorationSpace {
-        ExplorationSpace(name: "synthetic", application: libraries[0], libraries: libraries, mechanisms: mechanisms,
-                         hardeningChoices: hardening, benchmark: benchmark, budget: budget)
+    static func space(
+        libraries: [String] = ["a", "b", "c"], mechanisms: [Mechanism] = [.vmept],
+        hardening: [[Hardening]] = [[], [.stackProtector], [.boundsChecks], [.stackProtector, .boundsChecks]],
+        budget: ExplorationSpace.Budget = .fractionOfBest(0.8)
+    ) -> ExplorationSpace {
+        ExplorationSpace(
+            name: "synthetic", application: libraries[0], libraries: libraries, mechanisms: mechanisms,
+            hardeningChoices: hardening, benchmark: benchmark, budget: budget)
     }
 
     static func configuration(_ mechanism: Mechanism, _ compartments: [([String], [Hardening])]) -> Configuration {
-        Configuration(mechanism: mechanism, compartments: compartments.map { Configuration.Compartment(libraries: $0.0, hardening: $0.1) })
+        Configuration(
+            mechanism: mechanism,
+            compartments: compartments.map { Configuration.Compartment(libraries: $0.0, hardening: $0.1) })
     }
 
     let order = SafetyOrder(mechanismOrder: ExplorationSpace.defaultMechanismOrder, libraries: ["a", "b", "c"])
@@ -29,11 +35,16 @@ import Testing
     }
 
     @Test func theSpaceEnumeratesEveryConfigurationOnce() {
-        for (mechanisms, hardening) in [([Mechanism.vmept], 4), ([.vmept, .intelMPK], 2), ([.fcalls, .intelMPK, .vmept], 3)] {
-            let space = Self.space(mechanisms: mechanisms, hardening: Array(Self.space().hardeningChoices.prefix(hardening)))
+        for (mechanisms, hardening) in [
+            ([Mechanism.vmept], 4), ([.vmept, .intelMPK], 2), ([.fcalls, .intelMPK, .vmept], 3)
+        ] {
+            let space = Self.space(
+                mechanisms: mechanisms, hardening: Array(Self.space().hardeningChoices.prefix(hardening)))
             let configurations = space.configurations()
             #expect(Set(configurations.map(\.id)).count == configurations.count)
-            #expect(configurations.count == SpaceParser.configurationCount(libraries: 3, mechanisms: mechanisms.count, hardening: hardening))
+            #expect(
+                configurations.count
+                    == SpaceParser.configurationCount(libraries: 3, mechanisms: mechanisms.count, hardening: hardening))
         }
         #expect(Self.space().configurations().count == 116)  // 4 + 3 x 16 + 64
     }
@@ -65,7 +76,8 @@ import Testing
 
     @Test func hardeningComparesLibraryByLibrary() {
         let plain = Self.configuration(.vmept, [(["a"], []), (["b", "c"], [.stackProtector])])
-        let more = Self.configuration(.vmept, [(["a"], [.boundsChecks]), (["b", "c"], [.stackProtector, .boundsChecks])])
+        let more = Self.configuration(
+            .vmept, [(["a"], [.boundsChecks]), (["b", "c"], [.stackProtector, .boundsChecks])])
         let other = Self.configuration(.vmept, [(["a"], [.stackProtector]), (["b", "c"], [.boundsChecks])])
         #expect(order.isSafer(more, than: plain))
         #expect(!order.isAtLeastAsSafe(other, as: plain) && !order.isAtLeastAsSafe(plain, as: other))
@@ -98,7 +110,10 @@ import Testing
 
     @Test func theLazyWalkPrunesAndFindsWhatMeasuringEverythingFinds() throws {
         // At 0.6x every configuration meets the budget: all are measured, the top is the candidate.
-        for (budget, prunes) in [(ExplorationSpace.Budget.fractionOfBest(0.8), true), (.fractionOfBest(0.9), true), (.fractionOfBest(0.6), false), (.absolute(85), true), (.absolute(200), true)] {
+        for (budget, prunes) in [
+            (ExplorationSpace.Budget.fractionOfBest(0.8), true), (.fractionOfBest(0.9), true),
+            (.fractionOfBest(0.6), false), (.absolute(85), true), (.absolute(200), true)
+        ] {
             let explorer = Explorer(space: Self.space(budget: budget))
             var measured: [Int] = []
             let lazy = explorer.run { node in
@@ -106,7 +121,8 @@ import Testing
                 return BenchmarkResult(figure: Self.synthetic(explorer.poset.nodes[node]))
             }
             #expect(measured.count == lazy.measuredCount && measured.count == lazy.measuredNow)
-            #expect(prunes ? measured.count < explorer.poset.nodes.count / 2 : measured.count == explorer.poset.nodes.count)
+            #expect(
+                prunes ? measured.count < explorer.poset.nodes.count / 2 : measured.count == explorer.poset.nodes.count)
             // Measuring everything: met nodes and the maximal met ones.
             let threshold = lazy.threshold ?? 0
             let met = Set(explorer.poset.nodes.indices.filter { Self.synthetic(explorer.poset.nodes[$0]) >= threshold })
@@ -138,9 +154,11 @@ import Testing
             return BenchmarkResult(figure: Self.synthetic(nodes[node]))
         }
         #expect(!measured.contains(where: cannot) && measured.contains { nodes[$0].mechanism == .vmept })
-        #expect(nodes.indices.filter(cannot).allSatisfy { result.verdicts[$0] == .unavailable("no protection keys here") })
+        #expect(
+            nodes.indices.filter(cannot).allSatisfy { result.verdicts[$0] == .unavailable("no protection keys here") })
         #expect(!result.candidates.contains(where: cannot) && !result.candidates.isEmpty)
-        let store = try? ResultStore(folder: NSTemporaryDirectory() + "flexos-unavailable-\(getpid())", space: explorer.space)
+        let store = try? ResultStore(
+            folder: NSTemporaryDirectory() + "flexos-unavailable-\(getpid())", space: explorer.space)
         let rows = store.map { ExplorationReport(result, store: $0).rows } ?? []
         #expect(rows.contains { $0.verdict == "not here" && $0.error == "no protection keys here" })
     }
@@ -152,16 +170,18 @@ import Testing
         let first = explorer.run { node in
             calls += 1
             let configuration = explorer.poset.nodes[node]
-            let measurement = configuration.compartments.count == 2 && configuration.compartments[0].libraries == ["a"]
+            let measurement =
+                configuration.compartments.count == 2 && configuration.compartments[0].libraries == ["a"]
                 ? BenchmarkResult.failed("it did not boot") : BenchmarkResult(figure: Self.synthetic(configuration))
             known[configuration.id] = measurement
             return measurement
         }
         let failed = explorer.poset.nodes.indices.filter { first.verdicts[$0] == .failed }
         #expect(!failed.isEmpty)
-        #expect(explorer.poset.nodes.indices.allSatisfy { node in
-            failed.allSatisfy { !explorer.poset.below[node].contains($0) } || first.verdicts[node] != .met
-        })
+        #expect(
+            explorer.poset.nodes.indices.allSatisfy { node in
+                failed.allSatisfy { !explorer.poset.below[node].contains($0) } || first.verdicts[node] != .met
+            })
         var again: [Int] = []
         let second = explorer.run(known: known) { node in
             again.append(node)
@@ -175,7 +195,11 @@ import Testing
 
     @Test func theReportAndThePictureNameEveryConfiguration() throws {
         let explorer = Explorer(space: Self.space())
-        let exploration = explorer.run { node in BenchmarkResult(figure: Self.synthetic(explorer.poset.nodes[node]), buildSeconds: 1, compiledLibraries: node == 0 ? ["a"] : []) }
+        let exploration = explorer.run { node in
+            BenchmarkResult(
+                figure: Self.synthetic(explorer.poset.nodes[node]), buildSeconds: 1,
+                compiledLibraries: node == 0 ? ["a"] : [])
+        }
         let store = try ResultStore(folder: NSTemporaryDirectory() + "/flexos-explore-\(getpid())", space: Self.space())
         defer { try? FileManager.default.removeItem(atPath: store.folder) }
         let report = ExplorationReport(exploration, store: store)
@@ -193,7 +217,10 @@ import Testing
         let space = try ExplorationSpace.load(path: repositoryRoot + "/Configs/spaces/kvstore.yaml")
         #expect(space.configurations().count >= 80)
         #expect(space.budget == .fractionOfBest(0.8))
-        #expect(FigureReader(pattern: space.benchmark.figure).figure(in: "SET: 40000.00 requests per second, p50=0.5 msec\nGET: 50000.00 requests per second, p50=0.4 msec\n") == 45000)
+        #expect(
+            FigureReader(pattern: space.benchmark.figure).figure(
+                in: "SET: 40000.00 requests per second, p50=0.5 msec\nGET: 50000.00 requests per second, p50=0.4 msec\n"
+            ) == 45000)
     }
 
     /// A space file is read like a conformation: a FIFO is refused at once, never waited on.
@@ -201,7 +228,9 @@ import Testing
         let fifo = NSTemporaryDirectory() + "/flexos-space-\(getpid()).yaml"
         #expect(mkfifo(fifo, 0o600) == 0)
         defer { unlink(fifo) }
-        #expect(throws: ExplorationError.space(file: fifo, line: nil, "cannot be read: not a regular file")) { try ExplorationSpace.load(path: fifo) }
+        #expect(throws: ExplorationError.space(file: fifo, line: nil, "cannot be read: not a regular file")) {
+            try ExplorationSpace.load(path: fifo)
+        }
     }
 
     static let validSpace = """
@@ -226,7 +255,10 @@ import Testing
         ("benchmark: {command: x, figure: \"(1)\", runs: 0}\n", "`runs` must be a whole number"),
         ("libraries: [net, net]\n", "named twice"),
         ("libraries: [\"../x\"]\n", "cannot name a library"),
-        ("libraries: [a, b, c, d, e, f, g, h]\nhardening: [[], [stack-protector], [bounds-checks], [stack-protector, bounds-checks]]\n", "at most 5000"),
+        (
+            "libraries: [a, b, c, d, e, f, g, h]\nhardening: [[], [stack-protector], [bounds-checks], [stack-protector, bounds-checks]]\n",
+            "at most 5000"
+        )
     ])
     func aBadSpaceFileSaysWhatToChange(change: String, message: String) {
         var lines = Self.validSpace.split(separator: "\n").map(String.init)
@@ -248,32 +280,37 @@ import Testing
     /// Six real configurations of the kvstore appliance, each built, booted and measured
     /// with redis-benchmark by `flexosctl explore`, as a user runs it; then run again,
     /// which resumes from the results and measures nothing.
-    @Test func aSmallRealExplorationOfTheKeyValueStore() throws {
+    @Test(.tags(.boot, .redis), .beyondTheUnitTier) func aSmallRealExplorationOfTheKeyValueStore() throws {
         _ = try requireKVM()
         let folder = testBuildFolder + "/explore-small"
         try? FileManager.default.removeItem(atPath: folder)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let space = folder + "/kvstore-small.yaml"
         try """
-            app: kvstore
-            libraries: [resp, kvstore]
-            mechanisms: [vmept]
-            hardening: [[], [stack-protector]]
-            benchmark:
-              ready: redis-cli -h {host} -p {port} PING
-              command: redis-benchmark -h {host} -p {port} -q -n 5000 -c 20 -t get
-              figure: 'GET: ([0-9.]+) requests per second'
-              unit: requests/s
-            budget: 1
-            """.write(toFile: space, atomically: true, encoding: .utf8)
+        app: kvstore
+        libraries: [resp, kvstore]
+        mechanisms: [vmept]
+        hardening: [[], [stack-protector]]
+        benchmark:
+          ready: redis-cli -h {host} -p {port} PING
+          command: redis-benchmark -h {host} -p {port} -q -n 5000 -c 20 -t get
+          figure: 'GET: ([0-9.]+) requests per second'
+          unit: requests/s
+        budget: 1
+        """.write(toFile: space, atomically: true, encoding: .utf8)
         let arguments = ["explore", space, "--results", folder + "/results", "--json"]
         let first = try Executables.run("flexosctl", arguments)
         #expect(first.status == 0, "\(first.errors)")
         let report = try JSONDecoder().decode(ExplorationReport.self, from: Data(first.output.utf8))
         #expect(report.configurations == 6 && report.measured == 6 && report.measuredNow == 6)
-        #expect(report.rows.allSatisfy { $0.verdict == "met" && ($0.figure ?? 0) > 100 }, "\(report.rows.map { ($0.id, $0.figure, $0.error) })")
+        #expect(
+            report.rows.allSatisfy { $0.verdict == "met" && ($0.figure ?? 0) > 100 },
+            "\(report.rows.map { ($0.id, $0.figure, $0.error) })")
         #expect(report.rows.filter(\.candidate).map(\.id) == ["vmept {resp: sp}{kvstore: sp}"])
-        for name in ["table.txt", "exploration.json", "poset.svg", "results.json", "configs/c006.yaml", "builds/c006/manifest.json"] {
+        for name in [
+            "table.txt", "exploration.json", "poset.svg", "results.json", "configs/c006.yaml",
+            "builds/c006/manifest.json"
+        ] {
             #expect(FileManager.default.fileExists(atPath: folder + "/results/" + name), "\(name)")
         }
         #expect(first.errors.contains("[6/6"))
@@ -283,7 +320,9 @@ import Testing
         #expect(resumed.rows.map(\.figure) == report.rows.map(\.figure))
         let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         let leftovers = processes.filter { pid in
-            (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")).map { String(decoding: $0, as: UTF8.self).contains(folder + "/results/builds") } ?? false
+            (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")).map {
+                String(decoding: $0, as: UTF8.self).contains(folder + "/results/builds")
+            } ?? false
         }
         #expect(leftovers.isEmpty, "image sets left running: \(leftovers)")
     }
@@ -293,7 +332,10 @@ import Testing
     @Test func aBenchmarkThatFloodsItsOutputIsCapped() throws {
         let path = NSTemporaryDirectory() + "flexos-flood-\(getpid()).txt"
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let status = try ShellCommand(command: "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo 'GET: 123 requests per second'", timeoutSeconds: 30).run(outputPath: path)
+        let status = try ShellCommand(
+            command: "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo 'GET: 123 requests per second'",
+            timeoutSeconds: 30
+        ).run(outputPath: path)
         #expect(status == 0)
         let text = ShellCommand.cappedOutput(path)
         #expect(text.utf8.count == 1 << 20)
@@ -307,7 +349,8 @@ import Testing
         let path = NSTemporaryDirectory() + "flexos-stubborn-\(getpid()).txt"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let status = try ShellCommand(command: "trap '' TERM; sleep 30", timeoutSeconds: 1).run(outputPath: path)
-        #expect(ShellCommand.describe(status) == "timed out, and was killed after it ignored SIGTERM", "status \(status)")
+        #expect(
+            ShellCommand.describe(status) == "timed out, and was killed after it ignored SIGTERM", "status \(status)")
         #expect(ShellCommand.describe(124) == "timed out")
     }
 

@@ -5,7 +5,7 @@ import Testing
 /// Replays every committed fuzz input (the seeds, the corpora libFuzzer grew, and every
 /// crash it found once fixed) through its target: what once crashed the monitor stays a
 /// test. Fuzz/README.md says how the corpora are grown.
-@Suite struct FuzzCorpusTests {
+@Suite(.tags(.boot), .beyondTheUnitTier) struct FuzzCorpusTests {
     static let fuzzFolder = repositoryRoot + "/Fuzz"
 
     /// The input files of `target` under Seeds/, Corpus/ and Crashes/.

@@ -7,7 +7,7 @@ import Toolchain
 /// Each hardening catches its class of bug: a test guest with that bug, built with the
 /// hardening, ends with a report that names the hardening and the code; built without
 /// it, the same guest runs to its end and says the bug went unnoticed.
-@Suite(.serialized) struct HardeningTests {
+@Suite(.serialized, .tags(.boot), .beyondTheUnitTier) struct HardeningTests {
     /// Boots `target` and returns how it ended and what it printed.
     private func run(_ target: String) throws -> (report: RunReport, console: String) {
         let (report, console) = try boot(try TestImages.build(target).folder)
@@ -80,7 +80,8 @@ import Toolchain
     @Test func exclusivityChecksKeepTheRuntimeCallsAndOtherBuildsDoNot() throws {
         let tools = try HostTools.locate()
         for (target, calls) in [("Tests/Guests/exclusivity-hardened.yaml", true), ("Tests/Guests/exclusivity", false)] {
-            let object = try TestImages.build(target).folder + "/obj/exclusivity.o"  // the two builds have folders of their own
+            // The two builds have folders of their own
+            let object = try TestImages.build(target).folder + "/obj/exclusivity.o"
             let undefined = try Executables.runTool(tools.nm, ["--undefined-only", object])
             #expect(undefined.contains("swift_beginAccess") == calls, "\(target)")
         }

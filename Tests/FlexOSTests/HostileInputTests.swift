@@ -4,13 +4,14 @@ import Conformation
 import Foundation
 import GuestImage
 import KVM
-@testable import Monitor
 import Testing
+
+@testable import Monitor
 
 /// What an attacker hands the monitor: numbers near 2^64 in guest memory, images and
 /// manifests, sizes and durations, FIFOs instead of files, names that would inject code.
 /// Each of these once killed flexosd; each must now be refused or reported.
-@Suite struct HostileInputTests {
+@Suite(.tags(.boot), .beyondTheUnitTier) struct HostileInputTests {
     // MARK: - Sizes and durations from command lines and requests
 
     @Test func durationsThatDoNotFitARunAreRefused() {
@@ -51,26 +52,36 @@ import Testing
         let built = try TestImages.build("Guest/Apps/hello")
         let folder = NSTemporaryDirectory() + "flexos-manifest-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: built.image, toPath: folder + "/" + URL(fileURLWithPath: built.image).lastPathComponent)
-        var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: built.folder + "/manifest.json"))) as! [String: Any]
+        try FileManager.default.copyItem(
+            atPath: built.image, toPath: folder + "/" + URL(fileURLWithPath: built.image).lastPathComponent)
+        var manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: built.folder + "/manifest.json"))) as! [String: Any]
         edit(&manifest)
         try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: folder + "/manifest.json"))
         return folder
     }
 
     func launchRefusal(_ path: String) -> String {
-        do { _ = try ImageSet.open(path); return "accepted" } catch { return error.description }
+        do {
+            _ = try ImageSet.open(path)
+            return "accepted"
+        } catch { return error.description }
     }
 
     @Test func manifestRegionsThatWrapOrLeaveGuestMemoryAreRefused() throws {
-        for (start, size) in [(UInt64(0x40_0000), UInt64.max), (UInt64.max - 4095, UInt64(8192)), (UInt64(1) << 47, UInt64(4096))] {
+        for (start, size) in [
+            (UInt64(0x40_0000), UInt64.max), (UInt64.max - 4095, UInt64(8192)), (UInt64(1) << 47, UInt64(4096))
+        ] {
             let folder = try editedManifest { manifest in
                 var runtime = manifest["runtime"] as! [[String: Any]]
                 runtime[0]["start"] = NSNumber(value: start)
                 runtime[0]["size"] = NSNumber(value: size)
                 manifest["runtime"] = runtime
             }
-            #expect(launchRefusal(folder).contains("lies outside the image and shared areas"), "start \(start) size \(size)")
+            #expect(
+                launchRefusal(folder).contains("lies outside the image and shared areas"), "start \(start) size \(size)"
+            )
         }
     }
 
@@ -98,7 +109,7 @@ import Testing
         let cases: [([[String: String]], String)] = [
             ([["kind": "disk", "library": "hello"]], "is not one the monitor provides"),
             ([["kind": "net", "library": "nosuchlibrary"]], "belongs to unknown library"),
-            ([["kind": "net", "library": "hello"], ["kind": "net", "library": "hello"]], "more than one network device"),
+            ([["kind": "net", "library": "hello"], ["kind": "net", "library": "hello"]], "more than one network device")
         ]
         for (devices, message) in cases {
             let folder = try editedManifest { $0["devices"] = devices }
@@ -148,7 +159,8 @@ import Testing
     @Test func namesThatWouldInjectCodeAreRefused() {
         let injected = "compartments:\n- \"comp1\\n}\\nfunc evil() {\":\n  mechanism: vmept\n  default: True\n"
         #expect(throws: ConformationError.self) { try Conformation.parse(yaml: injected, name: "x") }
-        let library = "compartments:\n- comp1:\n  mechanism: vmept\n  default: True\nlibraries:\n- \"lib\\nevil\": comp1\n"
+        let library =
+            "compartments:\n- comp1:\n  mechanism: vmept\n  default: True\nlibraries:\n- \"lib\\nevil\": comp1\n"
         #expect(throws: ConformationError.self) { try Conformation.parse(yaml: library, name: "x") }
         let good = "compartments:\n- comp1:\n  mechanism: vmept\n  default: True\n"
         #expect(throws: ConformationError.self) { try Conformation.parse(yaml: good, name: "bad\nname") }
@@ -160,12 +172,18 @@ import Testing
     @Test func aPanicLineNoSourceFileHasIsDroppedNotTrappedOn() throws {
         let memory = try GuestMemory(name: "flexos-test-hypercall", size: 1 << 20)
         let range: Range<UInt64> = 0x10_0000..<0x20_0000
-        let space = GuestAddressSpace(slots: [.init(range: range, memory: memory, offset: 0)],
-                                      mapped: [GuestRegion(kind: .heap, range: range, permissions: .readWrite)])
-        let handler = HypercallHandler(space: space, console: ConsoleRing(host: memory.base, bytes: 4096), compartmentCount: 1) { _ in }
+        let space = GuestAddressSpace(
+            slots: [.init(range: range, memory: memory, offset: 0)],
+            mapped: [GuestRegion(kind: .heap, range: range, permissions: .readWrite)])
+        let handler = HypercallHandler(
+            space: space, console: ConsoleRing(host: memory.base, bytes: 4096), compartmentCount: 1
+        ) { _ in }
         try space.pointer(0x10_1000, length: 5, writable: true).copyMemory(from: Array("hello".utf8), byteCount: 5)
         for line in [UInt64(1) << 63, .max] {
-            try space.write(flexos_hc_panic(message: 0x10_1000, message_length: 5, file: 0, file_length: 0, line: line, code_address: 0), at: 0x10_2000)
+            try space.write(
+                flexos_hc_panic(
+                    message: 0x10_1000, message_length: 5, file: 0, file_length: 0, line: line, code_address: 0),
+                at: 0x10_2000)
             #expect(handler.handle(.panic, argument: 0x10_2000) == .panic(message: "hello", file: nil, line: nil))
         }
         #expect(handler.handle(.exit, argument: .max - 3) != .resume)
@@ -176,11 +194,15 @@ import Testing
         defer { vmLock.unlock() }
         let hypervisor = try requireKVM()
         let set = try ImageSet.open(try TestImages.build("Guest/Apps/hello").folder)
-        let layout = try ImageSetLayout(image: set.image, manifest: set.manifest, memory: 4 << 20, sharedMemory: 1 << 20)
+        let layout = try ImageSetLayout(
+            image: set.image, manifest: set.manifest, memory: 4 << 20, sharedMemory: 1 << 20)
         let shared = try GuestMemory(name: "flexos-test-shared", size: 1 << 20)
-        let machine = try CompartmentMachine(hypervisor: hypervisor, setName: "t", imageSet: layout, index: 0, image: set.image, shared: shared, applicationCompartment: 0)
-        let analyzer = FaultAnalyzer(compartment: layout.compartments[0], imageSet: layout, pageTables: machine.pageTables,
-                                     space: machine.addressSpace, symbolizer: Symbolizer(image: set.image), exports: [])
+        let machine = try CompartmentMachine(
+            hypervisor: hypervisor, setName: "t", imageSet: layout, index: 0, image: set.image, shared: shared,
+            applicationCompartment: 0)
+        let analyzer = FaultAnalyzer(
+            compartment: layout.compartments[0], imageSet: layout, pageTables: machine.pageTables,
+            space: machine.addressSpace, symbolizer: Symbolizer(image: set.image), exports: [])
         let top = layout.compartments[0].stack.upperBound - 16
         // A `ret` through a smashed stack: the words at RSP and at the frame pointer are 0.
         try machine.addressSpace.write(UInt64(0), at: top)
@@ -189,7 +211,8 @@ import Testing
         for rip in [set.image.entry, set.image.entry + 1, heap, 0, .max] {
             for rbp in [UInt64.max - 7, .max, top, 0] {
                 for cr2 in [VCPUState.noPageFault, 0, 0xDEAD_0000, .max] {
-                    var regs = kvm_regs(), sregs = kvm_sregs()
+                    var regs = kvm_regs()
+                    var sregs = kvm_sregs()
                     regs.rip = rip
                     regs.rsp = top
                     regs.rbp = rbp
@@ -216,7 +239,9 @@ import Testing
         #expect(!console.text.contains("the bogus call returned"))
         // The caller, whose request it was, ends; the callee was not made to panic.
         #expect(report.outcome == "panicked")
-        #expect(report.message?.contains("guest panic in compartment comp1: a gate call was refused") == true, "\(report.message ?? "")")
+        #expect(
+            report.message?.contains("guest panic in compartment comp1: a gate call was refused") == true,
+            "\(report.message ?? "")")
     }
 
     @Test func readingAddressZeroIsAPageFault() throws {
@@ -236,10 +261,15 @@ import Testing
     @Test func aStormOfRandomHypercallsEndsInAReport() throws {
         // A million well-formed calls in random order (40 µs each), then garbage.
         let (report, console) = try boot(try TestImages.build("Tests/Guests/hypercallstorm").folder, timeout: 600)
-        #expect(console.text.contains("1000000 well-formed hypercalls served"), "\(report.outcome): \(report.message ?? "")")
+        #expect(
+            console.text.contains("1000000 well-formed hypercalls served"), "\(report.outcome): \(report.message ?? "")"
+        )
         // Garbage ends the run the way the guest's last call deserves, never the monitor.
-        #expect(["faulted", "panicked", "exited"].contains(report.outcome), "\(report.outcome): \(report.message ?? "")")
-        if let fault = report.fault { #expect(fault.kind == .badHypercall || fault.kind == .pageFault, "\(fault.summary)") }
+        #expect(
+            ["faulted", "panicked", "exited"].contains(report.outcome), "\(report.outcome): \(report.message ?? "")")
+        if let fault = report.fault {
+            #expect(fault.kind == .badHypercall || fault.kind == .pageFault, "\(fault.summary)")
+        }
     }
 
     @Test func aFloodOfWakesCostsTheSleeperNothing() throws {
@@ -272,10 +302,13 @@ import Testing
         var options = LaunchOptions()
         // Once confined, the thread asks for something its filter does not allow.
         options.onConfinedVCPUThread = { _ = getppid() }
-        let run = try ImageSetRun(try ImageSet.open(try TestImages.build("Guest/Apps/hello").folder), options: options,
-                                  hypervisor: try requireKVM(), console: CapturedConsole())
+        let run = try ImageSetRun(
+            try ImageSet.open(try TestImages.build("Guest/Apps/hello").folder), options: options,
+            hypervisor: try requireKVM(), console: CapturedConsole())
         let report = run.wait(timeout: 20)
         #expect(report.outcome == "failed")
-        #expect(report.message?.contains("made system call 110 (getppid), which its seccomp filter forbids") == true, "\(report.message ?? "")")
+        #expect(
+            report.message?.contains("made system call 110 (getppid), which its seccomp filter forbids") == true,
+            "\(report.message ?? "")")
     }
 }

@@ -4,7 +4,7 @@ import Testing
 
 /// `flexosctl hosts`: libvirt's fake host (test:///default, no daemon), a real libvirtd on
 /// this machine, and the /dev/kvm probe when no libvirtd answers.
-@Suite(.serialized) struct HostsTests {
+@Suite(.serialized, .tags(.qemu), .beyondTheUnitTier) struct HostsTests {
     static func hosts(_ arguments: [String]) throws -> [HostDescription] {
         let result = try Executables.run("flexosctl", ["hosts", "--json"] + arguments)
         guard result.status == 0 else { throw TestFailure("flexosctl hosts failed: \(result.errors)") }
@@ -14,16 +14,20 @@ import Testing
     /// The test driver's host is an i686 with 16 CPUs and 3 GiB: it can run no image set.
     @Test func libvirtsTestHostIsReadAndRunsNothing() throws {
         let host = try #require(try Self.hosts(["--connect", "test:///default"]).first)
-        #expect(host.source == .libvirt && host.architecture == "i686" && host.cpus == 16 && host.memoryBytes == 3 << 30)
+        #expect(
+            host.source == .libvirt && host.architecture == "i686" && host.cpus == 16 && host.memoryBytes == 3 << 30)
         #expect(!host.localKVM)
         #expect(host.mechanisms.map(\.mechanism) == ["fcalls", "vmept", "intel-mpk"])
         #expect(host.mechanisms.allSatisfy { $0.engine == nil && $0.reason.contains("this host is i686") })
     }
 
     @Test func aHostThatDoesNotAnswerIsAnErrorNamingIt() throws {
-        let result = try Executables.run("flexosctl", ["hosts", "--connect", "qemu+unix:///system?socket=/nonexistent/sock"])
+        let result = try Executables.run(
+            "flexosctl", ["hosts", "--connect", "qemu+unix:///system?socket=/nonexistent/sock"])
         #expect(result.status == 1)
-        #expect(result.errors.contains("cannot connect to qemu+unix:///system?socket=/nonexistent/sock"), "\(result.errors)")
+        #expect(
+            result.errors.contains("cannot connect to qemu+unix:///system?socket=/nonexistent/sock"), "\(result.errors)"
+        )
     }
 
     /// With no libvirtd, this machine is still described, from flexosd's own probe, and
@@ -48,12 +52,15 @@ import Testing
         #expect(host.hypervisors.contains { $0.type == "kvm" && $0.protectionKeys == false })
         #expect(host.hypervisors.contains { $0.type == "qemu" && $0.protectionKeys == true })
         let mpk = try #require(host.mechanisms.first { $0.mechanism == "intel-mpk" })
-        #expect(mpk.engine == "flexosd's QEMU engine (TCG, PKU emulated)" && mpk.reason.contains("KVM here offers no protection keys"))
+        #expect(
+            mpk.engine == "flexosd's QEMU engine (TCG, PKU emulated)"
+                && mpk.reason.contains("KVM here offers no protection keys"))
         let text = try Executables.run("flexosctl", ["hosts"]).output
         #expect(text.contains("intel-mpk  yes, flexosd's QEMU engine (TCG, PKU emulated)"), "\(text)")
         let folder = NSTemporaryDirectory() + "hosts-build-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let build = try Executables.run("flexosctl", ["build", "--host", "qemu:///system", "Configs/example-vmept2.yaml", "--output", folder, "-q"])
+        let build = try Executables.run(
+            "flexosctl", ["build", "--host", "qemu:///system", "Configs/example-vmept2.yaml", "--output", folder, "-q"])
         #expect(build.status == 0, "\(build.errors)")
         try Self.anExportedDomainBootsOnThisLibvirtd()
     }
@@ -63,7 +70,8 @@ import Testing
     static func anExportedDomainBootsOnThisLibvirtd() throws {
         let folder = try export("Configs/example-mpk2.yaml")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let create = try Executables.runProgram("/usr/bin/virsh", ["-c", "qemu:///system", "create", folder + "/domain.xml"])
+        let create = try Executables.runProgram(
+            "/usr/bin/virsh", ["-c", "qemu:///system", "create", folder + "/domain.xml"])
         #expect(create.status == 0, "\(create.errors)")
         let deadline = Date().addingTimeInterval(120)
         var report = ""
@@ -91,10 +99,18 @@ import Testing
     @Test func anExportedDomainIsWhatLibvirtAccepts() throws {
         let folder = try Self.export("Configs/example-mpk2.yaml")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let define = try Executables.runProgram("/usr/bin/virsh", ["-c", "test:///default", "define \(folder)/domain.xml; dumpxml flexos-example-mpk2"])
+        let define = try Executables.runProgram(
+            "/usr/bin/virsh", ["-c", "test:///default", "define \(folder)/domain.xml; dumpxml flexos-example-mpk2"])
         #expect(define.status == 0, "\(define.errors)")
-        #expect(define.output.contains("<kernel>\(folder)/qemu-shim.elf</kernel>") && define.output.contains("mode='maximum'"), "\(define.output)")
-        let vmept = try Executables.run("flexosctl", ["export", "--libvirt", try TestImages.build("Configs/example-vmept2.yaml").folder, "--output", folder + "/vmept"])
+        #expect(
+            define.output.contains("<kernel>\(folder)/qemu-shim.elf</kernel>")
+                && define.output.contains("mode='maximum'"), "\(define.output)")
+        let vmept = try Executables.run(
+            "flexosctl",
+            [
+                "export", "--libvirt", try TestImages.build("Configs/example-vmept2.yaml").folder, "--output",
+                folder + "/vmept"
+            ])
         #expect(vmept.status == 1 && vmept.errors.contains("vmept needs a VM per compartment"), "\(vmept.errors)")
     }
 
@@ -102,9 +118,13 @@ import Testing
     /// naming its compartments and the reason.
     @Test func buildRefusesWhatTheHostCannotEnforceBeforeCompiling() throws {
         let folder = NSTemporaryDirectory() + "hosts-refused-\(getpid())"
-        let result = try Executables.run("flexosctl", ["build", "--host", "test:///default", "Configs/example-vmept2.yaml", "--output", folder])
+        let result = try Executables.run(
+            "flexosctl", ["build", "--host", "test:///default", "Configs/example-vmept2.yaml", "--output", folder])
         #expect(result.status == 1)
-        #expect(result.errors.contains("test:///default cannot enforce vmept, which compartments comp1, comp2 of example-vmept2 need: image sets are x86-64; this host is i686"), "\(result.errors)")
+        #expect(
+            result.errors.contains(
+                "test:///default cannot enforce vmept, which compartments comp1, comp2 of example-vmept2 need: image sets are x86-64; this host is i686"
+            ), "\(result.errors)")
         #expect(!FileManager.default.fileExists(atPath: folder))
     }
 }
@@ -139,7 +159,9 @@ final class Libvirtd {
         }
     }
 
-    static func answers() -> Bool { (try? Executables.runProgram("/usr/bin/virsh", ["-c", "qemu:///system", "version"]).status) == 0 }
+    static func answers() -> Bool {
+        (try? Executables.runProgram("/usr/bin/virsh", ["-c", "qemu:///system", "version"]).status) == 0
+    }
 
     /// SIGTERM, then SIGKILL after 5 s (a process spawned from a test's thread may have
     /// SIGTERM blocked).

@@ -10,14 +10,19 @@ final class KeyValueServer {
     let run: ImageSetRun
     let port: UInt16
 
-    init(_ target: String, memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory,
-         clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout) throws {
+    init(
+        _ target: String, memory: UInt64 = ImageSetLayout.defaultMemory,
+        sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory,
+        clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
+    ) throws {
         let folder = try TestImages.build(target).folder
         vmLock.lock()
         do {
-            let options = LaunchOptions(memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")],
-                                        clientIdleTimeout: clientIdleTimeout)
-            run = try ImageSetRun(try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole())
+            let options = LaunchOptions(
+                memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")],
+                clientIdleTimeout: clientIdleTimeout)
+            run = try ImageSetRun(
+                try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole())
         } catch {
             vmLock.unlock()
             throw error
@@ -53,7 +58,8 @@ enum Redis {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
-        let output = Pipe(), feed = Pipe()
+        let output = Pipe()
+        let feed = Pipe()
         process.standardOutput = output
         process.standardError = output
         process.standardInput = input == nil ? FileHandle.nullDevice : feed
@@ -84,7 +90,9 @@ final class RawConnection {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else {
             let code = errno
@@ -136,22 +144,26 @@ final class RawConnection {
 /// The FlexOS Redis layouts (Configs/kvstore-*.yaml): every one must serve real clients.
 let keyValueConformations = [
     "Configs/kvstore-fcalls.yaml", "Configs/kvstore-net-vmept2.yaml", "Configs/kvstore-parser-vmept2.yaml",
-    "Configs/kvstore-vmept3.yaml", "Configs/kvstore-fcalls-hardened.yaml", "Configs/kvstore-parser-vmept2-hardened.yaml",
-    "Configs/kvstore-vmept3-hardened.yaml",
+    "Configs/kvstore-vmept3.yaml", "Configs/kvstore-fcalls-hardened.yaml",
+    "Configs/kvstore-parser-vmept2-hardened.yaml",
+    "Configs/kvstore-vmept3-hardened.yaml"
 ]
 
-@Suite(.serialized) struct KeyValueApplianceTests {
+@Suite(.serialized, .tags(.boot, .redis), .beyondTheUnitTier) struct KeyValueApplianceTests {
     /// Each command redis-cli sends, and what Redis answers (redis-cli's plain output: an
     /// error is followed by an empty line; nil prints as an empty line; "*" is not checked).
     static let script: [(command: String, reply: String)] = [
         ("PING", "PONG"), ("ECHO hello", "hello"),
         ("SET k1 v1", "OK"), ("GET k1", "v1"), ("SET k1 v2 XX", "OK"), ("SET k1 v3 NX", ""), ("GET k1", "v2"),
-        ("SET k2 v EX 100", "OK"), ("TTL k2", "100"), ("SET k3 v PX 100000", "OK"), ("EXPIRE k1 50", "1"), ("TTL k1", "50"),
+        ("SET k2 v EX 100", "OK"), ("TTL k2", "100"), ("SET k3 v PX 100000", "OK"), ("EXPIRE k1 50", "1"),
+        ("TTL k1", "50"),
         ("TTL nokey", "-2"), ("EXISTS k1 k2 nokey", "2"), ("DEL k1 nokey", "1"), ("GET k1", ""),
-        ("INCR n", "1"), ("INCRBY n 41", "42"), ("DECR n", "41"), ("INCR k2", "ERR value is not an integer or out of range"),
+        ("INCR n", "1"), ("INCRBY n 41", "42"), ("DECR n", "41"),
+        ("INCR k2", "ERR value is not an integer or out of range"),
         ("APPEND s abc", "3"), ("APPEND s def", "6"), ("STRLEN s", "6"),
         ("MSET a 1 b 2", "OK"), ("MGET a b nokey", "1\n2\n"),
-        ("RPUSH l x y z", "3"), ("LPUSH l w", "4"), ("LLEN l", "4"), ("LRANGE l 0 -1", "w\nx\ny\nz"), ("LPOP l", "w"), ("RPOP l", "z"),
+        ("RPUSH l x y z", "3"), ("LPUSH l w", "4"), ("LLEN l", "4"), ("LRANGE l 0 -1", "w\nx\ny\nz"), ("LPOP l", "w"),
+        ("RPOP l", "z"),
         ("GET l", "WRONGTYPE Operation against a key holding the wrong kind of value"),
         ("SADD set a b c a", "3"), ("SCARD set", "3"), ("SPOP set", nil), ("SCARD set", "2"),
         ("HSET h f1 v1 f2 v2", "2"), ("HGET h f2", "v2"), ("HGET h nofield", ""),
@@ -159,7 +171,7 @@ let keyValueConformations = [
         ("SELECT 0", "OK"), ("SELECT 1", "ERR DB index is out of range"), ("CONFIG GET appendonly", "appendonly\nno"),
         ("CLIENT SETNAME tester", "OK"), ("COMMAND", ""), ("DBSIZE", "10"),
         ("FROBNICATE x", "ERR unknown command 'FROBNICATE', with args beginning with: 'x'"),
-        ("FLUSHALL", "OK"), ("DBSIZE", "0"),
+        ("FLUSHALL", "OK"), ("DBSIZE", "0")
     ].map { command, reply in
         guard let reply else { return (command, "*") }
         return (command, reply.hasPrefix("ERR") || reply.hasPrefix("WRONGTYPE") ? reply + "\n" : reply)
@@ -169,7 +181,8 @@ let keyValueConformations = [
     func everyCommandRoundTripsThroughRedisCLI(_ conformation: String) throws {
         let server = try KeyValueServer(conformation)
         defer { server.stop() }
-        let output = try server.cliText([], input: KeyValueApplianceTests.script.map(\.command).joined(separator: "\n") + "\n")
+        let output = try server.cliText(
+            [], input: KeyValueApplianceTests.script.map(\.command).joined(separator: "\n") + "\n")
         var lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for (command, reply) in KeyValueApplianceTests.script {
             let expected = reply.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -191,7 +204,8 @@ let keyValueConformations = [
         defer { server.stop() }
         var pipeline = ""
         for index in 0..<10_000 {
-            let key = "key:\(index)", value = "value-\(index)"
+            let key = "key:\(index)"
+            let value = "value-\(index)"
             pipeline += "*3\r\n$3\r\nSET\r\n$\(key.utf8.count)\r\n\(key)\r\n$\(value.utf8.count)\r\n\(value)\r\n"
         }
         let piped = try server.cliText(["--pipe"], input: pipeline)
@@ -211,8 +225,13 @@ let keyValueConformations = [
     func twoHundredConcurrentClients(_ conformation: String) throws {
         let server = try KeyValueServer(conformation)
         defer { server.stop() }
-        let output = String(decoding: try Redis.run("redis-benchmark", ["-p", "\(server.port)", "-c", "200", "-n", "4000", "-t", "set,get", "-q"]), as: UTF8.self)
-        let results = output.split(separator: "\r").flatMap { $0.split(separator: "\n") }.filter { $0.contains("requests per second") }
+        let output = String(
+            decoding: try Redis.run(
+                "redis-benchmark", ["-p", "\(server.port)", "-c", "200", "-n", "4000", "-t", "set,get", "-q"]),
+            as: UTF8.self)
+        let results = output.split(separator: "\r").flatMap { $0.split(separator: "\n") }.filter {
+            $0.contains("requests per second")
+        }
         #expect(results.count == 2, "\(output)")
         #expect(!output.contains("Error"), "\(output)")
         let network = try #require(server.run.inspect().compactMap(\.network).first)
@@ -231,13 +250,16 @@ let keyValueConformations = [
         let malformed: [(String, String)] = [
             ("*1\r\n$2147483648\r\n", "invalid bulk length"), ("*2\r\n$-5\r\nab\r\n", "invalid bulk length"),
             ("*1\r\n$abc\r\n", "invalid bulk length"), ("*99999999999\r\n", "invalid multibulk length"),
-            ("*2\r\n$3\r\nGET\r\nxx\r\n", "expected '$'"), (String(repeating: "x", count: 70_000), "too big inline request"),
+            ("*2\r\n$3\r\nGET\r\nxx\r\n", "expected '$'"),
+            (String(repeating: "x", count: 70_000), "too big inline request")
         ]
         for (request, error) in malformed {
             let client = try RawConnection(port: server.port)
             client.send(request)
             let answer = client.read()
-            #expect(answer.text == "-ERR Protocol error: \(error)\r\n" && answer.closed, "\(request.prefix(30).debugDescription) in \(conformation)")
+            #expect(
+                answer.text == "-ERR Protocol error: \(error)\r\n" && answer.closed,
+                "\(request.prefix(30).debugDescription) in \(conformation)")
         }
         // Garbage, then gone before any reply; a command cut in half; a large reply never read.
         try RawConnection(port: server.port).send((0..<4096).map { _ in UInt8.random(in: 0...255) })
@@ -257,7 +279,9 @@ let keyValueConformations = [
         defer { server.stop() }
         let value = String(repeating: "v", count: 65536)
         var pipeline = ""
-        for index in 0..<200 { pipeline += "*3\r\n$3\r\nSET\r\n$\("k\(index)".utf8.count)\r\nk\(index)\r\n$65536\r\n\(value)\r\n" }
+        for index in 0..<200 {
+            pipeline += "*3\r\n$3\r\nSET\r\n$\("k\(index)".utf8.count)\r\nk\(index)\r\n$65536\r\n\(value)\r\n"
+        }
         let piped = try server.cliText(["--pipe"], input: pipeline)
         #expect(piped.contains("OOM command not allowed when used memory > 'maxmemory'."), "\(piped.suffix(300))")
         #expect(try server.cliText(["PING"]) == "PONG\n")
@@ -292,7 +316,8 @@ let keyValueConformations = [
         let folder = try TestImages.build("Guest/Apps/hello").folder
         let options = LaunchOptions(listen: [try ListenAddress.parse("127.0.0.1:0")])
         #expect {
-            _ = try ImageSetRun(try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole())
+            _ = try ImageSetRun(
+                try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole())
         } throws: { error in
             "\(error)".contains("it has no network device (no library of it declares `devices: [net]`)")
         }

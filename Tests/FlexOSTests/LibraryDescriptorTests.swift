@@ -2,12 +2,15 @@ import Foundation
 import Testing
 import Toolchain
 
-@Suite struct LibraryDescriptorTests {
+@Suite(.tags(.unit)) struct LibraryDescriptorTests {
     @Test func parsesAnExportDeclaration() throws {
-        let export = try ExportSignature.parse("lib_func(callback: FlexOSExport, buffer: UnsafeMutablePointer<CChar>, pairs: Dictionary<Int, Int>) -> Int32").get()
+        let export = try ExportSignature.parse(
+            "lib_func(callback: FlexOSExport, buffer: UnsafeMutablePointer<CChar>, pairs: Dictionary<Int, Int>) -> Int32"
+        ).get()
         #expect(export.name == "lib_func")
         #expect(export.parameters.map(\.label) == ["callback", "buffer", "pairs"])
-        #expect(export.parameters.map(\.type) == ["FlexOSExport", "UnsafeMutablePointer<CChar>", "Dictionary<Int, Int>"])
+        #expect(
+            export.parameters.map(\.type) == ["FlexOSExport", "UnsafeMutablePointer<CChar>", "Dictionary<Int, Int>"])
         #expect(export.result == "Int32")
         #expect(try ExportSignature.parse("empty()").get().parameters.isEmpty)
         #expect(try ExportSignature.parse("empty() -> Void").get().result == nil)
@@ -23,7 +26,7 @@ import Toolchain
         ("f(a: Int) {}\nfunc evil() {", "must be `label: Type`"),
         ("f(a: Int32\n}) -> Int", "must be `label: Type`"),
         ("f() -> Int\nimport Evil", "is not a result type"),
-        ("f(a: \"x\")", "must be `label: Type`"),
+        ("f(a: \"x\")", "must be `label: Type`")
     ])
     func refusesABadDeclaration(text: String, message: String) {
         switch ExportSignature.parse(text) {
@@ -40,7 +43,9 @@ import Toolchain
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try "name: disky\ndevices: [disk]\n".write(toFile: folder + "/library.yaml", atomically: true, encoding: .utf8)
         try "".write(toFile: folder + "/disky.swift", atomically: true, encoding: .utf8)
-        #expect { try LibraryDescriptor.load(directory: folder) } throws: { "\($0)".contains("the monitor provides: net") }
+        #expect { try LibraryDescriptor.load(directory: folder) } throws: {
+            "\($0)".contains("the monitor provides: net")
+        }
     }
 
     @Test func loadsTheExampleLibrary() throws {
@@ -53,7 +58,9 @@ import Toolchain
 
     @Test func namesTheFoldersItSearchedForAnUnknownLibrary() {
         #expect { try SourceTree(root: repositoryRoot).library("nosuchlibrary") } throws: { error in
-            "\(error)".contains("unknown library nosuchlibrary: no folder nosuchlibrary with a library.yaml in \(repositoryRoot)/Guest/Libraries")
+            "\(error)".contains(
+                "unknown library nosuchlibrary: no folder nosuchlibrary with a library.yaml in \(repositoryRoot)/Guest/Libraries"
+            )
         }
     }
 }

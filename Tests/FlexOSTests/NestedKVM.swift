@@ -14,13 +14,17 @@ enum NestedKVM {
 
     /// Runs each of `commands` in one nested boot with `executables` (and their shared
     /// libraries) and `files` inside; returns what each printed and its exit status.
-    static func run(_ commands: [String], executables: [String], files: [String], timeout: Int = 240) throws -> [Result] {
+    static func run(_ commands: [String], executables: [String], files: [String], timeout: Int = 240) throws -> [Result]
+    {
         let output = NSTemporaryDirectory() + "flexos-nested-results-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: output) }
-        let arguments = ["--timeout", "\(timeout)", "--output", output]
+        let arguments =
+            ["--timeout", "\(timeout)", "--output", output]
             + executables.flatMap { ["--executable", $0] } + files.flatMap { ["--include", $0] } + ["--"] + commands
         let script = try Executables.runProgram(repositoryRoot + "/scripts/nested-kvm", arguments)
-        guard script.status == 0 else { throw TestFailure("scripts/nested-kvm failed (status \(script.status)): \(script.errors)") }
+        guard script.status == 0 else {
+            throw TestFailure("scripts/nested-kvm failed (status \(script.status)): \(script.errors)")
+        }
         return try commands.indices.map { index in
             let base = output + "/\(index + 1)"
             let read = { (suffix: String) in try String(contentsOfFile: base + suffix, encoding: .utf8) }

@@ -6,7 +6,7 @@ import Testing
 /// these run on the nested KVM of scripts/nested-kvm (kvm-amd inside QEMU's TCG, which
 /// emulates PKU). The keys are enforced by the emulation there, but the code path is the
 /// one a host with PKU runs. Every check reads one command of a single boot.
-@Suite struct NestedKVMTests {
+@Suite(.tags(.qemu, .redis), .beyondTheUnitTier) struct NestedKVMTests {
     /// What each command printed, by name: one boot for the whole suite (about 20 s of TCG).
     private static let batch: Result<[String: NestedKVM.Result], any Error> = Result { try runBatch() }
 
@@ -14,37 +14,51 @@ import Testing
 
     /// The commands, by name: `flexosd launch --json` of image sets, and a daemon session.
     private static func commands() throws -> [(name: String, command: String)] {
-        let flexosd = Executables.folder + "/flexosd", flexosctl = Executables.folder + "/flexosctl"
+        let flexosd = Executables.folder + "/flexosd"
+        let flexosctl = Executables.folder + "/flexosctl"
         var commands: [(String, String)] = []
-        for target in ["Configs/example-mpk2.yaml", "Configs/example-mpk3.yaml", "Configs/example-unshared-mpk2.yaml",
-                       "Configs/example-fcalls.yaml", "Configs/example-vmept2.yaml", "Configs/example-unshared-vmept2.yaml",
-                       "Tests/Guests/mpkhostile-mpk2.yaml", "Tests/Guests/mpkgatejump-mpk2.yaml", "Tests/Guests/mpkforge-mpk2.yaml",
-                       "Tests/Guests/mpkcanary-mpk2.yaml", "Tests/Guests/fault"] {
+        for target in [
+            "Configs/example-mpk2.yaml", "Configs/example-mpk3.yaml", "Configs/example-unshared-mpk2.yaml",
+            "Configs/example-fcalls.yaml", "Configs/example-vmept2.yaml", "Configs/example-unshared-vmept2.yaml",
+            "Tests/Guests/mpkhostile-mpk2.yaml", "Tests/Guests/mpkgatejump-mpk2.yaml",
+            "Tests/Guests/mpkforge-mpk2.yaml",
+            "Tests/Guests/mpkcanary-mpk2.yaml", "Tests/Guests/fault"
+        ] {
             commands.append((target, "\(flexosd) launch --json --timeout 60s \(try TestImages.build(target).folder)"))
         }
         let ticker = try TestImages.build("Tests/Guests/ticker-mpk2.yaml").folder
         let control = flexosctl
         // The daemon launches an intel-mpk set through the API; inspect shows its keys.
-        commands.append(("daemon", "export FLEXOSD_SOCKET=\(socket); \(flexosd) serve 2>/tmp/flexosd.log & daemon=$!; "
-            + "for i in $(seq 100); do [ -S \(socket) ] && break; sleep 0.1; done; "
-            + "\(control) launch \(ticker) --name ticker --json >/dev/null && sleep 1 && "
-            + "\(control) inspect compartments ticker --json && \(control) inspect compartments ticker >&2 && "
-            + "\(control) stop ticker >/dev/null; kill $daemon; wait"))
+        commands.append(
+            (
+                "daemon",
+                "export FLEXOSD_SOCKET=\(socket); \(flexosd) serve 2>/tmp/flexosd.log & daemon=$!; "
+                    + "for i in $(seq 100); do [ -S \(socket) ] && break; sleep 0.1; done; "
+                    + "\(control) launch \(ticker) --name ticker --json >/dev/null && sleep 1 && "
+                    + "\(control) inspect compartments ticker --json && \(control) inspect compartments ticker >&2 && "
+                    + "\(control) stop ticker >/dev/null; kill $daemon; wait"
+            ))
         // The appliance under intel-mpk, with redis-cli (the network device listens inside the nested guest).
         for target in ["Configs/kvstore-parser-mpk2.yaml", "Configs/kvstore-mpk3.yaml"] {
             let cli = "redis-cli -p 6390"
-            commands.append((target, "\(flexosd) launch --listen 127.0.0.1:6390 --timeout 120s \(try TestImages.build(target).folder) & appliance=$!; "
-                + "for i in $(seq 200); do \(cli) PING >/dev/null 2>&1 && break; sleep 0.1; done; "
-                + "\(cli) SET greeting hello; \(cli) GET greeting; \(cli) INCR visits; \(cli) INCR visits; \(cli) RPUSH list a b c; \(cli) LRANGE list 0 -1; "
-                + "kill $appliance; wait"))
+            commands.append(
+                (
+                    target,
+                    "\(flexosd) launch --listen 127.0.0.1:6390 --timeout 120s \(try TestImages.build(target).folder) & appliance=$!; "
+                        + "for i in $(seq 200); do \(cli) PING >/dev/null 2>&1 && break; sleep 0.1; done; "
+                        + "\(cli) SET greeting hello; \(cli) GET greeting; \(cli) INCR visits; \(cli) INCR visits; \(cli) RPUSH list a b c; \(cli) LRANGE list 0 -1; "
+                        + "kill $appliance; wait"
+                ))
         }
         return commands
     }
 
     private static func runBatch() throws -> [String: NestedKVM.Result] {
         let commands = try commands()
-        let results = try NestedKVM.run(commands.map(\.command), executables: [Executables.folder + "/flexosd", Executables.folder + "/flexosctl", "/usr/bin/redis-cli"],
-                                        files: [testBuildFolder])
+        let results = try NestedKVM.run(
+            commands.map(\.command),
+            executables: [Executables.folder + "/flexosd", Executables.folder + "/flexosctl", "/usr/bin/redis-cli"],
+            files: [testBuildFolder])
         return Dictionary(uniqueKeysWithValues: zip(commands.map(\.name), results))
     }
 
@@ -71,7 +85,9 @@ import Testing
         #expect(fault.kind == .protectionKeyFault)
         #expect(fault.compartment == "comp2")
         #expect(fault.summary.hasPrefix("write of 0x"), "\(fault.summary)")
-        #expect(fault.summary.contains("(the private stack of compartment comp1, key 1 of compartment comp1)"), "\(fault.summary)")
+        #expect(
+            fault.summary.contains("(the private stack of compartment comp1, key 1 of compartment comp1)"),
+            "\(fault.summary)")
         #expect(fault.location?.hasSuffix("Guest/Libraries/flexosexample/lib_func.swift:10") == true)
         #expect(fault.gate == "export flexosexample.lib_func, called from compartment comp1")
         #expect(fault.render().hasPrefix("protection-key fault in compartment comp2: write of 0x"))
@@ -87,7 +103,9 @@ import Testing
     /// On AMD's KVM a triple fault resets the vCPU, so reports come from the exception entry.
     @Test func faultReportsNameTheCodeOnAMDsKVM() throws {
         let fault = try #require(try launched("Configs/example-unshared-vmept2.yaml").report.fault)
-        #expect(fault.compartment == "comp2" && fault.addressRegion?.contains("the private stack of compartment comp1") == true, "\(fault.render())")
+        #expect(
+            fault.compartment == "comp2"
+                && fault.addressRegion?.contains("the private stack of compartment comp1") == true, "\(fault.render())")
         #expect(fault.location?.hasSuffix("Guest/Libraries/flexosexample/lib_func.swift:10") == true)
         let plain = try #require(try launched("Tests/Guests/fault").report.fault)
         #expect(plain.kind == .pageFault && plain.address == 0xDEAD_0000, "\(plain.render())")

@@ -1,8 +1,9 @@
 import GuestImage
 import Testing
+
 @testable import Monitor
 
-@Suite struct PageTablesTests {
+@Suite(.tags(.unit)) struct PageTablesTests {
     let area: Range<UInt64> = 0x1000..<0x20_0000
 
     @Test func mapsFourKilobytePagesWithPermissions() throws {
@@ -33,15 +34,20 @@ import Testing
         #expect(tables.protectionKey(of: 0x1_0010_0000) == 15)
         #expect(tables.protectionKey(of: 0x3F00_0000) == 0)
         #expect(tables.protectionKey(of: 0x40_2000) == nil)
-        let leaf = try #require(tables.tables.values.flatMap { $0 }.first { $0 & PageTables.addressMask == 0x3F00_0000 })
+        let leaf = try #require(
+            tables.tables.values.flatMap { $0 }.first { $0 & PageTables.addressMask == 0x3F00_0000 })
         #expect(leaf & PageTables.user == 0 && leaf & PageTables.present != 0)
-        let keyedLeaf = try #require(tables.tables.values.flatMap { $0 }.first { $0 & PageTables.addressMask == 0x40_0000 })
+        let keyedLeaf = try #require(
+            tables.tables.values.flatMap { $0 }.first { $0 & PageTables.addressMask == 0x40_0000 })
         #expect(keyedLeaf >> 59 & 0xF == 5 && keyedLeaf & PageTables.user != 0 && keyedLeaf & PageTables.noExecute != 0)
     }
 
     @Test func usesLargePagesWhereAligned() throws {
         var tables = PageTables(area: area)
-        try tables.map(PageMapping(virtualAddress: 0x1_0000_0000, physicalAddress: 0x1_0000_0000, size: 0x40_1000, permissions: .readWrite))
+        try tables.map(
+            PageMapping(
+                virtualAddress: 0x1_0000_0000, physicalAddress: 0x1_0000_0000, size: 0x40_1000, permissions: .readWrite)
+        )
         #expect(tables.translate(0x1_001F_FFFF)?.physicalAddress == 0x1_001F_FFFF)
         #expect(tables.translate(0x1_0040_0000)?.permissions == .readWrite)
         #expect(tables.translate(0x1_0040_1000) == nil)
@@ -81,7 +87,7 @@ import Testing
     }
 }
 
-@Suite struct FormattingTests {
+@Suite(.tags(.unit)) struct FormattingTests {
     @Test func sizesReadLikeAPersonWritesThem() {
         #expect(formatBytes(64 << 20) == "64 MiB")
         #expect(formatBytes(16_596_992) == "15.8 MiB")

@@ -1,8 +1,9 @@
 import Foundation
 import GuestImage
 import Monitor
-@testable import QEMUEngine
 import Testing
+
+@testable import QEMUEngine
 
 /// Runs `target` under the QEMU engine (qemu-system-x86_64 -accel tcg -cpu max and the
 /// ring-0 shim). Fails, never skips, where QEMU is missing: scripts/setup.sh installs it.
@@ -13,7 +14,7 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
 }
 
 /// The same guests as on KVM, under emulation: the same console, exit codes and reports.
-@Suite(.serialized) struct QEMUEngineTests {
+@Suite(.serialized, .tags(.qemu), .beyondTheUnitTier) struct QEMUEngineTests {
     @Test func helloRunsUnderQEMU() throws {
         let (report, console) = try bootUnderQEMU("Guest/Apps/hello")
         #expect(report.outcome == "exited" && report.exitStatus == 0, "\(report.message ?? "")")
@@ -47,16 +48,21 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         let rip = PreparedMemory.shimRange.lowerBound + 0x40
         let numbers: [UInt64] = [14, 0, rip, rip + 0x1000, 0x2, 0xDEAD_0000, 0, 0x8] + [UInt64](repeating: 0, count: 15)
         let line = "fault " + numbers.map { "0x" + String($0, radix: 16) }.joined(separator: " ") + "\n"
-        guard case .faulted(let report) = prepared.end(from: ShimReport(Array(line.utf8)), timedOut: nil, errors: "") else {
+        guard case .faulted(let report) = prepared.end(from: ShimReport(Array(line.utf8)), timedOut: nil, errors: "")
+        else {
             Issue.record("the shim's fault was not read as a fault")
             return
         }
-        #expect(report.summary.hasPrefix("a fault inside the QEMU engine's ring-0 shim (Guest/Shim) at 0x\(String(rip, radix: 16)), offset 0x40 of the shim"), "\(report.summary)")
+        #expect(
+            report.summary.hasPrefix(
+                "a fault inside the QEMU engine's ring-0 shim (Guest/Shim) at 0x\(String(rip, radix: 16)), offset 0x40 of the shim"
+            ), "\(report.summary)")
     }
 
     @Test func aPanicAndAPrivilegedInstructionUnderQEMU() throws {
         let panic = try bootUnderQEMU("Tests/Guests/panicline").report
-        #expect(panic.outcome == "panicked" && panic.message?.contains("hostile panic") == true, "\(panic.message ?? "")")
+        #expect(
+            panic.outcome == "panicked" && panic.message?.contains("hostile panic") == true, "\(panic.message ?? "")")
         let privileged = try bootUnderQEMU("Tests/Guests/privileged").report
         #expect(privileged.fault?.kind == .privilegedInstruction, "\(privileged.message ?? "")")
     }
@@ -115,7 +121,8 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         let fault = try #require(report.fault, "\(report.message ?? "")")
         #expect(fault.kind == .protectionKeyFault && fault.compartment == "comp2", "\(fault.render())")
         #expect(fault.summary.contains("key 1 of compartment comp1"), "\(fault.summary)")
-        #expect(!console.text.contains("the forgery went through") && !console.text.contains("resumed after the forgery"))
+        #expect(
+            !console.text.contains("the forgery went through") && !console.text.contains("resumed after the forgery"))
     }
 
     /// The stack canary was key-0 writable data: any compartment could set it. It is
@@ -124,7 +131,9 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         let (report, console) = try bootUnderQEMU("Tests/Guests/mpkcanary-mpk2.yaml")
         let fault = try #require(report.fault, "\(report.message ?? "")")
         #expect(fault.summary.contains("read-only"), "\(fault.render())")
-        #expect(console.text.contains("overwriting the stack canary") && !console.text.contains("the canary was overwritten"))
+        #expect(
+            console.text.contains("overwriting the stack canary")
+                && !console.text.contains("the canary was overwritten"))
     }
 
     @Test func qemuDiesWithFlexosdAndItsFilesGoAtTheNextRun() throws {
@@ -142,13 +151,19 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
             if qemu == nil { usleep(50_000) }
         }
         let child = try #require(qemu, "flexosd started no QEMU within 10 s")
-        let folders = { (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))?.filter { $0.hasPrefix("flexos-qemu-\(parent)-") } ?? [] }
+        let folders = {
+            (try? FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()))?.filter {
+                $0.hasPrefix("flexos-qemu-\(parent)-")
+            } ?? []
+        }
         #expect(!folders().isEmpty)
         kill(parent, SIGKILL)
         flexosd.waitUntilExit()
         var gone = false
         for _ in 0..<100 where !gone {
-            gone = kill(child, 0) != 0 || (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8))?.contains(") Z ") == true
+            gone =
+                kill(child, 0) != 0
+                || (try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8))?.contains(") Z ") == true
             if !gone { usleep(50_000) }
         }
         #expect(gone, "QEMU (pid \(child)) outlived flexosd")
@@ -159,8 +174,10 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
 
     private func childProcesses(of parent: Int32) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
-            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
+            guard let pid = Int32(entry),
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
         }
@@ -172,7 +189,9 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         #expect(fault.kind == .protectionKeyFault)
         #expect(fault.compartment == "comp2")
         #expect(fault.summary.hasPrefix("write of 0x"))
-        #expect(fault.summary.contains("(the private stack of compartment comp1, key 1 of compartment comp1)"), "\(fault.summary)")
+        #expect(
+            fault.summary.contains("(the private stack of compartment comp1, key 1 of compartment comp1)"),
+            "\(fault.summary)")
         #expect(fault.location?.hasSuffix("Guest/Libraries/flexosexample/lib_func.swift:10") == true)
         #expect(fault.gate == "export flexosexample.lib_func, called from compartment comp1")
         #expect(fault.render().hasPrefix("protection-key fault in compartment comp2: write of 0x"))
@@ -181,10 +200,12 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
     @Test func aCallThatSkipsItsGateRunsIntoTheCalleesKey() throws {
         let folder = NSTemporaryDirectory() + "flexos-skipgate-mpk-\(getpid()).yaml"
         try String(contentsOfFile: repositoryRoot + "/Configs/example-skipgate-vmept2.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "mechanism: vmept", with: "mechanism: intel-mpk").write(toFile: folder, atomically: true, encoding: .utf8)
+            .replacingOccurrences(of: "mechanism: vmept", with: "mechanism: intel-mpk").write(
+                toFile: folder, atomically: true, encoding: .utf8)
         let result = try Executables.run("flexosctl", ["build", folder, "--output", folder + ".build", "--quiet"])
         #expect(result.status == 0, "\(result.errors)")
-        let report = try QEMUEngine().run(try ImageSet.open(folder + ".build"), options: LaunchOptions(), console: CapturedConsole(), timeout: 60)
+        let report = try QEMUEngine().run(
+            try ImageSet.open(folder + ".build"), options: LaunchOptions(), console: CapturedConsole(), timeout: 60)
         let fault = try #require(report.fault, "\(report.message ?? "")")
         #expect(fault.kind == .protectionKeyFault && fault.compartment == "comp1")
         #expect(fault.summary.contains("library flexosexample (compartment comp2), key 2"), "\(fault.summary)")
@@ -201,7 +222,10 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         let keyed = try Executables.run("flexosd", ["launch", try TestImages.build("Configs/example-mpk2.yaml").folder])
         #expect(keyed.status == 0 && keyed.output.contains("callback called!"), "\(keyed.errors)")
         if (try? requireKVM().offersProtectionKeys) != true {
-            #expect(keyed.errors.contains("flexosd: runs on qemu: no engine asked for: kvm cannot (this host's KVM offers no protection keys"), "\(keyed.errors)")
+            #expect(
+                keyed.errors.contains(
+                    "flexosd: runs on qemu: no engine asked for: kvm cannot (this host's KVM offers no protection keys"),
+                "\(keyed.errors)")
         }
     }
 
@@ -212,7 +236,12 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         #expect(result.status == 0, "\(result.errors)")
         struct View: Decodable {
             struct Machine: Decodable { let compartments: [Compartment] }
-            struct Compartment: Decodable { let name: String; let protectionKey: Int?; let pkru: String?; let hardening: [String] }
+            struct Compartment: Decodable {
+                let name: String
+                let protectionKey: Int?
+                let pkru: String?
+                let hardening: [String]
+            }
             let mechanism: String
             let machines: [Machine]
         }

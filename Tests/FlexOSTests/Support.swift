@@ -7,7 +7,8 @@ import Synchronization
 import Toolchain
 
 /// The repository this test file belongs to.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
 
 /// Where test builds go (ignored by git).
 let testBuildFolder = repositoryRoot + "/Guest/build/tests"
@@ -15,6 +16,7 @@ let testBuildFolder = repositoryRoot + "/Guest/build/tests"
 /// Opens /dev/kvm for a boot test. Where it cannot be opened the test fails with a
 /// message that says so: boot tests never pass by skipping.
 func requireKVM() throws -> Hypervisor {
+    try refuseInTheUnitTier("open /dev/kvm")
     do { return try Hypervisor() } catch {
         throw TestFailure("boot tests need /dev/kvm, and it is not usable here: \(error)")
     }
@@ -33,6 +35,7 @@ enum TestImages {
     /// The image set built from `target` (an application folder or a conformation,
     /// relative to the repository), built on first use.
     static func build(_ target: String) throws -> BuildResult {
+        try refuseInTheUnitTier("build a guest (\(target))")
         buildLock.lock()
         defer { buildLock.unlock() }
         if let done = builds.withLock({ $0[target] }) { return try done.get() }
@@ -48,10 +51,12 @@ enum TestImages {
         let plan: BuildPlan
         if target.hasSuffix(".yaml") {
             let conformation = try Conformation.load(path: path)
-            plan = try BuildPlan(conformation: conformation, application: conformation.application ?? "", tree: tree, file: path)
+            plan = try BuildPlan(
+                conformation: conformation, application: conformation.application ?? "", tree: tree, file: path)
         } else {
             let name = URL(fileURLWithPath: path).lastPathComponent
-            plan = try BuildPlan(conformation: .single(name: name, application: path), application: path, tree: tree, file: path)
+            plan = try BuildPlan(
+                conformation: .single(name: name, application: path), application: path, tree: tree, file: path)
         }
         let builder = ImageBuilder(tools: try HostTools.locate(), tree: tree)
         return try builder.build(plan, into: testBuildFolder + "/" + plan.name)
@@ -82,7 +87,9 @@ let vmLock = NSRecursiveLock()
 func openVMDescriptors() -> [String] {
     let folder = "/proc/self/fd"
     return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).compactMap { entry in
-        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + entry) else { return nil }
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: folder + "/" + entry) else {
+            return nil
+        }
         // The hypervisor handle (/dev/kvm) is shared by tests, and the fuzz targets keep
         // static memory of their own (memfds named flexos-fuzz-* and flexos:fuzz:*): neither is a VM of a run.
         guard !target.hasSuffix("/dev/kvm"), !target.contains("fuzz") else { return nil }
@@ -91,11 +98,14 @@ func openVMDescriptors() -> [String] {
 }
 
 /// Boots the image set at `path` and waits for its end.
-func boot(_ path: String, timeout: Double = 20, memory: UInt64 = ImageSetLayout.defaultMemory) throws -> (report: RunReport, console: CapturedConsole) {
+func boot(_ path: String, timeout: Double = 20, memory: UInt64 = ImageSetLayout.defaultMemory) throws -> (
+    report: RunReport, console: CapturedConsole
+) {
     vmLock.lock()
     defer { vmLock.unlock() }
     let hypervisor = try requireKVM()
     let console = CapturedConsole()
-    let run = try ImageSetRun(try ImageSet.open(path), options: LaunchOptions(memory: memory), hypervisor: hypervisor, console: console)
+    let run = try ImageSetRun(
+        try ImageSet.open(path), options: LaunchOptions(memory: memory), hypervisor: hypervisor, console: console)
     return (run.wait(timeout: timeout), console)
 }

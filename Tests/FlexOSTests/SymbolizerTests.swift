@@ -2,7 +2,7 @@ import Foundation
 import GuestImage
 import Testing
 
-@Suite struct SymbolizerTests {
+@Suite(.tags(.boot), .beyondTheUnitTier) struct SymbolizerTests {
     @Test func findsFunctionsAndOffsets() throws {
         let image = try ELFImage(path: try TestImages.build("Guest/Apps/hello").image)
         let symbolizer = Symbolizer(image: image)
@@ -26,7 +26,8 @@ import Testing
         // Its instructions map to main.swift, or to the standard library code inlined into it.
         let locations = (main.address..<(main.address + main.size)).compactMap { symbolizer.sourceLocation(of: $0) }
         let own = locations.filter { $0.file.hasSuffix("Guest/Apps/hello/main.swift") }
-        let lineCount = try String(contentsOfFile: repositoryRoot + "/Guest/Apps/hello/main.swift", encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).count
+        let lineCount = try String(contentsOfFile: repositoryRoot + "/Guest/Apps/hello/main.swift", encoding: .utf8)
+            .split(separator: "\n", omittingEmptySubsequences: false).count
         #expect(own.count > 10)
         #expect(own.allSatisfy { (1...lineCount).contains($0.line) })
     }
@@ -46,7 +47,9 @@ import Testing
         let image = try TestImages.build("Tests/Guests/doublefree").image
         let symbolizer = Symbolizer(image: try ELFImage(path: image))
         let main = try #require(symbolizer.symbol(named: "app_main"))
-        let lines = Set((main.address..<(main.address + main.size)).compactMap { symbolizer.sourceLocation(of: $0) }.map(\.description))
+        let lines = Set(
+            (main.address..<(main.address + main.size)).compactMap { symbolizer.sourceLocation(of: $0) }.map(
+                \.description))
         #expect(lines.contains("Tests/Guests/doublefree/main.swift:5"), "\(lines)")
         #expect(!lines.contains { $0.contains("<compiler-generated>") })
     }

@@ -6,12 +6,17 @@ import Foundation
 struct KeyValueThroughput: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kvstore",
-        abstract: "Requests per second of the kvstore appliance per conformation, next to redis-server in the same run.",
-        discussion: "Needs release builds of flexosd, the image sets under Guest/build (scripts/bench builds them), redis-benchmark and redis-server.")
+        abstract:
+            "Requests per second of the kvstore appliance per conformation, next to redis-server in the same run.",
+        discussion:
+            "Needs release builds of flexosd, the image sets under Guest/build (scripts/bench builds them), redis-benchmark and redis-server."
+    )
 
     @Option(help: "The image sets to measure (folders under Guest/build).")
-    var sets = ["kvstore-fcalls", "kvstore-fcalls-hardened", "kvstore-net-vmept2", "kvstore-parser-vmept2",
-                "kvstore-parser-vmept2-hardened", "kvstore-vmept3", "kvstore-vmept3-hardened"]
+    var sets = [
+        "kvstore-fcalls", "kvstore-fcalls-hardened", "kvstore-net-vmept2", "kvstore-parser-vmept2",
+        "kvstore-parser-vmept2-hardened", "kvstore-vmept3", "kvstore-vmept3-hardened"
+    ]
 
     @Option(help: "Requests per redis-benchmark test.")
     var requests = 20_000
@@ -28,13 +33,27 @@ struct KeyValueThroughput: ParsableCommand {
     func run() throws {
         var rows: [(String, [String: Double])] = []
         for depth in pipeline {
-            rows.append(("redis-server (baseline), -P \(depth)", try measure(depth) { port in
-                try start(["/usr/bin/redis-server", "--port", "\(port)", "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
-            }))
+            rows.append(
+                (
+                    "redis-server (baseline), -P \(depth)",
+                    try measure(depth) { port in
+                        try start([
+                            "/usr/bin/redis-server", "--port", "\(port)", "--save", "", "--appendonly", "no", "--bind",
+                            "127.0.0.1"
+                        ])
+                    }
+                ))
             for set in sets {
-                rows.append(("\(set), -P \(depth)", try measure(depth) { port in
-                    try start([".build/release/flexosd", "launch", "--listen", "127.0.0.1:\(port)", "Guest/build/\(set)"])
-                }))
+                rows.append(
+                    (
+                        "\(set), -P \(depth)",
+                        try measure(depth) { port in
+                            try start([
+                                ".build/release/flexosd", "launch", "--listen", "127.0.0.1:\(port)",
+                                "Guest/build/\(set)"
+                            ])
+                        }
+                    ))
             }
         }
         let names = tests.split(separator: ",").map { $0.uppercased() }
@@ -55,19 +74,28 @@ struct KeyValueThroughput: ParsableCommand {
     private func measure(_ depth: Int, launch: (Int) throws -> Process) throws -> [String: Double] {
         let port = Int.random(in: 20_000...40_000)
         let server = try launch(port)
-        defer { server.terminate(); server.waitUntilExit() }
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
         let deadline = Date().addingTimeInterval(20)
         while (try? capture(["/usr/bin/redis-cli", "-p", "\(port)", "PING"])) != "PONG\n" {
-            guard Date() < deadline, server.isRunning else { throw ValidationError("the server on port \(port) did not answer PING") }
+            guard Date() < deadline, server.isRunning else {
+                throw ValidationError("the server on port \(port) did not answer PING")
+            }
             usleep(50_000)
         }
-        let output = try capture(["/usr/bin/redis-benchmark", "-p", "\(port)", "-q", "-n", "\(requests)", "-c", "\(clients)",
-                                  "-P", "\(depth)", "-t", tests])
+        let output = try capture([
+            "/usr/bin/redis-benchmark", "-p", "\(port)", "-q", "-n", "\(requests)", "-c", "\(clients)",
+            "-P", "\(depth)", "-t", tests
+        ])
         var figures: [String: Double] = [:]
-        for line in output.split(whereSeparator: { $0 == "\r" || $0 == "\n" }) where line.contains("requests per second") {
+        for line in output.split(whereSeparator: { $0 == "\r" || $0 == "\n" })
+        where line.contains("requests per second") {
             let parts = line.split(separator: ":")
             guard let name = parts.first?.trimmingCharacters(in: .whitespaces),
-                  let number = parts.dropFirst().first?.split(separator: " ").first.flatMap({ Double($0) }) else { continue }
+                let number = parts.dropFirst().first?.split(separator: " ").first.flatMap({ Double($0) })
+            else { continue }
             figures[name] = number
         }
         FileHandle.standardError.write(Data("\(launchName(server)) -P \(depth): \(figures)\n".utf8))

@@ -18,8 +18,14 @@ struct LaunchLatency: ParsableCommand {
     var runs = 50
 
     func run() throws {
-        var firstHypercall: [Double] = [], processEnd: [Double] = [], insideProcess: [Double] = [], baseline: [Double] = [], startup: [Double] = []
-        var exits: [Double] = [], mmioExits: [Double] = [], pageFaults: [Double] = []
+        var firstHypercall: [Double] = []
+        var processEnd: [Double] = []
+        var insideProcess: [Double] = []
+        var baseline: [Double] = []
+        var startup: [Double] = []
+        var exits: [Double] = []
+        var mmioExits: [Double] = []
+        var pageFaults: [Double] = []
         for _ in 0..<runs {
             let trueRun = try spawnAndWait(["/bin/true"])
             baseline.append(Double(trueRun.reapedAt - trueRun.spawnedAt))
@@ -28,8 +34,8 @@ struct LaunchLatency: ParsableCommand {
 
             let run = try spawnAndWait([flexosd, "launch", "--json", image])
             guard run.status == 0, let report = try JSONSerialization.jsonObject(with: run.output) as? [String: Any],
-                  let first = report["firstHypercallAt"] as? UInt64, let started = report["launchStartedAt"] as? UInt64,
-                  let compartments = report["compartments"] as? [[String: Any]]
+                let first = report["firstHypercallAt"] as? UInt64, let started = report["launchStartedAt"] as? UInt64,
+                let compartments = report["compartments"] as? [[String: Any]]
             else { throw BenchError("flexosd launch failed (status \(run.status))") }
             firstHypercall.append(Double(first - run.spawnedAt))
             insideProcess.append(Double(first - started))
@@ -41,11 +47,20 @@ struct LaunchLatency: ParsableCommand {
         }
         print("flexos-bench launch: \(runs) runs of `\(flexosd) run \(image)`, medians")
         print("  spawn -> first hypercall:          \(milliseconds(median(firstHypercall)))")
-        print("    of which inside the launch:      \(milliseconds(median(insideProcess))) (VMs, memory, image, vCPU, first guest code)")
+        print(
+            "    of which inside the launch:      \(milliseconds(median(insideProcess))) (VMs, memory, image, vCPU, first guest code)"
+        )
         print("  spawn -> process reaped:           \(milliseconds(median(processEnd)))")
         print("  baseline spawn -> reaped /bin/true: \(milliseconds(median(baseline)))")
-        print("  baseline spawn -> reaped `flexosd --version` (Swift runtime + argument parsing): \(milliseconds(median(startup)))")
-        print(String(format: "  ratio first hypercall / flexosd --version:  %.2fx", median(firstHypercall) / median(startup)))
-        print("  VM exits for the whole run (KVM_GET_STATS_FD): \(Int(median(exits))) (MMIO \(Int(median(mmioExits))), page faults \(Int(median(pageFaults))))")
+        print(
+            "  baseline spawn -> reaped `flexosd --version` (Swift runtime + argument parsing): \(milliseconds(median(startup)))"
+        )
+        print(
+            String(
+                format: "  ratio first hypercall / flexosd --version:  %.2fx", median(firstHypercall) / median(startup))
+        )
+        print(
+            "  VM exits for the whole run (KVM_GET_STATS_FD): \(Int(median(exits))) (MMIO \(Int(median(mmioExits))), page faults \(Int(median(pageFaults))))"
+        )
     }
 }

@@ -35,7 +35,9 @@ func spawnAndWait(_ arguments: [String], errorsToOutput: Bool = false) throws ->
     defer { argv.forEach { free($0) } }
     var pid = pid_t()
     let spawnedAt = monotonicNow()
-    guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else { throw BenchError("cannot spawn \(arguments[0])") }
+    guard posix_spawn(&pid, arguments[0], &actions, nil, argv, environ) == 0 else {
+        throw BenchError("cannot spawn \(arguments[0])")
+    }
     close(pipe[1])
     let output = FileHandle(fileDescriptor: pipe[0], closeOnDealloc: true).readDataToEndOfFile()
     var status: Int32 = 0

@@ -13,7 +13,9 @@ import Glibc
 let chosen: (target: FuzzTarget, image: String) = {
     func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
     guard let name = environment("FLEXOS_FUZZ_TARGET"), let target = FuzzTarget(rawValue: name) else {
-        fputs("flexos-fuzz: set FLEXOS_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n", stderr)
+        fputs(
+            "flexos-fuzz: set FLEXOS_FUZZ_TARGET to one of: \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))\n",
+            stderr)
         exit(2)
     }
     return (target, environment("FLEXOS_FUZZ_IMAGE") ?? "")
