@@ -42,6 +42,7 @@ let package = Package(
         .target(name: "QEMUEngine", dependencies: ["Monitor", "GuestImage", "KVM", "CKVM", "CFlexOSABI"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Hosts", dependencies: ["CLibvirt", "KVM", "GuestImage"]),
+        .target(name: "LibvirtEngine", dependencies: ["Hosts", "QEMUEngine", "Monitor", "GuestImage", "KVM"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
         .target(name: "Exploration", dependencies: ["Conformation", "GuestImage", "Toolchain", "Yams"]),
         .target(
@@ -72,7 +73,7 @@ let package = Package(
         .executableTarget(
             name: "flexosd",
             dependencies: [
-                "Monitor", "ControlAPI", "NetworkDevice", "QEMUEngine",
+                "Monitor", "ControlAPI", "NetworkDevice", "QEMUEngine", "LibvirtEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ]),
@@ -98,7 +99,7 @@ let package = Package(
             name: "FlexOSTests",
             dependencies: [
                 "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain",
-                "Exploration", "Porting", "ControlAPI", "FuzzTargets", "Hosts",
+                "Exploration", "Porting", "ControlAPI", "FuzzTargets", "Hosts", "LibvirtEngine",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams")
             ])
     ],

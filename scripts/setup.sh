@@ -29,6 +29,14 @@ if ((${#flexos_missing[@]} + ${#flexos_missing_bare[@]})); then
     fi
 fi
 
+# /dev/kvm as Debian's udev rule leaves it (root:kvm, 0660): containers without udev have it
+# root-only, and then libvirtd, whose QEMU runs as libvirt-qemu (group kvm), finds its cache
+# of QEMU's capabilities stale at every call and probes QEMU again: 7 s per `virsh
+# capabilities`, 36 s per domain start, instead of 40 ms and 0.5 s.
+if [ -c /dev/kvm ] && [ "$(stat -c %G:%a /dev/kvm)" = "root:600" ] && getent group kvm >/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then chgrp kvm /dev/kvm && chmod 0660 /dev/kvm; else sudo chgrp kvm /dev/kvm && sudo chmod 0660 /dev/kvm; fi
+fi
+
 if ! command -v swift >/dev/null 2>&1 && [ -x /opt/swift/usr/bin/swift ]; then
     export PATH="/opt/swift/usr/bin:$PATH"
 fi

@@ -127,6 +127,10 @@ public struct QEMUEngine: ImageSetEngine {
         /// Where the shim reports the run's end (exit, panic, fault).
         public let control: String
 
+        public var imageSetName: String { prepared.imageSet.manifest.name }
+        /// The name of its one VM ("comp1", "comp1+comp2").
+        public var machineName: String { prepared.layout.compartments[0].name }
+
         /// How the run ended, from what the shim wrote on the control port: the same
         /// report, fault analysis included, as under the QEMU engine.
         public func end(control bytes: [UInt8], errors: String = "", timedOut: Double?) -> RunEnd {

@@ -88,9 +88,15 @@ struct Launch: DaemonCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Where it runs: kvm (flexosd's own VMM on /dev/kvm), or qemu (emulated, with protection keys; single-VM image sets without a network device). Default: the first of them that can run it here.",
-            valueName: "kvm|qemu"))
+            "Where it runs: kvm (flexosd's own VMM on /dev/kvm), or qemu (emulated, with protection keys; single-VM image sets without a network device). Default: the first of them that can run it here. libvirt goes with --connect.",
+            valueName: "kvm|qemu|libvirt"))
     var engine: EngineKind?
+
+    @Option(
+        help: ArgumentHelp(
+            "Run it as a transient domain of this libvirt host, e.g. qemu:///system (engine libvirt: QEMU's emulation, single-VM image sets; a host on this machine).",
+            valueName: "URI"))
+    var connect: String?
 
     @OptionGroup var daemon: DaemonOptions
 
@@ -98,7 +104,8 @@ struct Launch: DaemonCommand {
         let request = LaunchRequest(
             path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
             memory: memory, sharedMemory: sharedMemory, timeout: timeout,
-            listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout, engine: engine)
+            listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout, engine: engine,
+            connect: connect)
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }
@@ -129,7 +136,7 @@ struct List: DaemonCommand {
             [["NAME", "STATE", "STATUS", "MECHANISM", "ENGINE", "COMPARTMENTS", "TIME", "LISTENING", "PATH"]]
             + sets.map { set in
                 [
-                    set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, set.engine ?? "-",
+                    set.name, set.state, set.exitStatus.map(String.init) ?? "-", set.mechanism, set.whereItRuns,
                     "\(set.compartments.count)", formatSeconds(set.seconds),
                     set.listening.map { $0.isEmpty ? "-" : $0.joined(separator: ",") } ?? "-", set.path
                 ]
@@ -214,3 +221,8 @@ func printTable(_ rows: [[String]]) {
 }
 
 extension EngineKind: ExpressibleByArgument {}
+
+extension ImageSetStatus {
+    /// "kvm", "qemu", or "libvirt qemu:///system".
+    var whereItRuns: String { ([engine ?? "-"] + (host.map { [$0] } ?? [])).joined(separator: " ") }
+}

@@ -43,7 +43,7 @@ struct Compartments: DaemonCommand {
         }
         if daemon.json { return try printJSON(compartments) }
         print(
-            "image set \(status.name): \(status.mechanism) on \(status.engine ?? "kvm"), \(status.state)"
+            "image set \(status.name): \(status.mechanism) on \(status.whereItRuns), \(status.state)"
                 + (status.exitStatus.map { " (status \($0))" } ?? "") + " after \(formatSeconds(status.seconds))")
         for compartment in compartments { print(describe(compartment)) }
     }

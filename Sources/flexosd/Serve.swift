@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlAPI
 import Glibc
 import KVM
+import LibvirtEngine
 import Logging
 import Monitor
 import QEMUEngine
@@ -64,7 +65,8 @@ struct Serve: ParsableCommand {
         }
         do {
             var daemon = Daemon(
-                socketPath: socket, socketGroup: socketGroup, engines: [KVMEngine(devicePath: kvm), QEMUEngine()],
+                socketPath: socket, socketGroup: socketGroup,
+                engines: [KVMEngine(devicePath: kvm), QEMUEngine(), LibvirtEngine()],
                 idleTimeout: idleTimeout, logger: Logger(label: "flexosd"))
             daemon.othersMayListenAnywhere = groupMayListenAnywhere
             try await daemon.run()

@@ -65,6 +65,62 @@ import Testing
         try Self.anExportedDomainBootsOnThisLibvirtd()
     }
 
+    /// `flexosctl launch --connect qemu:///system`: the daemon starts a transient domain on
+    /// the real libvirtd; the set is listed with its host, logged, inspected with its keys,
+    /// stopped (the domain goes), and a faulting set comes back with the QEMU engine's report.
+    @Test func aSetLaunchedOnLibvirtThroughTheDaemonIsListedLoggedAndStopped() throws {
+        let libvirtd = try Libvirtd()
+        defer { libvirtd.stop() }
+        let daemon = try DaemonProcess()
+        let example = try TestImages.build("Configs/example-mpk2.yaml").folder
+        let launched = try daemon.flexosctl(["launch", example, "--connect", "qemu:///system", "--name", "talk"])
+        #expect(launched.status == 0, "\(launched.errors)")
+        let ended = try daemon.waitForEnd("talk", seconds: 120)
+        #expect(ended.state == "exited" && ended.exitStatus == 0, "\(ended.message ?? "")")
+        #expect(ended.engine == "libvirt" && ended.host == "qemu:///system")
+        #expect(try daemon.flexosctl(["logs", "talk"]).output.contains("callback called!\n"))
+        let listed = try daemon.flexosctl(["list"]).output
+        #expect(listed.contains("libvirt qemu:///system"), "\(listed)")
+
+        let ticker = try TestImages.build("Tests/Guests/ticker-mpk2.yaml").folder
+        #expect(try daemon.flexosctl(["launch", ticker, "--connect", "qemu:///system", "--name", "ticks"]).status == 0)
+        let deadline = Date().addingTimeInterval(60)
+        while !(try daemon.flexosctl(["logs", "ticks"]).output.contains("tick 50")) && Date() < deadline {
+            usleep(100_000)
+        }
+        let domains = {
+            try Executables.runProgram("/usr/bin/virsh", ["-c", "qemu:///system", "list", "--name"]).output
+        }
+        #expect(try domains().contains("flexos-ticker-mpk2-"))
+        let machine = try #require(try daemon.inspect("ticks").first)
+        #expect(machine.vcpu == .running && machine.protectionKeys?.map(\.pkru) == ["0xfffffff0", "0xffffffcc"])
+        #expect(try daemon.flexosctl(["stop", "ticks"]).output == "ticks: stopped\n")
+        #expect(try !domains().contains("flexos-ticker-mpk2-"))
+        #expect(try daemon.flexosctl(["remove", "ticks"]).status == 0)
+
+        let forge = try TestImages.build("Tests/Guests/mpkforge-mpk2.yaml").folder
+        #expect(try daemon.flexosctl(["launch", forge, "--connect", "qemu:///system", "--name", "forge"]).status == 0)
+        let faulted = try daemon.waitForEnd("forge", seconds: 120)
+        #expect(faulted.state == "faulted" && faulted.exitStatus == 139)
+        #expect(faulted.message?.contains("key 1 of compartment comp1") == true, "\(faulted.message ?? "")")
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter {
+            $0.hasPrefix("flexos-libvirt-\(daemon.process.processIdentifier)-")
+        }
+        #expect(leftovers.isEmpty, "\(leftovers)")
+
+        for (arguments, error) in [
+            (["--connect", "qemu+ssh://elsewhere/system"], "is not a libvirt URI of a host on this machine"),
+            (["--connect", "qemu:///system", "--engine", "kvm"], "--connect names a libvirt host"),
+            (["--engine", "libvirt"], "needs the host to run on: --connect URI")
+        ] {
+            let refused = try daemon.flexosctl(["launch", example] + arguments)
+            #expect(refused.status == 1 && refused.errors.contains(error), "\(arguments): \(refused.errors)")
+        }
+        let vmept = try TestImages.build("Configs/example-vmept2.yaml").folder
+        let refused = try daemon.flexosctl(["launch", vmept, "--connect", "qemu:///system"])
+        #expect(refused.status == 1 && refused.errors.contains("the QEMU engine runs single-VM image sets"))
+    }
+
     /// The talk's intel-mpk example, exported and booted as a transient TCG domain of the
     /// real libvirtd: its console shows the callback, its report the exit.
     static func anExportedDomainBootsOnThisLibvirtd() throws {
