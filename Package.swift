@@ -35,14 +35,30 @@ let package = Package(
 
         // Host libraries, one concept each.
         .target(name: "KVM", dependencies: ["CKVM"]),
-        .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
-        .target(name: "NetworkDevice", dependencies: ["KVM", "CURing", "CFlexOSABI"]),
+        // The control protocol's values (what a launch asks for, what runs report), and its client.
+        .target(name: "ControlProtocol"),
         .target(
-            name: "Monitor", dependencies: ["KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice"]),
-        .target(name: "QEMUEngine", dependencies: ["Monitor", "GuestImage", "KVM", "CKVM", "CFlexOSABI"]),
+            name: "ControlClient",
+            dependencies: [
+                "ControlProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio")
+            ]),
+        .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
+        .target(name: "NetworkDevice", dependencies: ["KVM", "CURing", "CFlexOSABI", "ControlProtocol"]),
+        .target(
+            name: "Monitor",
+            dependencies: [
+                "KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice", "ControlProtocol"
+            ]),
+        .target(
+            name: "QEMUEngine", dependencies: ["Monitor", "GuestImage", "KVM", "CKVM", "CFlexOSABI", "ControlProtocol"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Hosts", dependencies: ["CLibvirt", "KVM", "GuestImage"]),
-        .target(name: "LibvirtEngine", dependencies: ["Hosts", "QEMUEngine", "Monitor", "GuestImage", "KVM"]),
+        .target(
+            name: "LibvirtEngine",
+            dependencies: ["Hosts", "QEMUEngine", "Monitor", "GuestImage", "KVM", "ControlProtocol"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
         .target(name: "Exploration", dependencies: ["Conformation", "GuestImage", "Toolchain", "Yams"]),
         .target(
@@ -54,7 +70,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "Monitor", "NetworkDevice",
+                "Monitor", "NetworkDevice", "ControlProtocol", "KVM", "CKVM", "GuestImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -73,15 +89,18 @@ let package = Package(
         .executableTarget(
             name: "flexosd",
             dependencies: [
-                "Monitor", "ControlAPI", "NetworkDevice", "QEMUEngine", "LibvirtEngine",
+                "Monitor", "ControlAPI", "ControlProtocol", "ControlClient", "NetworkDevice", "QEMUEngine",
+                "LibvirtEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log")
             ]),
         .executableTarget(
             name: "flexosctl",
             dependencies: [
-                "Toolchain", "Exploration", "ControlAPI", "NetworkDevice", "KVM", "Hosts", "Monitor", "QEMUEngine",
-                .product(name: "ArgumentParser", package: "swift-argument-parser")
+                "Toolchain", "Exploration", "ControlProtocol", "ControlClient", "KVM", "Hosts", "Monitor", "QEMUEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // HTTPMethod in ControlClient's interface.
+                .product(name: "NIOHTTP1", package: "swift-nio")
             ]),
 
         // The porting helper, its own executable so that flexosctl's start-up stays small.
@@ -99,6 +118,7 @@ let package = Package(
             name: "FlexOSTests",
             dependencies: [
                 "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain",
+                "ControlProtocol", "ControlClient",
                 "Exploration", "Porting", "ControlAPI", "FuzzTargets", "Hosts", "LibvirtEngine",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams")
             ])

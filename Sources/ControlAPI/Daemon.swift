@@ -1,3 +1,4 @@
+import ControlClient
 import Dispatch
 import FoundationEssentials
 import Glibc

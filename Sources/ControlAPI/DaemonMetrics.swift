@@ -1,3 +1,4 @@
+import ControlProtocol
 import CoreMetrics
 import Monitor
 import Prometheus

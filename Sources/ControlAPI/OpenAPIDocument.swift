@@ -1,3 +1,5 @@
+import ControlProtocol
+
 /// The control API described in OpenAPI 3.0 (as Firecracker publishes its own), served
 /// at `GET /openapi.yaml`. A test checks that its paths and methods are exactly the
 /// routes `ControlRoutes` serves; the soak script attacks the live daemon with

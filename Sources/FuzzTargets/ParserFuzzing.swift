@@ -1,5 +1,6 @@
 import Conformation
 import ControlAPI
+import ControlProtocol
 import FoundationEssentials
 import GuestImage
 import Monitor

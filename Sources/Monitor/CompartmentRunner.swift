@@ -1,4 +1,5 @@
 import CKVM
+import ControlProtocol
 import GuestImage
 import KVM
 import Synchronization
@@ -183,16 +184,6 @@ final class CompartmentRunner: @unchecked Sendable {
             name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmStatistics: kvm,
             consoleBytes: counters.consoleBytes)
     }
-}
-
-/// What a vCPU is doing.
-public enum VCPUActivity: String, Codable, Sendable {
-    /// In the guest (or handling one of its exits).
-    case running
-    /// Asleep in the wait hypercall, until a gate call or wake arrives.
-    case sleeping
-    /// Its VM has ended.
-    case stopped
 }
 
 /// Where the console output of an image set goes.

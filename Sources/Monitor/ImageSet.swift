@@ -11,13 +11,6 @@ public struct ImageSet: @unchecked Sendable {
     /// The path as given.
     public let path: String
 
-    /// Opens the image set at `path` with `identity`'s permissions (by default this
-    /// process's own).
-    public static func open(_ path: String, as identity: FileAccessIdentity?) throws(LaunchError) -> ImageSet {
-        guard let identity else { return try open(path) }
-        return try identity.withFileAccess { () throws(LaunchError) in try open(path) }
-    }
-
     public static func open(_ path: String) throws(LaunchError) -> ImageSet {
         var status = stat()
         guard stat(path, &status) == 0 else { throw LaunchError.notFound(path: path) }

@@ -288,7 +288,7 @@ public struct ImageSetLayout: Sendable {
     }
 
     /// The VMs an image set needs: one per compartment under `vmept`, one for all otherwise.
-    static func machines(_ manifest: ImageManifest) -> [(name: String, members: [String])] {
+    package static func machines(_ manifest: ImageManifest) -> [(name: String, members: [String])] {
         let names = manifest.compartments.map(\.name)
         if manifest.mechanism.hasVMPerCompartment { return names.map { ($0, [$0]) } }
         return [(names.joined(separator: "+"), names)]

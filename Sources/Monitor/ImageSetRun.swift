@@ -1,4 +1,5 @@
 import CFlexOSABI
+import ControlProtocol
 import GuestImage
 import KVM
 import NetworkDevice

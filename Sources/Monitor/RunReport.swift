@@ -1,3 +1,4 @@
+import ControlProtocol
 import GuestImage
 
 /// How an image set's run ended.

@@ -1,67 +1,5 @@
+import ControlProtocol
 import Glibc
-
-/// An address the monitor listens on for an image set: `127.0.0.1:6379`, `[::1]:6379`,
-/// `localhost:0` (port 0: the kernel picks one; `Listener.boundAddress` says which).
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
-    public let host: String
-    public let port: UInt16
-
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-
-    /// Whether only this machine can reach it: 127.0.0.0/8 or ::1.
-    public var isLoopback: Bool { host.hasPrefix("127.") || host == "::1" }
-
-    /// Whether binding it takes privilege: a port below 1024 (0 picks an unprivileged one).
-    public var isPrivilegedPort: Bool { port != 0 && port < 1024 }
-
-    public init(host: String, port: UInt16) {
-        self.host = host
-        self.port = port
-    }
-
-    /// Parses `HOST:PORT`; the host is an IPv4 or IPv6 literal or `localhost`.
-    public static func parse(_ text: String) throws(NetworkDeviceError) -> ListenAddress {
-        guard let colon = text.lastIndex(of: ":") else { throw .badAddress(text, reason: "it has no port") }
-        var host = String(text[..<colon])
-        let portText = text[text.index(after: colon)...]
-        guard let port = UInt16(portText) else {
-            throw .badAddress(text, reason: "the port must be a number from 0 to 65535")
-        }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host == "localhost" { host = "127.0.0.1" }
-        guard SocketAddress(host: host, port: port) != nil else {
-            throw .badAddress(text, reason: "`\(host)` is not an IP address")
-        }
-        return ListenAddress(host: host, port: port)
-    }
-}
-
-/// A socket address for bind(2): IPv4 or IPv6, built from a literal.
-struct SocketAddress {
-    var storage: sockaddr_storage
-    let length: socklen_t
-    let family: Int32
-
-    init?(host: String, port: UInt16) {
-        var v4 = sockaddr_in()
-        var v6 = sockaddr_in6()
-        var storage = sockaddr_storage()
-        if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
-            v4.sin_family = sa_family_t(AF_INET)
-            v4.sin_port = port.bigEndian
-            withUnsafeBytes(of: v4) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
-            (length, family) = (socklen_t(MemoryLayout<sockaddr_in>.size), AF_INET)
-        } else if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
-            v6.sin6_family = sa_family_t(AF_INET6)
-            v6.sin6_port = port.bigEndian
-            withUnsafeBytes(of: v6) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
-            (length, family) = (socklen_t(MemoryLayout<sockaddr_in6>.size), AF_INET6)
-        } else {
-            return nil
-        }
-        self.storage = storage
-    }
-}
 
 /// A listening TCP socket of the network device.
 public final class Listener: @unchecked Sendable {
@@ -73,7 +11,7 @@ public final class Listener: @unchecked Sendable {
     init(_ address: ListenAddress) throws(NetworkDeviceError) {
         requested = address
         guard var socketAddress = SocketAddress(host: address.host, port: address.port) else {
-            throw .badAddress(address.description, reason: "not an IP address")
+            throw .listenFailed(address.description + " (not an IP address)", errno: EINVAL)
         }
         let fd = socket(socketAddress.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .listenFailed(address.description, errno: errno) }
@@ -108,5 +46,32 @@ public final class Listener: @unchecked Sendable {
             // sin_port and sin6_port sit at the same offset, right after the family.
             UInt16(bigEndian: bytes.load(fromByteOffset: 2, as: UInt16.self))
         }
+    }
+}
+
+/// A socket address for bind(2): IPv4 or IPv6, built from a literal.
+struct SocketAddress {
+    var storage: sockaddr_storage
+    let length: socklen_t
+    let family: Int32
+
+    init?(host: String, port: UInt16) {
+        var v4 = sockaddr_in()
+        var v6 = sockaddr_in6()
+        var storage = sockaddr_storage()
+        if inet_pton(AF_INET, host, &v4.sin_addr) == 1 {
+            v4.sin_family = sa_family_t(AF_INET)
+            v4.sin_port = port.bigEndian
+            withUnsafeBytes(of: v4) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+            (length, family) = (socklen_t(MemoryLayout<sockaddr_in>.size), AF_INET)
+        } else if inet_pton(AF_INET6, host, &v6.sin6_addr) == 1 {
+            v6.sin6_family = sa_family_t(AF_INET6)
+            v6.sin6_port = port.bigEndian
+            withUnsafeBytes(of: v6) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
+            (length, family) = (socklen_t(MemoryLayout<sockaddr_in6>.size), AF_INET6)
+        } else {
+            return nil
+        }
+        self.storage = storage
     }
 }

@@ -1,5 +1,6 @@
 import CFlexOSABI
 import CURing
+import ControlProtocol
 import Glibc
 import KVM
 import Synchronization

@@ -2,16 +2,12 @@ import Glibc
 
 /// Why the network device could not be set up.
 public enum NetworkDeviceError: Error, Equatable, Sendable, CustomStringConvertible {
-    case badAddress(String, reason: String)
     case listenFailed(String, errno: Int32)
     case ioUringFailed(errno: Int32)
     case memoryFailed(String)
 
     public var description: String {
         switch self {
-        case .badAddress(let text, let reason):
-            return
-                "`\(text)` is not an address to listen on: \(reason) (write HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:6379)"
         case .listenFailed(let address, let code):
             return "cannot listen on \(address): \(String(cString: strerror(code)))"
         case .ioUringFailed(let code):

@@ -1,5 +1,6 @@
 import CFlexOSABI
 import CKVM
+import ControlProtocol
 import Foundation
 import GuestImage
 import KVM

@@ -1,5 +1,6 @@
 import ArgumentParser
-import ControlAPI
+import ControlClient
+import ControlProtocol
 import Foundation
 import Monitor
 import NetworkDevice

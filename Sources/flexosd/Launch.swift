@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlProtocol
 import FoundationEssentials
 import Glibc
 import KVM

@@ -1,5 +1,7 @@
 import ArgumentParser
 import ControlAPI
+import ControlClient
+import ControlProtocol
 import Glibc
 import KVM
 import LibvirtEngine

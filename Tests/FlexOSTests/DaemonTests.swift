@@ -1,4 +1,6 @@
 import ControlAPI
+import ControlClient
+import ControlProtocol
 import Foundation
 import Monitor
 import NIOHTTP1

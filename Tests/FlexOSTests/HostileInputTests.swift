@@ -1,6 +1,7 @@
 import CFlexOSABI
 import CKVM
 import Conformation
+import ControlProtocol
 import Foundation
 import GuestImage
 import KVM

@@ -1,3 +1,4 @@
+import ControlProtocol
 import Foundation
 import GuestImage
 import Monitor
@@ -328,7 +329,7 @@ let keyValueConformations = [
         #expect(try ListenAddress.parse("[::1]:0").description == "[::1]:0")
         #expect(try ListenAddress.parse("localhost:7").host == "127.0.0.1")
         for bad in ["6379", "127.0.0.1:70000", "127.0.0.1:-1", "example.com:80", ":80", "1.2.3.4:"] {
-            #expect(throws: NetworkDeviceError.self, "\(bad)") { try ListenAddress.parse(bad) }
+            #expect(throws: ListenAddressError.self, "\(bad)") { try ListenAddress.parse(bad) }
         }
     }
 }

@@ -1,4 +1,5 @@
 import ControlAPI
+import ControlProtocol
 import Foundation
 import Monitor
 import Testing

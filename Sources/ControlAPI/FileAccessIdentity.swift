@@ -1,5 +1,6 @@
 import CKVM
 import Glibc
+import Monitor
 
 /// The user whose permissions the daemon borrows to open a client's files.
 ///
@@ -58,5 +59,14 @@ public struct FileAccessIdentity: Sendable, Equatable {
             guard getgrouplist(name, gid, &groups, &count) >= 0 else { return [gid] }
         }
         return Array(groups.prefix(Int(count)))
+    }
+}
+
+extension ImageSet {
+    /// Opens the image set at `path` with `identity`'s permissions (by default this
+    /// process's own).
+    public static func open(_ path: String, as identity: FileAccessIdentity?) throws(LaunchError) -> ImageSet {
+        guard let identity else { return try open(path) }
+        return try identity.withFileAccess { () throws(LaunchError) in try open(path) }
     }
 }

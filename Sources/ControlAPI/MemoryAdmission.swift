@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import GuestImage
+import Monitor
 import NetworkDevice
 
 /// Whether the host can give an image set the memory it asks for: the daemon adds up what

@@ -1,5 +1,3 @@
-import NetworkDevice
-
 /// Parsing of the sizes and durations users type on command lines.
 public enum CommandLineValues {
     /// "64M", "64MiB", "1G", "512K", "4096": bytes. A bare number is bytes.

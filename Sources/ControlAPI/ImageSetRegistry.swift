@@ -1,35 +1,10 @@
+import ControlProtocol
 import FoundationEssentials
 import Glibc
 import GuestImage
 import KVM
+import Monitor
 import Synchronization
-
-/// One image set as the daemon lists it.
-public struct ImageSetStatus: Codable, Equatable, Sendable {
-    public var name: String
-    public var path: String
-    public var mechanism: String
-    /// What runs it (kvm, qemu), and why that one when the launch did not say.
-    public var engine: String?
-    public var engineReason: String?
-    /// The libvirt host it runs on (engine libvirt).
-    public var host: String?
-    public var compartments: [String]
-    /// "running" while it runs, then its outcome: exited, panicked, faulted, stopped, ...
-    public var state: String
-    public var exitStatus: Int32?
-    public var message: String?
-    /// Seconds since 1970 when it was launched.
-    public var launchedAt: Double
-    /// How long it has run (so far, or in all).
-    public var seconds: Double
-    /// CLOCK_MONOTONIC nanoseconds when the daemon began launching it, and when its first
-    /// console output arrived (for benchmarks on the same machine).
-    public var launchStartedAt: UInt64?
-    public var firstOutputAt: UInt64?
-    /// Where its network device listens, while it runs.
-    public var listening: [String]?
-}
 
 /// Why the daemon refused a request about image sets.
 public enum RegistryError: Error, CustomStringConvertible {

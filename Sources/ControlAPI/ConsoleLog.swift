@@ -1,5 +1,6 @@
 import Glibc
 import KVM
+import Monitor
 import Synchronization
 
 /// The console output of one image set, kept by the daemon: per compartment, bounded,

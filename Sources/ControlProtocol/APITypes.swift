@@ -1,5 +1,3 @@
-import Monitor
-
 /// The control API's wire format (JSON bodies), shared by flexosd and flexosctl.
 ///
 ///     GET    /                                  -> DaemonInfo
@@ -131,11 +129,19 @@ public struct DaemonInfo: Codable, Sendable {
     public var name: String
     public var version: String
     public var imageSetsRunning: Int
+
+    public init(name: String, version: String, imageSetsRunning: Int) {
+        self.name = name
+        self.version = version
+        self.imageSetsRunning = imageSetsRunning
+    }
 }
 
 /// The body of every error response.
 public struct ErrorBody: Codable, Sendable {
     public var error: String
+
+    public init(error: String) { self.error = error }
 }
 
 public let flexosVersion = "0.1.0"
