@@ -47,18 +47,24 @@ let package = Package(
             ]),
         .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
         .target(name: "NetworkDevice", dependencies: ["KVM", "CURing", "CFlexOSABI", "ControlProtocol"]),
+        // An image set's guest machine as memory (layout, page tables, fault analysis, reports) and
+        // the engine interface: what every engine shares, without vCPU threads, seccomp or devices.
+        .target(name: "GuestMachine", dependencies: ["KVM", "CKVM", "GuestImage", "CFlexOSABI", "ControlProtocol"]),
+        // The KVM engine: VMs, vCPU threads, the run loop, hypercalls, confinement, the network device.
         .target(
             name: "Monitor",
             dependencies: [
-                "KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice", "ControlProtocol"
+                "GuestMachine", "KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice",
+                "ControlProtocol"
             ]),
         .target(
-            name: "QEMUEngine", dependencies: ["Monitor", "GuestImage", "KVM", "CKVM", "CFlexOSABI", "ControlProtocol"]),
+            name: "QEMUEngine",
+            dependencies: ["GuestMachine", "GuestImage", "KVM", "CKVM", "CFlexOSABI", "ControlProtocol"]),
         .target(name: "Conformation", dependencies: ["GuestImage", "Yams"]),
         .target(name: "Hosts", dependencies: ["CLibvirt", "KVM", "GuestImage"]),
         .target(
             name: "LibvirtEngine",
-            dependencies: ["Hosts", "QEMUEngine", "Monitor", "GuestImage", "KVM", "ControlProtocol"]),
+            dependencies: ["Hosts", "QEMUEngine", "GuestMachine", "GuestImage", "KVM", "ControlProtocol"]),
         .target(name: "Toolchain", dependencies: ["Conformation", "GuestImage", "CFlexOSABI", "Yams"]),
         .target(name: "Exploration", dependencies: ["Conformation", "GuestImage", "Toolchain", "Yams"]),
         .target(
@@ -70,7 +76,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "Monitor", "NetworkDevice", "ControlProtocol", "KVM", "CKVM", "GuestImage",
+                "Monitor", "GuestMachine", "NetworkDevice", "ControlProtocol", "KVM", "CKVM", "GuestImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -83,7 +89,8 @@ let package = Package(
 
         // Hostile-input entry points for libFuzzer (Fuzz/) and the corpus replay in the tests.
         .target(
-            name: "FuzzTargets", dependencies: ["GuestImage", "KVM", "CKVM", "Monitor", "Conformation", "ControlAPI"]),
+            name: "FuzzTargets",
+            dependencies: ["GuestImage", "KVM", "CKVM", "Monitor", "GuestMachine", "Conformation", "ControlAPI"]),
 
         // The two executables, thin.
         .executableTarget(
@@ -97,7 +104,8 @@ let package = Package(
         .executableTarget(
             name: "flexosctl",
             dependencies: [
-                "Toolchain", "Exploration", "ControlProtocol", "ControlClient", "KVM", "Hosts", "Monitor", "QEMUEngine",
+                "Toolchain", "Exploration", "ControlProtocol", "ControlClient", "KVM", "Hosts", "GuestMachine",
+                "QEMUEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // HTTPMethod in ControlClient's interface.
                 .product(name: "NIOHTTP1", package: "swift-nio")
@@ -117,7 +125,8 @@ let package = Package(
         .testTarget(
             name: "FlexOSTests",
             dependencies: [
-                "KVM", "GuestImage", "Monitor", "NetworkDevice", "QEMUEngine", "Conformation", "Toolchain",
+                "KVM", "GuestImage", "Monitor", "GuestMachine", "NetworkDevice", "QEMUEngine", "Conformation",
+                "Toolchain",
                 "ControlProtocol", "ControlClient",
                 "Exploration", "Porting", "ControlAPI", "FuzzTargets", "Hosts", "LibvirtEngine",
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "Yams", package: "Yams")

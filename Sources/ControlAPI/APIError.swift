@@ -1,5 +1,6 @@
 import ControlProtocol
 import FoundationEssentials
+import GuestMachine
 import HTTPTypes
 import Hummingbird
 import Monitor

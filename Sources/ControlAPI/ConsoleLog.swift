@@ -1,4 +1,5 @@
 import Glibc
+import GuestMachine
 import KVM
 import Monitor
 import Synchronization

@@ -1,4 +1,5 @@
 import Glibc
+import GuestMachine
 import Hummingbird
 import Monitor
 import NIOCore

@@ -2,6 +2,7 @@ import ControlClient
 import Dispatch
 import FoundationEssentials
 import Glibc
+import GuestMachine
 import Hummingbird
 import Logging
 import Monitor

@@ -1,5 +1,6 @@
 import ControlProtocol
 import CoreMetrics
+import GuestMachine
 import Monitor
 import Prometheus
 

@@ -1,5 +1,6 @@
 import CKVM
 import Glibc
+import GuestMachine
 import Monitor
 
 /// The user whose permissions the daemon borrows to open a client's files.

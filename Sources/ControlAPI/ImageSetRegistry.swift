@@ -2,6 +2,7 @@ import ControlProtocol
 import FoundationEssentials
 import Glibc
 import GuestImage
+import GuestMachine
 import KVM
 import Monitor
 import Synchronization

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import GuestImage
+import GuestMachine
 import Monitor
 import NetworkDevice
 

@@ -3,6 +3,7 @@ import ControlAPI
 import ControlProtocol
 import FoundationEssentials
 import GuestImage
+import GuestMachine
 import Monitor
 
 /// The ELF loader and, for an image it accepts, the symbolizer.

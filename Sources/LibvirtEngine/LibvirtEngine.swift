@@ -1,8 +1,8 @@
 import ControlProtocol
 import Foundation
 import GuestImage
+import GuestMachine
 import Hosts
-import Monitor
 import QEMUEngine
 
 /// Runs single-VM image sets (fcalls, intel-mpk) on a libvirt host: the QEMU engine's

@@ -1,9 +1,9 @@
 import ControlProtocol
 import Foundation
 import GuestImage
+import GuestMachine
 import Hosts
 import KVM
-import Monitor
 import QEMUEngine
 
 /// An image set running as a transient libvirt domain. A thread of its own streams the

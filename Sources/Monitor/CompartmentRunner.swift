@@ -1,6 +1,7 @@
 import CKVM
 import ControlProtocol
 import GuestImage
+import GuestMachine
 import KVM
 import Synchronization
 
@@ -184,10 +185,4 @@ final class CompartmentRunner: @unchecked Sendable {
             name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmStatistics: kvm,
             consoleBytes: counters.consoleBytes)
     }
-}
-
-/// Where the console output of an image set goes.
-public protocol ConsoleSink: Sendable {
-    /// `bytes` the VM `compartment` (number `index`) wrote: whole lines, or a full ring.
-    func write(_ bytes: [UInt8], compartment: String, index: Int)
 }

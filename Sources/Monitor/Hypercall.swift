@@ -1,6 +1,7 @@
 import CFlexOSABI
 import Glibc
 import GuestImage
+import GuestMachine
 import KVM
 
 /// The hypercalls of `flexos_abi.h`.

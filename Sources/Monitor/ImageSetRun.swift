@@ -1,41 +1,9 @@
 import CFlexOSABI
 import ControlProtocol
 import GuestImage
+import GuestMachine
 import KVM
 import NetworkDevice
-
-/// Sizes and limits for a launch.
-public struct LaunchOptions: Sendable {
-    /// Private memory of each compartment (stack and heap).
-    public var memory: UInt64 = ImageSetLayout.defaultMemory
-    /// The shared area of the image set.
-    public var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
-    /// Seconds after which the daemon stops it (`flexosd launch` waits with its own timeout).
-    public var timeout: Double?
-    /// Addresses the network device listens on (only for image sets that have one).
-    public var listen: [ListenAddress] = []
-    /// Seconds after which the network device closes a connection that neither sends nor
-    /// receives (Redis's `timeout`); 0: never.
-    public var clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
-    /// The libvirt host to run on (the libvirt engine), e.g. qemu:///system.
-    public var connect: String?
-    public static let defaultClientIdleTimeout: Double = 300
-    /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
-    /// tests show what the seccomp filter does to a forbidden call.
-    package var onConfinedVCPUThread: (@Sendable () -> Void)?
-
-    public init(
-        memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory,
-        timeout: Double? = nil,
-        listen: [ListenAddress] = [], clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
-    ) {
-        self.memory = memory
-        self.sharedMemory = sharedMemory
-        self.timeout = timeout
-        self.listen = listen
-        self.clientIdleTimeout = clientIdleTimeout
-    }
-}
 
 /// A launched image set: one VM per compartment (or one for all under `fcalls`), each
 /// driven by its own thread, until the first of them ends the run.
@@ -70,7 +38,7 @@ public final class ImageSetRun: @unchecked Sendable {
         do {
             shared = try GuestMemory(name: "flexos:\(manifest.name):shared", size: options.sharedMemory)
         } catch { throw LaunchError.kvm(error) }
-        try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
+        try SharedArea.initialise(shared, image: imageSet.image, layout: layout)
         network = try ImageSetRun.networkDevice(
             for: manifest, listen: options.listen, idleTimeout: options.clientIdleTimeout)
 
@@ -131,7 +99,7 @@ public final class ImageSetRun: @unchecked Sendable {
             return nil
         }
         do { return try NetworkDevice(name: manifest.name, listen: addresses, idleTimeout: idleTimeout) } catch {
-            throw LaunchError.network(error)
+            throw LaunchError.network(error.description)
         }
     }
 
@@ -152,30 +120,6 @@ public final class ImageSetRun: @unchecked Sendable {
                 }
             })
         control.whenFinished { network.stop() }
-    }
-
-    /// Copies `.data_shared` into the shared area and sets up the gate block header.
-    package static func initialiseSharedArea(_ shared: GuestMemory, image: ELFImage, layout: ImageSetLayout)
-        throws(LaunchError)
-    {
-        let base = layout.sharedArea.lowerBound
-        for segment in image.segments where layout.sharedArea.contains(segment.virtualAddress) {
-            guard segment.range.upperBound <= layout.sharedArea.upperBound else {
-                throw LaunchError.sharedMemoryTooSmall(shared.size, minimum: segment.range.upperBound - base)
-            }
-            do { try shared.write(image.fileBytes(of: segment), at: segment.virtualAddress - base) } catch {
-                throw LaunchError.kvm(error)
-            }
-        }
-        guard
-            let block = shared.pointer(
-                at: layout.gateBlock.lowerBound - base, length: UInt64(MemoryLayout<flexos_gate_header>.size))
-        else {
-            throw LaunchError.sharedMemoryTooSmall(shared.size, minimum: layout.gateBlock.upperBound - base)
-        }
-        let gates = block.bindMemory(to: flexos_gate_header.self, capacity: 1)
-        gates.pointee.magic = FLEXOS_GATE_MAGIC
-        gates.pointee.compartment_count = UInt32(layout.compartments.count)
     }
 
     /// What `address` maps to in the VM that runs `compartment`, read from the page tables

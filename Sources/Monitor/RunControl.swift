@@ -1,6 +1,7 @@
 import CKVM
 import Glibc
 import GuestImage
+import GuestMachine
 import KVM
 import Synchronization
 

@@ -1,6 +1,7 @@
 import CConfinement
 import CKVM
 import Glibc
+import GuestMachine
 import KVM
 
 /// The seccomp filter a vCPU thread runs under once its VM is set up (Solo5's and

@@ -3,8 +3,8 @@ import CKVM
 import ControlProtocol
 import Foundation
 import GuestImage
+import GuestMachine
 import KVM
-import Monitor
 
 /// The guest memory of a QEMU run, built as for KVM, and how to read the run's end
 /// against it (the same fault analysis, over the faulting stack the shim sent back).
@@ -28,7 +28,7 @@ struct PreparedMemory {
         do {
             shared = try GuestMemory(name: "flexos:\(imageSet.manifest.name):qemu-shared", size: options.sharedMemory)
         } catch { throw LaunchError.kvm(error) }
-        try ImageSetRun.initialiseSharedArea(shared, image: imageSet.image, layout: layout)
+        try SharedArea.initialise(shared, image: imageSet.image, layout: layout)
         let shimPages = PageMapping.ringZero(
             PreparedMemory.shimRange, PagePermissions(writable: true, executable: true))
         let handoffPage = PageMapping.ringZero(

@@ -3,8 +3,8 @@ import CKVM
 import ControlProtocol
 import Foundation
 import GuestImage
+import GuestMachine
 import KVM
-import Monitor
 
 /// Runs a single-VM image set (fcalls, intel-mpk) under QEMU's emulation instead of KVM:
 /// `qemu-system-x86_64 -accel tcg -cpu max`, which emulates protection keys, started by the

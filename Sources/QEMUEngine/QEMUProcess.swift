@@ -1,6 +1,6 @@
 import Foundation
 import Glibc
-import Monitor
+import GuestMachine
 
 /// One qemu-system-x86_64 process: started at once, its console (standard output) streamed
 /// as it comes, killed on request, its control-port file read when it has ended.

@@ -1,8 +1,8 @@
 import ControlProtocol
 import Foundation
 import GuestImage
+import GuestMachine
 import KVM
-import Monitor
 
 /// An image set running under QEMU: one VM in one qemu-system-x86_64 process, with its
 /// folder of files (prepared memory, control port) that goes when the run is waited for.

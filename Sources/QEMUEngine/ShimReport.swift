@@ -1,3 +1,5 @@
+import GuestMachine
+
 /// What the shim said on the control port when the run ended (flexos_abi.h, "The QEMU
 /// engine"): `exit CODE`, `panic LINE FILE-LENGTH MESSAGE-LENGTH` then the bytes,
 /// `fault VECTOR ERROR RIP RSP RFLAGS CR2 PKRU CS RAX ... R15` then optionally

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Conformation
 import Foundation
+import GuestMachine
 import Hosts
 import Toolchain
 

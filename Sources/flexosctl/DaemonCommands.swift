@@ -2,8 +2,7 @@ import ArgumentParser
 import ControlClient
 import ControlProtocol
 import Foundation
-import Monitor
-import NetworkDevice
+import GuestMachine
 
 /// What every command that talks to flexosd takes.
 struct DaemonOptions: ParsableArguments {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Exploration
 import Foundation
 import GuestImage
+import GuestMachine
 import KVM
 import Toolchain
 

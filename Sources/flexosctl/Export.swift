@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
+import GuestMachine
 import Hosts
-import Monitor
 import QEMUEngine
 
 struct Export: ParsableCommand {

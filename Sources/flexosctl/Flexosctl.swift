@@ -1,4 +1,5 @@
 import ArgumentParser
+import GuestMachine
 
 @main
 struct Flexosctl: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuestMachine
 import Hosts
 
 struct HostsCommand: ParsableCommand {

@@ -3,7 +3,7 @@ import ControlClient
 import ControlProtocol
 import Foundation
 import GuestImage
-import Monitor
+import GuestMachine
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import Foundation
 import GuestImage
-import Monitor
+import GuestMachine
 
 /// `flexosctl inspect compartments FOLDER`: an image set's layout as the monitor would
 /// lay it out, without running it: each VM's compartments, libraries and hardening, and

@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlProtocol
 import FoundationEssentials
 import Glibc
+import GuestMachine
 import KVM
 import Monitor
 import NetworkDevice
@@ -56,8 +57,8 @@ struct Launch: ParsableCommand {
     @Flag(help: "Print a JSON report when the run ends (the guest's console then goes to standard error).")
     var json = false
 
-    @Option(help: "The KVM device.")
-    var kvm: String = Hypervisor.defaultDevicePath
+    @Option(help: "The KVM device (default /dev/kvm); naming one runs the set on KVM.")
+    var kvm: String?
 
     @Option(
         help: ArgumentHelp(
@@ -76,7 +77,8 @@ struct Launch: ParsableCommand {
             let options = LaunchOptions(
                 memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
             let choice = try EngineChoice(
-                among: [KVMEngine(devicePath: kvm), QEMUEngine()], asked: engine, for: set.manifest)
+                among: [KVMEngine(devicePath: kvm ?? Hypervisor.defaultDevicePath), QEMUEngine()],
+                asked: engine ?? (kvm == nil ? nil : .kvm), for: set.manifest)
             if engine == nil, choice.engine.kind != .kvm, let reason = choice.reason {
                 printError("flexosd: runs on \(choice.engine.kind.rawValue): \(reason)")
             }

@@ -3,6 +3,7 @@ import ControlAPI
 import ControlClient
 import ControlProtocol
 import Glibc
+import GuestMachine
 import KVM
 import LibvirtEngine
 import Logging

@@ -1,5 +1,6 @@
 import Foundation
 import GuestImage
+import GuestMachine
 import KVM
 import Monitor
 import Testing

@@ -1,6 +1,7 @@
 import CFlexOSABI
 import Foundation
 import GuestImage
+import GuestMachine
 import Monitor
 import Testing
 

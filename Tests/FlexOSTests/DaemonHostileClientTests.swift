@@ -1,5 +1,6 @@
 import ControlAPI
 import Foundation
+import GuestMachine
 import Monitor
 import Testing
 import Yams

@@ -2,6 +2,7 @@ import ControlAPI
 import ControlClient
 import ControlProtocol
 import Foundation
+import GuestMachine
 import Monitor
 import NIOHTTP1
 import Testing

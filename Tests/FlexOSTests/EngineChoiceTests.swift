@@ -1,5 +1,6 @@
 import ControlProtocol
 import GuestImage
+import GuestMachine
 import Monitor
 import Testing
 

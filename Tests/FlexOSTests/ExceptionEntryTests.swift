@@ -1,5 +1,6 @@
 import CKVM
 import GuestImage
+import GuestMachine
 import KVM
 import Testing
 

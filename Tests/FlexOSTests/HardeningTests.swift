@@ -1,5 +1,6 @@
 import Conformation
 import Foundation
+import GuestMachine
 import Monitor
 import Testing
 import Toolchain

@@ -4,6 +4,7 @@ import Conformation
 import ControlProtocol
 import Foundation
 import GuestImage
+import GuestMachine
 import KVM
 import Testing
 

@@ -1,6 +1,7 @@
 import ControlProtocol
 import Foundation
 import GuestImage
+import GuestMachine
 import Monitor
 import NetworkDevice
 import Testing

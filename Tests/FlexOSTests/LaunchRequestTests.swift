@@ -1,6 +1,7 @@
 import ControlAPI
 import ControlProtocol
 import Foundation
+import GuestMachine
 import Monitor
 import Testing
 

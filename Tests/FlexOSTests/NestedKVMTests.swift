@@ -1,5 +1,6 @@
 import ControlProtocol
 import Foundation
+import GuestMachine
 import Monitor
 import Testing
 

@@ -1,5 +1,6 @@
 import ControlProtocol
 import GuestImage
+import GuestMachine
 import Testing
 
 @testable import Monitor

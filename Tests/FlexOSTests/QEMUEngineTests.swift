@@ -1,5 +1,6 @@
 import Foundation
 import GuestImage
+import GuestMachine
 import Monitor
 import Testing
 

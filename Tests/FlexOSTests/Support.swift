@@ -1,6 +1,7 @@
 import Conformation
 import Foundation
 import GuestImage
+import GuestMachine
 import KVM
 import Monitor
 import Synchronization

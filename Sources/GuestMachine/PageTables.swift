@@ -78,15 +78,15 @@ public enum PageTableError: Error, Equatable, CustomStringConvertible {
 /// allow user access) and intermediate levels allow writes; the leaf decides writable and
 /// no-execute. 2 MiB pages are used where both addresses and the rest of the mapping allow.
 public struct PageTables: Sendable {
-    static let present: UInt64 = 1 << 0
-    static let writable: UInt64 = 1 << 1
-    static let user: UInt64 = 1 << 2
-    static let accessed: UInt64 = 1 << 5
-    static let dirty: UInt64 = 1 << 6
-    static let largePage: UInt64 = 1 << 7
-    static let noExecute: UInt64 = 1 << 63
-    static let protectionKeyShift: UInt64 = 59
-    static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
+    package static let present: UInt64 = 1 << 0
+    package static let writable: UInt64 = 1 << 1
+    package static let user: UInt64 = 1 << 2
+    package static let accessed: UInt64 = 1 << 5
+    package static let dirty: UInt64 = 1 << 6
+    package static let largePage: UInt64 = 1 << 7
+    package static let noExecute: UInt64 = 1 << 63
+    package static let protectionKeyShift: UInt64 = 59
+    package static let addressMask: UInt64 = 0x000F_FFFF_FFFF_F000
 
     /// The guest-physical address of the top level (the value of CR3).
     public let root: UInt64
@@ -165,11 +165,11 @@ public struct PageTables: Sendable {
         return nil
     }
 
-    static func index(_ address: UInt64, level: Int) -> Int {
+    package static func index(_ address: UInt64, level: Int) -> Int {
         Int((address >> (12 + 9 * UInt64(level))) & 0x1FF)
     }
 
-    static func permissions(_ entry: UInt64) -> PagePermissions {
+    package static func permissions(_ entry: UInt64) -> PagePermissions {
         PagePermissions(writable: entry & writable != 0, executable: entry & noExecute == 0)
     }
 

@@ -13,21 +13,21 @@ import GuestImage
 /// no memory slot). The monitor then reads the CPU's exception frame off that stack and
 /// ends the run; the guest never returns from it. The stubs are written by the monitor,
 /// not taken from the image, and no compartment can write these pages.
-enum ExceptionEntry {
-    static let idt = GuestLayout.trapArea.lowerBound
-    static let gdt = idt + GuestLayout.pageSize
-    static let tss = gdt + 0x800
-    static let stubs = gdt + GuestLayout.pageSize
-    static let stack = (stubs + 3 * GuestLayout.pageSize)..<(stubs + 7 * GuestLayout.pageSize)
-    static let vectors = 32
-    static let stubBytes: UInt64 = 16
+package enum ExceptionEntry {
+    package static let idt = GuestLayout.trapArea.lowerBound
+    package static let gdt = idt + GuestLayout.pageSize
+    package static let tss = gdt + 0x800
+    package static let stubs = gdt + GuestLayout.pageSize
+    package static let stack = (stubs + 3 * GuestLayout.pageSize)..<(stubs + 7 * GuestLayout.pageSize)
+    package static let vectors = 32
+    package static let stubBytes: UInt64 = 16
 
-    static let kernelCode: UInt16 = 0x08
-    static let taskState: UInt16 = 0x38
+    package static let kernelCode: UInt16 = 0x08
+    package static let taskState: UInt16 = 0x38
 
     /// The ring-0 mappings of every KVM guest: the tables and stack (read-write), the stubs
     /// (read-execute) and the report page (MMIO).
-    static var mappings: [PageMapping] {
+    package static var mappings: [PageMapping] {
         let report = GuestLayout.trapReportAddress..<(GuestLayout.trapReportAddress + GuestLayout.pageSize)
         return [
             .ringZero(idt..<stubs, .readWrite), .ringZero(stubs..<(stubs + GuestLayout.pageSize), .readExecute),
@@ -36,7 +36,7 @@ enum ExceptionEntry {
     }
 
     /// Writes the IDT, GDT, TSS and stubs into the guest's memory.
-    static func write(into space: GuestAddressSpace) throws(GuestAccessError) {
+    package static func write(into space: GuestAddressSpace) throws(GuestAccessError) {
         let idtBytes = try space.physical(idt, length: GuestLayout.pageSize)
         for vector in 0..<vectors {
             let (low, high) = gate(handler: stubs + UInt64(vector) * stubBytes)
@@ -62,7 +62,7 @@ enum ExceptionEntry {
     }
 
     /// The descriptor tables and task register in `sregs`.
-    static func install(in sregs: inout kvm_sregs) {
+    package static func install(in sregs: inout kvm_sregs) {
         sregs.idt = kvm_dtable(base: idt, limit: UInt16(16 * vectors - 1), padding: (0, 0, 0))
         sregs.gdt = kvm_dtable(base: gdt, limit: UInt16(8 * globalDescriptors.count - 1), padding: (0, 0, 0))
         sregs.tr = kvm_segment(
@@ -94,7 +94,7 @@ enum ExceptionEntry {
 
     /// `push $0` (where the CPU pushes no error code), `push $vector`,
     /// `movabs %rax, trapReportAddress`, `ud2`.
-    static func stub(vector: Int) -> [UInt8] {
+    package static func stub(vector: Int) -> [UInt8] {
         var bytes: [UInt8] = withErrorCode.contains(vector) ? [] : [0x6A, 0x00]
         bytes += [0x6A, UInt8(vector), 0x48, 0xA3]
         withUnsafeBytes(of: GuestLayout.trapReportAddress.littleEndian) { bytes += $0 }
@@ -102,16 +102,16 @@ enum ExceptionEntry {
     }
 
     /// What a stub leaves on the trap stack: its vector, then the CPU's frame.
-    struct Frame: Equatable {
-        let vector: UInt64, errorCode: UInt64, rip: UInt64, cs: UInt64, rflags: UInt64, rsp: UInt64, ss: UInt64
+    package struct Frame: Equatable {
+        package let vector: UInt64, errorCode: UInt64, rip: UInt64, cs: UInt64, rflags: UInt64, rsp: UInt64, ss: UInt64
 
         /// Whether the exception came from ring 3 (the guest's code).
-        var fromUserMode: Bool { cs & 3 == 3 }
+        package var fromUserMode: Bool { cs & 3 == 3 }
     }
 
     /// The frame a stub reported, read from the trap stack at `stackPointer` (the vCPU's
     /// RSP at the store); nil when the store did not come from a stub with a whole frame.
-    static func frame(stackPointer: UInt64, codeSegment: kvm_segment, space: GuestAddressSpace) -> Frame? {
+    package static func frame(stackPointer: UInt64, codeSegment: kvm_segment, space: GuestAddressSpace) -> Frame? {
         guard codeSegment.dpl == 0, codeSegment.selector == kernelCode else { return nil }
         let words = 7
         guard stack.contains(stackPointer), stackPointer % 8 == 0, stack.upperBound - stackPointer >= UInt64(8 * words),

@@ -7,21 +7,21 @@ import CKVM
 /// with user-mode segments, paging and long mode already on. The same state runs
 /// natively under VT-x and AMD-V.
 package enum VCPUState {
-    static let cr0: UInt64 = 0x8005_0033  // PG, AM, WP, NE, ET, MP, PE
-    static let cr4: UInt64 = 0x620  // PAE, OSFXSR, OSXMMEXCPT (PCIDE is refused by PVM)
+    package static let cr0: UInt64 = 0x8005_0033  // PG, AM, WP, NE, ET, MP, PE
+    package static let cr4: UInt64 = 0x620  // PAE, OSFXSR, OSXMMEXCPT (PCIDE is refused by PVM)
     // CR4.PKE (intel-mpk; KVM takes it only where the vCPU's CPUID has PKU)
-    static let protectionKeysEnabled: UInt64 = 1 << 22
-    static let efer: UInt64 = 0xD01  // NXE, LMA, LME, SCE
-    static let rflags: UInt64 = 0x202  // IF and the reserved bit 1
-    static let userCode: UInt16 = 0x33
-    static let userData: UInt16 = 0x2B
+    package static let protectionKeysEnabled: UInt64 = 1 << 22
+    package static let efer: UInt64 = 0xD01  // NXE, LMA, LME, SCE
+    package static let rflags: UInt64 = 0x202  // IF and the reserved bit 1
+    package static let userCode: UInt16 = 0x33
+    package static let userData: UInt16 = 0x2B
     /// What CR2 starts as: an address no page fault can report (not canonical), so that a
     /// fault at address 0 is told apart from no page fault at all.
     package static let noPageFault: UInt64 = 0x8000_0000_0000_0000
 
     /// Special registers: control registers, EFER, ring-3 segments and the exception entry's
     /// tables, starting from `current`; CR4.PKE with `protectionKeys`.
-    static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64, protectionKeys: Bool = false)
+    package static func specialRegisters(from current: kvm_sregs, pageTableRoot: UInt64, protectionKeys: Bool = false)
         -> kvm_sregs
     {
         var sregs = current
@@ -43,7 +43,7 @@ package enum VCPUState {
     }
 
     /// General registers: start at `entry` with `stackTop` and the boot-info address in RDI.
-    static func registers(entry: UInt64, stackTop: UInt64, argument: UInt64) -> kvm_regs {
+    package static func registers(entry: UInt64, stackTop: UInt64, argument: UInt64) -> kvm_regs {
         var regs = kvm_regs()
         regs.rip = entry
         regs.rsp = stackTop

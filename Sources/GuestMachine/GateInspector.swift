@@ -4,19 +4,24 @@ import GuestImage
 /// Reads the gate block in shared memory (flexos_abi.h): which gate calls are in flight.
 /// The guests write it without exits; the monitor only reads it, through the address
 /// space of a VM that maps it.
-struct GateInspector {
+package struct GateInspector {
     /// One call a callee has taken up and not yet answered.
-    struct Call {
-        let caller: Int
-        let exportIndex: UInt32
-        let arguments: [UInt64]
+    package struct Call {
+        package let caller: Int
+        package let exportIndex: UInt32
+        package let arguments: [UInt64]
     }
 
-    let space: GuestAddressSpace
-    let gateBlock: UInt64
+    package let space: GuestAddressSpace
+    package let gateBlock: UInt64
+
+    package init(space: GuestAddressSpace, gateBlock: UInt64) {
+        self.space = space
+        self.gateBlock = gateBlock
+    }
 
     /// The calls into VM `callee` that are posted and not yet answered.
-    func callsInService(callee: Int, machines: Int) -> [Call] {
+    package func callsInService(callee: Int, machines: Int) -> [Call] {
         (0..<machines).compactMap { caller -> Call? in
             guard caller != callee,
                 let channel = try? space.read(
@@ -31,7 +36,7 @@ struct GateInspector {
     }
 
     /// The state each VM keeps in the gate block (calls made and served, time in calls).
-    func state(of machine: Int) -> flexos_compartment_state? {
+    package func state(of machine: Int) -> flexos_compartment_state? {
         try? space.read(flexos_compartment_state.self, at: gateBlock + flexos_gate_state_offset(UInt32(machine)))
     }
 

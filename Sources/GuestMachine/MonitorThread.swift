@@ -6,7 +6,7 @@ import KVM
 /// the daemon. `kick()` sends the signal that makes a running KVM_RUN return.
 package final class MonitorThread: @unchecked Sendable {
     /// The signal sent to a vCPU thread so that a running KVM_RUN returns with EINTR.
-    static let kickSignal = SIGUSR1
+    package static let kickSignal = SIGUSR1
 
     private var thread = pthread_t()
 
@@ -37,15 +37,15 @@ package final class MonitorThread: @unchecked Sendable {
     }
 
     /// Interrupts the thread's KVM_RUN, if it is in one.
-    func kick() { pthread_kill(thread, MonitorThread.kickSignal) }
+    package func kick() { pthread_kill(thread, MonitorThread.kickSignal) }
 
     /// Waits for the thread to end.
     package func join() { pthread_join(thread, nil) }
 
     private final class Box {
-        let name: String
-        let body: () -> Void
-        init(name: String, body: @escaping () -> Void) {
+        package let name: String
+        package let body: () -> Void
+        package init(name: String, body: @escaping () -> Void) {
             self.name = name
             self.body = body
         }

@@ -10,13 +10,13 @@ import GuestImage
 /// real fault address) a page fault; otherwise the
 /// instruction at RIP tells (UD2 is Swift's trap, privileged opcodes fault in ring 3).
 package struct FaultAnalyzer {
-    let compartment: ImageSetLayout.Compartment
-    let imageSet: ImageSetLayout
-    let pageTables: PageTables
-    let space: GuestAddressSpace
-    let symbolizer: Symbolizer?
+    package let compartment: ImageSetLayout.Compartment
+    package let imageSet: ImageSetLayout
+    package let pageTables: PageTables
+    package let space: GuestAddressSpace
+    package let symbolizer: Symbolizer?
     /// The image set's exports, to name the gate calls in service here.
-    let exports: [ImageManifest.Export]
+    package let exports: [ImageManifest.Export]
 
     package init(
         compartment: ImageSetLayout.Compartment, imageSet: ImageSetLayout, pageTables: PageTables,
@@ -250,9 +250,9 @@ package struct FaultAnalyzer {
 
     /// The address of the call instruction a return address follows. The guest wrote the
     /// return address, so it may be 0: that one stays 0 instead of wrapping.
-    static func callSite(returning address: UInt64) -> UInt64 { address == 0 ? 0 : address - 1 }
+    package static func callSite(returning address: UInt64) -> UInt64 { address == 0 ? 0 : address - 1 }
 
-    static func registerFile(_ regs: kvm_regs, _ sregs: kvm_sregs) -> [String: UInt64] {
+    package static func registerFile(_ regs: kvm_regs, _ sregs: kvm_sregs) -> [String: UInt64] {
         [
             "rip": regs.rip, "rsp": regs.rsp, "rbp": regs.rbp, "rflags": regs.rflags,
             "rax": regs.rax, "rbx": regs.rbx, "rcx": regs.rcx, "rdx": regs.rdx,
@@ -264,8 +264,8 @@ package struct FaultAnalyzer {
 }
 
 /// Instructions that fault in ring 3, by their first bytes.
-enum PrivilegedInstruction {
-    static func name(of bytes: [UInt8]) -> String? {
+package enum PrivilegedInstruction {
+    package static func name(of bytes: [UInt8]) -> String? {
         guard let first = bytes.first else { return nil }
         switch first {
         case 0xF4: return "hlt"

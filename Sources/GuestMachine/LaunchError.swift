@@ -1,7 +1,6 @@
 import Glibc
 import GuestImage
 import KVM
-import NetworkDevice
 
 /// Why an image set could not be launched. Nothing of it is left running when one is thrown.
 public enum LaunchError: Error, CustomStringConvertible {
@@ -19,7 +18,8 @@ public enum LaunchError: Error, CustomStringConvertible {
     case threadFailed(Errno)
     case cannotActAs(uid: uid_t)
     case confinementFailed(Errno)
-    case network(NetworkDeviceError)
+    /// The network device could not be set up.
+    case network(String)
     case noNetworkDevice(imageSet: String, address: String)
     /// The QEMU engine lacks something it needs (QEMU, the shim, a temporary folder).
     case engineMissing(String)
@@ -58,7 +58,7 @@ public enum LaunchError: Error, CustomStringConvertible {
             return "cannot launch a \(mechanism.rawValue) image set here: \(reason)"
         case .threadFailed(let errno): return "cannot start a vCPU thread: \(errno)"
         case .confinementFailed(let errno): return "cannot confine a vCPU thread with seccomp: \(errno)"
-        case .network(let error): return error.description
+        case .network(let reason): return reason
         case .engineMissing(let what): return what
         case .guestMemory(let reason): return "cannot set up the guest's memory: \(reason)"
         case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"

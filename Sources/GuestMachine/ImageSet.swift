@@ -40,7 +40,7 @@ public struct ImageSet: @unchecked Sendable {
     }
 
     /// One compartment that maps every segment: how a bare ELF runs.
-    static func bareManifest(_ image: ELFImage) -> ImageManifest {
+    package static func bareManifest(_ image: ELFImage) -> ImageManifest {
         // The file name becomes the image set's name: keep only what a name may hold.
         let stem = basename(image.path).split(separator: ".").first.map(String.init) ?? ""
         let cleaned = String(

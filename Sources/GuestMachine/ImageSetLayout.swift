@@ -46,7 +46,7 @@ public struct ImageSetLayout: Sendable {
     }
 
     /// The areas of an intel-mpk image set's compartments, in conformation order.
-    static func keyedAreas(_ manifest: ImageManifest, memory: UInt64) -> [KeyedArea] {
+    package static func keyedAreas(_ manifest: ImageManifest, memory: UInt64) -> [KeyedArea] {
         manifest.compartments.enumerated().map { index, compartment in
             let area = GuestLayout.compartmentArea(index)
             let stack = GuestLayout.stack(ofCompartment: index)
@@ -61,7 +61,7 @@ public struct ImageSetLayout: Sendable {
 
     /// The heap between the top of `stack` and `end`; under guard-pages, with an unmapped
     /// page on each side (returned as `guards`, for naming a fault in them).
-    static func heap(above stack: Range<UInt64>, end: UInt64, guarded: Bool) -> (
+    package static func heap(above stack: Range<UInt64>, end: UInt64, guarded: Bool) -> (
         heap: Range<UInt64>, guards: [Range<UInt64>]
     ) {
         guard guarded else { return (stack.upperBound..<end, []) }
@@ -260,7 +260,7 @@ public struct ImageSetLayout: Sendable {
     /// The gate pages VM `index` maps besides the header: every VM's state (its own
     /// writable, the others' read-only: it reads whether they sleep) and the channels of
     /// each pair it belongs to, which no third VM maps.
-    static func gatePages(_ block: Range<UInt64>, of index: Int, machines: [String]) -> [GuestRegion] {
+    package static func gatePages(_ block: Range<UInt64>, of index: Int, machines: [String]) -> [GuestRegion] {
         var pages: [GuestRegion] = []
         for other in machines.indices {
             let permissions: PagePermissions = other == index ? .readWrite : .readOnly

@@ -35,48 +35,6 @@ public protocol RunningImageSet: AnyObject, Sendable {
     func inspect() -> [CompartmentSnapshot]
 }
 
-/// flexosd's own engine: one KVM VM per compartment (or one for all), on `/dev/kvm`.
-public final class KVMEngine: ImageSetEngine, Sendable {
-    public let kind = EngineKind.kvm
-    private let devicePath: String
-    /// Opened on first use, then shared by every launch.
-    private let hypervisor = Locked<Hypervisor?>(nil)
-
-    public init(devicePath: String = Hypervisor.defaultDevicePath) { self.devicePath = devicePath }
-
-    public func refusal(of manifest: ImageManifest) -> String? {
-        let opened: Hypervisor
-        do { opened = try open() } catch { return error.description }
-        if manifest.mechanism == .intelMPK && !opened.offersProtectionKeys { return KVMEngine.noProtectionKeys }
-        return nil
-    }
-
-    public func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError)
-        -> any RunningImageSet
-    {
-        try ImageSetRun(imageSet, options: options, hypervisor: try open(), console: console)
-    }
-
-    /// Why intel-mpk cannot run on this host's KVM.
-    static let noProtectionKeys =
-        "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
-
-    private func open() throws(LaunchError) -> Hypervisor {
-        if let opened = hypervisor.withLock({ $0 }) { return opened }
-        do {
-            let opened = try Hypervisor(devicePath: devicePath)
-            hypervisor.withLock { $0 = opened }
-            return opened
-        } catch {
-            throw LaunchError.kvm(error)
-        }
-    }
-}
-
-extension ImageSetRun: RunningImageSet {
-    public var listening: [String] { network?.listeners.map(\.boundAddress.description) ?? [] }
-}
-
 /// The engine a launch runs on, and, when the launch named none, why this one.
 public struct EngineChoice: Sendable {
     public let engine: any ImageSetEngine

@@ -8,7 +8,7 @@ import GuestImage
 package final class ConsoleRing: @unchecked Sendable {
     private let ring: UnsafeMutablePointer<flexos_console_ring>
     private let data: UnsafeMutableRawPointer
-    let capacity: UInt64
+    package let capacity: UInt64
 
     /// Sets up an empty ring in the `bytes` of host memory at `host`.
     package init(host: UnsafeMutableRawPointer, bytes: UInt64) {

@@ -101,7 +101,7 @@ extension FaultReport {
 }
 
 /// `value` as 16 hexadecimal digits.
-func hex16(_ value: UInt64) -> String {
+package func hex16(_ value: UInt64) -> String {
     let digits = String(value, radix: 16)
     return String(repeating: "0", count: max(0, 16 - digits.count)) + digits
 }

@@ -26,9 +26,9 @@ public enum GuestAccessError: Error, Equatable, CustomStringConvertible {
 package final class GuestAddressSpace: @unchecked Sendable {
     /// A memory slot: a guest-physical range and the host memory behind it.
     package struct Slot {
-        let range: Range<UInt64>
-        let memory: GuestMemory
-        let offset: UInt64
+        package let range: Range<UInt64>
+        package let memory: GuestMemory
+        package let offset: UInt64
 
         package init(range: Range<UInt64>, memory: GuestMemory, offset: UInt64) {
             self.range = range
@@ -37,8 +37,8 @@ package final class GuestAddressSpace: @unchecked Sendable {
         }
     }
 
-    let slots: [Slot]
-    let mapped: [GuestRegion]
+    package let slots: [Slot]
+    package let mapped: [GuestRegion]
 
     package init(slots: [Slot], mapped: [GuestRegion]) {
         self.slots = slots

@@ -1,0 +1,34 @@
+import ControlProtocol
+
+/// Sizes and limits for a launch.
+public struct LaunchOptions: Sendable {
+    /// Private memory of each compartment (stack and heap).
+    public var memory: UInt64 = ImageSetLayout.defaultMemory
+    /// The shared area of the image set.
+    public var sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory
+    /// Seconds after which the daemon stops it (`flexosd launch` waits with its own timeout).
+    public var timeout: Double?
+    /// Addresses the network device listens on (only for image sets that have one).
+    public var listen: [ListenAddress] = []
+    /// Seconds after which the network device closes a connection that neither sends nor
+    /// receives (Redis's `timeout`); 0: never.
+    public var clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
+    /// The libvirt host to run on (the libvirt engine), e.g. qemu:///system.
+    public var connect: String?
+    public static let defaultClientIdleTimeout: Double = 300
+    /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
+    /// tests show what the seccomp filter does to a forbidden call.
+    package var onConfinedVCPUThread: (@Sendable () -> Void)?
+
+    public init(
+        memory: UInt64 = ImageSetLayout.defaultMemory, sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory,
+        timeout: Double? = nil,
+        listen: [ListenAddress] = [], clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
+    ) {
+        self.memory = memory
+        self.sharedMemory = sharedMemory
+        self.timeout = timeout
+        self.listen = listen
+        self.clientIdleTimeout = clientIdleTimeout
+    }
+}
