@@ -1,4 +1,5 @@
 import CLibvirt
+import Glibc
 
 /// A transient libvirt domain this process created: it exists while it runs, and libvirt
 /// forgets it once it ends. Holds its own connection, so it outlives whoever started it.
@@ -29,5 +30,25 @@ public final class TransientDomain: @unchecked Sendable {
     public func destroy() {
         guard isActive else { return }
         _ = virDomainDestroy(domain)
+    }
+
+    /// Destroys the running transient domains of `uri` whose name `isOrphan` picks (those a
+    /// killed flexosd left behind). Returns their names.
+    @discardableResult
+    public static func destroy(on uri: String, where isOrphan: (String) -> Bool) throws(LibvirtError) -> [String] {
+        let connection = try LibvirtConnection(uri: uri)
+        var list: UnsafeMutablePointer<virDomainPtr?>?
+        let flags = UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue | VIR_CONNECT_LIST_DOMAINS_TRANSIENT.rawValue)
+        let count = virConnectListAllDomains(connection.pointer, &list, flags)
+        guard count >= 0, let list else { throw LibvirtError("cannot list the domains of \(uri)") }
+        defer { free(list) }
+        var destroyed: [String] = []
+        for index in 0..<Int(count) {
+            guard let domain = list[index] else { continue }
+            defer { virDomainFree(domain) }
+            let name = virDomainGetName(domain).map { String(cString: $0) } ?? ""
+            if isOrphan(name) && virDomainDestroy(domain) == 0 { destroyed.append(name) }
+        }
+        return destroyed
     }
 }

@@ -23,11 +23,14 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
     init(imageSet: ImageSet, options: LaunchOptions, uri: String, console: any ConsoleSink) throws(LaunchError) {
         startedAt = monotonicNanoseconds()
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-        folder = NSTemporaryDirectory() + "flexos-libvirt-\(getpid())-\(tag)"
+        folder = NSTemporaryDirectory() + Orphans.folderPrefix + "\(getpid())-\(tag)"
+        Orphans.removeFoldersOfDeadRuns()
+        Orphans.destroyDomainsOfDeadRuns(on: uri)
         do throws(LaunchError) {
             export = try QEMUEngine().export(imageSet, options: options, to: folder)
             let xml = LibvirtDomain.xml(
-                name: "flexos-\(imageSet.manifest.name)-\(tag)", memoryBytes: export.memoryBytes, kernel: export.shim,
+                name: Orphans.domainName(imageSet.manifest.name, tag: tag), memoryBytes: export.memoryBytes,
+                kernel: export.shim,
                 passthrough: export.deviceArguments)
             do { domain = try TransientDomain(uri: uri, xml: xml) } catch {
                 throw LaunchError.hostFailed(error.description)

@@ -274,7 +274,9 @@ struct RawHTTP {
         let ticker = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
         _ = try daemon.launch(ticker, name: "counted")
         let running = String(decoding: try await daemon.client.send(.GET, "/metrics").body, as: UTF8.self)
-        #expect(running.contains("flexosd_gate_calls_out{image_set=\"counted\",compartment=\"comp1\"}"))
+        #expect(
+            running.contains("flexosd_gate_calls_out{image_set=\"counted\",compartment=\"comp1\",engine=\"kvm\"}"),
+            "\(running)")
         _ = try daemon.flexosctl(["stop", "counted"])
         _ = try daemon.flexosctl(["remove", "counted"])
         let after = String(decoding: try await daemon.client.send(.GET, "/metrics").body, as: UTF8.self)

@@ -121,6 +121,31 @@ import Testing
         #expect(refused.status == 1 && refused.errors.contains("the QEMU engine runs single-VM image sets"))
     }
 
+    /// A daemon killed while its set runs on libvirt leaves the transient domain and its
+    /// files behind; the next launch on that host destroys and removes them.
+    @Test func aKilledDaemonsDomainIsDestroyedByTheNextLaunch() throws {
+        let libvirtd = try Libvirtd()
+        defer { libvirtd.stop() }
+        let ticker = try TestImages.build("Tests/Guests/ticker-mpk2.yaml").folder
+        let domains = {
+            try Executables.runProgram("/usr/bin/virsh", ["-c", "qemu:///system", "list", "--name"]).output
+        }
+        let killed = try DaemonProcess()
+        #expect(try killed.flexosctl(["launch", ticker, "--connect", "qemu:///system", "--name", "left"]).status == 0)
+        let pid = killed.process.processIdentifier
+        #expect(try domains().contains(".\(pid)-"))
+        killed.stopAndReadLog(signal: SIGKILL)
+        #expect(try domains().contains(".\(pid)-"), "a killed daemon cannot stop its domain")
+
+        let next = try DaemonProcess()
+        let example = try TestImages.build("Configs/example-mpk2.yaml").folder
+        #expect(try next.flexosctl(["launch", example, "--connect", "qemu:///system", "--name", "next"]).status == 0)
+        #expect(try !domains().contains(".\(pid)-"))
+        let folders = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory())
+        #expect(!folders.contains { $0.hasPrefix("flexos-libvirt-\(pid)-") }, "\(folders)")
+        #expect(try next.waitForEnd("next", seconds: 120).exitStatus == 0)
+    }
+
     /// The talk's intel-mpk example, exported and booted as a transient TCG domain of the
     /// real libvirtd: its console shows the callback, its report the exit.
     static func anExportedDomainBootsOnThisLibvirtd() throws {

@@ -14,9 +14,8 @@ public func appMain() -> Int32 {
     var stackBuffer: (UInt64, UInt64, UInt64, UInt64) = (0x4242, 0, 0, 0)
     withUnsafeMutablePointer(to: &staticBuffer) { buffer in
         withUnsafeMutablePointer(to: &stackBuffer) { stack in
-            lib_func(
-                callback, UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: CChar.self), &stackInt,
-                UnsafeMutableRawPointer(stack).assumingMemoryBound(to: CChar.self))
+            lib_func(callback, UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: CChar.self), &stackInt,
+                     UnsafeMutableRawPointer(stack).assumingMemoryBound(to: CChar.self))
         }
     }
     print("lib_func set stack_int to \(stackInt) and cleared static_buf: \(staticBuffer.0 & 0xFF == 0 ? "yes" : "no")")
