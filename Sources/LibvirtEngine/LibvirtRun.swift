@@ -17,8 +17,7 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
     private let startedAt: UInt64
     private let stopReason = Locked<String?>(nil)
     private let consoleBytes = Locked<UInt64>(0)
-    private let ended = DispatchSemaphore(value: 0)
-    private let finished = Locked(false)
+    private let ended = RunEndSignal()
 
     init(imageSet: ImageSet, options: LaunchOptions, uri: String, console: any ConsoleSink) throws(LaunchError) {
         startedAt = monotonicNanoseconds()
@@ -71,10 +70,7 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
         finish()
     }
 
-    private func finish() {
-        finished.withLock { $0 = true }
-        ended.signal()
-    }
+    private func finish() { ended.signal() }
 
     func stop(reason: String) {
         stopReason.withLock { $0 = $0 ?? reason }
@@ -82,19 +78,11 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
     }
 
     func wait(timeout: Double?) -> RunReport {
-        var timedOut = false
-        if let timeout, ended.wait(timeout: .now() + timeout) == .timedOut {
-            timedOut = true
-            domain.destroy()
-            ended.wait()
-        } else if timeout == nil {
-            ended.wait()
-        }
-        ended.signal()
+        let timedOut = ended.wait(timeout: timeout) { domain.destroy() }
         let control = (try? Data(contentsOf: URL(fileURLWithPath: export.control))).map { [UInt8]($0) } ?? []
         try? FileManager.default.removeItem(atPath: folder)
-        var end = export.end(control: control, timedOut: timedOut ? timeout : nil)
-        if !timedOut, case .failed = end, let reason = stopReason.withLock({ $0 }) { end = .stopped(reason: reason) }
+        let end = export.end(control: control, timedOut: timedOut ? timeout : nil)
+            .stopped(ifAsked: stopReason.withLock { $0 }, timedOut: timedOut)
         return RunReport(
             imageSet: export.imageSetName, end: end, startedAt: startedAt, firstHypercallAt: nil,
             endedAt: monotonicNanoseconds(),
@@ -102,6 +90,6 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
     }
 
     func inspect() -> [CompartmentSnapshot] {
-        export.snapshot(running: !finished.withLock { $0 }, consoleBytes: consoleBytes.withLock { $0 })
+        export.snapshot(running: !ended.hasEnded, consoleBytes: consoleBytes.withLock { $0 })
     }
 }

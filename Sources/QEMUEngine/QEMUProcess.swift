@@ -20,7 +20,7 @@ final class QEMUProcess: @unchecked Sendable {
     private let processIdentifier = Locked<pid_t?>(nil)
     private let consoleCount = Locked<UInt64>(0)
     private let outcome = Locked<Outcome?>(nil)
-    private let ended = DispatchSemaphore(value: 0)
+    private let ended = RunEndSignal()
 
     /// Starts QEMU with `arguments`; its console goes to `console`. Returns once QEMU runs.
     init(arguments: [String], control: String, threadName: String, console: @escaping @Sendable ([UInt8]) -> Void)
@@ -90,15 +90,7 @@ final class QEMUProcess: @unchecked Sendable {
     /// Waits until QEMU has ended, killing it after `timeout` seconds; says whether it was
     /// the timeout that ended it.
     func wait(timeout: Double?) -> (outcome: Outcome, timedOut: Bool) {
-        var timedOut = false
-        if let timeout, ended.wait(timeout: .now() + timeout) == .timedOut {
-            timedOut = isRunning
-            kill()
-            ended.wait()
-        } else if timeout == nil {
-            ended.wait()
-        }
-        ended.signal()  // later waits return at once
+        let timedOut = ended.wait(timeout: timeout) { kill() }
         return (outcome.withLock { $0 }!, timedOut)
     }
 }

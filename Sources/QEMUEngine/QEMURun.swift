@@ -44,9 +44,9 @@ final class QEMURun: RunningImageSet, @unchecked Sendable {
     func wait(timeout: Double?) -> RunReport {
         let (outcome, timedOut) = process.wait(timeout: timeout)
         QEMURun.remove(folder)
-        var end = prepared.end(
-            from: ShimReport(outcome.control), timedOut: timedOut ? timeout : nil, errors: outcome.errors)
-        if !timedOut, case .failed = end, let reason = stopReason.withLock({ $0 }) { end = .stopped(reason: reason) }
+        let end = prepared.end(
+            from: ShimReport(outcome.control), timedOut: timedOut ? timeout : nil, errors: outcome.errors
+        ).stopped(ifAsked: stopReason.withLock { $0 }, timedOut: timedOut)
         return RunReport(
             imageSet: prepared.imageSet.manifest.name, end: end, startedAt: startedAt, firstHypercallAt: nil,
             endedAt: monotonicNanoseconds(),
