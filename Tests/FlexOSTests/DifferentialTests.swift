@@ -72,6 +72,37 @@ import Testing
 
     /// Lists: LINDEX, LSET, LTRIM, LREM among pushes, pops and LRANGE, with indexes past
     /// either end, negative ones and non-integers.
+    /// RENAME, RENAMENX, UNLINK, TOUCH and KEYS (glob patterns, answered as sets) over keys of
+    /// every type, some expiring.
+    @Test func keyspaceCommandsAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["a", "b", "ab", "abc", "b1", "b2", "list", "hash", "missing", "[x]", "a*"]) }
+        func pattern() -> String {
+            pick([
+                "*", "a*", "*b*", "?", "??", "a?c", "b[12]", "b[^1]", "[a-c]*", "[c-a]*", "\\[x]", "a\\*", "[ab",
+                "*1", "l*t", "nothing", ""
+            ])
+        }
+        let setup = [["RPUSH", "list", "x", "y"], ["HSET", "hash", "f", "v"], ["SET", "[x]", "1"], ["SET", "a*", "2"]]
+        try Self.compare(rounds: 30, setup: setup, unordered: ["KEYS": false]) {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0: return ["SET", key(), pick(["v", "w"])]
+            case 1: return ["RENAME", key(), key()]
+            case 2: return ["RENAMENX", key(), key()]
+            case 3: return ["UNLINK", key(), key()]
+            case 4: return ["TOUCH", key(), key(), key()]
+            case 5: return ["KEYS", pattern()]
+            case 6: return ["PSETEX", key(), "100000", "e"]  // a shorter one would expire at different moments in the two
+            case 7: return ["RPUSH", key(), "z"]
+            case 8:
+                return [pick(["RENAME", "RENAMENX", "KEYS"])]
+                    + (Int.random(in: 0...1, using: &random) == 0 ? [] : [key(), key(), key()])
+            default: return ["TYPE", key()]
+            }
+        }
+    }
+
     @Test func listsAnswerAsRedisDoes() throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }

@@ -89,6 +89,11 @@ struct KeyTable {
                                       stride: MemoryLayout<[UInt8]>.stride + MemoryLayout<Entry>.stride)
     }
 
+    /// Every key with its entry, shard by shard.
+    func forEach(_ body: ([UInt8], Entry) -> Void) {
+        for shard in shards { for (key, entry) in shard { body(key, entry) } }
+    }
+
     var expiring: Int { shards.reduce(0) { total, shard in shard.values.reduce(total) { $0 + ($1.expiresAt != 0 ? 1 : 0) } } }
 
     mutating func removeAll() {

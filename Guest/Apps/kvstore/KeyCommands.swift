@@ -1,0 +1,104 @@
+import FlexOS
+
+/// The generic keyspace commands that move, count and find keys (Redis 7.0's RENAME,
+/// RENAMENX, UNLINK, TOUCH, KEYS).
+extension Commands {
+    /// RENAME and RENAMENX: the value and its expiry move to the new name. RENAME replaces
+    /// what the new name held; RENAMENX answers 0 and leaves both when it holds anything.
+    static func rename(_ c: Command, onlyIfFree: Bool, _ r: inout Reply) {
+        let source = c.bytes(1), target = c.bytes(2)
+        guard let entry = Keyspace.live(source) else { return r.error("ERR no such key") }
+        if onlyIfFree {
+            // Redis answers 0 for a key renamed onto itself: the new name exists.
+            guard source != target, !Keyspace.exists(target) else { return r.integer(0) }
+        }
+        if source != target {
+            Keyspace.entries[source] = nil
+            Keyspace.entries[target] = entry
+        }
+        if onlyIfFree { r.integer(1) } else { r.simple("OK") }
+    }
+
+    /// TOUCH: how many of the keys exist (the appliance keeps no access times to update).
+    static func touch(_ c: Command, _ r: inout Reply) {
+        exists(c, &r)
+    }
+
+    /// KEYS: every live key that matches the glob pattern, in no particular order.
+    static func keys(_ c: Command, _ r: inout Reply) {
+        let pattern = c.bytes(1)
+        var found: [[UInt8]] = []
+        let now = Clock.milliseconds
+        Keyspace.entries.forEach { key, entry in
+            if (entry.expiresAt == 0 || entry.expiresAt > now) && Glob.matches(pattern[...], key[...]) { found.append(key) }
+        }
+        r.array(found.count)
+        for key in found { r.bulk(key) }
+    }
+}
+
+/// Redis's glob patterns (stringmatchlen): `*`, `?`, `[abc]`, `[^abc]`, `[a-z]`, and `\`
+/// before a character that stands for itself.
+enum Glob {
+    static func matches(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
+        var pattern = pattern, text = text
+        while let symbol = pattern.first {
+            switch symbol {
+            case UInt8(ascii: "*"):
+                while pattern.first == UInt8(ascii: "*") { pattern = pattern.dropFirst() }
+                if pattern.isEmpty { return true }
+                while true {
+                    if matches(pattern, text) { return true }
+                    if text.isEmpty { return false }
+                    text = text.dropFirst()
+                }
+            case UInt8(ascii: "?"):
+                guard !text.isEmpty else { return false }
+                text = text.dropFirst()
+                pattern = pattern.dropFirst()
+            case UInt8(ascii: "["):
+                guard let character = text.first else { return false }
+                let (matched, rest) = bracket(pattern.dropFirst(), character)
+                guard matched else { return false }
+                pattern = rest
+                text = text.dropFirst()
+            default:
+                var literal = symbol
+                if symbol == UInt8(ascii: "\\"), pattern.count >= 2 {
+                    pattern = pattern.dropFirst()
+                    literal = pattern.first!
+                }
+                guard text.first == literal else { return false }
+                text = text.dropFirst()
+                pattern = pattern.dropFirst()
+            }
+        }
+        return text.isEmpty
+    }
+
+    /// Whether `character` is in the class that starts at `pattern` (just after `[`), and
+    /// what follows the class. An unclosed class runs to the pattern's end, as in Redis.
+    private static func bracket(_ pattern: ArraySlice<UInt8>, _ character: UInt8) -> (Bool, ArraySlice<UInt8>) {
+        var pattern = pattern
+        let negated = pattern.first == UInt8(ascii: "^")
+        if negated { pattern = pattern.dropFirst() }
+        var matched = false
+        while let symbol = pattern.first, symbol != UInt8(ascii: "]") {
+            if symbol == UInt8(ascii: "\\"), pattern.count >= 2 {
+                pattern = pattern.dropFirst()
+                if pattern.first == character { matched = true }
+                pattern = pattern.dropFirst()
+            } else if pattern.count >= 3, pattern[pattern.startIndex + 1] == UInt8(ascii: "-") {
+                var low = symbol, high = pattern[pattern.startIndex + 2]
+                if low > high { swap(&low, &high) }
+                if character >= low && character <= high { matched = true }
+                pattern = pattern.dropFirst(3)
+            } else {
+                if symbol == character { matched = true }
+                pattern = pattern.dropFirst()
+            }
+        }
+        if !pattern.isEmpty { pattern = pattern.dropFirst() }  // the closing ]
+        return (negated ? !matched : matched, pattern)
+    }
+}
