@@ -103,6 +103,38 @@ import Testing
         }
     }
 
+    /// SINTER, SUNION, SDIFF (as sets), their STORE forms, SINTERCARD (with LIMIT and its
+    /// errors) and SMOVE, over sets, missing keys and keys of other types.
+    @Test func setAlgebraAnswersAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["s1", "s2", "s3", "s4", "missing", "str"]) }
+        func keys() -> [String] { (0..<Int.random(in: 1...3, using: &random)).map { _ in key() } }
+        func member() -> String { "m\(Int.random(in: 0..<8, using: &random))" }
+        try Self.compare(
+            rounds: 30, setup: [["SET", "str", "text"]],
+            unordered: ["SINTER": false, "SUNION": false, "SDIFF": false, "SMEMBERS": false]
+        ) {
+            switch Int.random(in: 0..<12, using: &random) {
+            case 0, 1: return ["SADD", pick(["s1", "s2", "s3", "s4"])] + (0..<3).map { _ in member() }
+            case 2: return ["SREM", key(), member(), member()]
+            case 3: return [pick(["SINTER", "SUNION", "SDIFF"])] + keys()
+            case 4: return [pick(["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), key()] + keys()
+            case 5:
+                let named = keys()
+                let count = pick(["\(named.count)", "0", "-1", "9", "x"])
+                let limit = pick(["", "LIMIT 1", "LIMIT 0", "LIMIT -2", "LIMIT", "LIMIT x", "LIMITS 2"])
+                return ["SINTERCARD", count] + named + limit.split(separator: " ").map(String.init)
+            case 6: return ["SMOVE", key(), key(), member()]
+            case 7: return ["SMEMBERS", key()]
+            case 8: return ["SCARD", key()]
+            case 9: return [pick(["SINTERSTORE", "SMOVE", "SINTERCARD", "SINTER"])]  // too few arguments
+            case 10: return ["SET", "str", "text"]
+            default: return ["TYPE", key()]
+            }
+        }
+    }
+
     @Test func listsAnswerAsRedisDoes() throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
