@@ -161,6 +161,37 @@ import Testing
         }
     }
 
+    /// LPOS (RANK, COUNT, MAXLEN and their errors), LINSERT, LPUSHX, RPUSHX, LMOVE and
+    /// RPOPLPUSH, lists moved onto themselves, onto missing keys and onto other types.
+    @Test func listMovesAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["l1", "l2", "l3", "missing", "str"]) }
+        func element() -> String { pick(["a", "b", "c", "d"]) }
+        func side() -> String { pick(["LEFT", "RIGHT", "left", "up"]) }
+        func option() -> [String] {
+            let name = pick(["RANK", "COUNT", "MAXLEN", "rank", "SIZE"])
+            let value = pick(["1", "2", "-1", "-3", "0", "x", "5"])
+            return Int.random(in: 0..<8, using: &random) == 0 ? [name] : [name, value]
+        }
+        try Self.compare(rounds: 30, setup: [["SET", "str", "text"]], unordered: [:]) {
+            switch Int.random(in: 0..<12, using: &random) {
+            case 0, 1: return [pick(["LPUSH", "RPUSH"]), pick(["l1", "l2", "l3"]), element(), element(), element()]
+            case 2: return [pick(["LPUSHX", "RPUSHX"]), key(), element()]
+            case 3: return ["LINSERT", key(), pick(["BEFORE", "AFTER", "after", "MIDDLE"]), element(), element()]
+            case 4, 5:
+                return ["LPOS", key(), element()]
+                    + (0..<Int.random(in: 0...3, using: &random)).flatMap { _ in option() }
+            case 6: return ["LMOVE", key(), key(), side(), side()]
+            case 7: return ["RPOPLPUSH", key(), key()]
+            case 8: return ["LRANGE", key(), "0", "-1"]
+            case 9: return [pick(["LINSERT", "LMOVE", "LPOS", "RPOPLPUSH"]), key()]  // too few arguments
+            case 10: return ["SET", "str", "text"]
+            default: return ["TYPE", key()]
+            }
+        }
+    }
+
     /// Sends `setup`, then `rounds` pipelines of 200 commands from `next` and a PING, to
     /// the appliance and to redis-server, and compares reply by reply. `unordered`: the
     /// commands whose array replies are compared as multisets (of pairs, when true).

@@ -35,6 +35,18 @@ struct ByteDeque {
         return removed
     }
 
+    /// Inserts `value` before the element at `index` (LINSERT): O(n) moves, no new
+    /// storage but a push's.
+    mutating func insert(_ value: [UInt8], at index: Int) {
+        pushBack(value)
+        var position = count - 1
+        while position > index {
+            self[position] = self[position - 1]
+            position -= 1
+        }
+        self[index] = value
+    }
+
     /// The storage adding `members` allocates beside the old (MemoryCost).
     func growth(adding members: Int) -> Int {
         MemoryCost.arrayGrowth(count: count, capacity: storage.count, adding: members, stride: MemoryLayout<[UInt8]>.stride)

@@ -110,6 +110,14 @@ enum Commands {
         Definition(name: "lset", minimum: 4, variadic: false, growth: .replacement, run: lset),
         Definition(name: "ltrim", minimum: 4, variadic: false, growth: .none, run: ltrim),
         Definition(name: "lrem", minimum: 4, variadic: false, growth: .none, run: lrem),
+        Definition(name: "lpushx", minimum: 3, variadic: true, growth: .members(.list), run: { c, r in pushIfExists(c, front: true, &r) }),
+        Definition(name: "rpushx", minimum: 3, variadic: true, growth: .members(.list), run: { c, r in pushIfExists(c, front: false, &r) }),
+        Definition(name: "linsert", minimum: 5, variadic: false, growth: .members(.list), run: linsert),
+        Definition(name: "lpos", minimum: 3, variadic: true, growth: .none, run: lpos),
+        Definition(name: "lmove", minimum: 5, variadic: false, growth: .keyValue, run: { c, r in
+            guard let directions = lmoveDirections(c) else { return r.error("ERR syntax error") }
+            lmove(c, fromFront: directions.fromFront, toFront: directions.toFront, &r) }),
+        Definition(name: "rpoplpush", minimum: 3, variadic: false, growth: .keyValue, run: { c, r in lmove(c, fromFront: false, toFront: true, &r) }),
         Definition(name: "sadd", minimum: 3, variadic: true, growth: .members(.set), run: sadd),
         Definition(name: "spop", minimum: 2, variadic: true, growth: .none, run: spop),
         Definition(name: "scard", minimum: 2, variadic: false, growth: .none, run: scard),
