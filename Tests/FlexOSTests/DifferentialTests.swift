@@ -161,6 +161,37 @@ import Testing
         }
     }
 
+    /// SETRANGE, SETBIT, GETBIT, BITCOUNT (bytes and bits, negative and crossed ranges) and
+    /// HINCRBY (overflow, non-integer fields), with GET to read the strings back.
+    @Test func bitsRangesAndCountersAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["s", "t", "missing", "h", "list"]) }
+        func offset() -> String { pick(["0", "1", "3", "7", "8", "15", "33", "-1", "x", "4294967296"]) }
+        func index() -> String { pick(["0", "1", "2", "-1", "-2", "-5", "9", "x"]) }
+        let setup = [["HSET", "h", "n", "5", "text", "abc", "big", "9223372036854775800"], ["RPUSH", "list", "x"]]
+        try Self.compare(rounds: 30, setup: setup, unordered: [:]) {
+            switch Int.random(in: 0..<12, using: &random) {
+            case 0: return ["SETRANGE", key(), pick(["0", "2", "5", "-1", "x"]), pick(["", "ab", "xyz"])]
+            case 1, 2: return ["SETBIT", key(), offset(), pick(["0", "1", "1", "2", "x"])]
+            case 3: return ["GETBIT", key(), offset()]
+            case 4, 5:
+                let mode = pick(["", "BYTE", "BIT", "bit", "WORD"])
+                return ["BITCOUNT", key(), index(), index()] + (mode.isEmpty ? [] : [mode])
+            case 6: return ["BITCOUNT", key()] + (Int.random(in: 0...1, using: &random) == 0 ? [] : [index()])
+            case 7: return ["GET", key()]
+            case 8:
+                return [
+                    "HINCRBY", pick(["h", "h", "s", "missing"]), pick(["n", "text", "big", "new"]),
+                    pick(["1", "-3", "10", "x", "9223372036854775807"])
+                ]
+            case 9: return ["HGET", "h", pick(["n", "big", "new"])]
+            case 10: return ["SET", key(), pick(["a", "\u{ff}", "hello"])]
+            default: return [pick(["SETRANGE", "SETBIT", "GETBIT", "HINCRBY"]), key()]  // too few arguments
+            }
+        }
+    }
+
     /// LPOS (RANK, COUNT, MAXLEN and their errors), LINSERT, LPUSHX, RPUSHX, LMOVE and
     /// RPOPLPUSH, lists moved onto themselves, onto missing keys and onto other types.
     @Test func listMovesAnswerAsRedisDoes() throws {

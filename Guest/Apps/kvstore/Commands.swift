@@ -87,6 +87,10 @@ enum Commands {
         Definition(name: "getset", minimum: 3, variadic: false, growth: .keyValue, run: getset),
         Definition(name: "getdel", minimum: 2, variadic: false, growth: .none, run: getdel),
         Definition(name: "getrange", minimum: 4, variadic: false, growth: .none, run: getrange),
+        Definition(name: "setrange", minimum: 4, variadic: false, growth: .none, run: setrange),
+        Definition(name: "setbit", minimum: 4, variadic: false, growth: .none, run: setbit),
+        Definition(name: "getbit", minimum: 3, variadic: false, growth: .none, run: getbit),
+        Definition(name: "bitcount", minimum: 2, variadic: true, growth: .none, run: bitcount),
         Definition(name: "setex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1000, &r) }),
         Definition(name: "psetex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1, &r) }),
         Definition(name: "expire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1000, &r) }),
@@ -139,6 +143,7 @@ enum Commands {
         Definition(name: "hsetnx", minimum: 4, variadic: false, growth: .members(.hash), run: hsetnx),
         Definition(name: "hmget", minimum: 3, variadic: true, growth: .none, run: hmget),
         Definition(name: "hdel", minimum: 3, variadic: true, growth: .none, run: hdel),
+        Definition(name: "hincrby", minimum: 4, variadic: false, growth: .members(.hash), run: hincrby),
         Definition(name: "hlen", minimum: 2, variadic: false, growth: .none, run: { c, r in hashRead(c, &r, absent: { $0.integer(0) }) { hash, r in r.integer(hash.count) } }),
         Definition(name: "hexists", minimum: 3, variadic: false, growth: .none, run: { c, r in
             hashRead(c, &r, absent: { $0.integer(0) }) { hash, r in r.integer(hash[c.bytes(2)] == nil ? 0 : 1) } }),
