@@ -192,6 +192,41 @@ import Testing
         }
     }
 
+    /// EXPIRE and PEXPIRE with NX, XX, GT and LT (and their conflicts), times that overflow,
+    /// times already past; TTL read back in whole seconds, which both round alike.
+    @Test func expiryOptionsAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["a", "b", "c", "missing"]) }
+        func options() -> [String] {
+            (0..<Int.random(in: 0...2, using: &random)).map { _ in pick(["NX", "XX", "GT", "LT", "gt", "XY"]) }
+        }
+        // Every time is new and far from the others: the two servers read their clocks
+        // moments apart, so equal times could compare differently in each.
+        var rising = 0
+        var falling = 100_000_000
+        func time() -> String {
+            if Bool.random(using: &random) {
+                rising += 1000
+                return "\(rising)"
+            }
+            falling -= 1000
+            return "\(falling)"
+        }
+        try Self.compare(rounds: 30, setup: [], unordered: [:]) {
+            switch Int.random(in: 0..<8, using: &random) {
+            case 0, 1: return ["SET", key(), "v"]
+            case 2, 3:
+                let special = pick(["-1", "0", "x", "9223372036854775807", "-9223372036854775808"])
+                return ["EXPIRE", key(), Int.random(in: 0..<4, using: &random) == 0 ? special : time()] + options()
+            case 4: return ["PEXPIRE", key(), time() + "000", pick(["GT", "LT", "NX", "XX"])]
+            case 5: return ["TTL", key()]
+            case 6: return ["PERSIST", key()]
+            default: return ["EXISTS", key()]
+            }
+        }
+    }
+
     /// LPOS (RANK, COUNT, MAXLEN and their errors), LINSERT, LPUSHX, RPUSHX, LMOVE and
     /// RPOPLPUSH, lists moved onto themselves, onto missing keys and onto other types.
     @Test func listMovesAnswerAsRedisDoes() throws {

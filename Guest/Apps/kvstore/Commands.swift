@@ -377,14 +377,37 @@ enum Commands {
 
     // MARK: Expiry
 
+    /// EXPIRE and PEXPIRE key time [NX|XX|GT|LT]: 1 when the expiry was set (or the key
+    /// removed, for a time already past), 0 without the key or when the condition fails.
     static func expire(_ c: Command, unit: UInt64, _ r: inout Reply) {
-        guard let amount = Numbers.integer(c[2]), amount > Int.min / 1000, amount < Int.max / 1000 else { return r.error(notInteger) }
+        var onlyWithout = false, onlyWith = false, onlyLater = false, onlySooner = false
+        for index in 3..<c.count {
+            if c.isArgument(index, "nx") { onlyWithout = true } else if c.isArgument(index, "xx") { onlyWith = true }
+            else if c.isArgument(index, "gt") { onlyLater = true } else if c.isArgument(index, "lt") { onlySooner = true }
+            else { return r.error(bytes("ERR Unsupported option ") + c.bytes(index)) }
+        }
+        if onlyWithout && (onlyWith || onlyLater || onlySooner) {
+            return r.error("ERR NX and XX, GT or LT options at the same time are not compatible")
+        }
+        if onlyLater && onlySooner { return r.error("ERR GT and LT options at the same time are not compatible") }
+        guard let amount = Numbers.integer(c[2]) else { return r.error(notInteger) }
+        let (delta, overflow) = amount.multipliedReportingOverflow(by: Int(unit))
+        let (when, late) = Int(Clock.milliseconds).addingReportingOverflow(delta)
+        guard !overflow, !late else {
+            return r.error(bytes("ERR invalid expire time in '") + lowercased(c[0]) + bytes("' command"))
+        }
         let key = c.bytes(1)
-        guard Keyspace.exists(key) else { return r.integer(0) }
-        if amount <= 0 {
+        guard let entry = Keyspace.live(key) else { return r.integer(0) }
+        // No expiry counts as an infinite one: never later than GT's, always later than LT's.
+        let current = entry.expiresAt == 0 ? nil : Int(entry.expiresAt)
+        if onlyWithout && current != nil { return r.integer(0) }
+        if onlyWith && current == nil { return r.integer(0) }
+        if onlyLater, current.map({ when <= $0 }) ?? true { return r.integer(0) }
+        if onlySooner, let current, when >= current { return r.integer(0) }
+        if when <= Int(Clock.milliseconds) {
             Keyspace.entries[key] = nil
         } else {
-            Keyspace.entries[key]?.expiresAt = Clock.milliseconds + UInt64(amount) * unit
+            Keyspace.entries[key]?.expiresAt = UInt64(when)
         }
         r.integer(1)
     }
