@@ -451,6 +451,11 @@ enum Commands {
     }
 
     static func pop(_ c: Command, front: Bool, _ r: inout Reply) {
+        // Redis 7.0 answers LPOP's and RPOP's extra arguments as a wrong count (SPOP's and
+        // ZPOPMIN's as a syntax error).
+        guard c.count <= 3 else {
+            return r.error(bytes("ERR wrong number of arguments for '") + lowercased(c[0]) + bytes("' command"))
+        }
         guard case .valid(let count) = PopCount(c) else { return PopCount(c).refuse(&r) }
         let key = c.bytes(1)
         guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.nullArray() }
@@ -742,22 +747,55 @@ enum Commands {
 
     // MARK: Sorted sets
 
+    /// ZADD key [NX|XX] [GT|LT] [CH] score member [score member ...]: the members added (with
+    /// CH, added or changed). INCR is refused: its reply is a score this appliance cannot yet
+    /// write as Redis does (%.17g).
     static func zadd(_ c: Command, _ r: inout Reply) {
-        guard c.count % 2 == 0 else { return r.error("ERR syntax error") }
-        for index in stride(from: 2, to: c.count, by: 2) where Numbers.score(c[index]) == nil {
+        var onlyNew = false, onlyExisting = false, onlyHigher = false, onlyLower = false, countChanged = false
+        var first = 2
+        while first < c.count {
+            if c.isArgument(first, "nx") { onlyNew = true } else if c.isArgument(first, "xx") { onlyExisting = true }
+            else if c.isArgument(first, "gt") { onlyHigher = true } else if c.isArgument(first, "lt") { onlyLower = true }
+            else if c.isArgument(first, "ch") { countChanged = true }
+            else if c.isArgument(first, "incr") {
+                return r.error("ERR ZADD's INCR option is not supported by this appliance (nor ZINCRBY)")
+            } else { break }
+            first += 1
+        }
+        let pairs = c.count - first
+        guard pairs > 0, pairs % 2 == 0 else { return r.error("ERR syntax error") }
+        if onlyNew && onlyExisting { return r.error("ERR XX and NX options at the same time are not compatible") }
+        if (onlyHigher || onlyLower) && onlyNew || onlyHigher && onlyLower {
+            return r.error("ERR GT, LT, and/or NX options at the same time are not compatible")
+        }
+        for index in stride(from: first, to: c.count, by: 2) where Numbers.score(c[index]) == nil {
             return r.error("ERR value is not a valid float")
         }
         let key = c.bytes(1)
-        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet())) }
-        let added = Keyspace.entries[key]?.value.withSortedSet { set -> Int in
-            var added = 0
-            for index in stride(from: 2, to: c.count, by: 2) where set.add(c.bytes(index + 1), score: Numbers.score(c[index])!, text: c.bytes(index)) {
-                added += 1
-            }
-            return added
+        switch Keyspace.live(key)?.value {
+        case nil:
+            if onlyExisting { return r.integer(0) }
+            Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
+        case .sortedSet?: break
+        default: return r.error(wrongType)
         }
-        guard let added else { return r.error(wrongType) }
-        r.integer(added)
+        let counted = Keyspace.entries[key]?.value.withSortedSet { set -> Int in
+            var counted = 0
+            for index in stride(from: first, to: c.count, by: 2) {
+                let member = c.bytes(index + 1), score = Numbers.score(c[index])!
+                if let current = set.score(of: member) {
+                    if onlyNew || onlyHigher && score <= current || onlyLower && score >= current || score == current { continue }
+                    _ = set.add(member, score: score, text: c.bytes(index))
+                    if countChanged { counted += 1 }
+                } else if !onlyExisting {
+                    _ = set.add(member, score: score, text: c.bytes(index))
+                    counted += 1
+                }
+            }
+            return counted
+        }
+        Keyspace.dropIfEmptied(key)
+        r.integer(counted ?? 0)
     }
 
     static func zpopmin(_ c: Command, _ r: inout Reply) {

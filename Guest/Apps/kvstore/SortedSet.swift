@@ -27,6 +27,9 @@ struct SortedSet {
 
     var count: Int { scores.count }
 
+    /// The score of `member`, if it is in the set.
+    func score(of member: [UInt8]) -> Double? { scores[member] }
+
     /// Adds or updates `member`; true when it is new.
     mutating func add(_ member: [UInt8], score: Double, text: [UInt8]) -> Bool {
         let old = scores.updateValue(score, forKey: member)
