@@ -93,7 +93,8 @@ import Testing
             case 3: return ["UNLINK", key(), key()]
             case 4: return ["TOUCH", key(), key(), key()]
             case 5: return ["KEYS", pattern()]
-            case 6: return ["PSETEX", key(), "100000", "e"]  // a shorter one would expire at different moments in the two
+            // A shorter expiry would pass at different moments in the two servers.
+            case 6: return ["PSETEX", key(), "100000", "e"]
             case 7: return ["RPUSH", key(), "z"]
             case 8:
                 return [pick(["RENAME", "RENAMENX", "KEYS"])]
@@ -228,24 +229,39 @@ import Testing
         }
     }
 
-    /// ZADD with NX, XX, GT, LT and CH (and their conflicts), read back with ZCARD and
-    /// ZPOPMIN. Scores are written as integers: Redis rewrites others (%.17g), which the
-    /// appliance does not yet.
+    /// ZADD with NX, XX, GT, LT, CH and INCR (and their conflicts), ZINCRBY, ZSCORE,
+    /// ZMSCORE, ZREM, read back with ZCARD and ZPOPMIN: scores written as Redis writes them
+    /// (integers as integers, others as %.17g, inf), from scores given in several spellings.
     @Test func sortedSetOptionsAnswerAsRedisDoes() throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["z1", "z2", "missing", "str"]) }
-        func pair() -> [String] { [pick(["1", "2", "3", "-1", "10", "x"]), pick(["a", "b", "c", "d"])] }
+        // In several spellings; parsed exactly where digits fit 2^53 and powers of ten 10^22.
+        func score() -> String {
+            pick([
+                "1", "2.5", "-3", "10", "0.125", "1.0", "+4", "1e2", "2.50", "-0.75", "1e20", "1e-5", "inf", "-inf",
+                "x",
+                "0.1", "3.14159", "-2.2e-3", "123456.789", "1.7976931348623157e308"
+            ])
+        }
+        func member() -> String { pick(["a", "b", "c", "d"]) }
+        func pair() -> [String] { [score(), member()] }
         func flags() -> [String] {
-            (0..<Int.random(in: 0...2, using: &random)).map { _ in pick(["NX", "XX", "GT", "LT", "CH", "ch", "gt"]) }
+            (0..<Int.random(in: 0...2, using: &random)).map { _ in
+                pick(["NX", "XX", "GT", "LT", "CH", "ch", "gt", "INCR", "incr"])
+            }
         }
         try Self.compare(rounds: 30, setup: [["SET", "str", "text"]], unordered: [:]) {
-            switch Int.random(in: 0..<8, using: &random) {
+            switch Int.random(in: 0..<12, using: &random) {
             case 0, 1, 2: return ["ZADD", key()] + flags() + pair()
             case 3: return ["ZADD", key()] + flags() + pair() + pair()
             case 4: return ["ZADD", key()] + flags() + pair() + [pick(["1", "a"])]  // an odd count
             case 5: return ["ZCARD", key()]
             case 6: return ["ZPOPMIN", key(), pick(["1", "2"])]
+            case 7: return ["ZINCRBY", key(), score(), member()]
+            case 8: return ["ZSCORE", key(), member()]
+            case 9: return ["ZMSCORE", key(), member(), member()]
+            case 10: return ["ZREM", key(), member(), member()]
             default: return ["TYPE", key()]
             }
         }

@@ -154,6 +154,10 @@ enum Commands {
         Definition(name: "hvals", minimum: 2, variadic: false, growth: .none, run: { c, r in hashContents(c, fields: false, values: true, &r) }),
         Definition(name: "zadd", minimum: 4, variadic: true, growth: .members(.sortedSet), run: zadd),
         Definition(name: "zpopmin", minimum: 2, variadic: true, growth: .none, run: zpopmin),
+        Definition(name: "zincrby", minimum: 4, variadic: false, growth: .members(.sortedSet), run: zincrby),
+        Definition(name: "zscore", minimum: 3, variadic: false, growth: .none, run: { c, r in zscore(c, many: false, &r) }),
+        Definition(name: "zmscore", minimum: 3, variadic: true, growth: .none, run: { c, r in zscore(c, many: true, &r) }),
+        Definition(name: "zrem", minimum: 3, variadic: true, growth: .none, run: zrem),
         Definition(name: "zcard", minimum: 2, variadic: false, growth: .none, run: zcard),
         Definition(name: "dbsize", minimum: 1, variadic: false, growth: .none, run: { _, r in r.integer(Keyspace.entries.count) }),
         Definition(name: "flushall", minimum: 1, variadic: true, growth: .none, run: flush),
@@ -747,19 +751,18 @@ enum Commands {
 
     // MARK: Sorted sets
 
-    /// ZADD key [NX|XX] [GT|LT] [CH] score member [score member ...]: the members added (with
-    /// CH, added or changed). INCR is refused: its reply is a score this appliance cannot yet
-    /// write as Redis does (%.17g).
+    /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]: the members
+    /// added (with CH, added or changed); with INCR, the member's new score, or null when a
+    /// condition left it alone.
     static func zadd(_ c: Command, _ r: inout Reply) {
-        var onlyNew = false, onlyExisting = false, onlyHigher = false, onlyLower = false, countChanged = false
+        var onlyNew = false, onlyExisting = false, onlyHigher = false, onlyLower = false
+        var countChanged = false, increment = false
         var first = 2
         while first < c.count {
             if c.isArgument(first, "nx") { onlyNew = true } else if c.isArgument(first, "xx") { onlyExisting = true }
             else if c.isArgument(first, "gt") { onlyHigher = true } else if c.isArgument(first, "lt") { onlyLower = true }
-            else if c.isArgument(first, "ch") { countChanged = true }
-            else if c.isArgument(first, "incr") {
-                return r.error("ERR ZADD's INCR option is not supported by this appliance (nor ZINCRBY)")
-            } else { break }
+            else if c.isArgument(first, "ch") { countChanged = true } else if c.isArgument(first, "incr") { increment = true }
+            else { break }
             first += 1
         }
         let pairs = c.count - first
@@ -768,34 +771,95 @@ enum Commands {
         if (onlyHigher || onlyLower) && onlyNew || onlyHigher && onlyLower {
             return r.error("ERR GT, LT, and/or NX options at the same time are not compatible")
         }
+        if increment && pairs > 2 { return r.error("ERR INCR option supports a single increment-element pair") }
         for index in stride(from: first, to: c.count, by: 2) where Numbers.score(c[index]) == nil {
             return r.error("ERR value is not a valid float")
         }
         let key = c.bytes(1)
         switch Keyspace.live(key)?.value {
         case nil:
-            if onlyExisting { return r.integer(0) }
+            if onlyExisting { return increment ? r.null() : r.integer(0) }
             Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
         case .sortedSet?: break
         default: return r.error(wrongType)
         }
-        let counted = Keyspace.entries[key]?.value.withSortedSet { set -> Int in
-            var counted = 0
+        var counted = 0, lastScore: Double? = nil, notANumber = false
+        _ = Keyspace.entries[key]?.value.withSortedSet { set in
             for index in stride(from: first, to: c.count, by: 2) {
-                let member = c.bytes(index + 1), score = Numbers.score(c[index])!
+                let member = c.bytes(index + 1)
+                var score = Numbers.score(c[index])!
                 if let current = set.score(of: member) {
-                    if onlyNew || onlyHigher && score <= current || onlyLower && score >= current || score == current { continue }
-                    _ = set.add(member, score: score, text: c.bytes(index))
+                    if onlyNew { continue }
+                    if increment {
+                        score += current
+                        if score.isNaN { notANumber = true; return }
+                    }
+                    if onlyHigher && score <= current || onlyLower && score >= current { continue }
+                    lastScore = score
+                    guard score != current else { continue }
+                    _ = set.add(member, score: score)
                     if countChanged { counted += 1 }
                 } else if !onlyExisting {
-                    _ = set.add(member, score: score, text: c.bytes(index))
+                    _ = set.add(member, score: score)
+                    lastScore = score
                     counted += 1
                 }
             }
-            return counted
         }
         Keyspace.dropIfEmptied(key)
-        r.integer(counted ?? 0)
+        if notANumber { return r.error("ERR resulting score is not a number (NaN)") }
+        guard increment else { return r.integer(counted) }
+        if let lastScore { r.bulk(DoubleText.text(lastScore)) } else { r.null() }
+    }
+
+    /// ZINCRBY key increment member: ZADD key INCR increment member.
+    static func zincrby(_ c: Command, _ r: inout Reply) {
+        guard let amount = Numbers.score(c[2]) else { return r.error("ERR value is not a valid float") }
+        let key = c.bytes(1), member = c.bytes(3)
+        switch Keyspace.live(key)?.value {
+        case nil: Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
+        case .sortedSet?: break
+        default: return r.error(wrongType)
+        }
+        let score = Keyspace.entries[key]?.value.withSortedSet { set -> Double? in
+            let score = (set.score(of: member) ?? 0) + amount
+            if score.isNaN { return nil }
+            _ = set.add(member, score: score)
+            return score
+        } ?? nil
+        Keyspace.dropIfEmptied(key)
+        guard let score else { return r.error("ERR resulting score is not a number (NaN)") }
+        r.bulk(DoubleText.text(score))
+    }
+
+    /// ZSCORE key member and ZMSCORE key member...: scores as Redis writes them, null for
+    /// a member (or key) that is not there.
+    static func zscore(_ c: Command, many: Bool, _ r: inout Reply) {
+        var set: SortedSet? = nil
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: break
+        case .sortedSet(let found)?: set = found
+        default: return r.error(wrongType)
+        }
+        if many { r.array(c.count - 2) }
+        for index in 2..<c.count {
+            if let score = set?.score(of: c.bytes(index)) { r.bulk(DoubleText.text(score)) } else { r.null() }
+        }
+    }
+
+    /// ZREM key member...: how many were removed.
+    static func zrem(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        switch Keyspace.live(key)?.value {
+        case nil: return r.integer(0)
+        case .sortedSet?: break
+        default: return r.error(wrongType)
+        }
+        let count = Keyspace.entries[key]?.value.withSortedSet { set -> Int in
+            (2..<c.count).reduce(0) { $0 + (set.remove(c.bytes($1)) ? 1 : 0) }
+        } ?? 0
+        Keyspace.dropIfEmptied(key)
+        r.integer(count)
     }
 
     static func zpopmin(_ c: Command, _ r: inout Reply) {
@@ -805,7 +869,7 @@ enum Commands {
         guard Keyspace.live(key) != nil else { return r.array(0) }
         let replyBytes = Keyspace.peek(key) { value -> Int? in
             guard case .sortedSet(let set) = value else { return nil }
-            return set.reduceLowest(count, Reply.arrayBytes) { $0 + Reply.bulkBytes($1.member.count) + Reply.bulkBytes($1.scoreText.count) }
+            return set.reduceLowest(count, Reply.arrayBytes) { $0 + Reply.bulkBytes($1.member.count) + Reply.bulkBytes(DoubleText.text($1.score).count) }
         }
         guard let replyBytes else { return r.error(wrongType) }
         guard r.makeRoom(for: replyBytes) else { return r.error(outOfMemory) }
@@ -814,7 +878,7 @@ enum Commands {
         r.array(popped.count * 2)
         for element in popped {
             r.bulk(element.member)
-            r.bulk(element.scoreText)
+            r.bulk(DoubleText.text(element.score))
         }
     }
 

@@ -24,13 +24,15 @@ enum MemoryCost {
         return PrivateHeap.blockBytes(for: buckets &* (stride + 1))
     }
 
-    /// An array of `count` elements of `stride` bytes growing by doubling to hold `adding`
-    /// more: the new storage, which lives beside the old while it is copied; else 0.
-    static func arrayGrowth(count: Int, capacity: Int, adding: Int, stride: Int) -> Int {
+    /// An array of `count` elements of `stride` bytes growing by doubling (or by half, for
+    /// the arrays that grow so: `SortedSet`'s nodes) to hold `adding` more: the new storage,
+    /// which lives beside the old while it is copied; else 0.
+    static func arrayGrowth(count: Int, capacity: Int, adding: Int, stride: Int, byHalf: Bool = false) -> Int {
         let (needed, overflow) = count.addingReportingOverflow(adding)
         guard !overflow else { return Int.max / 2 }
         guard needed > capacity else { return 0 }
-        return PrivateHeap.blockBytes(for: 32 &+ max(needed, 2 &* capacity) &* stride)
+        let grown = byHalf ? SortedSet.grownCapacity(capacity) : 2 &* capacity
+        return PrivateHeap.blockBytes(for: 32 &+ max(needed, grown) &* stride)
     }
 
     /// A key of the keyspace with its slot there (the value is charged apart).
@@ -46,9 +48,9 @@ enum MemoryCost {
         case .set: return bytes(first) + slot(MemoryLayout<[UInt8]>.stride)
         case .hash: return bytes(first) + bytes(second) + slot(2 * MemoryLayout<[UInt8]>.stride)
         case .sortedSet:
-            // The score's text, the member, its tree node (the node array grows by doubling)
-            // and its slot in the member-to-score table; the table shares the member's bytes.
-            return bytes(first) + bytes(second) + MemoryLayout<SortedSet.Node>.stride * 3 / 2
+            // The member, its tree node (the node array grows by doubling) and its slot in
+            // the member-to-score table; the table shares the member's bytes.
+            return bytes(second) + MemoryLayout<SortedSet.Node>.stride * 3 / 2
                 + slot(MemoryLayout<[UInt8]>.stride + MemoryLayout<Double>.stride)
         }
     }

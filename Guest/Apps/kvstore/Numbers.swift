@@ -33,7 +33,10 @@ enum Numbers {
         return digits.reversed()
     }
 
-    /// A score: [+-]digits[.digits][e[+-]digits], or inf, +inf, -inf.
+    /// A score: [+-]digits[.digits][e[+-]digits], or inf, +inf, -inf. Correctly rounded (as
+    /// strtod) when the digits fit 2^53 and the power of ten is at most 22 either way (one
+    /// exact multiplication or division: Clinger's fast path) and for every integer value;
+    /// otherwise (many digits with a small power) within a few ulps.
     static func score(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
         guard !bytes.isEmpty, bytes.count <= 64 else { return nil }
         var index = 0, sign = 1.0
@@ -43,16 +46,27 @@ enum Numbers {
         }
         if bytes.count - index == 3 && (bytes[index] | 0x20) == UInt8(ascii: "i") && (bytes[index + 1] | 0x20) == UInt8(ascii: "n")
             && (bytes[index + 2] | 0x20) == UInt8(ascii: "f") { return sign * Double.infinity }
-        var value = 0.0, digits = 0, scale = 1.0
-        while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 { value = value * 10 + Double(bytes[index] - 48); index += 1; digits += 1 }
+        // The digits as one integer while it stays exact, and the power of ten they are scaled
+        // by; every digit as a large integer, for the exact path.
+        var mantissa: UInt64 = 0, exact = true, digits = 0, power = 0
+        var large: [UInt32] = [0], largePower = 0
+        func take(_ digit: UInt8, fraction: Bool) {
+            DoubleText.multiply(&large, by: 10, adding: UInt64(digit))
+            if fraction { largePower -= 1 }
+            digits += 1
+            guard exact else { if !fraction { power += 1 }; return }
+            if mantissa <= (UInt64(1) << 53) / 10 {
+                mantissa = mantissa * 10 + UInt64(digit)
+                if fraction { power -= 1 }
+            } else {
+                exact = false
+                if !fraction { power += 1 }
+            }
+        }
+        while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 { take(bytes[index] - 48, fraction: false); index += 1 }
         if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
             index += 1
-            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
-                scale /= 10
-                value += Double(bytes[index] - 48) * scale
-                index += 1
-                digits += 1
-            }
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 { take(bytes[index] - 48, fraction: true); index += 1 }
         }
         guard digits > 0 else { return nil }
         if index < bytes.count && (bytes[index] | 0x20) == UInt8(ascii: "e") {
@@ -63,14 +77,35 @@ enum Numbers {
                 index += 1
             }
             var exponent = 0, exponentDigits = 0
-            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57, exponent < 400 {
-                exponent = exponent * 10 + Int(bytes[index] - 48)
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+                if exponent < 100_000 { exponent = exponent * 10 + Int(bytes[index] - 48) }
                 index += 1
                 exponentDigits += 1
             }
             guard exponentDigits > 0 else { return nil }
-            for _ in 0..<exponent { value = exponentSign > 0 ? value * 10 : value / 10 }
+            power += exponentSign * exponent
+            largePower += exponentSign * exponent
         }
-        return index == bytes.count ? sign * value : nil
+        guard index == bytes.count else { return nil }
+        if exact && power.magnitude <= 22 {
+            let scale = exactPowersOfTen[Int(power.magnitude)], value = Double(mantissa)
+            return sign * (power < 0 ? value / scale : value * scale)
+        }
+        if largePower >= 0 {
+            // An integer, however large: exact, then rounded once.
+            for _ in 0..<min(largePower, 400) { DoubleText.multiply(&large, by: 10) }
+            return sign * DoubleText.double(large)
+        }
+        // Small and long: within a few ulps (strtod's exact division is not written yet).
+        var value = Double(mantissa)
+        for _ in 0..<min(power.magnitude, 400) { value = power < 0 ? value / 10 : value * 10 }
+        return sign * value
     }
+
+    /// 10^0 ... 10^22: every one exactly a double.
+    private static let exactPowersOfTen: [Double] = {
+        var powers: [Double] = [1]
+        for _ in 1...22 { powers.append(powers.last! * 10) }
+        return powers
+    }()
 }

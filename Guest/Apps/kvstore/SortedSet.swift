@@ -5,8 +5,6 @@
 struct SortedSet {
     struct Element {
         var score: Double
-        /// The score as the client wrote it: replies give it back as text.
-        var scoreText: [UInt8]
         var member: [UInt8]
     }
 
@@ -30,11 +28,18 @@ struct SortedSet {
     /// The score of `member`, if it is in the set.
     func score(of member: [UInt8]) -> Double? { scores[member] }
 
+    /// Removes `member`; whether it was there.
+    mutating func remove(_ member: [UInt8]) -> Bool {
+        guard let old = scores.removeValue(forKey: member) else { return false }
+        root = remove(Element(score: old, member: member), from: root)
+        return true
+    }
+
     /// Adds or updates `member`; true when it is new.
-    mutating func add(_ member: [UInt8], score: Double, text: [UInt8]) -> Bool {
+    mutating func add(_ member: [UInt8], score: Double) -> Bool {
         let old = scores.updateValue(score, forKey: member)
-        if let old { root = remove(Element(score: old, scoreText: [], member: member), from: root) }
-        root = insert(Element(score: score, scoreText: text, member: member), into: root)
+        if let old { root = remove(Element(score: old, member: member), from: root) }
+        root = insert(Element(score: score, member: member), into: root)
         return old == nil
     }
 
@@ -42,7 +47,7 @@ struct SortedSet {
     /// score table's next storage (MemoryCost), whichever is larger; one grows after the
     /// other has let go of its old storage.
     func growth(adding members: Int) -> Int {
-        max(MemoryCost.arrayGrowth(count: nodes.count, capacity: nodes.capacity, adding: max(members - freeSlots.count, 0), stride: MemoryLayout<Node>.stride),
+        max(MemoryCost.arrayGrowth(count: nodes.count, capacity: nodes.capacity, adding: max(members - freeSlots.count, 0), stride: MemoryLayout<Node>.stride, byHalf: true),
             MemoryCost.tableGrowth(count: scores.count, capacity: scores.capacity, adding: members, stride: MemoryLayout<[UInt8]>.stride + MemoryLayout<Double>.stride))
     }
 
@@ -104,9 +109,15 @@ struct SortedSet {
             nodes[Int(slot)] = Node(element: element)
             return slot
         }
+        // By half, not Array's doubling: the copy of a large set's nodes is the largest
+        // allocation a sorted set makes, and a doubling one no longer fit where the data did.
+        if nodes.count == nodes.capacity { nodes.reserveCapacity(SortedSet.grownCapacity(nodes.capacity)) }
         nodes.append(Node(element: element))
         return Int32(nodes.count - 1)
     }
+
+    /// The node array's next capacity.
+    static func grownCapacity(_ capacity: Int) -> Int { capacity &+ max(capacity / 2, 16) }
 
     private mutating func insert(_ element: Element, into node: Int32) -> Int32 {
         guard node != SortedSet.none else { return makeNode(element) }
@@ -154,7 +165,7 @@ struct SortedSet {
     }
 
     private mutating func release(_ node: Int32) {
-        nodes[Int(node)] = Node(element: Element(score: 0, scoreText: [], member: []))
+        nodes[Int(node)] = Node(element: Element(score: 0, member: []))
         freeSlots.append(node)
     }
 

@@ -1,0 +1,102 @@
+/// Doubles written as Redis 7.0 writes scores (d2string): integers below 2^52 as integers,
+/// `inf` and `-inf`, and everything else as C's `%.17g`, from the double's exact decimal
+/// value rounded to 17 significant digits, ties to even (as glibc does).
+enum DoubleText {
+    static func text(_ value: Double) -> [UInt8] {
+        if value.isNaN { return Array("nan".utf8) }
+        if value.isInfinite { return Array((value < 0 ? "-inf" : "inf").utf8) }
+        if value == 0 { return Array((value.sign == .minus ? "-0" : "0").utf8) }
+        if value.magnitude < 4_503_599_627_370_496, Double(Int(value)) == value { return Numbers.text(Int(value)) }
+        var (digits, exponent) = exactDecimal(value.magnitude)
+        (digits, exponent) = rounded(digits, exponent, to: 17)
+        while digits.count > 1 && digits.last == 0 { digits.removeLast() }
+        var out: [UInt8] = value < 0 ? [UInt8(ascii: "-")] : []
+        if exponent < -4 || exponent >= 17 {
+            out.append(48 + digits[0])
+            if digits.count > 1 { out.append(UInt8(ascii: ".")); out += digits.dropFirst().map { 48 + $0 } }
+            out += [UInt8(ascii: "e"), UInt8(ascii: exponent < 0 ? "-" : "+")]
+            let magnitude = Numbers.text(abs(exponent))
+            if magnitude.count < 2 { out.append(48) }
+            out += magnitude
+        } else if exponent < 0 {
+            out += [48, UInt8(ascii: ".")] + [UInt8](repeating: 48, count: -exponent - 1) + digits.map { 48 + $0 }
+        } else {
+            for index in 0...exponent { out.append(48 + (index < digits.count ? digits[index] : 0)) }
+            if digits.count > exponent + 1 { out.append(UInt8(ascii: ".")); out += digits[(exponent + 1)...].map { 48 + $0 } }
+        }
+        return out
+    }
+
+    /// The exact decimal digits of a positive finite double, and the power of ten of the
+    /// first: value = d0.d1d2... × 10^exponent.
+    private static func exactDecimal(_ value: Double) -> ([UInt8], Int) {
+        var mantissa = value.significandBitPattern | (value.isNormal ? 1 << 52 : 0)
+        var binaryExponent = Int(value.exponentBitPattern) - 1075 + (value.isNormal ? 0 : 1)
+        while mantissa & 1 == 0 && binaryExponent < 0 { mantissa >>= 1; binaryExponent += 1 }
+        // value = mantissa × 2^binaryExponent = (mantissa × 5^k) / 10^k for k = -binaryExponent.
+        var number: [UInt32] = [UInt32(truncatingIfNeeded: mantissa), UInt32(truncatingIfNeeded: mantissa >> 32)]
+        let scale = max(-binaryExponent, 0)
+        for _ in 0..<scale { multiply(&number, by: 5) }
+        for _ in 0..<max(binaryExponent, 0) { multiply(&number, by: 2) }
+        let digits = decimalDigits(number)
+        return (digits, digits.count - 1 - scale)
+    }
+
+    static func multiply(_ number: inout [UInt32], by factor: UInt64, adding addend: UInt64 = 0) {
+        var carry: UInt64 = addend
+        for index in number.indices {
+            let product = UInt64(number[index]) * factor + carry
+            number[index] = UInt32(truncatingIfNeeded: product)
+            carry = product >> 32
+        }
+        if carry != 0 { number.append(UInt32(carry)) }
+    }
+
+    /// A little-endian number as the nearest double, ties to even.
+    static func double(_ number: [UInt32]) -> Double {
+        guard let top = number.lastIndex(where: { $0 != 0 }) else { return 0 }
+        let bits = top * 32 + (32 - number[top].leadingZeroBitCount)
+        func bit(_ index: Int) -> UInt64 { UInt64(number[index / 32] >> UInt32(index % 32) & 1) }
+        guard bits > 64 else {
+            return Double(number.prefix(2).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(32 * $1.offset) })
+        }
+        var head: UInt64 = 0
+        for index in stride(from: bits - 1, through: bits - 64, by: -1) { head = head << 1 | bit(index) }
+        // Whatever lies below the 64 kept bits decides a tie: one sticky bit carries it.
+        if (0..<(bits - 64)).contains(where: { bit($0) != 0 }) { head |= 1 }
+        let exponent = bits - 64
+        return exponent > 1100 ? .infinity : Double(head) * Double(sign: .plus, exponent: exponent, significand: 1)
+    }
+
+    /// The decimal digits of a little-endian number, most significant first.
+    private static func decimalDigits(_ number: [UInt32]) -> [UInt8] {
+        var number = number, digits: [UInt8] = []
+        while number.contains(where: { $0 != 0 }) {
+            var remainder: UInt64 = 0
+            for index in number.indices.reversed() {
+                let current = remainder << 32 | UInt64(number[index])
+                number[index] = UInt32(current / 1_000_000_000)
+                remainder = current % 1_000_000_000
+            }
+            for _ in 0..<9 { digits.append(UInt8(remainder % 10)); remainder /= 10 }
+        }
+        while digits.count > 1 && digits.last == 0 { digits.removeLast() }
+        return digits.reversed()
+    }
+
+    /// `digits` rounded to `count` significant digits, ties to even.
+    private static func rounded(_ digits: [UInt8], _ exponent: Int, to count: Int) -> ([UInt8], Int) {
+        guard digits.count > count else { return (digits, exponent) }
+        var kept = Array(digits[..<count])
+        let rest = digits[count...]
+        let roundUp = rest.first! > 5 || rest.first! == 5 && (rest.dropFirst().contains { $0 != 0 } || kept.last! % 2 == 1)
+        guard roundUp else { return (kept, exponent) }
+        var index = kept.count - 1
+        while index >= 0 {
+            if kept[index] < 9 { kept[index] += 1; return (kept, exponent) }
+            kept[index] = 0
+            index -= 1
+        }
+        return ([1] + kept.dropLast(), exponent + 1)
+    }
+}
