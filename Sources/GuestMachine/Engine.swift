@@ -2,8 +2,9 @@ import ControlProtocol
 import GuestImage
 import KVM
 
-/// Something that boots image sets. flexosd's KVM engine and the QEMU engine conform; the
-/// daemon holds one of each and lets a launch choose (or picks the first that can).
+/// Something that boots image sets. flexosd's KVM engine, the QEMU engine and the libvirt
+/// engine conform; the daemon holds one of each and lets a launch choose (or picks the first
+/// that can).
 ///
 /// To add an engine: conform a type here or in a module of its own, make its running sets
 /// `RunningImageSet`s, and hand it to `ImageSetRegistry` in `flexosd serve`.

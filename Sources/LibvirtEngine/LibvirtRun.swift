@@ -51,10 +51,7 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
 
     /// Copies what QEMU appends to the console file until the domain has ended.
     private func follow(console: any ConsoleSink, as compartment: String) {
-        guard let file = FileHandle(forReadingAtPath: export.console) else {
-            finish()
-            return
-        }
+        guard let file = FileHandle(forReadingAtPath: export.console) else { return ended.signal() }
         defer { try? file.close() }
         while true {
             let active = domain.isActive
@@ -67,10 +64,8 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
             if !active { break }
             usleep(20_000)
         }
-        finish()
+        ended.signal()
     }
-
-    private func finish() { ended.signal() }
 
     func stop(reason: String) {
         stopReason.withLock { $0 = $0 ?? reason }

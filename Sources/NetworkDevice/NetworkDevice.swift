@@ -313,6 +313,12 @@ public final class NetworkDevice: @unchecked Sendable {
         try checkAcceptQueue()
         for slot in active {
             let shared = slotPointer(slot)
+            // `closed` before `tx_head`: the guest writes its last reply's head, then closes
+            // (release stores), so a close seen here comes with the head of every byte it
+            // wrote. Read the other way round, a close that landed between the two loads
+            // was taken for one with nothing to send, and the reply was lost (an error
+            // reply before a protocol error's close went missing under load).
+            let closed = curing_load32(&shared.pointee.closed) != 0
             let txHead = curing_load64(&shared.pointee.tx_head)
             let rxTail = curing_load64(&shared.pointee.rx_tail)
             let connection = connections[slot]
@@ -331,7 +337,7 @@ public final class NetworkDevice: @unchecked Sendable {
                     "set connection slot \(slot)'s receive tail to \(rxTail), outside what was received (0 to \(connection.rxHead) bytes, ring of \(NetworkDevice.ringBytes))"
                 )
             }
-            if curing_load32(&shared.pointee.closed) != 0 {
+            if closed {
                 progressed =
                     finishClose(slot, pendingSend: txHead != connection.txTail && !connection.peerGone) || progressed
                 continue

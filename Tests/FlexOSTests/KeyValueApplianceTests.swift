@@ -261,7 +261,8 @@ let keyValueConformations = [
             let answer = client.read()
             #expect(
                 answer.text == "-ERR Protocol error: \(error)\r\n" && answer.closed,
-                "\(request.prefix(30).debugDescription) in \(conformation)")
+                "\(request.prefix(30).debugDescription) in \(conformation): got \(answer.text.debugDescription), closed: \(answer.closed)"
+            )
         }
         // Garbage, then gone before any reply; a command cut in half; a large reply never read.
         try RawConnection(port: server.port).send((0..<4096).map { _ in UInt8.random(in: 0...255) })
