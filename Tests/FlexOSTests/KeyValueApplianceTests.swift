@@ -11,6 +11,8 @@ import Testing
 final class KeyValueServer {
     let run: ImageSetRun
     let port: UInt16
+    /// What the store printed (a panic's message, when it died).
+    let console = CapturedConsole()
 
     init(
         _ target: String, memory: UInt64 = ImageSetLayout.defaultMemory,
@@ -24,7 +26,7 @@ final class KeyValueServer {
                 memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")],
                 clientIdleTimeout: clientIdleTimeout)
             run = try ImageSetRun(
-                try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole())
+                try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: console)
         } catch {
             vmLock.unlock()
             throw error
