@@ -23,15 +23,30 @@ public struct QEMUEngine: ImageSetEngine {
     public init() {}
 
     public func refusal(of manifest: ImageManifest) -> String? {
+        switch QEMUEngine.unfit(manifest) {
+        case .mechanismUnavailable(_, let reason)?: return reason
+        case let error?: return error.description
+        case nil: return nil
+        }
+    }
+
+    /// What launching `manifest` here would throw before anything is prepared, if anything.
+    private static func unfit(_ manifest: ImageManifest) -> LaunchError? {
         if manifest.mechanism.hasVMPerCompartment {
-            return
-                "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM"
+            return .mechanismUnavailable(
+                manifest.mechanism,
+                reason:
+                    "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM"
+            )
         }
         if manifest.networkLibrary != nil {
-            return "the QEMU engine has no network device; run image sets with a network library on KVM"
+            return .mechanismUnavailable(
+                manifest.mechanism,
+                reason: "the QEMU engine has no network device; run image sets with a network library on KVM")
         }
         if !FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) {
-            return "\(QEMUEngine.executable) is missing: install Debian's qemu-system-x86 (scripts/setup.sh does)"
+            return .engineMissing(
+                "\(QEMUEngine.executable) is missing: install Debian's qemu-system-x86 (scripts/setup.sh does)")
         }
         return nil
     }
@@ -73,12 +88,7 @@ public struct QEMUEngine: ImageSetEngine {
 
     /// The set's guest memory, once the engine has what it needs to run it.
     static func prepare(_ imageSet: ImageSet, options: LaunchOptions) throws(LaunchError) -> PreparedMemory {
-        if let refusal = QEMUEngine().refusal(of: imageSet.manifest) {
-            if !FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) {
-                throw LaunchError.engineMissing(refusal)
-            }
-            throw LaunchError.mechanismUnavailable(imageSet.manifest.mechanism, reason: refusal)
-        }
+        if let error = unfit(imageSet.manifest) { throw error }
         if let address = options.listen.first {
             throw LaunchError.noNetworkDevice(imageSet: imageSet.manifest.name, address: address.description)
         }
