@@ -68,7 +68,8 @@ import Testing
             #expect(client.read { $0.hasSuffix("+PONG\r\n") }.text == "+OK\r\n+PONG\r\n")
             // A store that died answers nothing more: say why, once, and stop filling.
             guard !server.run.isFinished else {
-                Issue.record("the store ended during the \(kind) fill: \(server.console.text.suffix(2000))")
+                Issue.record(
+                    "the store ended during the \(kind) fill: \(server.endText())\n\(server.console.text.suffix(2000))")
                 return
             }
         }

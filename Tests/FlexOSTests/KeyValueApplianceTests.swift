@@ -34,12 +34,23 @@ final class KeyValueServer {
         port = run.network?.listeners.first?.boundAddress.port ?? 0
     }
 
-    /// Stops the set and returns its report.
+    private var report: RunReport?
+
+    /// Stops the set and returns its report; again, the same report.
     @discardableResult
     func stop() -> RunReport {
+        if let report { return report }
         defer { vmLock.unlock() }
         run.stop(reason: "the test is over")
-        return run.wait(timeout: 10)
+        let report = run.wait(timeout: 10)
+        self.report = report
+        return report
+    }
+
+    /// How the run ended, with the fault report when it faulted: for a test's message.
+    func endText() -> String {
+        let report = stop()
+        return "\(report.outcome): \(report.message ?? "")\n\(report.fault?.render() ?? "")"
     }
 
     /// redis-cli against this server: `arguments`, with `input` on its standard input.

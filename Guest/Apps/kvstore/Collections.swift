@@ -49,7 +49,9 @@ struct ByteDeque {
 
     /// The storage adding `members` allocates beside the old (MemoryCost).
     func growth(adding members: Int) -> Int {
-        MemoryCost.arrayGrowth(count: count, capacity: storage.count, adding: members, stride: MemoryLayout<[UInt8]>.stride)
+        MemoryCost.arrayGrowth(
+            count: count, capacity: storage.count, adding: members, stride: MemoryLayout<[UInt8]>.stride,
+            grown: ByteDeque.grownCapacity)
     }
 
     mutating func pushFront(_ value: [UInt8]) {
@@ -83,12 +85,16 @@ struct ByteDeque {
         return value
     }
 
+    /// The storage's next size when it is full.
+    static func grownCapacity(_ capacity: Int) -> Int { max(8, capacity &* 2) }
+
     private mutating func growIfFull() {
         guard count == storage.count else { return }
+        let capacity = ByteDeque.grownCapacity(storage.count)
         var grown: [[UInt8]] = []
-        grown.reserveCapacity(max(8, storage.count * 2))
+        grown.reserveCapacity(capacity)
         for index in 0..<count { grown.append(self[index]) }
-        while grown.count < max(8, storage.count * 2) { grown.append([]) }
+        while grown.count < capacity { grown.append([]) }
         storage = grown
         head = 0
     }

@@ -35,24 +35,26 @@ enum Commands {
         case members(MemoryCost.Collection)
 
         /// The data `command` may store, and what its tables may need for a moment more.
-        func cost(of c: Command) -> (data: Int, growth: Int) {
+        func cost(of c: Command) -> (data: Int, growth: MemoryCost.Pieces) {
+            let newKey = { (index: Int) in MemoryCost.Pieces(Keyspace.entries.growth(adding: c.bytes(index))) }
             switch self {
-            case .none: return (0, 0)
+            case .none: return (0, MemoryCost.Pieces())
             case .keyValue:
-                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[2].count), Keyspace.entries.growth(adding: c.bytes(1)))
+                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[2].count), newKey(1))
             case .replacement:
-                return (MemoryCost.bytes(c[3].count), 0)
+                return (MemoryCost.bytes(c[3].count), MemoryCost.Pieces())
             case .expiringKeyValue:
-                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[3].count), Keyspace.entries.growth(adding: c.bytes(1)))
+                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(c[3].count), newKey(1))
             case .keyValuePairs:
-                var data = 0, growth = 0
+                var data = 0, largest = 0
                 for index in stride(from: 1, to: c.count - 1, by: 2) {
                     data &+= MemoryCost.key(c[index].count) &+ MemoryCost.bytes(c[index + 1].count)
-                    growth = max(growth, Keyspace.entries.growth(adding: c.bytes(index)))
+                    // Shards grow one after another, each after letting go of its old table.
+                    largest = max(largest, Keyspace.entries.growth(adding: c.bytes(index)))
                 }
-                return (data, growth)
+                return (data, MemoryCost.Pieces(largest))
             case .counter:
-                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(20), Keyspace.entries.growth(adding: c.bytes(1)))
+                return (MemoryCost.key(c[1].count) + MemoryCost.bytes(20), newKey(1))
             case .members(let kind):
                 let step = kind.argumentsPerMember
                 var data = MemoryCost.key(c[1].count)
@@ -61,7 +63,12 @@ enum Commands {
                 }
                 let members = (c.count - 2) / step
                 let key = c.bytes(1)
-                let growth = Keyspace.peek(key) { $0.growth(adding: members) } ?? Keyspace.entries.growth(adding: key)
+                // A new key grows its shard's table, then the new collection's own storage.
+                guard let growth = Keyspace.peek(key, { $0.growth(adding: members) }) else {
+                    var growth = Value.empty(kind).growth(adding: members)
+                    growth.add(Keyspace.entries.growth(adding: key))
+                    return (data, growth)
+                }
                 return (data, growth)
             }
         }
@@ -288,7 +295,7 @@ enum Commands {
         let capacity = Keyspace.grownCapacity(from: current, toHold: length)
         // Growing copies the value: the new storage is allocated while the old one lives.
         let (grown, old) = (MemoryCost.bytes(capacity), MemoryCost.bytes(current))
-        guard !overflow, Keyspace.hasRoom(for: grown - old, growth: old) else { return r.error(outOfMemory) }
+        guard !overflow, Keyspace.hasRoom(for: grown - old, growth: MemoryCost.Pieces(old)) else { return r.error(outOfMemory) }
         Keyspace.entries[key]?.value.withString { value in
             if value.capacity < length { value.reserveCapacity(capacity) }
             value.append(contentsOf: c[2])

@@ -38,16 +38,28 @@ enum Value {
         return body(&set)
     }
 
+    /// An empty collection of `kind`: what a command adding members to a new key starts from.
+    static func empty(_ kind: MemoryCost.Collection) -> Value {
+        switch kind {
+        case .list: .list(ByteDeque())
+        case .set: .set([])
+        case .hash: .hash([:])
+        case .sortedSet: .sortedSet(SortedSet())
+        }
+    }
+
     /// What adding `members` to this collection allocates beside what it replaces (the
-    /// next table or array, while the old one is copied): 0 for a string.
-    func growth(adding members: Int) -> Int {
+    /// next table or array, while the old one is copied): nothing for a string.
+    func growth(adding members: Int) -> MemoryCost.Pieces {
         switch self {
-        case .string: return 0
-        case .list(let list): return list.growth(adding: members)
+        case .string: return MemoryCost.Pieces()
+        case .list(let list): return MemoryCost.Pieces(list.growth(adding: members))
         case .set(let set):
-            return MemoryCost.tableGrowth(count: set.count, capacity: set.capacity, adding: members, stride: MemoryLayout<[UInt8]>.stride)
+            return MemoryCost.Pieces(
+                MemoryCost.tableGrowth(count: set.count, capacity: set.capacity, adding: members, stride: MemoryLayout<[UInt8]>.stride))
         case .hash(let hash):
-            return MemoryCost.tableGrowth(count: hash.count, capacity: hash.capacity, adding: members, stride: 2 * MemoryLayout<[UInt8]>.stride)
+            return MemoryCost.Pieces(
+                MemoryCost.tableGrowth(count: hash.count, capacity: hash.capacity, adding: members, stride: 2 * MemoryLayout<[UInt8]>.stride))
         case .sortedSet(let set): return set.growth(adding: members)
         }
     }
@@ -117,13 +129,13 @@ enum Keyspace {
     static var maximumTransient: UInt { PrivateHeap.capacity / 8 * 7 }
 
     /// Whether storing `bytes` more of data fits under the limit, with `growth` more for a
-    /// moment (a table or array being copied into its larger successor), which must also
-    /// find one free piece that large.
-    static func hasRoom(for bytes: Int, growth: Int = 0) -> Bool {
+    /// moment (tables or arrays being copied into their larger successors), whose pieces
+    /// must also find free pieces that large.
+    static func hasRoom(for bytes: Int, growth: MemoryCost.Pieces = MemoryCost.Pieces()) -> Bool {
         let (data, overflow) = PrivateHeap.bytesInUse.addingReportingOverflow(UInt(max(bytes, 0)))
-        let (peak, peakOverflow) = data.addingReportingOverflow(UInt(max(growth, 0)))
+        let (peak, peakOverflow) = data.addingReportingOverflow(UInt(growth.total))
         guard !overflow, !peakOverflow, data <= maximumMemory, peak <= maximumTransient else { return false }
-        return growth <= 0 || PrivateHeap.canAllocate(growth)
+        return growth.larger <= 0 || PrivateHeap.canAllocate(growth.larger, then: growth.smaller)
     }
 
     /// What `body` finds in the value of `key`, which it reads but does not keep: the copy

@@ -24,15 +24,43 @@ enum MemoryCost {
         return PrivateHeap.blockBytes(for: buckets &* (stride + 1))
     }
 
-    /// An array of `count` elements of `stride` bytes growing by doubling (or by half, for
-    /// the arrays that grow so: `SortedSet`'s nodes) to hold `adding` more: the new storage,
-    /// which lives beside the old while it is copied; else 0.
-    static func arrayGrowth(count: Int, capacity: Int, adding: Int, stride: Int, byHalf: Bool = false) -> Int {
+    /// An array of `count` elements of `stride` bytes (room for `capacity`) growing to hold
+    /// `adding` more, each time full to `grown(capacity)`: the last storage it grows into,
+    /// which lives beside the one before while it is copied; else 0. One command may pass
+    /// several capacities: charging only the first growth once let a large push allocate
+    /// twice what it was charged.
+    static func arrayGrowth(count: Int, capacity: Int, adding: Int, stride: Int, grown: (Int) -> Int) -> Int {
         let (needed, overflow) = count.addingReportingOverflow(adding)
         guard !overflow else { return Int.max / 2 }
         guard needed > capacity else { return 0 }
-        let grown = byHalf ? SortedSet.grownCapacity(capacity) : 2 &* capacity
-        return PrivateHeap.blockBytes(for: 32 &+ max(needed, grown) &* stride)
+        var last = capacity
+        while last < needed {
+            let next = grown(last)
+            guard next > last, next < Int.max / 2 / max(stride, 1) else { return Int.max / 2 }
+            last = next
+        }
+        return PrivateHeap.blockBytes(for: 32 &+ last &* stride)
+    }
+
+    /// The new storage a command's tables and arrays may grow into, each beside the storage
+    /// it replaces: the two largest pieces, which may be live at once. One ZADD grows a
+    /// sorted set's node array and then its score table; checking only the larger for a
+    /// free piece once let the table find none, and the store trapped.
+    struct Pieces {
+        private(set) var larger = 0
+        private(set) var smaller = 0
+
+        init(_ pieces: Int...) { for piece in pieces { add(piece) } }
+
+        mutating func add(_ bytes: Int) {
+            if bytes > larger { (larger, smaller) = (bytes, larger) } else if bytes > smaller { smaller = bytes }
+        }
+
+        /// Both pieces: what growth may add to the heap's use for a moment.
+        var total: Int {
+            let (sum, overflow) = larger.addingReportingOverflow(smaller)
+            return overflow ? Int.max / 2 : sum
+        }
     }
 
     /// A key of the keyspace with its slot there (the value is charged apart).
@@ -48,7 +76,7 @@ enum MemoryCost {
         case .set: return bytes(first) + slot(MemoryLayout<[UInt8]>.stride)
         case .hash: return bytes(first) + bytes(second) + slot(2 * MemoryLayout<[UInt8]>.stride)
         case .sortedSet:
-            // The member, its tree node (the node array grows by doubling) and its slot in
+            // The member, its tree node (the node array grows by half) and its slot in
             // the member-to-score table; the table shares the member's bytes.
             return bytes(second) + MemoryLayout<SortedSet.Node>.stride * 3 / 2
                 + slot(MemoryLayout<[UInt8]>.stride + MemoryLayout<Double>.stride)

@@ -49,7 +49,7 @@ extension Commands {
         guard let sets = sets(c, 2..<c.count) else { return r.error(wrongType) }
         let result = combine(sets, operation)
         let cost = result.reduce(0) { $0 + MemoryCost.member(of: .set, first: $1.count, second: 0) }
-        guard Keyspace.hasRoom(for: cost, growth: cost) else { return r.error(outOfMemory) }
+        guard Keyspace.hasRoom(for: cost, growth: MemoryCost.Pieces(cost)) else { return r.error(outOfMemory) }
         let destination = c.bytes(1)
         Keyspace.entries[destination] = result.isEmpty ? nil : Entry(value: .set(result))
         r.integer(result.count)

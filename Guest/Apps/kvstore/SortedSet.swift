@@ -43,12 +43,16 @@ struct SortedSet {
         return old == nil
     }
 
-    /// What adding `members` may allocate beside what it replaces: the node array's or the
-    /// score table's next storage (MemoryCost), whichever is larger; one grows after the
-    /// other has let go of its old storage.
-    func growth(adding members: Int) -> Int {
-        max(MemoryCost.arrayGrowth(count: nodes.count, capacity: nodes.capacity, adding: max(members - freeSlots.count, 0), stride: MemoryLayout<Node>.stride, byHalf: true),
-            MemoryCost.tableGrowth(count: scores.count, capacity: scores.capacity, adding: members, stride: MemoryLayout<[UInt8]>.stride + MemoryLayout<Double>.stride))
+    /// What adding `members` may allocate beside what it replaces: the node array's and the
+    /// score table's next storage (MemoryCost), both live once both have grown.
+    func growth(adding members: Int) -> MemoryCost.Pieces {
+        MemoryCost.Pieces(
+            MemoryCost.arrayGrowth(
+                count: nodes.count, capacity: nodes.capacity, adding: max(members - freeSlots.count, 0),
+                stride: MemoryLayout<Node>.stride, grown: SortedSet.grownCapacity),
+            MemoryCost.tableGrowth(
+                count: scores.count, capacity: scores.capacity, adding: members,
+                stride: MemoryLayout<[UInt8]>.stride + MemoryLayout<Double>.stride))
     }
 
     /// Folds `next` over the `limit` lowest elements, in order (what a pop of that many takes).

@@ -32,7 +32,7 @@ extension Commands {
     /// when the memory limit allows the longer string.
     private static func write(_ bytes: [UInt8], at offset: Int, into key: [UInt8], current: [UInt8], expiresAt: UInt64) -> Bool {
         let length = max(current.count, offset + bytes.count)
-        guard Keyspace.hasRoom(for: MemoryCost.bytes(length) - MemoryCost.bytes(current.count), growth: MemoryCost.bytes(length)) else {
+        guard Keyspace.hasRoom(for: MemoryCost.bytes(length) - MemoryCost.bytes(current.count), growth: MemoryCost.Pieces(MemoryCost.bytes(length))) else {
             return false
         }
         var text = current

@@ -139,26 +139,38 @@ struct Heap {
         }
     }
 
-    /// Whether an allocation of `byteCount` bytes would succeed now: a free block that
-    /// large exists (after merging neighbours, as a failing allocation would). Free bytes
-    /// alone do not say it: they may lie in pieces between live blocks. A refusal is
-    /// remembered until a 64th of the heap (or the size asked for) has been freed, so that
-    /// commands refused one after the other do not each merge: it may say no for a while
-    /// after room appeared, never yes without room.
-    func canAllocate(byteCount: Int) -> Bool {
+    /// Whether an allocation of `byteCount` bytes, and then one of `then` bytes (0: none)
+    /// while the first lives, would succeed now: free blocks that large exist (after merging
+    /// neighbours, as a failing allocation would). Free bytes alone do not say it: they may
+    /// lie in pieces between live blocks. A refusal of the first is remembered until a 64th
+    /// of the heap (or the size asked for) has been freed, so that commands refused one
+    /// after the other do not each merge: it may say no for a while after room appeared,
+    /// never yes without room.
+    func canAllocate(byteCount: Int, then second: Int = 0) -> Bool {
         let need = blockSize(for: UInt(min(max(byteCount, 1), Int.max / 2)))
+        let next = second > 0 ? blockSize(for: UInt(min(second, Int.max / 2))) : 0
         return withLock {
             let refused = header.pointee.refusedBlock
             if refused != 0 && need >= refused && header.pointee.freedSinceRefusal < min(need, capacity / 64) { return false }
-            if largestFree() >= need { return true }
+            if freeBlocksHold(need, next) { return true }
             if header.pointee.unmerged > 0 {
                 merge()
-                if largestFree() >= need { return true }
+                if freeBlocksHold(need, next) { return true }
             }
-            header.pointee.refusedBlock = need
-            header.pointee.freedSinceRefusal = 0
+            if largestFree() < need {
+                header.pointee.refusedBlock = need
+                header.pointee.freedSinceRefusal = 0
+            }
             return false
         }
+    }
+
+    /// Whether blocks of `first` and `second` bytes can be taken at once: both from the
+    /// largest free block, or one from each of the two largest.
+    private func freeBlocksHold(_ first: UInt, _ second: UInt) -> Bool {
+        let (largest, next) = twoLargestFree()
+        let (both, overflow) = first.addingReportingOverflow(second)
+        return !overflow && largest >= both || largest >= max(first, second) && next >= min(first, second)
     }
 
     /// The largest block an allocation could get now, after merging neighbours: what INFO
@@ -238,16 +250,23 @@ struct Heap {
     }
 
     /// The largest free block's size.
-    private func largestFree() -> UInt {
+    private func largestFree() -> UInt { twoLargestFree().largest }
+
+    /// The sizes of the two largest free blocks (0 where there are fewer).
+    private func twoLargestFree() -> (largest: UInt, next: UInt) {
+        var largest: UInt = 0, next: UInt = 0, found = 0
         for index in stride(from: Heap.listCount - 1, through: 1, by: -1) {
-            var block = checked(head(index)), largest: UInt = 0
+            var block = checked(head(index))
             while block != 0 {
-                largest = max(largest, checked(size: Heap.word(block, 0), of: block))
+                let size = checked(size: Heap.word(block, 0), of: block)
+                if size > largest { (largest, next) = (size, largest) } else if size > next { next = size }
+                found += 1
                 block = checked(Heap.word(block, 1))
             }
-            if largest > 0 { return largest }
+            // Every block on a lower list is smaller than every block on this one.
+            if found >= 2 { break }
         }
-        return 0
+        return (largest, next)
     }
 
     /// Hands out `need` bytes of free block `block` with the payload aligned; what is left
@@ -429,9 +448,12 @@ public enum PrivateHeap {
         return Int(heap.blockSize(for: UInt(min(max(byteCount, 1), Int.max / 2))))
     }
 
-    /// Whether `byteCount` bytes can be allocated now in one piece (see Heap.canAllocate):
-    /// what a library checks before it grows a large table or array.
-    public static func canAllocate(_ byteCount: Int) -> Bool { heap?.canAllocate(byteCount: byteCount) ?? false }
+    /// Whether `byteCount` bytes can be allocated now in one piece, and then `then` more in
+    /// another while the first lives (see Heap.canAllocate): what a library checks before it
+    /// grows a large table or array.
+    public static func canAllocate(_ byteCount: Int, then second: Int = 0) -> Bool {
+        heap?.canAllocate(byteCount: byteCount, then: second) ?? false
+    }
 
     /// The largest piece of free memory (see Heap.largestFreeBlock).
     public static var largestFreeBlock: UInt { heap?.largestFreeBlock ?? 0 }
@@ -452,7 +474,17 @@ enum CompartmentRuntime {
 @_cdecl("posix_memalign")
 public func posixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: Int, _ size: Int) -> Int32 {
     guard let heap = PrivateHeap.heap else { return 12 }  // ENOMEM
-    guard let pointer = heap.allocate(byteCount: size, alignment: alignment, site: heap.isChecked ? flexos_caller_outside_runtime() : 0) else { return 12 }
+    guard let pointer = heap.allocate(byteCount: size, alignment: alignment, site: heap.isChecked ? flexos_caller_outside_runtime() : 0) else {
+        // Only the Swift runtime allocates here, and it traps on a failed allocation with
+        // no word of why: say what was asked and what the heap had.
+        var text = PanicText("the private heap cannot allocate ")
+        text.append(decimal: UInt(max(size, 0)))
+        text.append(" bytes: ")
+        text.append(decimal: heap.bytesInUse)
+        text.append(" in use, largest free piece ")
+        text.append(decimal: heap.largestFreeBlock)
+        text.panic()
+    }
     result.pointee = pointer
     return 0
 }
