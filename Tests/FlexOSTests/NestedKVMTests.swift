@@ -1,6 +1,7 @@
 import ControlProtocol
 import Foundation
 import GuestMachine
+import Hosts
 import Monitor
 import Testing
 
@@ -52,15 +53,33 @@ import Testing
                         + "kill $appliance; wait"
                 ))
         }
+        // Debian's libvirtd inside, as on a host with PKU: what `flexosctl hosts` reads there.
+        commands.append(
+            (
+                "libvirt",
+                "chgrp kvm /dev/kvm && chmod 0660 /dev/kvm && mkdir -p /var/lib/libvirt/qemu /var/cache/libvirt "
+                    + "/var/log/libvirt/qemu && ln -sfn /run /var/run && /usr/sbin/libvirtd -d && "
+                    + "for i in $(seq 300); do [ -S /run/libvirt/libvirt-sock ] && break; sleep 0.2; done; "
+                    + "\(control) hosts --json && \(control) hosts >&2; kill $(cat /run/libvirtd.pid)"
+            ))
         return commands
     }
+
+    /// libvirtd, its QEMU driver and the QEMU it probes (whose TCG is a module), with the
+    /// configuration and CPU map they read: what a libvirt host needs inside the nested guest.
+    private static let libvirtExecutables = [
+        "/usr/sbin/libvirtd", "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so",
+        "/usr/bin/qemu-system-x86_64", "/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so",
+    ]
+    private static let libvirtFiles = ["/etc/passwd", "/etc/group", "/etc/libvirt", "/usr/share/libvirt/cpu_map"]
 
     private static func runBatch() throws -> [String: NestedKVM.Result] {
         let commands = try commands()
         let results = try NestedKVM.run(
             commands.map(\.command),
-            executables: [Executables.folder + "/flexosd", Executables.folder + "/flexosctl", "/usr/bin/redis-cli"],
-            files: [testBuildFolder])
+            executables: [Executables.folder + "/flexosd", Executables.folder + "/flexosctl", "/usr/bin/redis-cli"]
+                + libvirtExecutables,
+            files: [testBuildFolder] + libvirtFiles)
         return Dictionary(uniqueKeysWithValues: zip(commands.map(\.name), results))
     }
 
@@ -153,5 +172,19 @@ import Testing
         #expect(keys.map(\.compartment) == ["comp1", "comp2"] && keys.map(\.key) == [1, 2])
         #expect(keys.map(\.pkru) == ["0xfffffff0", "0xffffffcc"])
         #expect(result.errors.contains("comp2: key 2, PKRU 0xffffffcc (only keys 0 and 2 open)"), "\(result.errors)")
+    }
+
+    /// Where the nested KVM offers protection keys, a libvirtd there reports KVM with PKU,
+    /// and `flexosctl hosts` gives intel-mpk to flexosd's KVM engine.
+    @Test func aLibvirtdOnTheNestedKVMReportsKVMWithPKU() throws {
+        let result = try #require(try Self.batch.get()["libvirt"])
+        let hosts = try? JSONDecoder().decode([HostDescription].self, from: Data(result.output.utf8))
+        let host = try #require(hosts?.first, "status \(result.status): \(result.output)\n\(result.errors)")
+        #expect(host.source == .libvirt && host.uri == "qemu:///system", "\(result.errors)")
+        #expect(host.deciding.contains("pku"), "\(host)")
+        #expect(host.hypervisors.contains { $0.type == "kvm" && $0.protectionKeys == true }, "\(result.errors)")
+        let mpk = host.mechanisms.first { $0.mechanism == "intel-mpk" }
+        #expect(mpk?.engine == "flexosd (KVM with PKU)", "\(result.errors)")
+        #expect(result.errors.contains("hypervisors: qemu (with PKU), kvm (with PKU)"), "\(result.errors)")
     }
 }
