@@ -69,7 +69,7 @@ import Testing
     /// configuration and CPU map they read: what a libvirt host needs inside the nested guest.
     private static let libvirtExecutables = [
         "/usr/sbin/libvirtd", "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so",
-        "/usr/bin/qemu-system-x86_64", "/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so",
+        "/usr/bin/qemu-system-x86_64", "/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so"
     ]
     private static let libvirtFiles = ["/etc/passwd", "/etc/group", "/etc/libvirt", "/usr/share/libvirt/cpu_map"]
 
