@@ -26,17 +26,41 @@ _Static_assert(offsetof(struct flexos_shim_handoff, page_table_root) == 8 && off
 
 static const struct flexos_shim_handoff *const handoff = (const struct flexos_shim_handoff *)FLEXOS_SHIM_HANDOFF;
 
-/* ---- Port I/O and the control port ---- */
+/* ---- Port I/O: the serial ports and the control port ---- */
 
-static inline void outb(uint16_t port, uint8_t value) { __asm__ volatile("outb %0, %1" ::"a"(value), "Nd"(port)); }
-static inline void outl(uint16_t port, uint32_t value) { __asm__ volatile("outl %0, %1" ::"a"(value), "Nd"(port)); }
+static inline void outb(uint16_t port, uint8_t value) { __asm__ volatile("outb %0, %1" ::"a"(value), "dN"(port)); }
+static inline void outl(uint16_t port, uint32_t value) { __asm__ volatile("outl %0, %1" ::"a"(value), "dN"(port)); }
+static inline uint8_t inb(uint16_t port) {
+    uint8_t value;
+    __asm__ volatile("inb %1, %0" : "=a"(value) : "dN"(port));
+    return value;
+}
+
+/* A 16550 UART: no interrupts, 115200 baud, 8 data bits, no parity, one stop bit, FIFOs on. */
+static void serial_init(uint16_t port) {
+    outb(port + 1, 0x00);            /* IER: no interrupts */
+    outb(port + 3, 0x80);            /* LCR: DLAB, to set the divisor */
+    outb(port + 0, 0x01);            /* divisor 1: 115200 baud */
+    outb(port + 1, 0x00);
+    outb(port + 3, 0x03);            /* LCR: 8N1 */
+    outb(port + 2, 0xC7);            /* FCR: FIFOs on and cleared */
+    outb(port + 4, 0x03);            /* MCR: DTR, RTS */
+}
+
+/* Sends a byte once the transmitter has room (LSR bit 5): QEMU clears it while the
+ * chardev behind cannot take more, so no byte is lost to a slow reader. (A port with no
+ * device reads 0xFF: room.) */
+static void serial_write(uint16_t port, uint8_t value) {
+    while (!(inb(port + 5) & 0x20)) __asm__ volatile("pause");
+    outb(port, value);
+}
 
 static void control_bytes(const uint8_t *bytes, uint64_t count) {
-    for (uint64_t i = 0; i < count; i++) outb(FLEXOS_SHIM_CONTROL_PORT, bytes[i]);
+    for (uint64_t i = 0; i < count; i++) serial_write(FLEXOS_SHIM_CONTROL_PORT, bytes[i]);
 }
 
 static void control_text(const char *text) {
-    while (*text) outb(FLEXOS_SHIM_CONTROL_PORT, (uint8_t)*text++);
+    while (*text) serial_write(FLEXOS_SHIM_CONTROL_PORT, (uint8_t)*text++);
 }
 
 static void control_hex(uint64_t value) {
@@ -44,7 +68,7 @@ static void control_hex(uint64_t value) {
     for (int i = 0; i < 16; i++) digits[2 + i] = "0123456789abcdef"[(value >> (60 - 4 * i)) & 15];
     digits[18] = 0;
     control_text(digits);
-    outb(FLEXOS_SHIM_CONTROL_PORT, ' ');
+    serial_write(FLEXOS_SHIM_CONTROL_PORT, ' ');
 }
 
 /* Ends QEMU (isa-debug-exit); flexosd reads the outcome from the control port. */
@@ -88,7 +112,7 @@ static void console_flush(void) {
         control_text("bad the console ring is corrupt (head and tail disagree)\n");
         quit();
     }
-    for (; tail != head; tail++) outb(FLEXOS_SHIM_CONSOLE_PORT, ring->data[tail % size]);
+    for (; tail != head; tail++) serial_write(FLEXOS_SHIM_CONSOLE_PORT, ring->data[tail % size]);
     ring->tail = tail;
 }
 
@@ -122,11 +146,11 @@ static void panic(const struct flexos_hc_panic *request) {
     if (request->file >= FLEXOS_IMAGE_BASE && request->file + file_length <= FLEXOS_IMAGE_LIMIT)
         control_bytes((const uint8_t *)request->file, file_length);
     else
-        for (uint64_t i = 0; i < file_length; i++) outb(FLEXOS_SHIM_CONTROL_PORT, '?');
+        for (uint64_t i = 0; i < file_length; i++) serial_write(FLEXOS_SHIM_CONTROL_PORT, '?');
     if (request->message >= FLEXOS_IMAGE_BASE && request->message + message_length <= FLEXOS_IMAGE_LIMIT)
         control_bytes((const uint8_t *)request->message, message_length);
     else
-        for (uint64_t i = 0; i < message_length; i++) outb(FLEXOS_SHIM_CONTROL_PORT, '?');
+        for (uint64_t i = 0; i < message_length; i++) serial_write(FLEXOS_SHIM_CONTROL_PORT, '?');
     quit();
 }
 
@@ -234,6 +258,8 @@ static inline void wrmsr(uint32_t msr, uint64_t value) {
 }
 
 void __attribute__((noreturn)) shim_main(void) {
+    serial_init(FLEXOS_SHIM_CONSOLE_PORT);
+    serial_init(FLEXOS_SHIM_CONTROL_PORT);
     if (handoff->magic != FLEXOS_SHIM_MAGIC) {
         control_text("bad the handoff block is missing (flexosd did not load it)\n");
         quit();

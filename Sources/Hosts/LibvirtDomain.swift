@@ -3,13 +3,16 @@ import FoundationXML
 
 /// A libvirt domain that boots a single-VM image set under QEMU's emulation (TCG), the
 /// way flexosd's QEMU engine does: libvirt's own elements for the machine, the CPU (`maximum`:
-/// TCG's model, which has PKU) and the kernel (the ring-0 shim), and `<qemu:commandline>`
-/// only for what libvirt has no element for (the loaders placing prepared memory, the
-/// debugcon ports the shim writes its console and report to, isa-debug-exit).
+/// TCG's model, which has PKU), the kernel (the ring-0 shim) and the serial ports the shim
+/// writes its console and its report to, and `<qemu:commandline>` only for what libvirt has
+/// no element for (the loaders placing prepared memory, isa-debug-exit).
 public enum LibvirtDomain {
     static let qemuNamespace = "http://libvirt.org/schemas/domain/qemu/1.0"
 
-    public static func xml(name: String, memoryBytes: UInt64, kernel: String, passthrough: [String]) -> String {
+    /// The domain's XML; `serialFiles` are the files of COM1, COM2, ... in turn.
+    public static func xml(
+        name: String, memoryBytes: UInt64, kernel: String, serialFiles: [String], passthrough: [String]
+    ) -> String {
         let domain = element("domain", attributes: ["type": "qemu"])
         domain.addNamespace(XMLNode.namespace(withName: "qemu", stringValue: qemuNamespace) as! XMLNode)
         domain.addChild(element("name", text: name))
@@ -25,6 +28,12 @@ public enum LibvirtDomain {
         let devices = element("devices")
         devices.addChild(element("controller", attributes: ["type": "usb", "model": "none"]))
         devices.addChild(element("memballoon", attributes: ["model": "none"]))
+        for (port, file) in serialFiles.enumerated() {
+            let serial = element("serial", attributes: ["type": "file"])
+            serial.addChild(element("source", attributes: ["path": file]))
+            serial.addChild(element("target", attributes: ["port": "\(port)"]))
+            devices.addChild(serial)
+        }
         domain.addChild(devices)
         let commandLine = element("qemu:commandline")
         for argument in passthrough { commandLine.addChild(element("qemu:arg", attributes: ["value": argument])) }

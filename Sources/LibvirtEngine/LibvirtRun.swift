@@ -29,8 +29,8 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
             export = try QEMUEngine().export(imageSet, options: options, to: folder)
             let xml = LibvirtDomain.xml(
                 name: Orphans.domainName(imageSet.manifest.name, tag: tag), memoryBytes: export.memoryBytes,
-                kernel: export.shim,
-                passthrough: export.deviceArguments)
+                kernel: export.shim, serialFiles: [export.console, export.control],
+                passthrough: export.passthroughArguments)
             do { domain = try TransientDomain(uri: uri, xml: xml) } catch {
                 throw LaunchError.hostFailed(error.description)
             }

@@ -13,7 +13,7 @@ import KVM
 /// The guest's memory is prepared exactly as for KVM (CompartmentMemory: page tables, boot
 /// info, console ring, image), plus supervisor-only mappings of the shim, and handed to
 /// QEMU as files its generic loader places in guest memory. Console output streams from
-/// the debugcon port; the run's end (exit, panic, fault with the faulting stack) comes back
+/// COM1; the run's end (exit, panic, fault with the faulting stack) comes back
 /// on the control port and becomes the same RunReport as on KVM.
 public struct QEMUEngine: ImageSetEngine {
     public static let executable = "/usr/bin/qemu-system-x86_64"
@@ -104,23 +104,22 @@ public struct QEMUEngine: ImageSetEngine {
     static func arguments(_ files: PreparedMemory.Files, memory: UInt64, shim: String) -> [String] {
         [
             "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "\(memory >> 20)M",
-            "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-serial", "none", "-parallel", "none",
-            "-kernel", shim
-        ] + QEMUEngine.devices(files, console: "stdio,id=console,signal=off")
+            "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-parallel", "none",
+            "-kernel", shim,
+            "-chardev", "stdio,id=console,signal=off", "-device", "isa-serial,chardev=console,index=0",
+            "-chardev", "file,id=control,path=\(files.control)", "-device", "isa-serial,chardev=control,index=1",
+        ] + QEMUEngine.devicesWithoutLibvirtElement(files)
     }
 
-    /// The devices no QEMU launcher has a name for: the loaders that place the prepared
-    /// memory, the debugcon ports (console, control) and isa-debug-exit.
-    static func devices(_ files: PreparedMemory.Files, console: String) -> [String] {
+    /// The devices libvirt has no element for: the loaders that place the prepared memory,
+    /// and isa-debug-exit, which ends QEMU. (The shim's console and control port are the
+    /// serial ports COM1 and COM2, which libvirt's `<serial>` devices are.)
+    static func devicesWithoutLibvirtElement(_ files: PreparedMemory.Files) -> [String] {
         [
             "-device", "loader,file=\(files.staging),addr=\(FLEXOS_SHIM_STAGING),force-raw=on",
             "-device", "loader,file=\(files.handoff),addr=\(FLEXOS_SHIM_HANDOFF),force-raw=on",
             "-device", "loader,file=\(files.shared),addr=\(FLEXOS_SHARED_BASE),force-raw=on",
-            "-chardev", console,
-            "-device", "isa-debugcon,iobase=\(FLEXOS_SHIM_CONSOLE_PORT),chardev=console",
-            "-chardev", "file,id=control,path=\(files.control)",
-            "-device", "isa-debugcon,iobase=\(FLEXOS_SHIM_CONTROL_PORT),chardev=control",
-            "-device", "isa-debug-exit,iobase=\(FLEXOS_SHIM_EXIT_PORT),iosize=4"
+            "-device", "isa-debug-exit,iobase=\(FLEXOS_SHIM_EXIT_PORT),iosize=4",
         ]
     }
 
@@ -132,10 +131,11 @@ public struct QEMUEngine: ImageSetEngine {
         public let memoryBytes: UInt64
         /// The ring-0 shim, booted as the kernel.
         public let shim: String
-        /// QEMU arguments for `devices(_:console:)`, the console going to `console`.
-        public let deviceArguments: [String]
+        /// QEMU arguments for the devices libvirt has no element for (`devicesWithoutLibvirtElement`).
+        public let passthroughArguments: [String]
+        /// The file of the console (COM1).
         public let console: String
-        /// Where the shim reports the run's end (exit, panic, fault).
+        /// The file where the shim reports the run's end (exit, panic, fault) (COM2).
         public let control: String
 
         public var imageSetName: String { prepared.imageSet.manifest.name }
@@ -180,7 +180,7 @@ public struct QEMUEngine: ImageSetEngine {
         }
         return Export(
             prepared: prepared, memoryBytes: prepared.qemuMemory, shim: shimCopy,
-            deviceArguments: QEMUEngine.devices(files, console: "file,id=console,path=\(console)"), console: console,
+            passthroughArguments: QEMUEngine.devicesWithoutLibvirtElement(files), console: console,
             control: files.control)
     }
 }

@@ -9,7 +9,7 @@ struct Export: ParsableCommand {
         commandName: "export",
         abstract: "Write a libvirt domain that boots a single-VM image set (fcalls, intel-mpk) under QEMU's emulation.",
         discussion: """
-            Prepares the set's memory as flexosd's QEMU engine does and writes it, the ring-0 shim and domain.xml into the output folder (readable by libvirt's QEMU user). `virsh create FOLDER/domain.xml` boots it; the guest's console is FOLDER/console.log and its end (exit, panic, fault) is reported in FOLDER/control. The console and report use QEMU's debugcon ports, for which libvirt has no element, so they are passed through (libvirt marks the domain "tainted: custom-argv").
+            Prepares the set's memory as flexosd's QEMU engine does and writes it, the ring-0 shim and domain.xml into the output folder (readable by libvirt's QEMU user). `virsh create FOLDER/domain.xml` boots it; the guest's console is FOLDER/console.log and its end (exit, panic, fault) is reported in FOLDER/control. The console and the report go out on the serial ports COM1 and COM2 (libvirt <serial> devices); the loaders that place the prepared memory and isa-debug-exit, which ends QEMU, have no libvirt element, so they are passed through (libvirt marks the domain "tainted: custom-argv").
             """)
 
     @Flag(help: "Write a libvirt domain (the only format so far).")
@@ -29,7 +29,7 @@ struct Export: ParsableCommand {
             let export = try QEMUEngine().export(set, options: LaunchOptions(), to: folder)
             let xml = LibvirtDomain.xml(
                 name: "flexos-\(set.manifest.name)", memoryBytes: export.memoryBytes, kernel: export.shim,
-                passthrough: export.deviceArguments)
+                serialFiles: [export.console, export.control], passthrough: export.passthroughArguments)
             try xml.write(toFile: folder + "/domain.xml", atomically: true, encoding: .utf8)
             print(
                 "wrote \(folder)/domain.xml; boot it with `virsh -c qemu:///system create \(folder)/domain.xml`; its console is \(export.console), its end is reported in \(export.control)"

@@ -21,14 +21,16 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 6u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
+#define FLEXOS_ABI_VERSION 7u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
                                   3: the network device; the boot info carries tsc_hz and net_device.
                                   4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode).
                                   5: heap_checks in the boot info and the keyed table; a panic may name a code address.
                                   6: each compartment's runtime state at the start of its private heap region
                                      (struct flexos_compartment_runtime, seeded by the monitor); the network
                                      device tells a peer that finished sending from one that is gone, and has
-                                     10240 connection slots with 16 KiB rings */
+                                     10240 connection slots with 16 KiB rings.
+                                  7: the QEMU engine's shim writes its console and its report to the serial
+                                     ports COM1 and COM2 (were the debugcon ports 0xE9 and 0xEC) */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -397,16 +399,17 @@ _Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYP
  * FLEXOS_SHIM_STAGING (below 1 MiB the firmware would overwrite it) and the handoff at
  * FLEXOS_SHIM_HANDOFF; the shim copies it in place, enters long mode on those page tables
  * (its own pages are supervisor-only), and enters ring 3 as the monitor would.
- * Console bytes go to the debugcon port, reports (exit, panic, fault) as lines on the
- * control port, then the isa-debug-exit port ends QEMU.
+ * Console bytes go out on COM1, reports (exit, panic, fault) as lines on COM2 (the control
+ * port), both 16550 UARTs: QEMU's isa-serial, which is what a libvirt <serial> device is,
+ * so a libvirt domain needs no passthrough for them. Then the isa-debug-exit port ends QEMU.
  * ------------------------------------------------------------------------- */
 #define FLEXOS_SHIM_BASE          0x3F000000ull
 #define FLEXOS_SHIM_BYTES         0x100000ull
 #define FLEXOS_SHIM_HANDOFF       0x3FFFF000ull
 #define FLEXOS_SHIM_STAGING       0x3E000000ull
 #define FLEXOS_SHIM_MAGIC         0x4D494853534F4C46ull /* "FLOSSHIM" */
-#define FLEXOS_SHIM_CONSOLE_PORT  0xE9u
-#define FLEXOS_SHIM_CONTROL_PORT  0xECu
+#define FLEXOS_SHIM_CONSOLE_PORT  0x3F8u /* COM1 */
+#define FLEXOS_SHIM_CONTROL_PORT  0x2F8u /* COM2 */
 #define FLEXOS_SHIM_EXIT_PORT     0xF4u
 
 struct flexos_shim_handoff {
