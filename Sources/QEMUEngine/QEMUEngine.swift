@@ -107,7 +107,7 @@ public struct QEMUEngine: ImageSetEngine {
             "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-parallel", "none",
             "-kernel", shim,
             "-chardev", "stdio,id=console,signal=off", "-device", "isa-serial,chardev=console,index=0",
-            "-chardev", "file,id=control,path=\(files.control)", "-device", "isa-serial,chardev=control,index=1",
+            "-chardev", "file,id=control,path=\(files.control)", "-device", "isa-serial,chardev=control,index=1"
         ] + QEMUEngine.devicesWithoutLibvirtElement(files)
     }
 
@@ -119,7 +119,7 @@ public struct QEMUEngine: ImageSetEngine {
             "-device", "loader,file=\(files.staging),addr=\(FLEXOS_SHIM_STAGING),force-raw=on",
             "-device", "loader,file=\(files.handoff),addr=\(FLEXOS_SHIM_HANDOFF),force-raw=on",
             "-device", "loader,file=\(files.shared),addr=\(FLEXOS_SHARED_BASE),force-raw=on",
-            "-device", "isa-debug-exit,iobase=\(FLEXOS_SHIM_EXIT_PORT),iosize=4",
+            "-device", "isa-debug-exit,iobase=\(FLEXOS_SHIM_EXIT_PORT),iosize=4"
         ]
     }
 
