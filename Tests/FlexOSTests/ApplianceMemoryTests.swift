@@ -119,8 +119,8 @@ import Testing
         #expect(after < before + (1 << 20), "shared heap in use: \(before) bytes before, \(after) after")
     }
 
-    /// The sorted set's tree (ZADD's inserts and updates, ZPOPMIN's removals and rebuilds)
-    /// against Debian's redis-server, in the same run: the same random commands, ties of
+    /// The sorted set's tree (ZADD's inserts and updates, ZPOPMIN's removals and rebuilds,
+    /// ranks and ranges over its subtree sizes) against Debian's redis-server, in the same run: the same random commands, ties of
     /// score included, must get the same replies.
     @Test func sortedSetsAnswerAsRedisDoes() throws {
         let server = try KeyValueServer("Configs/kvstore-fcalls.yaml")
@@ -135,11 +135,21 @@ import Testing
             for _ in 0..<500 {
                 let member = "m\(Int.random(in: 0..<3000, using: &random))"
                 let score = "\(Int.random(in: -50..<50, using: &random))"
-                commands +=
-                    Int.random(in: 0..<10, using: &random) == 0
-                    ? FlexOSTests.resp(
+                let rank = "\(Int.random(in: -3000..<3000, using: &random))"
+                switch Int.random(in: 0..<20, using: &random) {
+                case 0, 1:
+                    commands += FlexOSTests.resp(
                         "ZPOPMIN", "z", "\(Int.random(in: 0..<(round % 5 == 4 ? 4000 : 30), using: &random))")
-                    : FlexOSTests.resp("ZADD", "z", score, member)
+                case 2: commands += FlexOSTests.resp("ZPOPMAX", "z", "\(Int.random(in: 0..<30, using: &random))")
+                case 3:
+                    commands += FlexOSTests.resp(
+                        Int.random(in: 0..<2, using: &random) == 0 ? "ZRANK" : "ZREVRANK", "z", member)
+                case 4: commands += FlexOSTests.resp("ZRANGE", "z", rank, "\(Int(rank)! + 5)", "WITHSCORES")
+                case 5: commands += FlexOSTests.resp("ZCOUNT", "z", score, "(\(Int(score)! + 3)")
+                case 6: commands += FlexOSTests.resp("ZREVRANGEBYSCORE", "z", score, "-inf", "LIMIT", "3", "4")
+                case 7: commands += FlexOSTests.resp("ZREMRANGEBYRANK", "z", rank, "\(Int(rank)! + 2)")
+                default: commands += FlexOSTests.resp("ZADD", "z", score, member)
+                }
             }
             commands += FlexOSTests.resp("ZCARD", "z") + FlexOSTests.resp("PING")
             appliance.send(commands)

@@ -267,6 +267,71 @@ import Testing
         }
     }
 
+    /// Ranks and ranges of sorted sets: ZRANGE in every form (BYSCORE, BYLEX, REV, LIMIT,
+    /// WITHSCORES and the options Redis refuses together), the older ZREVRANGE and
+    /// Z[REV]RANGEBY{SCORE,LEX}, ZRANK, ZREVRANK, ZCOUNT, ZLEXCOUNT, ZREMRANGEBY* and
+    /// ZPOPMAX, over sets with ties of score (and one of a single score, for the lex forms).
+    @Test func sortedSetRangesAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["z1", "z1", "lex", "lex", "missing", "str"]) }
+        func member() -> String { pick(["a", "b", "c", "d", "e", "f", "aa", "ab", "b1", ""]) }
+        func rank() -> String { pick(["0", "1", "2", "-1", "-2", "-3", "5", "100", "-100", "x", "1.5"]) }
+        func score() -> String {
+            pick(["-inf", "+inf", "inf", "0", "1", "2", "(1", "(2", "1.5", "(0", "-1", "3", "(3", "x", "(", "", "nan"])
+        }
+        func lex() -> String { pick(["-", "+", "[a", "(a", "[b", "(b", "[aa", "[c", "(d", "[", "a", "[f", "(", "++"]) }
+        func limit() -> [String] {
+            Int.random(in: 0..<3, using: &random) == 0
+                ? [] : ["LIMIT", pick(["0", "1", "2", "-1", "5", "x"]), pick(["1", "2", "-1", "0", "10", "y"])]
+        }
+        func options(_ choices: [String]) -> [String] {
+            (0..<Int.random(in: 0...3, using: &random)).map { _ in pick(choices) }
+        }
+        // Lex ranges are meant for members of one score (with several, Redis's answer
+        // depends on its skip list's random levels): they go to the key "lex", all of score 0.
+        func lexKey() -> String { pick(["lex", "lex", "lex", "missing", "str"]) }
+        func fill() -> [String] {
+            let key = pick(["z1", "lex"])
+            return ["ZADD", key]
+                + (0..<Int.random(in: 1...4, using: &random)).flatMap { _ in
+                    [key == "lex" ? "0" : pick(["0", "1", "1", "2", "3", "-1", "1.5"]), member()]
+                }
+        }
+        let setup = [["SET", "str", "text"], ["ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "aa", "0", "d"]]
+        try Self.compare(rounds: 40, setup: setup, unordered: [:]) {
+            switch Int.random(in: 0..<16, using: &random) {
+            case 0, 1: return fill()
+            case 2:
+                return ["ZRANGE", key(), rank(), rank()] + options(["REV", "WITHSCORES", "withscores", "BYSCORE"])
+            case 3:
+                return ["ZRANGE", key(), score(), score(), "BYSCORE"] + options(["REV", "WITHSCORES", "BYLEX"])
+                    + limit()
+            case 4: return ["ZRANGE", lexKey(), lex(), lex(), "BYLEX"] + options(["REV", "WITHSCORES"]) + limit()
+            case 5: return ["ZRANGE", key(), rank(), rank()] + limit() + options(["REV", "BYSCORE", "FOO"])
+            case 6: return ["ZREVRANGE", key(), rank(), rank()] + options(["WITHSCORES", "REV"])
+            case 7:
+                return [pick(["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]), key(), score(), score()]
+                    + options(["WITHSCORES", "REV"]) + limit()
+            case 8: return [pick(["ZRANGEBYLEX", "ZREVRANGEBYLEX"]), lexKey(), lex(), lex()] + limit()
+            case 9: return [pick(["ZRANK", "ZREVRANK"]), key(), member()]
+            case 10: return ["ZCOUNT", key(), score(), score()]
+            case 11: return ["ZLEXCOUNT", lexKey(), lex(), lex()]
+            case 12:
+                let kind = pick(["ZREMRANGEBYRANK", "ZREMRANGEBYSCORE", "ZREMRANGEBYLEX"])
+                let bounds =
+                    kind == "ZREMRANGEBYRANK"
+                    ? [rank(), rank()] : kind == "ZREMRANGEBYLEX" ? [lex(), lex()] : [score(), score()]
+                return [kind, kind == "ZREMRANGEBYLEX" ? lexKey() : key()] + bounds
+            case 13:
+                return ["ZPOPMAX", key()]
+                    + (Int.random(in: 0..<2, using: &random) == 0 ? [] : [pick(["1", "2", "0", "-1", "x"])])
+            case 14: return [pick(["ZRANGE", "ZRANK", "ZCOUNT", "ZREMRANGEBYRANK"]), key()]  // too few arguments
+            default: return ["ZRANGE", key(), "0", "-1", "WITHSCORES"]
+            }
+        }
+    }
+
     /// LPOS (RANK, COUNT, MAXLEN and their errors), LINSERT, LPUSHX, RPUSHX, LMOVE and
     /// RPOPLPUSH, lists moved onto themselves, onto missing keys and onto other types.
     @Test func listMovesAnswerAsRedisDoes() throws {

@@ -1,7 +1,8 @@
-/// A sorted set: its members ordered by (score, member) in an AVL tree, and each member's
-/// score by member. Adding, updating and removing a member is O(log n) whatever the scores
-/// (Redis documents ZADD as O(log n)); popping k of the lowest is O(k log n), or one
-/// O(n) rebuild when k is a large part of the set.
+/// A sorted set: its members ordered by (score, member) in an AVL tree whose nodes count
+/// their subtree, and each member's score by member. Adding, updating and removing a member
+/// is O(log n) whatever the scores (Redis documents ZADD as O(log n)), and so is a rank or
+/// the start of a range (ZRANK, ZRANGE: O(log n + k)); popping k of the lowest is
+/// O(k log n), or one O(n) rebuild when k is a large part of the set.
 struct SortedSet {
     struct Element {
         var score: Double
@@ -14,6 +15,8 @@ struct SortedSet {
         var left: Int32 = SortedSet.none
         var right: Int32 = SortedSet.none
         var height: Int8 = 1
+        /// The nodes of the subtree rooted here, this one included.
+        var size: Int32 = 1
     }
 
     static let none: Int32 = -1
@@ -95,6 +98,64 @@ struct SortedSet {
     }
 
     private func height(_ node: Int32) -> Int8 { node == SortedSet.none ? 0 : nodes[Int(node)].height }
+
+    private func size(_ node: Int32) -> Int { node == SortedSet.none ? 0 : Int(nodes[Int(node)].size) }
+
+    // MARK: Ranks and ranges
+
+    /// The rank of `member` (0 for the lowest), if it is in the set.
+    func rank(of member: [UInt8]) -> Int? {
+        guard let score = scores[member] else { return nil }
+        let probe = Element(score: score, member: member)
+        return count { precedes($0, probe) }
+    }
+
+    /// How many elements come before the first for which `before` is false: `before` must
+    /// hold for a prefix of the order (below a range's start, say). O(log n).
+    func count(_ before: (Element) -> Bool) -> Int {
+        var node = root, counted = 0
+        while node != SortedSet.none {
+            if before(nodes[Int(node)].element) {
+                counted += size(nodes[Int(node)].left) + 1
+                node = nodes[Int(node)].right
+            } else {
+                node = nodes[Int(node)].left
+            }
+        }
+        return counted
+    }
+
+    /// Calls `visit` on up to `limit` elements from rank `start` on, lowest first, or
+    /// highest first (ranks then counted from the highest) when `reversed`. O(log n + k).
+    func visit(from start: Int, limit: Int, reversed: Bool, _ visit: (Element) -> Void) {
+        // Towards the start of the order, and away from it.
+        let near = { (node: Int32) in reversed ? self.nodes[Int(node)].right : self.nodes[Int(node)].left }
+        let far = { (node: Int32) in reversed ? self.nodes[Int(node)].left : self.nodes[Int(node)].right }
+        var path: [Int32] = [], node = root, skip = start
+        while node != SortedSet.none {
+            let before = size(near(node))
+            if skip < before {
+                path.append(node)
+                node = near(node)
+            } else if skip == before {
+                path.append(node)
+                break
+            } else {
+                skip -= before + 1
+                node = far(node)
+            }
+        }
+        var left = limit
+        while left > 0, let next = path.popLast() {
+            visit(nodes[Int(next)].element)
+            left -= 1
+            var child = far(next)
+            while child != SortedSet.none {
+                path.append(child)
+                child = near(child)
+            }
+        }
+    }
 
     /// Calls `visit` on the elements in order until it returns false.
     private func inOrder(_ visit: (Element) -> Bool) {
@@ -190,8 +251,11 @@ struct SortedSet {
         return node
     }
 
+    /// Recomputes the height and size of `node` from its children's.
     private mutating func updateHeight(_ node: Int32) {
-        nodes[Int(node)].height = max(height(nodes[Int(node)].left), height(nodes[Int(node)].right)) + 1
+        let (left, right) = (nodes[Int(node)].left, nodes[Int(node)].right)
+        nodes[Int(node)].height = max(height(left), height(right)) + 1
+        nodes[Int(node)].size = Int32(truncatingIfNeeded: size(left) + size(right) + 1)
     }
 
     private mutating func rotateRight(_ node: Int32) -> Int32 {
