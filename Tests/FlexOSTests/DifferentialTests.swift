@@ -241,7 +241,7 @@ import Testing
             pick([
                 "1", "2.5", "-3", "10", "0.125", "1.0", "+4", "1e2", "2.50", "-0.75", "1e20", "1e-5", "inf", "-inf",
                 "x",
-                "0.1", "3.14159", "-2.2e-3", "123456.789", "1.7976931348623157e308"
+                "0.1", "3.14159", "-2.2e-3", "123456.789", "1.7976931348623157e308", "-0"
             ])
         }
         func member() -> String { pick(["a", "b", "c", "d"]) }
@@ -328,6 +328,60 @@ import Testing
                     + (Int.random(in: 0..<2, using: &random) == 0 ? [] : [pick(["1", "2", "0", "-1", "x"])])
             case 14: return [pick(["ZRANGE", "ZRANK", "ZCOUNT", "ZREMRANGEBYRANK"]), key()]  // too few arguments
             default: return ["ZRANGE", key(), "0", "-1", "WITHSCORES"]
+            }
+        }
+    }
+
+    /// ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD, over sorted sets, plain sets
+    /// (members score 1), missing keys and strings, with WEIGHTS, AGGREGATE, WITHSCORES,
+    /// LIMIT and the key counts Redis refuses. (Scores stay finite: with infinities of both
+    /// signs a sum depends on the order of inputs of equal size, which Redis leaves to qsort.)
+    @Test func sortedSetAlgebraAnswersAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["z1", "z2", "z3", "s1", "missing", "str"]) }
+        func member() -> String { pick(["a", "b", "c", "d", "e"]) }
+        func keys() -> (String, [String]) {
+            let count = Int.random(in: 1...3, using: &random)
+            let named = (0..<count).map { _ in key() }
+            // Now and then a count that is not the number of keys given, or not a count.
+            switch Int.random(in: 0..<12, using: &random) {
+            case 0: return (pick(["0", "-1", "x"]), named)
+            case 1: return ("\(count + 1)", named)
+            default: return ("\(count)", named)
+            }
+        }
+        func options(weights count: Int) -> [String] {
+            (0..<Int.random(in: 0...2, using: &random)).flatMap { _ -> [String] in
+                switch Int.random(in: 0..<4, using: &random) {
+                case 0:
+                    return ["WEIGHTS"]
+                        + (0..<count).map { _ in pick(["1", "2", "0.5", "-1", "0", "3", "x"]) }
+                case 1: return ["AGGREGATE", pick(["SUM", "MIN", "MAX", "max", "AVG"])]
+                case 2: return ["WITHSCORES"]
+                default: return [pick(["LIMIT", "FOO"])]
+                }
+            }
+        }
+        let setup = [
+            ["SET", "str", "text"], ["SADD", "s1", "a", "c", "e"],
+            ["ZADD", "z1", "1", "a", "2", "b", "3", "c"], ["ZADD", "z2", "10", "b", "20", "c", "30", "d"]
+        ]
+        try Self.compare(rounds: 30, setup: setup, unordered: [:]) {
+            let (count, named) = keys()
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0: return ["ZADD", pick(["z1", "z2", "z3"]), pick(["1", "2", "-3", "0.25", "7"]), member()]
+            case 1: return ["SADD", "s1", member()]
+            case 2, 3: return [pick(["ZUNION", "ZINTER", "ZDIFF"]), count] + named + options(weights: named.count)
+            case 4, 5:
+                return [pick(["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), pick(["z3", "dest", "z1"]), count] + named
+                    + options(weights: named.count)
+            case 6:
+                return ["ZINTERCARD", count] + named
+                    + (Int.random(in: 0..<2, using: &random) == 0 ? [] : ["LIMIT", pick(["0", "1", "2", "-1", "x"])])
+            case 7: return ["ZRANGE", pick(["z3", "dest"]), "0", "-1", "WITHSCORES"]
+            case 8: return [pick(["ZUNION", "ZINTERSTORE", "ZINTERCARD"]), pick(["1", "2"])]  // too few arguments
+            default: return ["ZADD", "z1", pick(["1", "2", "4"]), member()]
             }
         }
     }

@@ -180,6 +180,13 @@ enum Commands {
         Definition(name: "zremrangebyrank", minimum: 4, variadic: false, growth: .none, run: zremrange(.rank)),
         Definition(name: "zremrangebyscore", minimum: 4, variadic: false, growth: .none, run: zremrange(.score)),
         Definition(name: "zremrangebylex", minimum: 4, variadic: false, growth: .none, run: zremrange(.lex)),
+        Definition(name: "zunion", minimum: 3, variadic: true, growth: .none, run: zsetAlgebra(.union)),
+        Definition(name: "zinter", minimum: 3, variadic: true, growth: .none, run: zsetAlgebra(.intersection)),
+        Definition(name: "zdiff", minimum: 3, variadic: true, growth: .none, run: zsetAlgebra(.difference)),
+        Definition(name: "zunionstore", minimum: 4, variadic: true, growth: .none, run: zsetAlgebraStore(.union)),
+        Definition(name: "zinterstore", minimum: 4, variadic: true, growth: .none, run: zsetAlgebraStore(.intersection)),
+        Definition(name: "zdiffstore", minimum: 4, variadic: true, growth: .none, run: zsetAlgebraStore(.difference)),
+        Definition(name: "zintercard", minimum: 3, variadic: true, growth: .none, run: zintercard),
         Definition(name: "dbsize", minimum: 1, variadic: false, growth: .none, run: { _, r in r.integer(Keyspace.entries.count) }),
         Definition(name: "flushall", minimum: 1, variadic: true, growth: .none, run: flush),
         Definition(name: "flushdb", minimum: 1, variadic: true, growth: .none, run: flush),
@@ -843,7 +850,8 @@ enum Commands {
         default: return r.error(wrongType)
         }
         let score = Keyspace.entries[key]?.value.withSortedSet { set -> Double? in
-            let score = (set.score(of: member) ?? 0) + amount
+            // A new member's score is the increment itself (-0 stays -0 in the reply, as in Redis).
+            let score = set.score(of: member).map { $0 + amount } ?? amount
             if score.isNaN { return nil }
             _ = set.add(member, score: score)
             return score

@@ -28,6 +28,9 @@ struct SortedSet {
 
     var count: Int { scores.count }
 
+    /// Each member's score (shared storage: no copy is made until one of them changes).
+    var scoresByMember: [[UInt8]: Double] { scores }
+
     /// The score of `member`, if it is in the set.
     func score(of member: [UInt8]) -> Double? { scores[member] }
 
@@ -38,8 +41,10 @@ struct SortedSet {
         return true
     }
 
-    /// Adds or updates `member`; true when it is new.
+    /// Adds or updates `member`; true when it is new. A score of -0 is kept as 0, as Redis
+    /// keeps it in the compact encoding of every set of up to 128 members.
     mutating func add(_ member: [UInt8], score: Double) -> Bool {
+        let score = score == 0 ? 0 : score
         let old = scores.updateValue(score, forKey: member)
         if let old { root = remove(Element(score: old, member: member), from: root) }
         root = insert(Element(score: score, member: member), into: root)
