@@ -386,6 +386,34 @@ import Testing
         }
     }
 
+    /// LMPOP and ZMPOP: the first non-empty key of several (missing keys skipped, a wrong
+    /// type refused where it is met), LEFT/RIGHT and MIN/MAX, COUNT, and the key counts,
+    /// directions and counts Redis refuses.
+    @Test func multiKeyPopsAnswerAsRedisDoes() throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["l1", "l2", "z1", "z2", "missing", "str"]) }
+        func pop(_ name: String, _ directions: [String]) -> [String] {
+            let named = (0..<Int.random(in: 1...3, using: &random)).map { _ in key() }
+            let count =
+                Int.random(in: 0..<10, using: &random) == 0 ? pick(["0", "-1", "x", "9"]) : "\(named.count)"
+            let options =
+                Int.random(in: 0..<2, using: &random) == 0
+                ? [] : [pick(["COUNT", "count", "LIMIT"]), pick(["1", "2", "3", "0", "-2", "x"])]
+            return [name, count] + named + [pick(directions)] + options
+        }
+        try Self.compare(rounds: 30, setup: [["SET", "str", "text"]], unordered: [:]) {
+            switch Int.random(in: 0..<8, using: &random) {
+            case 0: return ["RPUSH", pick(["l1", "l2"]), pick(["a", "b", "c"]), pick(["d", "e"])]
+            case 1: return ["ZADD", pick(["z1", "z2"]), pick(["1", "2", "3", "1.5"]), pick(["a", "b", "c", "d"])]
+            case 2, 3: return pop("LMPOP", ["LEFT", "RIGHT", "left", "MIN"])
+            case 4, 5: return pop("ZMPOP", ["MIN", "MAX", "max", "LEFT"])
+            case 6: return [pick(["LMPOP", "ZMPOP"]), "1", key()]  // no direction
+            default: return [pick(["LRANGE", "ZRANGE"]), key(), "0", "-1"]
+            }
+        }
+    }
+
     /// LPOS (RANK, COUNT, MAXLEN and their errors), LINSERT, LPUSHX, RPUSHX, LMOVE and
     /// RPOPLPUSH, lists moved onto themselves, onto missing keys and onto other types.
     @Test func listMovesAnswerAsRedisDoes() throws {

@@ -187,6 +187,8 @@ enum Commands {
         Definition(name: "zinterstore", minimum: 4, variadic: true, growth: .none, run: zsetAlgebraStore(.intersection)),
         Definition(name: "zdiffstore", minimum: 4, variadic: true, growth: .none, run: zsetAlgebraStore(.difference)),
         Definition(name: "zintercard", minimum: 3, variadic: true, growth: .none, run: zintercard),
+        Definition(name: "zmpop", minimum: 4, variadic: true, growth: .none, run: zmpop),
+        Definition(name: "lmpop", minimum: 4, variadic: true, growth: .none, run: lmpop),
         Definition(name: "dbsize", minimum: 1, variadic: false, growth: .none, run: { _, r in r.integer(Keyspace.entries.count) }),
         Definition(name: "flushall", minimum: 1, variadic: true, growth: .none, run: flush),
         Definition(name: "flushdb", minimum: 1, variadic: true, growth: .none, run: flush),
