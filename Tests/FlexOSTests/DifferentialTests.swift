@@ -77,16 +77,34 @@ import Testing
     @Test func keyspaceCommandsAnswerAsRedisDoes() throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
-        func key() -> String { pick(["a", "b", "ab", "abc", "b1", "b2", "list", "hash", "missing", "[x]", "a*"]) }
+        func key() -> String {
+            pick(["a", "b", "ab", "abc", "b1", "b2", "list", "hash", "set", "zset", "missing", "[x]", "a*"])
+        }
         func pattern() -> String {
             pick([
                 "*", "a*", "*b*", "?", "??", "a?c", "b[12]", "b[^1]", "[a-c]*", "[c-a]*", "\\[x]", "a\\*", "[ab",
                 "*1", "l*t", "nothing", ""
             ])
         }
-        let setup = [["RPUSH", "list", "x", "y"], ["HSET", "hash", "f", "v"], ["SET", "[x]", "1"], ["SET", "a*", "2"]]
-        try Self.compare(rounds: 30, setup: setup, unordered: ["KEYS": false]) {
-            switch Int.random(in: 0..<10, using: &random) {
+        let setup = [
+            ["RPUSH", "list", "x", "y"], ["HSET", "hash", "f", "v"], ["SET", "[x]", "1"], ["SET", "a*", "2"],
+            ["SADD", "set", "m", "n"], ["ZADD", "zset", "1", "m", "2", "n"]
+        ]
+        try Self.compare(rounds: 30, setup: setup, unordered: ["KEYS": false, "SMEMBERS": false]) {
+            switch Int.random(in: 0..<14, using: &random) {
+            // COPY, then a change to one side that the other must not see.
+            case 10:
+                return ["COPY", key(), key()]
+                    + (0..<Int.random(in: 0...2, using: &random)).flatMap { _ in
+                        pick(["REPLACE", "replace", "DB", "FOO"]) == "DB"
+                            ? ["DB", pick(["0", "x"])] : [pick(["REPLACE", "FOO"])]
+                    }
+            case 11: return [pick(["RPUSH", "SADD"]), key(), pick(["p", "q"])]
+            case 12: return [pick(["ZADD", "HSET"]), key(), pick(["3", "f"]), pick(["q", "g"])]
+            case 13:
+                let name = key()
+                return pick(["LRANGE", "SMEMBERS", "ZRANGE", "HLEN", "GET"]) == "LRANGE"
+                    ? ["LRANGE", name, "0", "-1"] : [pick(["SMEMBERS", "HLEN", "GET", "STRLEN"]), name]
             case 0: return ["SET", key(), pick(["v", "w"])]
             case 1: return ["RENAME", key(), key()]
             case 2: return ["RENAMENX", key(), key()]
@@ -102,6 +120,23 @@ import Testing
             default: return ["TYPE", key()]
             }
         }
+    }
+
+    /// RANDOMKEY (not compared: the two servers pick differently): null in an empty
+    /// database, and over many calls every live key and only live keys.
+    @Test func randomKeyAnswersLiveKeys() throws {
+        let server = try KeyValueServer("Configs/kvstore-fcalls.yaml")
+        defer { server.stop() }
+        #expect(try server.cliText(["randomkey"]) == "\n")
+        _ = try server.cliText(["mset", "a", "1", "b", "2", "c", "3"])
+        _ = try server.cliText(["pexpire", "c", "1"])
+        Thread.sleep(forTimeInterval: 0.05)
+        let client = try RawConnection(port: server.port)
+        client.send((0..<300).flatMap { _ in FlexOSTests.resp("RANDOMKEY") } + FlexOSTests.resp("PING"))
+        let replies = client.read { $0.hasSuffix("+PONG\r\n") }.text.split(separator: "\r\n").filter {
+            !$0.hasPrefix("$")
+        }
+        #expect(Set(replies) == ["a", "b", "+PONG"], "\(Set(replies))")
     }
 
     /// SINTER, SUNION, SDIFF (as sets), their STORE forms, SINTERCARD (with LIMIT and its

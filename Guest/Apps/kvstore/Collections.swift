@@ -47,6 +47,15 @@ struct ByteDeque {
         self[index] = value
     }
 
+    /// The same elements in storage of its own.
+    func copied() -> ByteDeque {
+        var copy = ByteDeque()
+        copy.storage.reserveCapacity(count)
+        for index in 0..<count { copy.storage.append(self[index]) }
+        copy.count = count
+        return copy
+    }
+
     /// The storage adding `members` allocates beside the old (MemoryCost).
     func growth(adding members: Int) -> Int {
         MemoryCost.arrayGrowth(

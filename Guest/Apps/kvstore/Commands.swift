@@ -106,6 +106,8 @@ enum Commands {
         Definition(name: "pttl", minimum: 2, variadic: false, growth: .none, run: { c, r in ttl(c, unit: 1, &r) }),
         Definition(name: "persist", minimum: 2, variadic: false, growth: .none, run: persist),
         Definition(name: "type", minimum: 2, variadic: false, growth: .none, run: type),
+        Definition(name: "copy", minimum: 3, variadic: true, growth: .none, run: copy),
+        Definition(name: "randomkey", minimum: 1, variadic: false, growth: .none, run: randomkey),
         Definition(name: "rename", minimum: 3, variadic: false, growth: .keyValue, run: { c, r in rename(c, onlyIfFree: false, &r) }),
         Definition(name: "renamenx", minimum: 3, variadic: false, growth: .keyValue, run: { c, r in rename(c, onlyIfFree: true, &r) }),
         Definition(name: "unlink", minimum: 2, variadic: true, growth: .none, run: delete),

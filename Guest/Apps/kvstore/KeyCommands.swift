@@ -19,6 +19,49 @@ extension Commands {
         if onlyIfFree { r.integer(1) } else { r.simple("OK") }
     }
 
+    /// COPY source destination [DB 0] [REPLACE]: 1 when the value (and its expiry) was
+    /// copied, 0 when the source is missing or the destination exists without REPLACE. The
+    /// copy has storage of its own from the start, charged now: a copy that shared it would
+    /// allocate the whole value later, on its first change, uncharged.
+    static func copy(_ c: Command, _ r: inout Reply) {
+        var replace = false, database = 0
+        var index = 3
+        while index < c.count {
+            if c.isArgument(index, "replace") {
+                replace = true
+            } else if c.isArgument(index, "db") && index + 1 < c.count {
+                guard let number = Numbers.integer(c[index + 1]) else {
+                    return r.error("ERR value is not an integer or out of range")
+                }
+                database = number
+                index += 1
+            } else {
+                return r.error("ERR syntax error")
+            }
+            index += 1
+        }
+        // The appliance has one database (Redis has 16: DB 1 to 15 copy there).
+        guard database == 0 else { return r.error("ERR DB index is out of range") }
+        let source = c.bytes(1), destination = c.bytes(2)
+        guard source != destination else { return r.error("ERR source and destination objects are the same") }
+        guard let entry = Keyspace.live(source) else { return r.integer(0) }
+        guard replace || !Keyspace.exists(destination) else { return r.integer(0) }
+        let cost = MemoryCost.key(destination.count) &+ MemoryCost.value(entry.value)
+        guard Keyspace.hasRoom(for: cost, growth: MemoryCost.Pieces(Keyspace.entries.growth(adding: destination))) else {
+            return r.error(outOfMemory)
+        }
+        Keyspace.entries[destination] = Entry(value: entry.value.copied(), expiresAt: entry.expiresAt)
+        r.integer(1)
+    }
+
+    /// RANDOMKEY: a live key, or null when there is none. Expired keys met on the way go.
+    static func randomkey(_ c: Command, _ r: inout Reply) {
+        while let key = Keyspace.entries.randomKey() {
+            if Keyspace.live(key) != nil { return r.bulk(key) }
+        }
+        r.null()
+    }
+
     /// TOUCH: how many of the keys exist (the appliance keeps no access times to update).
     static func touch(_ c: Command, _ r: inout Reply) {
         exists(c, &r)

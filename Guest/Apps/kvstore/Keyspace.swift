@@ -38,6 +38,23 @@ enum Value {
         return body(&set)
     }
 
+    /// The same value in storage of its own (members are shared: none is changed in place).
+    func copied() -> Value {
+        switch self {
+        case .string(let bytes): return .string(bytes.withUnsafeBufferPointer { [UInt8]($0) })
+        case .list(let list): return .list(list.copied())
+        case .set(let set):
+            var copy = Set<[UInt8]>(minimumCapacity: set.count)
+            for member in set { copy.insert(member) }
+            return .set(copy)
+        case .hash(let hash):
+            var copy = [[UInt8]: [UInt8]](minimumCapacity: hash.count)
+            for (field, value) in hash { copy[field] = value }
+            return .hash(copy)
+        case .sortedSet(let set): return .sortedSet(set.copied())
+        }
+    }
+
     /// An empty collection of `kind`: what a command adding members to a new key starts from.
     static func empty(_ kind: MemoryCost.Collection) -> Value {
         switch kind {
@@ -99,6 +116,16 @@ struct KeyTable {
         let table = shards[shard(key)]
         return MemoryCost.tableGrowth(count: table.count, capacity: table.capacity, adding: 1,
                                       stride: MemoryLayout<[UInt8]>.stride + MemoryLayout<Entry>.stride)
+    }
+
+    /// A key of a random non-empty shard, chosen at random there; nil when there is none.
+    func randomKey() -> [UInt8]? {
+        guard count > 0 else { return nil }
+        let first = Int.random(in: 0..<KeyTable.shardCount)
+        for step in 0..<KeyTable.shardCount {
+            if let key = shards[(first + step) % KeyTable.shardCount].randomElement()?.key { return key }
+        }
+        return nil
     }
 
     /// Every key with its entry, shard by shard.

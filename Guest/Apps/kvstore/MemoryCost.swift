@@ -68,6 +68,22 @@ enum MemoryCost {
         bytes(count) + slot(MemoryLayout<[UInt8]>.stride + MemoryLayout<Entry>.stride)
     }
 
+    /// All of `value` in storage of its own (what COPY allocates).
+    static func value(_ value: Value) -> Int {
+        switch value {
+        case .string(let text): return bytes(text.count)
+        case .list(let list):
+            var total = 0
+            for index in 0..<list.count { total &+= member(of: .list, first: list[index].count, second: 0) }
+            return total
+        case .set(let set): return set.reduce(0) { $0 &+ member(of: .set, first: $1.count, second: 0) }
+        case .hash(let hash):
+            return hash.reduce(0) { $0 &+ member(of: .hash, first: $1.key.count, second: $1.value.count) }
+        case .sortedSet(let set):
+            return set.scoresByMember.reduce(0) { $0 &+ member(of: .sortedSet, first: 0, second: $1.key.count) }
+        }
+    }
+
     /// One member of a collection of `kind`, from its arguments (`first` and, for a hash's
     /// value or a sorted set's member, `second`).
     static func member(of kind: Collection, first: Int, second: Int) -> Int {

@@ -28,6 +28,18 @@ struct SortedSet {
 
     var count: Int { scores.count }
 
+    /// The same members and scores in storage of its own: a balanced tree, rebuilt in order.
+    func copied() -> SortedSet {
+        var elements: [Element] = []
+        elements.reserveCapacity(count)
+        visit(from: 0, limit: count, reversed: false) { elements.append($0) }
+        var copy = SortedSet()
+        copy.scores.reserveCapacity(count)
+        for element in elements { copy.scores[element.member] = element.score }
+        copy.rebuild(from: elements[...])
+        return copy
+    }
+
     /// Each member's score (shared storage: no copy is made until one of them changes).
     var scoresByMember: [[UInt8]: Double] { scores }
 
