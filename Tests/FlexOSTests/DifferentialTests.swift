@@ -139,6 +139,30 @@ import Testing
         #expect(Set(replies) == ["a", "b", "+PONG"], "\(Set(replies))")
     }
 
+    /// INFO's sections: the headers redis-server gives for the same requests, in its order
+    /// (the fields differ: the appliance has no clients, CPU or persistence counters).
+    @Test func infoAnswersTheSectionsAsked() throws {
+        let server = try KeyValueServer("Configs/kvstore-fcalls.yaml")
+        defer { server.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let reference = try RawConnection(port: redis.port)
+        for request in [["info", "memory"], ["info", "replication", "memory"], ["info", "keyspace"], ["info", "bogus"]]
+        {
+            reference.send(FlexOSTests.resp(request.map { Array($0.utf8) }) + FlexOSTests.resp("PING"))
+            let expected = reference.read { $0.hasSuffix("+PONG\r\n") }.text
+            let headers = { (text: String) in text.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("#") } }
+            let got = try server.cliText(request)
+            #expect(headers(got) == headers(expected), "\(request): \(got)")
+        }
+        let all = try server.cliText(["info"])
+        #expect(
+            all.split(whereSeparator: \.isNewline).filter { $0.hasPrefix("#") } == [
+                "# Server", "# Memory", "# Persistence", "# Replication", "# Keyspace"
+            ])
+        #expect(try server.cliText(["info", "bogus"]).allSatisfy(\.isNewline))
+    }
+
     /// SINTER, SUNION, SDIFF (as sets), their STORE forms, SINTERCARD (with LIMIT and its
     /// errors) and SMOVE, over sets, missing keys and keys of other types.
     @Test func setAlgebraAnswersAsRedisDoes() throws {

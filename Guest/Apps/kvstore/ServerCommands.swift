@@ -2,18 +2,58 @@ import FlexOS
 
 /// The commands about the server rather than the data: INFO, CONFIG GET, CLIENT.
 enum Server {
+    /// When the store started serving (Clock.milliseconds), for uptime.
+    nonisolated(unsafe) static var startedAt: UInt64 = 0
+
+    /// INFO [section ...]: the sections asked for (default: all this store has), in Redis's
+    /// order; an unknown section adds nothing, as in Redis. Only fields the store can fill
+    /// honestly are there (no clients or CPU counters: the protocol library holds those).
     static func info(_ c: Command, _ r: inout Reply) {
-        var text = bytes("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nflexos_application:kvstore\r\n")
-        text += bytes("flexos_compartments:") + Numbers.text(Compartment.count) + bytes("\r\n")
-        text += bytes("\r\n# Memory\r\nused_memory:") + Numbers.text(Int(PrivateHeap.bytesInUse))
-        text += bytes("\r\nmem_largest_free_block:") + Numbers.text(Int(PrivateHeap.largestFreeBlock))
-        text += bytes("\r\nmaxmemory:") + Numbers.text(Int(Keyspace.maximumMemory))
-        text += bytes("\r\nshared_heap_used:") + Numbers.text(Int(SharedMemory.heapBytesInUse))
-        text += bytes("\r\n\r\n# Keyspace\r\n")
-        if !Keyspace.entries.isEmpty {
-            text += bytes("db0:keys=") + Numbers.text(Keyspace.entries.count) + bytes(",expires=") + Numbers.text(Keyspace.entries.expiring) + bytes(",avg_ttl=0\r\n")
+        let sections: [(StaticString, () -> [UInt8])] = [
+            ("server", serverSection), ("memory", memorySection), ("persistence", persistenceSection),
+            ("replication", replicationSection), ("keyspace", keyspaceSection),
+        ]
+        let everything = c.count == 1 || (1..<c.count).contains {
+            c.isArgument($0, "default") || c.isArgument($0, "all") || c.isArgument($0, "everything")
+        }
+        var text: [UInt8] = []
+        for (name, section) in sections where everything || (1..<c.count).contains(where: { c.isArgument($0, name) }) {
+            if !text.isEmpty { text += bytes("\r\n") }
+            text += section()
         }
         r.bulk(text)
+    }
+
+    private static func serverSection() -> [UInt8] {
+        var text = bytes("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nos:FlexOS\r\narch_bits:64\r\n")
+        text += bytes("flexos_application:kvstore\r\nflexos_compartments:") + Numbers.text(Compartment.count)
+        text += bytes("\r\nuptime_in_seconds:") + Numbers.text(Int((Clock.milliseconds &- startedAt) / 1000)) + bytes("\r\n")
+        return text
+    }
+
+    private static func persistenceSection() -> [UInt8] {
+        bytes("# Persistence\r\nloading:0\r\nrdb_bgsave_in_progress:0\r\naof_enabled:0\r\n")
+    }
+
+    private static func memorySection() -> [UInt8] {
+        var text = bytes("# Memory\r\nused_memory:") + Numbers.text(Int(PrivateHeap.bytesInUse))
+        text += bytes("\r\nmem_largest_free_block:") + Numbers.text(Int(PrivateHeap.largestFreeBlock))
+        text += bytes("\r\nmaxmemory:") + Numbers.text(Int(Keyspace.maximumMemory))
+        text += bytes("\r\nshared_heap_used:") + Numbers.text(Int(SharedMemory.heapBytesInUse)) + bytes("\r\n")
+        return text
+    }
+
+    private static func replicationSection() -> [UInt8] {
+        bytes("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n")
+    }
+
+    private static func keyspaceSection() -> [UInt8] {
+        var text = bytes("# Keyspace\r\n")
+        if !Keyspace.entries.isEmpty {
+            text += bytes("db0:keys=") + Numbers.text(Keyspace.entries.count) + bytes(",expires=")
+                + Numbers.text(Keyspace.entries.expiring) + bytes(",avg_ttl=0\r\n")
+        }
+        return text
     }
 
     /// CONFIG GET answers what redis-benchmark and redis-cli ask (no persistence, one

@@ -4,6 +4,7 @@ import FlexOS
 /// `execute` back for every command.
 @_cdecl("app_main")
 public func appMain() -> Int32 {
+    Server.startedAt = Clock.milliseconds
     print("kvstore: serving Redis clients (\(Keyspace.maximumMemory >> 20) MiB for data)")
     return resp.serve(Exports.execute)
 }
