@@ -265,7 +265,7 @@ let keyValueConformations = [
         let malformed: [(String, String)] = [
             ("*1\r\n$2147483648\r\n", "invalid bulk length"), ("*2\r\n$-5\r\nab\r\n", "invalid bulk length"),
             ("*1\r\n$abc\r\n", "invalid bulk length"), ("*99999999999\r\n", "invalid multibulk length"),
-            ("*2\r\n$3\r\nGET\r\nxx\r\n", "expected '$'"),
+            ("*2\r\n$3\r\nGET\r\nxx\r\n", "expected '$', got 'x'"),
             (String(repeating: "x", count: 70_000), "too big inline request")
         ]
         for (request, error) in malformed {

@@ -17,6 +17,8 @@ enum Parser {
         /// An empty line or `*0`: skip `consumed` bytes.
         case skip(consumed: Int)
         case error(StaticString)
+        /// `expected` was due and `got` came: Redis's "expected '$', got 'f'".
+        case unexpected(expected: StaticString, got: UInt8)
     }
 
     /// Parses one request at the start of `input`, writing its arguments (offset, length)
@@ -34,7 +36,7 @@ enum Parser {
         var position = afterCount
         for _ in 0..<count {
             guard position < input.count else { return .incomplete(needed: position + 1) }
-            guard input[position] == UInt8(ascii: "$") else { return .error("expected '$'") }
+            guard input[position] == UInt8(ascii: "$") else { return .unexpected(expected: "'$'", got: input[position]) }
             guard let (length, afterLength) = number(in: input, at: position + 1) else {
                 return lineOutcome(input, from: position + 1, "invalid bulk length")
             }

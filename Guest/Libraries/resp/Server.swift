@@ -55,7 +55,7 @@ enum BatchEntry {
     case command(Client)
     /// QUIT: answered here, then the connection closes.
     case quit(Client)
-    case protocolError(Client, StaticString)
+    case protocolError(Client, StaticString, got: UInt8? = nil)
     /// A command answered here with this reply, without the application.
     case refused(Client, StaticString)
 }
@@ -144,6 +144,10 @@ enum Server {
                 entries.append(.protocolError(client, message))
                 client.closing = true
                 return false
+            case .unexpected(let expected, let byte):
+                entries.append(.protocolError(client, expected, got: byte))
+                client.closing = true
+                return false
             case .command(let consumed):
                 let base = client.input.pendingBytes + client.parsed
                 if arguments.count == 1 && equalsIgnoringCase(UnsafeBufferPointer(start: base + arguments[0].0, count: arguments[0].1), "quit") {
@@ -176,17 +180,28 @@ enum Server {
                 }
             case .quit(let client):
                 client.output.append("+OK\r\n")
-            case .protocolError(let client, let message):
-                protocolError(client, message)
+            case .protocolError(let client, let message, let byte):
+                protocolError(client, message, got: byte)
             case .refused(let client, let reply):
                 client.output.append(reply)
             }
         }
     }
 
-    static func protocolError(_ client: Client, _ message: StaticString) {
+    /// Answers a request that breaks the protocol and closes the connection; `got`: the byte
+    /// that came where `message` (then what was expected) was due.
+    static func protocolError(_ client: Client, _ message: StaticString, got byte: UInt8? = nil) {
         client.output.append("-ERR Protocol error: ")
-        client.output.append(message)
+        if let byte {
+            client.output.append("expected ")
+            client.output.append(message)
+            client.output.append(", got '")
+            // A byte that would end the error line is a space, as Redis sanitises its errors.
+            client.output.append(byte == 13 || byte == 10 ? UInt8(ascii: " ") : byte)
+            client.output.append("'")
+        } else {
+            client.output.append(message)
+        }
         client.output.appendCRLF()
         client.input.discard()
         client.parsed = 0
