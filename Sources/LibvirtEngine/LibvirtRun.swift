@@ -23,7 +23,7 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
         startedAt = monotonicNanoseconds()
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
         folder = NSTemporaryDirectory() + Orphans.folderPrefix + "\(getpid())-\(tag)"
-        Orphans.removeFoldersOfDeadRuns()
+        RunFolders.removeThoseOfDeadProcesses(prefix: Orphans.folderPrefix)
         Orphans.destroyDomainsOfDeadRuns(on: uri)
         do throws(LaunchError) {
             export = try QEMUEngine().export(imageSet, options: options, to: folder)

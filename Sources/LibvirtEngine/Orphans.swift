@@ -1,4 +1,5 @@
 import Foundation
+import GuestMachine
 import Hosts
 
 /// What a flexosd killed while its sets ran on libvirt leaves behind, and how the next
@@ -21,22 +22,9 @@ enum Orphans {
             }
             let parts = owner.split(separator: ".")
             guard parts.count == 2, parts[0] == Substring(namespace), let pid = Int32(parts[1]) else { return false }
-            return isDead(pid)
+            return RunFolders.isDead(pid)
         }
     }
-
-    static func removeFoldersOfDeadRuns() {
-        let temporary = NSTemporaryDirectory()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
-        where name.hasPrefix(folderPrefix) {
-            guard let pid = Int32(name.dropFirst(folderPrefix.count).prefix { $0 != "-" }), isDead(pid) else {
-                continue
-            }
-            try? FileManager.default.removeItem(atPath: temporary + "/" + name)
-        }
-    }
-
-    private static func isDead(_ pid: Int32) -> Bool { pid > 0 && kill(pid, 0) != 0 && errno == ESRCH }
 
     /// The inode of this process's PID namespace ("4026531836").
     private static var pidNamespace: String {

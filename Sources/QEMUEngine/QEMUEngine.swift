@@ -69,18 +69,6 @@ public struct QEMUEngine: ImageSetEngine {
     /// A run's folder of files for QEMU: the prefix, then the flexosd process's id.
     static let folderPrefix = "flexos-qemu-"
 
-    /// Removes the folders of runs whose flexosd is gone (killed before it could clean up).
-    static func removeFoldersOfDeadRuns() {
-        let temporary = NSTemporaryDirectory()
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
-        where name.hasPrefix(folderPrefix) {
-            guard let pid = Int32(name.dropFirst(folderPrefix.count).prefix { $0 != "-" }), pid > 0 else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileManager.default.removeItem(atPath: temporary + "/" + name)
-            }
-        }
-    }
-
     /// The shim beside the image set (flexosctl build writes it for single-VM sets).
     static func shim(of imageSet: ImageSet) -> String {
         (imageSet.image.path as NSString).deletingLastPathComponent + "/qemu-shim.elf"

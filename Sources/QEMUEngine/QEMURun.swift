@@ -18,7 +18,7 @@ final class QEMURun: RunningImageSet, @unchecked Sendable {
     init(imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError) {
         startedAt = monotonicNanoseconds()
         prepared = try QEMUEngine.prepare(imageSet, options: options)
-        QEMUEngine.removeFoldersOfDeadRuns()
+        RunFolders.removeThoseOfDeadProcesses(prefix: QEMUEngine.folderPrefix)
         folder = NSTemporaryDirectory() + "\(QEMUEngine.folderPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let name = prepared.layout.compartments[0].name
         do {
