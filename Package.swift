@@ -46,17 +46,20 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio")
             ]),
         .target(name: "GuestImage", dependencies: ["CElf", "CFlexOSABI"]),
-        .target(name: "NetworkDevice", dependencies: ["KVM", "CURing", "CFlexOSABI", "ControlProtocol"]),
-        // An image set's guest machine as memory (layout, page tables, fault analysis, reports) and
-        // the engine interface: what every engine shares, without vCPU threads, seccomp or devices.
+        // An image set's guest machine as memory (layout, page tables, fault analysis, reports),
+        // the engine interface and the device interface: what every engine and device shares,
+        // without vCPU threads, seccomp or any device's code.
         .target(name: "GuestMachine", dependencies: ["KVM", "CKVM", "GuestImage", "CFlexOSABI", "ControlProtocol"]),
-        // The KVM engine: VMs, vCPU threads, the run loop, hypercalls, confinement, the network device.
+        // Devices, each a module of its own behind GuestMachine's `Device`: the network device.
+        .target(
+            name: "NetworkDevice",
+            dependencies: ["GuestMachine", "GuestImage", "KVM", "CURing", "CFlexOSABI", "ControlProtocol"]),
+        // The KVM engine: VMs, vCPU threads, the run loop, hypercalls, confinement; devices come
+        // from the providers flexosd hands it.
         .target(
             name: "Monitor",
-            dependencies: [
-                "GuestMachine", "KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "NetworkDevice",
-                "ControlProtocol"
-            ]),
+            dependencies: ["GuestMachine", "KVM", "CKVM", "CConfinement", "GuestImage", "CFlexOSABI", "ControlProtocol"]
+        ),
         .target(
             name: "QEMUEngine",
             dependencies: ["GuestMachine", "GuestImage", "KVM", "CKVM", "CFlexOSABI", "ControlProtocol"]),
@@ -76,7 +79,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "Monitor", "GuestMachine", "NetworkDevice", "ControlProtocol", "KVM", "CKVM", "GuestImage",
+                "Monitor", "GuestMachine", "ControlProtocol", "KVM", "CKVM", "GuestImage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

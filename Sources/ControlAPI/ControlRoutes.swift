@@ -6,7 +6,6 @@ import Hummingbird
 import Monitor
 import NIOCore
 import NIOPosix
-import NetworkDevice
 import Prometheus
 
 extension ImageSetStatus: ResponseEncodable {}

@@ -42,6 +42,7 @@ final class DaemonMetrics: @unchecked Sendable {
         var perVM: [(name: String, samples: [String])] = [
             ("flexosd_vm_exits", []), ("flexosd_gate_calls_out", []), ("flexosd_gate_calls_in", [])
         ]
+        var deviceSamples: [String] = []
         for set in registry.list() where set.state == "running" {
             for compartment in (try? registry.inspect(set.name)) ?? [] {
                 let labels =
@@ -52,13 +53,25 @@ final class DaemonMetrics: @unchecked Sendable {
                 for index in perVM.indices {
                     perVM[index].samples.append("\(perVM[index].name)\(labels) \(values[index])")
                 }
+                deviceSamples += deviceCounters(compartment, labels: labels)
             }
         }
         var result = String(decoding: text, as: UTF8.self)
-        for gauge in perVM where !gauge.samples.isEmpty {
+        for gauge in perVM + [("flexosd_device_counter", deviceSamples)] where !gauge.samples.isEmpty {
             result += "# TYPE \(gauge.name) gauge\n" + gauge.samples.joined(separator: "\n") + "\n"
         }
         return result
+    }
+
+    /// One sample per counter of each device the VM holds, labelled with the device and the
+    /// counter (`flexosd_device_counter{...,device="net",counter="accepted"}`): a device
+    /// brings its counters without a change here.
+    private func deviceCounters(_ compartment: CompartmentSnapshot, labels: String) -> [String] {
+        (compartment.devices ?? []).flatMap { device in
+            device.counters.sorted { $0.key < $1.key }.map { counter, value in
+                "flexosd_device_counter\(labels.dropLast()),device=\"\(prometheusEscaped(device.kind))\",counter=\"\(prometheusEscaped(counter))\"} \(value)"
+            }
+        }
     }
 }
 

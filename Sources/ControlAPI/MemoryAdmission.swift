@@ -3,7 +3,6 @@ import Glibc
 import GuestImage
 import GuestMachine
 import Monitor
-import NetworkDevice
 
 /// Whether the host can give an image set the memory it asks for: the daemon adds up what
 /// every running set was promised (guest memory is taken lazily, so what is in use now
@@ -17,9 +16,11 @@ public struct MemoryAdmission: Sendable {
     /// The bytes of guest memory a launch of `manifest` with `options` promises.
     public static func promised(by manifest: ImageManifest, options: LaunchOptions) -> UInt64 {
         let machines = UInt64(ImageSetLayout.machines(manifest).count)
-        let device = manifest.networkLibrary == nil ? 0 : UInt64(NetworkDevice.bytes)
+        let devices = manifest.deviceKinds.map(\.kind.bytes).reduce(0, +)
         let (privateBytes, overflow) = machines.multipliedReportingOverflow(by: options.memory)
-        return overflow ? .max : privateBytes.addingReportingOverflow(options.sharedMemory + device).partialValue
+        let (withShared, sharedOverflow) = privateBytes.addingReportingOverflow(options.sharedMemory)
+        let (total, devicesOverflow) = withShared.addingReportingOverflow(devices)
+        return overflow || sharedOverflow || devicesOverflow ? .max : total
     }
 
     /// What may be promised in all: the host's memory, or the cgroup's limit if lower,

@@ -209,19 +209,17 @@ public enum OpenAPIDocument {
                 hypercalls: {type: object, additionalProperties: {type: integer}}
                 kvmStatistics: {type: object, additionalProperties: {type: integer}}
                 consoleBytes: {type: integer}
-                network:
-                  type: object
-                  description: "The network device, in the VM that holds it."
-                  required: [listening, accepted, refused, closed, bytesReceived, bytesSent, kicks, wakes]
-                  properties:
-                    listening: {type: array, items: {type: string}}
-                    accepted: {type: integer}
-                    refused: {type: integer}
-                    closed: {type: integer}
-                    timedOut: {type: integer, description: "Connections closed for making no progress within the idle timeout."}
-                    bytesReceived: {type: integer}
-                    bytesSent: {type: integer}
-                    kicks: {type: integer}
-                    wakes: {type: integer}
+                devices:
+                  type: array
+                  description: "The devices of the VM that holds them (the network device); absent for other VMs."
+                  items:
+                    type: object
+                    required: [kind, description, listening, summary, counters]
+                    properties:
+                      kind: {type: string, description: "Its name in library.yaml, e.g. net."}
+                      description: {type: string, description: "What people call it, e.g. network device."}
+                      listening: {type: array, items: {type: string}}
+                      summary: {type: string, description: "What it does and did, as a person reads it."}
+                      counters: {type: object, additionalProperties: {type: integer}, description: "The network device: accepted, refused, closed, timedOut, bytesReceived, bytesSent, kicks, wakes, sleeps."}
         """#
 }

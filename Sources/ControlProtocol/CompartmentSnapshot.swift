@@ -76,8 +76,8 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
     public var hypercalls: [String: UInt64]
     public var kvmStatistics: [String: UInt64]
     public var consoleBytes: UInt64
-    /// The network device, in the VM that holds it.
-    public var network: NetworkReport?
+    /// The devices of the VM that holds them (the network device); absent for other VMs.
+    public var devices: [DeviceReport]?
     /// Under intel-mpk, each compartment's key and PKRU; nil otherwise.
     public var protectionKeys: [ProtectionKey]?
 
@@ -85,7 +85,7 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
         name: String, compartments: [String], mechanism: String, libraries: [String], hardening: [String: [String]],
         vcpu: VCPUActivity, regions: [Region], privateBytes: UInt64, sharedBytes: UInt64, gates: Gates,
         exits: [String: UInt64], hypercalls: [String: UInt64], kvmStatistics: [String: UInt64], consoleBytes: UInt64,
-        network: NetworkReport? = nil, protectionKeys: [ProtectionKey]? = nil
+        devices: [DeviceReport]? = nil, protectionKeys: [ProtectionKey]? = nil
     ) {
         self.name = name
         self.compartments = compartments
@@ -101,39 +101,32 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
         self.hypercalls = hypercalls
         self.kvmStatistics = kvmStatistics
         self.consoleBytes = consoleBytes
-        self.network = network
+        self.devices = devices
         self.protectionKeys = protectionKeys
     }
 }
 
-/// What the network device did: connections, bytes, and how often either side slept.
-public struct NetworkReport: Codable, Equatable, Sendable {
-    /// The addresses it listens on (the port the kernel picked for port 0).
+/// What a device did, in its own words: a line for people and counters for scripts and
+/// metrics (the network device: connections, bytes, kicks and wakes).
+public struct DeviceReport: Codable, Equatable, Sendable {
+    /// Its kind's name in library.yaml, e.g. "net".
+    public var kind: String
+    /// What people call it, e.g. "network device".
+    public var description: String
+    /// Where clients reach it (the port the kernel picked for port 0); empty for a device
+    /// that does not listen.
     public var listening: [String]
-    public var accepted: UInt64
-    /// Clients turned away because every connection slot was taken.
-    public var refused: UInt64
-    public var closed: UInt64
-    /// Connections closed for making no progress within the idle timeout.
-    public var timedOut: UInt64?
-    public var bytesReceived: UInt64
-    public var bytesSent: UInt64
-    /// Kick hypercalls from the guest (one VM exit each) and wakes of its vCPU.
-    public var kicks: UInt64
-    public var wakes: UInt64
+    /// What it does and did, as a person reads it, e.g. "listening on 127.0.0.1:6379; 3
+    /// connections (1 open, ...)".
+    public var summary: String
+    /// Its counters by name, e.g. "accepted", "bytesSent".
+    public var counters: [String: UInt64]
 
-    public init(
-        listening: [String], accepted: UInt64, refused: UInt64, closed: UInt64, timedOut: UInt64? = nil,
-        bytesReceived: UInt64, bytesSent: UInt64, kicks: UInt64, wakes: UInt64
-    ) {
+    public init(kind: String, description: String, listening: [String], summary: String, counters: [String: UInt64]) {
+        self.kind = kind
+        self.description = description
         self.listening = listening
-        self.accepted = accepted
-        self.refused = refused
-        self.closed = closed
-        self.timedOut = timedOut
-        self.bytesReceived = bytesReceived
-        self.bytesSent = bytesSent
-        self.kicks = kicks
-        self.wakes = wakes
+        self.summary = summary
+        self.counters = counters
     }
 }

@@ -87,8 +87,7 @@ public struct ImageManifest: Codable, Equatable, Sendable {
     /// A device the monitor provides, mapped only in the compartment of the library that
     /// declares it (`devices: [net]` in its library.yaml).
     public struct Device: Codable, Equatable, Sendable {
-        /// The device kinds the monitor knows: `net`, the TCP stream device.
-        public static let kinds = ["net"]
+        /// Its `DeviceKind`'s name.
         public var kind: String
         public var library: String
 
@@ -131,10 +130,20 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         self.devices = devices
     }
 
-    /// The library that holds the network device, if the image set has one.
-    public var networkLibrary: Library? {
-        guard let device = devices?.first(where: { $0.kind == "net" }) else { return nil }
+    /// The library that declares a device of `kind`, if the image set has one.
+    public func library(holding kind: DeviceKind) -> Library? {
+        guard let device = devices?.first(where: { $0.kind == kind.name }) else { return nil }
         return libraries.first { $0.name == device.library }
+    }
+
+    /// The devices its libraries declare, with their kinds, in the manifest's order.
+    public var deviceKinds: [(kind: DeviceKind, library: Library)] {
+        (devices ?? []).compactMap { device in
+            guard let kind = DeviceKind.named(device.kind),
+                let library = libraries.first(where: { $0.name == device.library })
+            else { return nil }
+            return (kind, library)
+        }
     }
 
     /// The index of the compartment that runs the application's `main`.
@@ -210,17 +219,15 @@ public struct ImageManifest: Codable, Equatable, Sendable {
             throw fail("export \(export.name) belongs to unknown library \(export.library)")
         }
         for device in devices ?? [] {
-            guard Device.kinds.contains(device.kind) else {
-                throw fail(
-                    "device \(quoted(device.kind)) is not one the monitor provides (\(Device.kinds.joined(separator: ", ")))"
-                )
+            guard DeviceKind.named(device.kind) != nil else {
+                throw fail("device \(quoted(device.kind)) is not one the monitor provides (\(DeviceKind.names))")
             }
             guard libraries.contains(where: { $0.name == device.library }) else {
                 throw fail("device \(device.kind) belongs to unknown library \(quoted(device.library))")
             }
         }
-        guard (devices ?? []).filter({ $0.kind == "net" }).count <= 1 else {
-            throw fail("it declares more than one network device")
+        for kind in DeviceKind.all where (devices ?? []).filter({ $0.kind == kind.name }).count > 1 {
+            throw fail("it declares more than one \(kind.description)")
         }
     }
 }

@@ -17,20 +17,21 @@ package final class CompartmentMemory: @unchecked Sendable {
     package let pageTables: PageTables
     package let console: ConsoleRing
 
-    /// The network device's memory, when this VM holds the network library.
-    package let networkDevice: GuestMemory?
+    /// The devices this VM holds (its libraries declare them).
+    package let devices: [any Device]
 
-    /// `ringZero` are extra supervisor-only mappings and `hypercallMode` how the guest
-    /// calls the monitor: both differ under the QEMU engine, whose shim runs in ring 0.
+    /// `devices` are the set's: this VM maps those it holds, and each describes itself in
+    /// its boot info. `ringZero` are extra supervisor-only mappings and `hypercallMode` how
+    /// the guest calls the monitor: both differ under the QEMU engine, whose shim runs in ring 0.
     package init(
         setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory,
         applicationCompartment: Int,
-        networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0, ringZero: [PageMapping] = [],
+        devices: [any Device] = [], ringZero: [PageMapping] = [],
         hypercallMode: UInt32 = FLEXOS_HYPERCALL_MODE_MMIO
     ) throws(LaunchError) {
         let layout = imageSet.compartments[index]
-        self.networkDevice = imageSet.networkMachine == index ? networkDevice : nil
         self.layout = layout
+        self.devices = devices.filter { layout.devices.contains($0.kind) }
         do {
             lowSize = imageSet.lowMemory.upperBound
             let areaSizes = layout.privateAreas.map { $0.upperBound - $0.lowerBound }
@@ -43,8 +44,8 @@ package final class CompartmentMemory: @unchecked Sendable {
                 offset += size
             }
             slots.append(.init(range: imageSet.sharedArea, memory: shared, offset: 0))
-            if let device = self.networkDevice {
-                slots.append(.init(range: ImageSetLayout.networkDevice, memory: device, offset: 0))
+            for device in self.devices {
+                slots.append(.init(range: device.kind.window, memory: device.memory, offset: 0))
             }
             addressSpace = GuestAddressSpace(slots: slots, mapped: layout.mapped)
             pageTables = try CompartmentMemory.buildPageTables(layout.mapped, ringZero: ringZero)
@@ -57,9 +58,8 @@ package final class CompartmentMemory: @unchecked Sendable {
                 bytes: GuestLayout.consoleRingBytes)
             var bootInfo = CompartmentMemory.bootInfo(
                 layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
-            bootInfo.net_device = self.networkDevice == nil ? 0 : ImageSetLayout.networkDevice.lowerBound
             bootInfo.hypercall_mode = hypercallMode
-            bootInfo.client_idle_timeout = UInt32(min(max(clientIdleTimeout, 0), Double(UInt32.max)))
+            for device in devices { device.describe(in: &bootInfo, holding: layout.devices.contains(device.kind)) }
             try CompartmentMemory.writeKeyedTable(layout, into: &bootInfo, space: addressSpace)
             try CompartmentMemory.seedCompartmentRuntimes(layout, space: addressSpace)
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size))

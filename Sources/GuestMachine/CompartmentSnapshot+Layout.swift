@@ -10,7 +10,7 @@ extension CompartmentSnapshot {
     /// keys from the layout, and what its engine counted.
     package init(
         machine: ImageSetLayout.Compartment, manifest: ImageManifest, activity: VCPUActivity, gates: Gates,
-        report: CompartmentReport, network: NetworkReport?
+        report: CompartmentReport, devices: [DeviceReport]? = nil
     ) {
         let regions = machine.mapped.filter { $0.kind != .hypercallWindow }.map { region in
             Region(
@@ -27,7 +27,7 @@ extension CompartmentSnapshot {
             privateBytes: regions.filter { !$0.shared }.map(\.size).reduce(0, +),
             sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),
             gates: gates, exits: report.exits, hypercalls: report.hypercalls,
-            kvmStatistics: report.kvmStatistics, consoleBytes: report.consoleBytes, network: network,
+            kvmStatistics: report.kvmStatistics, consoleBytes: report.consoleBytes, devices: devices,
             protectionKeys: machine.keyed.isEmpty
                 ? nil
                 : machine.keyed.map {

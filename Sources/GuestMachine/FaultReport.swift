@@ -91,10 +91,11 @@ public struct FaultReport: Codable, Equatable, Sendable {
 extension FaultReport {
     /// A guest that broke a device's protocol: found by the device, not at an instruction,
     /// so the report names the device and the field, and has no registers.
-    public init(deviceViolation summary: String, address: UInt64, compartment: String) {
+    public init(_ violation: DeviceViolation, of device: DeviceKind, compartment: String) {
         self.init(
-            compartment: compartment, kind: .deviceViolation, summary: "network device: " + summary, address: address,
-            addressRegion: "the network device, mapped only in compartment \(compartment)", library: nil,
+            compartment: compartment, kind: .deviceViolation, summary: "\(device.description): \(violation)",
+            address: violation.address,
+            addressRegion: "the \(device.description), mapped only in compartment \(compartment)", library: nil,
             instructionPointer: 0,
             function: nil, location: nil, gate: nil, notes: [], backtrace: [], registers: [:])
     }

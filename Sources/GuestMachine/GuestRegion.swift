@@ -18,7 +18,8 @@ public struct GuestRegion: Equatable, Sendable {
         case sharedStack = "shared stack"
         case sharedHeap = "shared heap"
         case hypercallWindow = "hypercall window"
-        case networkDevice = "network device"
+        /// A device's memory (`detail` names it: "network device").
+        case device
     }
 
     public let kind: Kind
@@ -72,6 +73,8 @@ public struct GuestRegion: Equatable, Sendable {
             return "the private \(kind.rawValue) of compartment \(compartment ?? "?")"
         case .sharedStack, .sharedStackGuard:
             return "the \(kind.rawValue) of compartment \(compartment ?? "?")"
+        case .device:
+            return "the \(detail ?? "device") of compartment \(compartment ?? "?")"
         default:
             return "the \(kind.rawValue)" + (compartment.map { " of compartment \($0)" } ?? "")
         }

@@ -26,6 +26,8 @@ public struct ImageSetLayout: Sendable {
         public let keyed: [KeyedArea]
         /// Under intel-mpk, the index in `keyed` of the compartment that runs main.
         public let keyedApplication: Int?
+        /// The devices its VM holds, each mapped at its window here and in no other VM.
+        public let devices: [DeviceKind]
 
         /// Every private area the VM's memory backs.
         public var privateAreas: [Range<UInt64>] { keyed.isEmpty ? [privateArea] : keyed.map(\.area) }
@@ -86,10 +88,10 @@ public struct ImageSetLayout: Sendable {
     public let sharedHeap: Range<UInt64>
     /// Every region of every compartment, for naming any address in a report.
     public let allRegions: [GuestRegion]
-    /// The VM that holds the network device (the network library's), if the image set has one.
-    public let networkMachine: Int?
-    /// Where the network device is mapped in that VM.
-    public static let networkDevice = FLEXOS_NET_DEVICE_ADDRESS..<(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES)
+    /// The VM that holds a device of `kind` (its library's), if the image set has one.
+    public func machine(holding kind: DeviceKind) -> Int? {
+        compartments.first { $0.devices.contains(kind) }?.index
+    }
 
     /// Refuses sizes no layout can have: what a launch checks before anything else.
     public static func checkSizes(memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
@@ -170,8 +172,6 @@ public struct ImageSetLayout: Sendable {
         }
         var compartments: [Compartment] = []
         var all = common + sharedStackRegions
-        let networkCompartment = manifest.networkLibrary?.compartment
-        networkMachine = networkCompartment.flatMap { name in groups.firstIndex { $0.members.contains(name) } }
         // Under intel-mpk each conformation compartment has an area (stack, heap) of its own,
         // tagged with its key, and the one VM starts on the application's; otherwise a VM has one.
         let keyed = manifest.mechanism == .intelMPK ? ImageSetLayout.keyedAreas(manifest, memory: memory) : []
@@ -201,11 +201,11 @@ public struct ImageSetLayout: Sendable {
                     ]
                 }
             own += ImageSetLayout.gatePages(gateBlock, of: index, machines: groups.map(\.name))
-            if index == networkMachine {
-                own.append(
-                    GuestRegion(
-                        kind: .networkDevice, range: ImageSetLayout.networkDevice, permissions: .readWrite,
-                        compartment: compartment.name, library: manifest.networkLibrary?.name))
+            let devices = manifest.deviceKinds.filter { compartment.members.contains($0.library.compartment) }
+            own += devices.map { kind, library in
+                GuestRegion(
+                    kind: .device, range: kind.window, permissions: .readWrite, compartment: compartment.name,
+                    library: library.name, detail: kind.description)
             }
             for library in manifest.libraries where compartment.members.contains(library.compartment) {
                 let key = keyed.first { $0.name == library.compartment }?.key ?? 0
@@ -220,7 +220,7 @@ public struct ImageSetLayout: Sendable {
                     stack: stack, heap: heap, heapChecks: application?.heapChecks ?? hardening.contains("heap-checks"),
                     sharedStack: sharedStacks[index].stack,
                     privateArea: area.lowerBound..<(area.lowerBound + memory), keyed: keyed,
-                    keyedApplication: keyedApplication))
+                    keyedApplication: keyedApplication, devices: devices.map(\.kind)))
             let guards =
                 keyed.isEmpty
                 ? [(compartment.name, area, heapGuards.guards)]

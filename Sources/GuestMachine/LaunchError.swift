@@ -18,8 +18,10 @@ public enum LaunchError: Error, CustomStringConvertible {
     case threadFailed(Errno)
     case cannotActAs(uid: uid_t)
     case confinementFailed(Errno)
-    /// The network device could not be set up.
-    case network(String)
+    /// A device could not be set up (its own words).
+    case device(String)
+    /// The image set declares a device this engine does not provide.
+    case deviceMissing(DeviceKind, imageSet: String)
     case noNetworkDevice(imageSet: String, address: String)
     /// The QEMU engine lacks something it needs (QEMU, the shim, a temporary folder).
     case engineMissing(String)
@@ -58,7 +60,10 @@ public enum LaunchError: Error, CustomStringConvertible {
             return "cannot launch a \(mechanism.rawValue) image set here: \(reason)"
         case .threadFailed(let errno): return "cannot start a vCPU thread: \(errno)"
         case .confinementFailed(let errno): return "cannot confine a vCPU thread with seccomp: \(errno)"
-        case .network(let reason): return reason
+        case .device(let reason): return reason
+        case .deviceMissing(let kind, let name):
+            return
+                "image set \(name) declares the \(kind.description) (`devices: [\(kind.name)]`), which this engine does not provide"
         case .engineMissing(let what): return what
         case .guestMemory(let reason): return "cannot set up the guest's memory: \(reason)"
         case .cannotWrite(let path, let reason): return "cannot write \(path): \(reason)"

@@ -54,8 +54,8 @@ public struct RunReport: Codable, Equatable, Sendable {
     public var firstHypercallAt: UInt64?
     public var endedAt: UInt64
     public var compartments: [CompartmentReport]
-    /// The network device's counters, for an image set that has one.
-    public var network: NetworkReport?
+    /// What its devices did (the network device's connections and bytes), as they ended.
+    public var devices: [DeviceReport] = []
 
     /// The process exit status for an end: the guest's own code when it exited, else the
     /// conventions of timeout(1) and of signals: 124 timed out, 134 panicked, 139 faulted.
@@ -120,11 +120,7 @@ extension RunReport {
         if let first = firstHypercallAt {
             lines[0] += " (first hypercall \(formatSeconds(Double(first - launchStartedAt) / 1e9)) after launch)"
         }
-        if let network {
-            lines.append(
-                "  network: \(network.accepted) connections (\(network.refused) refused, \(network.timedOut ?? 0) timed out), \(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out; \(network.kicks) kicks, \(network.wakes) wakes"
-            )
-        }
+        for device in devices { lines.append("  \(device.description): \(device.summary)") }
         for compartment in compartments {
             let kvm = compartment.kvmStatistics
             var exits = "\(kvm["exits"] ?? compartment.exits.values.reduce(0, +)) VM exits"

@@ -27,13 +27,11 @@ final class CompartmentMachine: @unchecked Sendable {
     init(
         hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage,
         shared: GuestMemory, applicationCompartment: Int,
-        networkDevice: GuestMemory? = nil, clientIdleTimeout: Double = 0
+        devices: [any Device] = []
     ) throws(LaunchError) {
         memory = try CompartmentMemory(
             setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
-            applicationCompartment: applicationCompartment, networkDevice: networkDevice,
-            clientIdleTimeout: clientIdleTimeout,
-            ringZero: ExceptionEntry.mappings)
+            applicationCompartment: applicationCompartment, devices: devices, ringZero: ExceptionEntry.mappings)
         do { try ExceptionEntry.write(into: memory.addressSpace) } catch {
             throw LaunchError.badRegion(
                 name: "exception entry", start: GuestLayout.trapArea.lowerBound, reason: error.description)

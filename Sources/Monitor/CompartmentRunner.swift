@@ -23,16 +23,11 @@ final class CompartmentRunner: @unchecked Sendable {
 
     private let confinedHook: (@Sendable () -> Void)?
 
-    /// Tells the network device there is work, in the VM that holds it.
-    private let kickNetwork: (@Sendable () -> Void)?
-
     init(
         machine: CompartmentMachine, compartmentCount: Int, control: RunControl, console: ConsoleSink,
-        confinedHook: (@Sendable () -> Void)? = nil, kickNetwork: (@Sendable () -> Void)? = nil,
-        analyzer: @escaping () -> FaultAnalyzer
+        confinedHook: (@Sendable () -> Void)? = nil, analyzer: @escaping () -> FaultAnalyzer
     ) {
         self.machine = machine
-        self.kickNetwork = machine.memory.networkDevice == nil ? nil : kickNetwork
         self.control = control
         self.confinedHook = confinedHook
         self.analyzer = analyzer
@@ -41,7 +36,7 @@ final class CompartmentRunner: @unchecked Sendable {
         let counters = self.counters
         handler = HypercallHandler(
             space: machine.addressSpace, console: machine.console, compartmentCount: compartmentCount,
-            hasNetworkDevice: self.kickNetwork != nil
+            devices: machine.memory.devices
         ) { bytes in
             counters.withLock { $0.consoleBytes += UInt64(bytes.count) }
             console.write(bytes, compartment: name, index: index)
@@ -75,12 +70,21 @@ final class CompartmentRunner: @unchecked Sendable {
         case .mmioWrite(let address, _, _) where address == GuestLayout.trapReportAddress:
             return reportException()
         case .mmioWrite(let address, let value, let length):
-            guard length == 8, let call = Hypercall.decode(address: address) else {
+            guard length == 8, let number = Hypercall.number(at: address) else {
                 return fault(.badHypercall, "store of \(length) bytes to \(hex(address)), which is not a hypercall")
             }
-            control.noteHypercall()
-            counters.withLock { $0.hypercalls[call.name, default: 0] += 1 }
-            return perform(handler.handle(call, argument: value))
+            if let call = Hypercall(number: number) {
+                count(call.name)
+                return perform(handler.handle(call, argument: value))
+            }
+            if let (name, device) = handler.device(owning: number) {
+                count(name)
+                return perform(handler.handle(number, of: device, argument: value))
+            }
+            return fault(
+                .badHypercall,
+                "hypercall \(number), which is none of flexos_abi.h's, nor one of a device compartment \(machine.layout.name) holds"
+            )
         case .shutdown:
             drainConsole()
             control.finish(fault: pendingFault())
@@ -115,12 +119,14 @@ final class CompartmentRunner: @unchecked Sendable {
         case .wake(let target):
             control.wake(target)
             return true
-        case .netKick:
-            kickNetwork?()
-            return true
         case .invalid(let message):
             return fault(.badHypercall, message)
         }
+    }
+
+    private func count(_ hypercall: String) {
+        control.noteHypercall()
+        counters.withLock { $0.hypercalls[hypercall, default: 0] += 1 }
     }
 
     /// Ends the run with the exception a stub of the exception entry reported: the faulting

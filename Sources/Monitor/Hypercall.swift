@@ -4,9 +4,10 @@ import GuestImage
 import GuestMachine
 import KVM
 
-/// The hypercalls of `flexos_abi.h`.
+/// The hypercalls of `flexos_abi.h` that every VM may make; a device's own (net_kick) are
+/// the device's (`Device.hypercalls`), open only to the VM that holds it.
 public enum Hypercall: CaseIterable, Sendable {
-    case consoleFlush, exit, panic, time, wait, wake, netKick
+    case consoleFlush, exit, panic, time, wait, wake
 
     /// Its number, as `flexos_abi.h` (which the guest compiles against too) defines it.
     public var number: UInt64 {
@@ -18,7 +19,6 @@ public enum Hypercall: CaseIterable, Sendable {
             case .time: FLEXOS_HYPERCALL_TIME
             case .wait: FLEXOS_HYPERCALL_WAIT
             case .wake: FLEXOS_HYPERCALL_WAKE
-            case .netKick: FLEXOS_HYPERCALL_NET_KICK
             }
         return UInt64(number.rawValue)
     }
@@ -36,17 +36,20 @@ public enum Hypercall: CaseIterable, Sendable {
         case .time: return "time"
         case .wait: return "wait"
         case .wake: return "wake"
-        case .netKick: return "net_kick"
         }
     }
 
-    /// The hypercall a store to guest-physical `address` makes, if it is one.
-    package static func decode(address: UInt64) -> Hypercall? {
+    /// The hypercall number a store to guest-physical `address` makes, if it is in the
+    /// hypercall window: one 8-byte slot per number.
+    package static func number(at address: UInt64) -> UInt64? {
         guard address >= GuestLayout.hypercallWindow else { return nil }
         let offset = address - GuestLayout.hypercallWindow
         guard offset % 8 == 0 else { return nil }
-        return Hypercall(number: offset / 8)
+        return offset / 8
     }
+
+    /// The hypercall a store to guest-physical `address` makes, if it is one of these.
+    package static func decode(address: UInt64) -> Hypercall? { number(at: address).flatMap(Hypercall.init(number:)) }
 }
 
 /// What the vCPU loop does after a hypercall.
@@ -58,8 +61,6 @@ package enum HypercallAction: Equatable {
     /// Block until woken or `timeout` (nanoseconds, nil = none), then write 1 or 0 to `woken`.
     case wait(timeout: UInt64?, woken: UInt64)
     case wake(compartment: Int)
-    /// Tell the network device there is work.
-    case netKick
     /// The guest broke the ABI: it ends with this report.
     case invalid(String)
 }
@@ -72,19 +73,19 @@ package struct HypercallHandler {
     let space: GuestAddressSpace
     let console: ConsoleRing
     let compartmentCount: Int
-    /// Whether this VM holds the network device (only it may kick the device).
-    let hasNetworkDevice: Bool
+    /// The devices this VM holds: only it may make their hypercalls.
+    let devices: [any Device]
     /// Where console output goes.
     let output: ([UInt8]) -> Void
 
     package init(
-        space: GuestAddressSpace, console: ConsoleRing, compartmentCount: Int, hasNetworkDevice: Bool = false,
+        space: GuestAddressSpace, console: ConsoleRing, compartmentCount: Int, devices: [any Device] = [],
         output: @escaping ([UInt8]) -> Void
     ) {
         self.space = space
         self.console = console
         self.compartmentCount = compartmentCount
-        self.hasNetworkDevice = hasNetworkDevice
+        self.devices = devices
         self.output = output
     }
 
@@ -112,14 +113,23 @@ package struct HypercallHandler {
                     return .invalid("wake of compartment \(target), but the image set has \(compartmentCount)")
                 }
                 return .wake(compartment: target)
-            case .netKick:
-                guard hasNetworkDevice else {
-                    return .invalid("net_kick hypercall from a compartment that holds no network device")
-                }
-                return .netKick
             }
         } catch {
             return .invalid("\(call.name) hypercall with a bad argument: \(error)")
+        }
+    }
+
+    /// A hypercall of a device this VM holds: the device's name for it, and the device.
+    package func device(owning number: UInt64) -> (name: String, device: any Device)? {
+        for device in devices { if let name = device.hypercalls[number] { return (name, device) } }
+        return nil
+    }
+
+    /// Hands `number` to `device`, which owns it.
+    package func handle(_ number: UInt64, of device: any Device, argument: UInt64) -> HypercallAction {
+        switch device.handle(hypercall: number, argument: argument, space: space) {
+        case .resume: return .resume
+        case .invalid(let message): return .invalid("\(device.kind.description): \(message)")
         }
     }
 

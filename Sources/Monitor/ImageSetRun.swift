@@ -3,7 +3,6 @@ import ControlProtocol
 import GuestImage
 import GuestMachine
 import KVM
-import NetworkDevice
 
 /// A launched image set: one VM per compartment (or one for all under `fcalls`), each
 /// driven by its own thread, until the first of them ends the run.
@@ -15,13 +14,15 @@ public final class ImageSetRun: @unchecked Sendable {
     private let control: RunControl
     private let runners: [CompartmentRunner]
     private let symbols: LazySymbolizer
-    /// The network device, when the image set has one.
-    public let network: NetworkDevice?
+    /// Its devices (the network device), each held by one VM.
+    package let devices: [any Device]
 
-    /// Creates every VM of `imageSet` and starts their vCPUs. On failure nothing is left running.
-    public init(_ imageSet: ImageSet, options: LaunchOptions, hypervisor: Hypervisor, console: ConsoleSink)
-        throws(LaunchError)
-    {
+    /// Creates every VM of `imageSet`, with the devices its libraries declare made by
+    /// `deviceProviders`, and starts their vCPUs. On failure nothing is left running.
+    package init(
+        _ imageSet: ImageSet, options: LaunchOptions, hypervisor: Hypervisor, console: ConsoleSink,
+        devices deviceProviders: [any DeviceProvider] = []
+    ) throws(LaunchError) {
         startedAt = monotonicNanoseconds()
         self.imageSet = imageSet
         symbols = LazySymbolizer(image: imageSet.image)
@@ -39,8 +40,7 @@ public final class ImageSetRun: @unchecked Sendable {
             shared = try GuestMemory(name: "flexos:\(manifest.name):shared", size: options.sharedMemory)
         } catch { throw LaunchError.kvm(error) }
         try SharedArea.initialise(shared, image: imageSet.image, layout: layout)
-        network = try ImageSetRun.networkDevice(
-            for: manifest, listen: options.listen, idleTimeout: options.clientIdleTimeout)
+        devices = try ImageSetRun.makeDevices(for: manifest, options: options, providers: deviceProviders)
 
         let applicationMachine =
             layout.machineIndex(of: manifest.libraries.first { $0.name == manifest.application }?.compartment ?? "")
@@ -51,8 +51,7 @@ public final class ImageSetRun: @unchecked Sendable {
                 try CompartmentMachine(
                     hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
                     image: imageSet.image, shared: shared, applicationCompartment: applicationMachine,
-                    networkDevice: network?.memory,
-                    clientIdleTimeout: network == nil ? 0 : options.clientIdleTimeout))
+                    devices: devices))
         }
         do { control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name)) } catch {
             throw LaunchError.kvm(error)
@@ -60,11 +59,10 @@ public final class ImageSetRun: @unchecked Sendable {
         let layout = self.layout
         let symbols = self.symbols
         let exports = manifest.exports
-        let network = self.network
         runners = machines.map { [control] machine in
             CompartmentRunner(
                 machine: machine, compartmentCount: machines.count, control: control, console: console,
-                confinedHook: options.onConfinedVCPUThread, kickNetwork: { network?.kick() }
+                confinedHook: options.onConfinedVCPUThread
             ) {
                 FaultAnalyzer(
                     compartment: machine.layout, imageSet: layout, pageTables: machine.pageTables,
@@ -77,7 +75,7 @@ public final class ImageSetRun: @unchecked Sendable {
 
     private func startThreads() throws(LaunchError) {
         do {
-            try startNetworkDevice()
+            for device in devices { try start(device) }
             for runner in runners {
                 control.add(try MonitorThread(name: "vcpu-\(runner.machine.layout.name)") { runner.run() })
             }
@@ -88,38 +86,35 @@ public final class ImageSetRun: @unchecked Sendable {
         }
     }
 
-    /// The device for an image set that declares one, listening on `addresses`.
-    private static func networkDevice(
-        for manifest: ImageManifest, listen addresses: [ListenAddress], idleTimeout: Double
-    ) throws(LaunchError) -> NetworkDevice? {
-        guard manifest.networkLibrary != nil else {
-            if let first = addresses.first {
-                throw LaunchError.noNetworkDevice(imageSet: manifest.name, address: first.description)
+    /// The devices `manifest` declares, from the provider of each kind. Every provider
+    /// checks the options first (`--listen` for a set without a network device is refused).
+    private static func makeDevices(
+        for manifest: ImageManifest, options: LaunchOptions, providers: [any DeviceProvider]
+    ) throws(LaunchError) -> [any Device] {
+        for provider in providers { try provider.check(options, imageSet: manifest) }
+        var devices: [any Device] = []
+        for (kind, _) in manifest.deviceKinds {
+            guard let provider = providers.first(where: { $0.kind == kind }) else {
+                throw LaunchError.deviceMissing(kind, imageSet: manifest.name)
             }
-            return nil
+            // A device made before a failure is released with `devices`: its memory and sockets close in deinit.
+            devices.append(try provider.makeDevice(for: manifest, options: options))
         }
-        do { return try NetworkDevice(name: manifest.name, listen: addresses, idleTimeout: idleTimeout) } catch {
-            throw LaunchError.network(error.description)
-        }
+        return devices
     }
 
-    /// Runs the device's loop on a thread of its own until the run ends; a guest that
-    /// breaks the device's protocol ends the run with a report naming the device.
-    private func startNetworkDevice() throws(LaunchError) {
-        guard let network, let machine = layout.networkMachine else { return }
+    /// Runs `device`'s loop on a thread of its own until the run ends; a guest that breaks
+    /// the device's protocol ends the run with a report naming the device.
+    private func start(_ device: any Device) throws(LaunchError) {
+        guard let machine = layout.machine(holding: device.kind) else { return }
         let control = self.control
-        let layout = self.layout
+        let name = layout.compartments[machine].name
         control.add(
-            try MonitorThread(name: "net-\(layout.compartments[machine].name)") {
-                guard let violation = network.run(wakeGuest: { control.wake(machine) }) else { return }
-                control.finish {
-                    .faulted(
-                        FaultReport(
-                            deviceViolation: violation.description, address: violation.address,
-                            compartment: layout.compartments[machine].name))
-                }
+            try MonitorThread(name: "\(device.kind.name)-\(name)") {
+                guard let violation = device.run(wakeGuest: { control.wake(machine) }) else { return }
+                control.finish { .faulted(FaultReport(violation, of: device.kind, compartment: name)) }
             })
-        control.whenFinished { network.stop() }
+        control.whenFinished { device.stop() }
     }
 
     /// What `address` maps to in the VM that runs `compartment`, read from the page tables
@@ -182,7 +177,7 @@ public final class ImageSetRun: @unchecked Sendable {
             imageSet: imageSet.manifest.name, end: end,
             startedAt: startedAt, firstHypercallAt: control.firstHypercallAt, endedAt: monotonicNanoseconds(),
             compartments: runners.map { $0.report() })
-        report.network = network.map(NetworkReport.init)
+        report.devices = devices.map { $0.report() }
         return report
     }
 }

@@ -7,22 +7,31 @@ import KVM
 public final class KVMEngine: ImageSetEngine, Sendable {
     public let kind = EngineKind.kvm
     private let devicePath: String
+    /// The devices it offers image sets (the network device), one provider per kind.
+    private let devices: [any DeviceProvider]
     /// Opened on first use, then shared by every launch.
     private let hypervisor = Locked<Hypervisor?>(nil)
 
-    public init(devicePath: String = Hypervisor.defaultDevicePath) { self.devicePath = devicePath }
+    package init(devicePath: String = Hypervisor.defaultDevicePath, devices: [any DeviceProvider]) {
+        self.devicePath = devicePath
+        self.devices = devices
+    }
 
     public func refusal(of manifest: ImageManifest) -> String? {
         let opened: Hypervisor
         do { opened = try open() } catch { return error.description }
         if manifest.mechanism == .intelMPK && !opened.offersProtectionKeys { return KVMEngine.noProtectionKeys }
+        if let missing = manifest.deviceKinds.first(where: { declared in !devices.contains { $0.kind == declared.kind }
+        }) {
+            return LaunchError.deviceMissing(missing.kind, imageSet: manifest.name).description
+        }
         return nil
     }
 
     public func launch(_ imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError)
         -> any RunningImageSet
     {
-        try ImageSetRun(imageSet, options: options, hypervisor: try open(), console: console)
+        try ImageSetRun(imageSet, options: options, hypervisor: try open(), console: console, devices: devices)
     }
 
     /// Why intel-mpk cannot run on this host's KVM.
@@ -42,5 +51,5 @@ public final class KVMEngine: ImageSetEngine, Sendable {
 }
 
 extension ImageSetRun: RunningImageSet {
-    public var listening: [String] { network?.listeners.map(\.boundAddress.description) ?? [] }
+    public var listening: [String] { devices.flatMap { $0.report().listening } }
 }

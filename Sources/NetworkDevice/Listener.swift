@@ -29,11 +29,19 @@ public final class Listener: @unchecked Sendable {
         boundAddress = ListenAddress(host: address.host, port: Listener.localPort(fd) ?? address.port)
     }
 
-    /// Stops listening: new connections are refused from now on.
+    private var closed = false
+
+    /// Stops listening: new connections are refused from now on. Called by the device's
+    /// loop when it ends, or at release for a device whose loop never ran (a launch that
+    /// failed after the device was made).
     func stop() {
+        guard !closed else { return }
+        closed = true
         _ = shutdown(fd, Int32(SHUT_RDWR))
         _ = Glibc.close(fd)
     }
+
+    deinit { stop() }
 
     private static func localPort(_ fd: Int32) -> UInt16? {
         var storage = sockaddr_storage()

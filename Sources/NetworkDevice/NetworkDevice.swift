@@ -2,6 +2,8 @@ import CFlexOSABI
 import CURing
 import ControlProtocol
 import Glibc
+import GuestImage
+import GuestMachine
 import KVM
 import Synchronization
 
@@ -15,15 +17,17 @@ import Synchronization
 public final class NetworkDevice: @unchecked Sendable {
     public static let connections = Int(FLEXOS_NET_CONNECTIONS)
     public static let ringBytes = UInt64(FLEXOS_NET_RING_BYTES)
-    public static let guestAddress = UInt64(FLEXOS_NET_DEVICE_ADDRESS)
+    public static let guestAddress = DeviceKind.network.window.lowerBound
     /// Accepted connections that may wait for a free slot before more are turned away.
     static let backlog = 1024
-    public static let bytes = FLEXOS_NET_DEVICE_BYTES
+    public static let bytes = DeviceKind.network.bytes
     /// About 50 µs of polling after the last piece of work before the loop sleeps.
     static let spinNanoseconds: UInt64 = 50_000
 
     /// Connections that neither send nor receive for this long are closed; 0: never.
     public let idleTimeout: UInt64
+    /// The same in whole seconds, as the guest's boot info carries it.
+    let idleTimeoutSeconds: UInt32
     /// Received bytes that count as progress on their own, without a reply.
     static let activeReceiveBytes: UInt64 = 1024
     /// How often the loop looks for idle connections (when idleTimeout is set).
@@ -68,19 +72,13 @@ public final class NetworkDevice: @unchecked Sendable {
         var receivedSinceActive: UInt64 = 0
     }
 
-    /// What the guest did wrong: the loop stops and the image set ends with this report.
-    public struct DeviceViolation: Error, Sendable, CustomStringConvertible {
-        public let description: String
-        /// The guest address of the field that held the wrong value.
-        public let address: UInt64
-    }
-
     /// Listens on `addresses` and sets up the device's memory and ring. Nothing is left
     /// open when it throws.
     public init(name: String, listen addresses: [ListenAddress], idleTimeout seconds: Double = 0)
         throws(NetworkDeviceError)
     {
         idleTimeout = seconds > 0 ? UInt64(min(seconds, 1e9) * 1e9) : 0
+        idleTimeoutSeconds = UInt32(min(max(seconds, 0), Double(UInt32.max)))
         NetworkDevice.allowDescriptorsForEveryConnection()
         do { memory = try GuestMemory(name: "flexos:\(name):net", size: NetworkDevice.bytes) } catch {
             throw .memoryFailed("\(error)")
@@ -124,7 +122,7 @@ public final class NetworkDevice: @unchecked Sendable {
     }
 
     /// Tells the loop there is work (the guest's kick hypercall).
-    public func kick() {
+    func kick() {
         statistics.kicks.add(1, ordering: .relaxed)
         kickEvent.signal()
     }

@@ -120,8 +120,7 @@ struct PreparedMemory {
         return CompartmentSnapshot(
             machine: machine, manifest: imageSet.manifest, activity: running ? .running : .stopped,
             gates: CompartmentSnapshot.noGates,
-            report: CompartmentReport(name: machine.name, consoleBytes: consoleBytes),
-            network: nil)
+            report: CompartmentReport(name: machine.name, consoleBytes: consoleBytes))
     }
 
     /// Where the shim runs (supervisor-only pages).

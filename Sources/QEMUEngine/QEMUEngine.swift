@@ -39,10 +39,12 @@ public struct QEMUEngine: ImageSetEngine {
                     "the QEMU engine runs single-VM image sets (fcalls, intel-mpk); vmept needs a VM per compartment: run it on KVM"
             )
         }
-        if manifest.networkLibrary != nil {
+        if let (kind, library) = manifest.deviceKinds.first {
             return .mechanismUnavailable(
                 manifest.mechanism,
-                reason: "the QEMU engine has no network device; run image sets with a network library on KVM")
+                reason:
+                    "the QEMU engine provides no devices, and library \(library.name) declares the \(kind.description); run it on KVM"
+            )
         }
         if !FileManager.default.isExecutableFile(atPath: QEMUEngine.executable) {
             return .engineMissing(

@@ -45,13 +45,15 @@ public struct BuildPlan: Sendable {
             pending += library.uses
         }
         self.libraries = libraries
-        let holders = libraries.filter { $0.devices.contains("net") }.map(\.name)
-        guard holders.count <= 1 else {
-            throw ToolchainError.conformation(
-                ConformationError(
-                    file: file, line: nil,
-                    "libraries \(holders.joined(separator: " and ")) each declare the network device; an image set has one"
-                ))
+        for kind in DeviceKind.all {
+            let holders = libraries.filter { $0.devices.contains(kind.name) }.map(\.name)
+            guard holders.count <= 1 else {
+                throw ToolchainError.conformation(
+                    ConformationError(
+                        file: file, line: nil,
+                        "libraries \(holders.joined(separator: " and ")) each declare the \(kind.description) (`devices: [\(kind.name)]`); an image set has one"
+                    ))
+            }
         }
         do { try conformation.check(libraries: libraries.map(\.name), file: file) } catch {
             throw ToolchainError.conformation(error)

@@ -153,10 +153,10 @@ public struct LibraryDescriptor: Equatable, Sendable {
         let uses = (mapping["uses"]?.sequence ?? []).compactMap(\.string)
         var devices: [String] = []
         for node in mapping["devices"]?.sequence ?? [] {
-            guard let kind = node.string, ImageManifest.Device.kinds.contains(kind), !devices.contains(kind) else {
+            guard let kind = node.string, DeviceKind.named(kind) != nil, !devices.contains(kind) else {
                 throw fail(
                     node,
-                    "devices lists `\(node.string ?? "?")`; the monitor provides: \(ImageManifest.Device.kinds.joined(separator: ", ")), each once"
+                    "devices lists `\(node.string ?? "?")`; the monitor provides: \(DeviceKind.names), each once"
                 )
             }
             devices.append(kind)

@@ -86,13 +86,7 @@ struct Compartments: DaemonCommand {
         lines.append(
             "  exits: \(kvm["exits"] ?? 0)"
                 + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")); page faults \(kvm["pf_taken"] ?? 0))"))
-        if let network = compartment.network {
-            lines.append(
-                "  network device: listening on \(network.listening.isEmpty ? "nothing" : network.listening.joined(separator: ", ")); "
-                    + "\(network.accepted) connections (\(network.accepted - network.closed) open, \(network.refused) refused, \(network.timedOut ?? 0) timed out), "
-                    + "\(formatBytes(network.bytesReceived)) in, \(formatBytes(network.bytesSent)) out, \(network.kicks) kicks, \(network.wakes) wakes"
-            )
-        }
+        for device in compartment.devices ?? [] { lines.append("  \(device.description): \(device.summary)") }
         lines.append(
             "  hypercalls: "
                 + (compartment.hypercalls.isEmpty

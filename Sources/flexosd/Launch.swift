@@ -5,7 +5,6 @@ import Glibc
 import GuestMachine
 import KVM
 import Monitor
-import NetworkDevice
 import QEMUEngine
 import Synchronization
 
@@ -77,13 +76,16 @@ struct Launch: ParsableCommand {
             let options = LaunchOptions(
                 memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
             let choice = try EngineChoice(
-                among: [KVMEngine(devicePath: kvm ?? Hypervisor.defaultDevicePath), QEMUEngine()],
+                among: [
+                    KVMEngine(devicePath: kvm ?? Hypervisor.defaultDevicePath, devices: deviceProviders), QEMUEngine()
+                ],
                 asked: engine ?? (kvm == nil ? nil : .kvm), for: set.manifest)
             if engine == nil, choice.engine.kind != .kvm, let reason = choice.reason {
                 printError("flexosd: runs on \(choice.engine.kind.rawValue): \(reason)")
             }
             let run = try choice.engine.launch(set, options: options, console: console)
-            announceListeners(run.listening, of: set.manifest.name, hasDevice: set.manifest.networkLibrary != nil)
+            announceListeners(
+                run.listening, of: set.manifest.name, hasDevice: set.manifest.library(holding: .network) != nil)
             report = run.wait(timeout: timeout)
         } catch let error as LaunchError {
             fail(error.description)

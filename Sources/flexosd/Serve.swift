@@ -69,7 +69,7 @@ struct Serve: ParsableCommand {
         do {
             var daemon = Daemon(
                 socketPath: socket, socketGroup: socketGroup,
-                engines: [KVMEngine(devicePath: kvm), QEMUEngine(), LibvirtEngine()],
+                engines: [KVMEngine(devicePath: kvm, devices: deviceProviders), QEMUEngine(), LibvirtEngine()],
                 idleTimeout: idleTimeout, logger: Logger(label: "flexosd"))
             daemon.othersMayListenAnywhere = groupMayListenAnywhere
             try await daemon.run()

@@ -94,7 +94,8 @@ import Testing
         let set = try ImageSet.open(try TestImages.build("Guest/Apps/hello").folder)
         #expect {
             try ImageSetRun(
-                set, options: LaunchOptions(memory: 64 * 1024), hypervisor: hypervisor, console: CapturedConsole())
+                set, options: LaunchOptions(memory: 64 * 1024), hypervisor: hypervisor, console: CapturedConsole(),
+                devices: deviceProviders)
         } throws: { error in
             "\(error)".contains("memory size 64 KiB is too small")
         }

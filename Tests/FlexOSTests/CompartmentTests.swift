@@ -55,7 +55,7 @@ import Testing
         defer { vmLock.unlock() }
         let run = try ImageSetRun(
             try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(),
-            console: CapturedConsole())
+            console: CapturedConsole(), devices: deviceProviders)
         let report = run.wait(timeout: 20)
         #expect(report.exitStatus == 0)
         // The application's private buffer: its own compartment only.
@@ -75,7 +75,7 @@ import Testing
         defer { vmLock.unlock() }
         let run = try ImageSetRun(
             try ImageSet.open(try TestImages.build("Configs/example-vmept3.yaml").folder), options: LaunchOptions(),
-            hypervisor: try requireKVM(), console: CapturedConsole())
+            hypervisor: try requireKVM(), console: CapturedConsole(), devices: deviceProviders)
         #expect(run.wait(timeout: 20).exitStatus == 0)
         let block = run.layout.gateBlock.lowerBound
         let channels12 = block + flexos_gate_channel_offset(0, 1)
@@ -139,7 +139,7 @@ import Testing
         #expect {
             try ImageSetRun(
                 try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(),
-                console: CapturedConsole())
+                console: CapturedConsole(), devices: deviceProviders)
         } throws: { error in
             "\(error)".contains("cannot launch a intel-mpk image set here: this host's KVM offers no protection keys")
                 && "\(error)".contains("--engine qemu")

@@ -161,7 +161,7 @@ extension DaemonProcess {
         #expect(daemon.stopAndReadLog().contains("image set ended"))
     }
 
-    @Test func aKeyValueApplianceServesRedisThroughTheDaemonUntilStopped() throws {
+    @Test func aKeyValueApplianceServesRedisThroughTheDaemonUntilStopped() async throws {
         let kvstore = try TestImages.build("Configs/kvstore-parser-vmept2.yaml").folder
         let daemon = try DaemonProcess()
         let baseline = daemon.resources()
@@ -177,14 +177,20 @@ extension DaemonProcess {
         #expect(try daemon.flexosctl(["list"]).output.contains(address))
 
         let compartments = try daemon.inspect(status.name)
-        let network = try #require(compartments.first { $0.network != nil })
+        let network = try #require(compartments.first { $0.devices != nil })
         #expect(network.name == "comp2" && network.libraries.contains("net"))
-        #expect(network.network?.accepted == 2)
-        #expect(network.regions.contains { $0.kind == "network device" })
-        #expect(!compartments[0].regions.contains { $0.kind == "network device" })
+        #expect(network.devices?.first?.kind == "net" && network.devices?.first?.counters["accepted"] == 2)
+        #expect(network.regions.contains { $0.kind == "device" && $0.section == "network device" })
+        #expect(!compartments[0].regions.contains { $0.kind == "device" })
         #expect(
             try daemon.flexosctl(["inspect", "compartments", status.name]).output.contains(
                 "network device: listening on \(address)"))
+        // Device counters reach /metrics through the device interface, labelled with the device.
+        let metrics = String(decoding: try await daemon.client.send(.GET, "/metrics").body, as: UTF8.self)
+        #expect(
+            metrics.contains(
+                "flexosd_device_counter{image_set=\"\(status.name)\",compartment=\"comp2\",engine=\"kvm\",device=\"net\",counter=\"accepted\"} 2"
+            ), "\(metrics)")
 
         #expect(daemon.resources().descriptors.contains { $0.contains("io_uring") })
         #expect(try daemon.flexosctl(["stop", status.name]).status == 0)

@@ -306,7 +306,7 @@ import Testing
         options.onConfinedVCPUThread = { _ = getppid() }
         let run = try ImageSetRun(
             try ImageSet.open(try TestImages.build("Guest/Apps/hello").folder), options: options,
-            hypervisor: try requireKVM(), console: CapturedConsole())
+            hypervisor: try requireKVM(), console: CapturedConsole(), devices: deviceProviders)
         let report = run.wait(timeout: 20)
         #expect(report.outcome == "failed")
         #expect(

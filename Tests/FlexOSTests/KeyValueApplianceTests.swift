@@ -26,12 +26,13 @@ final class KeyValueServer {
                 memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")],
                 clientIdleTimeout: clientIdleTimeout)
             run = try ImageSetRun(
-                try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: console)
+                try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: console,
+                devices: deviceProviders)
         } catch {
             vmLock.unlock()
             throw error
         }
-        port = run.network?.listeners.first?.boundAddress.port ?? 0
+        port = run.listening.first.flatMap { try? ListenAddress.parse($0).port } ?? 0
     }
 
     private var report: RunReport?
@@ -249,9 +250,9 @@ let keyValueConformations = [
         }
         #expect(results.count == 2, "\(output)")
         #expect(!output.contains("Error"), "\(output)")
-        let network = try #require(server.run.inspect().compactMap(\.network).first)
-        #expect(network.accepted >= 200)
-        #expect(network.refused == 0)
+        let network = try #require(server.run.inspect().compactMap(\.devices).joined().first { $0.kind == "net" })
+        #expect(network.counters["accepted", default: 0] >= 200)
+        #expect(network.counters["refused"] == 0)
     }
 
     @Test(arguments: keyValueConformations)
@@ -310,7 +311,7 @@ let keyValueConformations = [
         #expect(try server.cliText(["PING"]) == "PONG\n")
         let report = server.stop()
         #expect(report.outcome == "stopped")
-        #expect(report.network?.accepted ?? 0 >= 1)
+        #expect(report.devices.first { $0.kind == "net" }?.counters["accepted", default: 0] ?? 0 >= 1)
         #expect(throws: TestFailure.self) { try RawConnection(port: server.port) }
     }
 
@@ -333,7 +334,8 @@ let keyValueConformations = [
         let options = LaunchOptions(listen: [try ListenAddress.parse("127.0.0.1:0")])
         #expect {
             _ = try ImageSetRun(
-                try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole())
+                try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole(),
+                devices: deviceProviders)
         } throws: { error in
             "\(error)".contains("it has no network device (no library of it declares `devices: [net]`)")
         }

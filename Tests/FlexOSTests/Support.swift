@@ -4,6 +4,7 @@ import GuestImage
 import GuestMachine
 import KVM
 import Monitor
+import NetworkDevice
 import Synchronization
 import Toolchain
 
@@ -107,6 +108,10 @@ func boot(_ path: String, timeout: Double = 20, memory: UInt64 = ImageSetLayout.
     let hypervisor = try requireKVM()
     let console = CapturedConsole()
     let run = try ImageSetRun(
-        try ImageSet.open(path), options: LaunchOptions(memory: memory), hypervisor: hypervisor, console: console)
+        try ImageSet.open(path), options: LaunchOptions(memory: memory), hypervisor: hypervisor, console: console,
+        devices: deviceProviders)
     return (run.wait(timeout: timeout), console)
 }
+
+/// The devices flexosd registers with its KVM engine, for tests that boot through ImageSetRun.
+let deviceProviders: [any DeviceProvider] = [NetworkDeviceProvider()]
