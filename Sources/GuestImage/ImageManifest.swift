@@ -1,27 +1,6 @@
 import FoundationEssentials
 import Glibc
 
-/// How the compartments of an image set are kept apart.
-public enum Mechanism: String, Codable, Sendable, CaseIterable {
-    /// No isolation: one VM, gates are direct calls.
-    case fcalls
-    /// One VM per compartment; gates are RPCs through shared memory.
-    case vmept
-    /// One VM, one protection key per compartment.
-    case intelMPK = "intel-mpk"
-
-    /// The mechanism a config file names: its raw value, or intel-pku (the seed's other name for intel-mpk).
-    public init?(configName name: String) {
-        self.init(rawValue: name == "intel-pku" ? Mechanism.intelMPK.rawValue : name)
-    }
-
-    /// Whether each compartment gets a VM of its own; otherwise one VM runs them all.
-    public var hasVMPerCompartment: Bool { self == .vmept }
-
-    /// The VM (0-based) that runs compartment number `index` of a conformation.
-    public func machine(ofCompartment index: Int) -> Int { hasVMPerCompartment ? index : 0 }
-}
-
 /// The description of an image set that `flexosctl build` writes beside the image:
 /// which address ranges belong to which library and compartment, where shared data
 /// lives, and each compartment's export table. The monitor maps into each compartment's
@@ -47,9 +26,10 @@ public struct ImageManifest: Codable, Equatable, Sendable {
     public struct Compartment: Codable, Equatable, Sendable {
         public var name: String
         public var libraries: [String]
-        public var hardening: [String]
+        /// Its hardening options (an option this build does not know is refused on reading).
+        public var hardening: [Hardening]
 
-        public init(name: String, libraries: [String], hardening: [String]) {
+        public init(name: String, libraries: [String], hardening: [Hardening]) {
             self.name = name
             self.libraries = libraries
             self.hardening = hardening
@@ -153,6 +133,20 @@ public struct ImageManifest: Codable, Equatable, Sendable {
     }
 
     /// Reads a manifest and checks that it is internally consistent.
+    /// Where in the manifest a decoding error is and what it says, e.g. "at
+    /// compartments[0].hardening[1]: Cannot initialize Hardening from invalid String value x".
+    static func describe(_ error: any Error) -> String {
+        let context: DecodingError.Context
+        switch error as? DecodingError {
+        case .dataCorrupted(let found), .keyNotFound(_, let found), .typeMismatch(_, let found),
+            .valueNotFound(_, let found):
+            context = found
+        default: return "\(error)"
+        }
+        let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        return "at \(path.isEmpty ? "the top" : String(path.drop { $0 == "." })): \(context.debugDescription)"
+    }
+
     public static func load(path: String) throws(ImageError) -> ImageManifest {
         let data = Data(try readWholeFile(path))
         struct Format: Decodable { let format: Int }
@@ -169,7 +163,8 @@ public struct ImageManifest: Codable, Equatable, Sendable {
         }
         let manifest: ImageManifest
         do { manifest = try JSONDecoder().decode(ImageManifest.self, from: data) } catch {
-            throw ImageError.badManifest(path: path, detail: "not a FlexOS image manifest (\(error))")
+            throw ImageError.badManifest(
+                path: path, detail: "not a FlexOS image manifest (\(ImageManifest.describe(error)))")
         }
         try manifest.check(path: path)
         return manifest

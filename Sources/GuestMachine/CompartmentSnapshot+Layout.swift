@@ -22,7 +22,7 @@ extension CompartmentSnapshot {
         self.init(
             name: machine.name, compartments: machine.members, mechanism: manifest.mechanism.rawValue,
             libraries: manifest.libraries.filter { machine.members.contains($0.compartment) }.map(\.name),
-            hardening: Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0.hardening) }),
+            hardening: Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0.hardening.map(\.rawValue)) }),
             vcpu: activity, regions: regions,
             privateBytes: regions.filter { !$0.shared }.map(\.size).reduce(0, +),
             sharedBytes: regions.filter(\.shared).map(\.size).reduce(0, +),

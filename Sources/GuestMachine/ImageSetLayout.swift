@@ -53,11 +53,11 @@ public struct ImageSetLayout: Sendable {
             let area = GuestLayout.compartmentArea(index)
             let stack = GuestLayout.stack(ofCompartment: index)
             let heap = heap(
-                above: stack, end: area.lowerBound + memory, guarded: compartment.hardening.contains("guard-pages")
+                above: stack, end: area.lowerBound + memory, guarded: compartment.hardening.contains(.guardPages)
             ).heap
             return KeyedArea(
                 name: compartment.name, key: UInt8(index + 1), area: area.lowerBound..<(area.lowerBound + memory),
-                stack: stack, heap: heap, heapChecks: compartment.hardening.contains("heap-checks"))
+                stack: stack, heap: heap, heapChecks: compartment.hardening.contains(.heapChecks))
         }
     }
 
@@ -164,17 +164,16 @@ public struct ImageSetLayout: Sendable {
             GuestRegion(kind: .sharedStack, range: stack.stack, permissions: .readWrite, compartment: group.name)
         }
 
-        // Keys are 4 bits and key 0 is the shared one.
-        if manifest.mechanism == .intelMPK && manifest.compartments.count > 15 {
+        let isolation = manifest.mechanism.isolation
+        if let limit = isolation.compartmentLimit, manifest.compartments.count > limit.count {
             throw LaunchError.badRegion(
-                name: "compartments", start: 0,
-                reason: "number \(manifest.compartments.count) under intel-mpk, which has 15 keys for compartments")
+                name: "compartments", start: 0, reason: "number \(manifest.compartments.count) under \(limit.reason)")
         }
         var compartments: [Compartment] = []
         var all = common + sharedStackRegions
         // Under intel-mpk each conformation compartment has an area (stack, heap) of its own,
         // tagged with its key, and the one VM starts on the application's; otherwise a VM has one.
-        let keyed = manifest.mechanism == .intelMPK ? ImageSetLayout.keyedAreas(manifest, memory: memory) : []
+        let keyed = isolation.keysCompartments ? ImageSetLayout.keyedAreas(manifest, memory: memory) : []
         let keyedApplication = keyed.isEmpty ? nil : manifest.applicationCompartment
         for (index, compartment) in groups.enumerated() {
             let application = keyedApplication.map { keyed[$0] }
@@ -182,7 +181,7 @@ public struct ImageSetLayout: Sendable {
             let stack = application?.stack ?? GuestLayout.stack(ofCompartment: index)
             let hardening = manifest.compartments.filter { compartment.members.contains($0.name) }.flatMap(\.hardening)
             let heapGuards = ImageSetLayout.heap(
-                above: stack, end: area.lowerBound + memory, guarded: hardening.contains("guard-pages"))
+                above: stack, end: area.lowerBound + memory, guarded: hardening.contains(.guardPages))
             let heap = application?.heap ?? heapGuards.heap
             var own =
                 keyed.isEmpty
@@ -217,7 +216,7 @@ public struct ImageSetLayout: Sendable {
                 Compartment(
                     index: index, name: compartment.name, members: compartment.members,
                     mapped: common + sharedStackRegions + own,
-                    stack: stack, heap: heap, heapChecks: application?.heapChecks ?? hardening.contains("heap-checks"),
+                    stack: stack, heap: heap, heapChecks: application?.heapChecks ?? hardening.contains(.heapChecks),
                     sharedStack: sharedStacks[index].stack,
                     privateArea: area.lowerBound..<(area.lowerBound + memory), keyed: keyed,
                     keyedApplication: keyedApplication, devices: devices.map(\.kind)))
@@ -289,9 +288,7 @@ public struct ImageSetLayout: Sendable {
 
     /// The VMs an image set needs: one per compartment under `vmept`, one for all otherwise.
     package static func machines(_ manifest: ImageManifest) -> [(name: String, members: [String])] {
-        let names = manifest.compartments.map(\.name)
-        if manifest.mechanism.hasVMPerCompartment { return names.map { ($0, [$0]) } }
-        return [(names.joined(separator: "+"), names)]
+        manifest.mechanism.isolation.machines(of: manifest.compartments.map(\.name))
     }
 
     /// The index of the VM that runs `compartment`.

@@ -27,11 +27,12 @@ public final class ImageSetRun: @unchecked Sendable {
         self.imageSet = imageSet
         symbols = LazySymbolizer(image: imageSet.image)
         let manifest = imageSet.manifest
-        if manifest.mechanism == .intelMPK && !hypervisor.offersProtectionKeys {
+        if let reason = KVMEngine.refusal(of: manifest.mechanism, on: hypervisor) {
+            let keyless = Mechanism.allCases.filter { !$0.isolation.needsProtectionKeys }.map(\.rawValue)
             throw LaunchError.mechanismUnavailable(
-                .intelMPK,
-                reason: KVMEngine.noProtectionKeys
-                    + "; run it under emulation with --engine qemu (flexosd launch or flexosctl launch), or rebuild with mechanism vmept or fcalls"
+                manifest.mechanism,
+                reason: reason
+                    + "; run it under emulation with --engine qemu (flexosd launch or flexosctl launch), or rebuild with mechanism \(keyless.joined(separator: " or "))"
             )
         }
         layout = try ImageSetLayout(

@@ -20,7 +20,7 @@ public final class KVMEngine: ImageSetEngine, Sendable {
     public func refusal(of manifest: ImageManifest) -> String? {
         let opened: Hypervisor
         do { opened = try open() } catch { return error.description }
-        if manifest.mechanism == .intelMPK && !opened.offersProtectionKeys { return KVMEngine.noProtectionKeys }
+        if let refusal = KVMEngine.refusal(of: manifest.mechanism, on: opened) { return refusal }
         if let missing = manifest.deviceKinds.first(where: { declared in !devices.contains { $0.kind == declared.kind }
         }) {
             return LaunchError.deviceMissing(missing.kind, imageSet: manifest.name).description
@@ -34,7 +34,12 @@ public final class KVMEngine: ImageSetEngine, Sendable {
         try ImageSetRun(imageSet, options: options, hypervisor: try open(), console: console, devices: devices)
     }
 
-    /// Why intel-mpk cannot run on this host's KVM.
+    /// Why this host's KVM cannot enforce `mechanism`, or nil when it can.
+    static func refusal(of mechanism: Mechanism, on hypervisor: Hypervisor) -> String? {
+        mechanism.isolation.needsProtectionKeys && !hypervisor.offersProtectionKeys ? noProtectionKeys : nil
+    }
+
+    /// Why a mechanism that needs protection keys cannot run on this host's KVM.
     static let noProtectionKeys =
         "this host's KVM offers no protection keys (KVM_GET_SUPPORTED_CPUID has no PKU: PVM and CPUs without PKU hide them from guests)"
 

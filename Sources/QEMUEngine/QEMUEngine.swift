@@ -32,7 +32,7 @@ public struct QEMUEngine: ImageSetEngine {
 
     /// What launching `manifest` here would throw before anything is prepared, if anything.
     private static func unfit(_ manifest: ImageManifest) -> LaunchError? {
-        if manifest.mechanism.hasVMPerCompartment {
+        if manifest.mechanism.isolation.vmPerCompartment {
             return .mechanismUnavailable(
                 manifest.mechanism,
                 reason:

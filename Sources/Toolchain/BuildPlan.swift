@@ -78,7 +78,7 @@ public struct BuildPlan: Sendable {
 
     /// The VM that runs `library`: its compartment's under vmept, the only one otherwise.
     public func machine(of library: LibraryDescriptor) -> Int {
-        mechanism.machine(ofCompartment: compartmentIndex(of: library))
+        mechanism.isolation.machine(ofCompartment: compartmentIndex(of: library))
     }
 
     /// The compiler flags that apply `library`'s compartment's hardening.

@@ -27,10 +27,7 @@ struct GateGenerator {
                 let parameters = export.signature.parameters.map { "_ \($0.label): \($0.type)" }.joined(separator: ", ")
                 let arguments = export.signature.parameters.map(\.label).joined(separator: ", ")
                 let result = export.signature.result.map { " -> \($0)" } ?? ""
-                let symbol =
-                    plan.mechanism == .intelMPK
-                    ? ProtectionKeyGates.gateSymbol(caller: plan.compartmentIndex(of: library), export: export)
-                    : GateGenerator.gateSymbol(export)
+                let symbol = plan.gates.gateSymbol(caller: plan.compartmentIndex(of: library), export: export)
                 text += """
                         @_extern(c, "\(symbol)")
                         static func _gate_\(export.signature.name)(\(parameters))\(result)
@@ -59,10 +56,7 @@ struct GateGenerator {
         for export in plan.exports {
             text += "@_extern(c, \"\(export.symbol)\")\nfunc export_\(export.index)(\(parameters)) -> UInt64\n\n"
         }
-        text +=
-            plan.mechanism == .intelMPK
-            ? keyedDispatch(parameters: parameters, arguments: arguments)
-            : directDispatch(parameters: parameters, arguments: arguments)
+        text += plan.gates.dispatch(parameters: parameters, arguments: arguments)
         text +=
             "@_cdecl(\"flexos_export_machine\")\npublic func flexosExportMachine(_ index: UInt32) -> Int32 {\n    switch index {\n"
         for export in plan.exports {
@@ -70,53 +64,22 @@ struct GateGenerator {
                 "    case \(export.index): return \(plan.machine(of: export.library)) // \(export.library.name).\(export.signature.name)\n"
         }
         text += "    default: return -1\n    }\n}\n"
-        guard plan.mechanism.hasVMPerCompartment else { return text }
-        for export in plan.exports {
-            let count = export.signature.parameters.count
-            let passed = (0..<6).map { $0 < count ? "a\($0)" : "0" }.joined(separator: ", ")
-            let own = (0..<count).map { "_ a\($0): UInt64" }.joined(separator: ", ")
-            text += "\n/// Gate to \(export.library.name).\(export.signature.name): an RPC to its compartment.\n"
-            text +=
-                "@_cdecl(\"\(GateGenerator.gateSymbol(export))\")\npublic func gate_\(export.index)(\(own)) -> UInt64 {\n"
-            text += "    Gates.call(export: \(export.index), \(passed))\n}\n"
-        }
-        return text
+        return text + plan.gates.stubs()
     }
 
     /// The export table: each export called directly (its compartment's VM is this one).
-    private func directDispatch(parameters: String, arguments: [String]) -> String {
+    static func directDispatch(_ exports: [BuildPlan.Export], parameters: String, arguments: [String]) -> String {
         var text =
             "@_cdecl(\"flexos_dispatch\")\npublic func flexosDispatch(_ index: UInt32, \(parameters)) -> UInt64 {\n    switch index {\n"
-        for export in plan.exports {
+        for export in exports {
             text += "    case \(export.index): return export_\(export.index)(\(arguments.joined(separator: ", ")))\n"
         }
         return text + "    default: panic(\"a gate call named an export this image set does not have\")\n    }\n}\n\n"
     }
 
-    /// Under intel-mpk a callback goes through the gate from the running compartment, so
-    /// that it runs with its own key.
-    private func keyedDispatch(parameters: String, arguments: [String]) -> String {
-        let gates = ProtectionKeyGates(plan: plan)
-        var text = ""
-        var cases = ""
-        for caller in gates.activeCompartments {
-            for export in plan.exports {
-                let symbol = ProtectionKeyGates.gateSymbol(caller: caller, export: export)
-                text += "@_extern(c, \"\(symbol)\")\nfunc \(symbol)(\(parameters)) -> UInt64\n\n"
-                cases +=
-                    "    case (\(caller), \(export.index)): return \(symbol)(\(arguments.joined(separator: ", ")))\n"
-            }
-        }
-        text +=
-            "@_cdecl(\"flexos_dispatch\")\npublic func flexosDispatch(_ index: UInt32, \(parameters)) -> UInt64 {\n    switch (Compartment.current, index) {\n"
-        return text + cases
-            + "    default: panic(\"a gate call named an export this image set does not have\")\n    }\n}\n\n"
-    }
-
     /// The link layout: the runtime, then each library in page-aligned sections of its
     /// own, then shared data at the shared area, each group in a segment of its own.
-    /// Under fcalls and intel-mpk each gate is an alias of the function it reaches, so a
-    /// gate call is a plain call.
+    /// The gate scheme adds what it links by name (fcalls: each gate an alias of its export).
     func linkerScript(
         runtimeObjects: [String], libraryObjects: [String: [String]], unicodeTables: String, gateObjects: [String] = []
     ) -> String {
@@ -157,9 +120,7 @@ struct GateGenerator {
             "/* Generated by `flexosctl build` for image set \(plan.name). Do not edit. */\nENTRY(flexos_start)\n"
         text += "PHDRS\n{\n\(headers)}\nSECTIONS\n{\n  . = \(hex(GuestLayout.image.lowerBound));\n\(sections)"
         text += "  . = \(hex(GuestLayout.shared.lowerBound));\n  .data_shared : { *(.data_shared) } :shared\n"
-        if plan.mechanism == .fcalls {
-            for export in plan.exports { text += "  \(GateGenerator.gateSymbol(export)) = \(export.symbol);\n" }
-        }
+        text += plan.gates.linkerAliases()
         for section in [
             "info", "abbrev", "line", "line_str", "str", "str_offsets", "addr", "ranges", "rnglists", "loc", "loclists",
             "frame", "names", "aranges"

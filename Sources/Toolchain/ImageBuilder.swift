@@ -110,9 +110,8 @@ public struct ImageBuilder: Sendable {
         let image = folder + "/\(plan.name).elf"
         report("linking \(image)")
         var linked = libraryObjects.mapValues { [($0 as NSString).lastPathComponent] }
-        let gateObjects =
-            plan.mechanism == .intelMPK
-            ? try buildProtectionKeyGates(plan, into: &linked, generated: generated, objects: objects) : []
+        let gateObjects = try plan.gates.buildObjects(
+            with: self, into: &linked, generated: generated, objects: objects)
         let script = generator.linkerScript(
             runtimeObjects: ["runtime.o", "support.o", "glue.o"], libraryObjects: linked,
             unicodeTables: tools.unicodeDataTables, gateObjects: gateObjects)
@@ -127,8 +126,8 @@ public struct ImageBuilder: Sendable {
             ] + inputs + [tools.unicodeDataTables],
             step: "linking \(plan.name)", in: objects)
 
-        if plan.mechanism == .intelMPK { try checkProtectionKeyInstructions(image, plan: plan) }
-        if !plan.mechanism.hasVMPerCompartment {
+        try plan.gates.check(image: image)
+        if !plan.mechanism.isolation.vmPerCompartment {
             try copy(
                 try ShimBuild(builder: self).build(report: { progress("  " + $0) }),
                 to: folder + "/" + ShimBuild.fileName)
@@ -228,43 +227,10 @@ public struct ImageBuilder: Sendable {
 
     /// Assembles the intel-mpk gates and each compartment's saved-stack word; the word goes
     /// with the compartment's first library, into its keyed data. Returns the gates' objects.
-    private func buildProtectionKeyGates(
-        _ plan: BuildPlan, into linked: inout [String: [String]], generated: String, objects: String
-    ) throws(ToolchainError) -> [String] {
-        let gates = ProtectionKeyGates(plan: plan)
-        try write(gates.assembly(), to: generated + "/mpk-gates.S")
-        try assemble(generated + "/mpk-gates.S", to: objects + "/mpk-gates.o")
-        for compartment in gates.activeCompartments {
-            guard let first = plan.libraries.first(where: { plan.compartmentIndex(of: $0) == compartment }) else {
-                continue
-            }
-            let name = "mpk-sp-\(compartment)"
-            try write(gates.stackWordAssembly(compartment), to: generated + "/\(name).S")
-            try assemble(generated + "/\(name).S", to: objects + "/\(name).o")
-            linked[first.name, default: []].append(name + ".o")
-        }
-        return ["mpk-gates.o"]
-    }
-
-    private func assemble(_ source: String, to object: String) throws(ToolchainError) {
+    func assemble(_ source: String, to object: String) throws(ToolchainError) {
         try CommandRunner().run(
             [tools.clang, "-target", "x86_64-unknown-none-elf", "-c", source, "-o", object],
             step: "assembling \(source)")
-    }
-
-    /// Refuses an intel-mpk image that could write PKRU outside its gates.
-    private func checkProtectionKeyInstructions(_ path: String, plan: BuildPlan) throws(ToolchainError) {
-        let image: ELFImage
-        do { image = try ELFImage(path: path) } catch { throw ToolchainError.image(error) }
-        let gates = image.allocatedSections.filter { $0.name == ProtectionKeyGates.section }.map {
-            $0.address..<($0.address + $0.size)
-        }
-        let findings = ProtectionKeyScan.scan(image, owners: plan.libraries.map(\.name), gates: gates)
-        guard let first = findings.first else { return }
-        try? FileManager.default.removeItem(atPath: path)  // no image is left to run by mistake
-        throw ToolchainError.protectionKeyInstruction(
-            library: first.owner, section: first.section, offset: first.offset,
-            address: first.address, instruction: first.instruction, more: findings.count - 1)
     }
 
     func compile(

@@ -28,7 +28,7 @@ struct ManifestWriter {
                 .init(
                     name: compartment.name,
                     libraries: plan.libraries.filter { plan.compartment(of: $0).name == compartment.name }.map(\.name),
-                    hardening: compartment.hardening.map(\.rawValue))
+                    hardening: compartment.hardening)
             },
             libraries: plan.libraries.map { library in
                 .init(

@@ -1,3 +1,4 @@
+import Foundation
 import GuestImage
 
 /// The gates of an intel-mpk image set, as assembly generated per conformation: one per
@@ -13,7 +14,7 @@ import GuestImage
 /// WRPKRU clobbers EAX, ECX and EDX, so the third and fourth arguments travel in R10 and
 /// R11. PKRU itself says which compartment runs (the runtime reads it: whose heap to use,
 /// which gate a callback takes); no word of data a compartment could write says it.
-struct ProtectionKeyGates {
+struct ProtectionKeyGates: GateScheme {
     let plan: BuildPlan
 
     /// The output section the gates live in: the build's WRPKRU scan skips exactly it.
@@ -21,6 +22,66 @@ struct ProtectionKeyGates {
 
     static func gateSymbol(caller: Int, export: BuildPlan.Export) -> String {
         "flexos_mpk_gate_\(caller)_\(export.index)"
+    }
+
+    /// A library calls the gate of its own compartment, which switches to the callee's key.
+    func gateSymbol(caller: Int, export: BuildPlan.Export) -> String {
+        ProtectionKeyGates.gateSymbol(caller: caller, export: export)
+    }
+
+    /// Under intel-mpk a callback goes through the gate from the running compartment, so
+    /// that it runs with its own key.
+    func dispatch(parameters: String, arguments: [String]) -> String {
+        var text = ""
+        var cases = ""
+        for caller in activeCompartments {
+            for export in plan.exports {
+                let symbol = ProtectionKeyGates.gateSymbol(caller: caller, export: export)
+                text += "@_extern(c, \"\(symbol)\")\nfunc \(symbol)(\(parameters)) -> UInt64\n\n"
+                cases +=
+                    "    case (\(caller), \(export.index)): return \(symbol)(\(arguments.joined(separator: ", ")))\n"
+            }
+        }
+        text +=
+            "@_cdecl(\"flexos_dispatch\")\npublic func flexosDispatch(_ index: UInt32, \(parameters)) -> UInt64 {\n    switch (Compartment.current, index) {\n"
+        return text + cases
+            + "    default: panic(\"a gate call named an export this image set does not have\")\n    }\n}\n\n"
+    }
+
+    /// The gates in one object, and each compartment's stack word in its first library's.
+    func buildObjects(
+        with builder: ImageBuilder, into linked: inout [String: [String]], generated: String, objects: String
+    )
+        throws(ToolchainError) -> [String]
+    {
+        try write(assembly(), to: generated + "/mpk-gates.S")
+        try builder.assemble(generated + "/mpk-gates.S", to: objects + "/mpk-gates.o")
+        for compartment in activeCompartments {
+            guard let first = plan.libraries.first(where: { plan.compartmentIndex(of: $0) == compartment }) else {
+                continue
+            }
+            let name = "mpk-sp-\(compartment)"
+            try write(stackWordAssembly(compartment), to: generated + "/\(name).S")
+            try builder.assemble(generated + "/\(name).S", to: objects + "/\(name).o")
+            linked[first.name, default: []].append(name + ".o")
+        }
+        return ["mpk-gates.o"]
+    }
+
+    /// Refuses an image that could write PKRU outside its gates, and removes it, so that no
+    /// image is left to run by mistake.
+    func check(image path: String) throws(ToolchainError) {
+        let image: ELFImage
+        do { image = try ELFImage(path: path) } catch { throw ToolchainError.image(error) }
+        let gates = image.allocatedSections.filter { $0.name == ProtectionKeyGates.section }.map {
+            $0.address..<($0.address + $0.size)
+        }
+        let findings = ProtectionKeyScan.scan(image, owners: plan.libraries.map(\.name), gates: gates)
+        guard let first = findings.first else { return }
+        try? FileManager.default.removeItem(atPath: path)
+        throw ToolchainError.protectionKeyInstruction(
+            library: first.owner, section: first.section, offset: first.offset,
+            address: first.address, instruction: first.instruction, more: findings.count - 1)
     }
     static func stackWord(_ compartment: Int) -> String { "flexos_mpk_sp_\(compartment)" }
 

@@ -89,11 +89,12 @@ struct Explore: ParsableCommand {
         }
     }
 
-    /// The mechanisms this host cannot run, and why: intel-mpk where KVM offers no
-    /// protection keys (flexosd refuses to launch it there).
+    /// The mechanisms this host cannot run, and why: those that need protection keys where
+    /// KVM offers none (intel-mpk; flexosd refuses to launch it there).
     static func unavailableMechanisms() -> [Mechanism: String] {
-        guard let hypervisor = try? Hypervisor() else { return [:] }
-        return hypervisor.offersProtectionKeys ? [:] : [.intelMPK: "this host's KVM offers no protection keys"]
+        guard let hypervisor = try? Hypervisor(), !hypervisor.offersProtectionKeys else { return [:] }
+        let keyed = Mechanism.allCases.filter(\.isolation.needsProtectionKeys)
+        return Dictionary(uniqueKeysWithValues: keyed.map { ($0, "this host's KVM offers no protection keys") })
     }
 
     /// flexosd beside this flexosctl (both come from the same `swift build`).

@@ -46,7 +46,8 @@ struct ImageSetLayoutView: Encodable {
                     return Compartment(
                         name: compartment.name,
                         libraries: manifest.libraries.filter { $0.compartment == compartment.name }.map(\.name),
-                        hardening: compartment.hardening, protectionKey: keyed?.key, pkru: keyed.map { hex($0.pkru) },
+                        hardening: compartment.hardening.map(\.rawValue), protectionKey: keyed?.key,
+                        pkru: keyed.map { hex($0.pkru) },
                         stack: ImageSetLayoutView.range(keyed?.stack ?? machine.stack),
                         heap: ImageSetLayoutView.range(keyed?.heap ?? machine.heap))
                 })

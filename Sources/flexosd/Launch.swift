@@ -72,7 +72,7 @@ struct Launch: ParsableCommand {
             let set = try ImageSet.open(imageSet)
             let console = TerminalConsole(
                 descriptor: json ? 2 : 1,
-                prefixed: set.manifest.mechanism.hasVMPerCompartment && set.manifest.compartments.count > 1)
+                prefixed: set.manifest.mechanism.isolation.vmPerCompartment && set.manifest.compartments.count > 1)
             let options = LaunchOptions(
                 memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
             let choice = try EngineChoice(

@@ -107,6 +107,16 @@ import Testing
         #expect(launchRefusal(folder).contains("cannot name a compartment"))
     }
 
+    @Test func manifestHardeningIsAnOptionThisBuildKnows() throws {
+        let folder = try editedManifest { manifest in
+            var compartments = manifest["compartments"] as! [[String: Any]]
+            compartments[0]["hardening"] = ["heap-checks", "made-up"]
+            manifest["compartments"] = compartments
+        }
+        let refusal = launchRefusal(folder)
+        #expect(refusal.contains("at compartments[0].hardening[1]") && refusal.contains("made-up"), "\(refusal)")
+    }
+
     @Test func manifestDevicesAreChecked() throws {
         let cases: [([[String: String]], String)] = [
             ([["kind": "disk", "library": "hello"]], "is not one the monitor provides"),

@@ -110,11 +110,30 @@ final class RawConnection {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard connected == 0 else {
+        guard connected == 0 || (errno == EINTR && RawConnection.finishConnecting(fd)) else {
             let code = errno
             close(fd)
             throw TestFailure("cannot connect to port \(port): \(String(cString: strerror(code)))")
         }
+    }
+
+    /// A connect(2) a signal interrupted goes on in the background (this process's vCPU
+    /// threads are kicked with signals): wait for it, then read how it ended.
+    private static func finishConnecting(_ fd: Int32) -> Bool {
+        var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        while true {
+            let result = poll(&ready, 1, 10_000)
+            if result < 0 && errno == EINTR { continue }
+            guard result == 1 else { return false }
+            break
+        }
+        var failure: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &failure, &length) == 0, failure == 0 else {
+            errno = failure
+            return false
+        }
+        return true
     }
 
     deinit { close(fd) }

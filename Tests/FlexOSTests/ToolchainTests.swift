@@ -18,7 +18,7 @@ import Testing
         #expect(try undefinedSymbols(result.folder + "/obj/flexosexample.o").contains("__stack_chk_fail"))
         #expect(try !undefinedSymbols(result.folder + "/obj/example.o").contains("__stack_chk_fail"))
         #expect(try !undefinedSymbols(result.folder + "/obj/exampleaudit.o").contains("__stack_chk_fail"))
-        #expect(result.manifest.compartments.map(\.hardening) == [[], ["stack-protector", "bounds-checks"]])
+        #expect(result.manifest.compartments.map(\.hardening) == [[], [.stackProtector, .boundsChecks]])
     }
 
     @Test func librariesGetPageAlignedRegionsOfTheirOwn() throws {
