@@ -76,6 +76,10 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
     public var hypercalls: [String: UInt64]
     public var kvmStatistics: [String: UInt64]
     public var consoleBytes: UInt64
+    /// How it is woken and wakes the others ("doorbells" or "wake hypercalls"), and how
+    /// often a wait of it ended woken; nil under engines where nothing wakes a VM (QEMU).
+    public var notification: String?
+    public var woken: UInt64?
     /// The devices of the VM that holds them (the network device); absent for other VMs.
     public var devices: [DeviceReport]?
     /// Under intel-mpk, each compartment's key and PKRU; nil otherwise.
@@ -85,7 +89,8 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
         name: String, compartments: [String], mechanism: String, libraries: [String], hardening: [String: [String]],
         vcpu: VCPUActivity, regions: [Region], privateBytes: UInt64, sharedBytes: UInt64, gates: Gates,
         exits: [String: UInt64], hypercalls: [String: UInt64], kvmStatistics: [String: UInt64], consoleBytes: UInt64,
-        devices: [DeviceReport]? = nil, protectionKeys: [ProtectionKey]? = nil
+        devices: [DeviceReport]? = nil, protectionKeys: [ProtectionKey]? = nil, notification: String? = nil,
+        woken: UInt64? = nil
     ) {
         self.name = name
         self.compartments = compartments
@@ -103,6 +108,8 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
         self.consoleBytes = consoleBytes
         self.devices = devices
         self.protectionKeys = protectionKeys
+        self.notification = notification
+        self.woken = woken
     }
 }
 

@@ -19,19 +19,22 @@ package final class CompartmentMemory: @unchecked Sendable {
 
     /// The devices this VM holds (its libraries declare them).
     package let devices: [any Device]
+    /// Whether its guest rings doorbells rather than making wake and kick hypercalls.
+    package let doorbells: Bool
 
     /// `devices` are the set's: this VM maps those it holds, and each describes itself in
-    /// its boot info. `ringZero` are extra supervisor-only mappings and `hypercallMode` how
+    /// its boot info. `doorbells`: the engine wires them in this VM (flexos_abi.h, "Doorbells"). `ringZero` are extra supervisor-only mappings and `hypercallMode` how
     /// the guest calls the monitor: both differ under the QEMU engine, whose shim runs in ring 0.
     package init(
         setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory,
         applicationCompartment: Int,
-        devices: [any Device] = [], ringZero: [PageMapping] = [],
+        devices: [any Device] = [], doorbells: Bool = false, ringZero: [PageMapping] = [],
         hypercallMode: UInt32 = FLEXOS_HYPERCALL_MODE_MMIO
     ) throws(LaunchError) {
         let layout = imageSet.compartments[index]
         self.layout = layout
         self.devices = devices.filter { layout.devices.contains($0.kind) }
+        self.doorbells = doorbells
         do {
             lowSize = imageSet.lowMemory.upperBound
             let areaSizes = layout.privateAreas.map { $0.upperBound - $0.lowerBound }
@@ -59,7 +62,12 @@ package final class CompartmentMemory: @unchecked Sendable {
             var bootInfo = CompartmentMemory.bootInfo(
                 layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
             bootInfo.hypercall_mode = hypercallMode
-            for device in devices { device.describe(in: &bootInfo, holding: layout.devices.contains(device.kind)) }
+            bootInfo.doorbells = doorbells ? FLEXOS_DOORBELL_WINDOW : 0
+            for device in devices {
+                device.describe(
+                    in: &bootInfo,
+                    for: DeviceMachine(holdsDevice: layout.devices.contains(device.kind), doorbells: doorbells))
+            }
             try CompartmentMemory.writeKeyedTable(layout, into: &bootInfo, space: addressSpace)
             try CompartmentMemory.seedCompartmentRuntimes(layout, space: addressSpace)
             try addressSpace.physical(GuestLayout.bootInfoAddress, length: UInt64(MemoryLayout<flexos_boot_info>.size))

@@ -32,6 +32,7 @@ extension CompartmentSnapshot {
                 ? nil
                 : machine.keyed.map {
                     ProtectionKey(compartment: $0.name, key: $0.key, pkru: hex(UInt64($0.pkru)))
-                })
+                },
+            notification: report.notification, woken: report.notification == nil ? nil : report.woken)
     }
 }

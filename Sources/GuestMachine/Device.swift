@@ -26,9 +26,13 @@ package protocol Device: AnyObject, Sendable {
     var hypercalls: [UInt64: String] { get }
 
     /// Writes what the guests need of the device into the boot info of each VM of the set:
-    /// where it is, in the VM that holds it (`holding`); settings every compartment may
+    /// where it is and its doorbell, in the VM that holds it; settings every compartment may
     /// answer about (the network device's idle timeout, which Redis's CONFIG GET shows), in all.
-    func describe(in bootInfo: inout flexos_boot_info, holding: Bool)
+    func describe(in bootInfo: inout flexos_boot_info, for machine: DeviceMachine)
+
+    /// Where the VM that holds it rings to notify it (flexos_abi.h), and the eventfd its loop
+    /// polls: the engine wires the one to the other in the kernel where KVM offers doorbells.
+    var doorbell: (address: UInt64, event: EventNotifier)? { get }
 
     /// One of its hypercalls, from the vCPU thread of the VM that holds it. It must not
     /// block. `argument` is the guest's word: unchecked.
@@ -43,6 +47,19 @@ package protocol Device: AnyObject, Sendable {
 
     /// What it has done so far, for `inspect`, the run report and metrics.
     func report() -> DeviceReport
+}
+
+/// What a device learns of a VM whose boot info it writes.
+public struct DeviceMachine: Sendable {
+    /// The VM maps the device (its library declares it).
+    public let holdsDevice: Bool
+    /// The engine wires doorbells in this VM: the guest rings instead of making hypercalls.
+    public let doorbells: Bool
+
+    public init(holdsDevice: Bool, doorbells: Bool) {
+        self.holdsDevice = holdsDevice
+        self.doorbells = doorbells
+    }
 }
 
 /// What a device's hypercall asks of the vCPU loop.

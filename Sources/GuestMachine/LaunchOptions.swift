@@ -15,6 +15,10 @@ public struct LaunchOptions: Sendable {
     public var clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
     /// The libvirt host to run on (the libvirt engine), e.g. qemu:///system.
     public var connect: String?
+    /// Compartments wake each other and the network device through doorbells where KVM
+    /// offers them (no exit to the monitor); false: through the wake and kick hypercalls,
+    /// the fallback, kept to compare with (`flexosd launch --no-doorbells`).
+    public var doorbells = true
     public static let defaultClientIdleTimeout: Double = 300
     /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
     /// tests show what the seccomp filter does to a forbidden call.

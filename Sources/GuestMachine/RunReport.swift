@@ -24,16 +24,23 @@ public struct CompartmentReport: Codable, Equatable, Sendable {
     public var kvmStatistics: [String: UInt64]
     /// Console bytes the guest wrote.
     public var consoleBytes: UInt64
+    /// How it is woken and wakes the others: "doorbells" (KVM_IOEVENTFD: no exit on the
+    /// ringing side) or "wake hypercalls" (an exit each); nil where nothing wakes (QEMU).
+    public var notification: String?
+    /// Waits that ended because it was woken (by a doorbell, a wake hypercall or a device).
+    public var woken: UInt64
 
     package init(
         name: String, exits: [String: UInt64] = [:], hypercalls: [String: UInt64] = [:],
-        kvmStatistics: [String: UInt64] = [:], consoleBytes: UInt64
+        kvmStatistics: [String: UInt64] = [:], consoleBytes: UInt64, notification: String? = nil, woken: UInt64 = 0
     ) {
         self.name = name
         self.exits = exits
         self.hypercalls = hypercalls
         self.kvmStatistics = kvmStatistics
         self.consoleBytes = consoleBytes
+        self.notification = notification
+        self.woken = woken
     }
 }
 
@@ -130,7 +137,8 @@ extension RunReport {
             }
             let calls = compartment.hypercalls.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
                 separator: ", ")
-            lines.append("  \(compartment.name): \(exits); hypercalls: \(calls.isEmpty ? "none" : calls)")
+            let notified = compartment.notification.map { "; woken \(compartment.woken) times (\($0))" } ?? ""
+            lines.append("  \(compartment.name): \(exits); hypercalls: \(calls.isEmpty ? "none" : calls)\(notified)")
         }
         return lines.joined(separator: "\n")
     }

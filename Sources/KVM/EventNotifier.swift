@@ -17,8 +17,11 @@ public final class EventNotifier: @unchecked Sendable {
     }
 
     /// Resets the counter; true if it had been signalled.
-    public func consume() -> Bool {
+    public func consume() -> Bool { consumeCount() > 0 }
+
+    /// Resets the counter and returns it: how often it was signalled since (0: not at all).
+    public func consumeCount() -> UInt64 {
         var value: UInt64 = 0
-        return read(fd.rawValue, &value, 8) == 8
+        return read(fd.rawValue, &value, 8) == 8 ? value : 0
     }
 }

@@ -40,6 +40,7 @@ public final class Hypervisor: @unchecked Sendable {
         vcpuMmapSize = Int(try ioctl(device, CKVM_GET_VCPU_MMAP_SIZE, name: "KVM_GET_VCPU_MMAP_SIZE"))
         memorySlotLimit = Int(try Hypervisor.check(device, CKVM_CAP_NR_MEMSLOTS))
         hasBinaryStats = try Hypervisor.check(device, CKVM_CAP_BINARY_STATS_FD) > 0
+        offersDoorbells = try Hypervisor.check(device, CKVM_CAP_IOEVENTFD) > 0
         supportedCPUID = try Hypervisor.readSupportedCPUID(device)
         // KVM_CAP_XSAVE2 answers the size of a vCPU's XSAVE state when it exceeds struct kvm_xsave.
         xsaveSize = max(MemoryLayout<kvm_xsave>.size, Int((try? Hypervisor.check(device, CKVM_CAP_XSAVE2)) ?? 0))
@@ -55,6 +56,10 @@ public final class Hypervisor: @unchecked Sendable {
 
     /// Whether KVM can hand out binary statistics (KVM_GET_STATS_FD).
     public let hasBinaryStats: Bool
+
+    /// Whether KVM turns a guest's store to an address into an eventfd signal in the kernel,
+    /// with no exit to the monitor (KVM_CAP_IOEVENTFD): what doorbells need.
+    public let offersDoorbells: Bool
 
     /// Creates an empty VM (KVM_CREATE_VM).
     public func createVirtualMachine() throws(KVMError) -> VirtualMachine {

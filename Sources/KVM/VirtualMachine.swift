@@ -7,6 +7,8 @@ public final class VirtualMachine: @unchecked Sendable {
     let hypervisor: Hypervisor
     /// Guest memory kept alive as long as KVM may touch it.
     private var memories: [GuestMemory] = []
+    /// The eventfds its doorbells signal, kept open as long as KVM holds them.
+    private var doorbellEvents: [EventNotifier] = []
 
     init(fd: OwnedFileDescriptor, hypervisor: Hypervisor) {
         self.fd = fd
@@ -31,6 +33,19 @@ public final class VirtualMachine: @unchecked Sendable {
             fd, CKVM_SET_USER_MEMORY_REGION, &region,
             name: "KVM_SET_USER_MEMORY_REGION (slot \(slot) at 0x\(String(guestAddress, radix: 16)))")
         memories.append(memory)
+    }
+
+    /// Makes an 8-byte store to guest-physical `address` signal `event` inside the kernel
+    /// (KVM_IOEVENTFD, MMIO, any value): a doorbell, with no exit to the monitor. A store of
+    /// another size there still exits, as an MMIO write.
+    public func addDoorbell(at address: UInt64, signalling event: EventNotifier) throws(KVMError) {
+        var doorbell = kvm_ioeventfd()
+        doorbell.addr = address
+        doorbell.len = 8
+        doorbell.fd = event.fd.rawValue
+        _ = try ioctl(
+            fd, CKVM_IOEVENTFD, &doorbell, name: "KVM_IOEVENTFD (a doorbell at 0x\(String(address, radix: 16)))")
+        doorbellEvents.append(event)
     }
 
     /// Creates vCPU `index` (KVM_CREATE_VCPU), maps its `kvm_run` and gives it KVM's supported CPUID.

@@ -27,11 +27,12 @@ final class CompartmentMachine: @unchecked Sendable {
     init(
         hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage,
         shared: GuestMemory, applicationCompartment: Int,
-        devices: [any Device] = []
+        devices: [any Device] = [], doorbells: Bool = false
     ) throws(LaunchError) {
         memory = try CompartmentMemory(
             setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
-            applicationCompartment: applicationCompartment, devices: devices, ringZero: ExceptionEntry.mappings)
+            applicationCompartment: applicationCompartment, devices: devices, doorbells: doorbells,
+            ringZero: ExceptionEntry.mappings)
         do { try ExceptionEntry.write(into: memory.addressSpace) } catch {
             throw LaunchError.badRegion(
                 name: "exception entry", start: GuestLayout.trapArea.lowerBound, reason: error.description)

@@ -19,6 +19,7 @@ final class CompartmentRunner: @unchecked Sendable {
         var exits: [String: UInt64] = [:]
         var hypercalls: [String: UInt64] = [:]
         var consoleBytes: UInt64 = 0
+        var woken: UInt64 = 0
     }
 
     private let confinedHook: (@Sendable () -> Void)?
@@ -114,6 +115,7 @@ final class CompartmentRunner: @unchecked Sendable {
             activity.withLock { $0 = .sleeping }
             let wasWoken = control.wait(machine.layout.index, timeout: timeout)
             activity.withLock { $0 = .running }
+            if wasWoken { counters.withLock { $0.woken += 1 } }
             try? machine.addressSpace.write(UInt64(wasWoken ? 1 : 0), at: woken)
             return true
         case .wake(let target):
@@ -189,6 +191,7 @@ final class CompartmentRunner: @unchecked Sendable {
         let kvm = (machine.statistics?.read() ?? [:]).filter { $0.value > 0 }
         return CompartmentReport(
             name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmStatistics: kvm,
-            consoleBytes: counters.consoleBytes)
+            consoleBytes: counters.consoleBytes,
+            notification: machine.memory.doorbells ? "doorbells" : "wake hypercalls", woken: counters.woken)
     }
 }

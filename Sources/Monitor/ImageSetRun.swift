@@ -46,15 +46,19 @@ public final class ImageSetRun: @unchecked Sendable {
         let applicationMachine =
             layout.machineIndex(of: manifest.libraries.first { $0.name == manifest.application }?.compartment ?? "")
             ?? 0
+        let doorbells = hypervisor.offersDoorbells && options.doorbells
         var machines: [CompartmentMachine] = []
         for index in layout.compartments.indices {
             machines.append(
                 try CompartmentMachine(
                     hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
                     image: imageSet.image, shared: shared, applicationCompartment: applicationMachine,
-                    devices: devices))
+                    devices: devices, doorbells: doorbells))
         }
-        do { control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name)) } catch {
+        do {
+            control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name))
+            if doorbells { try ImageSetRun.wireDoorbells(of: machines, to: control) }
+        } catch {
             throw LaunchError.kvm(error)
         }
         let layout = self.layout
@@ -84,6 +88,23 @@ public final class ImageSetRun: @unchecked Sendable {
             control.finish { .failed(message: error.description) }
             control.joinAll()
             throw error
+        }
+    }
+
+    /// Wires the doorbells of every VM in the kernel (flexos_abi.h, "Doorbells"): a store to
+    /// compartment t's signals t's wake eventfd, and a store to a device's, in the VM that
+    /// holds it, the device's. Neither side leaves KVM for it.
+    private static func wireDoorbells(of machines: [CompartmentMachine], to control: RunControl)
+        throws(KVMError)
+    {
+        for machine in machines {
+            for target in machines.indices {
+                try machine.virtualMachine.addDoorbell(
+                    at: FLEXOS_DOORBELL_WINDOW + 8 * UInt64(target), signalling: control.wakeEvent(of: target))
+            }
+            for case let (address, event)? in machine.memory.devices.map(\.doorbell) {
+                try machine.virtualMachine.addDoorbell(at: address, signalling: event)
+            }
         }
     }
 

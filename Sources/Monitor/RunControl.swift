@@ -141,6 +141,9 @@ final class RunControl: @unchecked Sendable {
     /// Wakes VM `index` (a wake that comes before the wait is kept).
     func wake(_ index: Int) { wakeEvents[index].signal() }
 
+    /// The eventfd that wakes VM `index`: what its doorbell signals.
+    func wakeEvent(of index: Int) -> EventNotifier { wakeEvents[index] }
+
     /// Waits until the run ends or `timeout` seconds pass; returns false on timeout. A vCPU
     /// thread that its seccomp filter ended ends the run here.
     func waitForEnd(timeout: Double?) -> Bool {

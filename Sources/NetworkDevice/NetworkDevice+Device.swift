@@ -2,6 +2,7 @@ import CFlexOSABI
 import ControlProtocol
 import GuestImage
 import GuestMachine
+import KVM
 
 /// The network device as the KVM engine sees every device: its window, its one hypercall
 /// (net_kick), the boot info that tells the guest where it is, its loop and its report.
@@ -10,13 +11,17 @@ extension NetworkDevice: Device {
 
     package var hypercalls: [UInt64: String] { [UInt64(FLEXOS_HYPERCALL_NET_KICK.rawValue): "net_kick"] }
 
-    package func describe(in bootInfo: inout flexos_boot_info, holding: Bool) {
-        bootInfo.net_device = holding ? kind.window.lowerBound : 0
+    package func describe(in bootInfo: inout flexos_boot_info, for machine: DeviceMachine) {
+        bootInfo.net_device = machine.holdsDevice ? kind.window.lowerBound : 0
+        bootInfo.net_doorbell = machine.holdsDevice && machine.doorbells ? FLEXOS_NET_DOORBELL : 0
         bootInfo.client_idle_timeout = idleTimeoutSeconds
     }
 
-    /// net_kick: the guest published work while the loop slept. Its argument block carries
-    /// nothing the device reads.
+    /// The kick: a store to FLEXOS_NET_DOORBELL signals the eventfd the loop reads in io_uring.
+    package var doorbell: (address: UInt64, event: EventNotifier)? { (FLEXOS_NET_DOORBELL, kickEvent) }
+
+    /// net_kick: the guest published work while the loop slept (where no doorbell is wired).
+    /// Its argument block carries nothing the device reads.
     package func handle(hypercall number: UInt64, argument: UInt64, space: GuestAddressSpace)
         -> DeviceHypercallResult
     {

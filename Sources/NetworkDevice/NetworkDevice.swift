@@ -37,7 +37,8 @@ public final class NetworkDevice: @unchecked Sendable {
     public let listeners: [Listener]
     public let statistics = NetworkStatistics()
     private let ring: OpaquePointer
-    private let kickEvent: EventNotifier
+    /// Signalled by the guest's kick (its doorbell, or the kick hypercall) and by `stop()`.
+    let kickEvent: EventNotifier
     private let stopping = Atomic<Bool>(false)
     /// The monitor's own view of each slot: what it has published and what it has in flight.
     private var connections = [Connection](repeating: Connection(), count: NetworkDevice.connections)
@@ -121,11 +122,9 @@ public final class NetworkDevice: @unchecked Sendable {
         _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 
-    /// Tells the loop there is work (the guest's kick hypercall).
-    func kick() {
-        statistics.kicks.add(1, ordering: .relaxed)
-        kickEvent.signal()
-    }
+    /// Tells the loop there is work (the guest's kick hypercall). The loop counts kicks as
+    /// it reads them, so that a doorbell's, which never reaches this process, count too.
+    func kick() { kickEvent.signal() }
 
     /// Ends `run()`: it closes every connection and listener, then returns.
     public func stop() {
@@ -204,7 +203,9 @@ public final class NetworkDevice: @unchecked Sendable {
             case .accept: accepted(result, listener: index, rearm: curing_more(flags) == 0)
             case .receive: received(result, slot: index)
             case .send: sent(result, slot: index)
-            case .kick: armKick()
+            case .kick:
+                if result == 8 { statistics.kicks.add(kickBuffer, ordering: .relaxed) }
+                armKick()
             case .idleCheck:
                 closeIdleConnections()
                 armIdleCheck()

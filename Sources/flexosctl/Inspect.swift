@@ -86,6 +86,9 @@ struct Compartments: DaemonCommand {
         lines.append(
             "  exits: \(kvm["exits"] ?? 0)"
                 + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")); page faults \(kvm["pf_taken"] ?? 0))"))
+        if let notification = compartment.notification {
+            lines.append("  notification: \(notification); woken \(compartment.woken ?? 0) times")
+        }
         for device in compartment.devices ?? [] { lines.append("  \(device.description): \(device.summary)") }
         lines.append(
             "  hypercalls: "

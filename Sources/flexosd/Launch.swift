@@ -56,6 +56,12 @@ struct Launch: ParsableCommand {
     @Flag(help: "Print a JSON report when the run ends (the guest's console then goes to standard error).")
     var json = false
 
+    @Flag(
+        help:
+            "Wake compartments and the network device with hypercalls (an exit to flexosd each) instead of doorbells KVM signals in the kernel: the fallback, to compare with."
+    )
+    var noDoorbells = false
+
     @Option(help: "The KVM device (default /dev/kvm); naming one runs the set on KVM.")
     var kvm: String?
 
@@ -73,8 +79,9 @@ struct Launch: ParsableCommand {
             let console = TerminalConsole(
                 descriptor: json ? 2 : 1,
                 prefixed: set.manifest.mechanism.isolation.vmPerCompartment && set.manifest.compartments.count > 1)
-            let options = LaunchOptions(
+            var options = LaunchOptions(
                 memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
+            options.doorbells = !noDoorbells
             let choice = try EngineChoice(
                 among: [
                     KVMEngine(devicePath: kvm ?? Hypervisor.defaultDevicePath, devices: deviceProviders), QEMUEngine()

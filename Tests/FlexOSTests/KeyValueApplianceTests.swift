@@ -17,14 +17,15 @@ final class KeyValueServer {
     init(
         _ target: String, memory: UInt64 = ImageSetLayout.defaultMemory,
         sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory,
-        clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout
+        clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout, doorbells: Bool = true
     ) throws {
         let folder = try TestImages.build(target).folder
         vmLock.lock()
         do {
-            let options = LaunchOptions(
+            var options = LaunchOptions(
                 memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")],
                 clientIdleTimeout: clientIdleTimeout)
+            options.doorbells = doorbells
             run = try ImageSetRun(
                 try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: console,
                 devices: deviceProviders)

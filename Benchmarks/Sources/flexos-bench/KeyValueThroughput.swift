@@ -37,10 +37,7 @@ struct KeyValueThroughput: ParsableCommand {
                 (
                     "redis-server (baseline), -P \(depth)",
                     try measure(depth) { port in
-                        try start([
-                            "/usr/bin/redis-server", "--port", "\(port)", "--save", "", "--appendonly", "no", "--bind",
-                            "127.0.0.1"
-                        ])
+                        try RedisServers.start(RedisServers.redisServer(port: port))
                     }
                 ))
             for set in sets {
@@ -48,7 +45,7 @@ struct KeyValueThroughput: ParsableCommand {
                     (
                         "\(set), -P \(depth)",
                         try measure(depth) { port in
-                            try start([
+                            try RedisServers.start([
                                 ".build/release/flexosd", "launch", "--listen", "127.0.0.1:\(port)",
                                 "Guest/build/\(set)"
                             ])
@@ -78,52 +75,12 @@ struct KeyValueThroughput: ParsableCommand {
             server.terminate()
             server.waitUntilExit()
         }
-        let deadline = Date().addingTimeInterval(20)
-        while (try? capture(["/usr/bin/redis-cli", "-p", "\(port)", "PING"])) != "PONG\n" {
-            guard Date() < deadline, server.isRunning else {
-                throw ValidationError("the server on port \(port) did not answer PING")
-            }
-            usleep(50_000)
-        }
-        let output = try capture([
-            "/usr/bin/redis-benchmark", "-p", "\(port)", "-q", "-n", "\(requests)", "-c", "\(clients)",
-            "-P", "\(depth)", "-t", tests
-        ])
-        var figures: [String: Double] = [:]
-        for line in output.split(whereSeparator: { $0 == "\r" || $0 == "\n" })
-        where line.contains("requests per second") {
-            let parts = line.split(separator: ":")
-            guard let name = parts.first?.trimmingCharacters(in: .whitespaces),
-                let number = parts.dropFirst().first?.split(separator: " ").first.flatMap({ Double($0) })
-            else { continue }
-            figures[name] = number
-        }
+        try RedisServers.waitForPing(port: port, server: server)
+        let figures = try RedisServers.benchmark(
+            port: port, requests: requests, clients: clients, pipeline: depth, tests: tests)
         FileHandle.standardError.write(Data("\(launchName(server)) -P \(depth): \(figures)\n".utf8))
         return figures
     }
 
     private func launchName(_ process: Process) -> String { process.arguments?.last ?? "?" }
-
-    private func start(_ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
-    }
-
-    private func capture(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: arguments[0])
-        process.arguments = Array(arguments.dropFirst())
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
 }

@@ -42,14 +42,20 @@ public enum Hypercalls {
         return block.woken != 0
     }
 
-    /// Tells the network device there is work (needed only while it says it sleeps).
+    /// Tells the network device there is work (needed only while it says it sleeps): its
+    /// doorbell where the monitor wired one, else the kick hypercall.
     public static func kickNetwork() {
+        let doorbell = bootInfo.pointee.net_doorbell
+        if doorbell != 0 { return flexos_ring_doorbell(doorbell) }
         var block = flexos_hc_net_kick(reserved: 0)
         flexos_hypercall(UInt64(FLEXOS_HYPERCALL_NET_KICK.rawValue), &block)
     }
 
-    /// Wakes compartment `index`.
+    /// Wakes compartment `index`: its doorbell where the monitor wired them (no exit), else
+    /// the wake hypercall.
     static func wake(_ index: Int) {
+        let doorbells = bootInfo.pointee.doorbells
+        if doorbells != 0 { return flexos_ring_doorbell(doorbells + 8 * UInt64(index)) }
         var block = flexos_hc_wake(compartment: UInt32(index), reserved: 0)
         flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAKE.rawValue), &block)
     }

@@ -30,6 +30,7 @@ static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
 /* VM */
 static const unsigned long CKVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
 static const unsigned long CKVM_CREATE_VCPU = KVM_CREATE_VCPU;
+static const unsigned long CKVM_IOEVENTFD = KVM_IOEVENTFD;
 
 /* vCPU */
 static const unsigned long CKVM_RUN = KVM_RUN;
@@ -49,6 +50,7 @@ static const int CKVM_CAP_IMMEDIATE_EXIT = KVM_CAP_IMMEDIATE_EXIT;
 static const int CKVM_CAP_BINARY_STATS_FD = KVM_CAP_BINARY_STATS_FD;
 static const int CKVM_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
 static const int CKVM_CAP_XSAVE2 = KVM_CAP_XSAVE2;
+static const int CKVM_CAP_IOEVENTFD = KVM_CAP_IOEVENTFD;
 
 /* ioctl(2) with one pointer or integer argument. */
 static inline int ckvm_ioctl(int fd, unsigned long request, unsigned long argument) {
