@@ -72,7 +72,9 @@ struct Launch: ParsableCommand {
     var engine: EngineKind?
 
     func run() throws {
-        acceptTerminationSignals()
+        // Held here, so that every thread the launch starts holds them too and one thread
+        // takes them (stopOnTerminationSignals).
+        holdTerminationSignals()
         let report: RunReport
         do {
             let set = try ImageSet.open(imageSet)
@@ -91,6 +93,7 @@ struct Launch: ParsableCommand {
                 printError("flexosd: runs on \(choice.engine.kind.rawValue): \(reason)")
             }
             let run = try choice.engine.launch(set, options: options, console: console)
+            stopOnTerminationSignals(run)
             announceListeners(
                 run.listening, of: set.manifest.name, hasDevice: set.manifest.library(holding: .network) != nil)
             report = run.wait(timeout: timeout)
@@ -148,14 +151,44 @@ final class TerminalConsole: ConsoleSink, @unchecked Sendable {
     }
 }
 
+/// The signals that end flexosd.
+private var terminationSignals: sigset_t {
+    var signals = sigset_t()
+    sigemptyset(&signals)
+    for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+    return signals
+}
+
 /// Unblocks the signals that end flexosd: a process inherits its parent's signal mask, and
 /// a parent that blocked SIGTERM in the thread that started flexosd left it deaf to stop
 /// requests (it ran on until its timeout).
 func acceptTerminationSignals() {
-    var signals = sigset_t()
-    sigemptyset(&signals)
-    for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+    var signals = terminationSignals
     pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+}
+
+/// Blocks the signals that end flexosd in this thread (and the threads it starts), for
+/// `stopOnTerminationSignals` to take them: whatever mask the parent left, they are waited for.
+func holdTerminationSignals() {
+    var signals = terminationSignals
+    pthread_sigmask(SIG_BLOCK, &signals, nil)
+}
+
+/// Stops `run` when flexosd is asked to end (SIGTERM, SIGINT, SIGHUP): the set ends as
+/// `stopped` (exit status 143) with its report, as `flexosctl stop` ends a daemon's set,
+/// instead of flexosd dying with its VMs and without a word.
+func stopOnTerminationSignals(_ run: any RunningImageSet) {
+    do {
+        _ = try MonitorThread(name: "signals", detached: true) {
+            var signals = terminationSignals
+            var received: Int32 = 0
+            guard sigwait(&signals, &received) == 0 else { return }
+            run.stop(reason: "flexosd received \(String(cString: strsignal(received)))")
+        }
+    } catch {
+        // No thread for it: the signals end flexosd as they did before.
+        acceptTerminationSignals()
+    }
 }
 
 extension EngineKind: ExpressibleByArgument {}

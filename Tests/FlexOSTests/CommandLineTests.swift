@@ -87,6 +87,27 @@ enum Executables {
         #expect(result.errors.contains("did not exit within 300.0 ms"))
     }
 
+    /// SIGTERM (what a service manager or the demo's clean-up sends) stops the set, which
+    /// ends as `stopped` with its report, as `flexosctl stop` ends a daemon's set.
+    @Test func aTerminationSignalStopsTheSetWithItsReport() throws {
+        let folder = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Executables.folder + "/flexosd")
+        process.arguments = ["launch", "--json", folder]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Thread.sleep(forTimeInterval: 1)
+        process.terminate()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143)
+        let report = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        #expect(report?["outcome"] as? String == "stopped", "\(String(decoding: data, as: UTF8.self))")
+        #expect((report?["message"] as? String)?.contains("flexosd received Terminated") == true)
+    }
+
     @Test(arguments: [
         (["launch", "/nonexistent/image"], "does not exist"),
         (["run", "/etc/hostname"], "is not an ELF file"),

@@ -92,8 +92,8 @@ struct NotificationCost: ParsableCommand {
     /// server's CPU time around it; a FlexOS set's exits come from its --json report.
     private func measure(_ variant: Variant, depth: Int) throws -> Sample {
         let port = Int.random(in: 20_000...40_000)
-        let report = Pipe()
-        let server = try RedisServers.start(variant.command(port), output: variant.isFlexOS ? report : nil)
+        let report = variant.isFlexOS ? Pipe() : nil
+        let server = try RedisServers.start(variant.command(port), output: report)
         var stopped = false
         defer {
             if !stopped {
@@ -108,12 +108,10 @@ struct NotificationCost: ParsableCommand {
             port: port, requests: count, clients: clients, pipeline: depth, tests: "get")
         let cpu = NotificationCost.cpuNanoseconds(of: server.processIdentifier) - before
         server.terminate()
-        let output = report.fileHandleForReading.readDataToEndOfFile()
+        let output = report?.fileHandleForReading.readDataToEndOfFile()
         server.waitUntilExit()
         stopped = true
-        let exits =
-            variant.isFlexOS
-            ? NotificationCost.exitsToMonitor(inReport: output).map { Double($0) / Double(count) } : nil
+        let exits = output.flatMap(NotificationCost.exitsToMonitor(inReport:)).map { Double($0) / Double(count) }
         return Sample(
             requestsPerSecond: figures["GET"] ?? 0, cpuMicrosecondsPerRequest: Double(cpu) / 1000 / Double(count),
             exitsPerRequest: exits)
