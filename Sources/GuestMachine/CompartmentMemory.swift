@@ -23,7 +23,8 @@ package final class CompartmentMemory: @unchecked Sendable {
     package let doorbells: Bool
 
     /// `devices` are the set's: this VM maps those it holds, and each describes itself in
-    /// its boot info. `doorbells`: the engine wires them in this VM (flexos_abi.h, "Doorbells"). `ringZero` are extra supervisor-only mappings and `hypercallMode` how
+    /// its boot info. `doorbells`: the engine wires them in this VM (flexos_abi.h,
+    /// "Doorbells"). `ringZero` are extra supervisor-only mappings and `hypercallMode` how
     /// the guest calls the monitor: both differ under the QEMU engine, whose shim runs in ring 0.
     package init(
         setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory,

@@ -14,7 +14,9 @@ import KVM
 ///
 /// To add a device: define it in `flexos_abi.h` and `DeviceKind.all` (the ABI both sides
 /// share), conform a type in a module of its own, and hand its `DeviceProvider` to the KVM
-/// engine in flexosd (`Sources/flexosd/Devices.swift`).
+/// engine in flexosd (`Sources/flexosd/Devices.swift`). `Device` and `DeviceProvider` are
+/// `package`: devices are modules of this package and read the guest's memory through its
+/// `GuestAddressSpace`.
 package protocol Device: AnyObject, Sendable {
     var kind: DeviceKind { get }
 
@@ -82,9 +84,6 @@ public struct DeviceViolation: Error, Sendable, CustomStringConvertible {
     }
 }
 
-/// (`Device` and `DeviceProvider` are `package`: devices are modules of this package and
-/// read the guest's memory through its `GuestAddressSpace`.)
-///
 /// Makes the devices of one kind, one per launch of an image set that declares it. The KVM
 /// engine holds one provider per device it offers.
 package protocol DeviceProvider: Sendable {

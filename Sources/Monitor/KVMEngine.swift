@@ -21,8 +21,8 @@ public final class KVMEngine: ImageSetEngine, Sendable {
         let opened: Hypervisor
         do { opened = try open() } catch { return error.description }
         if let refusal = KVMEngine.refusal(of: manifest.mechanism, on: opened) { return refusal }
-        if let missing = manifest.deviceKinds.first(where: { declared in !devices.contains { $0.kind == declared.kind }
-        }) {
+        let offered = Set(devices.map(\.kind))
+        if let missing = manifest.deviceKinds.first(where: { !offered.contains($0.kind) }) {
             return LaunchError.deviceMissing(missing.kind, imageSet: manifest.name).description
         }
         return nil

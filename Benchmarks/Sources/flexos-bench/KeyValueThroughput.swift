@@ -69,7 +69,7 @@ struct KeyValueThroughput: ParsableCommand {
 
     /// Starts a server with `launch`, waits until it answers PING, runs redis-benchmark.
     private func measure(_ depth: Int, launch: (Int) throws -> Process) throws -> [String: Double] {
-        let port = Int.random(in: 20_000...40_000)
+        let port = try RedisServers.freePort()
         let server = try launch(port)
         defer {
             server.terminate()

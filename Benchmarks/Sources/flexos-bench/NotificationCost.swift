@@ -91,7 +91,7 @@ struct NotificationCost: ParsableCommand {
     /// Starts `variant`, waits for PING, runs redis-benchmark GET at `depth` and reads the
     /// server's CPU time around it; a FlexOS set's exits come from its --json report.
     private func measure(_ variant: Variant, depth: Int) throws -> Sample {
-        let port = Int.random(in: 20_000...40_000)
+        let port = try RedisServers.freePort()
         let report = variant.isFlexOS ? Pipe() : nil
         let server = try RedisServers.start(variant.command(port), output: report)
         var stopped = false
