@@ -7,7 +7,8 @@ flexos_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 flexos_missing=()
 # A script may ask for more (scripts/bench: redis-server, the benchmark's baseline).
-for package in libelf-dev libdw-dev libseccomp-dev liburing-dev redis-tools redis-server qemu-system-x86 pkg-config cpio ${flexos_extra_packages:-}; do
+# python3-redis: redis-py, the client library a test drives the appliance with.
+for package in libelf-dev libdw-dev libseccomp-dev liburing-dev redis-tools redis-server python3-redis qemu-system-x86 pkg-config cpio ${flexos_extra_packages:-}; do
     dpkg -s "$package" >/dev/null 2>&1 || flexos_missing+=("$package")
 done
 # libvirt (flexosctl hosts) without what it recommends (dnsmasq, firewalls, ...): the

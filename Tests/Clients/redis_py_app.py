@@ -1,0 +1,110 @@
+"""What an application does with redis-py (Debian's python3-redis), against the server on the
+port given: every result is printed as one line, so that two servers can be compared line by
+line (the appliance's test runs it against redis-server and the appliance in the same run).
+
+Only what the appliance serves: pipelines without MULTI (transaction=False), no blocking pops,
+no SCAN (issue 20 lists what is missing)."""
+
+import sys
+
+import redis
+
+
+def main(port):
+    r = redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=10)
+    out = []
+
+    def show(label, value):
+        out.append(f"{label}: {value!r}")
+
+    show("ping", r.ping())
+    r.flushall()
+
+    # A session store: strings with expiry, counters.
+    show("set", r.set("session:ada", "token-1", ex=300))
+    show("get", r.get("session:ada"))
+    show("ttl in range", 0 < r.ttl("session:ada") <= 300)
+    show("set nx taken", r.set("session:ada", "token-2", nx=True))
+    show("getset", r.getset("session:ada", "token-3"))
+    show("incr", [r.incr("visits") for _ in range(5)])
+    show("incrby", r.incrby("visits", 10))
+    show("decr", r.decr("visits"))
+    show("mset", r.mset({"a": "1", "b": "2", "c": "3"}))
+    show("mget", r.mget(["a", "b", "missing", "c"]))
+    show("append", r.append("a", "23"))
+    show("strlen", r.strlen("a"))
+    show("getrange", r.getrange("session:ada", 0, 4))
+
+    # A user profile in a hash.
+    show("hset", r.hset("user:1", mapping={"name": "Ada", "lang": "Swift", "karma": "10"}))
+    show("hget", r.hget("user:1", "name"))
+    show("hincrby", r.hincrby("user:1", "karma", 5))
+    show("hgetall", sorted(r.hgetall("user:1").items()))
+    show("hexists", (r.hexists("user:1", "lang"), r.hexists("user:1", "nope")))
+    show("hdel", r.hdel("user:1", "lang"))
+    show("hlen", r.hlen("user:1"))
+
+    # A job queue in a list.
+    show("rpush", r.rpush("jobs", *[f"job{i}" for i in range(10)]))
+    show("lpop", r.lpop("jobs"))
+    show("rpop count", r.rpop("jobs", 2))
+    show("lrange", r.lrange("jobs", 0, -1))
+    show("lindex", r.lindex("jobs", 2))
+    show("ltrim", r.ltrim("jobs", 1, 3))
+    show("llen", r.llen("jobs"))
+    show("lmove", r.lmove("jobs", "done", "LEFT", "RIGHT"))
+    show("lrange done", r.lrange("done", 0, -1))
+
+    # Tags in sets (replies of unordered commands compared sorted).
+    show("sadd", r.sadd("tags:1", "swift", "kvm", "redis"))
+    show("sadd", r.sadd("tags:2", "swift", "unikernel"))
+    show("smembers", sorted(r.smembers("tags:1")))
+    show("sinter", sorted(r.sinter("tags:1", "tags:2")))
+    show("sunion", sorted(r.sunion("tags:1", "tags:2")))
+    show("sismember", r.sismember("tags:1", "kvm"))
+    show("scard", r.scard("tags:2"))
+
+    # A leaderboard in a sorted set.
+    show("zadd", r.zadd("board", {"ada": 30, "grace": 50, "linus": 20, "ken": 50}))
+    show("zincrby", r.zincrby("board", 15, "ada"))
+    show("zrange withscores", r.zrange("board", 0, -1, withscores=True))
+    show("zrevrange", r.zrevrange("board", 0, 1))
+    show("zrangebyscore", r.zrangebyscore("board", 20, 45))
+    show("zrank", (r.zrank("board", "ada"), r.zrevrank("board", "linus")))
+    show("zscore", r.zscore("board", "grace"))
+    show("zcard", r.zcard("board"))
+    show("zrem", r.zrem("board", "ken"))
+
+    # Pipelines: one round trip for many commands.
+    pipe = r.pipeline(transaction=False)
+    for i in range(200):
+        pipe.set(f"bulk:{i}", i)
+    for i in range(0, 200, 20):
+        pipe.get(f"bulk:{i}")
+    pipe.incr("bulk:counter")
+    show("pipeline", pipe.execute()[-11:])
+    show("keys", sorted(r.keys("bulk:1?")))
+    show("exists", r.exists("bulk:1", "bulk:2", "nope"))
+    show("type", [r.type(k) for k in ["a", "user:1", "jobs", "tags:1", "board", "nope"]])
+    show("rename", r.rename("a", "a2"))
+    show("expire", r.expire("a2", 100))
+    show("persist", r.persist("a2"))
+    show("ttl", r.ttl("a2"))
+    show("delete", r.delete("b", "c", "nope"))
+    show("dbsize", r.dbsize())
+
+    # What the application does when it gets the types wrong: redis-py raises Redis's error.
+    try:
+        r.lpush("session:ada", "x")
+    except redis.exceptions.ResponseError as error:
+        show("wrongtype", str(error))
+    try:
+        r.incr("user:1")
+    except redis.exceptions.ResponseError as error:
+        show("wrongtype incr", str(error))
+
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
