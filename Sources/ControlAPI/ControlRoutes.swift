@@ -103,6 +103,7 @@ struct ControlRoutes: Sendable {
             listen: listen,
             clientIdleTimeout: body.idleTimeout ?? LaunchOptions.defaultClientIdleTimeout)
         options.connect = body.connect
+        options.doorbells = body.doorbells ?? true
         let launchOptions = options
         guard let caller = await context.caller() else {
             throw APIError(

@@ -79,14 +79,18 @@ public struct LaunchRequest: Codable, Sendable {
     public var engine: EngineKind?
     /// The libvirt host to run it on, e.g. qemu:///system (the libvirt engine).
     public var connect: String?
+    /// false: its compartments wake each other with hypercalls instead of doorbells (to
+    /// compare); doorbells wherever KVM offers them by default.
+    public var doorbells: Bool?
 
     public init(
         path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil,
         listen: [String]? = nil,
         idleTimeout: Double? = nil, engine: EngineKind? = nil,
-        connect: String? = nil
+        connect: String? = nil, doorbells: Bool? = nil
     ) {
         self.connect = connect
+        self.doorbells = doorbells
         self.idleTimeout = idleTimeout
         self.engine = engine
         self.path = path
@@ -98,7 +102,7 @@ public struct LaunchRequest: Codable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case path, name, memory, sharedMemory, timeout, listen, idleTimeout, engine, connect
+        case path, name, memory, sharedMemory, timeout, listen, idleTimeout, engine, connect, doorbells
     }
 
     /// Decodes a request, saying which size is wrong when one is negative (the decoder's
@@ -121,6 +125,7 @@ public struct LaunchRequest: Codable, Sendable {
         idleTimeout = try container.decodeIfPresent(Double.self, forKey: .idleTimeout)
         engine = try container.decodeIfPresent(EngineKind.self, forKey: .engine)
         connect = try container.decodeIfPresent(String.self, forKey: .connect)
+        doorbells = try container.decodeIfPresent(Bool.self, forKey: .doorbells)
     }
 }
 

@@ -98,6 +98,12 @@ struct Launch: DaemonCommand {
             valueName: "URI"))
     var connect: String?
 
+    @Flag(
+        help:
+            "Wake its compartments and network device with hypercalls (an exit to flexosd each) instead of doorbells KVM signals in the kernel: the fallback, to compare with."
+    )
+    var noDoorbells = false
+
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
@@ -105,7 +111,7 @@ struct Launch: DaemonCommand {
             path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
             memory: memory, sharedMemory: sharedMemory, timeout: timeout,
             listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout, engine: engine,
-            connect: connect)
+            connect: connect, doorbells: noDoorbells ? false : nil)
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }
