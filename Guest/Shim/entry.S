@@ -85,7 +85,8 @@ shim_enter_user:
     xor %ebp, %ebp
     iretq
 
-/* syscall from ring 3: RDI = hypercall number, RSI = argument block. */
+/* syscall from ring 3: RDI = hypercall number, RSI = argument block. shim_hypercall also
+ * gets ring 3's RIP, RSP and RBP, for the report flexosd makes of a hypercall it refuses. */
     .globl shim_syscall
 shim_syscall:
     mov %rsp, shim_user_rsp(%rip)
@@ -100,6 +101,9 @@ shim_syscall:
     push %r10
     push %rax
     sub $8, %rsp
+    mov %rcx, %rdx              /* user RIP */
+    mov shim_user_rsp(%rip), %rcx
+    mov %rbp, %r8
     call shim_hypercall
     add $8, %rsp
     pop %rax

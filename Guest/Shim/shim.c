@@ -1,7 +1,9 @@
 /*
  * The QEMU engine's ring-0 shim: the only ring-0 code of FlexOS (flexos_abi.h, "The QEMU
  * engine"). It sets up what ring 3 needs and then only serves: hypercalls arrive by
- * `syscall` and become port I/O to QEMU devices; an exception becomes a report on the
+ * `syscall`; under flexosd they go to flexosd on the control port, which serves them with
+ * the KVM engine's code, and only in a libvirt domain (no flexosd thread to answer) does the
+ * shim serve them itself, with port I/O to QEMU devices; an exception becomes a report on the
  * control port (registers, then the faulting stack), which flexosd turns into the same
  * fault report as on KVM. Nothing here trusts the guest: it reads guest memory only
  * within the ranges the monitor described.
@@ -154,7 +156,33 @@ static void panic(const struct flexos_hc_panic *request) {
     quit();
 }
 
-void shim_hypercall(uint64_t number, uint64_t argument) {
+static inline uint32_t rdpkru(void) {
+    uint32_t value;
+    __asm__ volatile("rdpkru" : "=a"(value) : "c"(0) : "rdx");
+    return value;
+}
+
+/* Under flexosd: the call goes to flexosd, which serves it on the guest memory QEMU shares
+ * with it (the KVM engine's code), and answers with one byte. The shim touches no guest
+ * memory for it; the record is in a page only ring 0 maps. */
+static void forward_hypercall(uint64_t number, uint64_t argument, uint64_t rip, uint64_t rsp, uint64_t rbp) {
+    volatile struct flexos_shim_call *call = (volatile struct flexos_shim_call *)FLEXOS_SHIM_CALL_RECORD;
+    call->number = number;
+    call->argument = argument;
+    call->pkru = handoff->protection_keys ? rdpkru() : 0;
+    call->rip = rip;
+    call->rsp = rsp;
+    call->rbp = rbp;
+    serial_write(FLEXOS_SHIM_CONTROL_PORT, FLEXOS_SHIM_CALL);
+    while (!(inb(FLEXOS_SHIM_CONTROL_PORT + 5) & 0x01)) __asm__ volatile("pause"); /* LSR: data ready */
+    if (inb(FLEXOS_SHIM_CONTROL_PORT) != FLEXOS_SHIM_RESUME) quit();
+}
+
+void shim_hypercall(uint64_t number, uint64_t argument, uint64_t rip, uint64_t rsp, uint64_t rbp) {
+    if (handoff->served_by_flexosd) {
+        forward_hypercall(number, argument, rip, rsp, rbp);
+        return;
+    }
     switch (number) {
     case FLEXOS_HYPERCALL_CONSOLE_FLUSH:
         console_flush();
@@ -195,12 +223,6 @@ struct frame {
     uint64_t vector, error, rip, cs, rflags, rsp, ss;
 };
 
-static inline uint32_t rdpkru(void) {
-    uint32_t value;
-    __asm__ volatile("rdpkru" : "=a"(value) : "c"(0) : "rdx");
-    return value;
-}
-
 static inline void wrpkru(uint32_t value) { __asm__ volatile("wrpkru" ::"a"(value), "c"(0), "d"(0)); }
 
 /* Reports the exception: `fault` with the vector, error code and registers, then the
@@ -211,7 +233,7 @@ void shim_exception(const struct frame *frame) {
     __asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
     uint32_t pkru = handoff->protection_keys ? rdpkru() : 0;
     if (handoff->protection_keys) wrpkru(0); /* the dump may read any compartment's stack */
-    console_flush();
+    if (!handoff->served_by_flexosd) console_flush(); /* else flexosd drains the ring it shares */
     control_text("fault ");
     const uint64_t values[] = {frame->vector, frame->error, frame->rip, frame->rsp, frame->rflags, cr2, pkru, frame->cs,
                                frame->rax, frame->rbx, frame->rcx, frame->rdx, frame->rsi, frame->rdi, frame->rbp,

@@ -59,6 +59,18 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
         }
     }
 
+    /// Under intel-mpk on the QEMU engine: the PKRU ring 3 held when it last entered the engine
+    /// (a hypercall), and the compartment whose rights those are (nil: none's, e.g. a gate's).
+    public struct ObservedRights: Codable, Equatable, Sendable {
+        public var pkru: String
+        public var compartment: String?
+
+        public init(pkru: String, compartment: String?) {
+            self.pkru = pkru
+            self.compartment = compartment
+        }
+    }
+
     public var name: String
     /// The conformation's compartments this VM runs (several under fcalls).
     public var compartments: [String]
@@ -84,13 +96,15 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
     public var devices: [DeviceReport]?
     /// Under intel-mpk, each compartment's key and PKRU; nil otherwise.
     public var protectionKeys: [ProtectionKey]?
+    /// Under intel-mpk, where the engine sees it (QEMU): the rights at the last hypercall.
+    public var rightsAtLastHypercall: ObservedRights?
 
     public init(
         name: String, compartments: [String], mechanism: String, libraries: [String], hardening: [String: [String]],
         vcpu: VCPUActivity, regions: [Region], privateBytes: UInt64, sharedBytes: UInt64, gates: Gates,
         exits: [String: UInt64], hypercalls: [String: UInt64], kvmStatistics: [String: UInt64], consoleBytes: UInt64,
         devices: [DeviceReport]? = nil, protectionKeys: [ProtectionKey]? = nil, notification: String? = nil,
-        woken: UInt64? = nil
+        woken: UInt64? = nil, rightsAtLastHypercall: ObservedRights? = nil
     ) {
         self.name = name
         self.compartments = compartments
@@ -110,6 +124,7 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
         self.protectionKeys = protectionKeys
         self.notification = notification
         self.woken = woken
+        self.rightsAtLastHypercall = rightsAtLastHypercall
     }
 }
 

@@ -96,3 +96,16 @@ package protocol DeviceProvider: Sendable {
     /// The device for one launch of `manifest`, which declares it. On failure nothing is left open.
     func makeDevice(for manifest: ImageManifest, options: LaunchOptions) throws(LaunchError) -> any Device
 }
+
+extension Array where Element == any DeviceProvider {
+    /// The provider of each device `manifest` declares, in its order; throws naming the first
+    /// device no provider here makes.
+    package func providers(for manifest: ImageManifest) throws(LaunchError) -> [any DeviceProvider] {
+        try manifest.deviceKinds.map { (kind, _) throws(LaunchError) in
+            guard let provider = first(where: { $0.kind == kind }) else {
+                throw LaunchError.deviceMissing(kind, imageSet: manifest.name)
+            }
+            return provider
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import CFlexOSABI
+import ControlProtocol
 import GuestImage
 
 /// Reads the gate block in shared memory (flexos_abi.h): which gate calls are in flight.
@@ -33,6 +34,17 @@ package struct GateInspector {
                 caller: caller, exportIndex: channel.export_index,
                 arguments: [args.0, args.1, args.2, args.3, args.4, args.5])
         }
+    }
+
+    /// VM `machine`'s gate calls as `inspect` shows them: counted, and one in 64 timed.
+    package func gates(of machine: Int) -> CompartmentSnapshot.Gates {
+        let state = state(of: machine)
+        let sampled = state?.calls_sampled ?? 0
+        return CompartmentSnapshot.Gates(
+            callsOut: state?.calls_out ?? 0, callsIn: state?.calls_in ?? 0, sampledCalls: sampled,
+            meanNanoseconds: sampled == 0
+                ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_total) / Double(sampled)),
+            maxNanoseconds: sampled == 0 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_max)))
     }
 
     /// The state each VM keeps in the gate block (calls made and served, time in calls).

@@ -27,6 +27,9 @@ public final class GuestMemory: @unchecked Sendable {
 
     deinit { munmap(base, Int(size)) }
 
+    /// The memfd, for a process that maps the same memory (QEMU opens it through /proc).
+    public var fileDescriptor: Int32 { fd.rawValue }
+
     /// The host address of `length` bytes at `offset`, or nil when the range does not fit.
     public func pointer(at offset: UInt64, length: UInt64) -> UnsafeMutableRawPointer? {
         let (end, overflow) = offset.addingReportingOverflow(length)

@@ -114,15 +114,10 @@ public final class ImageSetRun: @unchecked Sendable {
         for manifest: ImageManifest, options: LaunchOptions, providers: [any DeviceProvider]
     ) throws(LaunchError) -> [any Device] {
         for provider in providers { try provider.check(options, imageSet: manifest) }
-        var devices: [any Device] = []
-        for (kind, _) in manifest.deviceKinds {
-            guard let provider = providers.first(where: { $0.kind == kind }) else {
-                throw LaunchError.deviceMissing(kind, imageSet: manifest.name)
-            }
-            // A device made before a failure is released with `devices`: its memory and sockets close in deinit.
-            devices.append(try provider.makeDevice(for: manifest, options: options))
+        // A device made before a failure is released with the others: its memory and sockets close in deinit.
+        return try providers.providers(for: manifest).map { (provider) throws(LaunchError) in
+            try provider.makeDevice(for: manifest, options: options)
         }
-        return devices
     }
 
     /// Runs `device`'s loop on a thread of its own until the run ends; a guest that breaks
@@ -149,15 +144,8 @@ public final class ImageSetRun: @unchecked Sendable {
     /// Per VM: its counters, what its vCPU does, and its gate statistics from the gate block.
     func runnerReports() -> [(report: CompartmentReport, activity: VCPUActivity, gates: CompartmentSnapshot.Gates)] {
         runners.map { runner in
-            let index = runner.machine.layout.index
-            let state = GateInspector(space: runner.machine.addressSpace, gateBlock: layout.gateBlock.lowerBound).state(
-                of: index)
-            let sampled = state?.calls_sampled ?? 0
-            let gates = CompartmentSnapshot.Gates(
-                callsOut: state?.calls_out ?? 0, callsIn: state?.calls_in ?? 0, sampledCalls: sampled,
-                meanNanoseconds: sampled == 0
-                    ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_total) / Double(sampled)),
-                maxNanoseconds: sampled == 0 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_max)))
+            let gates = GateInspector(space: runner.machine.addressSpace, gateBlock: layout.gateBlock.lowerBound).gates(
+                of: runner.machine.layout.index)
             return (runner.report(), runner.activity.withLock { $0 }, gates)
         }
     }

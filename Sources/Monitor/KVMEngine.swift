@@ -21,10 +21,7 @@ public final class KVMEngine: ImageSetEngine, Sendable {
         let opened: Hypervisor
         do { opened = try open() } catch { return error.description }
         if let refusal = KVMEngine.refusal(of: manifest.mechanism, on: opened) { return refusal }
-        let offered = Set(devices.map(\.kind))
-        if let missing = manifest.deviceKinds.first(where: { !offered.contains($0.kind) }) {
-            return LaunchError.deviceMissing(missing.kind, imageSet: manifest.name).description
-        }
+        do { _ = try devices.providers(for: manifest) } catch { return error.description }
         return nil
     }
 

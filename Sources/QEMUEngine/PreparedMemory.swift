@@ -33,16 +33,20 @@ struct PreparedMemory {
             PreparedMemory.shimRange, PagePermissions(writable: true, executable: true))
         let handoffPage = PageMapping.ringZero(
             FLEXOS_SHIM_HANDOFF..<(FLEXOS_SHIM_HANDOFF + GuestLayout.pageSize), .readOnly)
+        let callRecord = PageMapping.ringZero(
+            FLEXOS_SHIM_CALL_RECORD..<(FLEXOS_SHIM_CALL_RECORD + GuestLayout.pageSize), .readWrite)
         memory = try CompartmentMemory(
             setName: imageSet.manifest.name, imageSet: layout, index: 0, image: imageSet.image, shared: shared,
-            applicationCompartment: 0, ringZero: [shimPages, handoffPage], hypercallMode: FLEXOS_HYPERCALL_MODE_SYSCALL)
+            applicationCompartment: 0, ringZero: [shimPages, handoffPage, callRecord],
+            hypercallMode: FLEXOS_HYPERCALL_MODE_SYSCALL)
         let highest = layout.compartments.flatMap(\.privateAreas).map(\.upperBound).max() ?? 0
         let aboveFourGiB = highest > (4 << 30) ? alignUp(highest - (4 << 30), 1 << 20) : 0
         qemuMemory = max(3584 << 20, (3072 << 20) + aboveFourGiB)
     }
 
-    /// Writes what QEMU's loader places in guest memory; returns the files.
-    func write(to folder: String) throws(LaunchError) -> Files {
+    /// Writes what QEMU's loader places in guest memory; returns the files. `servedByFlexosd`:
+    /// the shim forwards every hypercall to flexosd (HypercallServer) instead of serving it.
+    func write(to folder: String, servedByFlexosd: Bool) throws(LaunchError) -> Files {
         let files = Files(
             staging: folder + "/low.bin", handoff: folder + "/handoff.bin", shared: folder + "/shared.bin",
             control: folder + "/control")
@@ -54,6 +58,7 @@ struct PreparedMemory {
                 to: URL(fileURLWithPath: files.staging))
             try Data(bytes: shared.base, count: Int(sharedUsed)).write(to: URL(fileURLWithPath: files.shared))
             var handoff = self.handoff(stagingBytes: memory.lowSize - low)
+            handoff.served_by_flexosd = servedByFlexosd ? 1 : 0
             try Data(bytes: &handoff, count: MemoryLayout<flexos_shim_handoff>.size).write(
                 to: URL(fileURLWithPath: files.handoff))
             try Data().write(to: URL(fileURLWithPath: files.control))
@@ -113,14 +118,42 @@ struct PreparedMemory {
         }
     }
 
-    /// The one VM: regions, keys and PKRU from the layout; QEMU keeps the guest's memory
-    /// to itself, so no gate counters.
-    func snapshot(running: Bool, consoleBytes: UInt64) -> CompartmentSnapshot {
+    /// The one VM: regions, keys and PKRU from the layout; with `live` (the guest's memory,
+    /// where flexosd shares it) its gate counters and the rights of its last hypercall.
+    func snapshot(running: Bool, report: CompartmentReport, live: (space: GuestAddressSpace, pkru: UInt32?)? = nil)
+        -> CompartmentSnapshot
+    {
         let machine = layout.compartments[0]
-        return CompartmentSnapshot(
-            machine: machine, manifest: imageSet.manifest, activity: running ? .running : .stopped,
-            gates: CompartmentSnapshot.noGates,
-            report: CompartmentReport(name: machine.name, consoleBytes: consoleBytes))
+        let gates =
+            live.map { GateInspector(space: $0.space, gateBlock: layout.gateBlock.lowerBound).gates(of: 0) }
+            ?? CompartmentSnapshot.noGates
+        var snapshot = CompartmentSnapshot(
+            machine: machine, manifest: imageSet.manifest, activity: running ? .running : .stopped, gates: gates,
+            report: report)
+        if let pkru = live?.pkru, !machine.keyed.isEmpty {
+            snapshot.rightsAtLastHypercall = .init(
+                pkru: hex(UInt64(pkru)), compartment: machine.keyed.first { $0.pkru == pkru }?.name)
+        }
+        return snapshot
+    }
+
+    /// The report of a hypercall flexosd refused (HypercallServer): a fault of kind
+    /// `badHypercall` at the registers of the call, its stack walked in the live memory, as on KVM.
+    func refusedHypercall(_ why: String, rip: UInt64, rsp: UInt64, rbp: UInt64, space: GuestAddressSpace) -> RunEnd {
+        var registers = kvm_regs()
+        (registers.rip, registers.rsp, registers.rbp) = (rip, rsp, rbp)
+        var special = kvm_sregs()
+        special.cr2 = VCPUState.noPageFault
+        var report = analyzer(space: space).analyze(registers: registers, specialRegisters: special)
+        report.kind = .badHypercall
+        report.summary = why
+        return .faulted(report)
+    }
+
+    private func analyzer(space: GuestAddressSpace) -> FaultAnalyzer {
+        FaultAnalyzer(
+            compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables, space: space,
+            symbolizer: Symbolizer(image: imageSet.image), exports: imageSet.manifest.exports)
     }
 
     /// Where the shim runs (supervisor-only pages).
@@ -146,10 +179,7 @@ struct PreparedMemory {
         (registers.rip, registers.rsp, registers.rflags) = (fault.rip, fault.rsp, fault.rflags)
         var special = kvm_sregs()
         special.cr2 = fault.cr2  // the analyzer ignores it for anything but a page fault
-        let analyzer = FaultAnalyzer(
-            compartment: layout.compartments[0], imageSet: layout, pageTables: memory.pageTables,
-            space: memory.addressSpace,
-            symbolizer: Symbolizer(image: imageSet.image), exports: imageSet.manifest.exports)
+        let analyzer = analyzer(space: memory.addressSpace)
         let exception = CPUException(
             vector: fault.vector, errorCode: fault.error,
             protectionKeyRights: layout.compartments[0].keyed.isEmpty ? nil : UInt32(truncatingIfNeeded: fault.pkru))

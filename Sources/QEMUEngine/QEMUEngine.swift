@@ -91,13 +91,17 @@ public struct QEMUEngine: ImageSetEngine {
         return try PreparedMemory(imageSet: imageSet, options: options)
     }
 
-    static func arguments(_ files: PreparedMemory.Files, memory: UInt64, shim: String) -> [String] {
-        [
-            "-machine", "pc", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "\(memory >> 20)M",
+    /// QEMU's command line: its RAM is `ram` (flexosd maps it too), the console is COM1 on
+    /// standard output, and the control port COM2 connects to the hypercall server's socket.
+    static func arguments(_ files: PreparedMemory.Files, ram: SharedRAM, controlSocket: String, shim: String)
+        -> [String]
+    {
+        ram.arguments + [
+            "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "\(ram.memory.size >> 20)M",
             "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-parallel", "none",
             "-kernel", shim,
             "-chardev", "stdio,id=console,signal=off", "-device", "isa-serial,chardev=console,index=0",
-            "-chardev", "file,id=control,path=\(files.control)", "-device", "isa-serial,chardev=control,index=1"
+            "-chardev", "socket,id=control,path=\(controlSocket)", "-device", "isa-serial,chardev=control,index=1"
         ] + QEMUEngine.devicesWithoutLibvirtElement(files)
     }
 
@@ -141,7 +145,11 @@ public struct QEMUEngine: ImageSetEngine {
         /// The one VM as `flexosctl inspect compartments` shows it: regions, keys and PKRU
         /// from the layout it was prepared with.
         public func snapshot(running: Bool, consoleBytes: UInt64) -> [CompartmentSnapshot] {
-            [prepared.snapshot(running: running, consoleBytes: consoleBytes)]
+            [
+                prepared.snapshot(
+                    running: running,
+                    report: CompartmentReport(name: machineName, consoleBytes: consoleBytes))
+            ]
         }
     }
 
@@ -150,7 +158,7 @@ public struct QEMUEngine: ImageSetEngine {
     public func export(_ imageSet: ImageSet, options: LaunchOptions, to folder: String) throws(LaunchError) -> Export {
         let prepared = try QEMUEngine.prepare(imageSet, options: options)
         let shim = QEMUEngine.shim(of: imageSet)
-        let files = try prepared.write(to: folder)
+        let files = try prepared.write(to: folder, servedByFlexosd: false)
         let console = folder + "/console.log"
         let shimCopy = folder + "/qemu-shim.elf"
         do {

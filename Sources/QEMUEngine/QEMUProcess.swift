@@ -3,10 +3,10 @@ import Glibc
 import GuestMachine
 
 /// One qemu-system-x86_64 process: started at once, its console (standard output) streamed
-/// as it comes, killed on request, its control-port file read when it has ended.
+/// as it comes, killed on request.
 final class QEMUProcess: @unchecked Sendable {
     struct Outcome: Sendable {
-        let control: [UInt8]
+        /// What QEMU wrote on standard error.
         let errors: String
     }
 
@@ -16,21 +16,19 @@ final class QEMUProcess: @unchecked Sendable {
     /// stays (reading its console) until it ends.
     static let setpriv = "/usr/bin/setpriv"
 
-    private let controlPath: String
     private let processIdentifier = Locked<pid_t?>(nil)
     private let consoleCount = Locked<UInt64>(0)
     private let outcome = Locked<Outcome?>(nil)
     private let ended = RunEndSignal()
 
     /// Starts QEMU with `arguments`; its console goes to `console`. Returns once QEMU runs.
-    init(arguments: [String], control: String, threadName: String, console: @escaping @Sendable ([UInt8]) -> Void)
+    init(arguments: [String], threadName: String, console: @escaping @Sendable ([UInt8]) -> Void)
         throws(LaunchError)
     {
         guard FileManager.default.isExecutableFile(atPath: QEMUProcess.setpriv) else {
             throw LaunchError.engineMissing(
                 "\(QEMUProcess.setpriv) is missing: install Debian's util-linux, which ties QEMU's life to flexosd's")
         }
-        controlPath = control
         let started = DispatchSemaphore(value: 0)
         let failure = Locked<String?>(nil)
         _ = try MonitorThread(name: threadName, detached: true) { [self] in
@@ -70,8 +68,7 @@ final class QEMUProcess: @unchecked Sendable {
         }
         process.waitUntilExit()
         errorReader.wait()
-        let control = (try? Data(contentsOf: URL(fileURLWithPath: controlPath))).map { [UInt8]($0) } ?? []
-        outcome.withLock { $0 = Outcome(control: control, errors: String(decoding: errorText, as: UTF8.self)) }
+        outcome.withLock { $0 = Outcome(errors: String(decoding: errorText, as: UTF8.self)) }
         ended.signal()
     }
 

@@ -63,6 +63,11 @@ struct Compartments: DaemonCommand {
             lines.append(
                 "  \(keyed.compartment): key \(keyed.key), PKRU \(keyed.pkru) (only keys 0 and \(keyed.key) open)")
         }
+        if let observed = compartment.rightsAtLastHypercall {
+            lines.append(
+                "  PKRU at the last hypercall: \(observed.pkru)"
+                    + (observed.compartment.map { " (\($0)'s rights)" } ?? " (no compartment's own)"))
+        }
         lines.append(
             "  memory: \(formatBytes(compartment.privateBytes)) private, \(formatBytes(compartment.sharedBytes)) shared"
         )

@@ -241,9 +241,16 @@ extension DaemonProcess {
         #expect(machine.protectionKeys?.map(\.compartment) == ["comp1", "comp2"])
         #expect(machine.protectionKeys?.map(\.key) == [1, 2])
         #expect(machine.protectionKeys?.map(\.pkru) == ["0xfffffff0", "0xffffffcc"])
+        // Live: flexosd serves the shim's hypercalls, so it counts them and sees ring 3's PKRU
+        // at each (the ticker's sleeps and prints are comp1's; tickerlib only counts).
+        #expect((machine.hypercalls["wait"] ?? 0) > 0 && (machine.hypercalls["console_flush"] ?? 0) > 0)
+        #expect(machine.rightsAtLastHypercall == .init(pkru: "0xfffffff0", compartment: "comp1"))
+        let later = try daemon.inspect(onQEMU.name)[0]
+        #expect(later.hypercalls["wait"] ?? 0 > machine.hypercalls["wait"] ?? 0, "the counters are not live")
         let text = try daemon.flexosctl(["inspect", "compartments", onQEMU.name]).output
         #expect(
-            text.contains("intel-mpk on qemu, running") && text.contains("comp2: key 2, PKRU 0xffffffcc"), "\(text)")
+            text.contains("intel-mpk on qemu, running") && text.contains("comp2: key 2, PKRU 0xffffffcc")
+                && text.contains("PKRU at the last hypercall: 0xfffffff0 (comp1's rights)"), "\(text)")
 
         let qemuBefore = qemuProcesses(of: daemon.process.processIdentifier)
         #expect(qemuBefore.count == 2)

@@ -271,11 +271,12 @@ import Testing
     }
 
     @Test func aStormOfRandomHypercallsEndsInAReport() throws {
-        // A million well-formed calls in random order (40 µs each), then garbage.
+        // Well-formed calls in random order (40 µs each), a million or ten seconds' worth, then garbage.
         let (report, console) = try boot(try TestImages.build("Tests/Guests/hypercallstorm").folder, timeout: 600)
+        let served = console.text.split(separator: "\n").first { $0.hasSuffix("well-formed hypercalls served") }
         #expect(
-            console.text.contains("1000000 well-formed hypercalls served"), "\(report.outcome): \(report.message ?? "")"
-        )
+            served.flatMap { Int($0.split(separator: " ")[0]) }.map { $0 >= 100_000 } == true,
+            "\(report.outcome): \(report.message ?? "")")
         // Garbage ends the run the way the guest's last call deserves, never the monitor.
         #expect(
             ["faulted", "panicked", "exited"].contains(report.outcome), "\(report.outcome): \(report.message ?? "")")

@@ -68,6 +68,41 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         #expect(privileged.fault?.kind == .privilegedInstruction, "\(privileged.message ?? "")")
     }
 
+    /// One implementation serves the hypercalls of both engines (the KVM engine's exits and
+    /// the calls the shim forwards to flexosd): the same guests end the same way, with the
+    /// same console, status, fault kind and summary, in the same function and called from the
+    /// same lines. (Only the instruction differs: a store to the hypercall window on KVM,
+    /// `syscall` under QEMU, a few lines apart in flexos_guest.h.)
+    @Test(arguments: ["Guest/Apps/hello", "Tests/Guests/panic", "Tests/Guests/consolesmash"])
+    func aHypercallCaseEndsAlikeOnBothEngines(_ target: String) throws {
+        let (kvm, kvmConsole) = try boot(try TestImages.build(target).folder)
+        let (qemu, qemuConsole) = try bootUnderQEMU(target)
+        #expect(qemu.outcome == kvm.outcome)
+        #expect(qemu.exitStatus == kvm.exitStatus)
+        #expect(qemu.message?.split(separator: "\n").first == kvm.message?.split(separator: "\n").first)
+        #expect(qemu.fault?.kind == kvm.fault?.kind)
+        #expect(qemu.fault?.summary == kvm.fault?.summary)
+        #expect(qemu.fault?.backtrace.first?.function.hasPrefix("flexos_hypercall") == kvm.fault.map { _ in true })
+        #expect(qemu.fault?.backtrace.dropFirst().map(\.location) == kvm.fault?.backtrace.dropFirst().map(\.location))
+        #expect(qemuConsole.text == kvmConsole.text)
+        #expect(!kvmConsole.text.isEmpty)
+    }
+
+    /// Well-formed calls (time, wait, wake, console) in a random order for ten seconds, then
+    /// garbage: under QEMU too each well-formed call is served and the garbage ends the run
+    /// in a report, as the KVM engine's storm test asks.
+    @Test func aStormOfRandomHypercallsUnderQEMUEndsInAReport() throws {
+        let (report, console) = try bootUnderQEMU("Tests/Guests/hypercallstorm", timeout: 120)
+        let served = console.text.split(separator: "\n").first { $0.hasSuffix("well-formed hypercalls served") }
+        #expect(served.flatMap { Int($0.split(separator: " ")[0]) }.map { $0 >= 1000 } == true, "\(console.text)")
+        #expect(
+            ["faulted", "panicked", "exited"].contains(report.outcome), "\(report.outcome): \(report.message ?? "")")
+        if let fault = report.fault {
+            #expect(fault.kind == .badHypercall || fault.kind == .pageFault, "\(fault.summary)")
+        }
+        #expect((report.compartments[0].hypercalls["time"] ?? 0) > 0)
+    }
+
     @Test func aSpinningGuestIsStoppedByTheTimeout() throws {
         let (report, _) = try bootUnderQEMU("Tests/Guests/spin", timeout: 3)
         #expect(report.outcome == "timed out")

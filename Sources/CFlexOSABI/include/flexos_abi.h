@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 8u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
+#define FLEXOS_ABI_VERSION 9u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
                                   3: the network device; the boot info carries tsc_hz and net_device.
                                   4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode).
                                   5: heap_checks in the boot info and the keyed table; a panic may name a code address.
@@ -32,7 +32,9 @@
                                   7: the QEMU engine's shim writes its console and its report to the serial
                                      ports COM1 and COM2 (were the debugcon ports 0xE9 and 0xEC)
                                   8: doorbells: a wake and the network device's kick are stores to addresses
-                                     KVM signals in the kernel (boot info doorbells, net_doorbell) */
+                                     KVM signals in the kernel (boot info doorbells, net_doorbell)
+                                  9: under flexosd the QEMU engine's shim forwards every hypercall to flexosd on
+                                     the control port (handoff served_by_flexosd) */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -424,6 +426,15 @@ _Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYP
  * Console bytes go out on COM1, reports (exit, panic, fault) as lines on COM2 (the control
  * port), both 16550 UARTs: QEMU's isa-serial, which is what a libvirt <serial> device is,
  * so a libvirt domain needs no passthrough for them. Then the isa-debug-exit port ends QEMU.
+ *
+ * Hypercalls: where flexosd runs QEMU itself (served_by_flexosd), the shim serves none: it
+ * writes the call (struct flexos_shim_call, with ring 3's registers for the report of a call
+ * flexosd refuses) to FLEXOS_SHIM_CALL_RECORD, a page only ring 0 maps, sends the byte
+ * FLEXOS_SHIM_CALL on the control port and waits for one answer byte, FLEXOS_SHIM_RESUME
+ * (back to ring 3) or FLEXOS_SHIM_END (end QEMU: flexosd has what ended the run). flexosd
+ * serves the call with the KVM engine's code, on the guest memory QEMU shares with it. A
+ * libvirt domain, which no flexosd thread answers, gets served_by_flexosd 0: the shim serves
+ * the hypercalls itself, the way it always did.
  * ------------------------------------------------------------------------- */
 #define FLEXOS_SHIM_BASE          0x3F000000ull
 #define FLEXOS_SHIM_BYTES         0x100000ull
@@ -433,6 +444,17 @@ _Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYP
 #define FLEXOS_SHIM_CONSOLE_PORT  0x3F8u /* COM1 */
 #define FLEXOS_SHIM_CONTROL_PORT  0x2F8u /* COM2 */
 #define FLEXOS_SHIM_EXIT_PORT     0xF4u
+#define FLEXOS_SHIM_CALL_RECORD   0x3FFFE000ull /* the page below the handoff */
+#define FLEXOS_SHIM_CALL          0x63u /* 'c' */
+#define FLEXOS_SHIM_RESUME        0x72u /* 'r' */
+#define FLEXOS_SHIM_END           0x65u /* 'e' */
+
+struct flexos_shim_call {
+    uint64_t number;
+    uint64_t argument;
+    uint64_t pkru;                      /* ring 3's, for `flexosctl inspect compartments` */
+    uint64_t rip, rsp, rbp;             /* ring 3's */
+};
 
 struct flexos_shim_handoff {
     uint64_t magic;                     /* FLEXOS_SHIM_MAGIC */
@@ -447,6 +469,7 @@ struct flexos_shim_handoff {
     uint32_t protection_keys;           /* 1: set CR4.PKE */
     uint64_t stack_count;
     uint64_t stacks[2 * FLEXOS_MAX_COMPARTMENTS]; /* [low, high) of each stack, for fault dumps */
+    uint64_t served_by_flexosd;         /* 1: forward every hypercall on the control port */
 };
 
 _Static_assert(sizeof(struct flexos_boot_info) == 200, "boot info layout");

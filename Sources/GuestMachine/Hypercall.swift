@@ -1,7 +1,6 @@
 import CFlexOSABI
 import Glibc
 import GuestImage
-import GuestMachine
 import KVM
 
 /// The hypercalls of `flexos_abi.h` that every VM may make; a device's own (net_kick) are
@@ -134,7 +133,7 @@ package struct HypercallHandler {
     }
 
     /// Copies out whatever the guest has appended to its console ring.
-    func flushConsole() -> HypercallAction {
+    package func flushConsole() -> HypercallAction {
         guard let bytes = console.drain() else {
             return .invalid("the console ring is corrupt (head and tail disagree)")
         }
