@@ -222,5 +222,24 @@ public enum OpenAPIDocument {
                       listening: {type: array, items: {type: string}}
                       summary: {type: string, description: "What it does and did, as a person reads it."}
                       counters: {type: object, additionalProperties: {type: integer}, description: "The network device: accepted, refused, closed, timedOut, bytesReceived, bytesSent, kicks, wakes, sleeps."}
+                notification: {type: string, description: "How the VM is woken: doorbells or wake hypercalls; absent where nothing wakes a VM (QEMU)."}
+                woken: {type: integer, description: "How often a wait of the VM ended woken."}
+                protectionKeys:
+                  type: array
+                  description: "Under intel-mpk: each compartment's protection key and the PKRU its code runs with."
+                  items:
+                    type: object
+                    required: [compartment, key, pkru]
+                    properties:
+                      compartment: {type: string}
+                      key: {type: integer}
+                      pkru: {type: string, description: "e.g. 0xfffffff0: every key but 0 and its own closed."}
+                rightsAtLastHypercall:
+                  type: object
+                  description: "Under intel-mpk on the QEMU engine: the PKRU ring 3 held at its last hypercall, and the compartment whose rights those are (absent: none's)."
+                  required: [pkru]
+                  properties:
+                    pkru: {type: string}
+                    compartment: {type: string}
         """#
 }
