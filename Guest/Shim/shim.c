@@ -2,7 +2,7 @@
  * The QEMU engine's ring-0 shim: the only ring-0 code of FlexOS (flexos_abi.h, "The QEMU
  * engine"). It sets up what ring 3 needs and then only serves: hypercalls arrive by
  * `syscall`; under flexosd they go to flexosd on the control port, which serves them with
- * the KVM engine's code, and only in a libvirt domain (no flexosd thread to answer) does the
+ * the KVM engine's code, and only in an exported libvirt domain (no flexosd to answer) does the
  * shim serve them itself, with port I/O to QEMU devices; an exception becomes a report on the
  * control port (registers, then the faulting stack), which flexosd turns into the same
  * fault report as on KVM. Nothing here trusts the guest: it reads guest memory only

@@ -11,13 +11,19 @@ package final class ConsoleRing: @unchecked Sendable {
     package let capacity: UInt64
 
     /// Sets up an empty ring in the `bytes` of host memory at `host`.
-    package init(host: UnsafeMutableRawPointer, bytes: UInt64) {
-        ring = host.bindMemory(to: flexos_console_ring.self, capacity: 1)
-        data = host + MemoryLayout<flexos_console_ring>.size
-        capacity = bytes - UInt64(MemoryLayout<flexos_console_ring>.size)
+    package convenience init(host: UnsafeMutableRawPointer, bytes: UInt64) {
+        self.init(existing: host, bytes: bytes)
         ring.pointee.head = 0
         ring.pointee.tail = 0
         ring.pointee.size = capacity
+    }
+
+    /// The ring the guest already has in the `bytes` at `host` (a QEMU's RAM, where the
+    /// guest may be writing while the monitor looks): nothing in it is touched.
+    package init(existing host: UnsafeMutableRawPointer, bytes: UInt64) {
+        ring = host.bindMemory(to: flexos_console_ring.self, capacity: 1)
+        data = host + MemoryLayout<flexos_console_ring>.size
+        capacity = bytes - UInt64(MemoryLayout<flexos_console_ring>.size)
     }
 
     /// The bytes written since the last drain. Nil when the guest has corrupted the ring.

@@ -9,14 +9,30 @@ import FoundationXML
 public enum LibvirtDomain {
     static let qemuNamespace = "http://libvirt.org/schemas/domain/qemu/1.0"
 
-    /// The domain's XML; `serialFiles` are the files of COM1, COM2, ... in turn.
+    /// What a serial port of the domain is connected to.
+    public enum Serial: Sendable {
+        /// A file QEMU writes.
+        case file(String)
+        /// A Unix socket QEMU connects to (one flexosd listens on).
+        case socket(String)
+    }
+
+    /// The domain's XML; `serials` are COM1, COM2, ... in turn. `sharedMemory`: the RAM is a
+    /// memfd that another process (flexosd) may map too.
     public static func xml(
-        name: String, memoryBytes: UInt64, kernel: String, serialFiles: [String], passthrough: [String]
+        name: String, memoryBytes: UInt64, kernel: String, serials: [Serial], sharedMemory: Bool = false,
+        passthrough: [String]
     ) -> String {
         let domain = element("domain", attributes: ["type": "qemu"])
         domain.addNamespace(XMLNode.namespace(withName: "qemu", stringValue: qemuNamespace) as! XMLNode)
         domain.addChild(element("name", text: name))
         domain.addChild(element("memory", attributes: ["unit": "KiB"], text: "\(memoryBytes / 1024)"))
+        if sharedMemory {
+            let backing = element("memoryBacking")
+            backing.addChild(element("source", attributes: ["type": "memfd"]))
+            backing.addChild(element("access", attributes: ["mode": "shared"]))
+            domain.addChild(backing)
+        }
         domain.addChild(element("vcpu", text: "1"))
         let os = element("os")
         os.addChild(element("type", attributes: ["arch": "x86_64", "machine": "pc"], text: "hvm"))
@@ -28,9 +44,16 @@ public enum LibvirtDomain {
         let devices = element("devices")
         devices.addChild(element("controller", attributes: ["type": "usb", "model": "none"]))
         devices.addChild(element("memballoon", attributes: ["model": "none"]))
-        for (port, file) in serialFiles.enumerated() {
-            let serial = element("serial", attributes: ["type": "file"])
-            serial.addChild(element("source", attributes: ["path": file]))
+        for (port, connection) in serials.enumerated() {
+            let serial: XMLElement
+            switch connection {
+            case .file(let path):
+                serial = element("serial", attributes: ["type": "file"])
+                serial.addChild(element("source", attributes: ["path": path]))
+            case .socket(let path):
+                serial = element("serial", attributes: ["type": "unix"])
+                serial.addChild(element("source", attributes: ["mode": "connect", "path": path]))
+            }
             serial.addChild(element("target", attributes: ["port": "\(port)"]))
             devices.addChild(serial)
         }

@@ -12,17 +12,24 @@ public final class GuestMemory: @unchecked Sendable {
     let fd: OwnedFileDescriptor
 
     /// Creates `size` bytes of zeroed memory named `name` (shown in /proc/PID/maps).
-    public init(name: String, size: UInt64) throws(KVMError) {
+    public convenience init(name: String, size: UInt64) throws(KVMError) {
         guard size > 0, size % 4096 == 0, size <= UInt64(Int.max) else { throw KVMError.badMemorySize(size) }
         let rawFD = ckvm_memfd_create(name)
         if rawFD < 0 { throw KVMError.memoryFailed("memfd_create", .current) }
-        fd = OwnedFileDescriptor(rawFD)
+        let fd = OwnedFileDescriptor(rawFD)
         if ftruncate(rawFD, off_t(size)) != 0 { throw KVMError.memoryFailed("ftruncate", .current) }
-        guard let mapping = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED, rawFD, 0),
+        try self.init(mapping: fd, size: size)
+    }
+
+    /// Maps the first `size` bytes of memory another process made (a QEMU's RAM), shared with it.
+    public init(mapping fd: OwnedFileDescriptor, size: UInt64) throws(KVMError) {
+        guard size > 0, size % 4096 == 0, size <= UInt64(Int.max) else { throw KVMError.badMemorySize(size) }
+        guard let mapping = mmap(nil, Int(size), PROT_READ | PROT_WRITE, MAP_SHARED, fd.rawValue, 0),
             mapping != MAP_FAILED
         else { throw KVMError.memoryFailed("mmap", .current) }
         base = mapping
         self.size = size
+        self.fd = fd
     }
 
     deinit { munmap(base, Int(size)) }

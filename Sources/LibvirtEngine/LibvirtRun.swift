@@ -6,12 +6,15 @@ import Hosts
 import KVM
 import QEMUEngine
 
-/// An image set running as a transient libvirt domain. A thread of its own streams the
-/// console file QEMU writes and notices the domain's end; the run's report is read from
-/// the control port's file, as under the QEMU engine. The folder of files goes with the run.
+/// An image set running as a transient libvirt domain whose hypercalls flexosd serves as
+/// under the QEMU engine (ShimSession: the domain's RAM is a memfd flexosd maps, its control
+/// port a socket flexosd listens on). A thread of its own notices the domain's end (and copies
+/// whatever QEMU writes on COM1). The folder of files goes with the run.
 final class LibvirtRun: RunningImageSet, @unchecked Sendable {
     let listening: [String] = []
     private let export: QEMUEngine.Export
+    /// flexosd's side of the domain: it serves the shim's hypercalls on the domain's RAM.
+    private let session: ShimSession
     private let folder: String
     private let domain: TransientDomain
     private let startedAt: UInt64
@@ -25,25 +28,37 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
         folder = NSTemporaryDirectory() + Orphans.folderPrefix + "\(getpid())-\(tag)"
         RunFolders.removeThoseOfDeadProcesses(prefix: Orphans.folderPrefix)
         Orphans.destroyDomainsOfDeadRuns(on: uri)
+        var exported: QEMUEngine.Export? = nil
+        var started: TransientDomain? = nil
         do throws(LaunchError) {
-            export = try QEMUEngine().export(imageSet, options: options, to: folder)
+            let export = try QEMUEngine().export(imageSet, options: options, to: folder, servedByFlexosd: true)
+            exported = export
+            let name = Orphans.domainName(imageSet.manifest.name, tag: tag)
             let xml = LibvirtDomain.xml(
-                name: Orphans.domainName(imageSet.manifest.name, tag: tag), memoryBytes: export.memoryBytes,
-                kernel: export.shim, serialFiles: [export.console, export.control],
+                name: name, memoryBytes: export.memoryBytes, kernel: export.shim,
+                serials: [.file(export.console), .socket(export.control)], sharedMemory: true,
                 passthrough: export.passthroughArguments)
-            do { domain = try TransientDomain(uri: uri, xml: xml) } catch {
+            do { started = try TransientDomain(uri: uri, xml: xml) } catch {
                 throw LaunchError.hostFailed(error.description)
             }
+            let (pid, ram) = try DomainRAM.open(domain: name, bytes: export.memoryBytes)
+            try export.session!.serve(qemu: pid, ram: ram, console: console)
         } catch {
+            started?.destroy()
+            _ = exported?.session?.finish(timedOut: nil, errors: "", consoleBytes: 0)
             try? FileManager.default.removeItem(atPath: folder)
             throw error
         }
+        export = exported!
+        session = exported!.session!
+        domain = started!
         do {
             _ = try MonitorThread(name: "virt-\(imageSet.manifest.name)", detached: true) { [self] in
                 follow(console: console, as: export.machineName)
             }
         } catch {
             domain.destroy()
+            _ = session.finish(timedOut: nil, errors: "", consoleBytes: 0)
             try? FileManager.default.removeItem(atPath: folder)
             throw error
         }
@@ -74,17 +89,15 @@ final class LibvirtRun: RunningImageSet, @unchecked Sendable {
 
     func wait(timeout: Double?) -> RunReport {
         let timedOut = ended.wait(timeout: timeout) { domain.destroy() }
-        let control = (try? Data(contentsOf: URL(fileURLWithPath: export.control))).map { [UInt8]($0) } ?? []
+        let (end, report) = session.finish(
+            timedOut: timedOut ? timeout : nil, errors: "", consoleBytes: consoleBytes.withLock { $0 })
         try? FileManager.default.removeItem(atPath: folder)
-        let end = export.end(control: control, timedOut: timedOut ? timeout : nil)
-            .stopped(ifAsked: stopReason.withLock { $0 }, timedOut: timedOut)
         return RunReport(
-            imageSet: export.imageSetName, end: end, startedAt: startedAt, firstHypercallAt: nil,
-            endedAt: monotonicNanoseconds(),
-            compartments: [CompartmentReport(name: export.machineName, consoleBytes: consoleBytes.withLock { $0 })])
+            imageSet: export.imageSetName, end: end.stopped(ifAsked: stopReason.withLock { $0 }, timedOut: timedOut),
+            startedAt: startedAt, firstHypercallAt: nil, endedAt: monotonicNanoseconds(), compartments: [report])
     }
 
     func inspect() -> [CompartmentSnapshot] {
-        export.snapshot(running: !ended.hasEnded, consoleBytes: consoleBytes.withLock { $0 })
+        [session.snapshot(running: !ended.hasEnded, consoleBytes: consoleBytes.withLock { $0 })]
     }
 }

@@ -10,7 +10,7 @@ import KVM
 /// engine") with the KVM engine's `HypercallHandler`, on the guest memory QEMU shares with
 /// flexosd: one implementation of every hypercall for both engines.
 ///
-/// The control port is a UNIX socket QEMU connects to. For each call the shim writes its
+/// The control port is a Unix socket QEMU connects to (ControlSocket). For each call the shim writes its
 /// record to a ring-0 page and sends one byte; each gets one answer byte. Anything else it
 /// writes (a fault report, with the faulting stack) is kept for the run's end.
 final class HypercallServer: @unchecked Sendable {
@@ -30,8 +30,6 @@ final class HypercallServer: @unchecked Sendable {
     }
 
     let state = Locked(State())
-    let socketPath: String
-    private let listener: OwnedFileDescriptor
     private let handler: HypercallHandler
     private let space: GuestAddressSpace
     private let name: String
@@ -42,25 +40,23 @@ final class HypercallServer: @unchecked Sendable {
     private let sleeper = DispatchSemaphore(value: 0)
     private let done = RunEndSignal()
 
-    /// Listens at `socketPath` (QEMU connects when it starts); calls are served on `space`,
-    /// console output goes to `console` as VM `name`'s.
+    /// Serves the calls of the QEMU process `peer()` names (nil until it is known), which
+    /// connects to `control`, on its RAM `ram`; console output goes to `console` as VM `name`'s.
     init(
-        socketPath: String, space: GuestAddressSpace, consoleRing: ConsoleRing, name: String, console: any ConsoleSink,
-        refusal: @escaping @Sendable (_ why: String, ForwardedCall) -> RunEnd
+        control: ControlSocket, peer: @escaping @Sendable () -> pid_t?, ram: SharedRAM, name: String,
+        console: any ConsoleSink, refusal: @escaping @Sendable (_ why: String, ForwardedCall) -> RunEnd
     ) throws(LaunchError) {
-        self.socketPath = socketPath
-        self.refusal = refusal
-        self.space = space
+        space = ram.space
         self.name = name
-        listener = try HypercallServer.listen(at: socketPath)
+        self.refusal = refusal
         let state = self.state
-        handler = HypercallHandler(space: space, console: consoleRing, compartmentCount: 1) { bytes in
+        handler = HypercallHandler(space: ram.space, console: ram.consoleRing, compartmentCount: 1) { bytes in
             state.withLock { $0.consoleBytes += UInt64(bytes.count) }
             console.write(bytes, compartment: name, index: 0)
         }
         _ = try MonitorThread(name: "hc-\(name)", detached: true) { [self] in
             defer { done.signal() }
-            guard let connection = accept() else { return }
+            guard let connection = control.accept(from: peer, until: { over.withLock { $0 } }) else { return }
             serve(connection)
         }
     }
@@ -76,41 +72,6 @@ final class HypercallServer: @unchecked Sendable {
     }
 
     // MARK: - The connection
-
-    private static func listen(at path: String) throws(LaunchError) -> OwnedFileDescriptor {
-        let fd = OwnedFileDescriptor(socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0))
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard fd.rawValue >= 0, bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw LaunchError.cannotWrite(
-                path: path, reason: "cannot make the shim's control socket here (path too long?)")
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: bytes) }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd.rawValue, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
-            }
-        }
-        guard bound, Glibc.listen(fd.rawValue, 1) == 0 else {
-            throw LaunchError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
-        }
-        return fd
-    }
-
-    /// Waits for QEMU to connect; nil when QEMU ended first.
-    private func accept() -> OwnedFileDescriptor? {
-        while !over.withLock({ $0 }) {
-            var poll = pollfd(fd: listener.rawValue, events: Int16(POLLIN), revents: 0)
-            guard Glibc.poll(&poll, 1, 100) > 0 else { continue }
-            let connection = Glibc.accept(listener.rawValue, nil, nil)
-            if connection >= 0 {
-                _ = fcntl(connection, F_SETFD, FD_CLOEXEC)
-                return OwnedFileDescriptor(connection)
-            }
-        }
-        return nil
-    }
 
     /// Reads the shim's bytes until QEMU closes the port: each FLEXOS_SHIM_CALL is a call
     /// (its record in RAM) and gets its answer; anything else starts the shim's report.

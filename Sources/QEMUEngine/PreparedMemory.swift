@@ -17,7 +17,9 @@ struct PreparedMemory {
     let qemuMemory: UInt64
 
     struct Files {
-        let staging: String, handoff: String, shared: String, control: String
+        let staging: String, handoff: String, shared: String
+        /// The control port as a file (a run the shim serves itself) and as the socket flexosd listens on.
+        let control: String, controlSocket: String
     }
 
     init(imageSet: ImageSet, options: LaunchOptions) throws(LaunchError) {
@@ -49,7 +51,7 @@ struct PreparedMemory {
     func write(to folder: String, servedByFlexosd: Bool) throws(LaunchError) -> Files {
         let files = Files(
             staging: folder + "/low.bin", handoff: folder + "/handoff.bin", shared: folder + "/shared.bin",
-            control: folder + "/control")
+            control: folder + "/control", controlSocket: folder + "/control.sock")
         let low = GuestLayout.monitorArea.lowerBound
         let sharedUsed = layout.gateBlock.upperBound - layout.sharedArea.lowerBound
         do {

@@ -93,15 +93,13 @@ public struct QEMUEngine: ImageSetEngine {
 
     /// QEMU's command line: its RAM is `ram` (flexosd maps it too), the console is COM1 on
     /// standard output, and the control port COM2 connects to the hypercall server's socket.
-    static func arguments(_ files: PreparedMemory.Files, ram: SharedRAM, controlSocket: String, shim: String)
-        -> [String]
-    {
+    static func arguments(_ files: PreparedMemory.Files, ram: SharedRAM, shim: String) -> [String] {
         ram.arguments + [
             "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", "\(ram.memory.size >> 20)M",
             "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none", "-parallel", "none",
             "-kernel", shim,
             "-chardev", "stdio,id=console,signal=off", "-device", "isa-serial,chardev=console,index=0",
-            "-chardev", "socket,id=control,path=\(controlSocket)", "-device", "isa-serial,chardev=control,index=1"
+            "-chardev", "socket,id=control,path=\(files.controlSocket)", "-device", "isa-serial,chardev=control,index=1"
         ] + QEMUEngine.devicesWithoutLibvirtElement(files)
     }
 
@@ -119,7 +117,7 @@ public struct QEMUEngine: ImageSetEngine {
 
     /// What another QEMU launcher (a libvirt domain) needs to boot the set under TCG.
     public struct Export: @unchecked Sendable {
-        /// The memory it was prepared from, against which its end is read.
+        /// The memory it was prepared from.
         let prepared: PreparedMemory
         /// Guest memory to give QEMU.
         public let memoryBytes: UInt64
@@ -129,36 +127,34 @@ public struct QEMUEngine: ImageSetEngine {
         public let passthroughArguments: [String]
         /// The file of the console (COM1).
         public let console: String
-        /// The file where the shim reports the run's end (exit, panic, fault) (COM2).
+        /// COM2: the file where the shim reports the run's end (exit, panic, fault), or, when
+        /// flexosd serves the run (`session`), the socket flexosd listens on.
         public let control: String
+        /// Flexosd's side of a run it serves: the shim forwards its hypercalls to it.
+        public let session: ShimSession?
 
         public var imageSetName: String { prepared.imageSet.manifest.name }
         /// The name of its one VM ("comp1", "comp1+comp2").
         public var machineName: String { prepared.layout.compartments[0].name }
-
-        /// How the run ended, from what the shim wrote on the control port: the same
-        /// report, fault analysis included, as under the QEMU engine.
-        public func end(control bytes: [UInt8], errors: String = "", timedOut: Double?) -> RunEnd {
-            prepared.end(from: ShimReport(bytes), timedOut: timedOut, errors: errors)
-        }
-
-        /// The one VM as `flexosctl inspect compartments` shows it: regions, keys and PKRU
-        /// from the layout it was prepared with.
-        public func snapshot(running: Bool, consoleBytes: UInt64) -> [CompartmentSnapshot] {
-            [
-                prepared.snapshot(
-                    running: running,
-                    report: CompartmentReport(name: machineName, consoleBytes: consoleBytes))
-            ]
-        }
     }
 
     /// Writes the set's prepared memory into `folder` (made readable by every user: another
-    /// user's QEMU, such as libvirt's, reads it) and returns how to boot it.
-    public func export(_ imageSet: ImageSet, options: LaunchOptions, to folder: String) throws(LaunchError) -> Export {
+    /// user's QEMU, such as libvirt's, reads it) and returns how to boot it. `servedByFlexosd`:
+    /// this flexosd will serve its hypercalls (`Export.session`) on QEMU's RAM, which must
+    /// then be a memory file flexosd can open; otherwise the shim serves them itself.
+    public func export(_ imageSet: ImageSet, options: LaunchOptions, to folder: String, servedByFlexosd: Bool = false)
+        throws(LaunchError) -> Export
+    {
         let prepared = try QEMUEngine.prepare(imageSet, options: options)
         let shim = QEMUEngine.shim(of: imageSet)
-        let files = try prepared.write(to: folder, servedByFlexosd: false)
+        var session: ShimSession? = nil
+        let files: PreparedMemory.Files
+        if servedByFlexosd {
+            session = try ShimSession(prepared: prepared, folder: folder)
+            files = session!.files
+        } else {
+            files = try prepared.write(to: folder, servedByFlexosd: false)
+        }
         let console = folder + "/console.log"
         let shimCopy = folder + "/qemu-shim.elf"
         do {
@@ -179,6 +175,6 @@ public struct QEMUEngine: ImageSetEngine {
         return Export(
             prepared: prepared, memoryBytes: prepared.qemuMemory, shim: shimCopy,
             passthroughArguments: QEMUEngine.devicesWithoutLibvirtElement(files), console: console,
-            control: files.control)
+            control: session == nil ? files.control : files.controlSocket, session: session)
     }
 }

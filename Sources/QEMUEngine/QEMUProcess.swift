@@ -16,7 +16,7 @@ final class QEMUProcess: @unchecked Sendable {
     /// stays (reading its console) until it ends.
     static let setpriv = "/usr/bin/setpriv"
 
-    private let processIdentifier = Locked<pid_t?>(nil)
+    private let pid = Locked<pid_t?>(nil)
     private let consoleCount = Locked<UInt64>(0)
     private let outcome = Locked<Outcome?>(nil)
     private let ended = RunEndSignal()
@@ -45,7 +45,7 @@ final class QEMUProcess: @unchecked Sendable {
                 started.signal()
                 return
             }
-            processIdentifier.withLock { $0 = process.processIdentifier }
+            pid.withLock { $0 = process.processIdentifier }
             started.signal()
             serve(process, output: output, errors: errors, console: console)
         }
@@ -72,6 +72,9 @@ final class QEMUProcess: @unchecked Sendable {
         ended.signal()
     }
 
+    /// QEMU's process id (setpriv execs it, so it keeps setpriv's).
+    var processIdentifier: pid_t? { pid.withLock { $0 } }
+
     /// Whether QEMU still runs.
     var isRunning: Bool { outcome.withLock { $0 == nil } }
 
@@ -80,7 +83,7 @@ final class QEMUProcess: @unchecked Sendable {
 
     /// Ends QEMU. SIGKILL: QEMU does not always act on SIGTERM while its guest spins.
     func kill() {
-        guard isRunning, let pid = processIdentifier.withLock({ $0 }) else { return }
+        guard isRunning, let pid = processIdentifier else { return }
         Glibc.kill(pid, SIGKILL)
     }
 

@@ -5,14 +5,12 @@ import GuestMachine
 import KVM
 
 /// An image set running under QEMU: one VM in one qemu-system-x86_64 process whose RAM
-/// flexosd shares, its hypercalls served by flexosd (HypercallServer), and its folder of
-/// files (prepared memory, control socket) that goes when the run is waited for.
+/// flexosd shares and whose hypercalls it serves (ShimSession), with its folder of files
+/// (prepared memory, control socket) that goes when the run is waited for.
 final class QEMURun: RunningImageSet, @unchecked Sendable {
     let listening: [String] = []
-    private let prepared: PreparedMemory
+    private let session: ShimSession
     private let folder: String
-    private let ram: SharedRAM
-    private let server: HypercallServer
     private let process: QEMUProcess
     private let startedAt: UInt64
     /// Why it was stopped from outside, once it was.
@@ -20,33 +18,27 @@ final class QEMURun: RunningImageSet, @unchecked Sendable {
 
     init(imageSet: ImageSet, options: LaunchOptions, console: any ConsoleSink) throws(LaunchError) {
         startedAt = monotonicNanoseconds()
-        prepared = try QEMUEngine.prepare(imageSet, options: options)
+        let prepared = try QEMUEngine.prepare(imageSet, options: options)
         RunFolders.removeThoseOfDeadProcesses(prefix: QEMUEngine.folderPrefix)
         folder = NSTemporaryDirectory() + "\(QEMUEngine.folderPrefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let name = prepared.layout.compartments[0].name
-        var server: HypercallServer? = nil
+        var session: ShimSession? = nil
         do {
-            let files = try prepared.write(to: folder, servedByFlexosd: true)
-            ram = try SharedRAM(
+            session = try ShimSession(prepared: prepared, folder: folder)
+            let ram = try SharedRAM(
                 size: prepared.qemuMemory, mapped: prepared.memory.addressSpace.mapped, name: imageSet.manifest.name)
-            let (prepared, space) = (prepared, ram.space)
-            server = try HypercallServer(
-                socketPath: folder + "/control.sock", space: ram.space, consoleRing: ram.consoleRing, name: name,
-                console: console
-            ) { why, call in
-                prepared.refusedHypercall(why, rip: call.rip, rsp: call.rsp, rbp: call.rbp, space: space)
-            }
-            let arguments = QEMUEngine.arguments(
-                files, ram: ram, controlSocket: server!.socketPath, shim: QEMUEngine.shim(of: imageSet))
+            try session!.serve(ram: ram, console: console)
+            let arguments = QEMUEngine.arguments(session!.files, ram: ram, shim: QEMUEngine.shim(of: imageSet))
             process = try QEMUProcess(arguments: arguments, threadName: "qemu-\(imageSet.manifest.name)") { bytes in
                 console.write(bytes, compartment: name, index: 0)
             }
         } catch {
-            _ = server?.finish()
+            _ = session?.finish(timedOut: nil, errors: "", consoleBytes: 0)
             QEMURun.remove(folder)
             throw error
         }
-        self.server = server!
+        self.session = session!
+        if let pid = process.processIdentifier { session!.started(pid: pid) }
     }
 
     func stop(reason: String) {
@@ -56,31 +48,17 @@ final class QEMURun: RunningImageSet, @unchecked Sendable {
 
     func wait(timeout: Double?) -> RunReport {
         let (outcome, timedOut) = process.wait(timeout: timeout)
-        let served = server.finish()
+        let (end, report) = session.finish(
+            timedOut: timedOut ? timeout : nil, errors: outcome.errors, consoleBytes: process.consoleBytes)
         QEMURun.remove(folder)
-        // A hypercall that ended the run (exit, panic, a broken ABI) says how; else the shim's report does.
-        let end =
-            ((timedOut ? nil : served.end)
-            ?? prepared.end(
-                from: ShimReport(served.report), timedOut: timedOut ? timeout : nil, errors: outcome.errors))
-            .stopped(ifAsked: stopReason.withLock { $0 }, timedOut: timedOut)
         return RunReport(
-            imageSet: prepared.imageSet.manifest.name, end: end, startedAt: startedAt, firstHypercallAt: nil,
-            endedAt: monotonicNanoseconds(), compartments: [report(served)])
+            imageSet: session.prepared.imageSet.manifest.name,
+            end: end.stopped(ifAsked: stopReason.withLock { $0 }, timedOut: timedOut), startedAt: startedAt,
+            firstHypercallAt: nil, endedAt: monotonicNanoseconds(), compartments: [report])
     }
 
     func inspect() -> [CompartmentSnapshot] {
-        let served = server.state.withLock { $0 }
-        return [
-            prepared.snapshot(
-                running: process.isRunning, report: report(served), live: (ram.space, served.lastPKRU))
-        ]
-    }
-
-    private func report(_ served: HypercallServer.State) -> CompartmentReport {
-        CompartmentReport(
-            name: prepared.layout.compartments[0].name, hypercalls: served.hypercalls,
-            consoleBytes: process.consoleBytes + served.consoleBytes)
+        [session.snapshot(running: process.isRunning, consoleBytes: process.consoleBytes)]
     }
 
     /// FLEXOS_QEMU_KEEP=1 keeps the files (memory, handoff, control socket) for debugging the shim.

@@ -29,7 +29,7 @@ struct Export: ParsableCommand {
             let export = try QEMUEngine().export(set, options: LaunchOptions(), to: folder)
             let xml = LibvirtDomain.xml(
                 name: "flexos-\(set.manifest.name)", memoryBytes: export.memoryBytes, kernel: export.shim,
-                serialFiles: [export.console, export.control], passthrough: export.passthroughArguments)
+                serials: [.file(export.console), .file(export.control)], passthrough: export.passthroughArguments)
             try xml.write(toFile: folder + "/domain.xml", atomically: true, encoding: .utf8)
             print(
                 "wrote \(folder)/domain.xml; boot it with `virsh -c qemu:///system create \(folder)/domain.xml`; its console is \(export.console), its end is reported in \(export.control)"

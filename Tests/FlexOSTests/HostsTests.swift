@@ -94,6 +94,9 @@ import Testing
         #expect(try domains().contains("flexos-ticker-mpk2-"))
         let machine = try #require(try daemon.inspect("ticks").first)
         #expect(machine.vcpu == .running && machine.protectionKeys?.map(\.pkru) == ["0xfffffff0", "0xffffffcc"])
+        // flexosd serves the domain's hypercalls on its RAM, as under the QEMU engine: live counts and PKRU.
+        #expect((machine.hypercalls["wait"] ?? 0) > 0, "\(machine.hypercalls)")
+        #expect(machine.rightsAtLastHypercall == .init(pkru: "0xfffffff0", compartment: "comp1"))
         #expect(try daemon.flexosctl(["stop", "ticks"]).output == "ticks: stopped\n")
         #expect(try !domains().contains("flexos-ticker-mpk2-"))
         #expect(try daemon.flexosctl(["remove", "ticks"]).status == 0)
@@ -172,6 +175,31 @@ import Testing
         let result = try Executables.run("flexosctl", ["export", "--libvirt", set, "--output", folder])
         guard result.status == 0 else { throw TestFailure("flexosctl export failed: \(result.errors)") }
         return folder
+    }
+
+    /// An exported domain runs with no flexosd beside it: its shim serves the hypercalls
+    /// itself (the one place it still does), and `virsh create` runs it to its end, with the
+    /// console and the report in the folder's files.
+    @Test func anExportedDomainRunsWithVirshAlone() throws {
+        let libvirtd = try Libvirtd()
+        defer { libvirtd.stop() }
+        let folder = try Self.export("Configs/example-mpk2.yaml")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let virsh = { (command: [String]) in
+            try Executables.runProgram("/usr/bin/virsh", ["-c", "qemu:///system"] + command)
+        }
+        let created = try virsh(["create", folder + "/domain.xml"])
+        defer { _ = try? virsh(["destroy", "flexos-example-mpk2"]) }
+        #expect(created.status == 0, "\(created.errors)")
+        let deadline = Date().addingTimeInterval(60)
+        var control = ""
+        while !control.hasSuffix("\n") && Date() < deadline {
+            usleep(100_000)
+            control = (try? String(contentsOfFile: folder + "/control", encoding: .utf8)) ?? ""
+        }
+        #expect(control == "exit 0x0000000000000000 \n", "\(control)")
+        let console = (try? String(contentsOfFile: folder + "/console.log", encoding: .utf8)) ?? ""
+        #expect(console.contains("callback called!"), "\(console)")
     }
 
     /// libvirt's own parser (the test driver, no daemon) takes the domain (it keeps no

@@ -433,8 +433,8 @@ _Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYP
  * FLEXOS_SHIM_CALL on the control port and waits for one answer byte, FLEXOS_SHIM_RESUME
  * (back to ring 3) or FLEXOS_SHIM_END (end QEMU: flexosd has what ended the run). flexosd
  * serves the call with the KVM engine's code, on the guest memory QEMU shares with it. A
- * libvirt domain, which no flexosd thread answers, gets served_by_flexosd 0: the shim serves
- * the hypercalls itself, the way it always did.
+ * domain `flexosctl export --libvirt` writes, which no flexosd answers, gets served_by_flexosd
+ * 0: the shim serves the hypercalls itself, the way it always did.
  * ------------------------------------------------------------------------- */
 #define FLEXOS_SHIM_BASE          0x3F000000ull
 #define FLEXOS_SHIM_BYTES         0x100000ull
