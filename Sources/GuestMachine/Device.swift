@@ -12,8 +12,8 @@ import KVM
 /// nowhere else, lets the device write that VM's boot info, routes the device's hypercall
 /// numbers to it, runs it on a thread and stops it when the run ends.
 ///
-/// To add a device: define it in `flexos_abi.h` and `DeviceKind.all` (the ABI both sides
-/// share), conform a type in a module of its own, and hand its `DeviceProvider` to the KVM
+/// To add a device: define it in `flexos_abi.h` with its line of `FLEXOS_DEVICE_KINDS` (the
+/// ABI both sides share), conform a type in a module of its own, and hand its `DeviceProvider` to the KVM
 /// engine in flexosd (`Sources/flexosd/Devices.swift`). `Device` and `DeviceProvider` are
 /// `package`: devices are modules of this package and read the guest's memory through its
 /// `GuestAddressSpace`.

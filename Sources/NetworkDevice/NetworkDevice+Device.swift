@@ -4,6 +4,11 @@ import GuestImage
 import GuestMachine
 import KVM
 
+extension DeviceKind {
+    /// The stream device for TCP (flexos_abi.h, "The network device"), "net" in library.yaml.
+    public static let network = DeviceKind.named("net")!
+}
+
 /// The network device as the KVM engine sees every device: its window, its one hypercall
 /// (net_kick), the boot info that tells the guest where it is, its loop and its report.
 extension NetworkDevice: Device {

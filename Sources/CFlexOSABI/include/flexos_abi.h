@@ -416,6 +416,26 @@ _Static_assert(FLEXOS_NET_SLOTS_OFFSET + sizeof(struct flexos_net_slot) * FLEXOS
 _Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYPERCALL_WINDOW, "the device fits below the hypercall window");
 
 /* ---------------------------------------------------------------------------
+ * Every device of the ABI, for the host's tools that lay out or check an image set (the
+ * toolchain, every engine, `flexosctl inspect`) without linking a device's code: its name in
+ * library.yaml, what people call it, and the window its memory occupies in the one VM that
+ * holds it. A new device adds its line here; abi.c makes the table the host reads.
+ * ------------------------------------------------------------------------- */
+#define FLEXOS_DEVICE_KINDS(KIND) \
+    KIND("net", "network device", FLEXOS_NET_DEVICE_ADDRESS, FLEXOS_NET_DEVICE_BYTES)
+
+struct flexos_device_kind {
+    const char *name;
+    const char *description;
+    uint64_t window_base;
+    uint64_t window_bytes;
+};
+
+/* The host's table (abi.c); guests never call these. */
+unsigned flexos_device_kind_count(void);
+const struct flexos_device_kind *flexos_device_kind_at(unsigned index);
+
+/* ---------------------------------------------------------------------------
  * The QEMU engine (flexosd launch --engine qemu): the image set's one VM runs under
  * qemu-system-x86_64 -accel tcg -cpu max, started by the ring-0 shim in Guest/Shim (a PVH
  * ELF QEMU loads with -kernel), the only ring-0 code of the project. flexosd prepares the
