@@ -2,8 +2,7 @@
 port given: every result is printed as one line, so that two servers can be compared line by
 line (the appliance's test runs it against redis-server and the appliance in the same run).
 
-Only what the appliance serves: pipelines without MULTI (transaction=False), no blocking pops,
-no SCAN (issue 20 lists what is missing)."""
+Only what the appliance serves: no blocking pops, no SCAN (issue 20 lists what is missing)."""
 
 import sys
 
@@ -92,6 +91,33 @@ def main(port):
     show("ttl", r.ttl("a2"))
     show("delete", r.delete("b", "c", "nope"))
     show("dbsize", r.dbsize())
+
+    # Transactions: redis-py's default pipeline is MULTI ... EXEC.
+    pipe = r.pipeline()
+    pipe.incr("stock", 10).decr("stock").rpush("orders", "o1", "o2").lrange("orders", 0, -1)
+    show("transaction", pipe.execute())
+    pipe = r.pipeline()
+    pipe.set("t", "1").lpush("t", "x").incr("stock")
+    show("transaction with a failing command", [repr(v) if isinstance(v, Exception) else v for v in pipe.execute(raise_on_error=False)])
+
+    # Optimistic locking: WATCH, read, MULTI, write, EXEC; retried when another client wrote.
+    other = redis.Redis(host="127.0.0.1", port=port, decode_responses=True, socket_timeout=10)
+    attempts = []
+
+    def reserve(pipe):
+        stock = int(pipe.get("stock"))
+        if not attempts:
+            other.decr("stock")  # another client takes one meanwhile: EXEC answers nil, redis-py retries
+        attempts.append(stock)
+        pipe.multi()
+        pipe.set("stock", stock - 1)
+
+    show("watch retry", (r.transaction(reserve, "stock"), attempts, r.get("stock")))
+    with r.pipeline() as pipe:
+        pipe.watch("stock")
+        pipe.multi()
+        pipe.get("stock")
+        show("watch untouched", pipe.execute())
 
     # What the application does when it gets the types wrong: redis-py raises Redis's error.
     try:

@@ -504,18 +504,107 @@ import Testing
         }
     }
 
+    /// Transactions on one connection: MULTI with commands Redis queues, refuses while
+    /// queueing (unknown, arity) or fails at EXEC (wrong type), nested MULTI, WATCH inside
+    /// MULTI, EXEC and DISCARD with and without MULTI, and WATCH of keys the connection then
+    /// writes, reads or leaves alone before its EXEC.
+    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    func transactionsAnswerAsRedisDoes(_ conformation: String) throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["k", "j", "list", "str", "missing"]) }
+        func command() -> [String] {
+            switch Int.random(in: 0..<12, using: &random) {
+            case 0, 1: return ["SET", key(), pick(["1", "x", "10"])]
+            case 2: return ["INCR", key()]
+            case 3: return ["GET", key()]
+            case 4: return ["DEL", key()]
+            case 5: return ["LPUSH", key(), "e"]
+            case 6: return ["EXISTS", key()]
+            case 7: return [pick(["FOO", "GET", "SET", "INCR"])]  // unknown, or too few arguments
+            case 8: return ["ECHO", "hi"]  // not PING: a +PONG ends a round
+            case 9:
+                return [pick(["MULTI", "WATCH", "UNWATCH", "EXEC", "DISCARD"])]
+                    + (Bool.random(using: &random) ? [] : [key()])
+            case 10: return ["LRANGE", key(), "0", "-1"]
+            default: return ["TYPE", key()]
+            }
+        }
+        try Self.compare(
+            rounds: 20, setup: [["SET", "str", "text"], ["RPUSH", "list", "a"]], unordered: [:], on: conformation
+        ) {
+            var commands: [[String]] = []
+            while commands.count < 200 {
+                switch Int.random(in: 0..<6, using: &random) {
+                case 0: commands.append(command())
+                case 1: commands.append(["WATCH"] + (0..<Int.random(in: 1...2, using: &random)).map { _ in key() })
+                default:
+                    commands.append(["MULTI"])
+                    commands += (0..<Int.random(in: 0...4, using: &random)).map { _ in command() }
+                    // A command above may have ended the MULTI; then this EXEC or DISCARD answers an error.
+                    commands.append([pick(["EXEC", "EXEC", "DISCARD"])])
+                    if commands.last?.first != "DISCARD" { commands.append(["DISCARD"]) }
+                }
+            }
+            return commands
+        }
+    }
+
+    /// WATCH across connections: another client's change of a watched key makes EXEC
+    /// answer a null array; a change of another key, a read, a DEL of a key that does not
+    /// exist, UNWATCH and a closed watcher leave it alone; FLUSHALL changes every key.
+    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    func watchSeesOtherClientsAsRedisDoes(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        func session(_ port: UInt16) throws -> [RESPReply] {
+            let a = try RawConnection(port: port)
+            let b = try RawConnection(port: port)
+            func run(_ connection: RawConnection, _ command: [String]) throws -> RESPReply {
+                connection.send(FlexOSTests.resp(command.map { Array($0.utf8) }))
+                var replies = RESPReplies(connection.readBytes { RESPReplies($0).isComplete }.bytes)
+                return try replies.all()[0]
+            }
+            var replies: [RESPReply] = []
+            for (connection, command) in [
+                (a, ["WATCH", "k", "j"]), (b, ["SET", "k", "x"]), (a, ["MULTI"]), (a, ["SET", "k", "y"]), (a, ["EXEC"]),
+                (a, ["GET", "k"]), (a, ["WATCH", "k"]), (b, ["GET", "k"]), (b, ["SET", "other", "1"]), (a, ["MULTI"]),
+                (a, ["INCR", "n"]), (a, ["EXEC"]), (a, ["WATCH", "k"]), (b, ["DEL", "k"]), (a, ["UNWATCH"]),
+                (a, ["MULTI"]), (a, ["GET", "k"]), (a, ["EXEC"]), (a, ["WATCH", "missing"]), (b, ["DEL", "missing"]),
+                (a, ["MULTI"]), (a, ["EXEC"]), (b, ["SET", "w", "1"]), (a, ["WATCH", "w"]), (b, ["FLUSHALL"]),
+                (a, ["MULTI"]), (a, ["ECHO", "hi"]), (a, ["EXEC"])
+            ] {
+                replies.append(try run(connection, command))
+            }
+            return replies
+        }
+        #expect(try session(server.port) == session(redis.port))
+    }
+
     /// Sends `setup`, then `rounds` pipelines of 200 commands from `next` and a PING, to
     /// the appliance and to redis-server, and compares reply by reply. `unordered`: the
     /// commands whose array replies are compared as multisets (of pairs, when true).
     static func compare(rounds: Int, setup: [[String]], unordered: [String: Bool], next: () -> [String]) throws {
-        let server = try KeyValueServer("Configs/kvstore-fcalls.yaml")
+        try compare(rounds: rounds, setup: setup, unordered: unordered) { (0..<200).map { _ in next() } }
+    }
+
+    /// As above, with each round's commands from `round` (a round must leave no MULTI open:
+    /// its closing PING would be queued).
+    static func compare(
+        rounds: Int, setup: [[String]], unordered: [String: Bool],
+        on conformation: String = "Configs/kvstore-fcalls.yaml",
+        round makeRound: () -> [[String]]
+    ) throws {
+        let server = try KeyValueServer(conformation)
         defer { server.stop() }
         let redis = try RedisServer()
         defer { redis.stop() }
         let appliance = try RawConnection(port: server.port)
         let reference = try RawConnection(port: redis.port)
         for round in 0..<rounds {
-            let commands = (round == 0 ? setup : []) + (0..<200).map { _ in next() } + [["PING"]]
+            let commands = (round == 0 ? setup : []) + makeRound() + [["PING"]]
             let bytes = commands.flatMap { FlexOSTests.resp($0.map { Array($0.utf8) }) }
             appliance.send(bytes)
             reference.send(bytes)
@@ -533,9 +622,12 @@ import Testing
                         expected[index].sorted(pairs: $0) == got[index].sorted(pairs: $0)
                     }
                     ?? (expected[index] == got[index])
+                let before = commands[max(0, index - 12)..<index].map { $0.joined(separator: " ") }.joined(
+                    separator: "; ")
                 #expect(
                     same,
-                    "\(command.joined(separator: " ")): got \(got[index]), redis-server \(expected[index])" as Comment)
+                    "\(command.joined(separator: " ")): got \(got[index]), redis-server \(expected[index]) (after: \(before))"
+                        as Comment)
                 if !same { return }
             }
         }
@@ -586,7 +678,14 @@ struct RESPReplies {
         return replies
     }
 
+    /// Whether the bytes end with a whole reply (none cut short).
+    var isComplete: Bool {
+        var copy = self
+        return !bytes.isEmpty && (try? copy.all()) != nil
+    }
+
     mutating func next() throws -> RESPReply {
+        guard position < bytes.count else { throw TestFailure("the stream ends in the middle of a reply") }
         let kind = bytes[position]
         position += 1
         let line = try self.line()

@@ -5,6 +5,8 @@ import FlexOS
 /// address are checked to lie in the shared heap before anything is read.
 struct Batch {
     static let headerWords = 5
+    /// Bit 63 of a command's argument count: one of resp's own commands (Transactions.swift).
+    static let internalFlag: UInt64 = 1 << 63
     let frame: UnsafeMutablePointer<UInt64>
     /// Where each command's argument count sits, in words from the frame's start.
     private(set) var commands: [Int] = []
@@ -18,7 +20,7 @@ struct Batch {
         let end = Batch.headerWords + words
         for _ in 0..<count {
             guard cursor < end else { return nil }
-            let arguments = Int(truncatingIfNeeded: frame[cursor])
+            let arguments = Int(truncatingIfNeeded: frame[cursor] & ~Batch.internalFlag)
             guard arguments > 0, arguments <= (end - cursor - 1) / 2 else { return nil }
             for index in 0..<arguments {
                 let address = UInt(truncatingIfNeeded: frame[cursor + 1 + 2 * index])
@@ -34,19 +36,30 @@ struct Batch {
 /// One command of a batch: its arguments, in shared memory.
 struct Command {
     let frame: UnsafeMutablePointer<UInt64>
-    /// The word holding the argument count.
+    /// The word of its first argument's address.
     let start: Int
     let count: Int
+    /// One of resp's own commands (queued, watch, unwatch, exec), which no client can send.
+    let isInternal: Bool
 
     init(batch: Batch, index: Int) {
         frame = batch.frame
-        start = batch.commands[index]
-        count = Int(frame[start])
+        start = batch.commands[index] + 1
+        count = Int(truncatingIfNeeded: frame[start - 1] & ~Batch.internalFlag)
+        isInternal = frame[start - 1] & Batch.internalFlag != 0
+    }
+
+    /// The command its arguments from `first` on make (`queued GET key` holds `GET key`).
+    init(_ command: Command, droppingFirst first: Int) {
+        frame = command.frame
+        start = command.start + 2 * first
+        count = command.count - first
+        isInternal = false
     }
 
     subscript(index: Int) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: UnsafePointer(bitPattern: UInt(frame[start + 1 + 2 * index])),
-                            count: Int(frame[start + 2 + 2 * index]))
+        UnsafeBufferPointer(start: UnsafePointer(bitPattern: UInt(frame[start + 2 * index])),
+                            count: Int(frame[start + 1 + 2 * index]))
     }
 
     /// Argument `index` copied into this compartment's memory.
@@ -174,6 +187,12 @@ struct Reply {
         }
         guard let base, length >= commandStart + 8, length <= capacity else { return }
         UnsafeMutableRawPointer(base + commandStart).storeBytes(of: Int64(length - commandStart - 8), as: Int64.self)
+    }
+
+    /// Whether the reply of the command running now is an error (so it changed nothing).
+    var isError: Bool {
+        guard let base, !failed, length > commandStart + 8 else { return failed }
+        return base[commandStart + 8] == UInt8(ascii: "-")
     }
 
     /// Publishes the length of every reply written.

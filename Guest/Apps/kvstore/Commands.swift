@@ -199,18 +199,60 @@ enum Commands {
         Definition(name: "config", minimum: 2, variadic: true, growth: .none, run: Server.config),
         Definition(name: "client", minimum: 2, variadic: true, growth: .none, run: Server.client),
         Definition(name: "command", minimum: 1, variadic: true, growth: .none, run: { _, r in r.array(0) }),
+        // Queued in MULTI (outside it resp answers it): EXEC has already forgotten the watched keys.
+        Definition(name: "unwatch", minimum: 1, variadic: false, growth: .none, run: { _, r in r.ok() }),
     ]
 
     static func run(_ command: Command, _ reply: inout Reply) {
-        guard let definition = table.first(where: { command.isArgument(0, $0.name) }) else { return unknown(command, &reply) }
-        guard command.count >= definition.minimum, definition.variadic || command.count == definition.minimum else {
-            return reply.error(bytes("ERR wrong number of arguments for '") + lowercased(command[0]) + bytes("' command"))
-        }
+        guard let index = check(command, &reply) else { return }
+        let definition = table[index]
+        Transactions.writing = !readOnly[index]
+        defer { Transactions.commit(changedKeys: !reply.isError) }
         if case .none = definition.growth {} else {
             let cost = definition.growth.cost(of: command)
             guard Keyspace.hasRoom(for: cost.data, growth: cost.growth) else { return reply.error(outOfMemory) }
         }
         definition.run(command, &reply)
+    }
+
+    /// The index in `table` of `command`'s definition when its name and arity are right;
+    /// else nil, with the error replied.
+    static func check(_ command: Command, _ reply: inout Reply) -> Int? {
+        guard let index = table.firstIndex(where: { command.isArgument(0, $0.name) }) else {
+            unknown(command, &reply)
+            return nil
+        }
+        let definition = table[index]
+        guard command.count >= definition.minimum, definition.variadic || command.count == definition.minimum else {
+            reply.error(bytes("ERR wrong number of arguments for '") + lowercased(command[0]) + bytes("' command"))
+            return nil
+        }
+        return index
+    }
+
+    /// Whether `command` would pass `check` (EXEC asks again of each queued command).
+    static func isRunnable(_ command: Command) -> Bool {
+        guard let definition = table.first(where: { command.isArgument(0, $0.name) }) else { return false }
+        return command.count >= definition.minimum && (definition.variadic || command.count == definition.minimum)
+    }
+
+    /// The commands that never change a key (Redis's read-only ones, and those answered
+    /// without the keyspace): a change they make (dropping an expired key) touches no WATCH.
+    static let readOnlyNames: [StaticString] = [
+        "get", "ping", "echo", "exists", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
+        "randomkey", "touch", "keys", "lrange", "llen", "lindex", "lpos", "scard", "sismember", "smembers",
+        "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
+        "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",
+        "zrevrangebyscore", "zrangebylex", "zrevrangebylex", "zrank", "zrevrank", "zcount", "zlexcount", "zunion",
+        "zinter", "zdiff", "zintercard", "dbsize", "select", "info", "config", "client", "command", "unwatch",
+    ]
+
+    /// `readOnlyNames` by index in `table`.
+    static let readOnly: [Bool] = table.map { definition in
+        readOnlyNames.contains { name in
+            name.utf8CodeUnitCount == definition.name.utf8CodeUnitCount
+                && (0..<name.utf8CodeUnitCount).allSatisfy { name.utf8Start[$0] == definition.name.utf8Start[$0] }
+        }
     }
 
     static func unknown(_ command: Command, _ reply: inout Reply) {

@@ -104,9 +104,13 @@ struct KeyTable {
     subscript(key: [UInt8]) -> Entry? {
         get { shards[shard(key)][key] }
         // In place: a change to a key's list, set or hash does not copy it.
+        // A change by a command that may write touches the clients WATCHing the key.
         _modify {
             let index = shard(key), before = shards[index].count
+            let watched = Transactions.mustTouch(key)
+            let existed = watched && shards[index][key] != nil
             yield &shards[index][key]
+            if watched && (existed || shards[index][key] != nil) { Transactions.touch(key) }
             count += shards[index].count - before
         }
     }
@@ -136,6 +140,7 @@ struct KeyTable {
     var expiring: Int { shards.reduce(0) { total, shard in shard.values.reduce(total) { $0 + ($1.expiresAt != 0 ? 1 : 0) } } }
 
     mutating func removeAll() {
+        Transactions.touchAll { self[$0] != nil }
         shards = [[[UInt8]: Entry]](repeating: [:], count: KeyTable.shardCount)
         count = 0
     }

@@ -16,9 +16,18 @@ public func appMain() -> Int32 {
 public func execute(_ frame: UnsafeMutablePointer<UInt64>) -> Int {
     guard let batch = Batch(frame: frame) else { return -1 }
     var reply = Reply(frame: frame)
+    var skipped = 0  // the commands of a transaction EXEC did not run: an empty reply each
     for index in batch.commands.indices {
         reply.begin()
-        Commands.run(Command(batch: batch, index: index), &reply)
+        let command = Command(batch: batch, index: index)
+        if skipped > 0 {
+            skipped -= 1
+        } else if command.isInternal {
+            skipped = Transactions.run(
+                command, following: batch.commands.count - index - 1, batch: batch, index: index, &reply)
+        } else {
+            Commands.run(command, &reply)
+        }
         reply.end()
     }
     reply.finish()

@@ -6,7 +6,8 @@ import FlexOS
 ///   [0] command count   [1] reply buffer address   [2] reply buffer capacity
 ///   [3] reply length (written by the application)   [4] words of commands that follow
 ///   [5...] per command: its argument count n, then n times (address, length) of an
-///          argument in its connection's input buffer
+///          argument in its connection's input buffer; bit 63 of the count marks resp's own
+///          internal commands (Transactions.swift), which no client can send
 /// The application writes, per command in order, an 8-byte length and that many bytes of
 /// reply records (ReplyFormatter.swift); it may replace the reply buffer with a larger one
 /// from the shared heap (and free the old one).
@@ -75,6 +76,36 @@ struct CommandFrame {
         words[4] = UInt64(used)
         words[0] += 1
         return true
+    }
+
+    /// Adds a command whose arguments lie at `arguments` (address, length); `isInternal`: one
+    /// of resp's own commands (Transactions.swift).
+    mutating func add(_ arguments: [(UnsafePointer<UInt8>, Int)], isInternal: Bool) -> Bool {
+        let need = 1 + 2 * arguments.count
+        guard reserve(used + need) else { return false }
+        var cursor = CommandFrame.headerWords + used
+        words[cursor] = UInt64(arguments.count) | (isInternal ? CommandFrame.internalFlag : 0)
+        cursor += 1
+        for (address, length) in arguments {
+            words[cursor] = UInt64(UInt(bitPattern: address))
+            words[cursor + 1] = UInt64(length)
+            cursor += 2
+        }
+        used += need
+        words[4] = UInt64(used)
+        words[0] += 1
+        return true
+    }
+
+    static let internalFlag: UInt64 = 1 << 63
+
+    /// Where the frame ends now, to roll back to.
+    var mark: (count: UInt64, used: Int) { (words[0], used) }
+
+    /// Drops the commands added since `mark`.
+    mutating func rollBack(to mark: (count: UInt64, used: Int)) {
+        (words[0], used) = mark
+        words[4] = UInt64(used)
     }
 
     private mutating func reserve(_ total: Int) -> Bool {

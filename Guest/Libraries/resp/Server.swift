@@ -17,6 +17,10 @@ final class Client {
     var stalled = false
     /// Poll said bytes (or the peer's close) wait to be received.
     var readable = false
+    /// MULTI was sent and neither EXEC nor DISCARD yet: its commands are queued here.
+    var transaction: Transaction?
+    /// The store holds keys it WATCHes (forgotten when the connection closes).
+    var watching = false
 
     /// What each buffer starts with, and shrinks back to when idle: ten thousand idle
     /// clients take 20 MiB of the shared heap, not 320.
@@ -33,12 +37,13 @@ final class Client {
     var finished: Bool { dead || input.failed || output.failed || (closing || peerGone) && output.pending == 0 }
 
     /// The shared heap its buffers take.
-    var bufferBytes: Int { input.capacity + output.capacity }
+    var bufferBytes: Int { input.capacity + output.capacity + (transaction?.bytes ?? 0) }
 
     /// Drops what it sent and is owed and gives the buffers' memory back: it is closed next.
     func evict() {
         input.empty(keeping: Client.bufferSize)
         output.empty(keeping: Client.bufferSize)
+        transaction?.free()
         parsed = 0
         closing = true
     }
@@ -46,6 +51,9 @@ final class Client {
     func release() {
         input.free()
         output.free()
+        transaction?.free()
+        transaction = nil
+        if watching { Transactions.forgotten.append(id) }
     }
 }
 
@@ -58,6 +66,9 @@ enum BatchEntry {
     case protocolError(Client, StaticString, got: UInt8? = nil)
     /// A command answered here with this reply, without the application.
     case refused(Client, StaticString)
+    /// resp's own command to the application (forgetting a closed client's WATCH): its
+    /// reply goes to no one.
+    case `internal`
 }
 
 /// The event loop: one thread serves every connection, as Redis does. Each turn it waits
@@ -153,6 +164,9 @@ enum Server {
                 if arguments.count == 1 && equalsIgnoringCase(UnsafeBufferPointer(start: base + arguments[0].0, count: arguments[0].1), "quit") {
                     entries.append(.quit(client))
                     client.closing = true
+                } else if case let outcome = Transactions.collect(client, arguments: arguments, base: base, frame: &frame, entries: &entries),
+                          outcome != .notHandled {
+                    if outcome == .noRoom { return true }  // the next turn's batch has room for it
                 } else if frame.add(arguments, base: base) {
                     entries.append(.command(client))
                 } else if frame.count > 0 {
@@ -184,6 +198,8 @@ enum Server {
                 protocolError(client, message, got: byte)
             case .refused(let client, let reply):
                 client.output.append(reply)
+            case .internal:
+                _ = cursor?.next()
             }
         }
     }
@@ -269,7 +285,7 @@ struct Connections {
 @_cdecl("resp_serve")
 public func serve(_ handler: FlexOSExport) -> Int32 {
     guard var frame = CommandFrame(), let events = SharedMemory.allocate(UInt64.self, count: Server.eventCapacity),
-          let requests = SharedMemory.allocate(UInt64.self, count: 4 * Server.eventCapacity) else {
+          let requests = SharedMemory.allocate(UInt64.self, count: 4 * Server.eventCapacity), Transactions.prepare() else {
         panic("the shared heap is too small for the protocol's buffers")
     }
     var connections = Connections()
@@ -289,9 +305,11 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
         Server.receive(turn, requests: requests, connections: &connections)
         frame.reset()
         entries.removeAll(keepingCapacity: true)
+        Transactions.forgetClosedClients(frame: &frame, entries: &entries)
         for client in turn { _ = Server.collect(client, frame: &frame, entries: &entries, arguments: &arguments) }
         if frame.count > 0 { handler.call(UInt64(UInt(bitPattern: frame.words))) }
         Server.distribute(entries, replies: frame.count > 0 ? frame.replies : nil)
+        Transactions.endTurn()
         connections.makeRoom(0)
         for client in turn {
             client.input.consumed(client.parsed)
