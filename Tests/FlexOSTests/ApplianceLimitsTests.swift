@@ -44,6 +44,26 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
 
     /// LPOP of more than the shared heap can carry back once emptied the list, then
     /// answered -OOM: the data was lost.
+    /// WATCH copies its keys into the store: a client that watches without end meets -OOM,
+    /// and the store serves on (it once had no bound: a full heap traps the compartment).
+    @Test(arguments: conformations)
+    func watchingWithoutEndAnswersOutOfMemory(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        var reply = ""
+        for round in 0..<40 where !reply.hasPrefix("-OOM") {
+            let keys = (0..<500).map { Array("k\(round)-\($0)-".utf8) + [UInt8](repeating: 0x78, count: 10_000) }
+            client.send(resp([Array("WATCH".utf8)] + keys))
+            reply = client.read { $0.hasSuffix("\r\n") }.text
+        }
+        #expect(reply == "-OOM command not allowed when used memory > 'maxmemory'.\r\n", "\(reply)")
+        client.send(resp("UNWATCH") + resp("SET", "a", "b") + resp("MULTI") + resp("GET", "a") + resp("EXEC"))
+        #expect(
+            client.read { $0.hasSuffix("*1\r\n$1\r\nb\r\n") }.text
+                == "+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n$1\r\nb\r\n")
+    }
+
     @Test(arguments: conformations)
     func aPopWhoseReplyCannotBeSentLosesNothing(_ conformation: String) throws {
         let server = try KeyValueServer(conformation, sharedMemory: 8 << 20)

@@ -37,6 +37,11 @@ enum Transactions {
         }
         let client = UnsafeRawPointer(c[1].baseAddress!).loadUnaligned(as: UInt64.self)
         if c.isArgument(0, "watch") {
+            // Each watched key is copied twice (under the key and under the client): charged
+            // as data, so that a client watching without end meets -OOM, not a full heap.
+            var cost = 0
+            for index in 2..<c.count { cost &+= 2 &* MemoryCost.key(c[index].count) }
+            guard Keyspace.hasRoom(for: cost) else { return refuse(Commands.outOfMemory, &r) }
             for index in 2..<c.count { watch(c.bytes(index), by: client) }
             r.ok()
         } else if c.isArgument(0, "unwatch") {
@@ -49,6 +54,11 @@ enum Transactions {
         } else {
             r.error("ERR malformed internal command from the protocol library")
         }
+        return 0
+    }
+
+    private static func refuse(_ error: StaticString, _ r: inout Reply) -> Int {
+        r.error(error)
         return 0
     }
 
