@@ -583,6 +583,87 @@ import Testing
         #expect(try session(server.port) == session(redis.port))
     }
 
+    /// SCAN, SSCAN, HSCAN and ZSCAN: a full iteration (from cursor 0 until the server answers
+    /// 0 again) visits the same keys, members, fields and scores as redis-server's, with MATCH,
+    /// COUNT and TYPE; collections large enough that Redis iterates them in several calls
+    /// too; refused cursors and options, absent keys and wrong types answer alike.
+    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    func scansVisitWhatRedisVisits(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        func call(_ connection: RawConnection, _ command: [String]) throws -> RESPReply {
+            connection.send(FlexOSTests.resp(command.map { Array($0.utf8) }))
+            var replies = RESPReplies(connection.readBytes { RESPReplies($0).isComplete }.bytes)
+            return try replies.all()[0]
+        }
+        /// Everything a full iteration of `command` (the cursor at `cursorIndex`) visits.
+        func iterate(_ connection: RawConnection, _ command: [String], cursorIndex: Int) throws -> Set<String> {
+            var visited = Set<String>()
+            var cursor = "0"
+            var calls = 0
+            repeat {
+                var step = command
+                step[cursorIndex] = cursor
+                guard case .array(let parts?) = try call(connection, step), parts.count == 2,
+                    case .bulk(let next?) = parts[0], case .array(let elements?) = parts[1]
+                else { throw TestFailure("\(step): not a scan reply") }
+                let texts = elements.map { element -> String in
+                    if case .bulk(let bytes?) = element { return String(decoding: bytes, as: UTF8.self) }
+                    return "\(element)"
+                }
+                // HSCAN and ZSCAN answer pairs: keep each pair together.
+                let pairs = command[0] == "HSCAN" || command[0] == "ZSCAN"
+                visited.formUnion(
+                    pairs ? stride(from: 0, to: texts.count - 1, by: 2).map { texts[$0] + "=" + texts[$0 + 1] } : texts)
+                cursor = String(decoding: next, as: UTF8.self)
+                calls += 1
+            } while cursor != "0" && calls < 10_000
+            return visited
+        }
+        let iterations: [[String]] = [
+            ["SCAN", "0"], ["SCAN", "0", "COUNT", "3"], ["SCAN", "0", "MATCH", "k:1*"], ["SCAN", "0", "TYPE", "zset"],
+            ["SCAN", "0", "MATCH", "*big*", "COUNT", "50", "TYPE", "set"], ["SSCAN", "bigset", "0"],
+            ["SSCAN", "bigset", "0", "MATCH", "m1?", "COUNT", "7"], ["SSCAN", "s:1", "0"], ["HSCAN", "bighash", "0"],
+            ["HSCAN", "bighash", "0", "MATCH", "f2*"], ["ZSCAN", "bigz", "0"], ["ZSCAN", "bigz", "0", "MATCH", "m?"]
+        ]
+        let refusals: [[String]] = [
+            ["SCAN", "x"], ["SCAN", "0", "COUNT", "0"], ["SCAN", "0", "COUNT", "x"], ["SCAN", "0", "MATCH"],
+            ["SCAN", "0", "FOO", "1"], ["SSCAN", "missing", "0", "FOO"], ["SSCAN", "k:1", "0"], ["SSCAN", "s:1", "x"],
+            ["SSCAN", "s:1", "0", "TYPE", "set"], ["HSCAN", "bigz", "0"], ["ZSCAN", "bighash", "0", "COUNT", "-1"],
+            ["SCAN"], ["SSCAN", "s:1"]
+        ]
+        func session(_ port: UInt16) throws -> (visited: [Set<String>], refused: [RESPReply]) {
+            let connection = try RawConnection(port: port)
+            for index in 0..<60 {
+                _ = try call(connection, ["SET", "k:\(index)", "v"])
+                _ = try call(connection, ["RPUSH", "l:\(index)", "a"])
+                _ = try call(connection, ["SADD", "s:\(index)", "a", "b", "\(index)"])
+                _ = try call(connection, ["ZADD", "z:\(index)", "1", "a"])
+            }
+            _ = try call(connection, ["SADD", "bigset"] + (0..<300).map { "m\($0)" })
+            _ = try call(connection, ["HSET", "bighash"] + (0..<300).flatMap { ["f\($0)", "v\($0)"] })
+            _ = try call(connection, ["ZADD", "bigz"] + (0..<300).flatMap { ["\(Double($0) / 4)", "m\($0)"] })
+            return (
+                try iterations.map { try iterate(connection, $0, cursorIndex: $0[0] == "SCAN" ? 1 : 2) },
+                try refusals.map { try call(connection, $0) }
+            )
+        }
+        let (got, expected) = (try session(server.port), try session(redis.port))
+        for (index, command) in iterations.enumerated() {
+            #expect(!expected.visited[index].isEmpty, "\(command) visits nothing in redis-server: the test is wrong")
+            #expect(
+                got.visited[index] == expected.visited[index],
+                "\(command): \(got.visited[index].count) visited, redis-server \(expected.visited[index].count)")
+        }
+        for (index, command) in refusals.enumerated() {
+            #expect(
+                got.refused[index] == expected.refused[index],
+                "\(command): got \(got.refused[index]), redis-server \(expected.refused[index])")
+        }
+    }
+
     /// Sends `setup`, then `rounds` pipelines of 200 commands from `next` and a PING, to
     /// the appliance and to redis-server, and compares reply by reply. `unordered`: the
     /// commands whose array replies are compared as multisets (of pairs, when true).

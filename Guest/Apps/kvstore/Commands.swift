@@ -113,6 +113,10 @@ enum Commands {
         Definition(name: "unlink", minimum: 2, variadic: true, growth: .none, run: delete),
         Definition(name: "touch", minimum: 2, variadic: true, growth: .none, run: touch),
         Definition(name: "keys", minimum: 2, variadic: false, growth: .none, run: keys),
+        Definition(name: "scan", minimum: 2, variadic: true, growth: .none, run: ScanCommands.scan),
+        Definition(name: "sscan", minimum: 3, variadic: true, growth: .none, run: ScanCommands.sscan),
+        Definition(name: "hscan", minimum: 3, variadic: true, growth: .none, run: ScanCommands.hscan),
+        Definition(name: "zscan", minimum: 3, variadic: true, growth: .none, run: ScanCommands.zscan),
         Definition(name: "lpush", minimum: 3, variadic: true, growth: .members(.list), run: { c, r in push(c, front: true, &r) }),
         Definition(name: "rpush", minimum: 3, variadic: true, growth: .members(.list), run: { c, r in push(c, front: false, &r) }),
         Definition(name: "lpop", minimum: 2, variadic: true, growth: .none, run: { c, r in pop(c, front: true, &r) }),
@@ -244,7 +248,7 @@ enum Commands {
         "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
         "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",
         "zrevrangebyscore", "zrangebylex", "zrevrangebylex", "zrank", "zrevrank", "zcount", "zlexcount", "zunion",
-        "zinter", "zdiff", "zintercard", "dbsize", "select", "info", "config", "client", "command", "unwatch",
+        "zinter", "zdiff", "zintercard", "scan", "sscan", "hscan", "zscan", "dbsize", "select", "info", "config", "client", "command", "unwatch",
     ]
 
     /// `readOnlyNames` by index in `table`.

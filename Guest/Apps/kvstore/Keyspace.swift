@@ -132,6 +132,11 @@ struct KeyTable {
         return nil
     }
 
+    /// The keys of shard `shard` (0 to 255) with their entries (SCAN walks them in turn).
+    func forEach(inShard shard: Int, _ body: ([UInt8], Entry) -> Void) {
+        for (key, entry) in shards[shard] { body(key, entry) }
+    }
+
     /// Every key with its entry, shard by shard.
     func forEach(_ body: ([UInt8], Entry) -> Void) {
         for shard in shards { for (key, entry) in shard { body(key, entry) } }
