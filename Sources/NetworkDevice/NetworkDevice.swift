@@ -21,8 +21,6 @@ public final class NetworkDevice: @unchecked Sendable {
     /// Accepted connections that may wait for a free slot before more are turned away.
     static let backlog = 1024
     public static let bytes = DeviceKind.network.bytes
-    /// About 50 µs of polling after the last piece of work before the loop sleeps.
-    static let spinNanoseconds: UInt64 = 50_000
 
     /// Connections that neither send nor receive for this long are closed; 0: never.
     public let idleTimeout: UInt64
@@ -139,36 +137,40 @@ public final class NetworkDevice: @unchecked Sendable {
         for index in listeners.indices { arm(accept: index) }
         armKick()
         armIdleCheck()
+        var polling = AdaptivePolling()
         var idleSince = monotonicNanoseconds()
+        var blocked = false
         while !stopping.load(ordering: .acquiring) {
             var progressed = reapCompletions()
             do { progressed = try service() || progressed } catch { return error }
             if published { notify(wakeGuest) }
             _ = curing_submit(ring, 0)
             if progressed {
-                idleSince = monotonicNanoseconds()
-            } else if monotonicNanoseconds() &- idleSince < NetworkDevice.spinNanoseconds {
+                let now = monotonicNanoseconds()
+                polling.idleEnded(since: idleSince, now: now, blocked: blocked)
+                (idleSince, blocked) = (now, false)
+            } else if !blocked && polling.shouldPoll(since: idleSince) {
                 curing_cpu_relax()
             } else {
-                do { try sleep() } catch { return error }
-                idleSince = monotonicNanoseconds()
+                do { blocked = try sleep() || blocked } catch { return error }
             }
         }
         return nil
     }
 
     /// Says so in the header, looks once more, then blocks in io_uring until a completion
-    /// (a connection, bytes, a kick).
-    private func sleep() throws(DeviceViolation) {
+    /// (a connection, bytes, a kick); says whether it blocked.
+    private func sleep() throws(DeviceViolation) -> Bool {
         curing_store32(&header.pointee.monitor_sleeping, 1)
         curing_full_fence()
         if try service() || stopping.load(ordering: .acquiring) {
             curing_store32(&header.pointee.monitor_sleeping, 0)
-            return
+            return false
         }
         statistics.sleeps.add(1, ordering: .relaxed)
         _ = curing_submit(ring, 1)
         curing_store32(&header.pointee.monitor_sleeping, 0)
+        return true
     }
 
     private func notify(_ wakeGuest: () -> Void) {

@@ -41,8 +41,8 @@ enum Sockets {
     /// Where the next `collect` starts in `open`: with more ready connections than a poll
     /// reports, each gets its turn.
     nonisolated(unsafe) static var nextToCollect = 0
-    /// About 50 µs of polling before poll sleeps.
-    static let spinCycles: UInt64 = 125_000
+    /// How long poll polls before it sleeps, learned from the gaps between events.
+    nonisolated(unsafe) static var polling = AdaptiveSpin()
 
     static func acceptNew() {
         Device.takeAccepted { slot in
@@ -101,23 +101,36 @@ enum Sockets {
 public func poll(_ events: UnsafeMutablePointer<UInt64>, _ capacity: Int, _ timeoutMilliseconds: Int) -> Int {
     guard capacity > 0, SharedMemory.holds(events, count: capacity * 8) else { return -2 }
     let started = flexos_cycles()
+    var slept = false
     let deadline = timeoutMilliseconds <= 0 ? UInt64.max : Clock.milliseconds + UInt64(timeoutMilliseconds)
     while true {
         Sockets.acceptNew()
         let ready = Sockets.collect(events, capacity: capacity)
-        if ready > 0 || timeoutMilliseconds < 0 { return ready }
+        if ready > 0 || timeoutMilliseconds < 0 {
+            Sockets.polling.idleEnded(since: started, slept: slept)
+            return ready
+        }
         let now = Clock.milliseconds
-        if now >= deadline { return 0 }
-        if flexos_cycles() &- started < Sockets.spinCycles { flexos_cpu_relax(); continue }
+        if now >= deadline {
+            Sockets.polling.idleEnded(since: started, slept: slept)
+            return 0
+        }
+        if !slept && Sockets.polling.shouldPoll(since: started) { flexos_cpu_relax(); continue }
         // Say so, look once more, then sleep until the device wakes this VM.
         let header = Device.header
         flexos_store32_release(&header.pointee.guest_sleeping, 1)
         flexos_full_fence()
         Sockets.acceptNew()
         let late = Sockets.collect(events, capacity: capacity)
-        if late == 0 { _ = Hypercalls.wait(timeout: deadline == UInt64.max ? 0 : (deadline - now) * 1_000_000) }
+        if late == 0 {
+            _ = Hypercalls.wait(timeout: deadline == UInt64.max ? 0 : (deadline - now) * 1_000_000)
+            slept = true
+        }
         flexos_store32_release(&header.pointee.guest_sleeping, 0)
-        if late > 0 { return late }
+        if late > 0 {
+            Sockets.polling.idleEnded(since: started, slept: slept)
+            return late
+        }
     }
 }
 

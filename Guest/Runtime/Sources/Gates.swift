@@ -25,11 +25,13 @@ func exportMachine(_ index: UInt32) -> Int32
 ///
 /// A caller writes the export's index and arguments into the channel to the callee and
 /// polls for the reply; while it waits it serves calls addressed to itself, which is how
-/// callbacks work. Idle sides spin for a bounded time, then sleep with the wait
-/// hypercall; whoever publishes something a sleeper waits for wakes it.
+/// callbacks work. Idle sides poll for as long as it has paid lately (AdaptiveSpin), then
+/// sleep; whoever publishes something a sleeper waits for wakes it.
 public enum Gates {
-    /// About 100 µs of polling before an idle side sleeps.
-    static let spinCycles: UInt64 = 250_000
+    /// How long a caller polls for its reply, and how long a serving side polls for calls:
+    /// learned apart, since a callee's service time and the gaps between calls differ.
+    nonisolated(unsafe) static var replyPolling = AdaptiveSpin()
+    nonisolated(unsafe) static var callPolling = AdaptiveSpin()
     /// One outgoing call in this many is timed: reading the TSC twice costs as much as
     /// a third of a call.
     static let samplingInterval: UInt64 = 64
@@ -62,7 +64,7 @@ public enum Gates {
         let sequence = channel.pointee.request_sequence &+ 1
         flexos_store_release(&channel.pointee.request_sequence, sequence)
         wakeIfSleeping(callee)
-        waitUntil { flexos_load_acquire(&channel.pointee.reply_sequence) == sequence }
+        waitUntil(polling: &replyPolling) { flexos_load_acquire(&channel.pointee.reply_sequence) == sequence }
         if channel.pointee.reply_status != FLEXOS_GATE_OK {
             panic("a gate call was refused by the compartment it went to: it does not export what was asked (export index out of its table)")
         }
@@ -75,19 +77,25 @@ public enum Gates {
     /// Serves gate calls for ever: what a compartment without the application does.
     static func serveForever() -> Never {
         if let block { statePointer(block, Compartment.index).pointee.serving = 1 }
-        waitUntil { false }
+        waitUntil(polling: &callPolling) { false }
         panic("unreachable")
     }
 
-    /// Polls `done`, serving incoming calls meanwhile; sleeps when idle for long.
-    static func waitUntil(_ done: () -> Bool) {
-        var idleSince = flexos_cycles()
+    /// Polls `done`, serving incoming calls meanwhile; sleeps when idle for longer than
+    /// `polling` says pays, and tells it how each idle period ended.
+    static func waitUntil(polling: inout AdaptiveSpin, _ done: () -> Bool) {
+        var idleSince = flexos_cycles(), slept = false
         while !done() {
-            if serveOne() { idleSince = flexos_cycles(); continue }
-            if flexos_cycles() &- idleSince < spinCycles { flexos_cpu_relax(); continue }
+            if serveOne() {
+                polling.idleEnded(since: idleSince, slept: slept)
+                (idleSince, slept) = (flexos_cycles(), false)
+                continue
+            }
+            if !slept && polling.shouldPoll(since: idleSince) { flexos_cpu_relax(); continue }
             sleep(unless: done)
-            idleSince = flexos_cycles()
+            slept = true
         }
+        polling.idleEnded(since: idleSince, slept: slept)
     }
 
     /// Sleeps unless `done` or an incoming call shows up after this compartment said so.
