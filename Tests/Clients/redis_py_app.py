@@ -2,7 +2,7 @@
 port given: every result is printed as one line, so that two servers can be compared line by
 line (the appliance's test runs it against redis-server and the appliance in the same run).
 
-Only what the appliance serves: no blocking pops (issue 20 lists what is missing)."""
+Only what the appliance serves (issue 20 lists what is missing)."""
 
 import sys
 
@@ -118,6 +118,12 @@ def main(port):
         pipe.multi()
         pipe.get("stock")
         show("watch untouched", pipe.execute())
+
+    # A worker waiting for jobs with blocking pops.
+    show("blpop ready", r.blpop(["empty", "jobs"], timeout=1))
+    show("blpop timeout", r.blpop("empty", timeout=0.2))
+    show("brpoplpush", r.brpoplpush("done", "archive", timeout=1))
+    show("bzpopmin", r.bzpopmin("board", timeout=1))
 
     # Walking the keyspace and large collections with SCAN and its kin.
     show("scan_iter", sorted(r.scan_iter(match="bulk:1*", count=25)))

@@ -583,6 +583,82 @@ import Testing
         #expect(try session(server.port) == session(redis.port))
     }
 
+    /// Blocking pops against redis-server: a client waits for a push of another (BLPOP,
+    /// BRPOP, BLMOVE, BZPOPMIN, BLMPOP), a timeout ends in the null array about when it should,
+    /// refused timeouts and wrong types answer at once, a transaction never blocks, a held
+    /// client's next command waits for it, and the client that waited first is served first.
+    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    func blockingPopsAnswerAsRedisDoes(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        func send(_ connection: RawConnection, _ command: String...) {
+            connection.send(FlexOSTests.resp(command.map { Array($0.utf8) }))
+        }
+        /// The next `count` replies (they may come in one write or in several).
+        func receive(_ connection: RawConnection, count: Int = 1) throws -> [RESPReply] {
+            var replies = RESPReplies(
+                connection.readBytes {
+                    var replies = RESPReplies($0)
+                    return ((try? replies.all())?.count ?? 0) >= count
+                }.bytes)
+            return try replies.all()
+        }
+        func session(_ port: UInt16) throws -> (replies: [[RESPReply]], timedOutAfter: Double) {
+            let a = try RawConnection(port: port)
+            let b = try RawConnection(port: port)
+            let c = try RawConnection(port: port)
+            var replies: [[RESPReply]] = []
+            let started = Date()
+            send(a, "BLPOP", "q", "0.3")
+            replies.append(try receive(a))
+            let timedOutAfter = Date().timeIntervalSince(started)
+            for (waiter, pusher) in [
+                (["BLPOP", "q1", "q2", "5"], ["RPUSH", "q2", "x", "y"]),
+                (["BRPOP", "q2", "0"], ["RPUSH", "q3", "unrelated"]),
+                (["BLMOVE", "src", "dst", "LEFT", "RIGHT", "2"], ["LPUSH", "src", "e"]),
+                (["BZPOPMIN", "z", "1"], ["ZADD", "z", "2", "m2", "1", "m1"]),
+                (["BLMPOP", "1", "1", "l", "RIGHT", "COUNT", "2"], ["RPUSH", "l", "1", "2", "3"])
+            ] {
+                a.send(FlexOSTests.resp(waiter.map { Array($0.utf8) }))
+                usleep(100_000)
+                b.send(FlexOSTests.resp(pusher.map { Array($0.utf8) }))
+                replies.append(try receive(b))
+                replies.append(try receive(a))
+            }
+            for command in [
+                ["BZMPOP", "0.2", "1", "nz", "MAX"], ["BLPOP", "q", "-1"], ["BLPOP", "q", "abc"], ["SET", "str", "v"],
+                ["BLPOP", "str", "1"], ["LRANGE", "dst", "0", "-1"], ["MULTI"], ["BLPOP", "none", "0"], ["EXEC"]
+            ] {
+                a.send(FlexOSTests.resp(command.map { Array($0.utf8) }))
+                replies.append(try receive(a))
+            }
+            // The held client's PING waits for its BLPOP's answer.
+            send(a, "BLPOP", "w", "0")
+            send(a, "PING")
+            usleep(100_000)
+            send(b, "RPUSH", "w", "1")
+            replies.append(try receive(b))
+            replies.append(try receive(a, count: 2))
+            // First come, first served.
+            send(a, "BLPOP", "f", "0")
+            usleep(100_000)
+            send(c, "BLPOP", "f", "0")
+            usleep(100_000)
+            send(b, "RPUSH", "f", "one", "two")
+            replies += [try receive(b), try receive(a), try receive(c)]
+            return (replies, timedOutAfter)
+        }
+        let (got, expected) = (try session(server.port), try session(redis.port))
+        #expect(got.replies.count == expected.replies.count)
+        for (index, reply) in expected.replies.enumerated() where index < got.replies.count {
+            #expect(got.replies[index] == reply, "exchange \(index): got \(got.replies[index]), redis-server \(reply)")
+        }
+        #expect(
+            got.timedOutAfter >= 0.3 && got.timedOutAfter < 1.0, "BLPOP q 0.3 timed out after \(got.timedOutAfter) s")
+    }
+
     /// SCAN, SSCAN, HSCAN and ZSCAN: a full iteration (from cursor 0 until the server answers
     /// 0 again) visits the same keys, members, fields and scores as redis-server's, with MATCH,
     /// COUNT and TYPE; collections large enough that Redis iterates them in several calls

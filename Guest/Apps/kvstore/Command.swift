@@ -165,6 +165,10 @@ struct Reply {
 
     mutating func nullArray() { array(-1) }
 
+    /// Nothing to answer yet: resp holds the client until a try of the command again
+    /// answers, or `milliseconds` (0: no limit) pass (BlockingCommands.swift).
+    mutating func blocked(milliseconds: Int) { record(UInt8(ascii: "B"), milliseconds) }
+
     mutating func ok() { simple("OK") }
 
     /// Starts the next command's reply.

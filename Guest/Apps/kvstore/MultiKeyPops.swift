@@ -1,7 +1,7 @@
 import FlexOS
 
-/// LMPOP and ZMPOP (Redis 7.0): pop from the first non-empty of several keys. The blocking
-/// forms (BLMPOP, BZMPOP) need the event loop to hold a client, which it does not yet.
+/// LMPOP and ZMPOP (Redis 7.0): pop from the first non-empty of several keys (and, after
+/// their timeout, BLMPOP and BZMPOP: BlockingCommands.swift).
 extension Commands {
     /// `numkeys key... WHERE [COUNT count]`: the keys, whether WHERE named the first of its
     /// two words (LEFT, MIN), and the count; nil, with Redis's error written, when malformed.
@@ -39,8 +39,8 @@ extension Commands {
     }
 
     /// LMPOP numkeys key... LEFT|RIGHT [COUNT count]: [key, [elements]] from the first
-    /// non-empty list, or a null array.
-    static func lmpop(_ c: Command, _ r: inout Reply) {
+    /// non-empty list, or what `none` answers (a null array).
+    static func lmpop(_ c: Command, _ r: inout Reply, none: (inout Reply) -> Void = { $0.nullArray() }) {
         guard let (keys, front, count) = parseMultiPop(c, words: ("left", "right"), &r) else { return }
         for index in keys {
             let key = c.bytes(index)
@@ -63,12 +63,12 @@ extension Commands {
             for value in popped { r.bulk(value) }
             return
         }
-        r.nullArray()
+        none(&r)
     }
 
     /// ZMPOP numkeys key... MIN|MAX [COUNT count]: [key, [[member, score]...]] from the
-    /// first non-empty sorted set, or a null array.
-    static func zmpop(_ c: Command, _ r: inout Reply) {
+    /// first non-empty sorted set, or what `none` answers (a null array).
+    static func zmpop(_ c: Command, _ r: inout Reply, none: (inout Reply) -> Void = { $0.nullArray() }) {
         guard let (keys, lowest, count) = parseMultiPop(c, words: ("min", "max"), &r) else { return }
         for index in keys {
             let key = c.bytes(index)
@@ -98,6 +98,6 @@ extension Commands {
             }
             return
         }
-        r.nullArray()
+        none(&r)
     }
 }

@@ -18,6 +18,8 @@ enum Transactions {
     nonisolated(unsafe) static var watched: [UInt64: [[UInt8]]] = [:]
     /// Clients a key of whose changed since they watched it: their EXEC runs nothing.
     nonisolated(unsafe) static var touched: Set<UInt64> = []
+    /// Whether the commands running now are an EXEC's (blocking commands do not block there).
+    nonisolated(unsafe) static var runningExec = false
     /// Whether the command running now may write (Commands.run sets it).
     nonisolated(unsafe) static var writing = false
     /// Watched keys the running command changed: they touch their watchers only if it
@@ -25,15 +27,16 @@ enum Transactions {
     nonisolated(unsafe) static var changed: [[UInt8]] = []
 
     /// Runs internal command `c` of a batch with `following` commands after it; returns how
-    /// many of those to skip (an EXEC that runs none of its commands).
-    static func run(_ c: Command, following: Int, batch: Batch, index: Int, _ r: inout Reply) -> Int {
+    /// many of those to skip (an EXEC that runs none of its commands) and how many to run as
+    /// the EXEC's.
+    static func run(_ c: Command, following: Int, batch: Batch, index: Int, _ r: inout Reply) -> (skip: Int, run: Int) {
         if c.isArgument(0, "queued") && c.count > 1 {
             if Commands.check(Command(c, droppingFirst: 1), &r) != nil { r.simple("QUEUED") }
-            return 0
+            return (0, 0)
         }
         guard c.count >= 2, c[1].count == 8 else {
             r.error("ERR malformed internal command from the protocol library")
-            return 0
+            return (0, 0)
         }
         let client = UnsafeRawPointer(c[1].baseAddress!).loadUnaligned(as: UInt64.self)
         if c.isArgument(0, "watch") {
@@ -41,7 +44,7 @@ enum Transactions {
             // as data, so that a client watching without end meets -OOM, not a full heap.
             var cost = 0
             for index in 2..<c.count { cost &+= 2 &* MemoryCost.key(c[index].count) }
-            guard Keyspace.hasRoom(for: cost) else { return refuse(Commands.outOfMemory, &r) }
+            guard Keyspace.hasRoom(for: cost) else { return (refuse(Commands.outOfMemory, &r), 0) }
             for index in 2..<c.count { watch(c.bytes(index), by: client) }
             r.ok()
         } else if c.isArgument(0, "unwatch") {
@@ -50,11 +53,12 @@ enum Transactions {
         } else if c.isArgument(0, "exec") && c.count == 3 && c[2].count == 8 {
             let word = UnsafeRawPointer(c[2].baseAddress!).loadUnaligned(as: UInt64.self)
             let count = min(Int(word & 0xFFFF_FFFF), following)
-            return exec(client, count: count, refused: word & (1 << 32) != 0, batch: batch, first: index + 1, &r)
+            let skip = exec(client, count: count, refused: word & (1 << 32) != 0, batch: batch, first: index + 1, &r)
+            return (skip, count - skip)
         } else {
             r.error("ERR malformed internal command from the protocol library")
         }
-        return 0
+        return (0, 0)
     }
 
     private static func refuse(_ error: StaticString, _ r: inout Reply) -> Int {

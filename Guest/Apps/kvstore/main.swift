@@ -17,19 +17,23 @@ public func execute(_ frame: UnsafeMutablePointer<UInt64>) -> Int {
     guard let batch = Batch(frame: frame) else { return -1 }
     var reply = Reply(frame: frame)
     var skipped = 0  // the commands of a transaction EXEC did not run: an empty reply each
+    var transactional = 0  // the commands EXEC runs: blocking commands do not block there
     for index in batch.commands.indices {
         reply.begin()
         let command = Command(batch: batch, index: index)
         if skipped > 0 {
             skipped -= 1
         } else if command.isInternal {
-            skipped = Transactions.run(
+            (skipped, transactional) = Transactions.run(
                 command, following: batch.commands.count - index - 1, batch: batch, index: index, &reply)
         } else {
+            Transactions.runningExec = transactional > 0
+            if transactional > 0 { transactional -= 1 }
             Commands.run(command, &reply)
         }
         reply.end()
     }
+    Transactions.runningExec = false
     reply.finish()
     return batch.commands.count
 }

@@ -21,6 +21,8 @@ final class Client {
     var transaction: Transaction?
     /// The store holds keys it WATCHes (forgotten when the connection closes).
     var watching = false
+    /// Held by a blocking command (Blocking.swift): nothing more is read from it meanwhile.
+    var held: Blocking.Held?
 
     /// What each buffer starts with, and shrinks back to when idle: ten thousand idle
     /// clients take 20 MiB of the shared heap, not 320.
@@ -37,7 +39,10 @@ final class Client {
     var finished: Bool { dead || input.failed || output.failed || (closing || peerGone) && output.pending == 0 }
 
     /// The shared heap its buffers take.
-    var bufferBytes: Int { input.capacity + output.capacity + (transaction?.bytes ?? 0) }
+    var bufferBytes: Int {
+        input.capacity + output.capacity + (transaction?.bytes ?? 0)
+            + (held.map { $0.command.arguments.reduce(0) { $0 + $1.1 } } ?? 0)
+    }
 
     /// Drops what it sent and is owed and gives the buffers' memory back: it is closed next.
     func evict() {
@@ -54,6 +59,7 @@ final class Client {
         transaction?.free()
         transaction = nil
         if watching { Transactions.forgotten.append(id) }
+        Blocking.release(self)
     }
 }
 
@@ -69,6 +75,9 @@ enum BatchEntry {
     /// resp's own command to the application (forgetting a closed client's WATCH): its
     /// reply goes to no one.
     case `internal`
+    /// A blocking command (`fresh`: its copy, the first time; nil when it is tried again):
+    /// a block record holds the client (Blocking.swift).
+    case blocking(Client, Transaction.Queued?)
 }
 
 /// The event loop: one thread serves every connection, as Redis does. Each turn it waits
@@ -138,6 +147,11 @@ enum Server {
     /// Parses the complete commands `client` sent into the batch. Returns true (and marks
     /// the client stalled) when it stopped with commands left: the batch or its output is full.
     static func collect(_ client: Client, frame: inout CommandFrame, entries: inout [BatchEntry], arguments: inout [(Int, Int)]) -> Bool {
+        // A held client's further commands wait until its blocking command is answered.
+        if client.held != nil {
+            client.stalled = false
+            return false
+        }
         client.stalled = true
         defer { client.stalled = client.stalled && !client.closing }
         while !client.closing && client.input.pending > client.parsed {
@@ -167,6 +181,26 @@ enum Server {
                 } else if case let outcome = Transactions.collect(client, arguments: arguments, base: base, frame: &frame, entries: &entries),
                           outcome != .notHandled {
                     if outcome == .noRoom { return true }  // the next turn's batch has room for it
+                } else if Blocking.isBlocking(UnsafeBufferPointer(start: base + arguments[0].0, count: arguments[0].1)) {
+                    guard let copy = Transaction.copy(arguments, base: base) else {
+                        if frame.count > 0 { return true }
+                        entries.append(.refused(client, "-OOM the command does not fit the shared heap between the parser and the store\r\n"))
+                        client.parsed += consumed
+                        continue
+                    }
+                    guard frame.add(copy.arguments.map { (UnsafePointer(copy.bytes + $0.0), $0.1) }, isInternal: false) else {
+                        SharedMemory.deallocate(copy.bytes)
+                        if frame.count > 0 { return true }
+                        entries.append(.refused(client, "-OOM the command does not fit the shared heap between the parser and the store\r\n"))
+                        client.parsed += consumed
+                        continue
+                    }
+                    entries.append(.blocking(client, copy))
+                    client.parsed += consumed
+                    // It may be held: nothing more of it is read this turn (Blocking.answer
+                    // has the rest parsed next turn when it is not).
+                    client.stalled = false
+                    return false
                 } else if frame.add(arguments, base: base) {
                     entries.append(.command(client))
                 } else if frame.count > 0 {
@@ -200,6 +234,11 @@ enum Server {
                 client.output.append(reply)
             case .internal:
                 _ = cursor?.next()
+            case .blocking(let client, let fresh):
+                guard let records = cursor?.next(), Blocking.answer(client, fresh: fresh, records) else {
+                    client.output.append("-ERR the application's reply was malformed\r\n")
+                    continue
+                }
             }
         }
     }
@@ -292,8 +331,9 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
     var arguments: [(Int, Int)] = []
     var entries: [BatchEntry] = []
     while true {
-        // Wait for the network unless commands are left over from the last turn.
-        let count = net.poll(events, Server.eventCapacity, connections.backlog.isEmpty ? 0 : -1)
+        // Wait for the network unless commands are left over from the last turn or a held
+        // client's time is up (or its command is due to be tried again).
+        let count = net.poll(events, Server.eventCapacity, connections.backlog.isEmpty ? Blocking.pollTimeout : -1)
         guard count >= 0 else { panic("the network library refused the event buffer") }
         var turn = connections.backlog
         connections.backlog = []
@@ -306,7 +346,13 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
         frame.reset()
         entries.removeAll(keepingCapacity: true)
         Transactions.forgetClosedClients(frame: &frame, entries: &entries)
+        for client in Blocking.retry(frame: &frame, entries: &entries) where !turn.contains(where: { $0 === client }) {
+            turn.append(client)
+        }
+        let retries = frame.count
         for client in turn { _ = Server.collect(client, frame: &frame, entries: &entries, arguments: &arguments) }
+        // Other commands ran: what a held client waits for may be there now.
+        if frame.count > retries { Blocking.tryAgain = true }
         if frame.count > 0 { handler.call(UInt64(UInt(bitPattern: frame.words))) }
         Server.distribute(entries, replies: frame.count > 0 ? frame.replies : nil)
         Transactions.endTurn()
@@ -330,5 +376,10 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
         }
         for client in connections.evicted where connections.clients[Int(client.id & 0xFFFF)] === client { connections.finish(client) }
         connections.evicted.removeAll()
+        // Clients a blocking command held have their waiting input parsed next turn.
+        for client in Blocking.released where !client.finished && !connections.backlog.contains(where: { $0 === client }) {
+            connections.backlog.append(client)
+        }
+        Blocking.released.removeAll()
     }
 }

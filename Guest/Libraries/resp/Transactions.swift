@@ -11,6 +11,20 @@ final class Transaction {
     }
 
     var queued: [Queued] = []
+
+    /// A copy of the command whose arguments are `arguments` (offset, length) from `base`, in
+    /// the shared heap; nil when the heap cannot hold it.
+    static func copy(_ arguments: [(Int, Int)], base: UnsafePointer<UInt8>) -> Queued? {
+        let total = arguments.reduce(0) { $0 + $1.1 }
+        guard let copy = SharedMemory.allocate(UInt8.self, count: max(total, 1)) else { return nil }
+        var offset = 0, copied: [(Int, Int)] = []
+        for (start, length) in arguments {
+            (copy + offset).update(from: base + start, count: length)
+            copied.append((offset, length))
+            offset += length
+        }
+        return Queued(bytes: copy, arguments: copied)
+    }
     /// A command was refused while queueing for its arity (EXEC, MULTI, WATCH, DISCARD with
     /// arguments): EXEC then aborts. Unknown commands and the store's commands' arities the
     /// store checks again at EXEC.
@@ -21,16 +35,9 @@ final class Transaction {
     /// Copies the command whose arguments are `arguments` (offset, length) from `base`;
     /// false when the shared heap cannot hold it.
     func queue(_ arguments: [(Int, Int)], base: UnsafePointer<UInt8>) -> Bool {
-        let total = arguments.reduce(0) { $0 + $1.1 }
-        guard let copy = SharedMemory.allocate(UInt8.self, count: max(total, 1)) else { return false }
-        var offset = 0, copied: [(Int, Int)] = []
-        for (start, length) in arguments {
-            (copy + offset).update(from: base + start, count: length)
-            copied.append((offset, length))
-            offset += length
-        }
-        queued.append(Queued(bytes: copy, arguments: copied))
-        bytes += max(total, 1)
+        guard let copy = Transaction.copy(arguments, base: base) else { return false }
+        queued.append(copy)
+        bytes += max(arguments.reduce(0) { $0 + $1.1 }, 1)
         return true
     }
 
