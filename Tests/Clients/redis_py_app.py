@@ -17,6 +17,7 @@ def main(port):
         out.append(f"{label}: {value!r}")
 
     show("ping", r.ping())
+    show("client name", (r.client_setname("app-1"), r.client_getname()))
     r.flushall()
 
     # A session store: strings with expiry, counters.

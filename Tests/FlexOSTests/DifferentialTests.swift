@@ -659,6 +659,74 @@ import Testing
             got.timedOutAfter >= 0.3 && got.timedOutAfter < 1.0, "BLPOP q 0.3 timed out after \(got.timedOutAfter) s")
     }
 
+    /// The connection's commands, which resp answers: CLIENT GETNAME, SETNAME (refused
+    /// names, arities, unknown subcommands), INFO, REPLY ON, OFF and SKIP (muted replies are
+    /// never sent), AUTH without a configured password, HELLO 2 and its refusals, RESET
+    /// inside MULTI. (HELLO 3 differs on purpose: RESP3 is not served, NOPROTO keeps a
+    /// client on RESP2; CLIENT ID and HELLO's id and version differ in value, not in form.)
+    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    func connectionCommandsAnswerAsRedisDoes(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        let commands: [[String]] = [
+            ["CLIENT", "GETNAME"], ["CLIENT", "SETNAME", "worker-1"], ["CLIENT", "GETNAME"],
+            ["CLIENT", "SETNAME", "bad name"], ["CLIENT", "SETNAME"], ["CLIENT", "FOO"], ["CLIENT"],
+            ["AUTH", "secret"], ["AUTH", "user", "secret"], ["AUTH"], ["HELLO", "x"], ["HELLO", "2", "AUTH", "a", "b"],
+            ["HELLO", "2", "FOO"], ["MULTI"], ["SET", "a", "1"], ["RESET"], ["GET", "a"], ["CLIENT", "GETNAME"],
+            ["CLIENT", "REPLY", "SKIP"], ["SET", "b", "2"], ["GET", "b"], ["CLIENT", "REPLY", "OFF"], ["SET", "c", "3"],
+            ["GET", "c"], ["CLIENT", "REPLY", "ON"], ["GET", "c"], ["CLIENT", "REPLY", "FOO"], ["PING"]
+        ]
+        func session(_ port: UInt16) throws -> (replies: [RESPReply], hello: RESPReply, info: String, id: RESPReply) {
+            let connection = try RawConnection(port: port)
+            connection.send(commands.flatMap { FlexOSTests.resp($0.map { Array($0.utf8) }) })
+            let pong = Array("+PONG\r\n".utf8)
+            var replies = RESPReplies(connection.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
+            func call(_ command: String...) throws -> RESPReply {
+                connection.send(FlexOSTests.resp(command.map { Array($0.utf8) }))
+                var reply = RESPReplies(connection.readBytes { RESPReplies($0).isComplete }.bytes)
+                return try reply.all()[0]
+            }
+            _ = try call("CLIENT", "SETNAME", "info-name")
+            guard case .bulk(let info?) = try call("CLIENT", "INFO") else {
+                throw TestFailure("CLIENT INFO: not a bulk reply")
+            }
+            return (
+                try replies.all(), try call("HELLO", "2", "SETNAME", "hello-name"),
+                String(decoding: info, as: UTF8.self), try call("CLIENT", "ID")
+            )
+        }
+        let (got, expected) = (try session(server.port), try session(redis.port))
+        #expect(got.replies == expected.replies)
+        // HELLO 2: Redis's map as a flat array, the same keys and the same values but the version and the id.
+        guard case .array(let gotHello?) = got.hello, case .array(let expectedHello?) = expected.hello else {
+            Issue.record("HELLO 2: got \(got.hello), redis-server \(expected.hello)")
+            return
+        }
+        #expect(gotHello.count == 14 && expectedHello.count == 14)
+        for index in stride(from: 0, to: min(gotHello.count, expectedHello.count), by: 2) where index != 2 && index != 6
+        {
+            #expect(
+                gotHello[index] == expectedHello[index] && gotHello[index + 1] == expectedHello[index + 1],
+                "HELLO field \(index / 2)")
+        }
+        guard case .integer(let id) = got.id else {
+            Issue.record("CLIENT ID: \(got.id)")
+            return
+        }
+        #expect(gotHello[7] == .integer(id), "HELLO's id is CLIENT ID's")
+        // CLIENT INFO: Redis's fields that resp knows, with the same values where they do not depend on the server.
+        for field in ["id=\(id) ", "name=info-name ", "flags=N ", "db=0 ", "multi=-1 ", "resp=2"] {
+            #expect(got.info.contains(field), "CLIENT INFO \(got.info) lacks \(field)")
+        }
+        for field in ["name=info-name ", "flags=N ", "db=0 ", "multi=-1 ", "resp=2"] {
+            #expect(
+                expected.info.contains(field),
+                "redis-server's CLIENT INFO \(expected.info) lacks \(field): the test is wrong")
+        }
+    }
+
     /// SCAN, SSCAN, HSCAN and ZSCAN: a full iteration (from cursor 0 until the server answers
     /// 0 again) visits the same keys, members, fields and scores as redis-server's, with MATCH,
     /// COUNT and TYPE; collections large enough that Redis iterates them in several calls

@@ -30,6 +30,9 @@ struct SharedBuffer {
     /// Drops everything pending.
     mutating func discard() { start = 0; end = 0 }
 
+    /// Drops the last `count` bytes appended (replies CLIENT REPLY mutes).
+    mutating func dropLast(_ count: Int) { end -= min(max(count, 0), end - start) }
+
     mutating func consumed(_ count: Int) {
         start += count
         if start == end { start = 0; end = 0 }

@@ -23,6 +23,17 @@ final class Client {
     var watching = false
     /// Held by a blocking command (Blocking.swift): nothing more is read from it meanwhile.
     var held: Blocking.Held?
+    /// Redis's number of the connection (CLIENT ID), its name (CLIENT SETNAME), when it came
+    /// and last sent a command (Clock.milliseconds), and whether it wants replies (CLIENT REPLY).
+    let number: UInt64
+    var name: [UInt8] = []
+    let connectedAt = Clock.milliseconds
+    var lastCommandAt = Clock.milliseconds
+    var replies = ReplyMode.on
+    /// Where its output ended when its muted replies began (distribute).
+    var muteMark = 0
+
+    enum ReplyMode { case on, off, skipNext }
 
     /// What each buffer starts with, and shrinks back to when idle: ten thousand idle
     /// clients take 20 MiB of the shared heap, not 320.
@@ -34,6 +45,8 @@ final class Client {
         self.id = id
         self.input = input
         self.output = output
+        number = ConnectionCommands.nextNumber
+        ConnectionCommands.nextNumber += 1
     }
 
     var finished: Bool { dead || input.failed || output.failed || (closing || peerGone) && output.pending == 0 }
@@ -78,6 +91,12 @@ enum BatchEntry {
     /// A blocking command (`fresh`: its copy, the first time; nil when it is tried again):
     /// a block record holds the client (Blocking.swift).
     case blocking(Client, Transaction.Queued?)
+    /// A reply resp made itself (ConnectionCommands.swift).
+    case text(Client, [UInt8])
+    /// The replies of the client's entries between these two are dropped when `discard`
+    /// (CLIENT REPLY OFF and SKIP).
+    case mute(Client)
+    case unmute(Client, discard: Bool)
 }
 
 /// The event loop: one thread serves every connection, as Redis does. Each turn it waits
@@ -93,6 +112,8 @@ enum Server {
     static let outputHighWater = 4 << 20
     static let eventCapacity = 256
     static let batchLimit = 1024
+    /// Every connection (CLIENT LIST reads them).
+    nonisolated(unsafe) static var connections = Connections()
 
     /// Receives for every client in `clients` that poll said is readable, in one call. A
     /// client whose input must grow past what clients may take of the shared heap makes
@@ -175,9 +196,21 @@ enum Server {
                 return false
             case .command(let consumed):
                 let base = client.input.pendingBytes + client.parsed
+                client.lastCommandAt = Clock.milliseconds
+                let silent = client.replies != .on
+                if silent { entries.append(.mute(client)) }
+                defer {
+                    if silent {
+                        // CLIENT REPLY ON itself is answered; SKIP mutes one command.
+                        entries.append(.unmute(client, discard: client.replies != .on || !turnedOn(arguments, base)))
+                        if client.replies == .skipNext { client.replies = .on }
+                    }
+                }
                 if arguments.count == 1 && equalsIgnoringCase(UnsafeBufferPointer(start: base + arguments[0].0, count: arguments[0].1), "quit") {
                     entries.append(.quit(client))
                     client.closing = true
+                } else if ConnectionCommands.collect(client, arguments, base: base, entries: &entries) {
+                    // answered here
                 } else if case let outcome = Transactions.collect(client, arguments: arguments, base: base, frame: &frame, entries: &entries),
                           outcome != .notHandled {
                     if outcome == .noRoom { return true }  // the next turn's batch has room for it
@@ -234,6 +267,12 @@ enum Server {
                 client.output.append(reply)
             case .internal:
                 _ = cursor?.next()
+            case .text(let client, let bytes):
+                bytes.withUnsafeBufferPointer { client.output.append($0) }
+            case .mute(let client):
+                client.muteMark = client.output.pending
+            case .unmute(let client, let discard):
+                if discard { client.output.dropLast(client.output.pending - client.muteMark) }
             case .blocking(let client, let fresh):
                 guard let records = cursor?.next(), Blocking.answer(client, fresh: fresh, records) else {
                     client.output.append("-ERR the application's reply was malformed\r\n")
@@ -263,6 +302,15 @@ enum Server {
         client.closing = true
     }
 
+}
+
+/// Whether the command at `arguments` from `base` is CLIENT REPLY ON.
+func turnedOn(_ arguments: [(Int, Int)], _ base: UnsafePointer<UInt8>) -> Bool {
+    func argument(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: base + arguments[index].0, count: arguments[index].1)
+    }
+    return arguments.count == 3 && equalsIgnoringCase(argument(0), "client") && equalsIgnoringCase(argument(1), "reply")
+        && equalsIgnoringCase(argument(2), "on")
 }
 
 func equalsIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
@@ -327,22 +375,21 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
           let requests = SharedMemory.allocate(UInt64.self, count: 4 * Server.eventCapacity), Transactions.prepare() else {
         panic("the shared heap is too small for the protocol's buffers")
     }
-    var connections = Connections()
     var arguments: [(Int, Int)] = []
     var entries: [BatchEntry] = []
     while true {
         // Wait for the network unless commands are left over from the last turn or a held
         // client's time is up (or its command is due to be tried again).
-        let count = net.poll(events, Server.eventCapacity, connections.backlog.isEmpty ? Blocking.pollTimeout : -1)
+        let count = net.poll(events, Server.eventCapacity, Server.connections.backlog.isEmpty ? Blocking.pollTimeout : -1)
         guard count >= 0 else { panic("the network library refused the event buffer") }
-        var turn = connections.backlog
-        connections.backlog = []
+        var turn = Server.connections.backlog
+        Server.connections.backlog = []
         for index in 0..<count {
-            guard let client = connections.client(for: events[index]) else { continue }
+            guard let client = Server.connections.client(for: events[index]) else { continue }
             if events[index] & Server.readable != 0 { client.readable = true }
             if !turn.contains(where: { $0 === client }) { turn.append(client) }
         }
-        Server.receive(turn, requests: requests, connections: &connections)
+        Server.receive(turn, requests: requests, connections: &Server.connections)
         frame.reset()
         entries.removeAll(keepingCapacity: true)
         Transactions.forgetClosedClients(frame: &frame, entries: &entries)
@@ -356,7 +403,7 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
         if frame.count > 0 { handler.call(UInt64(UInt(bitPattern: frame.words))) }
         Server.distribute(entries, replies: frame.count > 0 ? frame.replies : nil)
         Transactions.endTurn()
-        connections.makeRoom(0)
+        Server.connections.makeRoom(0)
         for client in turn {
             client.input.consumed(client.parsed)
             client.parsed = 0
@@ -367,18 +414,18 @@ public func serve(_ handler: FlexOSExport) -> Int32 {
             client.input.shrinkIfIdle(to: Client.bufferSize)
             client.output.shrinkIfIdle(to: Client.bufferSize)
             if client.finished {
-                connections.finish(client)
+                Server.connections.finish(client)
             } else if client.stalled && client.output.pending < Server.outputHighWater {
                 // More commands wait and nothing else will announce them: next turn, at once.
                 // (A client whose replies back up is announced writable when they leave.)
-                connections.backlog.append(client)
+                Server.connections.backlog.append(client)
             }
         }
-        for client in connections.evicted where connections.clients[Int(client.id & 0xFFFF)] === client { connections.finish(client) }
-        connections.evicted.removeAll()
+        for client in Server.connections.evicted where Server.connections.clients[Int(client.id & 0xFFFF)] === client { Server.connections.finish(client) }
+        Server.connections.evicted.removeAll()
         // Clients a blocking command held have their waiting input parsed next turn.
-        for client in Blocking.released where !client.finished && !connections.backlog.contains(where: { $0 === client }) {
-            connections.backlog.append(client)
+        for client in Blocking.released where !client.finished && !Server.connections.backlog.contains(where: { $0 === client }) {
+            Server.connections.backlog.append(client)
         }
         Blocking.released.removeAll()
     }

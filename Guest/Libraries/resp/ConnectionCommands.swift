@@ -1,0 +1,201 @@
+import FlexOS
+
+/// The connection's own commands, which resp answers since it alone knows the connection:
+/// CLIENT ID, SETNAME, GETNAME, INFO, LIST and REPLY; HELLO (protocol 2; RESP3 is not
+/// served: NOPROTO, so a client stays on RESP2); RESET; AUTH, refused as Redis refuses it
+/// where no password is configured.
+enum ConnectionCommands {
+    /// Redis's number for the next connection: 1, 2, ... in the order they came.
+    nonisolated(unsafe) static var nextNumber: UInt64 = 1
+
+    /// Answers `client`'s command if it is one of these; false when it is not.
+    static func collect(_ client: Client, _ arguments: [(Int, Int)], base: UnsafePointer<UInt8>, entries: inout [BatchEntry])
+        -> Bool
+    {
+        func argument(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(start: base + arguments[index].0, count: arguments[index].1)
+        }
+        let name = argument(0)
+        var reply = Reply()
+        // In MULTI, CLIENT, HELLO and AUTH are queued (and refused by the store at EXEC);
+        // RESET is not, as in Redis.
+        if client.transaction != nil && !equalsIgnoringCase(name, "reset") { return false }
+        if equalsIgnoringCase(name, "client") {
+            guard arguments.count >= 2 else { return refuse(client, "-ERR wrong number of arguments for 'client' command\r\n", &entries) }
+            clientCommand(client, argument, count: arguments.count, &reply)
+        } else if equalsIgnoringCase(name, "hello") {
+            hello(client, argument, count: arguments.count, &reply)
+        } else if equalsIgnoringCase(name, "auth") {
+            guard arguments.count == 2 || arguments.count == 3 else {
+                return refuse(client, "-ERR wrong number of arguments for 'auth' command\r\n", &entries)
+            }
+            reply.error(arguments.count == 2
+                ? "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+                : "WRONGPASS invalid username-password pair or user is disabled.")
+        } else if equalsIgnoringCase(name, "reset") {
+            guard arguments.count == 1 else { return refuse(client, "-ERR wrong number of arguments for 'reset' command\r\n", &entries) }
+            reset(client, &entries)
+            reply.simple("RESET")
+        } else {
+            return false
+        }
+        entries.append(.text(client, reply.bytes))
+        return true
+    }
+
+    private static func refuse(_ client: Client, _ text: StaticString, _ entries: inout [BatchEntry]) -> Bool {
+        entries.append(.refused(client, text))
+        return true
+    }
+
+    private static func clientCommand(
+        _ client: Client, _ argument: (Int) -> UnsafeBufferPointer<UInt8>, count: Int, _ reply: inout Reply
+    ) {
+        let sub = argument(1)
+        func arity(_ wanted: Int, _ name: StaticString) -> Bool {
+            guard count == wanted else {
+                reply.error("ERR wrong number of arguments for 'client|")
+                reply.appendToError(name)
+                reply.appendToError("' command")
+                return false
+            }
+            return true
+        }
+        if equalsIgnoringCase(sub, "id") {
+            if arity(2, "id") { reply.integer(Int(client.number)) }
+        } else if equalsIgnoringCase(sub, "getname") {
+            if arity(2, "getname") { client.name.isEmpty ? reply.nullBulk() : reply.bulk(client.name) }
+        } else if equalsIgnoringCase(sub, "setname") {
+            guard arity(3, "setname") else { return }
+            let name = argument(2)
+            // As Redis: printable ASCII without spaces.
+            guard name.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                return reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
+            }
+            client.name = Array(name)
+            reply.simple("OK")
+        } else if equalsIgnoringCase(sub, "info") {
+            if arity(2, "info") { reply.bulk(describe(client) + [10]) }
+        } else if equalsIgnoringCase(sub, "list") {
+            var text: [UInt8] = []
+            for case let other? in Server.connections.clients { text += describe(other) + [10] }
+            reply.bulk(text)
+        } else if equalsIgnoringCase(sub, "reply") {
+            guard arity(3, "reply") else { return }
+            let mode = argument(2)
+            if equalsIgnoringCase(mode, "on") {
+                client.replies = .on
+                reply.simple("OK")
+            } else if equalsIgnoringCase(mode, "off") {
+                client.replies = .off
+            } else if equalsIgnoringCase(mode, "skip") {
+                client.replies = .skipNext
+            } else {
+                reply.error("ERR syntax error")
+            }
+        } else {
+            reply.error("ERR unknown subcommand '")
+            reply.appendToError(Array(sub.prefix(128)))
+            reply.appendToError("'. Try CLIENT HELP.")
+        }
+    }
+
+    /// `id=4 name=worker age=12 idle=0 flags=N db=0 multi=-1 qbuf=0 omem=0 cmd=client|info
+    /// resp=2`: the fields of Redis's CLIENT LIST that resp knows (not the addresses, which
+    /// stay with the network device).
+    private static func describe(_ client: Client) -> [UInt8] {
+        let now = Clock.milliseconds
+        var flags: [UInt8] = []
+        if client.transaction != nil { flags.append(UInt8(ascii: "x")) }
+        if client.held != nil { flags.append(UInt8(ascii: "b")) }
+        if flags.isEmpty { flags.append(UInt8(ascii: "N")) }
+        var text = Array("id=\(client.number) name=".utf8) + client.name
+        text += Array(" age=\((now &- client.connectedAt) / 1000) idle=\((now &- client.lastCommandAt) / 1000) flags=".utf8)
+        text += flags
+        text += Array(" db=0 multi=\(client.transaction.map { $0.queued.count } ?? -1) qbuf=\(client.input.pending)".utf8)
+        text += Array(" omem=\(client.output.pending) resp=2".utf8)
+        return text
+    }
+
+    /// HELLO [protover [AUTH username password] [SETNAME name]]: Redis's map of the server, as
+    /// RESP2's flat array; protocol 3 (RESP3) is refused, so the client stays on RESP2.
+    private static func hello(
+        _ client: Client, _ argument: (Int) -> UnsafeBufferPointer<UInt8>, count: Int, _ reply: inout Reply
+    ) {
+        if count >= 2 {
+            let version = argument(1)
+            guard !version.isEmpty, version.count <= 18, version.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+                return reply.error("ERR Protocol version is not an integer or out of range")
+            }
+            guard version.count == 1 && version[0] == UInt8(ascii: "2") else {
+                return reply.error("NOPROTO sorry, this protocol version is not supported")
+            }
+        }
+        var index = 2
+        var newName: [UInt8]? = nil
+        while index < count {
+            if equalsIgnoringCase(argument(index), "auth") && index + 2 < count {
+                return reply.error("WRONGPASS invalid username-password pair or user is disabled.")
+            } else if equalsIgnoringCase(argument(index), "setname") && index + 1 < count {
+                let name = argument(index + 1)
+                guard name.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+                    return reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
+                }
+                newName = Array(name)
+                index += 2
+            } else {
+                reply.error("ERR Syntax error in HELLO option '")
+                reply.appendToError(Array(argument(index).prefix(128)))
+                reply.appendToError("'")
+                return
+            }
+        }
+        if let newName { client.name = newName }
+        reply.array(14)
+        for (key, value) in [("server", "redis"), ("version", "7.0.0"), ("proto", ""), ("id", ""), ("mode", "standalone"), ("role", "master"), ("modules", "")] {
+            reply.bulk(Array(key.utf8))
+            switch key {
+            case "proto": reply.integer(2)
+            case "id": reply.integer(Int(client.number))
+            case "modules": reply.array(0)
+            default: reply.bulk(Array(value.utf8))
+            }
+        }
+    }
+
+    /// RESET: the connection as new: out of MULTI, no WATCH, no name, replies on.
+    private static func reset(_ client: Client, _ entries: inout [BatchEntry]) {
+        if let transaction = client.transaction {
+            transaction.free()
+            client.transaction = nil
+        }
+        if client.watching {
+            Transactions.forgotten.append(client.id)
+            client.watching = false
+        }
+        client.name = []
+        client.replies = .on
+    }
+
+    /// A reply in RESP2, built here.
+    struct Reply {
+        private(set) var bytes: [UInt8] = []
+
+        mutating func simple(_ text: StaticString) { bytes += [UInt8(ascii: "+")] + text.bytes + [13, 10] }
+        mutating func error(_ text: StaticString) { bytes += [UInt8(ascii: "-")] + text.bytes + [13, 10] }
+        /// Adds to the error just written (before its CRLF).
+        mutating func appendToError(_ text: StaticString) { appendToError(text.bytes) }
+        mutating func appendToError(_ more: [UInt8]) {
+            bytes.removeLast(2)
+            bytes += more.map { $0 == 13 || $0 == 10 ? 32 : $0 } + [13, 10]
+        }
+        mutating func integer(_ value: Int) { bytes += Array(":\(value)\r\n".utf8) }
+        mutating func bulk(_ value: [UInt8]) { bytes += Array("$\(value.count)\r\n".utf8) + value + [13, 10] }
+        mutating func nullBulk() { bytes += Array("$-1\r\n".utf8) }
+        mutating func array(_ count: Int) { bytes += Array("*\(count)\r\n".utf8) }
+    }
+}
+
+extension StaticString {
+    fileprivate var bytes: [UInt8] { Array(UnsafeBufferPointer(start: utf8Start, count: utf8CodeUnitCount)) }
+}
