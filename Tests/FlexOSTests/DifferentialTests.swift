@@ -699,6 +699,13 @@ import Testing
         }
         let (got, expected) = (try session(server.port), try session(redis.port))
         #expect(got.replies == expected.replies)
+        // Unlike Redis, a name is at most 1 KiB: names live in resp's heap, which every client shares.
+        let naming = try RawConnection(port: server.port)
+        naming.send(
+            FlexOSTests.resp([Array("CLIENT".utf8), Array("SETNAME".utf8), [UInt8](repeating: 0x61, count: 1025)]))
+        #expect(
+            naming.read { $0.hasSuffix("\r\n") }.text
+                == "-ERR Client names are limited to 1024 bytes by this server\r\n")
         // HELLO 2: Redis's map as a flat array, the same keys and the same values but the version and the id.
         guard case .array(let gotHello?) = got.hello, case .array(let expectedHello?) = expected.hello else {
             Issue.record("HELLO 2: got \(got.hello), redis-server \(expected.hello)")

@@ -5,6 +5,11 @@ import FlexOS
 /// served: NOPROTO, so a client stays on RESP2); RESET; AUTH, refused as Redis refuses it
 /// where no password is configured.
 enum ConnectionCommands {
+    /// Names live in resp's own heap, which ten thousand clients share: Redis has no limit,
+    /// but a few clients naming themselves with 16 MiB would exhaust it.
+    static let maximumName = 1024
+    static let nameTooLong: StaticString = "ERR Client names are limited to 1024 bytes by this server"
+
     /// Redis's number for the next connection: 1, 2, ... in the order they came.
     nonisolated(unsafe) static var nextNumber: UInt64 = 1
 
@@ -72,6 +77,7 @@ enum ConnectionCommands {
             guard name.allSatisfy({ $0 > 32 && $0 < 127 }) else {
                 return reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
             }
+            guard name.count <= maximumName else { return reply.error(nameTooLong) }
             client.name = Array(name)
             reply.simple("OK")
         } else if equalsIgnoringCase(sub, "info") {
@@ -141,6 +147,7 @@ enum ConnectionCommands {
                 guard name.allSatisfy({ $0 > 32 && $0 < 127 }) else {
                     return reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
                 }
+                guard name.count <= maximumName else { return reply.error(nameTooLong) }
                 newName = Array(name)
                 index += 2
             } else {
