@@ -552,7 +552,7 @@ import Testing
 
     /// WATCH across connections: another client's change of a watched key makes EXEC
     /// answer a null array; a change of another key, a read, a DEL of a key that does not
-    /// exist, UNWATCH and a closed watcher leave it alone; FLUSHALL changes every key.
+    /// exist and UNWATCH leave it alone; FLUSHALL changes every key.
     @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
     func watchSeesOtherClientsAsRedisDoes(_ conformation: String) throws {
         let server = try KeyValueServer(conformation)
@@ -562,11 +562,6 @@ import Testing
         func session(_ port: UInt16) throws -> [RESPReply] {
             let a = try RawConnection(port: port)
             let b = try RawConnection(port: port)
-            func run(_ connection: RawConnection, _ command: [String]) throws -> RESPReply {
-                connection.send(FlexOSTests.resp(command.map { Array($0.utf8) }))
-                var replies = RESPReplies(connection.readBytes { RESPReplies($0).isComplete }.bytes)
-                return try replies.all()[0]
-            }
             var replies: [RESPReply] = []
             for (connection, command) in [
                 (a, ["WATCH", "k", "j"]), (b, ["SET", "k", "x"]), (a, ["MULTI"]), (a, ["SET", "k", "y"]), (a, ["EXEC"]),
@@ -576,7 +571,7 @@ import Testing
                 (a, ["MULTI"]), (a, ["EXEC"]), (b, ["SET", "w", "1"]), (a, ["WATCH", "w"]), (b, ["FLUSHALL"]),
                 (a, ["MULTI"]), (a, ["ECHO", "hi"]), (a, ["EXEC"])
             ] {
-                replies.append(try run(connection, command))
+                replies.append(try connection.request(command))
             }
             return replies
         }
@@ -683,11 +678,7 @@ import Testing
             connection.send(commands.flatMap { FlexOSTests.resp($0.map { Array($0.utf8) }) })
             let pong = Array("+PONG\r\n".utf8)
             var replies = RESPReplies(connection.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
-            func call(_ command: String...) throws -> RESPReply {
-                connection.send(FlexOSTests.resp(command.map { Array($0.utf8) }))
-                var reply = RESPReplies(connection.readBytes { RESPReplies($0).isComplete }.bytes)
-                return try reply.all()[0]
-            }
+            func call(_ command: String...) throws -> RESPReply { try connection.request(command) }
             _ = try call("CLIENT", "SETNAME", "info-name")
             guard case .bulk(let info?) = try call("CLIENT", "INFO") else {
                 throw TestFailure("CLIENT INFO: not a bulk reply")
@@ -745,9 +736,7 @@ import Testing
         let redis = try RedisServer()
         defer { redis.stop() }
         func call(_ connection: RawConnection, _ command: [String]) throws -> RESPReply {
-            connection.send(FlexOSTests.resp(command.map { Array($0.utf8) }))
-            var replies = RESPReplies(connection.readBytes { RESPReplies($0).isComplete }.bytes)
-            return try replies.all()[0]
+            try connection.request(command)
         }
         /// Everything a full iteration of `command` (the cursor at `cursorIndex`) visits.
         func iterate(_ connection: RawConnection, _ command: [String], cursorIndex: Int) throws -> Set<String> {
@@ -894,6 +883,15 @@ indirect enum RESPReply: Equatable, CustomStringConvertible {
         case .bulk(nil), .array(nil): "(nil)"
         case .array(let elements?): "[" + elements.map(\.description).joined(separator: ", ") + "]"
         }
+    }
+}
+
+extension RawConnection {
+    /// Sends `command` and reads its one reply.
+    func request(_ command: [String]) throws -> RESPReply {
+        send(FlexOSTests.resp(command.map { Array($0.utf8) }))
+        var replies = RESPReplies(readBytes { RESPReplies($0).isComplete }.bytes)
+        return try replies.all()[0]
     }
 }
 

@@ -62,31 +62,23 @@ struct CommandFrame {
     /// Adds a command whose arguments are `arguments` (offset, length) from `base`; false
     /// when the shared heap cannot hold the frame.
     mutating func add(_ arguments: [(Int, Int)], base: UnsafePointer<UInt8>) -> Bool {
-        let need = 1 + 2 * arguments.count
-        guard reserve(used + need) else { return false }
-        var cursor = CommandFrame.headerWords + used
-        words[cursor] = UInt64(arguments.count)
-        cursor += 1
-        for (offset, length) in arguments {
-            words[cursor] = UInt64(UInt(bitPattern: base + offset))
-            words[cursor + 1] = UInt64(length)
-            cursor += 2
-        }
-        used += need
-        words[4] = UInt64(used)
-        words[0] += 1
-        return true
+        add(count: arguments.count, isInternal: false) { (base + arguments[$0].0, arguments[$0].1) }
     }
 
     /// Adds a command whose arguments lie at `arguments` (address, length); `isInternal`: one
     /// of resp's own commands (Transactions.swift).
     mutating func add(_ arguments: [(UnsafePointer<UInt8>, Int)], isInternal: Bool) -> Bool {
-        let need = 1 + 2 * arguments.count
+        add(count: arguments.count, isInternal: isInternal) { arguments[$0] }
+    }
+
+    private mutating func add(count: Int, isInternal: Bool, argument: (Int) -> (UnsafePointer<UInt8>, Int)) -> Bool {
+        let need = 1 + 2 * count
         guard reserve(used + need) else { return false }
         var cursor = CommandFrame.headerWords + used
-        words[cursor] = UInt64(arguments.count) | (isInternal ? CommandFrame.internalFlag : 0)
+        words[cursor] = UInt64(count) | (isInternal ? CommandFrame.internalFlag : 0)
         cursor += 1
-        for (address, length) in arguments {
+        for index in 0..<count {
+            let (address, length) = argument(index)
             words[cursor] = UInt64(UInt(bitPattern: address))
             words[cursor + 1] = UInt64(length)
             cursor += 2
