@@ -44,6 +44,24 @@ func resp(_ arguments: String...) -> [UInt8] { resp(arguments.map { Array($0.utf
 
     /// LPOP of more than the shared heap can carry back once emptied the list, then
     /// answered -OOM: the data was lost.
+    /// A glob with many stars against a long key (KEYS, SCAN MATCH) answers at once: trying
+    /// every split of every `*` took exponential time and stalled every client.
+    @Test(arguments: conformations)
+    func aPatternOfManyStarsDoesNotStallTheStore(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let client = try RawConnection(port: server.port)
+        let pattern = String(repeating: "*a", count: 20) + "*b"
+        let started = Date()
+        client.send(
+            resp("SET", String(repeating: "a", count: 80), "v") + resp("KEYS", pattern)
+                + resp("SCAN", "0", "MATCH", pattern)
+                + resp("KEYS", "a*a?[a-c]*"))
+        let expected = "+OK\r\n*0\r\n*2\r\n$1\r\n0\r\n*0\r\n*1\r\n$80\r\n" + String(repeating: "a", count: 80) + "\r\n"
+        #expect(client.read { $0.hasSuffix(String(repeating: "a", count: 80) + "\r\n") }.text == expected)
+        #expect(Date().timeIntervalSince(started) < 2, "the store took \(Date().timeIntervalSince(started)) s")
+    }
+
     /// WATCH copies its keys into the store: a client that watches without end meets -OOM,
     /// and the store serves on (it once had no bound: a full heap traps the compartment).
     @Test(arguments: conformations)

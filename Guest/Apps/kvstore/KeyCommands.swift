@@ -83,40 +83,52 @@ extension Commands {
 /// Redis's glob patterns (stringmatchlen): `*`, `?`, `[abc]`, `[^abc]`, `[a-z]`, and `\`
 /// before a character that stands for itself.
 enum Glob {
+    /// Matched left to right; on a mismatch only the last `*` takes one more character
+    /// (the greedy rule, which gives the same answers as trying every split): at most
+    /// pattern length times text length steps, where trying every split of every `*` is
+    /// exponential (`*a*a*a...b` against a long key stalled the appliance).
     static func matches(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>) -> Bool {
         var pattern = pattern, text = text
-        while let symbol = pattern.first {
-            switch symbol {
-            case UInt8(ascii: "*"):
+        var lastStar: (pattern: ArraySlice<UInt8>, text: ArraySlice<UInt8>)? = nil
+        while true {
+            if pattern.first == UInt8(ascii: "*") {
                 while pattern.first == UInt8(ascii: "*") { pattern = pattern.dropFirst() }
                 if pattern.isEmpty { return true }
-                while true {
-                    if matches(pattern, text) { return true }
-                    if text.isEmpty { return false }
-                    text = text.dropFirst()
-                }
-            case UInt8(ascii: "?"):
-                guard !text.isEmpty else { return false }
-                text = text.dropFirst()
-                pattern = pattern.dropFirst()
-            case UInt8(ascii: "["):
-                guard let character = text.first else { return false }
-                let (matched, rest) = bracket(pattern.dropFirst(), character)
-                guard matched else { return false }
-                pattern = rest
-                text = text.dropFirst()
-            default:
-                var literal = symbol
-                if symbol == UInt8(ascii: "\\"), pattern.count >= 2 {
-                    pattern = pattern.dropFirst()
-                    literal = pattern.first!
-                }
-                guard text.first == literal else { return false }
-                text = text.dropFirst()
-                pattern = pattern.dropFirst()
+                lastStar = (pattern, text)
+                continue
             }
+            if pattern.isEmpty && text.isEmpty { return true }
+            if let (restOfPattern, restOfText) = matchOne(pattern, text) {
+                (pattern, text) = (restOfPattern, restOfText)
+                continue
+            }
+            guard let star = lastStar, !star.text.isEmpty else { return false }
+            lastStar = (star.pattern, star.text.dropFirst())
+            (pattern, text) = lastStar!
         }
-        return text.isEmpty
+    }
+
+    /// The pattern's first element (not `*`) against the text's first character: what is
+    /// left of both when it matches.
+    private static func matchOne(_ pattern: ArraySlice<UInt8>, _ text: ArraySlice<UInt8>)
+        -> (ArraySlice<UInt8>, ArraySlice<UInt8>)?
+    {
+        guard let symbol = pattern.first, let character = text.first else { return nil }
+        switch symbol {
+        case UInt8(ascii: "?"):
+            return (pattern.dropFirst(), text.dropFirst())
+        case UInt8(ascii: "["):
+            let (matched, rest) = bracket(pattern.dropFirst(), character)
+            return matched ? (rest, text.dropFirst()) : nil
+        default:
+            var pattern = pattern
+            var literal = symbol
+            if symbol == UInt8(ascii: "\\"), pattern.count >= 2 {
+                pattern = pattern.dropFirst()
+                literal = pattern.first!
+            }
+            return character == literal ? (pattern.dropFirst(), text.dropFirst()) : nil
+        }
     }
 
     /// Whether `character` is in the class that starts at `pattern` (just after `[`), and
