@@ -10,9 +10,9 @@ import KVM
 /// engine") with the KVM engine's `HypercallHandler`, on the guest memory QEMU shares with
 /// flexosd: one implementation of every hypercall for both engines.
 ///
-/// The control port is a Unix socket QEMU connects to (ControlSocket). For each call the shim writes its
-/// record to a ring-0 page and sends one byte; each gets one answer byte. Anything else it
-/// writes (a fault report, with the faulting stack) is kept for the run's end.
+/// The control port is a Unix socket QEMU connects to (ControlSocket). For each call the
+/// shim writes its record to a ring-0 page and sends one byte; each gets one answer byte.
+/// Anything else it writes (a fault report, with the faulting stack) is kept for the end.
 final class HypercallServer: @unchecked Sendable {
     /// What the calls did, for `inspect` and the run's report.
     struct State {
@@ -90,7 +90,8 @@ final class HypercallServer: @unchecked Sendable {
                 }
                 start += 1
                 var answer = UInt8(serve(call) ? FLEXOS_SHIM_RESUME : FLEXOS_SHIM_END)
-                _ = write(connection.rawValue, &answer, 1)
+                // MSG_NOSIGNAL: QEMU may be gone (a stop during the call); no SIGPIPE for flexosd.
+                _ = send(connection.rawValue, &answer, 1, Int32(MSG_NOSIGNAL))
             }
             if reporting { state.withLock { $0.report += buffer[start..<count] } }
         }
