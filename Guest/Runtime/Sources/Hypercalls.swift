@@ -63,11 +63,24 @@ public enum Hypercalls {
 
 /// Sleeps for about `milliseconds` (the vCPU waits in the monitor, costing no CPU).
 /// Gate calls into this compartment wait until it is back in a gate call or serving.
+/// Time is read from the TSC where the boot info gives its rate: a time hypercall is an
+/// exit (a round trip to flexosd under QEMU), and a sleep made two of them per wait.
 public func sleep(milliseconds: UInt64) {
-    let deadline = Hypercalls.monotonicNanoseconds() + milliseconds * 1_000_000
-    var now = Hypercalls.monotonicNanoseconds()
+    let hz = Clock.ticksPerSecond
+    guard hz >= 1000 else {
+        let deadline = Hypercalls.monotonicNanoseconds() + milliseconds * 1_000_000
+        var now = Hypercalls.monotonicNanoseconds()
+        while now < deadline {
+            _ = Hypercalls.wait(timeout: deadline - now)
+            now = Hypercalls.monotonicNanoseconds()
+        }
+        return
+    }
+    let deadline = flexos_cycles() &+ milliseconds &* (hz / 1000)
+    var now = flexos_cycles()
     while now < deadline {
-        _ = Hypercalls.wait(timeout: deadline - now)
-        now = Hypercalls.monotonicNanoseconds()
+        let ticks = deadline - now
+        _ = Hypercalls.wait(timeout: max((ticks / hz) &* 1_000_000_000 &+ (ticks % hz) &* 1_000_000_000 / hz, 1))
+        now = flexos_cycles()
     }
 }
