@@ -26,7 +26,6 @@ final class HypercallServer: @unchecked Sendable {
         var report: [UInt8] = []
         /// A wake of this VM that no wait has consumed yet.
         var wakePending = false
-        var woken: UInt64 = 0
     }
 
     let state = Locked(State())
@@ -158,10 +157,7 @@ final class HypercallServer: @unchecked Sendable {
             defer { state.wakePending = false }
             return state.wakePending
         }
-        if consumed {
-            state.withLock { $0.woken += 1 }
-            return true
-        }
+        if consumed { return true }
         if over.withLock({ $0 }) { return false }
         if let timeout {
             _ = sleeper.wait(timeout: .now() + .nanoseconds(Int(min(timeout, UInt64(Int.max)))))

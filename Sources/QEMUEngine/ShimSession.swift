@@ -47,9 +47,6 @@ public final class ShimSession: @unchecked Sendable {
         started(pid: pid)
     }
 
-    /// How much RAM QEMU must have: its memory file is mapped at this size.
-    public var memoryBytes: UInt64 { prepared.qemuMemory }
-
     /// QEMU has ended: stops serving and reads how the run ended, from what a hypercall
     /// ended it with or else from the shim's report.
     public func finish(timedOut: Double?, errors: String, consoleBytes: UInt64) -> (
