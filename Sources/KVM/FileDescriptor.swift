@@ -15,13 +15,20 @@ public final class OwnedFileDescriptor: @unchecked Sendable {
 }
 
 /// Calls `ioctl(2)` and names the request in the error if it fails.
+///
+/// A set-up request interrupted by a signal did nothing and is made again: KVM_CREATE_VM, for
+/// one, answers EINTR whenever a signal is pending while it registers its MMU notifier (seen
+/// in CI with many VMs and child processes in one test process). KVM_RUN does not come here:
+/// its EINTR is the monitor's kick.
 @inline(__always)
 func ioctl(_ fd: OwnedFileDescriptor, _ request: UInt, _ argument: UInt = 0, name: @autoclosure () -> String)
     throws(KVMError) -> Int32
 {
-    let result = ckvm_ioctl(fd.rawValue, request, argument)
-    if result == -1 { throw KVMError.ioctlFailed(name(), .current) }
-    return result
+    while true {
+        let result = ckvm_ioctl(fd.rawValue, request, argument)
+        if result != -1 { return result }
+        if errno != EINTR { throw KVMError.ioctlFailed(name(), .current) }
+    }
 }
 
 /// Calls `ioctl(2)` with a pointer to `value` as the argument.
@@ -29,9 +36,7 @@ func ioctl(_ fd: OwnedFileDescriptor, _ request: UInt, _ argument: UInt = 0, nam
 func ioctl<T>(_ fd: OwnedFileDescriptor, _ request: UInt, _ value: inout T, name: @autoclosure () -> String)
     throws(KVMError) -> Int32
 {
-    let result = withUnsafeMutablePointer(to: &value) { pointer in
-        ckvm_ioctl(fd.rawValue, request, UInt(bitPattern: pointer))
+    try withUnsafeMutablePointer(to: &value) { (pointer) throws(KVMError) -> Int32 in
+        try ioctl(fd, request, UInt(bitPattern: pointer), name: name())
     }
-    if result == -1 { throw KVMError.ioctlFailed(name(), .current) }
-    return result
 }
