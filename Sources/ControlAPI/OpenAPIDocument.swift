@@ -206,6 +206,8 @@ public enum OpenAPIDocument {
                     sampledCalls: {type: integer}
                     meanNanoseconds: {type: number}
                     maxNanoseconds: {type: number}
+                    sleeps: {type: integer, description: "Times it slept, counted by the guest in its gate-block state."}
+                    doorbellsRung: {type: integer, description: "Doorbells it rang (wakes and device kicks), counted by the guest."}
                 exits: {type: object, additionalProperties: {type: integer}}
                 hypercalls: {type: object, additionalProperties: {type: integer}}
                 kvmStatistics: {type: object, additionalProperties: {type: integer}}
@@ -222,7 +224,7 @@ public enum OpenAPIDocument {
                       listening: {type: array, items: {type: string}}
                       summary: {type: string, description: "What it does and did, as a person reads it."}
                       counters: {type: object, additionalProperties: {type: integer}, description: "The network device: accepted, refused, closed, timedOut, bytesReceived, bytesSent, kicks, wakes, sleeps."}
-                notification: {type: string, description: "How the VM is woken: doorbells or wake hypercalls; absent where nothing wakes a VM (QEMU)."}
+                notification: {type: string, description: "How the VM is woken: doorbells or wake hypercalls, then ', sleeping in the kernel' where its vCPU halts in KVM rather than waits in flexosd; absent where nothing wakes a VM (QEMU)."}
                 woken: {type: integer, description: "How often a wait of the VM ended woken."}
                 protectionKeys:
                   type: array

@@ -32,16 +32,22 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
         public var sampledCalls: UInt64
         public var meanNanoseconds: Double?
         public var maxNanoseconds: Double?
+        /// Times it slept (in the kernel or in the monitor), and the doorbells it rang to wake
+        /// others or kick its device: counted by the guest in its gate-block state.
+        public var sleeps: UInt64?
+        public var doorbellsRung: UInt64?
 
         public init(
             callsOut: UInt64, callsIn: UInt64, sampledCalls: UInt64, meanNanoseconds: Double? = nil,
-            maxNanoseconds: Double? = nil
+            maxNanoseconds: Double? = nil, sleeps: UInt64? = nil, doorbellsRung: UInt64? = nil
         ) {
             self.callsOut = callsOut
             self.callsIn = callsIn
             self.sampledCalls = sampledCalls
             self.meanNanoseconds = meanNanoseconds
             self.maxNanoseconds = maxNanoseconds
+            self.sleeps = sleeps
+            self.doorbellsRung = doorbellsRung
         }
     }
 
@@ -88,7 +94,8 @@ public struct CompartmentSnapshot: Codable, Equatable, Sendable {
     public var hypercalls: [String: UInt64]
     public var kvmStatistics: [String: UInt64]
     public var consoleBytes: UInt64
-    /// How it is woken and wakes the others ("doorbells" or "wake hypercalls"), and how
+    /// How it is woken and wakes the others ("doorbells" or "wake hypercalls", and whether
+    /// it is "sleeping in the kernel"), and how
     /// often a wait of it ended woken; nil under engines where nothing wakes a VM (QEMU).
     public var notification: String?
     public var woken: UInt64?

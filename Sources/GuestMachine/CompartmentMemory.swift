@@ -21,21 +21,27 @@ package final class CompartmentMemory: @unchecked Sendable {
     package let devices: [any Device]
     /// Whether its guest rings doorbells rather than making wake and kick hypercalls.
     package let doorbells: Bool
+    /// Whether its guest sleeps in the kernel rather than in the wait hypercall.
+    package let sleepsInKernel: Bool
 
     /// `devices` are the set's: this VM maps those it holds, and each describes itself in
     /// its boot info. `doorbells`: the engine wires them in this VM (flexos_abi.h,
-    /// "Doorbells"). `ringZero` are extra supervisor-only mappings and `hypercallMode` how
-    /// the guest calls the monitor: both differ under the QEMU engine, whose shim runs in ring 0.
+    /// "Doorbells"); `sleepsInKernel`: it maps the sleep entry (flexos_abi.h, "Sleeping in the
+    /// kernel"). `enginePages` are the engine's own mappings (the KVM exception entry, the QEMU
+    /// shim) and `hypercallMode` how the guest calls the monitor: both differ under the QEMU
+    /// engine, whose shim runs in ring 0.
     package init(
         setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage, shared: GuestMemory,
         applicationCompartment: Int,
-        devices: [any Device] = [], doorbells: Bool = false, ringZero: [PageMapping] = [],
+        devices: [any Device] = [], doorbells: Bool = false, sleepsInKernel: Bool = false,
+        enginePages: [PageMapping] = [],
         hypercallMode: UInt32 = FLEXOS_HYPERCALL_MODE_MMIO
     ) throws(LaunchError) {
         let layout = imageSet.compartments[index]
         self.layout = layout
         self.devices = devices.filter { layout.devices.contains($0.kind) }
         self.doorbells = doorbells
+        self.sleepsInKernel = sleepsInKernel
         do {
             lowSize = imageSet.lowMemory.upperBound
             let areaSizes = layout.privateAreas.map { $0.upperBound - $0.lowerBound }
@@ -52,7 +58,7 @@ package final class CompartmentMemory: @unchecked Sendable {
                 slots.append(.init(range: device.kind.window, memory: device.memory, offset: 0))
             }
             addressSpace = GuestAddressSpace(slots: slots, mapped: layout.mapped)
-            pageTables = try CompartmentMemory.buildPageTables(layout.mapped, ringZero: ringZero)
+            pageTables = try CompartmentMemory.buildPageTables(layout.mapped, enginePages: enginePages)
             try CompartmentMemory.write(pageTables, into: addressSpace)
             try CompartmentMemory.copyImage(
                 image, regions: layout.mapped.filter { $0.kind == .runtime || $0.kind == .library }, into: addressSpace)
@@ -64,6 +70,7 @@ package final class CompartmentMemory: @unchecked Sendable {
                 layout, imageSet: imageSet, applicationCompartment: applicationCompartment)
             bootInfo.hypercall_mode = hypercallMode
             bootInfo.doorbells = doorbells ? FLEXOS_DOORBELL_WINDOW : 0
+            bootInfo.sleep_entry = sleepsInKernel ? FLEXOS_SLEEP_ENTRY : 0
             for device in devices {
                 device.describe(
                     in: &bootInfo,
@@ -128,7 +135,7 @@ package final class CompartmentMemory: @unchecked Sendable {
     }
 
     /// Page tables that map exactly `regions`, identity-mapped.
-    package static func buildPageTables(_ regions: [GuestRegion], ringZero: [PageMapping] = []) throws(LaunchError)
+    package static func buildPageTables(_ regions: [GuestRegion], enginePages: [PageMapping] = []) throws(LaunchError)
         -> PageTables
     {
         var tables = PageTables(area: GuestLayout.pageTableArea)
@@ -138,7 +145,7 @@ package final class CompartmentMemory: @unchecked Sendable {
                 mapping.protectionKey = region.protectionKey
                 try tables.map(mapping)
             }
-            for mapping in ringZero { try tables.map(mapping) }
+            for mapping in enginePages { try tables.map(mapping) }
         } catch {
             throw LaunchError.pageTables(error)
         }

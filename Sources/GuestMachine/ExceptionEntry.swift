@@ -1,3 +1,4 @@
+import CFlexOSABI
 import CKVM
 import GuestImage
 
@@ -13,6 +14,17 @@ import GuestImage
 /// no memory slot). The monitor then reads the CPU's exception frame off that stack and
 /// ends the run; the guest never returns from it. The stubs are written by the monitor,
 /// not taken from the image, and no compartment can write these pages.
+///
+/// Where the engine lets guests sleep in the kernel (flexos_abi.h), the same pages hold the
+/// sleep path: ring 3 calls FLEXOS_SLEEP_ENTRY (`ud2; ret`, the one page here ring 3 may
+/// run), and the #UD gate leads to code that first checks the `ud2` came from exactly there
+/// (anything else goes on to the #UD stub and its report), then acknowledges the last
+/// interrupt, arms the local APIC's one-shot timer with EDI nanoseconds, and halts with
+/// interrupts on until the wake vector arrives (a doorbell, a device or the timer), whose
+/// handler only returns. Ring 0 reads nothing a compartment wrote but the CPU's frame and
+/// EDI (a count), and writes only the APIC's EOI and timer: a compartment can make its own
+/// vCPU sleep, nothing more. Under PVM ring 0 is emulated instruction by instruction, so
+/// the path is short: ten instructions to sleep, three after the wake.
 package enum ExceptionEntry {
     package static let idt = GuestLayout.trapArea.lowerBound
     package static let gdt = idt + GuestLayout.pageSize
@@ -21,27 +33,46 @@ package enum ExceptionEntry {
     package static let stack = (stubs + 3 * GuestLayout.pageSize)..<(stubs + 7 * GuestLayout.pageSize)
     package static let vectors = 32
     package static let stubBytes: UInt64 = 16
+    /// The sleep path and the wake handler, after the 32 stubs.
+    package static let sleepPath = stubs + UInt64(vectors) * stubBytes
+    package static let wakeHandler = sleepPath + 0x80
+    /// The one interrupt vector: doorbells, devices, the timer and spurious interrupts.
+    package static let wakeVector: UInt8 = 0x40
+    package static let sleepEntry = FLEXOS_SLEEP_ENTRY
+    private static let invalidOpcode = 6
 
     package static let kernelCode: UInt16 = 0x08
     package static let taskState: UInt16 = 0x38
 
     /// The ring-0 mappings of every KVM guest: the tables and stack (read-write), the stubs
-    /// (read-execute) and the report page (MMIO).
-    package static var mappings: [PageMapping] {
+    /// (read-execute) and the report page (MMIO); with `sleepInKernel`, the sleep entry for ring 3.
+    package static func mappings(sleepInKernel: Bool) -> [PageMapping] {
         let report = GuestLayout.trapReportAddress..<(GuestLayout.trapReportAddress + GuestLayout.pageSize)
+        let sleep =
+            sleepInKernel ? [PageMapping.identity(sleepEntry..<(sleepEntry + GuestLayout.pageSize), .readExecute)] : []
         return [
             .ringZero(idt..<stubs, .readWrite), .ringZero(stubs..<(stubs + GuestLayout.pageSize), .readExecute),
             .ringZero(stack, .readWrite), .ringZero(report, .readWrite)
-        ]
+        ] + sleep
     }
 
-    /// Writes the IDT, GDT, TSS and stubs into the guest's memory.
-    package static func write(into space: GuestAddressSpace) throws(GuestAccessError) {
+    /// Writes the IDT, GDT, TSS and stubs into the guest's memory; with `sleepInKernel`, the
+    /// sleep path, its entry and the wake vector's gate.
+    package static func write(into space: GuestAddressSpace, sleepInKernel: Bool) throws(GuestAccessError) {
         let idtBytes = try space.physical(idt, length: GuestLayout.pageSize)
-        for vector in 0..<vectors {
-            let (low, high) = gate(handler: stubs + UInt64(vector) * stubBytes)
+        let setGate = { (vector: Int, handler: UInt64, stack: UInt64) in
+            let (low, high) = gate(handler: handler, interruptStack: stack)
             idtBytes.storeBytes(of: low, toByteOffset: 16 * vector, as: UInt64.self)
             idtBytes.storeBytes(of: high, toByteOffset: 16 * vector + 8, as: UInt64.self)
+        }
+        for vector in 0..<vectors { setGate(vector, stubs + UInt64(vector) * stubBytes, 1) }
+        if sleepInKernel {
+            setGate(invalidOpcode, sleepPath, 1)
+            // The wake arrives in ring 0, at the `hlt`: it stays on the sleep path's stack.
+            setGate(Int(wakeVector), wakeHandler, 0)
+            try write(sleepPathCode, at: sleepPath, in: space)
+            try write([0x48, 0xCF], at: wakeHandler, in: space)  // iretq
+            try write([0x0F, 0x0B, 0xC3], at: sleepEntry, in: space)  // ud2; ret
         }
         let gdtBytes = try space.physical(gdt, length: GuestLayout.pageSize)
         for (index, descriptor) in globalDescriptors.enumerated() {
@@ -52,18 +83,33 @@ package enum ExceptionEntry {
         tssBytes.storeBytes(of: stack.upperBound, toByteOffset: 4, as: UInt64.self)
         tssBytes.storeBytes(of: stack.upperBound, toByteOffset: 36, as: UInt64.self)
         tssBytes.storeBytes(of: UInt16(0x68), toByteOffset: 102, as: UInt16.self)
-        let code = try space.physical(stubs, length: GuestLayout.pageSize)
-        for vector in 0..<vectors {
-            let bytes = stub(vector: vector)
-            for (offset, byte) in bytes.enumerated() {
-                code.storeBytes(of: byte, toByteOffset: Int(stubBytes) * vector + offset, as: UInt8.self)
-            }
-        }
+        for vector in 0..<vectors { try write(stub(vector: vector), at: stubs + UInt64(vector) * stubBytes, in: space) }
+    }
+
+    private static func write(_ bytes: [UInt8], at address: UInt64, in space: GuestAddressSpace)
+        throws(GuestAccessError)
+    {
+        let memory = try space.physical(address, length: UInt64(bytes.count))
+        for (offset, byte) in bytes.enumerated() { memory.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self) }
+    }
+
+    /// The sleep path (see above), entered by the #UD gate with the CPU's frame on the stack.
+    package static var sleepPathCode: [UInt8] {
+        func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
+        var code: [UInt8] = [0x48, 0x81, 0x3C, 0x24] + le32(UInt32(sleepEntry))  // cmp qword [rsp], sleepEntry
+        let afterJump = sleepPath + UInt64(code.count) + 6
+        let toStub = Int64(stubs + UInt64(invalidOpcode) * stubBytes) - Int64(afterJump)
+        code += [0x0F, 0x85] + le32(UInt32(bitPattern: Int32(toStub)))  // jne the #UD stub
+        code += [0x31, 0xC0, 0x31, 0xD2, 0xB9] + le32(0x80B) + [0x0F, 0x30]  // EOI: wrmsr 0x80B, 0
+        code += [0x89, 0xF8, 0xB9] + le32(0x838) + [0x0F, 0x30]  // the timer's initial count: wrmsr 0x838, edi
+        code += [0xFB, 0xF4]  // sti; hlt
+        code += [0x48, 0x83, 0x04, 0x24, 0x02, 0x48, 0xCF]  // add qword [rsp], 2 (past the ud2); iretq
+        return code
     }
 
     /// The descriptor tables and task register in `sregs`.
     package static func install(in sregs: inout kvm_sregs) {
-        sregs.idt = kvm_dtable(base: idt, limit: UInt16(16 * vectors - 1), padding: (0, 0, 0))
+        sregs.idt = kvm_dtable(base: idt, limit: UInt16(16 * (Int(wakeVector) + 1) - 1), padding: (0, 0, 0))
         sregs.gdt = kvm_dtable(base: gdt, limit: UInt16(8 * globalDescriptors.count - 1), padding: (0, 0, 0))
         sregs.tr = kvm_segment(
             base: tss, limit: 0x67, selector: taskState, type: 11, present: 1, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0,
@@ -81,10 +127,11 @@ package enum ExceptionEntry {
         ]
     }
 
-    /// A 64-bit interrupt gate to `handler` in ring 0, on IST 1, callable only by exceptions.
-    private static func gate(handler: UInt64) -> (UInt64, UInt64) {
+    /// A 64-bit interrupt gate to `handler` in ring 0, on IST `interruptStack` (0: the
+    /// current stack), callable only by exceptions and interrupts.
+    private static func gate(handler: UInt64, interruptStack: UInt64) -> (UInt64, UInt64) {
         let low =
-            (handler & 0xFFFF) | (UInt64(kernelCode) << 16) | (1 << 32) | (0x8E << 40)
+            (handler & 0xFFFF) | (UInt64(kernelCode) << 16) | (interruptStack << 32) | (0x8E << 40)
             | (((handler >> 16) & 0xFFFF) << 48)
         return (low, handler >> 32)
     }
@@ -99,6 +146,16 @@ package enum ExceptionEntry {
         bytes += [0x6A, UInt8(vector), 0x48, 0xA3]
         withUnsafeBytes(of: GuestLayout.trapReportAddress.littleEndian) { bytes += $0 }
         return bytes + [0x0F, 0x0B]
+    }
+
+    /// Where a vCPU stopped at `rip` sleeps from: the return address of its call to the sleep
+    /// entry, read off the ring-3 stack the CPU's frame names; nil when it is not on the sleep path.
+    package static func sleepCaller(rip: UInt64, space: GuestAddressSpace) -> UInt64? {
+        guard (sleepPath..<wakeHandler).contains(rip),
+            let frame = try? space.physical(stack.upperBound - 40, length: 40),
+            frame.load(as: UInt64.self) == sleepEntry
+        else { return nil }
+        return try? space.read(UInt64.self, at: frame.load(fromByteOffset: 24, as: UInt64.self))
     }
 
     /// What a stub leaves on the trap stack: its vector, then the CPU's frame.

@@ -44,7 +44,8 @@ package struct GateInspector {
             callsOut: state?.calls_out ?? 0, callsIn: state?.calls_in ?? 0, sampledCalls: sampled,
             meanNanoseconds: sampled == 0
                 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_total) / Double(sampled)),
-            maxNanoseconds: sampled == 0 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_max)))
+            maxNanoseconds: sampled == 0 ? nil : TimeStampCounter.nanoseconds(Double(state!.call_cycles_max)),
+            sleeps: state?.sleeps, doorbellsRung: state?.doorbells_rung)
     }
 
     /// The state each VM keeps in the gate block (calls made and served, time in calls).

@@ -19,6 +19,10 @@ public struct LaunchOptions: Sendable {
     /// offers them (no exit to the monitor); false: through the wake and kick hypercalls,
     /// the fallback, kept to compare with (`flexosd launch --no-doorbells`).
     public var doorbells = true
+    /// A guest with nothing to do halts its vCPU in the kernel, woken by an interrupt its
+    /// wake eventfd raises, where KVM offers that; false: it waits in the monitor (the wait
+    /// hypercall), kept to compare with (`flexosd launch --no-kernel-sleep`).
+    public var sleepInKernel = true
     public static let defaultClientIdleTimeout: Double = 300
     /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
     /// tests show what the seccomp filter does to a forbidden call.

@@ -25,9 +25,11 @@ public struct CompartmentReport: Codable, Equatable, Sendable {
     /// Console bytes the guest wrote.
     public var consoleBytes: UInt64
     /// How it is woken and wakes the others: "doorbells" (KVM_IOEVENTFD: no exit on the
-    /// ringing side) or "wake hypercalls" (an exit each); nil where nothing wakes (QEMU).
+    /// ringing side) or "wake hypercalls" (an exit each), and ", sleeping in the kernel" when
+    /// it halts rather than waits in the monitor; nil where nothing wakes (QEMU).
     public var notification: String?
-    /// Waits that ended because it was woken (by a doorbell, a wake hypercall or a device).
+    /// Waits that ended because it was woken (by a doorbell, a wake hypercall or a device;
+    /// sleeping in the kernel, KVM's count of halts ended by an interrupt, the timer's too).
     public var woken: UInt64
 
     package init(

@@ -12,7 +12,9 @@ package enum VCPUState {
     // CR4.PKE (intel-mpk; KVM takes it only where the vCPU's CPUID has PKU)
     package static let protectionKeysEnabled: UInt64 = 1 << 22
     package static let efer: UInt64 = 0xD01  // NXE, LMA, LME, SCE
-    package static let rflags: UInt64 = 0x202  // IF and the reserved bit 1
+    /// Only the reserved bit 1: ring 3 runs with interrupts off, so a wake raised while it
+    /// runs waits for the sleep path's `hlt` (ExceptionEntry) and is never lost.
+    package static let rflags: UInt64 = 0x2
     package static let userCode: UInt16 = 0x33
     package static let userData: UInt16 = 0x2B
     /// What CR2 starts as: an address no page fault can report (not canonical), so that a

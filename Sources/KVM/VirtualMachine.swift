@@ -7,8 +7,8 @@ public final class VirtualMachine: @unchecked Sendable {
     let hypervisor: Hypervisor
     /// Guest memory kept alive as long as KVM may touch it.
     private var memories: [GuestMemory] = []
-    /// The eventfds its doorbells signal, kept open as long as KVM holds them.
-    private var doorbellEvents: [EventNotifier] = []
+    /// The eventfds its doorbells signal and its interrupts come from, kept open as long as KVM holds them.
+    private var heldEvents: [EventNotifier] = []
 
     init(fd: OwnedFileDescriptor, hypervisor: Hypervisor) {
         self.fd = fd
@@ -45,8 +45,11 @@ public final class VirtualMachine: @unchecked Sendable {
         doorbell.fd = event.fd.rawValue
         _ = try ioctl(
             fd, CKVM_IOEVENTFD, &doorbell, name: "KVM_IOEVENTFD (a doorbell at 0x\(String(address, radix: 16)))")
-        doorbellEvents.append(event)
+        keepOpen(event)
     }
+
+    /// Keeps `event` open for as long as the VM: KVM holds it.
+    func keepOpen(_ event: EventNotifier) { heldEvents.append(event) }
 
     /// Creates vCPU `index` (KVM_CREATE_VCPU), maps its `kvm_run` and gives it KVM's supported CPUID.
     public func createVCPU(index: UInt32 = 0) throws(KVMError) -> VCPU {

@@ -24,16 +24,21 @@ final class CompartmentMachine: @unchecked Sendable {
     /// Whether its compartments are told apart by protection keys (intel-mpk).
     var hasProtectionKeys: Bool { !layout.keyed.isEmpty }
 
+    /// How long KVM polls a halted vCPU for its wake before it really sleeps: a wake caught
+    /// while polling costs about 9 us for a whole gate round trip here, one that finds the
+    /// vCPU asleep 41-55 us (PLATFORM.md). KVM shrinks the window when polls fail.
+    static let haltPolling: UInt64 = 200_000
+
     init(
         hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage,
         shared: GuestMemory, applicationCompartment: Int,
-        devices: [any Device] = [], doorbells: Bool = false
+        devices: [any Device] = [], doorbells: Bool = false, sleepInKernel: Bool = false
     ) throws(LaunchError) {
         memory = try CompartmentMemory(
             setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
             applicationCompartment: applicationCompartment, devices: devices, doorbells: doorbells,
-            ringZero: ExceptionEntry.mappings)
-        do { try ExceptionEntry.write(into: memory.addressSpace) } catch {
+            sleepsInKernel: sleepInKernel, enginePages: ExceptionEntry.mappings(sleepInKernel: sleepInKernel))
+        do { try ExceptionEntry.write(into: memory.addressSpace, sleepInKernel: sleepInKernel) } catch {
             throw LaunchError.badRegion(
                 name: "exception entry", start: GuestLayout.trapArea.lowerBound, reason: error.description)
         }
@@ -46,7 +51,12 @@ final class CompartmentMachine: @unchecked Sendable {
                     slot: UInt32(number), guestAddress: slot.range.lowerBound, memory: slot.memory, offset: slot.offset,
                     length: slot.range.upperBound - slot.range.lowerBound)
             }
+            if sleepInKernel {
+                try virtualMachine.addLocalAPIC()
+                try virtualMachine.setHaltPolling(nanoseconds: CompartmentMachine.haltPolling)
+            }
             vcpu = try virtualMachine.createVCPU()
+            if sleepInKernel { try vcpu.enableLocalAPIC(vector: ExceptionEntry.wakeVector) }
             try vcpu.setSpecialRegisters(
                 VCPUState.specialRegisters(
                     from: vcpu.specialRegisters(), pageTableRoot: memory.pageTables.root,

@@ -189,9 +189,13 @@ final class CompartmentRunner: @unchecked Sendable {
     func report() -> CompartmentReport {
         let counters = self.counters.withLock { $0 }
         let kvm = (machine.statistics?.read() ?? [:]).filter { $0.value > 0 }
+        // Halted in the kernel, a vCPU is woken by KVM, which counts it (halt_wakeup), not by flexosd.
+        let memory = machine.memory
         return CompartmentReport(
             name: machine.layout.name, exits: counters.exits, hypercalls: counters.hypercalls, kvmStatistics: kvm,
             consoleBytes: counters.consoleBytes,
-            notification: machine.memory.doorbells ? "doorbells" : "wake hypercalls", woken: counters.woken)
+            notification: (memory.doorbells ? "doorbells" : "wake hypercalls")
+                + (memory.sleepsInKernel ? ", sleeping in the kernel" : ""),
+            woken: counters.woken + (memory.sleepsInKernel ? kvm["halt_wakeup", default: 0] : 0))
     }
 }

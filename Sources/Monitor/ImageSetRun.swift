@@ -47,17 +47,24 @@ public final class ImageSetRun: @unchecked Sendable {
             layout.machineIndex(of: manifest.libraries.first { $0.name == manifest.application }?.compartment ?? "")
             ?? 0
         let doorbells = hypervisor.offersDoorbells && options.doorbells
+        let sleepInKernel = hypervisor.offersInterrupts && options.sleepInKernel
         var machines: [CompartmentMachine] = []
         for index in layout.compartments.indices {
             machines.append(
                 try CompartmentMachine(
                     hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
                     image: imageSet.image, shared: shared, applicationCompartment: applicationMachine,
-                    devices: devices, doorbells: doorbells))
+                    devices: devices, doorbells: doorbells, sleepInKernel: sleepInKernel))
         }
         do {
             control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name))
             if doorbells { try ImageSetRun.wireDoorbells(of: machines, to: control) }
+            if sleepInKernel {
+                for (index, machine) in machines.enumerated() {
+                    try machine.virtualMachine.raise(
+                        vector: ExceptionEntry.wakeVector, whenSignalled: control.wakeEvent(of: index))
+                }
+            }
         } catch {
             throw LaunchError.kvm(error)
         }
@@ -155,9 +162,13 @@ public final class ImageSetRun: @unchecked Sendable {
     private func whereTheVCPUsAre() -> [String] {
         let symbols = self.symbols.value
         return runners.compactMap { runner in
-            guard let rip = try? runner.machine.vcpu.registers().rip else { return nil }
+            guard var rip = try? runner.machine.vcpu.registers().rip else { return nil }
+            var doing = "was at"
+            if let caller = ExceptionEntry.sleepCaller(rip: rip, space: runner.machine.addressSpace) {
+                (rip, doing) = (caller, "slept in the kernel, called from")
+            }
             let location = symbols.sourceLocation(of: rip).map { " (\($0))" } ?? ""
-            return "\(runner.machine.layout.name) was at \(symbols.describe(rip))\(location)"
+            return "\(runner.machine.layout.name) \(doing) \(symbols.describe(rip))\(location)"
         }
     }
 

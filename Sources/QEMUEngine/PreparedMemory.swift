@@ -39,7 +39,7 @@ struct PreparedMemory {
             FLEXOS_SHIM_CALL_RECORD..<(FLEXOS_SHIM_CALL_RECORD + GuestLayout.pageSize), .readWrite)
         memory = try CompartmentMemory(
             setName: imageSet.manifest.name, imageSet: layout, index: 0, image: imageSet.image, shared: shared,
-            applicationCompartment: 0, ringZero: [shimPages, handoffPage, callRecord],
+            applicationCompartment: 0, enginePages: [shimPages, handoffPage, callRecord],
             hypercallMode: FLEXOS_HYPERCALL_MODE_SYSCALL)
         let highest = layout.compartments.flatMap(\.privateAreas).map(\.upperBound).max() ?? 0
         let aboveFourGiB = highest > (4 << 30) ? alignUp(highest - (4 << 30), 1 << 20) : 0

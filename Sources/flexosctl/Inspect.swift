@@ -92,7 +92,9 @@ struct Compartments: DaemonCommand {
             "  exits: \(kvm["exits"] ?? 0)"
                 + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ", ")); page faults \(kvm["pf_taken"] ?? 0))"))
         if let notification = compartment.notification {
-            lines.append("  notification: \(notification); woken \(compartment.woken ?? 0) times")
+            let sleeps = gates.sleeps.map { "; slept \($0) times" } ?? ""
+            let rung = gates.doorbellsRung.map { ", rang \($0) doorbells" } ?? ""
+            lines.append("  notification: \(notification)\(sleeps); woken \(compartment.woken ?? 0) times\(rung)")
         }
         for device in compartment.devices ?? [] { lines.append("  \(device.description): \(device.summary)") }
         lines.append(

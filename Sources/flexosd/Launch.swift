@@ -62,6 +62,12 @@ struct Launch: ParsableCommand {
     )
     var noDoorbells = false
 
+    @Flag(
+        help:
+            "Let an idle compartment wait in flexosd (the wait hypercall, an exit each) instead of halting its vCPU in the kernel until a doorbell's interrupt: the fallback, to compare with."
+    )
+    var noKernelSleep = false
+
     @Option(help: "The KVM device (default /dev/kvm); naming one runs the set on KVM.")
     var kvm: String?
 
@@ -84,6 +90,7 @@ struct Launch: ParsableCommand {
             var options = LaunchOptions(
                 memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
             options.doorbells = !noDoorbells
+            options.sleepInKernel = !noKernelSleep
             let choice = try EngineChoice(
                 among: [
                     KVMEngine(devicePath: kvm ?? Hypervisor.defaultDevicePath, devices: deviceProviders), QEMUEngine()

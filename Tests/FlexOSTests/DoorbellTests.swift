@@ -10,31 +10,35 @@ import Testing
 @Suite(.tags(.boot), .beyondTheUnitTier, .serialized) struct DoorbellTests {
     /// ticker-vmept2 for a second: the ticker calls tickerlib every 2 ms, and tickerlib has
     /// gone to sleep by then, so each call wakes it.
-    func tick(doorbells: Bool) throws -> RunReport {
+    static func tick(_ configure: (inout LaunchOptions) -> Void) throws -> (RunReport, CapturedConsole) {
         let folder = try TestImages.build("Tests/Guests/ticker-vmept2.yaml").folder
         vmLock.lock()
         defer { vmLock.unlock() }
         var options = LaunchOptions()
-        options.doorbells = doorbells
+        configure(&options)
+        let console = CapturedConsole()
         let run = try ImageSetRun(
-            try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: CapturedConsole(),
+            try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: console,
             devices: deviceProviders)
-        return run.wait(timeout: 1)
+        return (run.wait(timeout: 1), console)
     }
+
+    func tick(doorbells: Bool) throws -> RunReport { try DoorbellTests.tick { $0.doorbells = doorbells }.0 }
 
     @Test func aSleepingCompartmentIsWokenByItsDoorbellAndTheRingerDoesNotExit() throws {
         let report = try tick(doorbells: true)
         #expect(report.outcome == "timed out", "\(report.summary())")
         let ticker = try #require(report.compartments.first { $0.name == "comp1" })
         let library = try #require(report.compartments.first { $0.name == "comp2" })
-        #expect(ticker.notification == "doorbells" && library.notification == "doorbells")
+        #expect(
+            ticker.notification?.hasPrefix("doorbells") == true && library.notification?.hasPrefix("doorbells") == true)
         #expect(library.woken >= 20, "\(report.summary())")
         #expect(ticker.hypercalls["wake"] == nil && library.hypercalls["wake"] == nil, "\(report.summary())")
 
         // The fallback: every one of those wakes is a hypercall, an exit of the ringing side.
         let fallback = try tick(doorbells: false)
         let ringer = try #require(fallback.compartments.first { $0.name == "comp1" })
-        #expect(ringer.notification == "wake hypercalls")
+        #expect(ringer.notification?.hasPrefix("wake hypercalls") == true)
         #expect(ringer.hypercalls["wake", default: 0] >= 20, "\(fallback.summary())")
     }
 

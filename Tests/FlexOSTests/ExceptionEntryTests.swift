@@ -1,3 +1,4 @@
+import CFlexOSABI
 import CKVM
 import GuestImage
 import GuestMachine
@@ -20,7 +21,11 @@ import Testing
     }
 
     @Test func theEntryIsMappedForRingZeroOnlyAndApartFromThePageTables() {
-        #expect(ExceptionEntry.mappings.allSatisfy { $0.supervisorOnly })
+        #expect(ExceptionEntry.mappings(sleepInKernel: false).allSatisfy { $0.supervisorOnly })
+        // Sleeping in the kernel adds one page ring 3 may run and not write: the sleep entry.
+        let ringThree = ExceptionEntry.mappings(sleepInKernel: true).filter { !$0.supervisorOnly }
+        #expect(ringThree.map(\.virtualAddress) == [FLEXOS_SLEEP_ENTRY] && ringThree.map(\.size) == [0x1000])
+        #expect(ringThree.allSatisfy { $0.permissions == .readExecute })
         #expect(!GuestLayout.pageTableArea.overlaps(GuestLayout.trapArea))
         #expect(ExceptionEntry.stack.upperBound <= GuestLayout.trapArea.upperBound)
     }
@@ -29,7 +34,7 @@ import Testing
     @Test func aStoreFromRingThreeOrOffTheEntrysStackIsNoReport() throws {
         let memory = try GuestMemory(name: "flexos-test-exception-entry", size: 0x20_0000)
         let space = GuestAddressSpace(slots: [.init(range: 0..<0x20_0000, memory: memory, offset: 0)], mapped: [])
-        try ExceptionEntry.write(into: space)
+        try ExceptionEntry.write(into: space, sleepInKernel: false)
         let frameAt = ExceptionEntry.stack.upperBound - 56
         for (index, word) in [UInt64(14), 0x27, 0x41_6000, 0x33, 0x10206, 0x1_4004_0000, 0x2B].enumerated() {
             try space.physical(frameAt + UInt64(8 * index), length: 8).storeBytes(of: word, as: UInt64.self)
@@ -45,5 +50,35 @@ import Testing
         #expect(
             ExceptionEntry.frame(
                 stackPointer: ExceptionEntry.stack.upperBound - 48, codeSegment: ringZero, space: space) == nil)
+    }
+
+    /// The sleep path goes on to the #UD stub (and its report) unless the `ud2` is the sleep
+    /// entry's; the #UD gate leads to it and the wake vector to a lone `iretq`, on the current stack.
+    @Test func onlyTheSleepEntrysUD2Sleeps() throws {
+        let code = ExceptionEntry.sleepPathCode
+        #expect(Array(code[0..<4]) == [0x48, 0x81, 0x3C, 0x24])
+        #expect(code[4..<8].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } == UInt32(FLEXOS_SLEEP_ENTRY))
+        #expect(Array(code[8..<10]) == [0x0F, 0x85])
+        let jump = Int64(code[10..<14].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })
+        #expect(
+            UInt64(Int64(ExceptionEntry.sleepPath) + 14 + jump) == ExceptionEntry.stubs + 6 * ExceptionEntry.stubBytes)
+        #expect(Array(code.suffix(9)) == [0xFB, 0xF4, 0x48, 0x83, 0x04, 0x24, 0x02, 0x48, 0xCF])
+        #expect(ExceptionEntry.sleepPath + UInt64(code.count) <= ExceptionEntry.wakeHandler)
+
+        let memory = try GuestMemory(name: "flexos-test-sleep-entry", size: 0x20_0000)
+        let space = GuestAddressSpace(slots: [.init(range: 0..<0x20_0000, memory: memory, offset: 0)], mapped: [])
+        try ExceptionEntry.write(into: space, sleepInKernel: true)
+        let idt = try space.physical(ExceptionEntry.idt, length: 0x1000)
+        func handler(_ vector: Int) -> (address: UInt64, stack: UInt64) {
+            let low = idt.load(fromByteOffset: 16 * vector, as: UInt64.self)
+            let high = idt.load(fromByteOffset: 16 * vector + 8, as: UInt64.self)
+            return ((low & 0xFFFF) | ((low >> 48) << 16) | (high << 32), (low >> 32) & 7)
+        }
+        #expect(handler(6) == (ExceptionEntry.sleepPath, 1))
+        #expect(handler(14) == (ExceptionEntry.stubs + 14 * ExceptionEntry.stubBytes, 1))
+        #expect(handler(Int(ExceptionEntry.wakeVector)) == (ExceptionEntry.wakeHandler, 0))
+        #expect(try space.physical(ExceptionEntry.wakeHandler, length: 2).load(as: UInt16.self) == 0xCF48)
+        let entry = try space.physical(FLEXOS_SLEEP_ENTRY, length: 3)
+        #expect((0..<3).map { entry.load(fromByteOffset: $0, as: UInt8.self) } == [0x0F, 0x0B, 0xC3])
     }
 }

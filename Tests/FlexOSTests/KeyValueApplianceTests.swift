@@ -17,7 +17,8 @@ final class KeyValueServer {
     init(
         _ target: String, memory: UInt64 = ImageSetLayout.defaultMemory,
         sharedMemory: UInt64 = ImageSetLayout.defaultSharedMemory,
-        clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout, doorbells: Bool = true
+        clientIdleTimeout: Double = LaunchOptions.defaultClientIdleTimeout, doorbells: Bool = true,
+        sleepInKernel: Bool = true
     ) throws {
         let folder = try TestImages.build(target).folder
         vmLock.lock()
@@ -26,6 +27,7 @@ final class KeyValueServer {
                 memory: memory, sharedMemory: sharedMemory, listen: [try ListenAddress.parse("127.0.0.1:0")],
                 clientIdleTimeout: clientIdleTimeout)
             options.doorbells = doorbells
+            options.sleepInKernel = sleepInKernel
             run = try ImageSetRun(
                 try ImageSet.open(folder), options: options, hypervisor: try requireKVM(), console: console,
                 devices: deviceProviders)

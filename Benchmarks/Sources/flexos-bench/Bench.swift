@@ -6,6 +6,7 @@ struct Bench: ParsableCommand {
         commandName: "flexos-bench",
         abstract: "FlexOS benchmarks. Each compares the thing measured with a baseline in the same run.",
         subcommands: [
-            LaunchLatency.self, GateLatency.self, DaemonLatency.self, KeyValueThroughput.self, NotificationCost.self
+            LaunchLatency.self, GateLatency.self, DaemonLatency.self, KeyValueThroughput.self, NotificationCost.self,
+            WakeLatency.self
         ])
 }

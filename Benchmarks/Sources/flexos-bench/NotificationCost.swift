@@ -2,13 +2,13 @@ import ArgumentParser
 import Foundation
 
 /// `flexos-bench notify`: what isolation costs the key-value appliance in CPU and
-/// throughput, with doorbells and with the wake/kick hypercalls they replace, next to
-/// kvstore-fcalls and redis-server, alternated run by run in one invocation.
+/// throughput, sleeping in the kernel and sleeping in flexosd (the wait
+/// hypercall it replaces), next to redis-server, alternated run by run in one invocation.
 struct NotificationCost: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify",
         abstract:
-            "Requests per second, CPU time per request (every thread of the server process, guest time included) and exits to flexosd per request of the kvstore appliance with and without doorbells, next to fcalls and redis-server.",
+            "Requests per second, CPU time per request (every thread of the server process, guest time included) and exits to flexosd per request of the kvstore appliance sleeping in the kernel and in flexosd (--no-kernel-sleep), next to redis-server.",
         discussion:
             "Needs release builds of flexosd, Guest/build/kvstore-{fcalls,parser-vmept2,vmept3} (scripts/bench builds them), redis-benchmark and redis-server. Each row is the median of --runs runs; the variants take turns within each round."
     )
@@ -51,12 +51,14 @@ struct NotificationCost: ParsableCommand {
         return [
             Variant(name: "redis-server", command: RedisServers.redisServer(port:)),
             Variant(name: "kvstore-fcalls", command: flexosd("kvstore-fcalls")),
+            Variant(
+                name: "kvstore-fcalls --no-kernel-sleep", command: flexosd("kvstore-fcalls", ["--no-kernel-sleep"])),
             Variant(name: "kvstore-parser-vmept2", command: flexosd("kvstore-parser-vmept2")),
             Variant(
-                name: "kvstore-parser-vmept2 --no-doorbells",
-                command: flexosd("kvstore-parser-vmept2", ["--no-doorbells"])),
+                name: "kvstore-parser-vmept2 --no-kernel-sleep",
+                command: flexosd("kvstore-parser-vmept2", ["--no-kernel-sleep"])),
             Variant(name: "kvstore-vmept3", command: flexosd("kvstore-vmept3")),
-            Variant(name: "kvstore-vmept3 --no-doorbells", command: flexosd("kvstore-vmept3", ["--no-doorbells"]))
+            Variant(name: "kvstore-vmept3 --no-kernel-sleep", command: flexosd("kvstore-vmept3", ["--no-kernel-sleep"]))
         ]
     }
 

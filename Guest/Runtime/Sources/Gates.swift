@@ -153,6 +153,11 @@ public enum Gates {
         }
     }
 
+    /// Updates this compartment's own counters in the gate block (a set of one VM has none).
+    static func countOwn(_ update: (UnsafeMutablePointer<flexos_compartment_state>) -> Void) {
+        if let block { update(statePointer(block, Compartment.index)) }
+    }
+
     private static func recordSample(_ state: UnsafeMutablePointer<flexos_compartment_state>, cycles: UInt64) {
         state.pointee.calls_sampled &+= 1
         state.pointee.call_cycles_total &+= cycles

@@ -35,18 +35,42 @@ public enum Hypercalls {
     }
 
     /// Sleeps until another compartment or a device wakes this one, or `timeout`
-    /// nanoseconds pass (0: no limit). A wake sent before the wait is not lost.
+    /// nanoseconds pass (0: no limit). A wake sent before the wait is not lost. Sleeps in
+    /// the kernel where the monitor offers it (no exit), else in the monitor.
     public static func wait(timeout: UInt64) -> Bool {
-        var block = flexos_hc_wait(timeout_nanoseconds: timeout, woken: 0)
-        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAIT.rawValue), &block)
-        return block.woken != 0
+        let woken: Bool
+        let entry = bootInfo.pointee.sleep_entry
+        if entry != 0 {
+            woken = sleepInKernel(entry: entry, timeout: timeout)
+        } else {
+            var block = flexos_hc_wait(timeout_nanoseconds: timeout, woken: 0)
+            flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAIT.rawValue), &block)
+            woken = block.woken != 0
+        }
+        Gates.countOwn {
+            $0.pointee.sleeps &+= 1
+            if woken { $0.pointee.sleeps_woken &+= 1 }
+        }
+        return woken
+    }
+
+    /// One halt in the kernel; true when it ended before `timeout` (woken, not timed out).
+    /// The local APIC's timer counts 32 bits of nanoseconds: a longer timeout ends early,
+    /// which every caller takes as it takes a wake, by looking again.
+    private static func sleepInKernel(entry: UInt64, timeout: UInt64) -> Bool {
+        let hz = Clock.ticksPerSecond
+        let started = flexos_cycles()
+        flexos_sleep_in_kernel(entry, timeout == 0 ? 0 : UInt32(clamping: max(timeout, 1)))
+        guard timeout != 0, hz >= 1000 else { return true }
+        let ticks = flexos_cycles() &- started
+        return (ticks / hz) &* 1_000_000_000 &+ (ticks % hz) &* 1_000_000_000 / hz < timeout
     }
 
     /// Tells the network device there is work (needed only while it says it sleeps): its
     /// doorbell where the monitor wired one, else the kick hypercall.
     public static func kickNetwork() {
         let doorbell = bootInfo.pointee.net_doorbell
-        if doorbell != 0 { return flexos_ring_doorbell(doorbell) }
+        if doorbell != 0 { return ring(doorbell) }
         var block = flexos_hc_net_kick(reserved: 0)
         flexos_hypercall(UInt64(FLEXOS_HYPERCALL_NET_KICK.rawValue), &block)
     }
@@ -55,9 +79,14 @@ public enum Hypercalls {
     /// the wake hypercall.
     static func wake(_ index: Int) {
         let doorbells = bootInfo.pointee.doorbells
-        if doorbells != 0 { return flexos_ring_doorbell(doorbells + 8 * UInt64(index)) }
+        if doorbells != 0 { return ring(doorbells + 8 * UInt64(index)) }
         var block = flexos_hc_wake(compartment: UInt32(index), reserved: 0)
         flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAKE.rawValue), &block)
+    }
+
+    private static func ring(_ doorbell: UInt64) {
+        flexos_ring_doorbell(doorbell)
+        Gates.countOwn { $0.pointee.doorbells_rung &+= 1 }
     }
 }
 

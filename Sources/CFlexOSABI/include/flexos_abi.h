@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 9u  /* 2: gate channels carry reply_status; the gate block is laid out by page.
+#define FLEXOS_ABI_VERSION 10u /* 2: gate channels carry reply_status; the gate block is laid out by page.
                                   3: the network device; the boot info carries tsc_hz and net_device.
                                   4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode).
                                   5: heap_checks in the boot info and the keyed table; a panic may name a code address.
@@ -34,7 +34,9 @@
                                   8: doorbells: a wake and the network device's kick are stores to addresses
                                      KVM signals in the kernel (boot info doorbells, net_doorbell)
                                   9: under flexosd the QEMU engine's shim forwards every hypercall to flexosd on
-                                     the control port (handoff served_by_flexosd) */
+                                     the control port (handoff served_by_flexosd)
+                                 10: sleeping in the kernel (boot info sleep_entry); the compartment state
+                                     counts sleeps, wakes and doorbells rung */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -45,7 +47,9 @@
  *   0x0000_0000_1000  monitor area: page tables; in a memory slot, never mapped
  *                     to the guest. Its last 64 KiB (FLEXOS_TRAP_AREA_BASE) hold
  *                     the exception entry the monitor writes for KVM runs: IDT, GDT,
- *                     TSS, 32 stubs and their stack, mapped for ring 0 only
+ *                     TSS, 32 stubs and their stack, mapped for ring 0 only,
+ *                     and the sleep entry (FLEXOS_SLEEP_ENTRY), the one page of it
+ *                     ring 3 may run
  *   0x0000_0020_0000  boot-info page (read-only), then the console ring
  *   0x0000_0040_0000  the image: PT_LOAD segments of the guest ELF
  *   0x0000_4000_0000  the shared area, mapped at this address in every VM of an
@@ -76,6 +80,7 @@
 #define FLEXOS_NET_DEVICE_ADDRESS      0x80000000ull
 #define FLEXOS_TRAP_AREA_BASE          0x1F0000ull
 #define FLEXOS_TRAP_REPORT_ADDRESS     0xC0001000ull
+#define FLEXOS_SLEEP_ENTRY             0x1FF000ull
 
 #define FLEXOS_MAX_COMPARTMENTS        16u
 
@@ -93,6 +98,21 @@
 #define FLEXOS_DOORBELL_WINDOW         (FLEXOS_HYPERCALL_WINDOW + 0x800ull)
 #define FLEXOS_NET_DOORBELL            (FLEXOS_HYPERCALL_WINDOW + 0xC00ull)
 _Static_assert(FLEXOS_DOORBELL_WINDOW + 8u * FLEXOS_MAX_COMPARTMENTS <= FLEXOS_NET_DOORBELL, "a doorbell per compartment");
+
+/* ---------------------------------------------------------------------------
+ * Sleeping in the kernel. Where KVM can raise an interrupt from an eventfd (KVM_IRQFD),
+ * the monitor also wires each VM's wake eventfd, which its doorbell and its devices
+ * signal, to an interrupt of that VM, and maps FLEXOS_SLEEP_ENTRY (`ud2; ret`) for ring 3.
+ * A guest sleeps by calling it with the timeout in EDI (nanoseconds, 0: no limit; RAX,
+ * RCX and RDX are clobbered): the `ud2` enters the monitor's ring-0 code, which checks
+ * that it came from exactly there, arms the local APIC's timer, halts with interrupts on
+ * and returns after the `ud2` once a doorbell, a device or the timer raised the
+ * interrupt. The vCPU halts in the kernel, not in the monitor: no exit on either side.
+ * Ring 3 runs with interrupts off, so a wake rung before the halt waits for it and is not
+ * lost; a wake that finds no sleeper shows up as an early return from the next sleep.
+ * The boot info's sleep_entry is FLEXOS_SLEEP_ENTRY, or 0 (then wait with
+ * FLEXOS_HYPERCALL_WAIT).
+ * ------------------------------------------------------------------------- */
 #define FLEXOS_GATE_MAX_ARGUMENTS      6u
 
 /* ---------------------------------------------------------------------------
@@ -202,6 +222,7 @@ struct flexos_boot_info {
      * device, FLEXOS_NET_DOORBELL, or 0 (then kick with FLEXOS_HYPERCALL_NET_KICK). */
     uint64_t doorbells;
     uint64_t net_doorbell;
+    uint64_t sleep_entry;               /* FLEXOS_SLEEP_ENTRY, or 0 (see above) */
 };
 
 struct flexos_keyed_compartment {
@@ -282,7 +303,7 @@ struct flexos_gate_channel {
  * every call (is it asleep?) and written rarely; the second holds counters only its
  * owner writes, so counting a call never takes the first line away from a reader. */
 struct flexos_compartment_state {
-    uint32_t sleeping;                  /* 1 while waiting in FLEXOS_HYPERCALL_WAIT */
+    uint32_t sleeping;                  /* 1 while it sleeps (in the kernel or in FLEXOS_HYPERCALL_WAIT) */
     uint32_t serving;                   /* 1 once its runtime answers gate calls */
     uint64_t padding0[7];
     uint64_t calls_out;                 /* gate calls made */
@@ -290,7 +311,9 @@ struct flexos_compartment_state {
     uint64_t call_cycles_total;         /* TSC cycles of the sampled outgoing calls */
     uint64_t call_cycles_max;           /* the slowest sampled call */
     uint64_t calls_sampled;             /* one outgoing call in 64 is timed */
-    uint64_t padding1[3];
+    uint64_t sleeps;                    /* times it slept (any wait) */
+    uint64_t sleeps_woken;              /* sleeps that ended before their timeout */
+    uint64_t doorbells_rung;            /* wakes and kicks it rang as doorbells */
 };
 
 /* The gate block, page by page, so that each page can be mapped only where it is
@@ -492,7 +515,7 @@ struct flexos_shim_handoff {
     uint64_t served_by_flexosd;         /* 1: forward every hypercall on the control port */
 };
 
-_Static_assert(sizeof(struct flexos_boot_info) == 200, "boot info layout");
+_Static_assert(sizeof(struct flexos_boot_info) == 208, "boot info layout");
 _Static_assert(FLEXOS_BOOT_KEYED_TABLE_OFFSET >= sizeof(struct flexos_boot_info), "the keyed table follows the boot info");
 _Static_assert(sizeof(struct flexos_compartment_runtime) == 64, "compartment runtime layout");
 _Static_assert(FLEXOS_BOOT_KEYED_TABLE_OFFSET + FLEXOS_MAX_COMPARTMENTS * sizeof(struct flexos_keyed_compartment) <= FLEXOS_PAGE_SIZE, "the keyed table fits the boot-info page");

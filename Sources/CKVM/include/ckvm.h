@@ -31,6 +31,8 @@ static const unsigned long CKVM_GET_SUPPORTED_CPUID = KVM_GET_SUPPORTED_CPUID;
 static const unsigned long CKVM_SET_USER_MEMORY_REGION = KVM_SET_USER_MEMORY_REGION;
 static const unsigned long CKVM_CREATE_VCPU = KVM_CREATE_VCPU;
 static const unsigned long CKVM_IOEVENTFD = KVM_IOEVENTFD;
+static const unsigned long CKVM_ENABLE_CAP = KVM_ENABLE_CAP;
+static const unsigned long CKVM_IRQFD = KVM_IRQFD;
 
 /* vCPU */
 static const unsigned long CKVM_RUN = KVM_RUN;
@@ -43,6 +45,8 @@ static const unsigned long CKVM_GET_STATS_FD = KVM_GET_STATS_FD;
 static const unsigned long CKVM_GET_XSAVE = KVM_GET_XSAVE;
 static const unsigned long CKVM_GET_XSAVE2 = KVM_GET_XSAVE2;
 static const unsigned long CKVM_SET_XSAVE = KVM_SET_XSAVE;
+static const unsigned long CKVM_GET_LAPIC = KVM_GET_LAPIC;
+static const unsigned long CKVM_SET_LAPIC = KVM_SET_LAPIC;
 
 /* Capabilities checked at start-up. */
 static const int CKVM_CAP_USER_MEMORY = KVM_CAP_USER_MEMORY;
@@ -51,10 +55,41 @@ static const int CKVM_CAP_BINARY_STATS_FD = KVM_CAP_BINARY_STATS_FD;
 static const int CKVM_CAP_NR_MEMSLOTS = KVM_CAP_NR_MEMSLOTS;
 static const int CKVM_CAP_XSAVE2 = KVM_CAP_XSAVE2;
 static const int CKVM_CAP_IOEVENTFD = KVM_CAP_IOEVENTFD;
+static const int CKVM_CAP_IRQFD = KVM_CAP_IRQFD;
+static const int CKVM_CAP_SPLIT_IRQCHIP = KVM_CAP_SPLIT_IRQCHIP;
+static const int CKVM_CAP_HALT_POLL = KVM_CAP_HALT_POLL;
 
 /* ioctl(2) with one pointer or integer argument. */
 static inline int ckvm_ioctl(int fd, unsigned long request, unsigned long argument) {
     return ioctl(fd, request, argument);
+}
+
+/* KVM_SET_GSI_ROUTING with one route: `gsi` raises the MSI (address, data). struct
+ * kvm_irq_routing ends in a flexible array, which Swift cannot lay out. */
+static inline int ckvm_route_msi(int vm, uint32_t gsi, uint32_t address, uint32_t data) {
+    struct {
+        struct kvm_irq_routing header;
+        struct kvm_irq_routing_entry entry;
+    } routing = {0};
+    routing.header.nr = 1;
+    routing.entry.gsi = gsi;
+    routing.entry.type = KVM_IRQ_ROUTING_MSI;
+    routing.entry.u.msi.address_lo = address;
+    routing.entry.u.msi.data = data;
+    return ioctl(vm, KVM_SET_GSI_ROUTING, &routing);
+}
+
+/* KVM_SET_MSRS with one MSR (struct kvm_msrs ends in a flexible array). Returns the
+ * number of MSRs set: 1, or 0 when KVM refused the value, or -1. */
+static inline int ckvm_set_msr(int vcpu, uint32_t index, uint64_t value) {
+    struct {
+        struct kvm_msrs header;
+        struct kvm_msr_entry entry;
+    } msrs = {0};
+    msrs.header.nmsrs = 1;
+    msrs.entry.index = index;
+    msrs.entry.data = value;
+    return ioctl(vcpu, KVM_SET_MSRS, &msrs);
 }
 
 /* memfd_create(2) with MFD_CLOEXEC, called through syscall(2) so no feature macro is needed. */

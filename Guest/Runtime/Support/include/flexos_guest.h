@@ -60,6 +60,15 @@ static inline void flexos_ring_doorbell(uint64_t address) {
     *(volatile uint64_t *)address = 1;
 }
 
+/* Sleeps in the kernel (flexos_abi.h, "Sleeping in the kernel"): calls the sleep entry
+ * with the timeout in EDI. The call's push must not land in the red zone of the caller. */
+static inline void flexos_sleep_in_kernel(uint64_t entry, uint32_t timeout_nanoseconds) {
+    __asm__ __volatile__("sub $128, %%rsp\n\tcall *%0\n\tadd $128, %%rsp"
+                         : "+r"(entry), "+D"(timeout_nanoseconds)
+                         :
+                         : "rax", "rcx", "rdx", "memory", "cc");
+}
+
 /* Spin-wait hint. */
 static inline void flexos_cpu_relax(void) { __builtin_ia32_pause(); }
 
