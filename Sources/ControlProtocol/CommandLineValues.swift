@@ -20,7 +20,7 @@ public enum CommandLineValues {
 
     /// "10s", "500ms", "2m", "1.5": seconds. A bare number is seconds.
     public static func seconds(_ text: String) -> Double? {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60)]
+        let units: [(String, Double)] = [("ms", 0.001), ("us", 0.000_001), ("s", 1), ("m", 60)]
         let (number, scale) =
             units.first { text.hasSuffix($0.0) }.map { (Double(text.dropLast($0.0.count)), $0.1) } ?? (Double(text), 1)
         guard let number, number > 0, number.isFinite else { return nil }
@@ -46,6 +46,16 @@ public enum CommandLineValues {
             throw CommandLineValueError("'\(text)' is not a duration; write e.g. 10s, 500ms or 2m (at most a year)")
         }
         return seconds
+    }
+
+    /// A halt-polling window in nanoseconds, at most a second; 0 (or `never`): no polling.
+    @Sendable public static func parseHaltPolling(_ text: String) throws(CommandLineValueError) -> UInt64 {
+        if text == "0" || text == "never" { return 0 }
+        guard let seconds = seconds(text), seconds <= 1 else {
+            throw CommandLineValueError(
+                "'\(text)' is not a halt-polling window; write e.g. 200us or 1ms (at most 1s), or 0")
+        }
+        return UInt64(seconds * 1e9)
     }
 
     /// A duration, or 0 (also written `never`) for none (for argument transforms).

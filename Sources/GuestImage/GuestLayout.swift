@@ -29,18 +29,19 @@ public enum GuestLayout {
     public static let shared: Range<UInt64> = FLEXOS_SHARED_BASE..<FLEXOS_SHARED_LIMIT
     public static let maxCompartments = Int(FLEXOS_MAX_COMPARTMENTS)
 
-    /// The private area (guard page, stack, heap) of compartment `index`.
-    public static func compartmentArea(_ index: Int) -> Range<UInt64> {
-        let base = FLEXOS_COMPARTMENT_AREA_BASE + UInt64(index) * FLEXOS_COMPARTMENT_AREA_STRIDE
-        return base..<(base + FLEXOS_COMPARTMENT_AREA_STRIDE)
+    /// The private area (guard page, stack, heap) of compartment `index`, areas `stride`
+    /// apart (the mechanism's `areaStride`).
+    public static func compartmentArea(_ index: Int, stride: UInt64) -> Range<UInt64> {
+        let base = FLEXOS_COMPARTMENT_AREA_BASE + UInt64(index) * stride
+        return base..<(base + stride)
     }
 
     /// Each compartment's stack, at the start of its private area after a guard page.
     public static let stackSize: UInt64 = 256 * 1024
 
     /// Compartment `index`'s stack: the start of its private area, after a guard page.
-    public static func stack(ofCompartment index: Int) -> Range<UInt64> {
-        let bottom = compartmentArea(index).lowerBound + pageSize
+    public static func stack(ofCompartment index: Int, stride: UInt64) -> Range<UInt64> {
+        let bottom = compartmentArea(index, stride: stride).lowerBound + pageSize
         return bottom..<(bottom + stackSize)
     }
 
@@ -57,8 +58,9 @@ public enum GuestLayout {
         ~(UInt32(3) | UInt32(3) << (2 * UInt32(key)))
     }
 
-    /// The largest private memory a compartment can have.
-    public static let maxCompartmentMemory: UInt64 = FLEXOS_COMPARTMENT_AREA_STRIDE
+    /// The largest private memory a compartment can have under any mechanism (each
+    /// mechanism's own limit is its `areaStride`).
+    public static let maxCompartmentMemory: UInt64 = FLEXOS_VM_AREA_STRIDE
 
     /// Whether `size` bytes at `start` lie wholly in the image area or wholly in the shared
     /// area, where an image's segments and a manifest's regions must be. Overflow-safe:

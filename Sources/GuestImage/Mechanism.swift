@@ -1,3 +1,5 @@
+import CFlexOSABI
+
 /// How the compartments of an image set are kept apart: the name a conformation and a
 /// manifest use. What each mechanism *is* lives in one value per mechanism, `isolation`:
 /// the layout, the engines and `flexosctl hosts` ask it rather than comparing names, and the
@@ -41,6 +43,9 @@ public protocol Isolation: Sendable {
     var needsProtectionKeys: Bool { get }
     /// What it guarantees, in a few words (`flexosctl hosts`).
     var summary: String { get }
+    /// How far apart the private areas of compartments are (flexos_abi.h), and so the most
+    /// private memory a compartment can have.
+    var areaStride: UInt64 { get }
 }
 
 extension Isolation {
@@ -48,6 +53,8 @@ extension Isolation {
     public var keysCompartments: Bool { false }
     public var compartmentLimit: (count: Int, reason: String)? { nil }
     public var needsProtectionKeys: Bool { false }
+    /// One private area per VM: 16 GiB apart, so a keyspace can be sized to the compartment.
+    public var areaStride: UInt64 { FLEXOS_VM_AREA_STRIDE }
 
     /// The VM (0-based) that runs compartment number `index` of a conformation.
     public func machine(ofCompartment index: Int) -> Int { vmPerCompartment ? index : 0 }
@@ -78,5 +85,8 @@ public struct ProtectionKeys: Isolation {
     /// Keys are 4 bits and key 0 is the one every compartment shares.
     public var compartmentLimit: (count: Int, reason: String)? { (15, "intel-mpk, which has 15 keys for compartments") }
     public var needsProtectionKeys: Bool { true }
+    /// The areas share one VM, whose RAM under QEMU reaches the last of them, and the gates
+    /// carry each compartment's stack address from the build: 1 GiB apart.
+    public var areaStride: UInt64 { FLEXOS_COMPARTMENT_AREA_STRIDE }
     public var summary: String { "one VM, compartments keyed by PKU" }
 }

@@ -50,8 +50,9 @@ public struct ImageSetLayout: Sendable {
     /// The areas of an intel-mpk image set's compartments, in conformation order.
     package static func keyedAreas(_ manifest: ImageManifest, memory: UInt64) -> [KeyedArea] {
         manifest.compartments.enumerated().map { index, compartment in
-            let area = GuestLayout.compartmentArea(index)
-            let stack = GuestLayout.stack(ofCompartment: index)
+            let stride = manifest.mechanism.isolation.areaStride
+            let area = GuestLayout.compartmentArea(index, stride: stride)
+            let stack = GuestLayout.stack(ofCompartment: index, stride: stride)
             let heap = heap(
                 above: stack, end: area.lowerBound + memory, guarded: compartment.hardening.contains(.guardPages)
             ).heap
@@ -93,13 +94,17 @@ public struct ImageSetLayout: Sendable {
         compartments.first { $0.devices.contains(kind) }?.index
     }
 
-    /// Refuses sizes no layout can have: what a launch checks before anything else.
-    public static func checkSizes(memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
+    /// Refuses sizes no layout can have: what a launch checks before anything else. With
+    /// `isolation`, against its own limit; without, against the largest of any mechanism.
+    public static func checkSizes(memory: UInt64, sharedMemory: UInt64, isolation: (any Isolation)? = nil)
+        throws(LaunchError)
+    {
         guard memory >= ImageSetLayout.minimumMemory else {
             throw LaunchError.memoryTooSmall(memory, minimum: ImageSetLayout.minimumMemory)
         }
-        guard memory <= GuestLayout.maxCompartmentMemory else {
-            throw LaunchError.memoryTooLarge(memory, maximum: GuestLayout.maxCompartmentMemory)
+        let maximum = isolation?.areaStride ?? GuestLayout.maxCompartmentMemory
+        guard memory <= maximum else {
+            throw LaunchError.memoryTooLarge(memory, maximum: maximum, mechanism: isolation?.mechanism)
         }
         let sharedMaximum = GuestLayout.shared.upperBound - GuestLayout.shared.lowerBound
         guard sharedMemory <= sharedMaximum else {
@@ -114,7 +119,8 @@ public struct ImageSetLayout: Sendable {
     /// Lays out `manifest`'s compartments over `image` with `memory` bytes of private
     /// memory per compartment and `sharedMemory` bytes of shared area.
     public init(image: ELFImage, manifest: ImageManifest, memory: UInt64, sharedMemory: UInt64) throws(LaunchError) {
-        try ImageSetLayout.checkSizes(memory: memory, sharedMemory: sharedMemory)
+        try ImageSetLayout.checkSizes(
+            memory: memory, sharedMemory: sharedMemory, isolation: manifest.mechanism.isolation)
         let page = GuestLayout.pageSize
         let privateSegments = image.segments.filter { GuestLayout.image.contains($0.virtualAddress) }
         let sharedSegments = image.segments.filter { GuestLayout.shared.contains($0.virtualAddress) }
@@ -177,8 +183,8 @@ public struct ImageSetLayout: Sendable {
         let keyedApplication = keyed.isEmpty ? nil : manifest.applicationCompartment
         for (index, compartment) in groups.enumerated() {
             let application = keyedApplication.map { keyed[$0] }
-            let area = application?.area ?? GuestLayout.compartmentArea(index)
-            let stack = application?.stack ?? GuestLayout.stack(ofCompartment: index)
+            let area = application?.area ?? GuestLayout.compartmentArea(index, stride: isolation.areaStride)
+            let stack = application?.stack ?? GuestLayout.stack(ofCompartment: index, stride: isolation.areaStride)
             let hardening = manifest.compartments.filter { compartment.members.contains($0.name) }.flatMap(\.hardening)
             let heapGuards = ImageSetLayout.heap(
                 above: stack, end: area.lowerBound + memory, guarded: hardening.contains(.guardPages))

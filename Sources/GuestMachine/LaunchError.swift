@@ -8,7 +8,7 @@ public enum LaunchError: Error, CustomStringConvertible {
     case image(ImageError)
     case notFound(path: String)
     case memoryTooSmall(UInt64, minimum: UInt64)
-    case memoryTooLarge(UInt64, maximum: UInt64)
+    case memoryTooLarge(UInt64, maximum: UInt64, mechanism: Mechanism?)
     case sharedMemoryTooSmall(UInt64, minimum: UInt64)
     case sharedMemoryTooLarge(UInt64, maximum: UInt64)
     case sizeNotPageMultiple(what: String, size: UInt64)
@@ -41,9 +41,10 @@ public enum LaunchError: Error, CustomStringConvertible {
         case .memoryTooSmall(let size, let minimum):
             return
                 "memory size \(formatBytes(size)) is too small: each compartment needs at least \(formatBytes(minimum)) for its \(formatBytes(ImageSetLayout.stackSize)) stack and its heap"
-        case .memoryTooLarge(let size, let maximum):
+        case .memoryTooLarge(let size, let maximum, let mechanism):
             return
                 "memory size \(formatBytes(size)) is too large: a compartment can have at most \(formatBytes(maximum))"
+                + (mechanism.map { " under \($0.rawValue)" } ?? "")
         case .sharedMemoryTooSmall(let size, let minimum):
             return
                 "shared memory size \(formatBytes(size)) is too small for this image set: it needs at least \(formatBytes(minimum))"

@@ -23,6 +23,12 @@ public struct LaunchOptions: Sendable {
     /// wake eventfd raises, where KVM offers that; false: it waits in the monitor (the wait
     /// hypercall), kept to compare with (`flexosd launch --no-kernel-sleep`).
     public var sleepInKernel = true
+    /// How long KVM polls a halted vCPU for its wake before it really sleeps
+    /// (KVM_CAP_HALT_POLL, per VM; 0: never). A wake caught while polling costs about 9 us
+    /// for a whole gate round trip here, one that finds the vCPU asleep 41-55 us
+    /// (PLATFORM.md); the polling is CPU time of the vCPU thread. KVM shrinks the window
+    /// when polls fail. `flexosd launch --halt-polling 200us`.
+    public var haltPolling: UInt64 = 200_000
     public static let defaultClientIdleTimeout: Double = 300
     /// Runs on each vCPU thread once it is confined, before the VM first runs: lets the
     /// tests show what the seccomp filter does to a forbidden call.

@@ -24,15 +24,11 @@ final class CompartmentMachine: @unchecked Sendable {
     /// Whether its compartments are told apart by protection keys (intel-mpk).
     var hasProtectionKeys: Bool { !layout.keyed.isEmpty }
 
-    /// How long KVM polls a halted vCPU for its wake before it really sleeps: a wake caught
-    /// while polling costs about 9 us for a whole gate round trip here, one that finds the
-    /// vCPU asleep 41-55 us (PLATFORM.md). KVM shrinks the window when polls fail.
-    static let haltPolling: UInt64 = 200_000
-
     init(
         hypervisor: Hypervisor, setName: String, imageSet: ImageSetLayout, index: Int, image: ELFImage,
         shared: GuestMemory, applicationCompartment: Int,
-        devices: [any Device] = [], doorbells: Bool = false, sleepInKernel: Bool = false
+        devices: [any Device] = [], doorbells: Bool = false, sleepInKernel: Bool = false,
+        haltPolling: UInt64 = 0
     ) throws(LaunchError) {
         memory = try CompartmentMemory(
             setName: setName, imageSet: imageSet, index: index, image: image, shared: shared,
@@ -53,7 +49,7 @@ final class CompartmentMachine: @unchecked Sendable {
             }
             if sleepInKernel {
                 try virtualMachine.addLocalAPIC()
-                try virtualMachine.setHaltPolling(nanoseconds: CompartmentMachine.haltPolling)
+                try virtualMachine.setHaltPolling(nanoseconds: haltPolling)
             }
             vcpu = try virtualMachine.createVCPU()
             if sleepInKernel { try vcpu.enableLocalAPIC(vector: ExceptionEntry.wakeVector) }

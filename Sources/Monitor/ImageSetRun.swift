@@ -54,7 +54,8 @@ public final class ImageSetRun: @unchecked Sendable {
                 try CompartmentMachine(
                     hypervisor: hypervisor, setName: manifest.name, imageSet: layout, index: index,
                     image: imageSet.image, shared: shared, applicationCompartment: applicationMachine,
-                    devices: devices, doorbells: doorbells, sleepInKernel: sleepInKernel))
+                    devices: devices, doorbells: doorbells, sleepInKernel: sleepInKernel,
+                    haltPolling: options.haltPolling))
         }
         do {
             control = try RunControl(vcpus: machines.map(\.vcpu), names: machines.map(\.layout.name))

@@ -68,6 +68,13 @@ struct Launch: ParsableCommand {
     )
     var noKernelSleep = false
 
+    @Option(
+        parsing: .unconditional,
+        help:
+            "How long KVM polls a halted vCPU for its wake before its thread sleeps, e.g. 200us; 0: never. Polling catches a wake sooner and costs the CPU it spins.",
+        transform: CommandLineValues.parseHaltPolling)
+    var haltPolling: UInt64 = LaunchOptions().haltPolling
+
     @Option(help: "The KVM device (default /dev/kvm); naming one runs the set on KVM.")
     var kvm: String?
 
@@ -91,6 +98,7 @@ struct Launch: ParsableCommand {
                 memory: memory, sharedMemory: sharedMemory, listen: listen, clientIdleTimeout: idleTimeout)
             options.doorbells = !noDoorbells
             options.sleepInKernel = !noKernelSleep
+            options.haltPolling = haltPolling
             let choice = try EngineChoice(
                 among: [
                     KVMEngine(devicePath: kvm ?? Hypervisor.defaultDevicePath, devices: deviceProviders), QEMUEngine()

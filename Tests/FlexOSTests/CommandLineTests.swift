@@ -121,7 +121,7 @@ enum Executables {
         (["launch", "--timeout", "1e308", "Guest/build/tests/hello"], "is not a duration"),
         (
             ["launch", "--memory", "18446744073709551615", "Guest/build/tests/hello"],
-            "is too large: a compartment can have at most 1 GiB"
+            "is too large: a compartment can have at most 16 GiB"
         ),
         (
             ["launch", "--shared-memory", "18446744073709551615", "Guest/build/tests/hello"],

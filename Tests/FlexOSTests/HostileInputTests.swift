@@ -44,6 +44,18 @@ import Testing
         #expect(refusal((64 << 20) + 1, 16 << 20).contains("memory size of 67108865 bytes is not a multiple"))
         #expect(refusal(64 << 20, (16 << 20) + 100).contains("shared memory size of 16777316 bytes is not a multiple"))
         #expect(refusal(64 << 20, 16 << 20) == "accepted")
+        // A compartment of its own VM may have up to 16 GiB (10 million keys fit in 4 GiB) ...
+        #expect(refusal(4 << 30, 16 << 20) == "accepted")
+        #expect(refusal(17 << 30, 16 << 20).contains("at most 16 GiB under fcalls"))
+        // ... those sharing a VM under intel-mpk 1 GiB each (their gates carry the stack addresses).
+        let keyed = try ImageSet.open(try TestImages.build("Configs/example-mpk2.yaml").folder)
+        do {
+            _ = try ImageSetLayout(
+                image: keyed.image, manifest: keyed.manifest, memory: 2 << 30, sharedMemory: 16 << 20)
+            Issue.record("2 GiB per compartment accepted under intel-mpk")
+        } catch {
+            #expect(error.description.contains("at most 1 GiB under intel-mpk"), "\(error)")
+        }
         #expect(throws: KVMError.badMemorySize(4097)) { try GuestMemory(name: "flexos-test", size: 4097) }
     }
 

@@ -33,6 +33,19 @@ import Testing
         #expect(sleeper.hypercalls["wait", default: 0] >= 200, "\(fallback.summary())")
     }
 
+    /// 10,000 calls after pauses around the polling window: the callee is woken at every
+    /// point of its way into sleep, thousands of times, and no wake is lost (a lost one
+    /// would cost that call up to the longest halt, 200 ms, and the run its time).
+    @Test func wakesLandingOnEveryStepOfTheWayIntoSleepAreNotLost() throws {
+        let (report, console) = try boot(
+            try TestImages.build("Tests/Guests/wakestress-vmept2.yaml").folder, timeout: 60)
+        #expect(report.outcome == "exited", "\(report.summary())")
+        #expect(console.text.contains("wakestress calls=10000"), "\(console.text)")
+        let callee = try #require(report.compartments.first { $0.name == "comp2" })
+        #expect(callee.woken >= 1000 && callee.hypercalls["wait"] == nil, "\(report.summary())")
+        #expect(report.wallSeconds < 20, "\(report.summary())")
+    }
+
     /// The appliance under redis-benchmark: requests flow from the device to the parser's VM
     /// and on to the store's without an exit to flexosd per request, busy or between bursts.
     @Test func aBusyApplianceMakesNoExitPerRequest() throws {

@@ -42,7 +42,7 @@ enum Sockets {
     /// reports, each gets its turn.
     nonisolated(unsafe) static var nextToCollect = 0
     /// How long poll polls before it sleeps, learned from the gaps between events.
-    nonisolated(unsafe) static var polling = AdaptiveSpin()
+    nonisolated(unsafe) static var polling = AdaptiveSpin(maximumMicroseconds: 1000)
 
     static func acceptNew() {
         Device.takeAccepted { slot in

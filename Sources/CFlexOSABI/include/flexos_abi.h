@@ -61,8 +61,11 @@
  *   0x0000_C000_0000  hypercall window: mapped, but backed by no memory slot;
  *                     its upper half holds the doorbells (below); the page after it (FLEXOS_TRAP_REPORT_ADDRESS) is where the
  *                     exception stubs report, mapped for ring 0 only
- *   0x0001_0000_0000  compartment k's private area at BASE + k * STRIDE:
- *                     a guard page, the stack, the heap
+ *   0x0001_0000_0000  compartment k's private area at BASE + k * stride:
+ *                     a guard page, the stack, the heap. The stride is 1 GiB
+ *                     (COMPARTMENT_AREA_STRIDE) where the compartments share a VM
+ *                     (intel-mpk, whose gates carry the stack addresses), else 16 GiB
+ *                     (VM_AREA_STRIDE): what a compartment may have at most
  * ------------------------------------------------------------------------- */
 #define FLEXOS_PAGE_SIZE               0x1000ull
 #define FLEXOS_MONITOR_AREA_BASE       0x1000ull
@@ -74,7 +77,8 @@
 #define FLEXOS_IMAGE_LIMIT             0x40000000ull
 #define FLEXOS_HYPERCALL_WINDOW        0xC0000000ull
 #define FLEXOS_COMPARTMENT_AREA_BASE   0x100000000ull
-#define FLEXOS_COMPARTMENT_AREA_STRIDE 0x40000000ull
+#define FLEXOS_COMPARTMENT_AREA_STRIDE 0x40000000ull    /* intel-mpk: its compartments share one VM */
+#define FLEXOS_VM_AREA_STRIDE          0x400000000ull   /* a VM with one private area (vmept, fcalls) */
 #define FLEXOS_SHARED_BASE             0x40000000ull
 #define FLEXOS_SHARED_LIMIT            0x80000000ull
 #define FLEXOS_NET_DEVICE_ADDRESS      0x80000000ull
