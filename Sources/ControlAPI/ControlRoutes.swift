@@ -104,6 +104,7 @@ struct ControlRoutes: Sendable {
             clientIdleTimeout: body.idleTimeout ?? LaunchOptions.defaultClientIdleTimeout)
         options.connect = body.connect
         options.doorbells = body.doorbells ?? true
+        options.sleepInKernel = body.kernelSleep ?? true
         let launchOptions = options
         guard let caller = await context.caller() else {
             throw APIError(

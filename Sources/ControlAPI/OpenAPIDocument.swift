@@ -150,6 +150,7 @@ public enum OpenAPIDocument {
                 listen: {type: array, items: {type: string, description: "HOST:PORT, e.g. 127.0.0.1:6379 or [::1]:0"}, description: "Addresses the image set's network device listens on (only for image sets that have one)."}
                 idleTimeout: {type: number, minimum: 0, maximum: 31536000, description: "Seconds after which the network device closes a client connection that sends and receives nothing; 0: never; 300 by default."}
                 doorbells: {type: boolean, description: "false: its compartments wake each other and the network device with hypercalls instead of doorbells (to compare); true by default."}
+                kernelSleep: {type: boolean, description: "false: an idle compartment waits in flexosd (the wait hypercall) instead of halting its vCPU in the kernel (to compare); true by default."}
                 engine: {type: string, enum: [kvm, qemu], description: "What runs it: kvm (flexosd's own VMM) or qemu (emulated, with protection keys; single-VM image sets without a network device). By default the first that can run it here."}
             ImageSetStatus:
               type: object

@@ -82,15 +82,19 @@ public struct LaunchRequest: Codable, Sendable {
     /// false: its compartments wake each other with hypercalls instead of doorbells (to
     /// compare); doorbells wherever KVM offers them by default.
     public var doorbells: Bool?
+    /// false: an idle compartment waits in flexosd (the wait hypercall) instead of halting
+    /// in the kernel (to compare); in the kernel wherever KVM offers it by default.
+    public var kernelSleep: Bool?
 
     public init(
         path: String, name: String? = nil, memory: UInt64? = nil, sharedMemory: UInt64? = nil, timeout: Double? = nil,
         listen: [String]? = nil,
         idleTimeout: Double? = nil, engine: EngineKind? = nil,
-        connect: String? = nil, doorbells: Bool? = nil
+        connect: String? = nil, doorbells: Bool? = nil, kernelSleep: Bool? = nil
     ) {
         self.connect = connect
         self.doorbells = doorbells
+        self.kernelSleep = kernelSleep
         self.idleTimeout = idleTimeout
         self.engine = engine
         self.path = path
@@ -102,7 +106,7 @@ public struct LaunchRequest: Codable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case path, name, memory, sharedMemory, timeout, listen, idleTimeout, engine, connect, doorbells
+        case path, name, memory, sharedMemory, timeout, listen, idleTimeout, engine, connect, doorbells, kernelSleep
     }
 
     /// Decodes a request, saying which size is wrong when one is negative (the decoder's
@@ -126,6 +130,7 @@ public struct LaunchRequest: Codable, Sendable {
         engine = try container.decodeIfPresent(EngineKind.self, forKey: .engine)
         connect = try container.decodeIfPresent(String.self, forKey: .connect)
         doorbells = try container.decodeIfPresent(Bool.self, forKey: .doorbells)
+        kernelSleep = try container.decodeIfPresent(Bool.self, forKey: .kernelSleep)
     }
 }
 

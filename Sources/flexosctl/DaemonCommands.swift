@@ -104,6 +104,12 @@ struct Launch: DaemonCommand {
     )
     var noDoorbells = false
 
+    @Flag(
+        help:
+            "Let an idle compartment wait in flexosd (the wait hypercall, an exit each) instead of halting its vCPU in the kernel until a doorbell's interrupt: the fallback, to compare with."
+    )
+    var noKernelSleep = false
+
     @OptionGroup var daemon: DaemonOptions
 
     func perform() async throws {
@@ -111,7 +117,7 @@ struct Launch: DaemonCommand {
             path: URL(fileURLWithPath: imageSet).standardized.path, name: name,
             memory: memory, sharedMemory: sharedMemory, timeout: timeout,
             listen: listen.isEmpty ? nil : listen.map(\.description), idleTimeout: idleTimeout, engine: engine,
-            connect: connect, doorbells: noDoorbells ? false : nil)
+            connect: connect, doorbells: noDoorbells ? false : nil, kernelSleep: noKernelSleep ? false : nil)
         let status = try await talkingToDaemon { () async throws(ClientError) in
             try await daemon.client.send(.POST, ControlAPIPaths.imageSets, body: request, as: ImageSetStatus.self)
         }

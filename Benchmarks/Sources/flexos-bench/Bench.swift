@@ -7,6 +7,6 @@ struct Bench: ParsableCommand {
         abstract: "FlexOS benchmarks. Each compares the thing measured with a baseline in the same run.",
         subcommands: [
             LaunchLatency.self, GateLatency.self, DaemonLatency.self, KeyValueThroughput.self, NotificationCost.self,
-            WakeLatency.self
+            WakeLatency.self, DefaultRun.self
         ])
 }

@@ -62,18 +62,23 @@ enum RedisServers {
     static func benchmark(port: Int, requests: Int, clients: Int, pipeline: Int, tests: String) throws -> [String:
         Double]
     {
-        let output = try capture([
-            "/usr/bin/redis-benchmark", "-p", "\(port)", "-q", "-n", "\(requests)", "-c", "\(clients)",
-            "-P", "\(pipeline)", "-t", tests
-        ])
+        figures(
+            in: try capture([
+                "/usr/bin/redis-benchmark", "-p", "\(port)", "-q", "-n", "\(requests)", "-c", "\(clients)",
+                "-P", "\(pipeline)", "-t", tests
+            ]))
+    }
+
+    /// Requests per second by test name in `redis-benchmark -q` output (the final line of
+    /// each test: "NAME: N requests per second, p50=...").
+    static func figures(in output: String) -> [String: Double] {
         var figures: [String: Double] = [:]
         for line in output.split(whereSeparator: { $0 == "\r" || $0 == "\n" })
         where line.contains("requests per second") {
-            let parts = line.split(separator: ":")
-            guard let name = parts.first?.trimmingCharacters(in: .whitespaces),
-                let number = parts.dropFirst().first?.split(separator: " ").first.flatMap({ Double($0) })
+            guard let colon = line.range(of: ": ", options: .backwards),
+                let number = line[colon.upperBound...].split(separator: " ").first.flatMap({ Double($0) })
             else { continue }
-            figures[name] = number
+            figures[line[..<colon.lowerBound].trimmingCharacters(in: .whitespaces)] = number
         }
         return figures
     }
