@@ -5,16 +5,25 @@ import Testing
 /// streams (valid and invalid arguments, wrong types, pipelined) must get the same replies,
 /// compared as multisets where Redis leaves the order unspecified.
 @Suite(.tags(.boot, .redis), .beyondTheUnitTier) struct DifferentialTests {
+    /// Every family is compared in both: no isolation, and the parser in a VM of its own.
+    static let conformations = ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"]
+    /// Rounds of 200 commands for each data type's own test: 100,000 commands.
+    static let roundsPerType = 500
+
     /// The hash family: HSET, HMSET, HSETNX, HDEL, HGET, HMGET, HLEN, HEXISTS, HSTRLEN,
     /// HGETALL, HKEYS, HVALS, on a few keys (one of them a string), with arities and
     /// types Redis refuses.
-    @Test func hashesAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func hashesAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func field() -> String { "f\(Int.random(in: 0..<40, using: &random))" }
         func value() -> String { String(repeating: "v", count: Int.random(in: 0..<12, using: &random)) }
         let setup = [["SET", "s", "text"]]
-        try Self.compare(rounds: 30, setup: setup, unordered: ["HGETALL": true, "HKEYS": false, "HVALS": false]) {
+        try Self.compare(
+            rounds: Self.roundsPerType, on: conformation, setup: setup,
+            unordered: ["HGETALL": true, "HKEYS": false, "HVALS": false]
+        ) {
             let key = pick(["h1", "h2", "s", "missing"])
             switch Int.random(in: 0..<14, using: &random) {
             case 0, 1:
@@ -36,7 +45,8 @@ import Testing
 
     /// Strings and sets: SETNX, GETSET, GETDEL, MSETNX, GETRANGE, SETEX, PSETEX, SREM,
     /// SMISMEMBER among SET, GET, SADD and SMEMBERS, on strings, sets and a hash.
-    @Test func stringsAndSetsAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func stringsAndSetsAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["a", "b", "c", "set1", "set2", "h", "missing"]) }
@@ -45,7 +55,10 @@ import Testing
             pick(["\(Int.random(in: -12...12, using: &random))", "x", "9223372036854775807", "-9223372036854775808"])
         }
         func member() -> String { "m\(Int.random(in: 0..<15, using: &random))" }
-        try Self.compare(rounds: 30, setup: [["HSET", "h", "f", "v"]], unordered: ["SMEMBERS": false]) {
+        try Self.compare(
+            rounds: Self.roundsPerType, on: conformation, setup: [["HSET", "h", "f", "v"]],
+            unordered: ["SMEMBERS": false]
+        ) {
             switch Int.random(in: 0..<16, using: &random) {
             case 0: return ["SET", key(), text()]
             case 1: return ["GET", key()]
@@ -74,7 +87,8 @@ import Testing
     /// either end, negative ones and non-integers.
     /// RENAME, RENAMENX, UNLINK, TOUCH and KEYS (glob patterns, answered as sets) over keys of
     /// every type, some expiring.
-    @Test func keyspaceCommandsAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func keyspaceCommandsAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String {
@@ -90,7 +104,9 @@ import Testing
             ["RPUSH", "list", "x", "y"], ["HSET", "hash", "f", "v"], ["SET", "[x]", "1"], ["SET", "a*", "2"],
             ["SADD", "set", "m", "n"], ["ZADD", "zset", "1", "m", "2", "n"]
         ]
-        try Self.compare(rounds: 30, setup: setup, unordered: ["KEYS": false, "SMEMBERS": false]) {
+        try Self.compare(
+            rounds: 30, on: conformation, setup: setup, unordered: ["KEYS": false, "SMEMBERS": false]
+        ) {
             switch Int.random(in: 0..<14, using: &random) {
             // COPY, then a change to one side that the other must not see.
             case 10:
@@ -124,8 +140,9 @@ import Testing
 
     /// RANDOMKEY (not compared: the two servers pick differently): null in an empty
     /// database, and over many calls every live key and only live keys.
-    @Test func randomKeyAnswersLiveKeys() throws {
-        let server = try KeyValueServer("Configs/kvstore-fcalls.yaml")
+    @Test(arguments: conformations)
+    func randomKeyAnswersLiveKeys(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
         defer { server.stop() }
         #expect(try server.cliText(["randomkey"]) == "\n")
         _ = try server.cliText(["mset", "a", "1", "b", "2", "c", "3"])
@@ -141,8 +158,9 @@ import Testing
 
     /// INFO's sections: the headers redis-server gives for the same requests, in its order
     /// (the fields differ: the appliance has no clients, CPU or persistence counters).
-    @Test func infoAnswersTheSectionsAsked() throws {
-        let server = try KeyValueServer("Configs/kvstore-fcalls.yaml")
+    @Test(arguments: conformations)
+    func infoAnswersTheSectionsAsked(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
         defer { server.stop() }
         let redis = try RedisServer()
         defer { redis.stop() }
@@ -165,14 +183,15 @@ import Testing
 
     /// SINTER, SUNION, SDIFF (as sets), their STORE forms, SINTERCARD (with LIMIT and its
     /// errors) and SMOVE, over sets, missing keys and keys of other types.
-    @Test func setAlgebraAnswersAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func setAlgebraAnswersAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["s1", "s2", "s3", "s4", "missing", "str"]) }
         func keys() -> [String] { (0..<Int.random(in: 1...3, using: &random)).map { _ in key() } }
         func member() -> String { "m\(Int.random(in: 0..<8, using: &random))" }
         try Self.compare(
-            rounds: 30, setup: [["SET", "str", "text"]],
+            rounds: Self.roundsPerType, on: conformation, setup: [["SET", "str", "text"]],
             unordered: ["SINTER": false, "SUNION": false, "SDIFF": false, "SMEMBERS": false]
         ) {
             switch Int.random(in: 0..<12, using: &random) {
@@ -195,7 +214,8 @@ import Testing
         }
     }
 
-    @Test func listsAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func listsAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["l1", "l2", "s", "missing"]) }
@@ -203,7 +223,9 @@ import Testing
         func index() -> String {
             pick(["\(Int.random(in: -8...8, using: &random))", "x", "9223372036854775807", "-9223372036854775808"])
         }
-        try Self.compare(rounds: 30, setup: [["SET", "s", "text"]], unordered: [:]) {
+        try Self.compare(
+            rounds: Self.roundsPerType, on: conformation, setup: [["SET", "s", "text"]], unordered: [:]
+        ) {
             switch Int.random(in: 0..<12, using: &random) {
             case 0, 1, 2:
                 return [pick(["LPUSH", "RPUSH"]), key()]
@@ -224,14 +246,17 @@ import Testing
 
     /// SETRANGE, SETBIT, GETBIT, BITCOUNT (bytes and bits, negative and crossed ranges) and
     /// HINCRBY (overflow, non-integer fields), with GET to read the strings back.
-    @Test func bitsRangesAndCountersAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func bitsRangesAndCountersAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["s", "t", "missing", "h", "list"]) }
         func offset() -> String { pick(["0", "1", "3", "7", "8", "15", "33", "-1", "x", "4294967296"]) }
         func index() -> String { pick(["0", "1", "2", "-1", "-2", "-5", "9", "x"]) }
         let setup = [["HSET", "h", "n", "5", "text", "abc", "big", "9223372036854775800"], ["RPUSH", "list", "x"]]
-        try Self.compare(rounds: 30, setup: setup, unordered: [:]) {
+        try Self.compare(
+            rounds: 30, on: conformation, setup: setup, unordered: [:]
+        ) {
             switch Int.random(in: 0..<12, using: &random) {
             case 0: return ["SETRANGE", key(), pick(["0", "2", "5", "-1", "x"]), pick(["", "ab", "xyz"])]
             case 1, 2: return ["SETBIT", key(), offset(), pick(["0", "1", "1", "2", "x"])]
@@ -255,7 +280,8 @@ import Testing
 
     /// EXPIRE and PEXPIRE with NX, XX, GT and LT (and their conflicts), times that overflow,
     /// times already past; TTL read back in whole seconds, which both round alike.
-    @Test func expiryOptionsAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func expiryOptionsAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["a", "b", "c", "missing"]) }
@@ -274,7 +300,9 @@ import Testing
             falling -= 1000
             return "\(falling)"
         }
-        try Self.compare(rounds: 30, setup: [], unordered: [:]) {
+        try Self.compare(
+            rounds: 30, on: conformation, setup: [], unordered: [:]
+        ) {
             switch Int.random(in: 0..<8, using: &random) {
             case 0, 1: return ["SET", key(), "v"]
             case 2, 3:
@@ -291,7 +319,8 @@ import Testing
     /// ZADD with NX, XX, GT, LT, CH and INCR (and their conflicts), ZINCRBY, ZSCORE,
     /// ZMSCORE, ZREM, read back with ZCARD and ZPOPMIN: scores written as Redis writes them
     /// (integers as integers, others as %.17g, inf), from scores given in several spellings.
-    @Test func sortedSetOptionsAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func sortedSetOptionsAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["z1", "z2", "missing", "str"]) }
@@ -310,7 +339,9 @@ import Testing
                 pick(["NX", "XX", "GT", "LT", "CH", "ch", "gt", "INCR", "incr"])
             }
         }
-        try Self.compare(rounds: 30, setup: [["SET", "str", "text"]], unordered: [:]) {
+        try Self.compare(
+            rounds: Self.roundsPerType, on: conformation, setup: [["SET", "str", "text"]], unordered: [:]
+        ) {
             switch Int.random(in: 0..<12, using: &random) {
             case 0, 1, 2: return ["ZADD", key()] + flags() + pair()
             case 3: return ["ZADD", key()] + flags() + pair() + pair()
@@ -330,7 +361,8 @@ import Testing
     /// WITHSCORES and the options Redis refuses together), the older ZREVRANGE and
     /// Z[REV]RANGEBY{SCORE,LEX}, ZRANK, ZREVRANK, ZCOUNT, ZLEXCOUNT, ZREMRANGEBY* and
     /// ZPOPMAX, over sets with ties of score (and one of a single score, for the lex forms).
-    @Test func sortedSetRangesAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func sortedSetRangesAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["z1", "z1", "lex", "lex", "missing", "str"]) }
@@ -358,7 +390,9 @@ import Testing
                 }
         }
         let setup = [["SET", "str", "text"], ["ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "aa", "0", "d"]]
-        try Self.compare(rounds: 40, setup: setup, unordered: [:]) {
+        try Self.compare(
+            rounds: 40, on: conformation, setup: setup, unordered: [:]
+        ) {
             switch Int.random(in: 0..<16, using: &random) {
             case 0, 1: return fill()
             case 2:
@@ -395,7 +429,8 @@ import Testing
     /// (members score 1), missing keys and strings, with WEIGHTS, AGGREGATE, WITHSCORES,
     /// LIMIT and the key counts Redis refuses. (Scores stay finite: with infinities of both
     /// signs a sum depends on the order of inputs of equal size, which Redis leaves to qsort.)
-    @Test func sortedSetAlgebraAnswersAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func sortedSetAlgebraAnswersAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["z1", "z2", "z3", "s1", "missing", "str"]) }
@@ -426,7 +461,9 @@ import Testing
             ["SET", "str", "text"], ["SADD", "s1", "a", "c", "e"],
             ["ZADD", "z1", "1", "a", "2", "b", "3", "c"], ["ZADD", "z2", "10", "b", "20", "c", "30", "d"]
         ]
-        try Self.compare(rounds: 30, setup: setup, unordered: [:]) {
+        try Self.compare(
+            rounds: 30, on: conformation, setup: setup, unordered: [:]
+        ) {
             let (count, named) = keys()
             switch Int.random(in: 0..<10, using: &random) {
             case 0: return ["ZADD", pick(["z1", "z2", "z3"]), pick(["1", "2", "-3", "0.25", "7"]), member()]
@@ -448,7 +485,8 @@ import Testing
     /// LMPOP and ZMPOP: the first non-empty key of several (missing keys skipped, a wrong
     /// type refused where it is met), LEFT/RIGHT and MIN/MAX, COUNT, and the key counts,
     /// directions and counts Redis refuses.
-    @Test func multiKeyPopsAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func multiKeyPopsAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["l1", "l2", "z1", "z2", "missing", "str"]) }
@@ -461,7 +499,9 @@ import Testing
                 ? [] : [pick(["COUNT", "count", "LIMIT"]), pick(["1", "2", "3", "0", "-2", "x"])]
             return [name, count] + named + [pick(directions)] + options
         }
-        try Self.compare(rounds: 30, setup: [["SET", "str", "text"]], unordered: [:]) {
+        try Self.compare(
+            rounds: 30, on: conformation, setup: [["SET", "str", "text"]], unordered: [:]
+        ) {
             switch Int.random(in: 0..<8, using: &random) {
             case 0: return ["RPUSH", pick(["l1", "l2"]), pick(["a", "b", "c"]), pick(["d", "e"])]
             case 1: return ["ZADD", pick(["z1", "z2"]), pick(["1", "2", "3", "1.5"]), pick(["a", "b", "c", "d"])]
@@ -475,7 +515,8 @@ import Testing
 
     /// LPOS (RANK, COUNT, MAXLEN and their errors), LINSERT, LPUSHX, RPUSHX, LMOVE and
     /// RPOPLPUSH, lists moved onto themselves, onto missing keys and onto other types.
-    @Test func listMovesAnswerAsRedisDoes() throws {
+    @Test(arguments: conformations)
+    func listMovesAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["l1", "l2", "l3", "missing", "str"]) }
@@ -486,7 +527,9 @@ import Testing
             let value = pick(["1", "2", "-1", "-3", "0", "x", "5"])
             return Int.random(in: 0..<8, using: &random) == 0 ? [name] : [name, value]
         }
-        try Self.compare(rounds: 30, setup: [["SET", "str", "text"]], unordered: [:]) {
+        try Self.compare(
+            rounds: 30, on: conformation, setup: [["SET", "str", "text"]], unordered: [:]
+        ) {
             switch Int.random(in: 0..<12, using: &random) {
             case 0, 1: return [pick(["LPUSH", "RPUSH"]), pick(["l1", "l2", "l3"]), element(), element(), element()]
             case 2: return [pick(["LPUSHX", "RPUSHX"]), key(), element()]
@@ -508,7 +551,7 @@ import Testing
     /// queueing (unknown, arity) or fails at EXEC (wrong type), nested MULTI, WATCH inside
     /// MULTI, EXEC and DISCARD with and without MULTI, and WATCH of keys the connection then
     /// writes, reads or leaves alone before its EXEC.
-    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    @Test(arguments: conformations)
     func transactionsAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
@@ -553,7 +596,7 @@ import Testing
     /// WATCH across connections: another client's change of a watched key makes EXEC
     /// answer a null array; a change of another key, a read, a DEL of a key that does not
     /// exist and UNWATCH leave it alone; FLUSHALL changes every key.
-    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    @Test(arguments: conformations)
     func watchSeesOtherClientsAsRedisDoes(_ conformation: String) throws {
         let server = try KeyValueServer(conformation)
         defer { server.stop() }
@@ -582,7 +625,7 @@ import Testing
     /// BRPOP, BLMOVE, BZPOPMIN, BLMPOP), a timeout ends in the null array about when it should,
     /// refused timeouts and wrong types answer at once, a transaction never blocks, a held
     /// client's next command waits for it, and the client that waited first is served first.
-    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    @Test(arguments: conformations)
     func blockingPopsAnswerAsRedisDoes(_ conformation: String) throws {
         let server = try KeyValueServer(conformation)
         defer { server.stop() }
@@ -659,7 +702,7 @@ import Testing
     /// never sent), AUTH without a configured password, HELLO 2 and its refusals, RESET
     /// inside MULTI. (HELLO 3 differs on purpose: RESP3 is not served, NOPROTO keeps a
     /// client on RESP2; CLIENT ID and HELLO's id and version differ in value, not in form.)
-    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    @Test(arguments: conformations)
     func connectionCommandsAnswerAsRedisDoes(_ conformation: String) throws {
         let server = try KeyValueServer(conformation)
         defer { server.stop() }
@@ -729,7 +772,7 @@ import Testing
     /// 0 again) visits the same keys, members, fields and scores as redis-server's, with MATCH,
     /// COUNT and TYPE; collections large enough that Redis iterates them in several calls
     /// too; refused cursors and options, absent keys and wrong types answer alike.
-    @Test(arguments: ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"])
+    @Test(arguments: conformations)
     func scansVisitWhatRedisVisits(_ conformation: String) throws {
         let server = try KeyValueServer(conformation)
         defer { server.stop() }
@@ -807,8 +850,12 @@ import Testing
     /// Sends `setup`, then `rounds` pipelines of 200 commands from `next` and a PING, to
     /// the appliance and to redis-server, and compares reply by reply. `unordered`: the
     /// commands whose array replies are compared as multisets (of pairs, when true).
-    static func compare(rounds: Int, setup: [[String]], unordered: [String: Bool], next: () -> [String]) throws {
-        try compare(rounds: rounds, setup: setup, unordered: unordered) { (0..<200).map { _ in next() } }
+    static func compare(
+        rounds: Int, on conformation: String, setup: [[String]], unordered: [String: Bool], next: () -> [String]
+    ) throws {
+        try compare(rounds: rounds, setup: setup, unordered: unordered, on: conformation) {
+            (0..<200).map { _ in next() }
+        }
     }
 
     /// As above, with each round's commands from `round` (a round must leave no MULTI open:
