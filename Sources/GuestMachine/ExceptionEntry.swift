@@ -24,7 +24,7 @@ import GuestImage
 /// handler only returns. Ring 0 reads nothing a compartment wrote but the CPU's frame and
 /// EDI (a count), and writes only the APIC's EOI and timer: a compartment can make its own
 /// vCPU sleep, nothing more. Under PVM ring 0 is emulated instruction by instruction, so
-/// the path is short: ten instructions to sleep, three after the wake.
+/// the path is short: eleven instructions to sleep, three after the wake.
 package enum ExceptionEntry {
     package static let idt = GuestLayout.trapArea.lowerBound
     package static let gdt = idt + GuestLayout.pageSize
