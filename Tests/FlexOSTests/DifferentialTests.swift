@@ -7,8 +7,10 @@ import Testing
 @Suite(.tags(.boot, .redis), .beyondTheUnitTier) struct DifferentialTests {
     /// Every family is compared in both: no isolation, and the parser in a VM of its own.
     static let conformations = ["Configs/kvstore-fcalls.yaml", "Configs/kvstore-parser-vmept2.yaml"]
-    /// Rounds of 200 commands for each data type's own test: 100,000 commands.
-    static let roundsPerType = 500
+    /// Each data type's own test: this many clients at once, each sending this many rounds
+    /// of 200 commands: 100,000 commands.
+    static let clientsPerType = 3
+    static let roundsPerType = 167
 
     /// The hash family: HSET, HMSET, HSETNX, HDEL, HGET, HMGET, HLEN, HEXISTS, HSTRLEN,
     /// HGETALL, HKEYS, HVALS, on a few keys (one of them a string), with arities and
@@ -21,7 +23,8 @@ import Testing
         func value() -> String { String(repeating: "v", count: Int.random(in: 0..<12, using: &random)) }
         let setup = [["SET", "s", "text"]]
         try Self.compare(
-            rounds: Self.roundsPerType, on: conformation, setup: setup,
+            rounds: Self.roundsPerType, on: conformation, clients: Self.clientsPerType,
+            keys: ["h1", "h2", "s", "missing"], setup: setup,
             unordered: ["HGETALL": true, "HKEYS": false, "HVALS": false]
         ) {
             let key = pick(["h1", "h2", "s", "missing"])
@@ -56,7 +59,8 @@ import Testing
         }
         func member() -> String { "m\(Int.random(in: 0..<15, using: &random))" }
         try Self.compare(
-            rounds: Self.roundsPerType, on: conformation, setup: [["HSET", "h", "f", "v"]],
+            rounds: Self.roundsPerType, on: conformation, clients: Self.clientsPerType,
+            keys: ["a", "b", "c", "set1", "set2", "h", "missing"], setup: [["HSET", "h", "f", "v"]],
             unordered: ["SMEMBERS": false]
         ) {
             switch Int.random(in: 0..<16, using: &random) {
@@ -191,7 +195,8 @@ import Testing
         func keys() -> [String] { (0..<Int.random(in: 1...3, using: &random)).map { _ in key() } }
         func member() -> String { "m\(Int.random(in: 0..<8, using: &random))" }
         try Self.compare(
-            rounds: Self.roundsPerType, on: conformation, setup: [["SET", "str", "text"]],
+            rounds: Self.roundsPerType, on: conformation, clients: Self.clientsPerType,
+            keys: ["s1", "s2", "s3", "s4", "missing", "str"], setup: [["SET", "str", "text"]],
             unordered: ["SINTER": false, "SUNION": false, "SDIFF": false, "SMEMBERS": false]
         ) {
             switch Int.random(in: 0..<12, using: &random) {
@@ -224,7 +229,8 @@ import Testing
             pick(["\(Int.random(in: -8...8, using: &random))", "x", "9223372036854775807", "-9223372036854775808"])
         }
         try Self.compare(
-            rounds: Self.roundsPerType, on: conformation, setup: [["SET", "s", "text"]], unordered: [:]
+            rounds: Self.roundsPerType, on: conformation, clients: Self.clientsPerType,
+            keys: ["l1", "l2", "s", "missing"], setup: [["SET", "s", "text"]], unordered: [:]
         ) {
             switch Int.random(in: 0..<12, using: &random) {
             case 0, 1, 2:
@@ -340,7 +346,8 @@ import Testing
             }
         }
         try Self.compare(
-            rounds: Self.roundsPerType, on: conformation, setup: [["SET", "str", "text"]], unordered: [:]
+            rounds: Self.roundsPerType, on: conformation, clients: Self.clientsPerType,
+            keys: ["z1", "z2", "missing", "str"], setup: [["SET", "str", "text"]], unordered: [:]
         ) {
             switch Int.random(in: 0..<12, using: &random) {
             case 0, 1, 2: return ["ZADD", key()] + flags() + pair()
@@ -851,54 +858,81 @@ import Testing
     /// the appliance and to redis-server, and compares reply by reply. `unordered`: the
     /// commands whose array replies are compared as multisets (of pairs, when true).
     static func compare(
-        rounds: Int, on conformation: String, setup: [[String]], unordered: [String: Bool], next: () -> [String]
+        rounds: Int, on conformation: String, clients: Int = 1, keys: Set<String> = [], setup: [[String]],
+        unordered: [String: Bool], next: () -> [String]
     ) throws {
-        try compare(rounds: rounds, setup: setup, unordered: unordered, on: conformation) {
+        try compare(rounds: rounds, setup: setup, unordered: unordered, on: conformation, clients: clients, keys: keys)
+        {
             (0..<200).map { _ in next() }
         }
     }
 
     /// As above, with each round's commands from `round` (a round must leave no MULTI open:
-    /// its closing PING would be queued).
+    /// its closing PING would be queued). With several `clients`, each has a connection to
+    /// each server and a stream of its own, sent together and read back client by client;
+    /// each client's copy of the `keys` its commands name is its own ("c1:h1"), so the
+    /// servers' different interleavings cannot change a reply.
     static func compare(
         rounds: Int, setup: [[String]], unordered: [String: Bool],
-        on conformation: String = "Configs/kvstore-fcalls.yaml",
+        on conformation: String = "Configs/kvstore-fcalls.yaml", clients: Int = 1, keys: Set<String> = [],
         round makeRound: () -> [[String]]
     ) throws {
         let server = try KeyValueServer(conformation)
         defer { server.stop() }
         let redis = try RedisServer()
         defer { redis.stop() }
-        let appliance = try RawConnection(port: server.port)
-        let reference = try RawConnection(port: redis.port)
+        let appliances = try (0..<clients).map { _ in try RawConnection(port: server.port) }
+        let references = try (0..<clients).map { _ in try RawConnection(port: redis.port) }
         for round in 0..<rounds {
-            let commands = (round == 0 ? setup : []) + makeRound() + [["PING"]]
-            let bytes = commands.flatMap { FlexOSTests.resp($0.map { Array($0.utf8) }) }
-            appliance.send(bytes)
-            reference.send(bytes)
-            let pong = Array("+PONG\r\n".utf8)
-            var expectedReplies = RESPReplies(reference.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
-            var gotReplies = RESPReplies(appliance.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
-            let expected = try expectedReplies.all()
-            let got = try gotReplies.all()
-            try #require(
-                got.count == expected.count,
-                "round \(round): \(got.count) replies, redis-server gave \(expected.count)" as Comment)
-            for (index, command) in commands.enumerated() {
-                let same =
-                    unordered[command[0].uppercased()].map {
-                        expected[index].sorted(pairs: $0) == got[index].sorted(pairs: $0)
-                    }
-                    ?? (expected[index] == got[index])
-                let before = commands[max(0, index - 12)..<index].map { $0.joined(separator: " ") }.joined(
-                    separator: "; ")
-                #expect(
-                    same,
-                    "\(command.joined(separator: " ")): got \(got[index]), redis-server \(expected[index]) (after: \(before))"
-                        as Comment)
+            let streams = (0..<clients).map { client in
+                ((round == 0 ? setup : []) + makeRound() + [["PING"]]).map { command in
+                    clients == 1
+                        ? command
+                        : [command[0]] + command.dropFirst().map { keys.contains($0) ? "c\(client):\($0)" : $0 }
+                }
+            }
+            for (client, commands) in streams.enumerated() {
+                let bytes = commands.flatMap { FlexOSTests.resp($0.map { Array($0.utf8) }) }
+                appliances[client].send(bytes)
+                references[client].send(bytes)
+            }
+            for (client, commands) in streams.enumerated() {
+                let same = try compareReplies(
+                    to: commands, got: appliances[client], expected: references[client], unordered: unordered,
+                    at: "round \(round), client \(client)")
                 if !same { return }
             }
         }
+    }
+
+    /// Reads one stream's replies (up to its closing PONG) from both servers and compares
+    /// them reply by reply; false at the first difference, which it records.
+    private static func compareReplies(
+        to commands: [[String]], got appliance: RawConnection, expected reference: RawConnection,
+        unordered: [String: Bool], at place: String
+    ) throws -> Bool {
+        let pong = Array("+PONG\r\n".utf8)
+        var expectedReplies = RESPReplies(reference.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
+        var gotReplies = RESPReplies(appliance.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
+        let expected = try expectedReplies.all()
+        let got = try gotReplies.all()
+        try #require(
+            got.count == expected.count,
+            "\(place): \(got.count) replies, redis-server gave \(expected.count)" as Comment)
+        for (index, command) in commands.enumerated() {
+            let same =
+                unordered[command[0].uppercased()].map {
+                    expected[index].sorted(pairs: $0) == got[index].sorted(pairs: $0)
+                }
+                ?? (expected[index] == got[index])
+            let before = commands[max(0, index - 12)..<index].map { $0.joined(separator: " ") }.joined(separator: "; ")
+            #expect(
+                same,
+                "\(place): \(command.joined(separator: " ")): got \(got[index]), redis-server \(expected[index]) (after: \(before))"
+                    as Comment)
+            if !same { return false }
+        }
+        return true
     }
 }
 
