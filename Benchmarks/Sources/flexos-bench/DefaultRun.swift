@@ -46,7 +46,7 @@ struct DefaultRun: ParsableCommand {
                 FileHandle.standardError.write(Data("round \(round) \(server.name): \(figures.count) tests\n".utf8))
             }
         }
-        let medians = samples.map { $0.mapValues(Self.median) }
+        let medians = samples.map { $0.mapValues(median) }
         print(
             "| test | " + servers.map { "\($0.name) req/s" }.joined(separator: " | ") + " | "
                 + servers.dropFirst().map { "\($0.name) / redis-server" }.joined(separator: " | ") + " |")
@@ -86,10 +86,5 @@ struct DefaultRun: ParsableCommand {
             in: try RedisServers.capture([
                 "/usr/bin/redis-benchmark", "-p", "\(port)", "-q", "-n", "\(requests)", "-c", "\(clients)"
             ]))
-    }
-
-    static func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted[sorted.count / 2]
     }
 }

@@ -139,14 +139,10 @@ struct NotificationCost: ParsableCommand {
 
     /// The median of each figure over `samples`.
     static func median(_ samples: [Sample]) -> Sample {
-        func middle(_ values: [Double]) -> Double {
-            let sorted = values.sorted()
-            return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-        }
         let exits = samples.compactMap(\.exitsPerRequest)
         return Sample(
-            requestsPerSecond: middle(samples.map(\.requestsPerSecond)),
-            cpuMicrosecondsPerRequest: middle(samples.map(\.cpuMicrosecondsPerRequest)),
-            exitsPerRequest: exits.isEmpty ? nil : middle(exits))
+            requestsPerSecond: flexos_bench.median(samples.map(\.requestsPerSecond)),
+            cpuMicrosecondsPerRequest: flexos_bench.median(samples.map(\.cpuMicrosecondsPerRequest)),
+            exitsPerRequest: exits.isEmpty ? nil : flexos_bench.median(exits))
     }
 }
