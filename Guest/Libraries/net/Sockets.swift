@@ -123,7 +123,7 @@ public func poll(_ events: UnsafeMutablePointer<UInt64>, _ capacity: Int, _ time
         Sockets.acceptNew()
         let late = Sockets.collect(events, capacity: capacity)
         if late == 0 {
-            _ = Hypercalls.wait(timeout: deadline == UInt64.max ? 0 : (deadline - now) * 1_000_000)
+            Hypercalls.wait(timeout: deadline == UInt64.max ? 0 : (deadline - now) * 1_000_000)
             slept = true
         }
         flexos_store32_release(&header.pointee.guest_sleeping, 0)

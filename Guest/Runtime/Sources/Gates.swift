@@ -104,7 +104,7 @@ public enum Gates {
         let state = statePointer(block, Compartment.index)
         flexos_store32_release(&state.pointee.sleeping, 1)
         flexos_full_fence()
-        if !done() && !hasIncoming(block) { _ = Hypercalls.wait(timeout: 0) }
+        if !done() && !hasIncoming(block) { Hypercalls.wait(timeout: 0) }
         flexos_store32_release(&state.pointee.sleeping, 0)
     }
 

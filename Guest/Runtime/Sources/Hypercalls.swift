@@ -36,22 +36,17 @@ public enum Hypercalls {
 
     /// Sleeps until another compartment or a device wakes this one, or `timeout`
     /// nanoseconds pass (0: no limit). A wake sent before the wait is not lost. Sleeps in
-    /// the kernel where the monitor offers it (no exit), else in the monitor.
-    public static func wait(timeout: UInt64) -> Bool {
-        let woken: Bool
+    /// the kernel where the monitor offers it (no exit), else in the monitor. Every caller
+    /// looks again afterwards, so a wait may end early.
+    public static func wait(timeout: UInt64) {
         let entry = bootInfo.pointee.sleep_entry
         if entry != 0 {
-            woken = sleepInKernel(entry: entry, timeout: timeout)
+            flexos_sleep_in_kernel(entry, UInt32(timeout == 0 ? longestHalt : min(max(timeout, 1), longestHalt)))
         } else {
             var block = flexos_hc_wait(timeout_nanoseconds: timeout, woken: 0)
             flexos_hypercall(UInt64(FLEXOS_HYPERCALL_WAIT.rawValue), &block)
-            woken = block.woken != 0
         }
-        Gates.countOwn {
-            $0.pointee.sleeps &+= 1
-            if woken { $0.pointee.sleeps_woken &+= 1 }
-        }
-        return woken
+        Gates.countOwn { $0.pointee.sleeps &+= 1 }
     }
 
     /// The longest one halt lasts, even untimed: a wake lost on its way in costs at most
@@ -60,19 +55,6 @@ public enum Hypercalls {
     /// emulated ring 0 and a wake-up: idle, kvstore-parser-vmept2 takes 0.15% of a core (0.007%
     /// waiting in flexosd).
     static let longestHalt: UInt64 = 200_000_000
-
-    /// One halt in the kernel; true when it ended before `timeout` (woken, not timed out).
-    /// A halt lasts at most `longestHalt`: a longer or no timeout ends early, which every
-    /// caller takes as it takes a wake, by looking again.
-    private static func sleepInKernel(entry: UInt64, timeout: UInt64) -> Bool {
-        let limit = timeout == 0 ? longestHalt : min(max(timeout, 1), longestHalt)
-        let hz = Clock.ticksPerSecond
-        let started = flexos_cycles()
-        flexos_sleep_in_kernel(entry, UInt32(limit))
-        guard hz >= 1000 else { return true }
-        let ticks = flexos_cycles() &- started
-        return (ticks / hz) &* 1_000_000_000 &+ (ticks % hz) &* 1_000_000_000 / hz < limit
-    }
 
     /// Tells the network device there is work (needed only while it says it sleeps): its
     /// doorbell where the monitor wired one, else the kick hypercall.
@@ -108,7 +90,7 @@ public func sleep(milliseconds: UInt64) {
         let deadline = Hypercalls.monotonicNanoseconds() + milliseconds * 1_000_000
         var now = Hypercalls.monotonicNanoseconds()
         while now < deadline {
-            _ = Hypercalls.wait(timeout: deadline - now)
+            Hypercalls.wait(timeout: deadline - now)
             now = Hypercalls.monotonicNanoseconds()
         }
         return
@@ -117,7 +99,7 @@ public func sleep(milliseconds: UInt64) {
     var now = flexos_cycles()
     while now < deadline {
         let ticks = deadline - now
-        _ = Hypercalls.wait(timeout: max((ticks / hz) &* 1_000_000_000 &+ (ticks % hz) &* 1_000_000_000 / hz, 1))
+        Hypercalls.wait(timeout: max((ticks / hz) &* 1_000_000_000 &+ (ticks % hz) &* 1_000_000_000 / hz, 1))
         now = flexos_cycles()
     }
 }

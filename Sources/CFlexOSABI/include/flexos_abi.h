@@ -36,7 +36,7 @@
                                   9: under flexosd the QEMU engine's shim forwards every hypercall to flexosd on
                                      the control port (handoff served_by_flexosd)
                                  10: sleeping in the kernel (boot info sleep_entry); the compartment state
-                                     counts sleeps, wakes and doorbells rung */
+                                     counts sleeps and doorbells rung */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -316,8 +316,8 @@ struct flexos_compartment_state {
     uint64_t call_cycles_max;           /* the slowest sampled call */
     uint64_t calls_sampled;             /* one outgoing call in 64 is timed */
     uint64_t sleeps;                    /* times it slept (any wait) */
-    uint64_t sleeps_woken;              /* sleeps that ended before their timeout */
     uint64_t doorbells_rung;            /* wakes and kicks it rang as doorbells */
+    uint64_t padding1;
 };
 
 /* The gate block, page by page, so that each page can be mapped only where it is
