@@ -283,7 +283,7 @@ import Testing
     }
 
     @Test func aStormOfRandomHypercallsEndsInAReport() throws {
-        // Well-formed calls in random order (40 µs each), a million or ten seconds' worth, then garbage.
+        // Well-formed calls in random order (40-80 µs each), a million or twenty seconds' worth, then garbage.
         let (report, console) = try boot(try TestImages.build("Tests/Guests/hypercallstorm").folder, timeout: 600)
         let served = console.text.split(separator: "\n").first { $0.hasSuffix("well-formed hypercalls served") }
         #expect(
