@@ -15,7 +15,7 @@ public enum RegistryError: Error, CustomStringConvertible {
     case stillRunning(String)
     case invalidTimeout(Double)
     case notEnoughMemory(asked: UInt64, promised: UInt64, limit: UInt64, source: String)
-    case noSuchEngine(EngineKind)
+    case noEngine(EngineChoice.Failure)
     case connectNeedsLibvirt(EngineKind)
     case launch(LaunchError)
 
@@ -33,7 +33,7 @@ public enum RegistryError: Error, CustomStringConvertible {
         case .notEnoughMemory(let asked, let promised, let limit, let source):
             return
                 "the image set asks for \(asked >> 20) MiB of guest memory, and the running ones were promised \(promised >> 20) MiB of the \(limit >> 20) MiB that \(source) allows: stop one, or launch with less --memory"
-        case .noSuchEngine(let kind): return "this flexosd has no \(kind.rawValue) engine"
+        case .noEngine(let failure): return failure.description
         case .connectNeedsLibvirt(let kind):
             return
                 "--connect names a libvirt host, where engine libvirt runs image sets, not \(kind.rawValue): leave --engine out"
@@ -116,7 +116,7 @@ public final class ImageSetRegistry: @unchecked Sendable {
         }
         let choice: EngineChoice
         do { choice = try EngineChoice(among: engines, asked: asked, for: imageSet.manifest) } catch {
-            throw RegistryError.noSuchEngine(error.kind)
+            throw RegistryError.noEngine(error)
         }
         let entry = try reserve(
             name: requested, base: imageSet.manifest.name, path: path, manifest: imageSet.manifest, choice: choice,

@@ -42,21 +42,30 @@ public struct EngineChoice: Sendable {
     /// Nil when the launch asked for this engine.
     public let reason: String?
 
-    /// The launch asked for an engine this flexosd does not have.
-    public struct Missing: Error {
-        public let kind: EngineKind
+    /// Why no engine was chosen.
+    public enum Failure: Error, CustomStringConvertible {
+        /// The launch asked for an engine this flexosd does not have.
+        case missing(EngineKind)
+        /// The launch named no engine, and each engine said why it cannot run the set here.
+        case noneCanRun(mechanism: Mechanism, refusals: [String])
+
+        public var description: String {
+            switch self {
+            case .missing(let kind): "this flexosd has no \(kind.rawValue) engine"
+            case .noneCanRun(let mechanism, let refusals):
+                "no engine can run this \(mechanism.rawValue) image set here: " + refusals.joined(separator: "; ")
+            }
+        }
     }
 
-    /// `asked`, or the first of `engines` that can run `manifest` here. When none can, the
-    /// first: its launch then says why.
-    public init(among engines: [any ImageSetEngine], asked: EngineKind?, for manifest: ImageManifest) throws(Missing) {
+    /// `asked`, or the first of `engines` that can run `manifest` here.
+    public init(among engines: [any ImageSetEngine], asked: EngineKind?, for manifest: ImageManifest) throws(Failure) {
         if let asked {
-            guard let engine = engines.first(where: { $0.kind == asked }) else { throw Missing(kind: asked) }
+            guard let engine = engines.first(where: { $0.kind == asked }) else { throw .missing(asked) }
             self.engine = engine
             reason = nil
             return
         }
-        guard let first = engines.first else { throw Missing(kind: .kvm) }
         var refusals: [String] = []
         for engine in engines {
             if let refusal = engine.refusal(of: manifest) {
@@ -69,7 +78,6 @@ public struct EngineChoice: Sendable {
                 + (refusals + ["\(engine.kind.rawValue) can run it here"]).joined(separator: "; ")
             return
         }
-        engine = first
-        reason = "no engine asked for, and none can run it here: " + refusals.joined(separator: "; ")
+        throw .noneCanRun(mechanism: manifest.mechanism, refusals: refusals)
     }
 }

@@ -58,7 +58,7 @@ public enum LaunchError: Error, CustomStringConvertible {
             return "the image's region \(name) at \(hex(start)) \(reason)"
         case .pageTables(let error): return "building the guest page tables: \(error)"
         case .mechanismUnavailable(let mechanism, let reason):
-            return "cannot launch a \(mechanism.rawValue) image set here: \(reason)"
+            return "cannot launch this \(mechanism.rawValue) image set here: \(reason)"
         case .threadFailed(let errno): return "cannot start a vCPU thread: \(errno)"
         case .confinementFailed(let errno): return "cannot confine a vCPU thread with seccomp: \(errno)"
         case .device(let reason): return reason

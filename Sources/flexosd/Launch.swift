@@ -114,6 +114,8 @@ struct Launch: ParsableCommand {
             report = run.wait(timeout: timeout)
         } catch let error as LaunchError {
             fail(error.description)
+        } catch let error as EngineChoice.Failure {
+            fail(error.description)
         }
         if json {
             let encoder = JSONEncoder()
