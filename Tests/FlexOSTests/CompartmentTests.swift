@@ -141,7 +141,8 @@ import Testing
                 try ImageSet.open(result.folder), options: LaunchOptions(), hypervisor: try requireKVM(),
                 console: CapturedConsole(), devices: deviceProviders)
         } throws: { error in
-            "\(error)".contains("cannot launch this intel-mpk image set here: this host's KVM offers no protection keys")
+            "\(error)".contains(
+                "cannot launch this intel-mpk image set here: this host's KVM offers no protection keys")
                 && "\(error)".contains("--engine qemu")
         }
     }
