@@ -26,6 +26,11 @@ let package = Package(
         // Thin C modules: kernel headers and system libraries only.
         .target(name: "CKVM"),
         .target(name: "CFlexOSABI"),
+        // The KVM engine's ring-0 code, assembled into the monitor. Guest/Ring0 holds every
+        // piece of ring-0 code: this and the QEMU engine's shim, which the toolchain builds.
+        .target(
+            name: "CKVMEntry", dependencies: ["CFlexOSABI"], path: "Guest/Ring0", sources: ["kvm_entry.S"],
+            publicHeadersPath: "include"),
         .target(name: "CConfinement", linkerSettings: [.linkedLibrary("seccomp")]),
         .target(name: "CURing", linkerSettings: [.linkedLibrary("uring")]),
         .systemLibrary(
@@ -49,7 +54,9 @@ let package = Package(
         // An image set's guest machine as memory (layout, page tables, fault analysis, reports),
         // the engine interface and the device interface: what every engine and device shares,
         // without vCPU threads, seccomp or any device's code.
-        .target(name: "GuestMachine", dependencies: ["KVM", "CKVM", "GuestImage", "CFlexOSABI", "ControlProtocol"]),
+        .target(
+            name: "GuestMachine",
+            dependencies: ["KVM", "CKVM", "CKVMEntry", "GuestImage", "CFlexOSABI", "ControlProtocol"]),
         // Devices, each a module of its own behind GuestMachine's `Device`: the network device.
         .target(
             name: "NetworkDevice",

@@ -1,5 +1,6 @@
 import CFlexOSABI
 import CKVM
+import CKVMEntry
 import GuestImage
 
 /// How an exception in a KVM guest reaches the monitor with its vector and error code.
@@ -12,8 +13,10 @@ import GuestImage
 /// pages only ring 0 maps: an IDT whose 32 gates switch (IST 1) to a stack of their own
 /// and run a stub that pushes the vector and stores to `trapReportAddress` (an MMIO exit,
 /// no memory slot). The monitor then reads the CPU's exception frame off that stack and
-/// ends the run; the guest never returns from it. The stubs are written by the monitor,
-/// not taken from the image, and no compartment can write these pages.
+/// ends the run; the guest never returns from it. The code is Guest/Ring0/kvm_entry.S,
+/// assembled into the monitor (every piece of ring-0 code lives in Guest/Ring0); this
+/// file builds the tables around it. It comes from the monitor, not from the image, and
+/// no compartment can write these pages.
 ///
 /// Where the engine lets guests sleep in the kernel (flexos_abi.h), the same pages hold the
 /// sleep path: ring 3 calls FLEXOS_SLEEP_ENTRY (`ud2; ret`, the one page here ring 3 may
@@ -31,11 +34,11 @@ package enum ExceptionEntry {
     package static let tss = gdt + 0x800
     package static let stubs = gdt + GuestLayout.pageSize
     package static let stack = (stubs + 3 * GuestLayout.pageSize)..<(stubs + 7 * GuestLayout.pageSize)
-    package static let vectors = 32
-    package static let stubBytes: UInt64 = 16
+    package static let vectors = Int(FLEXOS_KVM_ENTRY_VECTORS)
+    package static let stubBytes = UInt64(FLEXOS_KVM_ENTRY_STUB_BYTES)
     /// The sleep path and the wake handler, after the 32 stubs.
-    package static let sleepPath = stubs + UInt64(vectors) * stubBytes
-    package static let wakeHandler = sleepPath + 0x80
+    package static let sleepPath = stubs + UInt64(FLEXOS_KVM_ENTRY_SLEEP_PATH)
+    package static let wakeHandler = stubs + UInt64(FLEXOS_KVM_ENTRY_WAKE_HANDLER)
     /// The one interrupt vector: doorbells, devices, the timer and spurious interrupts.
     package static let wakeVector: UInt8 = 0x40
     package static let sleepEntry = FLEXOS_SLEEP_ENTRY
@@ -56,8 +59,8 @@ package enum ExceptionEntry {
         ] + sleep
     }
 
-    /// Writes the IDT, GDT, TSS and stubs into the guest's memory; with `sleepInKernel`, the
-    /// sleep path, its entry and the wake vector's gate.
+    /// Writes the IDT, GDT, TSS and the ring-0 code into the guest's memory; with
+    /// `sleepInKernel`, the sleep entry, and the gates that lead to the sleep path and the wake handler.
     package static func write(into space: GuestAddressSpace, sleepInKernel: Bool) throws(GuestAccessError) {
         let idtBytes = try space.physical(idt, length: GuestLayout.pageSize)
         let setGate = { (vector: Int, handler: UInt64, stack: UInt64) in
@@ -66,13 +69,12 @@ package enum ExceptionEntry {
             idtBytes.storeBytes(of: high, toByteOffset: 16 * vector + 8, as: UInt64.self)
         }
         for vector in 0..<vectors { setGate(vector, stubs + UInt64(vector) * stubBytes, 1) }
+        try copy(code, to: stubs, in: space)
         if sleepInKernel {
             setGate(invalidOpcode, sleepPath, 1)
             // The wake arrives in ring 0, at the `hlt`: it stays on the sleep path's stack.
             setGate(Int(wakeVector), wakeHandler, 0)
-            try write(sleepPathCode, at: sleepPath, in: space)
-            try write([0x48, 0xCF], at: wakeHandler, in: space)  // iretq
-            try write([0x0F, 0x0B, 0xC3], at: sleepEntry, in: space)  // ud2; ret
+            try copy(sleepEntryCode, to: sleepEntry, in: space)
         }
         let gdtBytes = try space.physical(gdt, length: GuestLayout.pageSize)
         for (index, descriptor) in globalDescriptors.enumerated() {
@@ -83,28 +85,22 @@ package enum ExceptionEntry {
         tssBytes.storeBytes(of: stack.upperBound, toByteOffset: 4, as: UInt64.self)
         tssBytes.storeBytes(of: stack.upperBound, toByteOffset: 36, as: UInt64.self)
         tssBytes.storeBytes(of: UInt16(0x68), toByteOffset: 102, as: UInt16.self)
-        for vector in 0..<vectors { try write(stub(vector: vector), at: stubs + UInt64(vector) * stubBytes, in: space) }
     }
 
-    private static func write(_ bytes: [UInt8], at address: UInt64, in space: GuestAddressSpace)
+    /// The stubs, the sleep path and the wake handler, as kvm_entry.S assembled them.
+    package static var code: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: flexos_kvm_entry_bytes(), count: Int(FLEXOS_KVM_ENTRY_BYTES))
+    }
+    /// The sleep entry ring 3 calls: `ud2; ret`.
+    package static var sleepEntryCode: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: flexos_kvm_sleep_entry_bytes(), count: Int(flexos_kvm_sleep_entry_size()))
+    }
+
+    private static func copy(_ bytes: UnsafeRawBufferPointer, to address: UInt64, in space: GuestAddressSpace)
         throws(GuestAccessError)
     {
         let memory = try space.physical(address, length: UInt64(bytes.count))
-        for (offset, byte) in bytes.enumerated() { memory.storeBytes(of: byte, toByteOffset: offset, as: UInt8.self) }
-    }
-
-    /// The sleep path (see above), entered by the #UD gate with the CPU's frame on the stack.
-    package static var sleepPathCode: [UInt8] {
-        func le32(_ value: UInt32) -> [UInt8] { withUnsafeBytes(of: value.littleEndian) { Array($0) } }
-        var code: [UInt8] = [0x48, 0x81, 0x3C, 0x24] + le32(UInt32(sleepEntry))  // cmp qword [rsp], sleepEntry
-        let afterJump = sleepPath + UInt64(code.count) + 6
-        let toStub = Int64(stubs + UInt64(invalidOpcode) * stubBytes) - Int64(afterJump)
-        code += [0x0F, 0x85] + le32(UInt32(bitPattern: Int32(toStub)))  // jne the #UD stub
-        code += [0x31, 0xC0, 0x31, 0xD2, 0xB9] + le32(0x80B) + [0x0F, 0x30]  // EOI: wrmsr 0x80B, 0
-        code += [0x89, 0xF8, 0xB9] + le32(0x838) + [0x0F, 0x30]  // the timer's initial count: wrmsr 0x838, edi
-        code += [0xFB, 0xF4]  // sti; hlt
-        code += [0x48, 0x83, 0x04, 0x24, 0x02, 0x48, 0xCF]  // add qword [rsp], 2 (past the ud2); iretq
-        return code
+        memory.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
     }
 
     /// The descriptor tables and task register in `sregs`.
@@ -134,18 +130,6 @@ package enum ExceptionEntry {
             (handler & 0xFFFF) | (UInt64(kernelCode) << 16) | (interruptStack << 32) | (0x8E << 40)
             | (((handler >> 16) & 0xFFFF) << 48)
         return (low, handler >> 32)
-    }
-
-    /// Vectors for which the CPU pushes an error code.
-    private static let withErrorCode: Set<Int> = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30]
-
-    /// `push $0` (where the CPU pushes no error code), `push $vector`,
-    /// `movabs %rax, trapReportAddress`, `ud2`.
-    package static func stub(vector: Int) -> [UInt8] {
-        var bytes: [UInt8] = withErrorCode.contains(vector) ? [] : [0x6A, 0x00]
-        bytes += [0x6A, UInt8(vector), 0x48, 0xA3]
-        withUnsafeBytes(of: GuestLayout.trapReportAddress.littleEndian) { bytes += $0 }
-        return bytes + [0x0F, 0x0B]
     }
 
     /// Where a vCPU stopped at `rip` sleeps from: the return address of its call to the sleep

@@ -190,7 +190,7 @@ struct PreparedMemory {
         if PreparedMemory.shimRange.contains(fault.rip) {
             // Ring-0 code of the engine itself, not the guest's: say so rather than blame the image.
             report.summary =
-                "a fault inside the QEMU engine's ring-0 shim (Guest/Shim) at \(hex(fault.rip)), offset \(hex(fault.rip - FLEXOS_SHIM_BASE)) of the shim: "
+                "a fault inside the QEMU engine's ring-0 shim (Guest/Ring0/shim.c) at \(hex(fault.rip)), offset \(hex(fault.rip - FLEXOS_SHIM_BASE)) of the shim: "
                 + "a bug of the engine, or guest state the shim should have refused (" + report.summary + ")"
         }
         return report

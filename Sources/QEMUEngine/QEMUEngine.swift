@@ -8,7 +8,7 @@ import KVM
 
 /// Runs a single-VM image set (fcalls, intel-mpk) under QEMU's emulation instead of KVM:
 /// `qemu-system-x86_64 -accel tcg -cpu max`, which emulates protection keys, started by the
-/// ring-0 shim the build puts beside the image (Guest/Shim, `qemu-shim.elf`).
+/// ring-0 shim the build puts beside the image (Guest/Ring0, `qemu-shim.elf`).
 ///
 /// The guest's memory is prepared exactly as for KVM (CompartmentMemory: page tables, boot
 /// info, console ring, image), plus supervisor-only mappings of the shim, and handed to

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Builds the QEMU engine's ring-0 shim (Guest/Shim), once per content, cached beside the
+/// Builds the QEMU engine's ring-0 shim (Guest/Ring0: shim_entry.S, shim.c, shim.ld), once per content, cached beside the
 /// runtime. Single-VM image sets (fcalls, intel-mpk) carry a copy, so that
 /// `flexosd launch --engine qemu` finds it in the image set's folder.
 struct ShimBuild {
@@ -15,14 +15,14 @@ struct ShimBuild {
     /// The path of the built shim.
     func build(report: (String) -> Void) throws(ToolchainError) -> String {
         let tree = builder.tree
-        let folder = tree.root + "/Guest/Shim"
-        let sources = ["entry.S", "shim.c", "shim.ld"].map { folder + "/" + $0 }
+        let folder = tree.root + "/Guest/Ring0"
+        let sources = ["shim_entry.S", "shim.c", "shim.ld"].map { folder + "/" + $0 }
         var fingerprint = Fingerprint()
         fingerprint.add(files: sources + [tree.abiInclude + "/flexos_abi.h"])
         for part in ["shim-cache-1", builder.tools.clang] + ShimBuild.flags { fingerprint.add(part) }
         let output = builder.cacheFolder + "/shim-" + fingerprint.hex + ".elf"
         if FileManager.default.fileExists(atPath: output) { return output }
-        report("qemu shim: compiling Guest/Shim")
+        report("qemu shim: compiling Guest/Ring0/shim.c")
         let staging = output + ".staging-\(getpid())"
         try makeFolder(staging)
         defer { try? FileManager.default.removeItem(atPath: staging) }

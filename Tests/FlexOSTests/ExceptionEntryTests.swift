@@ -10,14 +10,17 @@ import Testing
 /// The KVM engine's ring-0 exception entry, without a VM: what the monitor writes, and
 /// what it accepts as a report (hostile guests store to the report address too).
 @Suite(.tags(.unit)) struct ExceptionEntryTests {
+    /// kvm_entry.S assembles to the bytes the monitor used to write itself: `push $0` (where
+    /// the CPU pushes no error code), `push $vector`, `movabs %rax, trapReportAddress`, `ud2`.
     @Test func stubsPushAZeroOnlyWhereTheCPUPushesNoErrorCode() {
         let address = withUnsafeBytes(of: GuestLayout.trapReportAddress.littleEndian) { Array($0) }
-        #expect(ExceptionEntry.stub(vector: 14) == [0x6A, 14, 0x48, 0xA3] + address + [0x0F, 0x0B])
-        #expect(ExceptionEntry.stub(vector: 6) == [0x6A, 0x00, 0x6A, 6, 0x48, 0xA3] + address + [0x0F, 0x0B])
-        #expect(
-            (0..<ExceptionEntry.vectors).allSatisfy {
-                UInt64(ExceptionEntry.stub(vector: $0).count) <= ExceptionEntry.stubBytes
-            })
+        let withErrorCode: Set<Int> = [8, 10, 11, 12, 13, 14, 17, 21, 29, 30]
+        for vector in 0..<ExceptionEntry.vectors {
+            let expected = (withErrorCode.contains(vector) ? [] : [0x6A, 0x00]) + [0x6A, UInt8(vector), 0x48, 0xA3]
+            let start = vector * Int(ExceptionEntry.stubBytes)
+            let stub = Array(ExceptionEntry.code[start..<(start + expected.count + 10)])
+            #expect(stub == expected + address + [0x0F, 0x0B], "vector \(vector)")
+        }
     }
 
     @Test func theEntryIsMappedForRingZeroOnlyAndApartFromThePageTables() {
@@ -55,14 +58,18 @@ import Testing
     /// The sleep path goes on to the #UD stub (and its report) unless the `ud2` is the sleep
     /// entry's; the #UD gate leads to it and the wake vector to a lone `iretq`, on the current stack.
     @Test func onlyTheSleepEntrysUD2Sleeps() throws {
-        let code = ExceptionEntry.sleepPathCode
-        #expect(Array(code[0..<4]) == [0x48, 0x81, 0x3C, 0x24])
+        let offset = Int(ExceptionEntry.sleepPath - ExceptionEntry.stubs)
+        let code = Array(ExceptionEntry.code[offset..<(offset + 43)])
+        #expect(Array(code[0..<4]) == [0x48, 0x81, 0x3C, 0x24])  // cmp qword [rsp], sleepEntry
         #expect(code[4..<8].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) } == UInt32(FLEXOS_SLEEP_ENTRY))
-        #expect(Array(code[8..<10]) == [0x0F, 0x85])
+        #expect(Array(code[8..<10]) == [0x0F, 0x85])  // jne the #UD stub
         let jump = Int64(code[10..<14].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) })
         #expect(
             UInt64(Int64(ExceptionEntry.sleepPath) + 14 + jump) == ExceptionEntry.stubs + 6 * ExceptionEntry.stubBytes)
-        #expect(Array(code.suffix(9)) == [0xFB, 0xF4, 0x48, 0x83, 0x04, 0x24, 0x02, 0x48, 0xCF])
+        let eoi: [UInt8] = [0x31, 0xC0, 0x31, 0xD2, 0xB9, 0x0B, 0x08, 0, 0, 0x0F, 0x30]  // wrmsr 0x80B, 0
+        let timer: [UInt8] = [0x89, 0xF8, 0xB9, 0x38, 0x08, 0, 0, 0x0F, 0x30]  // wrmsr 0x838, edi
+        let halt: [UInt8] = [0xFB, 0xF4, 0x48, 0x83, 0x04, 0x24, 0x02, 0x48, 0xCF]  // sti; hlt; add [rsp], 2; iretq
+        #expect(Array(code[14...]) == eoi + timer + halt)
         #expect(ExceptionEntry.sleepPath + UInt64(code.count) <= ExceptionEntry.wakeHandler)
 
         let memory = try GuestMemory(name: "flexos-test-sleep-entry", size: 0x20_0000)

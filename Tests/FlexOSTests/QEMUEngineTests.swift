@@ -56,7 +56,7 @@ func bootUnderQEMU(_ target: String, timeout: Double = 60) throws -> (report: Ru
         }
         #expect(
             report.summary.hasPrefix(
-                "a fault inside the QEMU engine's ring-0 shim (Guest/Shim) at 0x\(String(rip, radix: 16)), offset 0x40 of the shim"
+                "a fault inside the QEMU engine's ring-0 shim (Guest/Ring0/shim.c) at 0x\(String(rip, radix: 16)), offset 0x40 of the shim"
             ), "\(report.summary)")
     }
 

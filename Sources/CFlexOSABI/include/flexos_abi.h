@@ -254,7 +254,7 @@ struct flexos_compartment_runtime {
 
 /* How the guest makes a hypercall. On KVM, a store to the hypercall window (an MMIO exit);
  * under the QEMU engine, `syscall` with RDI = number and RSI = the argument block's
- * address, which the ring-0 shim (Guest/Shim) serves. */
+ * address, which the ring-0 shim (Guest/Ring0) serves. */
 #define FLEXOS_HYPERCALL_MODE_MMIO    0u
 #define FLEXOS_HYPERCALL_MODE_SYSCALL 1u
 
@@ -464,7 +464,7 @@ const struct flexos_device_kind *flexos_device_kind_at(unsigned index);
 
 /* ---------------------------------------------------------------------------
  * The QEMU engine (flexosd launch --engine qemu): the image set's one VM runs under
- * qemu-system-x86_64 -accel tcg -cpu max, started by the ring-0 shim in Guest/Shim (a PVH
+ * qemu-system-x86_64 -accel tcg -cpu max, started by the ring-0 shim in Guest/Ring0 (a PVH
  * ELF QEMU loads with -kernel), the only ring-0 code of the project. flexosd prepares the
  * guest memory as on KVM (page tables, boot info, console ring, image), has QEMU load it at
  * FLEXOS_SHIM_STAGING (below 1 MiB the firmware would overwrite it) and the handoff at
