@@ -20,11 +20,11 @@ extern char shim_stack_top[];
 STUB(0) STUB(1) STUB(2) STUB(3) STUB(4) STUB(5) STUB(6) STUB(7) STUB(8) STUB(9) STUB(10)
 STUB(11) STUB(12) STUB(13) STUB(14) STUB(15) STUB(16) STUB(17) STUB(18) STUB(19) STUB(20) STUB(21)
 
-/* entry.S reads these fields by offset before long mode. */
-_Static_assert(FLEXOS_SHIM_STAGING == 0x3E000000 && FLEXOS_SHIM_HANDOFF == 0x3FFFF000, "entry.S has the same addresses");
+/* shim_entry.S reads these fields by offset before long mode. */
+_Static_assert(FLEXOS_SHIM_STAGING == 0x3E000000 && FLEXOS_SHIM_HANDOFF == 0x3FFFF000, "shim_entry.S has the same addresses");
 _Static_assert(offsetof(struct flexos_shim_handoff, page_table_root) == 8 && offsetof(struct flexos_shim_handoff, staging_target) == 16
                && offsetof(struct flexos_shim_handoff, staging_bytes) == 24 && offsetof(struct flexos_shim_handoff, protection_keys) == 68,
-               "entry.S has the same offsets");
+               "shim_entry.S has the same offsets");
 
 static const struct flexos_shim_handoff *const handoff = (const struct flexos_shim_handoff *)FLEXOS_SHIM_HANDOFF;
 
