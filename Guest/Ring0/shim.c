@@ -198,9 +198,13 @@ void shim_hypercall(uint64_t number, uint64_t argument, uint64_t rip, uint64_t r
     case FLEXOS_HYPERCALL_PANIC:
         panic(block(argument, sizeof(struct flexos_hc_panic)));
         return;
-    case FLEXOS_HYPERCALL_TIME:
-        ((struct flexos_hc_time *)block(argument, sizeof(struct flexos_hc_time)))->nanoseconds = nanoseconds();
+    case FLEXOS_HYPERCALL_TIME: {
+        /* No wall clock here (only a domain of `flexosctl export` runs this): unix time unknown. */
+        struct flexos_hc_time *time = block(argument, sizeof *time);
+        time->nanoseconds = nanoseconds();
+        time->unix_nanoseconds = 0;
         return;
+    }
     case FLEXOS_HYPERCALL_WAIT: {
         /* One VM: nothing else can wake it, so a wait is a pause until its timeout. */
         struct flexos_hc_wait *request = block(argument, sizeof *request);

@@ -98,7 +98,9 @@ package struct HypercallHandler {
             case .panic:
                 return try panic(space.read(flexos_hc_panic.self, at: argument))
             case .time:
-                try space.write(monotonicNanoseconds(), at: argument)
+                try space.write(
+                    flexos_hc_time(nanoseconds: monotonicNanoseconds(), unix_nanoseconds: unixNanoseconds()),
+                    at: argument)
                 return .resume
             case .wait:
                 let request = try space.read(flexos_hc_wait.self, at: argument)

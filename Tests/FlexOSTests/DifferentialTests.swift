@@ -160,6 +160,42 @@ import Testing
         #expect(Set(replies) == ["a", "b", "+PONG"], "\(Set(replies))")
     }
 
+    /// TIME is the host's wall clock, as redis-server's is: both answer within a second of
+    /// each other, in seconds and microseconds.
+    @Test(arguments: conformations)
+    func timeIsTheHostsWallClock(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        func seconds(_ text: String) -> Double? {
+            let parts = text.split(whereSeparator: \.isNewline).compactMap { Double($0) }
+            return parts.count == 2 && parts[1] < 1_000_000 ? parts[0] + parts[1] / 1e6 : nil
+        }
+        let reference = try #require(
+            seconds(String(decoding: try Redis.run("redis-cli", ["-p", "\(redis.port)", "time"]), as: UTF8.self)))
+        let got = try #require(seconds(try server.cliText(["time"])))
+        #expect(abs(got - reference) < 1, "appliance \(got), redis-server \(reference)")
+    }
+
+    /// The families the appliance leaves out are refused by name, not as unknown commands.
+    @Test(arguments: conformations)
+    func outOfScopeFamiliesAreNamed(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let families = [
+            ("save", "persistence"), ("wait", "replication"), ("cluster", "cluster"), ("eval", "scripting"),
+            ("module", "modules"), ("xadd", "streams"), ("subscribe", "pub/sub"), ("publish", "pub/sub"),
+            ("monitor", "monitoring")
+        ]
+        for (command, family) in families {
+            #expect(
+                try server.cliText([command.uppercased(), "x", "y"]).trimmingCharacters(in: .whitespacesAndNewlines)
+                    == "ERR '\(command)' is not supported: this appliance leaves out \(family)")
+        }
+        #expect(try server.cliText(["nosuchcommand"]).hasPrefix("ERR unknown command 'nosuchcommand'"))
+    }
+
     /// INFO's sections: the headers redis-server gives for the same requests, in its order
     /// (the fields differ: the appliance has no clients, CPU or persistence counters).
     @Test(arguments: conformations)
@@ -284,8 +320,9 @@ import Testing
         }
     }
 
-    /// EXPIRE and PEXPIRE with NX, XX, GT and LT (and their conflicts), times that overflow,
-    /// times already past; TTL read back in whole seconds, which both round alike.
+    /// EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT with NX, XX, GT and LT (and their conflicts),
+    /// times that overflow, times already past; SET and GETEX with every expiry option; TTL
+    /// read back in whole seconds, which both round alike, and EXPIRETIME of unix times.
     @Test(arguments: conformations)
     func expiryOptionsAnswerAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
@@ -306,10 +343,14 @@ import Testing
             falling -= 1000
             return "\(falling)"
         }
+        // Unix times (EXPIREAT, EXAT) years ahead, given alike to both: EXPIRETIME reads them back exactly.
+        let now = Int(Date().timeIntervalSince1970)
+        func unixTime() -> String { "\(now + 100_000_000 + Int.random(in: 0..<1000, using: &random) * 1000)" }
+        func atKey() -> String { pick(["at1", "at2", "at3"]) }
         try Self.compare(
             rounds: 30, on: conformation, setup: [], unordered: [:]
         ) {
-            switch Int.random(in: 0..<8, using: &random) {
+            switch Int.random(in: 0..<14, using: &random) {
             case 0, 1: return ["SET", key(), "v"]
             case 2, 3:
                 let special = pick(["-1", "0", "x", "9223372036854775807", "-9223372036854775808"])
@@ -317,6 +358,31 @@ import Testing
             case 4: return ["PEXPIRE", key(), time() + "000", pick(["GT", "LT", "NX", "XX"])]
             case 5: return ["TTL", key()]
             case 6: return ["PERSIST", key()]
+            // Absolute expiries go to keys of their own, the only ones EXPIRETIME reads: a relative
+            // one is read back from each server's own clock, moments apart.
+            case 7:
+                let when = pick([unixTime(), unixTime(), "1", "-5", "x", "9223372036854775"])
+                return Bool.random(using: &random)
+                    ? ["EXPIREAT", atKey(), when] + options() : ["PEXPIREAT", atKey(), when + "000"] + options()
+            case 8: return [pick(["EXPIRETIME", "PEXPIRETIME"]), atKey()]
+            case 9:
+                let option = pick(["EX", "PX", "EXAT", "PXAT", "PERSIST", "KEEPTTL", ""])
+                guard ["EX", "PX"].contains(option) else {
+                    let argument = option == "PXAT" ? unixTime() + "000" : unixTime()
+                    return ["GETEX", atKey()]
+                        + (option.hasSuffix("AT") ? [option, argument] : option.isEmpty ? [] : [option])
+                }
+                return ["GETEX", key(), option, pick([time(), "0", "-3", "x"])]
+            case 10:
+                let option = pick(["EX", "PX", "EXAT", "PXAT", "KEEPTTL"])
+                guard ["EX", "PX"].contains(option) else {
+                    let argument = option == "PXAT" ? unixTime() + "000" : unixTime()
+                    let extra = Bool.random(using: &random) ? ["GET"] : []
+                    return ["SET", atKey(), "w"] + (option == "KEEPTTL" ? [option] : [option, argument]) + extra
+                }
+                let extra: [String] = [[], ["EX", time()], ["GET"]][Int.random(in: 0..<3, using: &random)]
+                return ["SET", key(), "w", option, time()] + extra
+            case 11: return ["SET", atKey(), "v"]
             default: return ["EXISTS", key()]
             }
         }

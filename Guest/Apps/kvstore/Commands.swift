@@ -100,8 +100,14 @@ enum Commands {
         Definition(name: "bitcount", minimum: 2, variadic: true, growth: .none, run: bitcount),
         Definition(name: "setex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1000, &r) }),
         Definition(name: "psetex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1, &r) }),
-        Definition(name: "expire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1000, &r) }),
-        Definition(name: "pexpire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1, &r) }),
+        Definition(name: "expire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1000, absolute: false, &r) }),
+        Definition(name: "pexpire", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1, absolute: false, &r) }),
+        Definition(name: "expireat", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1000, absolute: true, &r) }),
+        Definition(name: "pexpireat", minimum: 3, variadic: true, growth: .none, run: { c, r in expire(c, unit: 1, absolute: true, &r) }),
+        Definition(name: "expiretime", minimum: 2, variadic: false, growth: .none, run: { c, r in expiretime(c, unit: 1000, &r) }),
+        Definition(name: "pexpiretime", minimum: 2, variadic: false, growth: .none, run: { c, r in expiretime(c, unit: 1, &r) }),
+        Definition(name: "getex", minimum: 2, variadic: true, growth: .none, run: getex),
+        Definition(name: "time", minimum: 1, variadic: false, growth: .none, run: time),
         Definition(name: "ttl", minimum: 2, variadic: false, growth: .none, run: { c, r in ttl(c, unit: 1000, &r) }),
         Definition(name: "pttl", minimum: 2, variadic: false, growth: .none, run: { c, r in ttl(c, unit: 1, &r) }),
         Definition(name: "persist", minimum: 2, variadic: false, growth: .none, run: persist),
@@ -251,7 +257,7 @@ enum Commands {
     /// The commands that never change a key (Redis's read-only ones, and those answered
     /// without the keyspace): a change they make (dropping an expired key) touches no WATCH.
     static let readOnlyNames: [StaticString] = [
-        "get", "ping", "echo", "exists", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
+        "get", "ping", "echo", "exists", "expiretime", "pexpiretime", "time", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
         "randomkey", "touch", "keys", "lrange", "llen", "lindex", "lpos", "scard", "sismember", "smembers",
         "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
         "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",
@@ -267,7 +273,26 @@ enum Commands {
         }
     }
 
+    /// The families of Redis commands the appliance leaves out on purpose, each answered with
+    /// an error that names it instead of "unknown command".
+    static let outOfScope: [(family: StaticString, commands: [StaticString])] = [
+        ("persistence", ["save", "bgsave", "bgrewriteaof", "lastsave"]),
+        ("replication", ["replicaof", "slaveof", "wait", "sync", "psync", "failover", "replconf"]),
+        ("cluster", ["cluster", "readonly", "readwrite", "asking"]),
+        ("scripting", ["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "function", "fcall", "fcall_ro"]),
+        ("modules", ["module"]),
+        ("streams", ["xadd", "xrange", "xrevrange", "xlen", "xread", "xreadgroup", "xgroup", "xack", "xpending",
+                     "xclaim", "xautoclaim", "xdel", "xtrim", "xinfo", "xsetid"]),
+        ("pub/sub", ["subscribe", "unsubscribe", "psubscribe", "punsubscribe", "publish", "pubsub", "ssubscribe",
+                     "sunsubscribe", "spublish"]),
+        ("monitoring", ["monitor"]),
+    ]
+
     static func unknown(_ command: Command, _ reply: inout Reply) {
+        for (family, commands) in outOfScope where commands.contains(where: { command.isArgument(0, $0) }) {
+            return reply.error(
+                bytes("ERR '") + lowercased(command[0]) + bytes("' is not supported: this appliance leaves out ") + bytes(family))
+        }
         var text = bytes("ERR unknown command '") + Array(command[0].prefix(128)) + bytes("', with args beginning with: ")
         for index in 1..<min(command.count, 4) { text += [39] + Array(command[index].prefix(64)) + [39, 32] }
         reply.error(text)
@@ -283,28 +308,31 @@ enum Commands {
         }
     }
 
+    /// SET key value [NX | XX] [GET] [EX | PX | EXAT | PXAT time | KEEPTTL], as Redis 7.0 reads it.
     static func set(_ c: Command, _ r: inout Reply) {
         let key = c.bytes(1)
-        var onlyIfAbsent = false, onlyIfPresent = false, keepTTL = false, returnOld = false
-        var expiresAt: UInt64 = 0
+        var onlyIfAbsent = false, onlyIfPresent = false, returnOld = false
+        var option: ExpiryOption?
         var index = 3
         while index < c.count {
-            if c.isArgument(index, "nx") { onlyIfAbsent = true }
-            else if c.isArgument(index, "xx") { onlyIfPresent = true }
-            else if c.isArgument(index, "keepttl") { keepTTL = true }
+            if c.isArgument(index, "nx") && !onlyIfPresent { onlyIfAbsent = true }
+            else if c.isArgument(index, "xx") && !onlyIfAbsent { onlyIfPresent = true }
             else if c.isArgument(index, "get") { returnOld = true }
-            else if (c.isArgument(index, "ex") || c.isArgument(index, "px")) && index + 1 < c.count {
-                guard let amount = Numbers.integer(c[index + 1]), amount > 0, amount <= Int.max / 1000 else {
-                    return r.error("ERR invalid expire time in 'set' command")
-                }
-                expiresAt = Clock.milliseconds + UInt64(amount) * (c.isArgument(index, "ex") ? 1000 : 1)
-                index += 1
+            else if let (parsed, next) = expiryOption(c, at: index, after: option, set: true) {
+                (option, index) = (parsed, next)
+                continue
             } else {
                 return r.error("ERR syntax error")
             }
             index += 1
         }
-        if onlyIfAbsent && onlyIfPresent { return r.error("ERR syntax error") }
+        var expiresAt: UInt64 = 0
+        if let option, case .time = option {
+            guard let when = expiry(of: option, c, &r) else { return }
+            expiresAt = when
+        }
+        var keepTTL = false
+        if case .keep? = option { keepTTL = true }
         let old = Keyspace.live(key)
         if returnOld, let old {
             guard case .string = old.value else { return r.error(wrongType) }
@@ -467,9 +495,10 @@ enum Commands {
 
     // MARK: Expiry
 
-    /// EXPIRE and PEXPIRE key time [NX|XX|GT|LT]: 1 when the expiry was set (or the key
-    /// removed, for a time already past), 0 without the key or when the condition fails.
-    static func expire(_ c: Command, unit: UInt64, _ r: inout Reply) {
+    /// EXPIRE, PEXPIRE (a time from now), EXPIREAT and PEXPIREAT (a unix time) key time
+    /// [NX|XX|GT|LT]: 1 when the expiry was set (or the key removed, for a time already
+    /// past), 0 without the key or when the condition fails.
+    static func expire(_ c: Command, unit: UInt64, absolute: Bool, _ r: inout Reply) {
         var onlyWithout = false, onlyWith = false, onlyLater = false, onlySooner = false
         for index in 3..<c.count {
             if c.isArgument(index, "nx") { onlyWithout = true } else if c.isArgument(index, "xx") { onlyWith = true }
@@ -482,8 +511,9 @@ enum Commands {
         if onlyLater && onlySooner { return r.error("ERR GT and LT options at the same time are not compatible") }
         guard let amount = Numbers.integer(c[2]) else { return r.error(notInteger) }
         let (delta, overflow) = amount.multipliedReportingOverflow(by: Int(unit))
-        let (when, late) = Int(Clock.milliseconds).addingReportingOverflow(delta)
-        guard !overflow, !late else {
+        let (relative, late) = Int(Clock.milliseconds).addingReportingOverflow(delta)
+        let when = absolute && !overflow ? WallClock.expiry(ofUnix: delta) : relative
+        guard !overflow, absolute || !late else {
             return r.error(bytes("ERR invalid expire time in '") + lowercased(c[0]) + bytes("' command"))
         }
         let key = c.bytes(1)

@@ -52,6 +52,14 @@ public enum Clock {
         return flexos_cycles() / (hz / 1000)
     }
 
+    /// Nanoseconds on the same clock as `milliseconds`.
+    public static var nanoseconds: UInt64 {
+        let hz = bootInfo.pointee.tsc_hz
+        guard hz >= 1000 else { return Hypercalls.monotonicNanoseconds() }
+        let ticks = flexos_cycles()
+        return ticks / hz * 1_000_000_000 + ticks % hz * 1_000_000_000 / hz
+    }
+
     /// Time-stamp counter ticks per second.
     public static var ticksPerSecond: UInt64 { bootInfo.pointee.tsc_hz }
 }

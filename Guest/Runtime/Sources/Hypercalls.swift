@@ -29,9 +29,17 @@ public enum Hypercalls {
 
     /// The host's monotonic clock in nanoseconds (one VM exit).
     public static func monotonicNanoseconds() -> UInt64 {
-        var block = flexos_hc_time(nanoseconds: 0)
+        var block = flexos_hc_time(nanoseconds: 0, unix_nanoseconds: 0)
         flexos_hypercall(UInt64(FLEXOS_HYPERCALL_TIME.rawValue), &block)
         return block.nanoseconds
+    }
+
+    /// The host's wall clock in nanoseconds since 1970 (one VM exit); nil where the engine
+    /// does not know it.
+    public static func unixNanoseconds() -> UInt64? {
+        var block = flexos_hc_time(nanoseconds: 0, unix_nanoseconds: 0)
+        flexos_hypercall(UInt64(FLEXOS_HYPERCALL_TIME.rawValue), &block)
+        return block.unix_nanoseconds == 0 ? nil : block.unix_nanoseconds
     }
 
     /// Sleeps until another compartment or a device wakes this one, or `timeout`

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 10u /* 2: gate channels carry reply_status; the gate block is laid out by page.
+#define FLEXOS_ABI_VERSION 11u /* 2: gate channels carry reply_status; the gate block is laid out by page.
                                   3: the network device; the boot info carries tsc_hz and net_device.
                                   4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode).
                                   5: heap_checks in the boot info and the keyed table; a panic may name a code address.
@@ -36,7 +36,8 @@
                                   9: under flexosd the QEMU engine's shim forwards every hypercall to flexosd on
                                      the control port (handoff served_by_flexosd)
                                  10: sleeping in the kernel (boot info sleep_entry); the compartment state
-                                     counts sleeps and doorbells rung */
+                                     counts sleeps and doorbells rung
+                                 11: the time hypercall also answers the host's wall clock (unix_nanoseconds) */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -158,9 +159,10 @@ struct flexos_hc_panic {
                                            access, an allocation site), for the monitor to name; 0 if none */
 };
 
-/* Read the host's monotonic clock. */
+/* Read the host's clocks. */
 struct flexos_hc_time {
     uint64_t nanoseconds;               /* OUT: CLOCK_MONOTONIC */
+    uint64_t unix_nanoseconds;          /* OUT: CLOCK_REALTIME, since 1970; 0 where unknown */
 };
 
 /* Sleep until woken (FLEXOS_HYPERCALL_WAKE) or the timeout passes. A wake that

@@ -19,7 +19,7 @@ func hostileAddress(_ random: inout SystemRandomNumberGenerator, valid: UInt64) 
 @_cdecl("app_main")
 public func appMain() -> Int32 {
     var random = SystemRandomNumberGenerator()
-    var time = flexos_hc_time(nanoseconds: 0)
+    var time = flexos_hc_time(nanoseconds: 0, unix_nanoseconds: 0)
     var wait = flexos_hc_wait(timeout_nanoseconds: 0, woken: 0)
     var wake = flexos_hc_wake(compartment: 0, reserved: 0)
     var flush = flexos_hc_console_flush(reserved: 0)
@@ -27,7 +27,7 @@ public func appMain() -> Int32 {
     // forwards each call costs more per call, and under KVM each wake it sends itself now
     // raises an interrupt: 125,000-139,000 in ten seconds alone, fewer beside CI's other
     // tests): each must be served, never end the run.
-    var clock = flexos_hc_time(nanoseconds: 0)
+    var clock = flexos_hc_time(nanoseconds: 0, unix_nanoseconds: 0)
     flexos_hypercall(UInt64(FLEXOS_HYPERCALL_TIME.rawValue), &clock)
     let deadline = clock.nanoseconds + 20_000_000_000
     var served = 0
