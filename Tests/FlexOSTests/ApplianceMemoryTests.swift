@@ -183,6 +183,7 @@ import Testing
 final class RedisServer {
     let process = Process()
     let port: UInt16
+    let folder: URL
 
     init() throws {
         let path = "/usr/bin/redis-server"
@@ -191,7 +192,13 @@ final class RedisServer {
         }
         port = try freePort()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        // A folder of its own: a dump.rdb left where the tests run would be loaded at start.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("flexos-redis-\(port)-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        self.folder = folder
+        process.arguments = [
+            "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder.path
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -211,6 +218,7 @@ final class RedisServer {
     func stop() {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+        try? FileManager.default.removeItem(at: folder)
     }
 }
 

@@ -160,6 +160,62 @@ import Testing
         #expect(Set(replies) == ["a", "b", "+PONG"], "\(Set(replies))")
     }
 
+    /// SRANDMEMBER, HRANDFIELD and ZRANDMEMBER, every count and option: as many members as
+    /// redis-server answers, each of the collection (with its own value or score), distinct
+    /// for a positive count; errors word for word.
+    @Test(arguments: conformations)
+    func randomMembersComeFromTheCollection(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        let redis = try RedisServer()
+        defer { redis.stop() }
+        func ask(_ port: UInt16, _ arguments: [String]) throws -> [String] {
+            let text = String(decoding: try Redis.run("redis-cli", ["-p", "\(port)"] + arguments), as: UTF8.self)
+            return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        }
+        let members = (0..<10).map { "m\($0)" }
+        let setup = [
+            ["sadd", "s"] + members, ["hset", "h"] + (0..<10).flatMap { ["m\($0)", "v\($0)"] },
+            ["zadd", "z"] + (0..<10).flatMap { ["\($0)", "m\($0)"] }, ["set", "str", "x"]
+        ]
+        for command in setup {
+            _ = try ask(server.port, command)
+            _ = try ask(redis.port, command)
+        }
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        for _ in 0..<100 {
+            let name = pick(["srandmember", "hrandfield", "zrandmember"])
+            var command = [name, pick(["s", "h", "z", "z", "s", "h", "str", "missing"])]
+            if Int.random(in: 0..<5, using: &random) > 0 {
+                command.append(pick(["0", "1", "3", "10", "25", "-1", "-3", "-25", "x", "-9223372036854775808"]))
+                if Int.random(in: 0..<3, using: &random) == 0 {
+                    command.append(pick(["withvalues", "withscores", "x"]))
+                }
+            }
+            let got = try ask(server.port, command)
+            let expected = try ask(redis.port, command)
+            let isError = expected.first.map { $0.hasPrefix("ERR") || $0.hasPrefix("WRONGTYPE") } ?? false
+            guard !isError, !(expected == [""] && command.count == 2) else {
+                #expect(got == expected, "\(command)")
+                continue
+            }
+            #expect(got.count == expected.count, "\(command): \(got) against \(expected)")
+            let paired = command.count == 4 && expected.count > 1
+            let picked = paired ? stride(from: 0, to: got.count - 1, by: 2).map { got[$0] } : got
+            #expect(picked.allSatisfy { members.contains($0) } || got == [""], "\(command): \(got)")
+            if paired {
+                for index in stride(from: 0, to: got.count - 1, by: 2) {
+                    let number = got[index].dropFirst()
+                    #expect(got[index + 1] == (name == "hrandfield" ? "v\(number)" : "\(number)"), "\(command): \(got)")
+                }
+            }
+            if let count = command.count > 2 ? Int(command[2]) : nil, count > 0 {
+                #expect(Set(picked).count == picked.count, "\(command): \(got)")
+            }
+        }
+    }
+
     /// TIME is the host's wall clock, as redis-server's is: both answer within a second of
     /// each other, in seconds and microseconds.
     @Test(arguments: conformations)

@@ -143,6 +143,9 @@ enum Commands {
         Definition(name: "rpoplpush", minimum: 3, variadic: false, growth: .keyValue, run: { c, r in lmove(c, fromFront: false, toFront: true, &r) }),
         Definition(name: "sadd", minimum: 3, variadic: true, growth: .members(.set), run: sadd),
         Definition(name: "spop", minimum: 2, variadic: true, growth: .none, run: spop),
+        Definition(name: "srandmember", minimum: 2, variadic: true, growth: .none, run: srandmember),
+        Definition(name: "hrandfield", minimum: 2, variadic: true, growth: .none, run: hrandfield),
+        Definition(name: "zrandmember", minimum: 2, variadic: true, growth: .none, run: zrandmember),
         Definition(name: "scard", minimum: 2, variadic: false, growth: .none, run: scard),
         Definition(name: "sismember", minimum: 3, variadic: false, growth: .none, run: sismember),
         Definition(name: "smembers", minimum: 2, variadic: false, growth: .none, run: smembers),
@@ -257,7 +260,7 @@ enum Commands {
     /// The commands that never change a key (Redis's read-only ones, and those answered
     /// without the keyspace): a change they make (dropping an expired key) touches no WATCH.
     static let readOnlyNames: [StaticString] = [
-        "get", "ping", "echo", "exists", "expiretime", "pexpiretime", "time", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
+        "get", "ping", "echo", "exists", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
         "randomkey", "touch", "keys", "lrange", "llen", "lindex", "lpos", "scard", "sismember", "smembers",
         "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
         "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",
