@@ -522,7 +522,7 @@ import Testing
         try Self.compare(
             rounds: 40, on: conformation, setup: setup, unordered: [:]
         ) {
-            switch Int.random(in: 0..<16, using: &random) {
+            switch Int.random(in: 0..<18, using: &random) {
             case 0, 1: return fill()
             case 2:
                 return ["ZRANGE", key(), rank(), rank()] + options(["REV", "WITHSCORES", "withscores", "BYSCORE"])
@@ -549,6 +549,16 @@ import Testing
                 return ["ZPOPMAX", key()]
                     + (Int.random(in: 0..<2, using: &random) == 0 ? [] : [pick(["1", "2", "0", "-1", "x"])])
             case 14: return [pick(["ZRANGE", "ZRANK", "ZCOUNT", "ZREMRANGEBYRANK"]), key()]  // too few arguments
+            case 15:
+                let destination = pick(["dst", "dst", "z1"])  // never "lex" or "str": lex ranges need one score
+                switch Int.random(in: 0..<3, using: &random) {
+                case 0: return ["ZRANGESTORE", destination, key(), rank(), rank()] + options(["REV", "WITHSCORES"])
+                case 1:
+                    return ["ZRANGESTORE", destination, key(), score(), score(), "BYSCORE"] + options(["REV"]) + limit()
+                default:
+                    return ["ZRANGESTORE", destination, lexKey(), lex(), lex(), "BYLEX"] + options(["REV"]) + limit()
+                }
+            case 16: return ["ZRANGE", "dst", "0", "-1", "WITHSCORES"]
             default: return ["ZRANGE", key(), "0", "-1", "WITHSCORES"]
             }
         }

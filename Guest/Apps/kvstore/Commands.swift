@@ -183,6 +183,7 @@ enum Commands {
         Definition(name: "zcard", minimum: 2, variadic: false, growth: .none, run: zcard),
         Definition(name: "zpopmax", minimum: 2, variadic: true, growth: .none, run: zpopmax),
         Definition(name: "zrange", minimum: 4, variadic: true, growth: .none, run: zrange),
+        Definition(name: "zrangestore", minimum: 5, variadic: true, growth: .none, run: zrangestore),
         Definition(name: "zrevrange", minimum: 4, variadic: true, growth: .none, run: zrange(.rank, reversed: true)),
         Definition(name: "zrangebyscore", minimum: 4, variadic: true, growth: .none, run: zrange(.score, reversed: false)),
         Definition(name: "zrevrangebyscore", minimum: 4, variadic: true, growth: .none, run: zrange(.score, reversed: true)),

@@ -23,22 +23,30 @@ extension Commands {
 
     /// ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
     static func zrange(_ c: Command, _ r: inout Reply) {
-        zrange(c, RangeQuery(kind: .rank, reversed: false), options: true, &r)
+        zrange(c, RangeQuery(kind: .rank, reversed: false), options: true, store: false, &r)
+    }
+
+    /// ZRANGESTORE destination key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count]:
+    /// the range replaces the destination (an empty one deletes it); answers its size.
+    static func zrangestore(_ c: Command, _ r: inout Reply) {
+        zrange(c, RangeQuery(kind: .rank, reversed: false), options: true, store: true, &r)
     }
 
     /// The older forms: ZREVRANGE, ZRANGEBYSCORE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX.
     static func zrange(_ kind: RangeQuery.Kind, reversed: Bool) -> Handler {
-        { c, r in zrange(c, RangeQuery(kind: kind, reversed: reversed), options: false, &r) }
+        { c, r in zrange(c, RangeQuery(kind: kind, reversed: reversed), options: false, store: false, &r) }
     }
 
-    /// Parses the options after `key min max` (BYSCORE, BYLEX and REV only when `options`),
-    /// checks them, resolves the range to ranks and answers it.
-    private static func zrange(_ c: Command, _ base: RangeQuery, options: Bool, _ r: inout Reply) {
+    /// Parses the options after `key min max` (BYSCORE, BYLEX and REV only when `options`;
+    /// WITHSCORES unless it stores), checks them, resolves the range to ranks and answers it
+    /// or, with `store`, stores it under the destination before the key.
+    private static func zrange(_ c: Command, _ base: RangeQuery, options: Bool, store: Bool, _ r: inout Reply) {
         var query = base
         var chosenKind = false, chosenDirection = false
-        var index = 4
+        let key = store ? 2 : 1
+        var index = key + 3
         while index < c.count {
-            if c.isArgument(index, "withscores") {
+            if !store && c.isArgument(index, "withscores") {
                 query.withScores = true
             } else if c.isArgument(index, "limit") && index + 2 < c.count {
                 guard let offset = Numbers.integer(c[index + 1]), let limit = Numbers.integer(c[index + 2]) else {
@@ -65,11 +73,33 @@ extension Commands {
             return r.error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
         }
         // Reversed score and lex ranges are written max first.
-        let (low, high) = query.reversed && query.kind != .rank ? (c.bytes(3), c.bytes(2)) : (c.bytes(2), c.bytes(3))
+        let (first, second) = (c.bytes(key + 1), c.bytes(key + 2))
+        let (low, high) = query.reversed && query.kind != .rank ? (second, first) : (first, second)
         guard let select = selection(query, low, high, &r) else { return }
-        guard let set = sortedSet(c.bytes(1), &r) else { return }
+        guard let set = sortedSet(c.bytes(key), &r) else { return }
         let (start, count) = select(set)
-        answer(set, from: start, count: count, reversed: query.reversed, withScores: query.withScores, &r)
+        if store {
+            storeRange(set, from: start, count: count, reversed: query.reversed, into: c.bytes(1), &r)
+        } else {
+            answer(set, from: start, count: count, reversed: query.reversed, withScores: query.withScores, &r)
+        }
+    }
+
+    /// ZRANGESTORE's end: the selected elements, charged first, replace `destination`.
+    private static func storeRange(
+        _ set: SortedSet, from start: Int, count: Int, reversed: Bool, into destination: [UInt8], _ r: inout Reply
+    ) {
+        var cost = MemoryCost.key(destination.count)
+        set.visit(from: start, limit: count, reversed: reversed) { element in
+            cost &+= MemoryCost.member(of: .sortedSet, first: 0, second: element.member.count)
+        }
+        guard Keyspace.hasRoom(for: cost, growth: MemoryCost.Pieces(cost)) else { return r.error(outOfMemory) }
+        var stored = SortedSet()
+        set.visit(from: start, limit: count, reversed: reversed) { element in
+            _ = stored.add(element.member, score: element.score)
+        }
+        Keyspace.entries[destination] = count == 0 ? nil : Entry(value: .sortedSet(stored))
+        r.integer(count)
     }
 
     /// The sorted set at `key` (empty when there is none); nil, with the error written,
