@@ -355,7 +355,7 @@ import Testing
         try Self.compare(
             rounds: 30, on: conformation, setup: setup, unordered: [:]
         ) {
-            switch Int.random(in: 0..<12, using: &random) {
+            switch Int.random(in: 0..<14, using: &random) {
             case 0: return ["SETRANGE", key(), pick(["0", "2", "5", "-1", "x"]), pick(["", "ab", "xyz"])]
             case 1, 2: return ["SETBIT", key(), offset(), pick(["0", "1", "1", "2", "x"])]
             case 3: return ["GETBIT", key(), offset()]
@@ -371,7 +371,12 @@ import Testing
                 ]
             case 9: return ["HGET", "h", pick(["n", "big", "new"])]
             case 10: return ["SET", key(), pick(["a", "\u{ff}", "hello"])]
-            default: return [pick(["SETRANGE", "SETBIT", "GETBIT", "HINCRBY"]), key()]  // too few arguments
+            case 11, 12:
+                let range = [
+                    [], [index()], [index(), index()], [index(), index(), pick(["BYTE", "BIT", "bit", "WORD"])]
+                ]
+                return ["BITPOS", key(), pick(["0", "1", "1", "2", "x"])] + range[Int.random(in: 0..<4, using: &random)]
+            default: return [pick(["SETRANGE", "SETBIT", "GETBIT", "HINCRBY", "BITPOS"]), key()]  // too few arguments
             }
         }
     }

@@ -97,6 +97,7 @@ enum Commands {
         Definition(name: "setrange", minimum: 4, variadic: false, growth: .none, run: setrange),
         Definition(name: "setbit", minimum: 4, variadic: false, growth: .none, run: setbit),
         Definition(name: "getbit", minimum: 3, variadic: false, growth: .none, run: getbit),
+        Definition(name: "bitpos", minimum: 3, variadic: true, growth: .none, run: bitpos),
         Definition(name: "bitcount", minimum: 2, variadic: true, growth: .none, run: bitcount),
         Definition(name: "setex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1000, &r) }),
         Definition(name: "psetex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1, &r) }),
@@ -261,7 +262,7 @@ enum Commands {
     /// The commands that never change a key (Redis's read-only ones, and those answered
     /// without the keyspace): a change they make (dropping an expired key) touches no WATCH.
     static let readOnlyNames: [StaticString] = [
-        "get", "ping", "echo", "exists", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
+        "get", "ping", "echo", "exists", "bitpos", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
         "randomkey", "touch", "keys", "lrange", "llen", "lindex", "lpos", "scard", "sismember", "smembers",
         "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
         "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",

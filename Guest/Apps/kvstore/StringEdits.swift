@@ -119,6 +119,50 @@ extension Commands {
         r.integer(count)
     }
 
+    /// BITPOS key bit [start [end [BYTE | BIT]]]: the first bit set to `bit` in the range,
+    /// or -1. A missing key is all zeros (0 for a clear bit, -1 for a set one); without an end,
+    /// the string continues with zeros, so a clear bit is found just past its end.
+    static func bitpos(_ c: Command, _ r: inout Reply) {
+        guard let bit = Numbers.integer(c[2]) else { return r.error(notInteger) }
+        guard bit == 0 || bit == 1 else { return r.error("ERR The bit argument must be 1 or 0.") }
+        let text: [UInt8]
+        switch Keyspace.live(c.bytes(1))?.value {
+        case nil: return r.integer(bit == 1 ? -1 : 0)
+        case .string(let value)?: text = value
+        default: return r.error(wrongType)
+        }
+        guard c.count <= 6 else { return r.error("ERR syntax error") }
+        // Read as Redis reads them: the start, the unit, then the end.
+        let start = c.count >= 4 ? Numbers.integer(c[3]) : 0
+        guard let start else { return r.error(notInteger) }
+        var inBits = false
+        if c.count == 6 {
+            if c.isArgument(5, "bit") { inBits = true } else if !c.isArgument(5, "byte") { return r.error("ERR syntax error") }
+        }
+        let total = inBits ? text.count * 8 : text.count
+        let end = c.count >= 5 ? Numbers.integer(c[4]) : total - 1
+        guard let end else { return r.error(notInteger) }
+        let first = max(start < 0 ? total &+ start : start, 0)
+        let last = min(max(end < 0 ? total &+ end : end, 0), total - 1)
+        guard first <= last else { return r.integer(-1) }
+        // The range in bits, whichever unit it was given in.
+        let (from, to) = inBits ? (first, last) : (first * 8, last * 8 + 7)
+        let wanted = UInt8(truncatingIfNeeded: bit)
+        var position = from
+        while position <= to {
+            let byte = text[position >> 3]
+            // A whole byte without the bit sought is passed in one step.
+            if position & 7 == 0 && position + 7 <= to && byte == (wanted == 1 ? 0 : 0xFF) {
+                position += 8
+                continue
+            }
+            if (byte >> UInt8(7 - position & 7)) & 1 == wanted { return r.integer(position) }
+            position += 1
+        }
+        // Past the end of a range with no end given, the string goes on as zeros.
+        r.integer(bit == 0 && c.count < 5 ? to + 1 : -1)
+    }
+
     /// HINCRBY key field increment: the field's new value.
     static func hincrby(_ c: Command, _ r: inout Reply) {
         guard let amount = Numbers.integer(c[3]) else { return r.error(notInteger) }
