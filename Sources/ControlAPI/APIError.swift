@@ -23,6 +23,7 @@ struct APIError: HTTPResponseError {
         switch error {
         case .unknownImageSet: self.init(.notFound, error.description)
         case .nameTaken, .stillRunning: self.init(.conflict, error.description)
+        case .noEngine(.noneCanRun): self.init(.serviceUnavailable, error.description)
         case .invalidName, .invalidTimeout, .noEngine, .connectNeedsLibvirt:
             self.init(.badRequest, error.description)
         case .notEnoughMemory: self.init(.serviceUnavailable, error.description)

@@ -419,7 +419,10 @@ extension DaemonProcess {
         let example = try TestImages.build("Configs/example-vmept2.yaml").folder
         let result = try daemon.flexosctl(["launch", example])
         #expect(result.status == 1)
-        #expect(result.errors.contains("cannot launch: /nonexistent/kvm does not exist: this host offers no KVM"))
+        #expect(
+            result.errors.contains(
+                "no engine can run this vmept image set here: kvm cannot (/nonexistent/kvm does not exist: this host offers no KVM"
+            ), "\(result.errors)")
         do {
             _ = try await daemon.client.send(.POST, "/image-sets", body: Array("{\"path\": \"\(example)\"}".utf8))
             Issue.record("the launch was accepted")

@@ -381,6 +381,149 @@ import Testing
         }
     }
 
+    /// INCRBYFLOAT and HINCRBYFLOAT: sums of long doubles written as Redis writes them
+    /// (`%.17Lf`, trailing zeros cut), from increments and stored values in every spelling
+    /// strtold reads (and some it does not), overflow to infinity included.
+    @Test(arguments: conformations)
+    func floatIncrementsAnswerAsRedisDoes(_ conformation: String) throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func increment() -> String {
+            pick([
+                "0.1", "-0.1", "1.5", "3", "1e3", "-2.5e-3", "10.5", "1e20", "-1e20", "0.3", "7", "1.1", "-3.3",
+                "5e-1", "1.", ".5", "+3", "3.0e2", "1e-20", "1e4000", "1.18e4932", "x", "inf", "-inf", "nan", "",
+                "1e", "0x10", " 1", "1 ", "1e5000", "1e-5000", "123456789.123456789", "0.000000000000000001"
+            ])
+        }
+        func key() -> String { pick(["a", "b", "h", "missing"]) }
+        try Self.compare(
+            rounds: 40, on: conformation, setup: [["HSET", "h", "f", "1.5", "t", "text"]], unordered: [:]
+        ) {
+            switch Int.random(in: 0..<8, using: &random) {
+            case 0, 1, 2: return ["INCRBYFLOAT", key(), increment()]
+            case 3, 4: return ["HINCRBYFLOAT", pick(["h", "h", "a", "missing"]), pick(["f", "g", "t"]), increment()]
+            case 5: return ["SET", key(), pick(["abc", "10.5", "1e4932", "-0", "5", "1.7976931348623157e308"])]
+            case 6: return ["HGET", "h", pick(["f", "g"])]
+            default: return ["GET", key()]
+            }
+        }
+    }
+
+    /// LCS with LEN, IDX, MINMATCHLEN and WITHMATCHLEN over strings of a small alphabet (many
+    /// ties, so the walk back must break them as Redis does), missing keys and other types.
+    @Test(arguments: conformations)
+    func longestCommonSubsequencesAnswerAsRedisDoes(_ conformation: String) throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func text() -> String {
+            String((0..<Int.random(in: 0..<24, using: &random)).map { _ in "abcd".randomElement(using: &random)! })
+        }
+        func options() -> [String] {
+            (0..<Int.random(in: 0...3, using: &random)).flatMap { _ in
+                Int.random(in: 0..<4, using: &random) == 0
+                    ? ["MINMATCHLEN", pick(["0", "2", "3", "-1", "x"])]
+                    : [pick(["IDX", "LEN", "WITHMATCHLEN", "idx", "FOO"])]
+            }
+        }
+        try Self.compare(
+            rounds: 30, on: conformation, setup: [["RPUSH", "list", "x"]], unordered: [:]
+        ) {
+            switch Int.random(in: 0..<4, using: &random) {
+            case 0: return ["SET", pick(["a", "b"]), text()]
+            default:
+                return ["LCS", pick(["a", "a", "b", "missing", "list"]), pick(["a", "b", "b", "missing"])] + options()
+            }
+        }
+    }
+
+    /// SORT and SORT_RO: numbers (ties by bytes) and ALPHA, ASC and DESC, LIMIT, BY a key
+    /// or a hash field (and BY without `*`, which keeps a list's or sorted set's order), GET
+    /// (`#`, keys, fields, missing ones), STORE read back; weights that are not numbers.
+    @Test(arguments: conformations)
+    func sortAnswersAsRedisDoes(_ conformation: String) throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        let setup = [
+            ["RPUSH", "l", "3", "1", "2", "10", "1", "-4", "2.5"], ["SADD", "s", "3", "1", "2", "10"],
+            ["ZADD", "z", "1", "10", "2", "3", "3", "1", "4", "2"], ["RPUSH", "words", "pear", "apple", "fig", "Apple"],
+            ["MSET", "w_1", "c", "w_2", "a", "w_3", "b", "w_10", "d", "w_-4", "e", "w_2.5", "f"],
+            // n_1 and n_2 tie as numbers (the elements then decide) but not as bytes: an ALPHA tie's
+            // order is Redis's qsort's, unspecified. h_10 alone has no field: one missing value.
+            ["MSET", "n_1", "5", "n_2", "5.0", "n_3", "-1", "n_10", "2.5", "n_-4", "0", "n_2.5", " 7"],
+            ["HSET", "h_1", "f", "one"], ["HSET", "h_2", "f", "two"], ["HSET", "h_3", "f", "three"],
+            ["HSET", "h_-4", "f", "minus"], ["HSET", "h_2.5", "f", "half"], ["SET", "str", "x"],
+            ["MSET", "bad_1", "x1", "bad_2", "x2", "bad_3", "x3", "bad_10", "x10", "bad_-4", "x-4", "bad_2.5", "x2.5"]
+        ]
+        func options(_ key: String) -> [String] {
+            var options: [String] = []
+            for _ in 0..<Int.random(in: 0...4, using: &random) {
+                switch Int.random(in: 0..<6, using: &random) {
+                case 0:
+                    let patterns = key == "s" ? ["w_*", "n_*", "bad_*"] : ["w_*", "n_*", "h_*->f", "nosort", "bad_*"]
+                    options += ["BY", pick(patterns)]
+                case 1: options += ["LIMIT", pick(["0", "1", "2", "-1", "10", "x"]), pick(["2", "0", "-1", "3", "y"])]
+                case 2: options += ["GET", pick(["#", "w_*", "h_*->f", "nokey", "missing_*", "h_*->g"])]
+                case 3: options.append(pick(["ASC", "DESC", "desc"]))
+                case 4: options.append(pick(["ALPHA", "alpha"]))
+                default: options.append(pick(["FOO", "LIMIT"]))
+                }
+            }
+            return options
+        }
+        try Self.compare(
+            rounds: 30, on: conformation, setup: setup, unordered: [:]
+        ) {
+            switch Int.random(in: 0..<6, using: &random) {
+            case 0, 1:
+                let key = pick(["l", "l", "z", "words", "missing", "str"])
+                return ["SORT", key] + options(key)
+            case 2:
+                let key = pick(["s", "l", "z"])
+                return ["SORT", key] + options(key) + ["STORE", pick(["dst", "l2"])]
+            case 3:
+                let key = pick(["l", "z", "words"])
+                return ["SORT_RO", key] + options(key) + (Bool.random(using: &random) ? [] : ["STORE", "dst"])
+            case 4: return ["LRANGE", pick(["dst", "l2"]), "0", "-1"]
+            default: return ["SORT", "s", "BY", pick(["n_*", "w_*"])] + (Bool.random(using: &random) ? ["ALPHA"] : [])
+            }
+        }
+    }
+
+    /// OBJECT ENCODING, REFCOUNT, FREQ and HELP, and its errors, over values that only grow
+    /// (Redis keeps a value's larger encoding once it has it; the store works it out).
+    @Test(arguments: conformations)
+    func objectAnswersAsRedisDoes(_ conformation: String) throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        let long = String(repeating: "x", count: 44)
+        try Self.compare(
+            rounds: 20, on: conformation, setup: [], unordered: [:]
+        ) {
+            switch Int.random(in: 0..<7, using: &random) {
+            case 0:
+                return [
+                    "SET", "s",
+                    pick(["100", "9999", "10000", "007", "-5", "+5", "1.5", long, long + "y", "12345678901234567890"])
+                ]
+            case 1: return ["SADD", "set", pick(["1", "2", "-3", "x", "04"])]
+            // Values that only grow: a long one goes to a field or member of its own, never back.
+            case 2:
+                return Bool.random(using: &random)
+                    ? ["HSET", "h", pick(["f", "g"]), "v"] : ["HSET", "h", "big", long + long]
+            case 3: return ["ZADD", "z", "1", pick(["a", "b", long + long])]
+            case 4: return ["RPUSH", "l", "v"]
+            case 5:
+                return [
+                    "OBJECT", pick(["ENCODING", "encoding", "REFCOUNT", "FREQ", "foo"]),
+                    pick(["s", "set", "h", "z", "l", "missing"])
+                ]
+            default:
+                let forms = [["HELP"], ["ENCODING"], ["help", "x"], ["ENCODING", "s", "x"]]
+                return ["OBJECT"] + forms[Int.random(in: 0..<forms.count, using: &random)]
+            }
+        }
+    }
+
     /// EXPIRE, PEXPIRE, EXPIREAT and PEXPIREAT with NX, XX, GT and LT (and their conflicts),
     /// times that overflow, times already past; SET and GETEX with every expiry option; TTL
     /// read back in whole seconds, which both round alike, and EXPIRETIME of unix times.

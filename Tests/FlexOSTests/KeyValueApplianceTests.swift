@@ -114,8 +114,10 @@ final class RawConnection {
             }
         }
         guard connected == 0 || (errno == EINTR && RawConnection.finishConnecting(fd)) else {
+            // Not closed here: a class whose initializer throws once every property is set
+            // still runs its deinit, which closes it. Closing twice closed, at times, the fd a
+            // vCPU of another test had just been given ("mmap of kvm_run failed: Bad file descriptor").
             let code = errno
-            close(fd)
             throw TestFailure("cannot connect to port \(port): \(String(cString: strerror(code)))")
         }
     }

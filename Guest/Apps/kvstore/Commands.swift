@@ -85,6 +85,7 @@ enum Commands {
         Definition(name: "decr", minimum: 2, variadic: false, growth: .counter, run: { c, r in increment(c, by: -1, &r) }),
         Definition(name: "incrby", minimum: 3, variadic: false, growth: .counter, run: { c, r in incrementBy(c, negate: false, &r) }),
         Definition(name: "decrby", minimum: 3, variadic: false, growth: .counter, run: { c, r in incrementBy(c, negate: true, &r) }),
+        Definition(name: "incrbyfloat", minimum: 3, variadic: false, growth: .counter, run: incrbyfloat),
         Definition(name: "append", minimum: 3, variadic: false, growth: .keyValue, run: append),
         Definition(name: "strlen", minimum: 2, variadic: false, growth: .none, run: strlen),
         Definition(name: "mset", minimum: 3, variadic: true, growth: .keyValuePairs, run: mset),
@@ -97,6 +98,10 @@ enum Commands {
         Definition(name: "setrange", minimum: 4, variadic: false, growth: .none, run: setrange),
         Definition(name: "setbit", minimum: 4, variadic: false, growth: .none, run: setbit),
         Definition(name: "getbit", minimum: 3, variadic: false, growth: .none, run: getbit),
+        Definition(name: "object", minimum: 2, variadic: true, growth: .none, run: object),
+        Definition(name: "sort", minimum: 2, variadic: true, growth: .none, run: sort(readOnly: false)),
+        Definition(name: "sort_ro", minimum: 2, variadic: true, growth: .none, run: sort(readOnly: true)),
+        Definition(name: "lcs", minimum: 3, variadic: true, growth: .none, run: lcs),
         Definition(name: "bitpos", minimum: 3, variadic: true, growth: .none, run: bitpos),
         Definition(name: "bitcount", minimum: 2, variadic: true, growth: .none, run: bitcount),
         Definition(name: "setex", minimum: 4, variadic: false, growth: .expiringKeyValue, run: { c, r in setWithExpiry(c, unit: 1000, &r) }),
@@ -167,6 +172,7 @@ enum Commands {
         Definition(name: "hmget", minimum: 3, variadic: true, growth: .none, run: hmget),
         Definition(name: "hdel", minimum: 3, variadic: true, growth: .none, run: hdel),
         Definition(name: "hincrby", minimum: 4, variadic: false, growth: .members(.hash), run: hincrby),
+        Definition(name: "hincrbyfloat", minimum: 4, variadic: false, growth: .members(.hash), run: hincrbyfloat),
         Definition(name: "hlen", minimum: 2, variadic: false, growth: .none, run: { c, r in hashRead(c, &r, absent: { $0.integer(0) }) { hash, r in r.integer(hash.count) } }),
         Definition(name: "hexists", minimum: 3, variadic: false, growth: .none, run: { c, r in
             hashRead(c, &r, absent: { $0.integer(0) }) { hash, r in r.integer(hash[c.bytes(2)] == nil ? 0 : 1) } }),
@@ -262,7 +268,7 @@ enum Commands {
     /// The commands that never change a key (Redis's read-only ones, and those answered
     /// without the keyspace): a change they make (dropping an expired key) touches no WATCH.
     static let readOnlyNames: [StaticString] = [
-        "get", "ping", "echo", "exists", "bitpos", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
+        "get", "ping", "echo", "exists", "bitpos", "lcs", "sort_ro", "object", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
         "randomkey", "touch", "keys", "lrange", "llen", "lindex", "lpos", "scard", "sismember", "smembers",
         "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
         "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",

@@ -157,3 +157,79 @@ enum Glob {
         return (negated ? !matched : matched, pattern)
     }
 }
+
+/// OBJECT ENCODING, REFCOUNT, IDLETIME, FREQ and HELP. The store keeps no encodings, so
+/// ENCODING names the one Redis 7.0 gives a value of these contents under its default
+/// limits (512 integers for an intset, 128 entries of at most 64 bytes for a listpack, 44
+/// bytes for an embstr). Redis never converts back: a collection that grew past a limit and
+/// shrank again, or a string that APPEND, SETRANGE or SETBIT wrote, reads differently there.
+extension Commands {
+    static func object(_ c: Command, _ r: inout Reply) {
+        let subcommands: [StaticString] = ["help", "encoding", "refcount", "idletime", "freq"]
+        guard let subcommand = subcommands.firstIndex(where: { c.isArgument(1, $0) }) else {
+            return r.error(bytes("ERR unknown subcommand '") + Array(c[1].prefix(128)) + bytes("'. Try OBJECT HELP."))
+        }
+        guard c.count == (subcommand == 0 ? 2 : 3) else {
+            return r.error(bytes("ERR wrong number of arguments for 'object|") + lowercased(c[1]) + bytes("' command"))
+        }
+        if subcommand == 0 {
+            let lines: [StaticString] = [
+                "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>",
+                "    Return the kind of internal representation used in order to store the value",
+                "    associated with a <key>.", "FREQ <key>",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.", "IDLETIME <key>",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.", "REFCOUNT <key>",
+                "    Return the number of references of the value associated with the specified", "    <key>.",
+                "HELP", "    Prints this help."
+            ]
+            r.array(lines.count)
+            for line in lines { r.simple(line) }
+            return
+        }
+        guard let entry = Keyspace.live(c.bytes(2)) else { return r.null() }
+        if c.isArgument(1, "encoding") { return r.bulk(encoding(of: entry.value)) }
+        if c.isArgument(1, "refcount") {
+            // Redis shares one object among the small integers 0...9999.
+            guard case .string(let text) = entry.value, let value = sharedInteger(text), value < 10_000 else {
+                return r.integer(1)
+            }
+            return r.integer(Int(Int32.max))
+        }
+        if c.isArgument(1, "idletime") { return r.integer(0) }  // no access times are kept (as TOUCH says)
+        r.error(
+            "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+        )
+    }
+
+    /// A value Redis would store as an integer: its canonical decimal form (no sign but
+    /// `-`, no leading zeros) of at most 20 characters.
+    private static func sharedInteger(_ text: [UInt8]) -> Int? {
+        guard text.count <= 20, let value = Numbers.integer(text), Numbers.text(value) == text, value >= 0 else {
+            return nil
+        }
+        return value
+    }
+
+    private static func encoding(of value: Value) -> StaticString {
+        let small = { (count: Int, sizes: [Int]) in count <= 128 && sizes.allSatisfy { $0 <= 64 } }
+        switch value {
+        case .string(let text):
+            if text.count <= 20, let integer = Numbers.integer(text), Numbers.text(integer) == text { return "int" }
+            return text.count <= 44 ? "embstr" : "raw"
+        case .list: return "quicklist"
+        case .set(let set):
+            let integers = set.count <= 512 && set.allSatisfy { member in
+                Numbers.integer(member).map { Numbers.text($0) == member } ?? false
+            }
+            return integers ? "intset" : "hashtable"
+        case .hash(let hash):
+            return small(hash.count, hash.flatMap { [$0.key.count, $0.value.count] }) ? "listpack" : "hashtable"
+        case .sortedSet(let sorted):
+            var sizes: [Int] = []
+            sorted.visit(from: 0, limit: min(sorted.count, 129), reversed: false) { sizes.append($0.member.count) }
+            return small(sorted.count, sizes) ? "listpack" : "skiplist"
+        }
+    }
+}

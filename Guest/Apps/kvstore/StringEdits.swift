@@ -163,6 +163,51 @@ extension Commands {
         r.integer(bit == 0 && c.count < 5 ? to + 1 : -1)
     }
 
+    static let notFloat: StaticString = "ERR value is not a valid float"
+
+    /// INCRBYFLOAT key increment: the new value, as Redis computes and writes it (LongDouble).
+    static func incrbyfloat(_ c: Command, _ r: inout Reply) {
+        let key = c.bytes(1)
+        let entry = Keyspace.live(key)
+        var current = LongDouble.zero
+        if let entry {
+            guard case .string(let text) = entry.value else { return r.error(wrongType) }
+            guard let value = text.withUnsafeBufferPointer({ LongDouble(text: $0) }) else { return r.error(notFloat) }
+            current = value
+        }
+        guard let increment = LongDouble(text: c[2]) else { return r.error(notFloat) }
+        let sum = current + increment
+        guard !sum.isInfinite else { return r.error("ERR increment would produce NaN or Infinity") }
+        let text = sum.text
+        Keyspace.entries[key] = Entry(value: .string(text), expiresAt: entry?.expiresAt ?? 0)
+        r.bulk(text)
+    }
+
+    /// HINCRBYFLOAT key field increment: the field's new value.
+    static func hincrbyfloat(_ c: Command, _ r: inout Reply) {
+        guard let increment = LongDouble(text: c[3]) else { return r.error(notFloat) }
+        guard !increment.isInfinite else { return r.error("ERR value is NaN or Infinity") }
+        let key = c.bytes(1), field = c.bytes(2)
+        var current = LongDouble.zero
+        switch Keyspace.live(key)?.value {
+        case nil: break
+        case .hash(let hash)?:
+            if let text = hash[field] {
+                guard let value = text.withUnsafeBufferPointer({ LongDouble(text: $0) }) else {
+                    return r.error("ERR hash value is not a float")
+                }
+                current = value
+            }
+        default: return r.error(wrongType)
+        }
+        let sum = current + increment
+        guard !sum.isInfinite else { return r.error("ERR increment would produce NaN or Infinity") }
+        let text = sum.text
+        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        _ = Keyspace.entries[key]?.value.withHash { $0[field] = text }
+        r.bulk(text)
+    }
+
     /// HINCRBY key field increment: the field's new value.
     static func hincrby(_ c: Command, _ r: inout Reply) {
         guard let amount = Numbers.integer(c[3]) else { return r.error(notInteger) }

@@ -1,0 +1,334 @@
+/// The long doubles of INCRBYFLOAT and HINCRBYFLOAT. Redis reads their operands with
+/// strtold, adds them as x86's 80-bit extended floats (a 64-bit significand) and writes the
+/// sum as `%.17Lf` with the trailing zeros cut. The guest has no C library and no hardware
+/// long double in Embedded Swift, so this does the same exactly, with integers of any size:
+/// read correctly rounded (decimal and hexadecimal, as strtold), added exactly then rounded
+/// once (as the FPU rounds), written from the exact decimal value.
+struct LongDouble {
+    var negative = false
+    /// value = significand × 2^exponent, the significand's top bit set (or it is 0).
+    var significand: UInt64 = 0
+    var exponent = 0
+    var isInfinite = false
+
+    init(negative: Bool = false, significand: UInt64 = 0, exponent: Int = 0, isInfinite: Bool = false) {
+        (self.negative, self.significand, self.exponent, self.isInfinite) = (negative, significand, exponent, isInfinite)
+    }
+
+    static let zero = LongDouble()
+    /// Extended floats: the largest finite is just under 2^16384; the smallest subnormal is
+    /// 2^-16445, and strtold refuses (rounds to zero) only what lies below half of it. Values
+    /// that small keep their whole significand here: they print as 0 all the same.
+    private static let largestExponent = 16384 - 64
+    private static let smallestExponent = -16446 - 63
+
+    /// A number as strtold reads one (decimal, `inf`, `infinity`), whole: nil for anything
+    /// else, for NaN, and for a value out of range (as Redis's string2ld refuses them).
+    init?(text: UnsafeBufferPointer<UInt8>) {
+        guard !text.isEmpty, text.count < 5 * 1024 else { return nil }
+        var index = 0
+        if text[0] == UInt8(ascii: "-") || text[0] == UInt8(ascii: "+") {
+            negative = text[0] == UInt8(ascii: "-")
+            index = 1
+        }
+        let rest = text[index...].map { $0 | 0x20 }
+        if rest.elementsEqual("inf".utf8) || rest.elementsEqual("infinity".utf8) {
+            isInfinite = true
+            return
+        }
+        if index + 2 < text.count, text[index] == UInt8(ascii: "0"), text[index + 1] | 0x20 == UInt8(ascii: "x") {
+            guard let value = LongDouble.hexadecimal(text, from: index + 2, negative: negative) else { return nil }
+            self = value
+            return
+        }
+        var digits: Big = [0], power = 0, digitCount = 0
+        while index < text.count, text[index] >= 48, text[index] <= 57 {
+            Big.multiply(&digits, by: 10, adding: UInt64(text[index] - 48))
+            index += 1
+            digitCount += 1
+        }
+        if index < text.count && text[index] == UInt8(ascii: ".") {
+            index += 1
+            while index < text.count, text[index] >= 48, text[index] <= 57 {
+                Big.multiply(&digits, by: 10, adding: UInt64(text[index] - 48))
+                index += 1
+                digitCount += 1
+                power -= 1
+            }
+        }
+        guard digitCount > 0 else { return nil }
+        if index + 1 < text.count && text[index] | 0x20 == UInt8(ascii: "e") {
+            var next = index + 1, exponentNegative = false
+            if text[next] == UInt8(ascii: "-") || text[next] == UInt8(ascii: "+") {
+                exponentNegative = text[next] == UInt8(ascii: "-")
+                next += 1
+            }
+            var exponent = 0, exponentDigits = 0
+            while next < text.count, text[next] >= 48, text[next] <= 57 {
+                exponent = min(exponent * 10 + Int(text[next] - 48), 1_000_000)
+                next += 1
+                exponentDigits += 1
+            }
+            if exponentDigits > 0 {
+                power += exponentNegative ? -exponent : exponent
+                index = next
+            }
+        }
+        guard index == text.count else { return nil }
+        guard Big.bitLength(digits) > 0 else { return }
+        // Beyond these the value is surely out of range either way (strtold's ERANGE).
+        guard power < 5000, power > -10000 else { return nil }
+        let value: LongDouble
+        if power >= 0 {
+            for _ in 0..<power { Big.multiply(&digits, by: 10) }
+            value = LongDouble.rounded(digits, exponent: 0, negative: negative)
+        } else {
+            // digits / 10^-power: scaled by 2^s first so that the quotient has 67 bits or more.
+            let shift = max(0, 67 + (-power * 3322 + 999) / 1000 - Big.bitLength(digits))
+            var quotient = Big.shiftedLeft(digits, by: shift)
+            var inexact = false
+            var left = -power
+            while left > 0 {
+                let step = min(left, 9)
+                var divisor: UInt64 = 1
+                for _ in 0..<step { divisor *= 10 }
+                if Big.divide(&quotient, by: divisor) != 0 { inexact = true }
+                left -= step
+            }
+            value = LongDouble.rounded(quotient, exponent: -shift, negative: negative, sticky: inexact)
+        }
+        guard !value.isInfinite, value.exponent >= LongDouble.smallestExponent else { return nil }
+        self = value
+    }
+
+    /// strtold's hexadecimal form after its `0x`: hex digits, a point, `p` and a power of two.
+    private static func hexadecimal(_ text: UnsafeBufferPointer<UInt8>, from start: Int, negative: Bool) -> LongDouble? {
+        func hexDigit(_ byte: UInt8) -> UInt64? {
+            switch byte {
+            case 48...57: return UInt64(byte - 48)
+            case 97...102, 65...70: return UInt64(byte | 0x20) - 87
+            default: return nil
+            }
+        }
+        var digits: Big = [0], exponent = 0, digitCount = 0, index = start, inFraction = false
+        while index < text.count {
+            if text[index] == UInt8(ascii: "."), !inFraction {
+                inFraction = true
+            } else if let digit = hexDigit(text[index]) {
+                Big.multiply(&digits, by: 16, adding: digit)
+                digitCount += 1
+                if inFraction { exponent -= 4 }
+            } else {
+                break
+            }
+            index += 1
+        }
+        guard digitCount > 0 else { return nil }
+        if index + 1 < text.count, text[index] | 0x20 == UInt8(ascii: "p") {
+            var next = index + 1, power = 0, powerDigits = 0, powerNegative = false
+            if text[next] == UInt8(ascii: "-") || text[next] == UInt8(ascii: "+") {
+                powerNegative = text[next] == UInt8(ascii: "-")
+                next += 1
+            }
+            while next < text.count, text[next] >= 48, text[next] <= 57 {
+                power = min(power * 10 + Int(text[next] - 48), 1_000_000)
+                next += 1
+                powerDigits += 1
+            }
+            if powerDigits > 0 {
+                exponent += powerNegative ? -power : power
+                index = next
+            }
+        }
+        guard index == text.count else { return nil }
+        guard Big.bitLength(digits) > 0 else { return LongDouble(negative: negative) }
+        let value = rounded(digits, exponent: exponent, negative: negative)
+        guard !value.isInfinite, value.exponent >= smallestExponent else { return nil }
+        return value
+    }
+
+    /// The sum, rounded once to the nearest extended float (ties to even); infinite when it
+    /// overflows, or when either side is infinite.
+    static func + (a: LongDouble, b: LongDouble) -> LongDouble {
+        if a.isInfinite || b.isInfinite { return LongDouble(isInfinite: true) }
+        if a.significand == 0 { return b }
+        if b.significand == 0 { return a }
+        let base = min(a.exponent, b.exponent)
+        let x = Big.shiftedLeft(Big(a.significand), by: a.exponent - base)
+        let y = Big.shiftedLeft(Big(b.significand), by: b.exponent - base)
+        if a.negative == b.negative { return rounded(Big.add(x, y), exponent: base, negative: a.negative) }
+        let order = Big.compare(x, y)
+        if order == 0 { return .zero }
+        return order > 0
+            ? rounded(Big.subtract(x, y), exponent: base, negative: a.negative)
+            : rounded(Big.subtract(y, x), exponent: base, negative: b.negative)
+    }
+
+    /// `magnitude × 2^exponent` rounded to 64 significant bits, ties to even; `sticky` says
+    /// that something below `magnitude`'s last bit was dropped before.
+    private static func rounded(_ magnitude: Big, exponent: Int, negative: Bool, sticky: Bool = false) -> LongDouble {
+        let bits = Big.bitLength(magnitude)
+        guard bits > 0 else { return .zero }
+        var significand: UInt64 = 0
+        var newExponent = exponent + bits - 64
+        if bits <= 64 {
+            significand = Big.bits(magnitude, from: 0, count: bits) << UInt64(64 - bits)
+        } else {
+            significand = Big.bits(magnitude, from: bits - 64, count: 64)
+            let half = Big.bit(magnitude, bits - 65)
+            let below = sticky || Big.hasBits(magnitude, below: bits - 65)
+            if half && (below || significand & 1 == 1) {
+                significand &+= 1
+                if significand == 0 {
+                    significand = 1 << 63
+                    newExponent += 1
+                }
+            }
+        }
+        guard newExponent <= largestExponent else { return LongDouble(isInfinite: true) }
+        return LongDouble(negative: negative, significand: significand, exponent: newExponent)
+    }
+
+    /// As Redis writes it: `%.17Lf` (17 decimals of the exact value, ties to even), then the
+    /// trailing zeros and a bare point cut, and `-0` written `0`.
+    var text: [UInt8] {
+        var scaled = Big(significand)
+        for _ in 0..<17 { Big.multiply(&scaled, by: 10) }
+        if exponent >= 0 {
+            scaled = Big.shiftedLeft(scaled, by: exponent)
+        } else {
+            let drop = -exponent
+            let half = Big.bit(scaled, drop - 1)
+            let below = Big.hasBits(scaled, below: drop - 1)
+            scaled = Big.shiftedRight(scaled, by: drop)
+            if half && (below || Big.bit(scaled, 0)) { Big.multiply(&scaled, by: 1, adding: 1) }
+        }
+        var digits = Big.decimalDigits(scaled)
+        if digits.count < 18 { digits = [UInt8](repeating: 0, count: 18 - digits.count) + digits }
+        var fraction = Array(digits.suffix(17))
+        while fraction.last == 0 { fraction.removeLast() }
+        let whole = digits.dropLast(17)
+        var out: [UInt8] = negative && !(whole.allSatisfy { $0 == 0 } && fraction.isEmpty) ? [UInt8(ascii: "-")] : []
+        out += whole.map { 48 + $0 }
+        if !fraction.isEmpty { out += [UInt8(ascii: ".")] + fraction.map { 48 + $0 } }
+        return out
+    }
+}
+
+/// Unsigned integers of any size: 32-bit limbs, least significant first.
+typealias Big = [UInt32]
+
+extension Array where Element == UInt32 {
+    init(_ value: UInt64) { self = [UInt32(truncatingIfNeeded: value), UInt32(truncatingIfNeeded: value >> 32)] }
+
+    static func multiply(_ number: inout Big, by factor: UInt64, adding addend: UInt64 = 0) {
+        DoubleText.multiply(&number, by: factor, adding: addend)
+    }
+
+    /// Divides in place; the remainder.
+    static func divide(_ number: inout Big, by divisor: UInt64) -> UInt64 {
+        var remainder: UInt64 = 0
+        for index in number.indices.reversed() {
+            let current = remainder << 32 | UInt64(number[index])
+            number[index] = UInt32(current / divisor)
+            remainder = current % divisor
+        }
+        return remainder
+    }
+
+    static func bitLength(_ number: Big) -> Int {
+        guard let top = number.lastIndex(where: { $0 != 0 }) else { return 0 }
+        return top * 32 + 32 - number[top].leadingZeroBitCount
+    }
+
+    static func bit(_ number: Big, _ index: Int) -> Bool {
+        index >= 0 && index / 32 < number.count && number[index / 32] >> UInt32(index % 32) & 1 == 1
+    }
+
+    /// Whether any bit below `index` is set.
+    static func hasBits(_ number: Big, below index: Int) -> Bool {
+        guard index > 0 else { return false }
+        let limbs = Swift.min(index / 32, number.count)
+        if number[..<limbs].contains(where: { $0 != 0 }) { return true }
+        guard limbs < number.count, index % 32 > 0 else { return false }
+        return number[limbs] & (UInt32(1) << UInt32(index % 32) &- 1) != 0
+    }
+
+    /// `count` (at most 64) bits from bit `from` on, as an integer.
+    static func bits(_ number: Big, from: Int, count: Int) -> UInt64 {
+        var value: UInt64 = 0
+        for index in stride(from: from + count - 1, through: from, by: -1) { value = value << 1 | (bit(number, index) ? 1 : 0) }
+        return value
+    }
+
+    static func shiftedLeft(_ number: Big, by shift: Int) -> Big {
+        let limbs = shift / 32, bits = UInt32(shift % 32)
+        var result = Big(repeating: 0, count: limbs) + number + [0]
+        guard bits > 0 else { return result }
+        for index in stride(from: result.count - 1, to: limbs, by: -1) {
+            result[index] = result[index] << bits | result[index - 1] >> (32 - bits)
+        }
+        result[limbs] <<= bits
+        return result
+    }
+
+    static func shiftedRight(_ number: Big, by shift: Int) -> Big {
+        let limbs = shift / 32, bits = UInt32(shift % 32)
+        guard limbs < number.count else { return [0] }
+        var result = Array(number[limbs...])
+        if bits > 0 {
+            for index in result.indices {
+                result[index] = result[index] >> bits | (index + 1 < result.count ? result[index + 1] << (32 - bits) : 0)
+            }
+        }
+        return result
+    }
+
+    static func compare(_ a: Big, _ b: Big) -> Int {
+        let count = Swift.max(a.count, b.count)
+        for index in stride(from: count - 1, through: 0, by: -1) {
+            let x = index < a.count ? a[index] : 0, y = index < b.count ? b[index] : 0
+            if x != y { return x < y ? -1 : 1 }
+        }
+        return 0
+    }
+
+    static func add(_ a: Big, _ b: Big) -> Big {
+        var result = Big(repeating: 0, count: Swift.max(a.count, b.count) + 1)
+        var carry: UInt64 = 0
+        for index in 0..<(result.count - 1) {
+            let sum = UInt64(index < a.count ? a[index] : 0) + UInt64(index < b.count ? b[index] : 0) + carry
+            result[index] = UInt32(truncatingIfNeeded: sum)
+            carry = sum >> 32
+        }
+        result[result.count - 1] = UInt32(carry)
+        return result
+    }
+
+    /// a - b, for a >= b.
+    static func subtract(_ a: Big, _ b: Big) -> Big {
+        var result = a
+        var borrow: Int64 = 0
+        for index in result.indices {
+            var difference = Int64(result[index]) - Int64(index < b.count ? b[index] : 0) - borrow
+            borrow = difference < 0 ? 1 : 0
+            if difference < 0 { difference += 1 << 32 }
+            result[index] = UInt32(difference)
+        }
+        return result
+    }
+
+    /// Decimal digits, most significant first ([0] for zero).
+    static func decimalDigits(_ number: Big) -> [UInt8] {
+        var number = number, digits: [UInt8] = []
+        while number.contains(where: { $0 != 0 }) {
+            var chunk = divide(&number, by: 1_000_000_000)
+            for _ in 0..<9 {
+                digits.append(UInt8(chunk % 10))
+                chunk /= 10
+            }
+        }
+        while digits.count > 1 && digits.last == 0 { digits.removeLast() }
+        return digits.isEmpty ? [0] : digits.reversed()
+    }
+}
