@@ -57,22 +57,9 @@ struct LongDouble {
             }
         }
         guard digitCount > 0 else { return nil }
-        if index + 1 < text.count && text[index] | 0x20 == UInt8(ascii: "e") {
-            var next = index + 1, exponentNegative = false
-            if text[next] == UInt8(ascii: "-") || text[next] == UInt8(ascii: "+") {
-                exponentNegative = text[next] == UInt8(ascii: "-")
-                next += 1
-            }
-            var exponent = 0, exponentDigits = 0
-            while next < text.count, text[next] >= 48, text[next] <= 57 {
-                exponent = min(exponent * 10 + Int(text[next] - 48), 1_000_000)
-                next += 1
-                exponentDigits += 1
-            }
-            if exponentDigits > 0 {
-                power += exponentNegative ? -exponent : exponent
-                index = next
-            }
+        if let (exponent, next) = LongDouble.exponent(text, at: index, marker: UInt8(ascii: "e")) {
+            power += exponent
+            index = next
         }
         guard index == text.count else { return nil }
         guard Big.bitLength(digits) > 0 else { return }
@@ -124,27 +111,33 @@ struct LongDouble {
             index += 1
         }
         guard digitCount > 0 else { return nil }
-        if index + 1 < text.count, text[index] | 0x20 == UInt8(ascii: "p") {
-            var next = index + 1, power = 0, powerDigits = 0, powerNegative = false
-            if text[next] == UInt8(ascii: "-") || text[next] == UInt8(ascii: "+") {
-                powerNegative = text[next] == UInt8(ascii: "-")
-                next += 1
-            }
-            while next < text.count, text[next] >= 48, text[next] <= 57 {
-                power = min(power * 10 + Int(text[next] - 48), 1_000_000)
-                next += 1
-                powerDigits += 1
-            }
-            if powerDigits > 0 {
-                exponent += powerNegative ? -power : power
-                index = next
-            }
+        if let (power, next) = LongDouble.exponent(text, at: index, marker: UInt8(ascii: "p")) {
+            exponent += power
+            index = next
         }
         guard index == text.count else { return nil }
         guard Big.bitLength(digits) > 0 else { return LongDouble(negative: negative) }
         let value = rounded(digits, exponent: exponent, negative: negative)
         guard !value.isInfinite, value.exponent >= smallestExponent else { return nil }
         return value
+    }
+
+    /// An exponent at `index`: `marker` (either case), an optional sign, at least one digit
+    /// (beyond a million it only matters that it is out of range); the value and the index
+    /// after it, or nil where strtold would stop before the marker.
+    private static func exponent(_ text: UnsafeBufferPointer<UInt8>, at index: Int, marker: UInt8) -> (Int, Int)? {
+        guard index + 1 < text.count, text[index] | 0x20 == marker else { return nil }
+        var next = index + 1, value = 0, digits = 0, negative = false
+        if text[next] == UInt8(ascii: "-") || text[next] == UInt8(ascii: "+") {
+            negative = text[next] == UInt8(ascii: "-")
+            next += 1
+        }
+        while next < text.count, text[next] >= 48, text[next] <= 57 {
+            value = min(value * 10 + Int(text[next] - 48), 1_000_000)
+            next += 1
+            digits += 1
+        }
+        return digits > 0 ? (negative ? -value : value, next) : nil
     }
 
     /// The sum, rounded once to the nearest extended float (ties to even); infinite when it

@@ -20,22 +20,31 @@ extension Commands {
 
     private static func sort(_ c: Command, readOnly: Bool, _ r: inout Reply) {
         guard let request = sortRequest(c, readOnly: readOnly, &r) else { return }
-        var elements: [[UInt8]]
-        switch Keyspace.live(c.bytes(1))?.value {
-        case nil: elements = []
+        let value = Keyspace.live(c.bytes(1))?.value
+        let size: Int
+        switch value {
+        case nil: size = 0
+        case .list(let list)?: size = list.count
+        case .set(let set)?: size = set.count
+        case .sortedSet(let sorted)?: size = sorted.count
+        default: return r.error(wrongType)
+        }
+        // The elements, their weights, the order and the output are made in the heap's
+        // headroom (about 64 bytes an element): a collection too large for it is -OOM, not a trap.
+        let (working, tooMany) = size.multipliedReportingOverflow(by: 64)
+        guard !tooMany, PrivateHeap.canAllocate(working) else { return r.error(outOfMemory) }
+        var elements: [[UInt8]] = []
+        switch value {
         case .list(let list)?: elements = (0..<list.count).map { list[$0] }
         case .set(let set)?: elements = Array(set)
         case .sortedSet(let sorted)?:
-            elements = []
             sorted.visit(from: 0, limit: sorted.count, reversed: false) { elements.append($0.member) }
-        default: return r.error(wrongType)
+        default: break
         }
         var keepOrder = request.keepOrder
         var alpha = request.alpha
         // A set stored unsorted would store its table's order: Redis sorts it as bytes instead.
-        if keepOrder, request.destination != nil, case .set? = Keyspace.live(c.bytes(1))?.value {
-            (keepOrder, alpha) = (false, true)
-        }
+        if keepOrder, request.destination != nil, case .set? = value { (keepOrder, alpha) = (false, true) }
         // Unsorted, a list or sorted set keeps its order, read from the end for DESC.
         if keepOrder && request.descending { elements.reverse() }
         if !keepOrder {
@@ -49,6 +58,8 @@ extension Commands {
         let (end, overflow) = start.addingReportingOverflow(request.count)
         let window = start >= elements.count ? 0..<0 : start..<(request.count < 0 || overflow ? elements.count : min(elements.count, end))
         let chosen = elements[window]
+        let (outputBytes, tooLarge) = chosen.count.multipliedReportingOverflow(by: max(request.gets.count, 1) * 16)
+        guard !tooLarge, PrivateHeap.canAllocate(outputBytes) else { return r.error(outOfMemory) }
         var output: [[UInt8]?] = []
         for element in chosen {
             if request.gets.isEmpty { output.append(element) }
