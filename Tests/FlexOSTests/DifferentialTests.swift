@@ -234,6 +234,26 @@ import Testing
         #expect(abs(got - reference) < 1, "appliance \(got), redis-server \(reference)")
     }
 
+    /// One database, 0: SELECT, MOVE and SWAPDB answer as Redis does for an index it lacks.
+    @Test(arguments: conformations)
+    func theOneDatabaseIsZero(_ conformation: String) throws {
+        let server = try KeyValueServer(conformation)
+        defer { server.stop() }
+        func ask(_ arguments: [String]) throws -> String {
+            try server.cliText(arguments).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try ask(["set", "k", "v"])
+        #expect(try ask(["select", "1"]) == "ERR DB index is out of range")
+        #expect(try ask(["move", "k", "1"]) == "ERR DB index is out of range")
+        #expect(try ask(["move", "k", "0"]) == "ERR source and destination objects are the same")
+        #expect(try ask(["move", "k", "x"]) == "ERR value is not an integer or out of range")
+        #expect(try ask(["swapdb", "0", "0"]) == "OK")
+        #expect(try ask(["swapdb", "0", "1"]) == "ERR DB index is out of range")
+        #expect(try ask(["swapdb", "x", "0"]) == "ERR invalid first DB index")
+        #expect(try ask(["role"]) == "master\n0")
+        #expect(try ask(["get", "k"]) == "v")
+    }
+
     /// The families the appliance leaves out are refused by name, not as unknown commands.
     @Test(arguments: conformations)
     func outOfScopeFamiliesAreNamed(_ conformation: String) throws {
@@ -355,7 +375,7 @@ import Testing
         try Self.compare(
             rounds: 30, on: conformation, setup: setup, unordered: [:]
         ) {
-            switch Int.random(in: 0..<14, using: &random) {
+            switch Int.random(in: 0..<17, using: &random) {
             case 0: return ["SETRANGE", key(), pick(["0", "2", "5", "-1", "x"]), pick(["", "ab", "xyz"])]
             case 1, 2: return ["SETBIT", key(), offset(), pick(["0", "1", "1", "2", "x"])]
             case 3: return ["GETBIT", key(), offset()]
@@ -376,7 +396,14 @@ import Testing
                     [], [index()], [index(), index()], [index(), index(), pick(["BYTE", "BIT", "bit", "WORD"])]
                 ]
                 return ["BITPOS", key(), pick(["0", "1", "1", "2", "x"])] + range[Int.random(in: 0..<4, using: &random)]
-            default: return [pick(["SETRANGE", "SETBIT", "GETBIT", "HINCRBY", "BITPOS"]), key()]  // too few arguments
+            case 13:
+                let operation = pick(["AND", "OR", "XOR", "NOT", "and", "NAND"])
+                return ["BITOP", operation, pick(["d", "s", "h"])]
+                    + (0..<Int.random(in: 1...3, using: &random)).map { _ in key() }
+            case 14: return ["GET", "d"]
+            case 15: return ["SUBSTR", key(), index(), index()]
+            default:  // too few arguments
+                return [pick(["SETRANGE", "SETBIT", "GETBIT", "HINCRBY", "BITPOS", "BITOP"]), key()]
             }
         }
     }

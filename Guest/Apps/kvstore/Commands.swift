@@ -94,6 +94,8 @@ enum Commands {
         Definition(name: "setnx", minimum: 3, variadic: false, growth: .keyValue, run: setnx),
         Definition(name: "getset", minimum: 3, variadic: false, growth: .keyValue, run: getset),
         Definition(name: "getdel", minimum: 2, variadic: false, growth: .none, run: getdel),
+        Definition(name: "substr", minimum: 4, variadic: false, growth: .none, run: getrange),
+        Definition(name: "bitop", minimum: 4, variadic: true, growth: .none, run: bitop),
         Definition(name: "getrange", minimum: 4, variadic: false, growth: .none, run: getrange),
         Definition(name: "setrange", minimum: 4, variadic: false, growth: .none, run: setrange),
         Definition(name: "setbit", minimum: 4, variadic: false, growth: .none, run: setbit),
@@ -215,6 +217,13 @@ enum Commands {
         Definition(name: "dbsize", minimum: 1, variadic: false, growth: .none, run: { _, r in r.integer(Keyspace.entries.count) }),
         Definition(name: "flushall", minimum: 1, variadic: true, growth: .none, run: flush),
         Definition(name: "flushdb", minimum: 1, variadic: true, growth: .none, run: flush),
+        Definition(name: "move", minimum: 3, variadic: false, growth: .none, run: move),
+        Definition(name: "swapdb", minimum: 3, variadic: false, growth: .none, run: swapdb),
+        Definition(name: "role", minimum: 1, variadic: false, growth: .none, run: { _, r in
+            r.array(3)
+            r.bulk("master")
+            r.integer(0)
+            r.array(0) }),
         Definition(name: "select", minimum: 2, variadic: false, growth: .none, run: select),
         Definition(name: "info", minimum: 1, variadic: true, growth: .none, run: Server.info),
         Definition(name: "config", minimum: 2, variadic: true, growth: .none, run: Server.config),
@@ -268,7 +277,7 @@ enum Commands {
     /// The commands that never change a key (Redis's read-only ones, and those answered
     /// without the keyspace): a change they make (dropping an expired key) touches no WATCH.
     static let readOnlyNames: [StaticString] = [
-        "get", "ping", "echo", "exists", "bitpos", "lcs", "sort_ro", "object", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
+        "get", "ping", "echo", "exists", "bitpos", "lcs", "sort_ro", "object", "substr", "role", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
         "randomkey", "touch", "keys", "lrange", "llen", "lindex", "lpos", "scard", "sismember", "smembers",
         "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
         "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",
@@ -1027,6 +1036,21 @@ enum Commands {
 
     static func select(_ c: Command, _ r: inout Reply) {
         guard Numbers.integer(c[1]) == 0 else { return r.error("ERR DB index is out of range") }
+        r.ok()
+    }
+
+    /// MOVE key db: the appliance has one database, so any other is out of range.
+    static func move(_ c: Command, _ r: inout Reply) {
+        guard let database = Numbers.integer(c[2]) else { return r.error(notInteger) }
+        guard database == 0 else { return r.error("ERR DB index is out of range") }
+        r.error("ERR source and destination objects are the same")
+    }
+
+    /// SWAPDB index1 index2: only database 0 exists, and swapping it with itself changes nothing.
+    static func swapdb(_ c: Command, _ r: inout Reply) {
+        guard let first = Numbers.integer(c[1]) else { return r.error("ERR invalid first DB index") }
+        guard let second = Numbers.integer(c[2]) else { return r.error("ERR invalid second DB index") }
+        guard first == 0 && second == 0 else { return r.error("ERR DB index is out of range") }
         r.ok()
     }
 }

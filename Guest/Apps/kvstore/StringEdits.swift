@@ -163,6 +163,45 @@ extension Commands {
         r.integer(bit == 0 && c.count < 5 ? to + 1 : -1)
     }
 
+    /// BITOP AND | OR | XOR | NOT destination key...: the operation byte by byte, shorter
+    /// strings (and missing keys) read as zeros to the longest one's length; the result
+    /// replaces the destination (an empty one deletes it). Answers its length.
+    static func bitop(_ c: Command, _ r: inout Reply) {
+        let operations: [StaticString] = ["and", "or", "xor", "not"]
+        guard let operation = operations.firstIndex(where: { c.isArgument(1, $0) }) else {
+            return r.error("ERR syntax error")
+        }
+        if operation == 3 && c.count != 4 { return r.error("ERR BITOP NOT must be called with a single source key.") }
+        var sources: [[UInt8]] = []
+        for index in 3..<c.count {
+            switch Keyspace.live(c.bytes(index))?.value {
+            case nil: sources.append([])
+            case .string(let value)?: sources.append(value)
+            default: return r.error(wrongType)
+            }
+        }
+        let length = sources.reduce(0) { max($0, $1.count) }
+        let destination = c.bytes(2)
+        guard length > 0 else {
+            Keyspace.entries[destination] = nil
+            return r.integer(0)
+        }
+        let cost = MemoryCost.key(destination.count) &+ MemoryCost.bytes(length)
+        guard Keyspace.hasRoom(for: cost, growth: MemoryCost.Pieces(cost)) else { return r.error(outOfMemory) }
+        var result = [UInt8](repeating: 0, count: length)
+        for offset in 0..<length {
+            let byte = { (source: [UInt8]) in offset < source.count ? source[offset] : 0 }
+            switch operation {
+            case 0: result[offset] = sources.reduce(0xFF) { $0 & byte($1) }
+            case 1: result[offset] = sources.reduce(0) { $0 | byte($1) }
+            case 2: result[offset] = sources.reduce(0) { $0 ^ byte($1) }
+            default: result[offset] = ~byte(sources[0])
+            }
+        }
+        Keyspace.entries[destination] = Entry(value: .string(result))
+        r.integer(length)
+    }
+
     static let notFloat: StaticString = "ERR value is not a valid float"
 
     /// INCRBYFLOAT key increment: the new value, as Redis computes and writes it (LongDouble).
