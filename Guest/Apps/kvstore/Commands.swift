@@ -256,22 +256,28 @@ enum Commands {
     /// The index in `table` of `command`'s definition when its name and arity are right;
     /// else nil, with the error replied.
     static func check(_ command: Command, _ reply: inout Reply) -> Int? {
-        guard let index = table.firstIndex(where: { command.isArgument(0, $0.name) }) else {
-            unknown(command, &reply)
-            return nil
-        }
-        let definition = table[index]
-        guard command.count >= definition.minimum, definition.variadic || command.count == definition.minimum else {
-            reply.error(bytes("ERR wrong number of arguments for '") + lowercased(command[0]) + bytes("' command"))
+        guard let index = runnableIndex(command) else {
+            if table.contains(where: { command.isArgument(0, $0.name) }) {
+                reply.error(bytes("ERR wrong number of arguments for '") + lowercased(command[0]) + bytes("' command"))
+            } else {
+                unknown(command, &reply)
+            }
             return nil
         }
         return index
     }
 
     /// Whether `command` would pass `check` (EXEC asks again of each queued command).
-    static func isRunnable(_ command: Command) -> Bool {
-        guard let definition = table.first(where: { command.isArgument(0, $0.name) }) else { return false }
-        return command.count >= definition.minimum && (definition.variadic || command.count == definition.minimum)
+    static func isRunnable(_ command: Command) -> Bool { runnableIndex(command) != nil }
+
+    /// The index of `command`'s definition when its name is known and its arity right.
+    private static func runnableIndex(_ command: Command) -> Int? {
+        guard let index = table.firstIndex(where: { command.isArgument(0, $0.name) }) else { return nil }
+        let definition = table[index]
+        guard command.count >= definition.minimum, definition.variadic || command.count == definition.minimum else {
+            return nil
+        }
+        return index
     }
 
     /// The commands that never change a key (Redis's read-only ones, and those answered

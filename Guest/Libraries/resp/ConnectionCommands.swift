@@ -71,14 +71,8 @@ enum ConnectionCommands {
         } else if equalsIgnoringCase(sub, "getname") {
             if arity(2, "getname") { client.name.isEmpty ? reply.nullBulk() : reply.bulk(client.name) }
         } else if equalsIgnoringCase(sub, "setname") {
-            guard arity(3, "setname") else { return }
-            let name = argument(2)
-            // As Redis: printable ASCII without spaces.
-            guard name.allSatisfy({ $0 > 32 && $0 < 127 }) else {
-                return reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
-            }
-            guard name.count <= maximumName else { return reply.error(nameTooLong) }
-            client.name = Array(name)
+            guard arity(3, "setname"), let name = clientName(argument(2), &reply) else { return }
+            client.name = name
             reply.simple("OK")
         } else if equalsIgnoringCase(sub, "info") {
             if arity(2, "info") { reply.bulk(describe(client) + [10]) }
@@ -143,12 +137,8 @@ enum ConnectionCommands {
             if equalsIgnoringCase(argument(index), "auth") && index + 2 < count {
                 return reply.error("WRONGPASS invalid username-password pair or user is disabled.")
             } else if equalsIgnoringCase(argument(index), "setname") && index + 1 < count {
-                let name = argument(index + 1)
-                guard name.allSatisfy({ $0 > 32 && $0 < 127 }) else {
-                    return reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
-                }
-                guard name.count <= maximumName else { return reply.error(nameTooLong) }
-                newName = Array(name)
+                guard let name = clientName(argument(index + 1), &reply) else { return }
+                newName = name
                 index += 2
             } else {
                 reply.error("ERR Syntax error in HELLO option '")
@@ -168,6 +158,20 @@ enum ConnectionCommands {
             default: reply.bulk(Array(value.utf8))
             }
         }
+    }
+
+    /// A name CLIENT SETNAME or HELLO SETNAME may give: printable ASCII without spaces, as
+    /// Redis asks, and at most `maximumName` bytes; nil with the error replied.
+    private static func clientName(_ name: UnsafeBufferPointer<UInt8>, _ reply: inout Reply) -> [UInt8]? {
+        guard name.allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            reply.error("ERR Client names cannot contain spaces, newlines or special characters.")
+            return nil
+        }
+        guard name.count <= maximumName else {
+            reply.error(nameTooLong)
+            return nil
+        }
+        return Array(name)
     }
 
     /// RESET: the connection as new: out of MULTI, no WATCH, no name, replies on.

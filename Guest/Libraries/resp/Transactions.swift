@@ -206,9 +206,17 @@ enum Transactions {
         _ client: Client, _ name: Word, word: UInt64? = nil,
         keys: [(UnsafePointer<UInt8>, Int)] = [], frame: inout CommandFrame
     ) -> Bool {
+        add(id: client.id, name, word: word, keys: keys, frame: &frame)
+    }
+
+    /// An internal command of the client numbered `id` (which may have gone).
+    private static func add(
+        id: UInt64, _ name: Word, word: UInt64? = nil, keys: [(UnsafePointer<UInt8>, Int)] = [],
+        frame: inout CommandFrame
+    ) -> Bool {
         guard let words = SharedMemory.allocate(UInt64.self, count: 2) else { return false }
         scratch.append(words)
-        words[0] = client.id
+        words[0] = id
         words[1] = word ?? 0
         let bytes = UnsafeRawPointer(words).assumingMemoryBound(to: UInt8.self)
         var arguments = [name, (bytes, 8)]
@@ -219,11 +227,7 @@ enum Transactions {
     /// The store forgets what the clients in `forgotten` watched: their replies go nowhere.
     static func forgetClosedClients(frame: inout CommandFrame, entries: inout [BatchEntry]) {
         while let id = forgotten.last {
-            guard let words = SharedMemory.allocate(UInt64.self, count: 1) else { return }
-            scratch.append(words)
-            words[0] = id
-            let bytes = UnsafeRawPointer(words).assumingMemoryBound(to: UInt8.self)
-            guard frame.add([names!.unwatch, (bytes, 8)], isInternal: true) else { return }
+            guard add(id: id, names!.unwatch, frame: &frame) else { return }
             entries.append(.internal)
             forgotten.removeLast()
         }
