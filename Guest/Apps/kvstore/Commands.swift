@@ -506,7 +506,7 @@ enum Commands {
     static func setWithExpiry(_ c: Command, unit: UInt64, _ r: inout Reply) {
         guard let amount = Numbers.integer(c[2]) else { return r.error(notInteger) }
         guard amount > 0, amount <= Int.max / 1000 else {
-            return r.error(bytes("ERR invalid expire time in '") + lowercased(c[0]) + bytes("' command"))
+            return r.error(invalidExpireTime(c))
         }
         Keyspace.entries[c.bytes(1)] = Entry(value: .string(c.bytes(3)), expiresAt: Clock.milliseconds + UInt64(amount) * unit)
         r.ok()
@@ -540,7 +540,7 @@ enum Commands {
         let (relative, late) = Int(Clock.milliseconds).addingReportingOverflow(delta)
         let when = absolute && !overflow ? WallClock.expiry(ofUnix: delta) : relative
         guard !overflow, absolute || !late else {
-            return r.error(bytes("ERR invalid expire time in '") + lowercased(c[0]) + bytes("' command"))
+            return r.error(invalidExpireTime(c))
         }
         let key = c.bytes(1)
         guard let entry = Keyspace.live(key) else { return r.integer(0) }

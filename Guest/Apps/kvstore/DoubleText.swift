@@ -36,20 +36,10 @@ enum DoubleText {
         // value = mantissa × 2^binaryExponent = (mantissa × 5^k) / 10^k for k = -binaryExponent.
         var number: [UInt32] = [UInt32(truncatingIfNeeded: mantissa), UInt32(truncatingIfNeeded: mantissa >> 32)]
         let scale = max(-binaryExponent, 0)
-        for _ in 0..<scale { multiply(&number, by: 5) }
-        for _ in 0..<max(binaryExponent, 0) { multiply(&number, by: 2) }
-        let digits = decimalDigits(number)
+        for _ in 0..<scale { Big.multiply(&number, by: 5) }
+        for _ in 0..<max(binaryExponent, 0) { Big.multiply(&number, by: 2) }
+        let digits = Big.decimalDigits(number)
         return (digits, digits.count - 1 - scale)
-    }
-
-    static func multiply(_ number: inout [UInt32], by factor: UInt64, adding addend: UInt64 = 0) {
-        var carry: UInt64 = addend
-        for index in number.indices {
-            let product = UInt64(number[index]) * factor + carry
-            number[index] = UInt32(truncatingIfNeeded: product)
-            carry = product >> 32
-        }
-        if carry != 0 { number.append(UInt32(carry)) }
     }
 
     /// A little-endian number as the nearest double, ties to even.
@@ -66,22 +56,6 @@ enum DoubleText {
         if (0..<(bits - 64)).contains(where: { bit($0) != 0 }) { head |= 1 }
         let exponent = bits - 64
         return exponent > 1100 ? .infinity : Double(head) * Double(sign: .plus, exponent: exponent, significand: 1)
-    }
-
-    /// The decimal digits of a little-endian number, most significant first.
-    private static func decimalDigits(_ number: [UInt32]) -> [UInt8] {
-        var number = number, digits: [UInt8] = []
-        while number.contains(where: { $0 != 0 }) {
-            var remainder: UInt64 = 0
-            for index in number.indices.reversed() {
-                let current = remainder << 32 | UInt64(number[index])
-                number[index] = UInt32(current / 1_000_000_000)
-                remainder = current % 1_000_000_000
-            }
-            for _ in 0..<9 { digits.append(UInt8(remainder % 10)); remainder /= 10 }
-        }
-        while digits.count > 1 && digits.last == 0 { digits.removeLast() }
-        return digits.reversed()
     }
 
     /// `digits` rounded to `count` significant digits, ties to even.

@@ -51,7 +51,7 @@ enum Numbers {
         var mantissa: UInt64 = 0, exact = true, digits = 0, power = 0
         var large: [UInt32] = [0], largePower = 0
         func take(_ digit: UInt8, fraction: Bool) {
-            DoubleText.multiply(&large, by: 10, adding: UInt64(digit))
+            Big.multiply(&large, by: 10, adding: UInt64(digit))
             if fraction { largePower -= 1 }
             digits += 1
             guard exact else { if !fraction { power += 1 }; return }
@@ -93,7 +93,7 @@ enum Numbers {
         }
         if largePower >= 0 {
             // An integer, however large: exact, then rounded once.
-            for _ in 0..<min(largePower, 400) { DoubleText.multiply(&large, by: 10) }
+            for _ in 0..<min(largePower, 400) { Big.multiply(&large, by: 10) }
             return sign * DoubleText.double(large)
         }
         // Small and long: within a few ulps (strtod's exact division is not written yet).

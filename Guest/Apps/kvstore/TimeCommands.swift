@@ -55,6 +55,11 @@ extension Commands {
         r.integer(WallClock.unix(ofExpiry: entry.expiresAt) / unit)
     }
 
+    /// Redis's error for a time that is not positive or overflows, naming the command.
+    static func invalidExpireTime(_ c: Command) -> [UInt8] {
+        bytes("ERR invalid expire time in '") + lowercased(c[0]) + bytes("' command")
+    }
+
     /// An expiry option of SET and GETEX, as Redis 7.0 reads them.
     enum ExpiryOption {
         case keep, persist
@@ -90,14 +95,14 @@ extension Commands {
             return nil
         }
         guard amount > 0, amount <= Int.max / unit else {
-            r.error(bytes("ERR invalid expire time in '") + lowercased(c[0]) + bytes("' command"))
+            r.error(invalidExpireTime(c))
             return nil
         }
         let milliseconds = amount * unit
         if absolute { return UInt64(WallClock.expiry(ofUnix: milliseconds)) }
         let (when, late) = Int(Clock.milliseconds).addingReportingOverflow(milliseconds)
         guard !late else {
-            r.error(bytes("ERR invalid expire time in '") + lowercased(c[0]) + bytes("' command"))
+            r.error(invalidExpireTime(c))
             return nil
         }
         return UInt64(when)
