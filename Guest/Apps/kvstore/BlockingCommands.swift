@@ -97,7 +97,7 @@ extension Commands {
             r.array(3)
             r.bulk(key)
             r.bulk(element.member)
-            return r.bulk(score)
+            return r.score(element.score)
         }
         block(milliseconds, &r)
     }

@@ -165,6 +165,30 @@ struct Reply {
 
     mutating func nullArray() { array(-1) }
 
+    // What RESP3 tells apart and RESP2 does not: resp writes each as the client's protocol
+    // asks (ReplyFormatter.swift), so the store answers alike for both.
+
+    /// A map of `count` key-value pairs (HGETALL, CONFIG GET): the pairs' records follow.
+    mutating func map(_ count: Int) { record(UInt8(ascii: "%"), count) }
+
+    /// A set of `count` members (SMEMBERS, SINTER, SPOP with a count).
+    mutating func set(_ count: Int) { record(UInt8(ascii: "~"), count) }
+
+    /// `count` pairs (WITHSCORES, WITHVALUES): one flat array in RESP2, an array of
+    /// two-element arrays in RESP3; each pair's two records follow.
+    mutating func pairs(_ count: Int) { record(UInt8(ascii: "P"), count) }
+
+    /// A score: a bulk string in RESP2, a double in RESP3; the same text (DoubleText).
+    mutating func score(_ value: Double) { score(text: DoubleText.text(value)) }
+
+    /// A score already written out.
+    mutating func score(text: [UInt8]) { text.withUnsafeBufferPointer { record(UInt8(ascii: ","), $0.count, bytes: $0) } }
+
+    /// Text for a person (INFO): a bulk string in RESP2, a verbatim string in RESP3.
+    mutating func verbatim(_ text: [UInt8]) {
+        text.withUnsafeBufferPointer { record(UInt8(ascii: "="), $0.count, bytes: $0) }
+    }
+
     /// Nothing to answer yet: resp holds the client until a try of the command again
     /// answers, or `milliseconds` (0: no limit) pass (BlockingCommands.swift).
     mutating func blocked(milliseconds: Int) { record(UInt8(ascii: "B"), milliseconds) }

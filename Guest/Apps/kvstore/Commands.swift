@@ -228,6 +228,8 @@ enum Commands {
         Definition(name: "info", minimum: 1, variadic: true, growth: .none, run: Server.info),
         Definition(name: "config", minimum: 2, variadic: true, growth: .none, run: Server.config),
         Definition(name: "client", minimum: 2, variadic: true, growth: .none, run: Server.client),
+        Definition(name: "hello", minimum: 1, variadic: true, growth: .none, run: Server.client),
+        Definition(name: "auth", minimum: 2, variadic: true, growth: .none, run: Server.client),
         Definition(name: "command", minimum: 1, variadic: true, growth: .none, run: { _, r in r.array(0) }),
         Definition(name: "blpop", minimum: 3, variadic: true, growth: .none, run: { c, r in blockingPop(c, front: true, &r) }),
         Definition(name: "brpop", minimum: 3, variadic: true, growth: .none, run: { c, r in blockingPop(c, front: false, &r) }),
@@ -288,7 +290,7 @@ enum Commands {
         "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
         "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",
         "zrevrangebyscore", "zrangebylex", "zrevrangebylex", "zrank", "zrevrank", "zcount", "zlexcount", "zunion",
-        "zinter", "zdiff", "zintercard", "scan", "sscan", "hscan", "zscan", "dbsize", "select", "info", "config", "client", "command", "unwatch",
+        "zinter", "zdiff", "zintercard", "scan", "sscan", "hscan", "zscan", "dbsize", "select", "info", "config", "client", "hello", "auth", "command", "unwatch",
     ]
 
     /// `readOnlyNames` by index in `table`.
@@ -727,7 +729,7 @@ enum Commands {
     static func spop(_ c: Command, _ r: inout Reply) {
         guard case .valid(let count) = PopCount(c) else { return PopCount(c).refuse(&r) }
         let key = c.bytes(1)
-        guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.array(0) }
+        guard Keyspace.live(key) != nil else { return count == nil ? r.null() : r.set(0) }
         guard let members = Keyspace.peek(key, { value -> [[UInt8]]? in
             guard case .set(let set) = value else { return nil }
             return Array(set.prefix(count ?? 1))
@@ -738,13 +740,13 @@ enum Commands {
             if members.count == set.count { set.removeAll() } else { for member in members { set.remove(member) } }
         }
         Keyspace.dropIfEmptied(key)
-        replyPopped(members, count: count, &r)
+        replyPopped(members, count: count, asSet: true, &r)
     }
 
-    /// One value (or nil) when no count was given, else an array of what was popped.
-    private static func replyPopped(_ popped: [[UInt8]], count: Int?, _ r: inout Reply) {
+    /// One value (or nil) when no count was given, else an array (SPOP: a set) of what was popped.
+    private static func replyPopped(_ popped: [[UInt8]], count: Int?, asSet: Bool = false, _ r: inout Reply) {
         if count == nil { return popped.first.map { r.bulk($0) } ?? r.null() }
-        r.array(popped.count)
+        asSet ? r.set(popped.count) : r.array(popped.count)
         for value in popped { r.bulk(value) }
     }
 
@@ -791,9 +793,9 @@ enum Commands {
 
     static func smembers(_ c: Command, _ r: inout Reply) {
         switch Keyspace.live(c.bytes(1))?.value {
-        case nil: r.array(0)
+        case nil: r.set(0)
         case .set(let set)?:
-            r.array(set.count)
+            r.set(set.count)
             for member in set { r.bulk(member) }
         default: r.error(wrongType)
         }
@@ -882,8 +884,8 @@ enum Commands {
     /// HGETALL, HKEYS, HVALS: fields and values in the hash's own order, which Redis
     /// leaves unspecified too.
     static func hashContents(_ c: Command, fields: Bool, values: Bool, _ r: inout Reply) {
-        hashRead(c, &r, absent: { $0.array(0) }) { hash, r in
-            r.array(hash.count * (fields && values ? 2 : 1))
+        hashRead(c, &r, absent: { fields && values ? $0.map(0) : $0.array(0) }) { hash, r in
+            fields && values ? r.map(hash.count) : r.array(hash.count)
             for (field, value) in hash {
                 if fields { r.bulk(field) }
                 if values { r.bulk(value) }
@@ -951,7 +953,7 @@ enum Commands {
         Keyspace.dropIfEmptied(key)
         if notANumber { return r.error("ERR resulting score is not a number (NaN)") }
         guard increment else { return r.integer(counted) }
-        if let lastScore { r.bulk(DoubleText.text(lastScore)) } else { r.null() }
+        if let lastScore { r.score(lastScore) } else { r.null() }
     }
 
     /// ZINCRBY key increment member: ZADD key INCR increment member.
@@ -972,7 +974,7 @@ enum Commands {
         } ?? nil
         Keyspace.dropIfEmptied(key)
         guard let score else { return r.error("ERR resulting score is not a number (NaN)") }
-        r.bulk(DoubleText.text(score))
+        r.score(score)
     }
 
     /// ZSCORE key member and ZMSCORE key member...: scores as Redis writes them, null for
@@ -986,7 +988,7 @@ enum Commands {
         }
         if many { r.array(c.count - 2) }
         for index in 2..<c.count {
-            if let score = set?.score(of: c.bytes(index)) { r.bulk(DoubleText.text(score)) } else { r.null() }
+            if let score = set?.score(of: c.bytes(index)) { r.score(score) } else { r.null() }
         }
     }
 
@@ -1018,10 +1020,11 @@ enum Commands {
         guard r.makeRoom(for: replyBytes) else { return r.error(outOfMemory) }
         let popped = Keyspace.entries[key]?.value.withSortedSet { set in set.popMinimum(count) } ?? []
         Keyspace.dropIfEmptied(key)
-        r.array(popped.count * 2)
+        // Without a count, one member and its score; with one, pairs (arrays of two in RESP3).
+        given == nil ? r.array(popped.count * 2) : r.pairs(popped.count)
         for element in popped {
             r.bulk(element.member)
-            r.bulk(DoubleText.text(element.score))
+            r.score(element.score)
         }
     }
 

@@ -51,7 +51,7 @@ extension Commands {
         if wantsLength { return r.integer(length) }
         let (subsequence, matches) = walkBack(a, b, table: table, width: width, length: length, minimumMatch: minimumMatch)
         guard wantsIndexes else { return r.bulk(subsequence) }
-        r.array(4)
+        r.map(2)
         r.bulk("matches")
         r.array(matches.count)
         for match in matches {

@@ -94,7 +94,7 @@ extension Commands {
             for element in popped {
                 r.array(2)
                 r.bulk(element.member)
-                r.bulk(DoubleText.text(element.score))
+                r.score(element.score)
             }
             return
         }

@@ -28,7 +28,7 @@ extension Commands {
     /// ZRANDMEMBER key [count [WITHSCORES]].
     static func zrandmember(_ c: Command, _ r: inout Reply) {
         guard let (count, withScores) = randomCount(c, option: "withscores", &r) else { return }
-        randomMembers(c, count: count, withValues: withScores, &r) { value in
+        randomMembers(c, count: count, withValues: withScores, valuesAreScores: true, &r) { value in
             guard case .sortedSet(let sorted) = value else { return nil }
             var members: [([UInt8], [UInt8])] = []
             sorted.visit(from: 0, limit: sorted.count, reversed: false) { element in
@@ -68,7 +68,8 @@ extension Commands {
     /// Replies with random members of the collection `members` lists (each with its value
     /// or score text, or nil for the wrong type).
     private static func randomMembers(
-        _ c: Command, count: Int?, withValues: Bool, _ r: inout Reply, _ members: (Value) -> [([UInt8], [UInt8])]?
+        _ c: Command, count: Int?, withValues: Bool, valuesAreScores: Bool = false, _ r: inout Reply,
+        _ members: (Value) -> [([UInt8], [UInt8])]?
     ) {
         guard let entry = Keyspace.live(c.bytes(1)) else { return count == nil ? r.null() : r.array(0) }
         // The list of members and the shuffle's indexes are made in the heap's headroom: a large
@@ -100,10 +101,10 @@ extension Commands {
             for place in 0..<picks { chosen.swapAt(place, Int.random(in: place..<all.count)) }
             chosen.removeLast(all.count - picks)
         }
-        r.array(picks * (withValues ? 2 : 1))
+        withValues ? r.pairs(picks) : r.array(picks)
         for index in chosen {
             r.bulk(all[index].0)
-            if withValues { r.bulk(all[index].1) }
+            if withValues { valuesAreScores ? r.score(text: all[index].1) : r.bulk(all[index].1) }
         }
     }
 }

@@ -21,7 +21,7 @@ enum Server {
             if !text.isEmpty { text += bytes("\r\n") }
             text += section()
         }
-        r.bulk(text)
+        r.verbatim(text)
     }
 
     private static func serverSection() -> [UInt8] {
@@ -67,15 +67,16 @@ enum Server {
             ("maxmemory", Numbers.text(Int(Keyspace.maximumMemory))), ("proto-max-bulk-len", Numbers.text(16 << 20)),
             ("timeout", Numbers.text(Compartment.clientIdleTimeoutSeconds)), ("maxclients", Numbers.text(10_000)),
         ]
-        guard let (name, value) = known.first(where: { c.isArgument(2, $0.0) }) else { return r.array(0) }
-        r.array(2)
+        guard let (name, value) = known.first(where: { c.isArgument(2, $0.0) }) else { return r.map(0) }
+        r.map(1)
         r.bulk(name)
         r.bulk(value)
     }
 
-    /// CLIENT reaches the store only queued in MULTI: resp answers it everywhere else, since
-    /// it alone knows the connection (its ConnectionCommands.swift).
+    /// CLIENT, HELLO and AUTH reach the store only queued in MULTI (Redis queues them too):
+    /// resp answers them everywhere else, since it alone knows the connection (its
+    /// ConnectionCommands.swift). At EXEC they are refused.
     static func client(_ c: Command, _ r: inout Reply) {
-        r.error("ERR CLIENT is answered by the protocol library, which knows the connection: not inside MULTI")
+        r.error("ERR CLIENT, HELLO and AUTH are answered by the protocol library, which knows the connection: not inside MULTI")
     }
 }

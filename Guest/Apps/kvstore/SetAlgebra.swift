@@ -39,7 +39,7 @@ extension Commands {
         guard r.makeRoom(for: result.reduce(Reply.arrayBytes) { $0 + Reply.bulkBytes($1.count) }) else {
             return r.error(outOfMemory)
         }
-        r.array(result.count)
+        r.set(result.count)
         for member in result { r.bulk(member) }
     }
 

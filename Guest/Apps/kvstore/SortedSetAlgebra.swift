@@ -164,10 +164,10 @@ extension Commands {
                 if operation.withScores { bytes &+= Reply.bulkBytes(text(element).count) }
             }
             guard r.makeRoom(for: bytes) else { return r.error(outOfMemory) }
-            r.array(operation.withScores ? set.count * 2 : set.count)
+            operation.withScores ? r.pairs(set.count) : r.array(set.count)
             set.visit(from: 0, limit: set.count, reversed: false) { element in
                 r.bulk(element.member)
-                if operation.withScores { r.bulk(text(element)) }
+                if operation.withScores { r.score(text: text(element)) }
             }
         }
     }

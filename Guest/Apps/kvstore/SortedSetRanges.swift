@@ -202,10 +202,12 @@ extension Commands {
     }
 
     /// Writes `count` elements from `start` on (in the given direction), with their scores
-    /// when asked; -OOM, and false, when the reply cannot be held.
+    /// when asked (as pairs, or one flat array when `flat`); -OOM, and false, when the reply
+    /// cannot be held.
     @discardableResult
     private static func answer(
-        _ set: SortedSet, from start: Int, count: Int, reversed: Bool, withScores: Bool, _ r: inout Reply
+        _ set: SortedSet, from start: Int, count: Int, reversed: Bool, withScores: Bool, flat: Bool = false,
+        _ r: inout Reply
     ) -> Bool {
         var bytes = Reply.arrayBytes
         set.visit(from: start, limit: count, reversed: reversed) { element in
@@ -216,10 +218,10 @@ extension Commands {
             r.error(outOfMemory)
             return false
         }
-        r.array(withScores ? count * 2 : count)
+        withScores && !flat ? r.pairs(count) : r.array(withScores ? count * 2 : count)
         set.visit(from: start, limit: count, reversed: reversed) { element in
             r.bulk(element.member)
-            if withScores { r.bulk(DoubleText.text(element.score)) }
+            if withScores { r.score(element.score) }
         }
         return true
     }
@@ -271,7 +273,8 @@ extension Commands {
         let key = c.bytes(1)
         guard let set = sortedSet(key, &r) else { return }
         let count = min(given ?? 1, set.count)
-        guard answer(set, from: 0, count: count, reversed: true, withScores: true, &r) else { return }
+        // Without a count, one member and its score; with one, pairs (arrays of two in RESP3).
+        guard answer(set, from: 0, count: count, reversed: true, withScores: true, flat: given == nil, &r) else { return }
         var popped: [[UInt8]] = []
         popped.reserveCapacity(count)
         set.visit(from: 0, limit: count, reversed: true) { popped.append($0.member) }

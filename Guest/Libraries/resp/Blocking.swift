@@ -39,7 +39,7 @@ enum Blocking {
         for client in clients {
             guard let held = client.held else { continue }
             if held.deadline != 0 && now >= held.deadline {
-                entries.append(.refused(client, "*-1\r\n"))
+                entries.append(.refused(client, client.protocolVersion == .resp3 ? "_\r\n" : "*-1\r\n"))
                 release(client)
                 touched.append(client)
             } else if tryAgain && entries.count < Server.batchLimit,
@@ -70,7 +70,7 @@ enum Blocking {
             released.append(client)  // answered at once: what it sent next is parsed next turn
         }
         if client.held != nil { release(client) }
-        return ReplyFormatter.format(records, into: &client.output)
+        return ReplyFormatter.format(records, for: client.protocolVersion, into: &client.output)
     }
 
     /// Lets `client` go: its command is answered (or its time was up) or it closed.

@@ -1,9 +1,8 @@
 import FlexOS
 
 /// The connection's own commands, which resp answers since it alone knows the connection:
-/// CLIENT ID, SETNAME, GETNAME, INFO, LIST and REPLY; HELLO (protocol 2; RESP3 is not
-/// served: NOPROTO, so a client stays on RESP2); RESET; AUTH, refused as Redis refuses it
-/// where no password is configured.
+/// CLIENT ID, SETNAME, GETNAME, INFO, LIST and REPLY; HELLO (choosing RESP2 or RESP3);
+/// RESET; AUTH, refused as Redis refuses it where no password is configured.
 enum ConnectionCommands {
     /// Names live in resp's own heap, which ten thousand clients share: Redis has no limit,
     /// but a few clients naming themselves with 16 MiB would exhaust it.
@@ -21,7 +20,7 @@ enum ConnectionCommands {
             UnsafeBufferPointer(start: base + arguments[index].0, count: arguments[index].1)
         }
         let name = argument(0)
-        var reply = Reply()
+        var reply = Reply(client.protocolVersion)
         // In MULTI, CLIENT, HELLO and AUTH are queued (and refused by the store at EXEC);
         // RESET is not, as in Redis.
         if client.transaction != nil && !equalsIgnoringCase(name, "reset") { return false }
@@ -40,6 +39,7 @@ enum ConnectionCommands {
         } else if equalsIgnoringCase(name, "reset") {
             guard arguments.count == 1 else { return refuse(client, "-ERR wrong number of arguments for 'reset' command\r\n", &entries) }
             reset(client, &entries)
+            reply = Reply(client.protocolVersion)
             reply.simple("RESET")
         } else {
             return false
@@ -75,11 +75,11 @@ enum ConnectionCommands {
             client.name = name
             reply.simple("OK")
         } else if equalsIgnoringCase(sub, "info") {
-            if arity(2, "info") { reply.bulk(describe(client) + [10]) }
+            if arity(2, "info") { reply.verbatim(describe(client) + [10]) }
         } else if equalsIgnoringCase(sub, "list") {
             var text: [UInt8] = []
             for case let other? in Server.connections.clients { text += describe(other) + [10] }
-            reply.bulk(text)
+            reply.verbatim(text)
         } else if equalsIgnoringCase(sub, "reply") {
             guard arity(3, "reply") else { return }
             let mode = argument(2)
@@ -113,23 +113,25 @@ enum ConnectionCommands {
         text += Array(" age=\((now &- client.connectedAt) / 1000) idle=\((now &- client.lastCommandAt) / 1000) flags=".utf8)
         text += flags
         text += Array(" db=0 multi=\(client.transaction.map { $0.queued.count } ?? -1) qbuf=\(client.input.pending)".utf8)
-        text += Array(" omem=\(client.output.pending) resp=2".utf8)
+        text += Array(" omem=\(client.output.pending) resp=\(client.protocolVersion.number)".utf8)
         return text
     }
 
-    /// HELLO [protover [AUTH username password] [SETNAME name]]: Redis's map of the server, as
-    /// RESP2's flat array; protocol 3 (RESP3) is refused, so the client stays on RESP2.
+    /// HELLO [protover [AUTH username password] [SETNAME name]]: switches the connection to
+    /// RESP2 or RESP3 and answers Redis's map of the server (in the protocol chosen).
     private static func hello(
         _ client: Client, _ argument: (Int) -> UnsafeBufferPointer<UInt8>, count: Int, _ reply: inout Reply
     ) {
+        var version = client.protocolVersion
         if count >= 2 {
-            let version = argument(1)
-            guard !version.isEmpty, version.count <= 18, version.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+            let number = argument(1)
+            guard !number.isEmpty, number.count <= 18, number.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
                 return reply.error("ERR Protocol version is not an integer or out of range")
             }
-            guard version.count == 1 && version[0] == UInt8(ascii: "2") else {
-                return reply.error("NOPROTO sorry, this protocol version is not supported")
+            guard number.count == 1 && (number[0] == UInt8(ascii: "2") || number[0] == UInt8(ascii: "3")) else {
+                return reply.error("NOPROTO unsupported protocol version")
             }
+            version = number[0] == UInt8(ascii: "2") ? .resp2 : .resp3
         }
         var index = 2
         var newName: [UInt8]? = nil
@@ -148,11 +150,13 @@ enum ConnectionCommands {
             }
         }
         if let newName { client.name = newName }
-        reply.array(14)
+        client.protocolVersion = version
+        reply = Reply(version)
+        reply.map(7)
         for (key, value) in [("server", "redis"), ("version", "7.0.0"), ("proto", ""), ("id", ""), ("mode", "standalone"), ("role", "master"), ("modules", "")] {
             reply.bulk(Array(key.utf8))
             switch key {
-            case "proto": reply.integer(2)
+            case "proto": reply.integer(version.number)
             case "id": reply.integer(Int(client.number))
             case "modules": reply.array(0)
             default: reply.bulk(Array(value.utf8))
@@ -174,7 +178,7 @@ enum ConnectionCommands {
         return Array(name)
     }
 
-    /// RESET: the connection as new: out of MULTI, no WATCH, no name, replies on.
+    /// RESET: the connection as new: out of MULTI, no WATCH, no name, replies on, RESP2.
     private static func reset(_ client: Client, _ entries: inout [BatchEntry]) {
         if let transaction = client.transaction {
             transaction.free()
@@ -186,11 +190,15 @@ enum ConnectionCommands {
         }
         client.name = []
         client.replies = .on
+        client.protocolVersion = .resp2
     }
 
-    /// A reply in RESP2, built here.
+    /// A reply in the connection's protocol, built here.
     struct Reply {
         private(set) var bytes: [UInt8] = []
+        let version: ProtocolVersion
+
+        init(_ version: ProtocolVersion) { self.version = version }
 
         mutating func simple(_ text: StaticString) { bytes += [UInt8(ascii: "+")] + text.bytes + [13, 10] }
         mutating func error(_ text: StaticString) { bytes += [UInt8(ascii: "-")] + text.bytes + [13, 10] }
@@ -202,8 +210,15 @@ enum ConnectionCommands {
         }
         mutating func integer(_ value: Int) { bytes += Array(":\(value)\r\n".utf8) }
         mutating func bulk(_ value: [UInt8]) { bytes += Array("$\(value.count)\r\n".utf8) + value + [13, 10] }
-        mutating func nullBulk() { bytes += Array("$-1\r\n".utf8) }
+        mutating func nullBulk() { bytes += Array((version == .resp3 ? "_\r\n" : "$-1\r\n").utf8) }
         mutating func array(_ count: Int) { bytes += Array("*\(count)\r\n".utf8) }
+        /// `count` key-value pairs: a map in RESP3, a flat array in RESP2.
+        mutating func map(_ count: Int) { bytes += Array((version == .resp3 ? "%\(count)\r\n" : "*\(2 * count)\r\n").utf8) }
+        /// Text for a person: verbatim in RESP3, a bulk string in RESP2.
+        mutating func verbatim(_ text: [UInt8]) {
+            guard version == .resp3 else { return bulk(text) }
+            bytes += Array("=\(text.count + 4)\r\ntxt:".utf8) + text + [13, 10]
+        }
     }
 }
 

@@ -24,12 +24,15 @@ final class Client {
     /// Held by a blocking command (Blocking.swift): nothing more is read from it meanwhile.
     var held: Blocking.Held?
     /// Redis's number of the connection (CLIENT ID), its name (CLIENT SETNAME), when it came
-    /// and last sent a command (Clock.milliseconds), and whether it wants replies (CLIENT REPLY).
+    /// and last sent a command (Clock.milliseconds), whether it wants replies (CLIENT REPLY)
+    /// and in which protocol (HELLO).
     let number: UInt64
     var name: [UInt8] = []
     let connectedAt = Clock.milliseconds
     var lastCommandAt = Clock.milliseconds
     var replies = ReplyMode.on
+    /// RESP2, or RESP3 after HELLO 3.
+    var protocolVersion = ProtocolVersion.resp2
     /// Where its output ended when its muted replies began (distribute).
     var muteMark = 0
 
@@ -255,7 +258,7 @@ enum Server {
         for entry in entries {
             switch entry {
             case .command(let client):
-                guard let records = cursor?.next(), ReplyFormatter.format(records, into: &client.output) else {
+                guard let records = cursor?.next(), ReplyFormatter.format(records, for: client.protocolVersion, into: &client.output) else {
                     client.output.append("-ERR the application's reply was malformed\r\n")
                     continue
                 }
