@@ -1,3 +1,4 @@
+import CFlexOSABI
 import ControlProtocol
 import Glibc
 
@@ -26,7 +27,8 @@ public final class Listener: @unchecked Sendable {
             throw .listenFailed(address.description, errno: code)
         }
         self.fd = fd
-        boundAddress = ListenAddress(host: address.host, port: Listener.localPort(fd) ?? address.port)
+        let local = flexos_net_address(of: fd, peer: false)
+        boundAddress = ListenAddress(host: address.host, port: local.family != 0 ? local.port : address.port)
     }
 
     private var closed = false
@@ -42,19 +44,6 @@ public final class Listener: @unchecked Sendable {
     }
 
     deinit { stop() }
-
-    private static func localPort(_ fd: Int32) -> UInt16? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let ok = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
-        }
-        guard ok else { return nil }
-        return withUnsafeBytes(of: storage) { bytes in
-            // sin_port and sin6_port sit at the same offset, right after the family.
-            UInt16(bigEndian: bytes.load(fromByteOffset: 2, as: UInt16.self))
-        }
-    }
 }
 
 /// A socket address for bind(2): IPv4 or IPv6, built from a literal.

@@ -245,6 +245,8 @@ public final class NetworkDevice: @unchecked Sendable {
         let generation = shared.pointee.generation &+ 1
         shared.initialize(to: flexos_net_slot())
         shared.pointee.listener = UInt32(listener)
+        (memory.base + Int(flexos_net_addresses_offset(UInt32(slot)))).initializeMemory(
+            as: flexos_net_addresses.self, to: flexos_net_addresses(of: fd))
         curing_store64(&shared.pointee.generation, generation)
         let head = header.pointee.accept_head
         (memory.base + Int(flexos_net_accept_queue_offset())).storeBytes(

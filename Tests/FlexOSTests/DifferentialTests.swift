@@ -1018,7 +1018,8 @@ import Testing
 
     /// The connection's commands, which resp answers: CLIENT GETNAME, SETNAME (refused
     /// names, arities, unknown subcommands), INFO, REPLY ON, OFF and SKIP (muted replies are
-    /// never sent), AUTH without a configured password, HELLO 2 and 3 and their refusals,
+    /// never sent), CLIENT INFO's addresses (the client's and the server's ends, as both
+    /// servers write them), AUTH without a configured password, HELLO 2 and 3 and their refusals,
     /// RESET inside MULTI and out of RESP3; in RESP3, HELLO's map, CLIENT INFO's verbatim
     /// text, the nulls of the store and of a blocking pop's timeout. (CLIENT ID and HELLO's
     /// id and version differ in value, not in form.)
@@ -1040,9 +1041,10 @@ import Testing
         ]
         func session(_ port: UInt16) throws -> (
             replies: [RESPReply], hello: RESPReply, info: String, id: RESPReply, hello3: RESPReply, info3: RESPReply,
-            resp3: [RESPReply]
+            resp3: [RESPReply], addresses: String
         ) {
             let connection = try RawConnection(port: port)
+            let addresses = "addr=127.0.0.1:\(connection.localPort) laddr=127.0.0.1:\(port) "
             connection.send(commands.flatMap { FlexOSTests.resp($0.map { Array($0.utf8) }) })
             let pong = Array("+PONG\r\n".utf8)
             var replies = RESPReplies(connection.readBytes { $0.suffix(pong.count).elementsEqual(pong) }.bytes)
@@ -1058,7 +1060,7 @@ import Testing
                 [
                     try call("GET", "nope"), try call("BLPOP", "nope", "0.05"), try call("CLIENT", "GETNAME"),
                     try call("RESET"), try call("GET", "nope"), try call("CLIENT", "GETNAME")
-                ]
+                ], addresses
             )
         }
         let (got, expected) = (try session(server.port), try session(redis.port))
@@ -1096,10 +1098,10 @@ import Testing
         }
         #expect(gotHello[7] == .integer(id), "HELLO's id is CLIENT ID's")
         // CLIENT INFO: Redis's fields that resp knows, with the same values where they do not depend on the server.
-        for field in ["id=\(id) ", "name=info-name ", "flags=N ", "db=0 ", "multi=-1 ", "resp=2"] {
+        for field in ["id=\(id) ", got.addresses, "name=info-name ", "flags=N ", "db=0 ", "multi=-1 ", "resp=2"] {
             #expect(got.info.contains(field), "CLIENT INFO \(got.info) lacks \(field)")
         }
-        for field in ["name=info-name ", "flags=N ", "db=0 ", "multi=-1 ", "resp=2"] {
+        for field in [expected.addresses, "name=info-name ", "flags=N ", "db=0 ", "multi=-1 ", "resp=2"] {
             #expect(
                 expected.info.contains(field),
                 "redis-server's CLIENT INFO \(expected.info) lacks \(field): the test is wrong")

@@ -21,6 +21,11 @@ enum Device {
         (base + Int(FLEXOS_NET_SLOTS_OFFSET)).assumingMemoryBound(to: flexos_net_slot.self) + index
     }
 
+    /// The connection's addresses, as bytes (struct flexos_net_addresses).
+    static func addresses(_ index: Int) -> UnsafeMutablePointer<UInt8> {
+        (base + Int(flexos_net_addresses_offset(UInt32(index)))).assumingMemoryBound(to: UInt8.self)
+    }
+
     static func receiveRing(_ index: Int) -> UnsafeMutablePointer<UInt8> {
         (base + Int(flexos_net_rx_offset(UInt32(index)))).assumingMemoryBound(to: UInt8.self)
     }

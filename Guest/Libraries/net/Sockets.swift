@@ -207,6 +207,22 @@ private func sendOne(_ request: Request, _ id: ConnectionID, _ bytes: UnsafeMuta
     return taken
 }
 
+/// For each request, copies its connection's two ends (struct flexos_net_addresses'
+/// `peer`, then `local`: 40 bytes) into its buffer. Each result: the bytes copied, 0 when the
+/// buffer is too small, -2 when the connection is not open.
+@_cdecl("net_addresses")
+public func addresses(_ requests: UnsafeMutablePointer<UInt64>, _ count: Int) -> Int {
+    answerEach(requests, count) { request, id, buffer in
+        let size = 2 * MemoryLayout<flexos_net_address>.size
+        guard request.length >= size else { return 0 }
+        let slot = Device.slot(id.slot)
+        // The monitor wrote them before queueing the slot, under this generation.
+        guard flexos_load_acquire(&slot.pointee.generation) & 0xFFFF_FFFF == id.generation else { return -2 }
+        buffer.update(from: Device.addresses(id.slot), count: size)
+        return size
+    }
+}
+
 /// Closes `connection` once what was sent has left; its id is dead from now on.
 @_cdecl("net_close")
 public func close(_ connection: UInt64) {

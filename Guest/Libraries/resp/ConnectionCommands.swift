@@ -75,10 +75,11 @@ enum ConnectionCommands {
             client.name = name
             reply.simple("OK")
         } else if equalsIgnoringCase(sub, "info") {
-            if arity(2, "info") { reply.verbatim(describe(client) + [10]) }
+            if arity(2, "info") { reply.verbatim(describe(client, ClientAddresses.of([client])[0]) + [10]) }
         } else if equalsIgnoringCase(sub, "list") {
+            let clients = Server.connections.clients.compactMap { $0 }
             var text: [UInt8] = []
-            for case let other? in Server.connections.clients { text += describe(other) + [10] }
+            for (other, addresses) in zip(clients, ClientAddresses.of(clients)) { text += describe(other, addresses) + [10] }
             reply.verbatim(text)
         } else if equalsIgnoringCase(sub, "reply") {
             guard arity(3, "reply") else { return }
@@ -100,16 +101,17 @@ enum ConnectionCommands {
         }
     }
 
-    /// `id=4 name=worker age=12 idle=0 flags=N db=0 multi=-1 qbuf=0 omem=0 cmd=client|info
-    /// resp=2`: the fields of Redis's CLIENT LIST that resp knows (not the addresses, which
-    /// stay with the network device).
-    private static func describe(_ client: Client) -> [UInt8] {
+    /// `id=4 addr=127.0.0.1:41234 laddr=127.0.0.1:6379 name=worker age=12 idle=0 flags=N db=0
+    /// multi=-1 qbuf=0 omem=0 resp=2`: the fields of Redis's CLIENT LIST that resp knows, with
+    /// the addresses net gave (`addresses`).
+    private static func describe(_ client: Client, _ addresses: (peer: [UInt8], local: [UInt8])) -> [UInt8] {
         let now = Clock.milliseconds
         var flags: [UInt8] = []
         if client.transaction != nil { flags.append(UInt8(ascii: "x")) }
         if client.held != nil { flags.append(UInt8(ascii: "b")) }
         if flags.isEmpty { flags.append(UInt8(ascii: "N")) }
-        var text = Array("id=\(client.number) name=".utf8) + client.name
+        var text = Array("id=\(client.number) addr=".utf8) + addresses.peer + Array(" laddr=".utf8) + addresses.local
+        text += Array(" name=".utf8) + client.name
         text += Array(" age=\((now &- client.connectedAt) / 1000) idle=\((now &- client.lastCommandAt) / 1000) flags=".utf8)
         text += flags
         text += Array(" db=0 multi=\(client.transaction.map { $0.queued.count } ?? -1) qbuf=\(client.input.pending)".utf8)

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define FLEXOS_ABI_VERSION 11u /* 2: gate channels carry reply_status; the gate block is laid out by page.
+#define FLEXOS_ABI_VERSION 12u /* 2: gate channels carry reply_status; the gate block is laid out by page.
                                   3: the network device; the boot info carries tsc_hz and net_device.
                                   4: hypercalls by `syscall` under the QEMU engine (boot info hypercall_mode).
                                   5: heap_checks in the boot info and the keyed table; a panic may name a code address.
@@ -37,7 +37,9 @@
                                      the control port (handoff served_by_flexosd)
                                  10: sleeping in the kernel (boot info sleep_entry); the compartment state
                                      counts sleeps and doorbells rung
-                                 11: the time hypercall also answers the host's wall clock (unix_nanoseconds) */
+                                 11: the time hypercall also answers the host's wall clock (unix_nanoseconds)
+                                 12: the network device writes each connection's peer and local address
+                                     (struct flexos_net_addresses) */
 
 /* ---------------------------------------------------------------------------
  * Guest memory layout. Guest-virtual addresses equal guest-physical addresses
@@ -363,17 +365,18 @@ static inline uint64_t flexos_gate_channel_offset(uint32_t caller, uint32_t call
  * device's memory is mapped only in the compartment that holds the library that
  * declares it (`devices: [net]` in its library.yaml).
  *
- *   offset 0                    struct flexos_net_device (one page)
- *   FLEXOS_NET_SLOTS_OFFSET     struct flexos_net_slot[FLEXOS_NET_CONNECTIONS]
- *   FLEXOS_NET_RINGS_OFFSET     per slot: receive ring, then transmit ring
+ *   offset 0                      struct flexos_net_device (one page)
+ *   FLEXOS_NET_SLOTS_OFFSET       struct flexos_net_slot[FLEXOS_NET_CONNECTIONS]
+ *   FLEXOS_NET_ADDRESSES_OFFSET   struct flexos_net_addresses[FLEXOS_NET_CONNECTIONS]
+ *   FLEXOS_NET_RINGS_OFFSET       per slot: receive ring, then transmit ring
  *
  * Counters only grow; the byte for counter value c is ring[c % FLEXOS_NET_RING_BYTES].
  * Each counter has one writer. The monitor checks every value the guest writes
  * (0 <= rx_head - rx_tail <= ring, 0 <= tx_head - tx_tail <= ring, the accept queue
  * likewise) and ends the image set with a report naming the device when one is wrong.
  *
- * A connection: the monitor takes a free slot, bumps its generation and appends the
- * slot's index to the accept queue. Received bytes go to rx (rx_head); the guest
+ * A connection: the monitor takes a free slot, writes the connection's addresses, bumps
+ * the slot's generation and appends the slot's index to the accept queue. Received bytes go to rx (rx_head); the guest
  * consumes them (rx_tail). The guest appends to tx (tx_head); the monitor sends
  * (tx_tail). When the peer has sent all it will (its FIN), the monitor sets peer_closed to
  * FLEXOS_NET_PEER_FINISHED once rx_head is final: what the guest still writes is sent. When
@@ -393,6 +396,7 @@ static inline uint64_t flexos_gate_channel_offset(uint32_t caller, uint32_t call
 #define FLEXOS_NET_CONNECTIONS   10240u                /* Redis's maxclients, and some */
 #define FLEXOS_NET_RING_BYTES    0x4000ull             /* 16 KiB each way */
 #define FLEXOS_NET_SLOTS_OFFSET  0x10000ull
+#define FLEXOS_NET_ADDRESSES_OFFSET 0x150000ull
 #define FLEXOS_NET_RINGS_OFFSET  0x200000ull           /* 2 MiB-aligned: the rings map as large pages */
 #define FLEXOS_NET_DEVICE_BYTES  0x14200000ull         /* a plain number, so Swift imports it */
 /* The device's memory is taken as it is touched: an idle connection's rings cost nothing. */
@@ -428,9 +432,33 @@ struct flexos_net_slot {
     uint64_t padding1[5];
 };
 
+/* A socket address as the device writes it (CLIENT LIST shows them). */
+#define FLEXOS_NET_FAMILY_IPV4 4u
+#define FLEXOS_NET_FAMILY_IPV6 6u
+struct flexos_net_address {
+    uint8_t family;                     /* FLEXOS_NET_FAMILY_IPV4 or _IPV6; 0: unknown */
+    uint8_t reserved;
+    uint16_t port;                      /* host byte order */
+    uint8_t bytes[16];                  /* network byte order; IPv4 in the first four */
+};
+
+/* A connection's two ends, written by the monitor before the slot enters the accept
+ * queue, and not again until the slot is free and taken by another connection (which
+ * bumps the slot's generation). */
+struct flexos_net_addresses {
+    struct flexos_net_address peer;
+    struct flexos_net_address local;
+    uint64_t padding[3];
+};
+
 /* Byte offset of the accept queue in the device (Swift does not import an array this long). */
 static inline uint64_t flexos_net_accept_queue_offset(void) {
     return (uint64_t)__builtin_offsetof(struct flexos_net_device, accept_queue);
+}
+
+/* Byte offset of slot i's addresses. */
+static inline uint64_t flexos_net_addresses_offset(uint32_t slot) {
+    return FLEXOS_NET_ADDRESSES_OFFSET + sizeof(struct flexos_net_addresses) * slot;
 }
 
 /* Byte offset of slot i's receive ring (its transmit ring follows it). */
@@ -441,7 +469,9 @@ static inline uint64_t flexos_net_rx_offset(uint32_t slot) {
 _Static_assert(sizeof(struct flexos_net_device) <= FLEXOS_NET_SLOTS_OFFSET, "the device header fits its page");
 _Static_assert(FLEXOS_NET_DEVICE_BYTES == FLEXOS_NET_RINGS_OFFSET + 2ull * FLEXOS_NET_RING_BYTES * FLEXOS_NET_CONNECTIONS, "the device is its header, slots and rings");
 _Static_assert(sizeof(struct flexos_net_slot) == 128, "a slot is two cache lines, one per writer");
-_Static_assert(FLEXOS_NET_SLOTS_OFFSET + sizeof(struct flexos_net_slot) * FLEXOS_NET_CONNECTIONS <= FLEXOS_NET_RINGS_OFFSET, "slots fit before the rings");
+_Static_assert(FLEXOS_NET_SLOTS_OFFSET + sizeof(struct flexos_net_slot) * FLEXOS_NET_CONNECTIONS <= FLEXOS_NET_ADDRESSES_OFFSET, "slots fit before the addresses");
+_Static_assert(sizeof(struct flexos_net_addresses) == 64, "a slot's addresses are one cache line");
+_Static_assert(FLEXOS_NET_ADDRESSES_OFFSET + sizeof(struct flexos_net_addresses) * FLEXOS_NET_CONNECTIONS <= FLEXOS_NET_RINGS_OFFSET, "addresses fit before the rings");
 _Static_assert(FLEXOS_NET_DEVICE_ADDRESS + FLEXOS_NET_DEVICE_BYTES <= FLEXOS_HYPERCALL_WINDOW, "the device fits below the hypercall window");
 
 /* ---------------------------------------------------------------------------
