@@ -374,7 +374,8 @@ import Testing
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["s", "t", "missing", "h", "list"]) }
         func offset() -> String { pick(["0", "1", "3", "7", "8", "15", "33", "-1", "x", "4294967296"]) }
-        func index() -> String { pick(["0", "1", "2", "-1", "-2", "-5", "9", "x"]) }
+        // "08" and "-0" are not integers to Redis (string2ll): no leading zeros.
+        func index() -> String { pick(["0", "1", "2", "-1", "-2", "-5", "9", "x", "08", "-0"]) }
         let setup = [["HSET", "h", "n", "5", "text", "abc", "big", "9223372036854775800"], ["RPUSH", "list", "x"]]
         try Self.compare(
             rounds: 30, on: conformation, setup: setup, unordered: [:]
@@ -408,6 +409,62 @@ import Testing
             case 15: return ["SUBSTR", key(), index(), index()]
             default:  // too few arguments
                 return [pick(["SETRANGE", "SETBIT", "GETBIT", "HINCRBY", "BITPOS", "BITOP"]), key()]
+            }
+        }
+    }
+
+    /// BITFIELD and BITFIELD_RO: GET, SET and INCRBY of every width (i1..i64, u1..u63) at bit
+    /// offsets and `#n` field offsets, under OVERFLOW WRAP, SAT and FAIL, with the types,
+    /// offsets, values and subcommands Redis refuses, on new keys, strings and a list; GET and
+    /// STRLEN read the strings back.
+    @Test(arguments: conformations)
+    func bitFieldsAnswerAsRedisDoes(_ conformation: String) throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["b", "b", "c", "s", "list", "missing"]) }
+        func type() -> String {
+            pick([
+                "i1", "i3", "i8", "i16", "i32", "i63", "i64", "u1", "u2", "u8", "u16", "u31", "u63", "u64", "i65", "i0",
+                "I8", "x8", "u08", "u"
+            ])
+        }
+        // Writes stay near the start: an offset of 2^32 - 8 would make 512 MiB strings in both.
+        func offset(reading: Bool) -> String {
+            pick(
+                ["0", "1", "5", "7", "8", "13", "64", "#0", "#1", "#3", "-1", "x", "#-1", "08"]
+                    + (reading ? ["4294967288", "4294967296", "#99999999999"] : []))
+        }
+        func value() -> String {
+            pick([
+                "0", "1", "-1", "3", "7", "127", "128", "255", "-128", "-129", "100000", "9223372036854775807",
+                "-9223372036854775808", "x", "-0"
+            ])
+        }
+        func operation() -> [String] {
+            switch Int.random(in: 0..<9, using: &random) {
+            case 0, 1: return ["GET", type(), offset(reading: true)]
+            case 2, 3: return ["SET", type(), offset(reading: false), value()]
+            case 4, 5: return ["INCRBY", type(), offset(reading: false), value()]
+            case 6: return ["OVERFLOW", pick(["WRAP", "SAT", "FAIL", "sat", "fail", "NONE"])]
+            case 7: return [pick(["GET", "SET", "INCRBY", "OVERFLOW"])]  // too few arguments
+            default: return [pick(["FOO", "GETBIT"]), type(), "0"]
+            }
+        }
+        try Self.compare(
+            rounds: 40, on: conformation, setup: [["SET", "s", "hello"], ["RPUSH", "list", "x"]], unordered: [:]
+        ) {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0...4:
+                return ["BITFIELD", key()] + (0..<Int.random(in: 0...4, using: &random)).flatMap { _ in operation() }
+            case 5, 6:
+                return ["BITFIELD_RO", key()]
+                    + (0..<Int.random(in: 0...3, using: &random)).flatMap { _ in
+                        Int.random(in: 0..<6, using: &random) == 0
+                            ? operation() : ["GET", type(), offset(reading: true)]
+                    }
+            case 7: return ["GET", key()]
+            case 8: return ["STRLEN", key()]
+            default: return [pick(["BITFIELD", "BITFIELD_RO"])]
             }
         }
     }

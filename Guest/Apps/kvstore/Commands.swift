@@ -99,6 +99,8 @@ enum Commands {
         Definition(name: "getrange", minimum: 4, variadic: false, growth: .none, run: getrange),
         Definition(name: "setrange", minimum: 4, variadic: false, growth: .none, run: setrange),
         Definition(name: "setbit", minimum: 4, variadic: false, growth: .none, run: setbit),
+        Definition(name: "bitfield", minimum: 2, variadic: true, growth: .none, run: bitfield(readOnly: false)),
+        Definition(name: "bitfield_ro", minimum: 2, variadic: true, growth: .none, run: bitfield(readOnly: true)),
         Definition(name: "getbit", minimum: 3, variadic: false, growth: .none, run: getbit),
         Definition(name: "object", minimum: 2, variadic: true, growth: .none, run: object),
         Definition(name: "sort", minimum: 2, variadic: true, growth: .none, run: sort(readOnly: false)),
@@ -285,7 +287,7 @@ enum Commands {
     /// The commands that never change a key (Redis's read-only ones, and those answered
     /// without the keyspace): a change they make (dropping an expired key) touches no WATCH.
     static let readOnlyNames: [StaticString] = [
-        "get", "ping", "echo", "exists", "bitpos", "lcs", "sort_ro", "object", "substr", "role", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
+        "get", "ping", "echo", "exists", "bitpos", "bitfield_ro", "lcs", "sort_ro", "object", "substr", "role", "expiretime", "pexpiretime", "time", "srandmember", "hrandfield", "zrandmember", "strlen", "mget", "getrange", "getbit", "bitcount", "ttl", "pttl", "type",
         "randomkey", "touch", "keys", "lrange", "llen", "lindex", "lpos", "scard", "sismember", "smembers",
         "smismember", "sinter", "sunion", "sdiff", "sintercard", "hget", "hmget", "hlen", "hexists", "hstrlen",
         "hgetall", "hkeys", "hvals", "zscore", "zmscore", "zcard", "zrange", "zrevrange", "zrangebyscore",
@@ -304,7 +306,7 @@ enum Commands {
     /// The families of Redis commands the appliance leaves out on purpose, each answered with
     /// an error that names it instead of "unknown command".
     static let outOfScope: [(family: StaticString, commands: [StaticString])] = [
-        ("persistence", ["save", "bgsave", "bgrewriteaof", "lastsave"]),
+        ("persistence", ["save", "bgsave", "bgrewriteaof", "lastsave", "dump", "restore", "restore-asking", "migrate"]),
         ("replication", ["replicaof", "slaveof", "wait", "sync", "psync", "failover", "replconf"]),
         ("cluster", ["cluster", "readonly", "readwrite", "asking"]),
         ("scripting", ["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "function", "fcall", "fcall_ro"]),

@@ -1,11 +1,13 @@
 /// Integers and scores in the text form Redis uses, without the C library.
 enum Numbers {
-    /// A decimal integer, as Redis's string2ll reads it: optional '-', digits, nothing else.
+    /// A decimal integer, as Redis's string2ll reads it: optional '-', digits without a
+    /// leading zero (but "0" itself), nothing else: "08" and "-0" are not integers.
     static func integer(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
         guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
+        if bytes.count == 1 && bytes[0] == UInt8(ascii: "0") { return 0 }
         var index = 0, negative = false
         if bytes[0] == UInt8(ascii: "-") { negative = true; index = 1 }
-        guard index < bytes.count else { return nil }
+        guard index < bytes.count, bytes[index] != UInt8(ascii: "0") else { return nil }
         var magnitude: UInt64 = 0
         while index < bytes.count {
             let digit = UInt64(bytes[index]) &- 48
