@@ -219,6 +219,7 @@ let keyValueConformations = [
         ("HSET h f1 v1 f2 v2", "2"), ("HGET h f2", "v2"), ("HGET h nofield", ""),
         ("ZADD z 2 two 1 one 3 three", "3"), ("ZPOPMIN z", "one\n1"),
         ("SELECT 0", "OK"), ("SELECT 1", "ERR DB index is out of range"), ("CONFIG GET appendonly", "appendonly\nno"),
+        ("CONFIG GET APPENDONLY appendonly databas?s", "APPENDONLY\nno\ndatabases\n1"), ("CONFIG GET nothing*", ""),
         ("CLIENT SETNAME tester", "OK"), ("COMMAND", ""), ("DBSIZE", "10"),
         ("FROBNICATE x", "ERR unknown command 'FROBNICATE', with args beginning with: 'x'"),
         ("FLUSHALL", "OK"), ("DBSIZE", "0")

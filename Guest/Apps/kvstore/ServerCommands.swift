@@ -56,21 +56,36 @@ enum Server {
         return text
     }
 
-    /// CONFIG GET answers what redis-benchmark and redis-cli ask (no persistence, one
-    /// database); CONFIG SET and the rest are refused.
+    /// CONFIG GET parameter...: the settings the store has (no persistence, one database, no
+    /// eviction), as Redis 7.0 answers them: several names or glob patterns, matched without
+    /// regard to case, each setting once, an exact name echoed as it was asked. CONFIG SET and
+    /// the rest are refused.
     static func config(_ c: Command, _ r: inout Reply) {
-        guard c.isArgument(1, "get"), c.count == 3 else {
-            return r.error("ERR only CONFIG GET <parameter> is supported")
-        }
-        let known: [(StaticString, [UInt8])] = [
-            ("save", []), ("appendonly", bytes("no")), ("databases", bytes("1")),
-            ("maxmemory", Numbers.text(Int(Keyspace.maximumMemory))), ("proto-max-bulk-len", Numbers.text(16 << 20)),
-            ("timeout", Numbers.text(Compartment.clientIdleTimeoutSeconds)), ("maxclients", Numbers.text(10_000)),
+        guard c.isArgument(1, "get") else { return r.error("ERR only CONFIG GET <parameter> is supported") }
+        guard c.count >= 3 else { return r.error("ERR wrong number of arguments for 'config|get' command") }
+        let known: [([UInt8], [UInt8])] = [
+            (bytes("save"), []), (bytes("appendonly"), bytes("no")), (bytes("databases"), bytes("1")),
+            (bytes("maxmemory"), Numbers.text(Int(Keyspace.maximumMemory))), (bytes("maxmemory-policy"), bytes("noeviction")),
+            (bytes("proto-max-bulk-len"), Numbers.text(16 << 20)),
+            (bytes("timeout"), Numbers.text(Compartment.clientIdleTimeoutSeconds)), (bytes("maxclients"), Numbers.text(10_000)),
         ]
-        guard let (name, value) = known.first(where: { c.isArgument(2, $0.0) }) else { return r.map(0) }
-        r.map(1)
-        r.bulk(name)
-        r.bulk(value)
+        var found: [(asked: [UInt8], setting: Int)] = []
+        func add(_ asked: [UInt8], _ setting: Int) {
+            if !found.contains(where: { $0.setting == setting }) { found.append((asked, setting)) }
+        }
+        for index in 2..<c.count {
+            let asked = c.bytes(index)
+            let pattern = asked.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }
+            let isGlob = asked.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "[") }
+            for (setting, (name, _)) in known.enumerated() where isGlob ? Glob.matches(pattern[...], name[...]) : pattern == name {
+                add(isGlob ? name : asked, setting)
+            }
+        }
+        r.map(found.count)
+        for (name, setting) in found {
+            r.bulk(name)
+            r.bulk(known[setting].1)
+        }
     }
 
     /// CLIENT, HELLO and AUTH reach the store only queued in MULTI (Redis queues them too):
