@@ -577,8 +577,9 @@ import Testing
         }
     }
 
-    /// OBJECT ENCODING, REFCOUNT, FREQ and HELP, and its errors, over values that only grow
-    /// (Redis keeps a value's larger encoding once it has it; the store works it out).
+    /// OBJECT ENCODING, REFCOUNT, FREQ and HELP, and its errors, over collections that grow
+    /// past their compact encodings and shrink again (Redis keeps the larger one), strings
+    /// written in place, float sums, copies and stored set results.
     @Test(arguments: conformations)
     func objectAnswersAsRedisDoes(_ conformation: String) throws {
         var random = SystemRandomNumberGenerator()
@@ -587,13 +588,26 @@ import Testing
         try Self.compare(
             rounds: 20, on: conformation, setup: [], unordered: [:]
         ) {
-            switch Int.random(in: 0..<7, using: &random) {
+            switch Int.random(in: 0..<11, using: &random) {
             case 0:
                 return [
                     "SET", "s",
                     pick(["100", "9999", "10000", "007", "-5", "+5", "1.5", long, long + "y", "12345678901234567890"])
                 ]
-            case 1: return ["SADD", "set", pick(["1", "2", "-3", "x", "04"])]
+            // Strings written in place (raw in Redis, whatever they hold), a float's sum, a copy.
+            case 7:
+                let writes = [
+                    ["APPEND", "s", "1"], ["SETRANGE", "s", "0", "12"], ["SETBIT", "s", "2", "1"],
+                    ["INCRBYFLOAT", "s", "1"],
+                    ["INCR", "s"], ["COPY", "s", "s2", "REPLACE"], ["BITOP", "OR", "s2", "s"],
+                    ["SUNIONSTORE", "u", "set"]
+                ]
+                return writes[Int.random(in: 0..<writes.count, using: &random)]
+            // Collections that shrink: Redis keeps the larger encoding once chosen.
+            case 8: return ["SREM", pick(["set", "u"]), pick(["1", "x", "04"])]
+            case 9: return [pick(["HDEL", "ZREM"]), pick(["h", "z"]), pick(["big", "a", long + long])]
+            case 10: return ["OBJECT", "ENCODING", pick(["s2", "u", "set", "h", "z", "s"])]
+            case 1: return ["SADD", pick(["set", "set", "u"]), pick(["1", "2", "-3", "x", "04"])]
             // Values that only grow: a long one goes to a field or member of its own, never back.
             case 2:
                 return Bool.random(using: &random)

@@ -45,7 +45,7 @@ extension Commands {
             }
             r.array(operations.count)
             for operation in operations { run(operation, on: &text, &r) }
-            if writes { Keyspace.entries[key] = Entry(value: .string(text), expiresAt: entry?.expiresAt ?? 0) }
+            if writes { Keyspace.entries[key] = Entry(value: .string(text), hint: .raw, expiresAt: entry?.expiresAt ?? 0) }
         }
     }
 

@@ -255,6 +255,7 @@ enum Commands {
             guard Keyspace.hasRoom(for: cost.data, growth: cost.growth) else { return reply.error(outOfMemory) }
         }
         definition.run(command, &reply)
+        if let check = encodingChecks[index], !reply.isError { noteLargeEncoding(command, check) }
     }
 
     /// The index in `table` of `command`'s definition when its name and arity are right;
@@ -296,10 +297,15 @@ enum Commands {
     ]
 
     /// `readOnlyNames` by index in `table`.
-    static let readOnly: [Bool] = table.map { definition in
-        readOnlyNames.contains { name in
-            name.utf8CodeUnitCount == definition.name.utf8CodeUnitCount
-                && (0..<name.utf8CodeUnitCount).allSatisfy { name.utf8Start[$0] == definition.name.utf8Start[$0] }
+    static let readOnly = isNamed(readOnlyNames)
+
+    /// Whether each command of `table` is one of `names`.
+    static func isNamed(_ names: [StaticString]) -> [Bool] {
+        table.map { definition in
+            names.contains { name in
+                name.utf8CodeUnitCount == definition.name.utf8CodeUnitCount
+                    && (0..<name.utf8CodeUnitCount).allSatisfy { name.utf8Start[$0] == definition.name.utf8Start[$0] }
+            }
         }
     }
 
@@ -437,6 +443,7 @@ enum Commands {
             if value.capacity < length { value.reserveCapacity(capacity) }
             value.append(contentsOf: c[2])
         }
+        Keyspace.entries[key]?.hint = .raw
         r.integer(length)
     }
 

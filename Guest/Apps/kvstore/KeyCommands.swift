@@ -50,7 +50,7 @@ extension Commands {
         guard Keyspace.hasRoom(for: cost, growth: MemoryCost.Pieces(Keyspace.entries.growth(adding: destination))) else {
             return r.error(outOfMemory)
         }
-        Keyspace.entries[destination] = Entry(value: entry.value.copied(), expiresAt: entry.expiresAt)
+        Keyspace.entries[destination] = Entry(value: entry.value.copied(), hint: entry.hint, expiresAt: entry.expiresAt)
         r.integer(1)
     }
 
@@ -158,11 +158,8 @@ enum Glob {
     }
 }
 
-/// OBJECT ENCODING, REFCOUNT, IDLETIME, FREQ and HELP. The store keeps no encodings, so
-/// ENCODING names the one Redis 7.0 gives a value of these contents under its default
-/// limits (512 integers for an intset, 128 entries of at most 64 bytes for a listpack, 44
-/// bytes for an embstr). Redis never converts back: a collection that grew past a limit and
-/// shrank again, or a string that APPEND, SETRANGE or SETBIT wrote, reads differently there.
+/// OBJECT ENCODING, REFCOUNT, IDLETIME, FREQ and HELP. ENCODING names the encoding Redis
+/// 7.0 would have chosen (Encodings.swift).
 extension Commands {
     static func object(_ c: Command, _ r: inout Reply) {
         let subcommands: [StaticString] = ["help", "encoding", "refcount", "idletime", "freq"]
@@ -189,10 +186,12 @@ extension Commands {
             return
         }
         guard let entry = Keyspace.live(c.bytes(2)) else { return r.null() }
-        if c.isArgument(1, "encoding") { return r.bulk(encoding(of: entry.value)) }
+        if c.isArgument(1, "encoding") { return r.bulk(encoding(of: entry)) }
         if c.isArgument(1, "refcount") {
             // Redis shares one object among the small integers 0...9999.
-            guard case .string(let text) = entry.value, let value = sharedInteger(text), value < 10_000 else {
+            guard case .string(let text) = entry.value, entry.hint == .contents, let value = sharedInteger(text),
+                value < 10_000
+            else {
                 return r.integer(1)
             }
             return r.integer(Int(Int32.max))
@@ -205,31 +204,10 @@ extension Commands {
 
     /// A value Redis would store as an integer: its canonical decimal form (no sign but
     /// `-`, no leading zeros) of at most 20 characters.
-    private static func sharedInteger(_ text: [UInt8]) -> Int? {
+    static func sharedInteger(_ text: [UInt8]) -> Int? {
         guard text.count <= 20, let value = Numbers.integer(text), Numbers.text(value) == text, value >= 0 else {
             return nil
         }
         return value
-    }
-
-    private static func encoding(of value: Value) -> StaticString {
-        let small = { (count: Int, sizes: [Int]) in count <= 128 && sizes.allSatisfy { $0 <= 64 } }
-        switch value {
-        case .string(let text):
-            if text.count <= 20, let integer = Numbers.integer(text), Numbers.text(integer) == text { return "int" }
-            return text.count <= 44 ? "embstr" : "raw"
-        case .list: return "quicklist"
-        case .set(let set):
-            let integers = set.count <= 512 && set.allSatisfy { member in
-                Numbers.integer(member).map { Numbers.text($0) == member } ?? false
-            }
-            return integers ? "intset" : "hashtable"
-        case .hash(let hash):
-            return small(hash.count, hash.flatMap { [$0.key.count, $0.value.count] }) ? "listpack" : "hashtable"
-        case .sortedSet(let sorted):
-            var sizes: [Int] = []
-            sorted.visit(from: 0, limit: min(sorted.count, 129), reversed: false) { sizes.append($0.member.count) }
-            return small(sorted.count, sizes) ? "listpack" : "skiplist"
-        }
     }
 }

@@ -84,6 +84,9 @@ enum Value {
 
 struct Entry {
     var value: Value
+    /// What OBJECT ENCODING cannot read off the value (Encodings.swift); declared here, in
+    /// the value's padding, so that it costs no memory.
+    var hint = EncodingHint.contents
     /// Clock.milliseconds when the key expires; 0 for never.
     var expiresAt: UInt64 = 0
 }

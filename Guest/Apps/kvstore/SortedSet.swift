@@ -23,8 +23,9 @@ struct SortedSet {
     private var nodes: [Node] = []
     /// Slots of `nodes` whose member was removed, reused by the next inserts.
     private var freeSlots: [Int32] = []
-    private var root = SortedSet.none
     private var scores: [[UInt8]: Double] = [:]
+    /// Last, so that the struct ends in 4 bytes a key's Entry uses for its encoding hint.
+    private var root = SortedSet.none
 
     var count: Int { scores.count }
 

@@ -38,7 +38,7 @@ extension Commands {
         var text = current
         if text.count < length { text += [UInt8](repeating: 0, count: length - text.count) }
         for (index, byte) in bytes.enumerated() { text[offset + index] = byte }
-        Keyspace.entries[key] = Entry(value: .string(text), expiresAt: expiresAt)
+        Keyspace.entries[key] = Entry(value: .string(text), hint: .raw, expiresAt: expiresAt)
         return true
     }
 
@@ -198,7 +198,7 @@ extension Commands {
             default: result[offset] = ~byte(sources[0])
             }
         }
-        Keyspace.entries[destination] = Entry(value: .string(result))
+        Keyspace.entries[destination] = Entry(value: .string(result), hint: .raw)
         r.integer(length)
     }
 
@@ -218,7 +218,7 @@ extension Commands {
         let sum = current + increment
         guard !sum.isInfinite else { return r.error("ERR increment would produce NaN or Infinity") }
         let text = sum.text
-        Keyspace.entries[key] = Entry(value: .string(text), expiresAt: entry?.expiresAt ?? 0)
+        Keyspace.entries[key] = Entry(value: .string(text), hint: .notInteger, expiresAt: entry?.expiresAt ?? 0)
         r.bulk(text)
     }
 
