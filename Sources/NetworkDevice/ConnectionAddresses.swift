@@ -27,20 +27,19 @@ extension flexos_net_address {
         switch Int32(storage.ss_family) {
         case AF_INET:
             let address = withUnsafeBytes(of: storage) { $0.loadUnaligned(as: sockaddr_in.self) }
-            family = UInt8(FLEXOS_NET_FAMILY_IPV4)
-            port = UInt16(bigEndian: address.sin_port)
-            withUnsafeMutableBytes(of: &bytes) { target in
-                withUnsafeBytes(of: address.sin_addr) { target.copyMemory(from: $0) }
-            }
+            set(family: FLEXOS_NET_FAMILY_IPV4, port: address.sin_port, address.sin_addr)
         case AF_INET6:
             let address = withUnsafeBytes(of: storage) { $0.loadUnaligned(as: sockaddr_in6.self) }
-            family = UInt8(FLEXOS_NET_FAMILY_IPV6)
-            port = UInt16(bigEndian: address.sin6_port)
-            withUnsafeMutableBytes(of: &bytes) { target in
-                withUnsafeBytes(of: address.sin6_addr) { target.copyMemory(from: $0) }
-            }
+            set(family: FLEXOS_NET_FAMILY_IPV6, port: address.sin6_port, address.sin6_addr)
         default:
             return
         }
+    }
+
+    /// `port` in network byte order, `address` an in_addr or in6_addr.
+    private mutating func set<Address>(family: UInt32, port: UInt16, _ address: Address) {
+        self.family = UInt8(family)
+        self.port = UInt16(bigEndian: port)
+        withUnsafeMutableBytes(of: &bytes) { target in withUnsafeBytes(of: address) { target.copyMemory(from: $0) } }
     }
 }
