@@ -604,7 +604,9 @@ import Testing
                 ]
                 return writes[Int.random(in: 0..<writes.count, using: &random)]
             // Collections that shrink: Redis keeps the larger encoding once chosen.
-            case 8: return ["SREM", pick(["set", "u"]), pick(["1", "x", "04"])]
+            case 8:
+                return Bool.random(using: &random)
+                    ? ["SREM", pick(["set", "u"]), pick(["1", "x", "04"])] : ["SMOVE", "set", "u", pick(["1", "x"])]
             case 9: return [pick(["HDEL", "ZREM"]), pick(["h", "z"]), pick(["big", "a", long + long])]
             case 10: return ["OBJECT", "ENCODING", pick(["s2", "u", "set", "h", "z", "s"])]
             case 1: return ["SADD", pick(["set", "set", "u"]), pick(["1", "2", "-3", "x", "04"])]

@@ -25,37 +25,44 @@ enum CompactLimits {
 }
 
 extension Commands {
-    /// How `noteLargeEncoding` looks at a command's key: from the members it names (the
-    /// commands that add some), or from the whole value (those that store a new one).
-    enum EncodingCheck { case arguments, contents }
+    /// How `noteLargeEncoding` looks at a command's collection: from the members it names
+    /// after the key at `key` (the commands that add some), or from the whole value under
+    /// argument 1 (those that store a new one).
+    enum EncodingCheck { case arguments(key: Int), contents }
 
     /// `table`'s commands that may make argument 1's collection outgrow a compact encoding.
     static let encodingChecks: [EncodingCheck?] = {
         let stores = isNamed(["sinterstore", "sunionstore", "sdiffstore", "zunionstore", "zinterstore", "zdiffstore", "zrangestore"])
+        let moves = isNamed(["smove"])
         return table.indices.map { index in
             // Lists have one encoding in Redis 7.0 (quicklist): nothing to note.
             if case .members(.list) = table[index].growth { return nil }
-            if case .members = table[index].growth { return .arguments }
-            return stores[index] ? .contents : nil
+            if case .members = table[index].growth { return .arguments(key: 1) }
+            return stores[index] ? .contents : moves[index] ? .arguments(key: 2) : nil
         }
     }()
 
-    /// After `command` changed argument 1's key: marks the collection there `large` when it
-    /// outgrew its compact encoding, so it stays so when it shrinks. `.arguments` looks at
-    /// the size and at the command's own arguments only (O(arguments), not O(collection)).
+    /// After `command` changed a collection: marks it `large` when it outgrew its compact
+    /// encoding, so it stays so when it shrinks. `.arguments` looks at the size and at the
+    /// command's own arguments that are now in the collection (O(arguments), not
+    /// O(collection)); a hash converts on a long argument even when it is not stored, as
+    /// Redis's does.
     static func noteLargeEncoding(_ command: Command, _ check: EncodingCheck) {
-        let key = command.bytes(1)
+        var keyIndex = 1
+        if case .arguments(let index) = check { keyIndex = index }
+        let key = command.bytes(keyIndex), members = (keyIndex + 1)..<command.count
         guard let entry = Keyspace.entries[key], entry.hint == .contents else { return }
         let large: Bool
         switch (check, entry.value) {
         case (.contents, let value): large = !isCompact(value)
         case (.arguments, .set(let set)):
-            large = set.count > CompactLimits.intsetEntries || (2..<command.count).contains { !isIntegerMember(command[$0]) }
+            large = set.count > CompactLimits.intsetEntries
+                || members.contains { !isIntegerMember(command[$0]) && set.contains(command.bytes($0)) }
         case (.arguments, .hash(let hash)):
-            large = hash.count > CompactLimits.hashEntries || (2..<command.count).contains { command[$0].count > CompactLimits.elementBytes }
+            large = hash.count > CompactLimits.hashEntries || members.contains { command[$0].count > CompactLimits.elementBytes }
         case (.arguments, .sortedSet(let sorted)):
             large = sorted.count > CompactLimits.sortedSetEntries
-                || (2..<command.count).contains { command[$0].count > CompactLimits.elementBytes }
+                || members.contains { command[$0].count > CompactLimits.elementBytes && sorted.score(of: command.bytes($0)) != nil }
         default: return
         }
         if large { Keyspace.entries[key]?.hint = .large }
