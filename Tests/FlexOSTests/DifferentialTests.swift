@@ -588,7 +588,25 @@ import Testing
         try Self.compare(
             rounds: 20, on: conformation, setup: [], unordered: [:]
         ) {
-            switch Int.random(in: 0..<11, using: &random) {
+            switch Int.random(in: 0..<13, using: &random) {
+            // Past the limits by count (an intset holds 512, a hash's listpack 512, a sorted set's 128).
+            case 11:
+                let size = pick(["100", "128", "129", "512", "513"])
+                let count = Int(size)!
+                let bulk = [
+                    ["SADD", "n" + size] + (0..<count).map { "\($0)" },
+                    ["HSET", "hn" + size] + (0..<count).flatMap { ["f\($0)", "v"] },
+                    ["ZADD", "zn" + size] + (0..<count).flatMap { ["1", "m\($0)"] }
+                ]
+                return bulk[Int.random(in: 0..<bulk.count, using: &random)]
+            case 12:
+                let size = pick(["100", "128", "129", "512", "513"])
+                let probes = [
+                    ["OBJECT", "ENCODING", pick(["n", "hn", "zn"]) + size], ["SREM", "n" + size, "7"],
+                    ["HDEL", "hn" + size, "f7"], ["ZREM", "zn" + size, "m7"], ["HSETNX", "h", "big2", long + long],
+                    ["ZINCRBY", "z", "1", long + long + "z"]
+                ]
+                return probes[Int.random(in: 0..<probes.count, using: &random)]
             case 0:
                 return [
                     "SET", "s",

@@ -255,7 +255,7 @@ enum Commands {
             guard Keyspace.hasRoom(for: cost.data, growth: cost.growth) else { return reply.error(outOfMemory) }
         }
         definition.run(command, &reply)
-        if let check = encodingChecks[index], !reply.isError { noteLargeEncoding(command, check) }
+        if storesCollection[index] && !reply.isError { noteStoredEncoding(command) }
     }
 
     /// The index in `table` of `command`'s definition when its name and arity are right;
@@ -724,14 +724,17 @@ enum Commands {
     // MARK: Sets and hashes
 
     static func sadd(_ c: Command, _ r: inout Reply) {
-        let key = c.bytes(1)
-        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .set([])) }
+        let key = c.bytes(1), entry = Keyspace.live(key)
+        if entry == nil { Keyspace.entries[key] = Entry(value: .set([])) }
+        var outgrew = false
         let added = Keyspace.entries[key]?.value.withSet { set -> Int in
             var added = 0
             for index in 2..<c.count where set.insert(c.bytes(index)).inserted { added += 1 }
+            outgrew = entry?.hint != .large && outgrowsIntset(count: set.count, c, members: 2..<c.count)
             return added
         }
         guard let added else { return r.error(wrongType) }
+        if outgrew { markLarge(key) }
         r.integer(added)
     }
 
@@ -826,11 +829,15 @@ enum Commands {
     /// Sets the field-value pairs from argument 2 on in the hash under argument 1 (made
     /// when absent); how many fields are new, or nil when the key holds another type.
     private static func setFields(_ c: Command) -> Int? {
-        let key = c.bytes(1)
-        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        let key = c.bytes(1), entry = Keyspace.live(key)
+        if entry == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        var outgrew = false
+        defer { if outgrew { markLarge(key) } }
         return Keyspace.entries[key]?.value.withHash { hash -> Int in
             var added = 0
             for index in stride(from: 2, to: c.count, by: 2) where hash.updateValue(c.bytes(index + 1), forKey: c.bytes(index)) == nil { added += 1 }
+            outgrew = entry?.hint != .large
+                && outgrowsListpack(count: hash.count, limit: CompactLimits.hashEntries, c, elements: 2..<c.count)
             return added
         }
     }
@@ -844,14 +851,21 @@ enum Commands {
     }
 
     static func hsetnx(_ c: Command, _ r: inout Reply) {
-        let key = c.bytes(1)
-        if Keyspace.live(key) == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        let key = c.bytes(1), entry = Keyspace.live(key)
+        if entry == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        var outgrew = false
         let added = Keyspace.entries[key]?.value.withHash { hash -> Bool in
+            // As Redis: a long field or value converts the hash even when the field exists.
+            defer {
+                outgrew = entry?.hint != .large
+                    && outgrowsListpack(count: hash.count, limit: CompactLimits.hashEntries, c, elements: 2...3)
+            }
             guard hash[c.bytes(2)] == nil else { return false }
             hash[c.bytes(2)] = c.bytes(3)
             return true
         }
         guard let added else { return r.error(wrongType) }
+        if outgrew { markLarge(key) }
         r.integer(added ? 1 : 0)
     }
 
@@ -928,16 +942,24 @@ enum Commands {
         for index in stride(from: first, to: c.count, by: 2) where Numbers.score(c[index]) == nil {
             return r.error("ERR value is not a valid float")
         }
-        let key = c.bytes(1)
-        switch Keyspace.live(key)?.value {
+        let key = c.bytes(1), entry = Keyspace.live(key)
+        switch entry?.value {
         case nil:
             if onlyExisting { return increment ? r.null() : r.integer(0) }
             Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
         case .sortedSet?: break
         default: return r.error(wrongType)
         }
-        var counted = 0, lastScore: Double? = nil, notANumber = false
+        var counted = 0, lastScore: Double? = nil, notANumber = false, outgrew = false
+        defer { if outgrew { markLarge(key) } }
         _ = Keyspace.entries[key]?.value.withSortedSet { set in
+            // Long members that went in make it a skiplist (a member is never shortened).
+            defer {
+                outgrew = entry?.hint != .large
+                    && outgrowsListpack(
+                        count: set.count, limit: CompactLimits.sortedSetEntries, c,
+                        elements: stride(from: first + 1, to: c.count, by: 2).filter { set.score(of: c.bytes($0)) != nil })
+            }
             for index in stride(from: first, to: c.count, by: 2) {
                 let member = c.bytes(index + 1)
                 var score = Numbers.score(c[index])!
@@ -968,19 +990,23 @@ enum Commands {
     /// ZINCRBY key increment member: ZADD key INCR increment member.
     static func zincrby(_ c: Command, _ r: inout Reply) {
         guard let amount = Numbers.score(c[2]) else { return r.error("ERR value is not a valid float") }
-        let key = c.bytes(1), member = c.bytes(3)
-        switch Keyspace.live(key)?.value {
+        let key = c.bytes(1), member = c.bytes(3), entry = Keyspace.live(key)
+        switch entry?.value {
         case nil: Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
         case .sortedSet?: break
         default: return r.error(wrongType)
         }
+        var outgrew = false
         let score = Keyspace.entries[key]?.value.withSortedSet { set -> Double? in
             // A new member's score is the increment itself (-0 stays -0 in the reply, as in Redis).
             let score = set.score(of: member).map { $0 + amount } ?? amount
             if score.isNaN { return nil }
             _ = set.add(member, score: score)
+            outgrew = entry?.hint != .large
+                && outgrowsListpack(count: set.count, limit: CompactLimits.sortedSetEntries, c, elements: 3...3)
             return score
         } ?? nil
+        if outgrew { markLarge(key) }
         Keyspace.dropIfEmptied(key)
         guard let score else { return r.error("ERR resulting score is not a number (NaN)") }
         r.score(score)

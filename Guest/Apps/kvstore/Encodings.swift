@@ -25,48 +25,35 @@ enum CompactLimits {
 }
 
 extension Commands {
-    /// How `noteLargeEncoding` looks at a command's collection: from the members it names
-    /// after the key at `key` (the commands that add some), or from the whole value under
-    /// argument 1 (those that store a new one).
-    enum EncodingCheck { case arguments(key: Int), contents }
+    /// The commands that store a new collection under argument 1 (SINTERSTORE and its kin):
+    /// `noteStoredEncoding` looks at the whole result after them.
+    static let storesCollection = isNamed([
+        "sinterstore", "sunionstore", "sdiffstore", "zunionstore", "zinterstore", "zdiffstore", "zrangestore",
+    ])
 
-    /// `table`'s commands that may make argument 1's collection outgrow a compact encoding.
-    static let encodingChecks: [EncodingCheck?] = {
-        let stores = isNamed(["sinterstore", "sunionstore", "sdiffstore", "zunionstore", "zinterstore", "zdiffstore", "zrangestore"])
-        let moves = isNamed(["smove"])
-        return table.indices.map { index in
-            // Lists have one encoding in Redis 7.0 (quicklist): nothing to note.
-            if case .members(.list) = table[index].growth { return nil }
-            if case .members = table[index].growth { return .arguments(key: 1) }
-            return stores[index] ? .contents : moves[index] ? .arguments(key: 2) : nil
-        }
-    }()
-
-    /// After `command` changed a collection: marks it `large` when it outgrew its compact
-    /// encoding, so it stays so when it shrinks. `.arguments` looks at the size and at the
-    /// command's own arguments that are now in the collection (O(arguments), not
-    /// O(collection)); a hash converts on a long argument even when it is not stored, as
-    /// Redis's does.
-    static func noteLargeEncoding(_ command: Command, _ check: EncodingCheck) {
-        var keyIndex = 1
-        if case .arguments(let index) = check { keyIndex = index }
-        let key = command.bytes(keyIndex), members = (keyIndex + 1)..<command.count
-        guard let entry = Keyspace.entries[key], entry.hint == .contents else { return }
-        let large: Bool
-        switch (check, entry.value) {
-        case (.contents, let value): large = !isCompact(value)
-        case (.arguments, .set(let set)):
-            large = set.count > CompactLimits.intsetEntries
-                || members.contains { !isIntegerMember(command[$0]) && set.contains(command.bytes($0)) }
-        case (.arguments, .hash(let hash)):
-            large = hash.count > CompactLimits.hashEntries || members.contains { command[$0].count > CompactLimits.elementBytes }
-        case (.arguments, .sortedSet(let sorted)):
-            large = sorted.count > CompactLimits.sortedSetEntries
-                || members.contains { command[$0].count > CompactLimits.elementBytes && sorted.score(of: command.bytes($0)) != nil }
-        default: return
-        }
-        if large { Keyspace.entries[key]?.hint = .large }
+    /// After a command stored a new collection under argument 1: marks it `large` when it is
+    /// not compact, so that it stays so when it shrinks.
+    static func noteStoredEncoding(_ command: Command) {
+        let key = command.bytes(1)
+        guard let entry = Keyspace.entries[key], entry.hint == .contents, !isCompact(entry.value) else { return }
+        Keyspace.entries[key]?.hint = .large
     }
+
+    /// Whether a set of `count` members, some of them `members` of `command`, is past an
+    /// intset: too many, or a member that is not an integer. The commands that add members
+    /// ask this inside their change (when the key is not `large` already) and mark the key.
+    static func outgrowsIntset(count: Int, _ command: Command, members: some Sequence<Int>) -> Bool {
+        count > CompactLimits.intsetEntries || members.contains { Numbers.integer(command[$0]) == nil }
+    }
+
+    /// The same for a listpack of `limit` entries: too many, or an element of `command` at
+    /// `elements` longer than 64 bytes.
+    static func outgrowsListpack(count: Int, limit: Int, _ command: Command, elements: some Sequence<Int>) -> Bool {
+        count > limit || elements.contains { command[$0].count > CompactLimits.elementBytes }
+    }
+
+    /// Marks `key`'s collection `large`: once in its life, from the commands above.
+    static func markLarge(_ key: [UInt8]) { Keyspace.entries[key]?.hint = .large }
 
     /// The name OBJECT ENCODING gives `entry`'s value in Redis 7.0.
     static func encoding(of entry: Entry) -> StaticString {
@@ -99,7 +86,5 @@ extension Commands {
     }
 
     /// A member an intset holds: an integer as Redis's string2ll reads it.
-    private static func isIntegerMember(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool { Numbers.integer(bytes) != nil }
-
     private static func isIntegerMember(_ bytes: [UInt8]) -> Bool { Numbers.integer(bytes) != nil }
 }

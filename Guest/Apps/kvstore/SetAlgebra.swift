@@ -92,8 +92,13 @@ extension Commands {
         }
         _ = Keyspace.entries[source]?.value.withSet { $0.remove(member) }
         Keyspace.dropIfEmptied(source)
+        let hint = Keyspace.live(destination)?.hint
         if sets[1] == nil { Keyspace.entries[destination] = Entry(value: .set([])) }
-        _ = Keyspace.entries[destination]?.value.withSet { $0.insert(member) }
+        let count = Keyspace.entries[destination]?.value.withSet { set -> Int in
+            set.insert(member)
+            return set.count
+        } ?? 0
+        if hint != .large && outgrowsIntset(count: count, c, members: 3...3) { markLarge(destination) }
         r.integer(1)
     }
 }
