@@ -722,12 +722,15 @@ import Testing
         var random = SystemRandomNumberGenerator()
         func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
         func key() -> String { pick(["z1", "z2", "missing", "str"]) }
-        // In several spellings; parsed exactly where digits fit 2^53 and powers of ten 10^22.
+        // In every spelling strtod reads: decimal (short, and longer than a double's 17
+        // digits), hexadecimal, inf and infinity, past a double's range (refused), subnormal.
         func score() -> String {
             pick([
                 "1", "2.5", "-3", "10", "0.125", "1.0", "+4", "1e2", "2.50", "-0.75", "1e20", "1e-5", "inf", "-inf",
                 "x",
-                "0.1", "3.14159", "-2.2e-3", "123456.789", "1.7976931348623157e308", "-0"
+                "0.1", "3.14159", "-2.2e-3", "123456.789", "1.7976931348623157e308", "-0", "0x10", "0x1.8p1",
+                "-Infinity", "1e400", "1e-400", "1e-310", "0.30000000000000004441", "9007199254740993",
+                "1.7976931348623159e308", "0x", "1e", "nan"
             ])
         }
         func member() -> String { pick(["a", "b", "c", "d"]) }
@@ -768,7 +771,10 @@ import Testing
         func member() -> String { pick(["a", "b", "c", "d", "e", "f", "aa", "ab", "b1", ""]) }
         func rank() -> String { pick(["0", "1", "2", "-1", "-2", "-3", "5", "100", "-100", "x", "1.5"]) }
         func score() -> String {
-            pick(["-inf", "+inf", "inf", "0", "1", "2", "(1", "(2", "1.5", "(0", "-1", "3", "(3", "x", "(", "", "nan"])
+            pick([
+                "-inf", "+inf", "inf", "0", "1", "2", "(1", "(2", "1.5", "(0", "-1", "3", "(3", "x", "(", "", "nan",
+                "1e400", "(-1e400", "0x1p1", " 1", "(infinity"
+            ])
         }
         func lex() -> String { pick(["-", "+", "[a", "(a", "[b", "(b", "[aa", "[c", "(d", "[", "a", "[f", "(", "++"]) }
         func limit() -> [String] {

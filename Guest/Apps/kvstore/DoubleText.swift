@@ -42,22 +42,6 @@ enum DoubleText {
         return (digits, digits.count - 1 - scale)
     }
 
-    /// A little-endian number as the nearest double, ties to even.
-    static func double(_ number: [UInt32]) -> Double {
-        guard let top = number.lastIndex(where: { $0 != 0 }) else { return 0 }
-        let bits = top * 32 + (32 - number[top].leadingZeroBitCount)
-        func bit(_ index: Int) -> UInt64 { UInt64(number[index / 32] >> UInt32(index % 32) & 1) }
-        guard bits > 64 else {
-            return Double(number.prefix(2).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << UInt64(32 * $1.offset) })
-        }
-        var head: UInt64 = 0
-        for index in stride(from: bits - 1, through: bits - 64, by: -1) { head = head << 1 | bit(index) }
-        // Whatever lies below the 64 kept bits decides a tie: one sticky bit carries it.
-        if (0..<(bits - 64)).contains(where: { bit($0) != 0 }) { head |= 1 }
-        let exponent = bits - 64
-        return exponent > 1100 ? .infinity : Double(head) * Double(sign: .plus, exponent: exponent, significand: 1)
-    }
-
     /// `digits` rounded to `count` significant digits, ties to even.
     private static func rounded(_ digits: [UInt8], _ exponent: Int, to count: Int) -> ([UInt8], Int) {
         guard digits.count > count else { return (digits, exponent) }

@@ -22,122 +22,20 @@ struct LongDouble {
     private static let largestExponent = 16384 - 64
     private static let smallestExponent = -16446 - 63
 
-    /// A number as strtold reads one (decimal, `inf`, `infinity`), whole: nil for anything
-    /// else, for NaN, and for a value out of range (as Redis's string2ld refuses them).
+    /// A number as strtold reads one (ExactNumber), whole: nil for anything else, for NaN,
+    /// and for a value out of range (as Redis's string2ld refuses them).
     init?(text: UnsafeBufferPointer<UInt8>) {
-        guard !text.isEmpty, text.count < 5 * 1024 else { return nil }
-        var index = 0
-        if text[0] == UInt8(ascii: "-") || text[0] == UInt8(ascii: "+") {
-            negative = text[0] == UInt8(ascii: "-")
-            index = 1
-        }
-        let rest = text[index...].map { $0 | 0x20 }
-        if rest.elementsEqual("inf".utf8) || rest.elementsEqual("infinity".utf8) {
-            isInfinite = true
-            return
-        }
-        if index + 2 < text.count, text[index] == UInt8(ascii: "0"), text[index + 1] | 0x20 == UInt8(ascii: "x") {
-            guard let value = LongDouble.hexadecimal(text, from: index + 2, negative: negative) else { return nil }
+        guard let number = ExactNumber(text: text) else { return nil }
+        negative = number.negative
+        switch number.magnitude {
+        case .infinite: isInfinite = true
+        case .tooLarge, .tooSmall: return nil
+        case .finite(let digits, let exponent, let sticky):
+            guard Big.bitLength(digits) > 0 else { return }
+            let value = LongDouble.rounded(digits, exponent: exponent, negative: negative, sticky: sticky)
+            guard !value.isInfinite, value.exponent >= LongDouble.smallestExponent else { return nil }
             self = value
-            return
         }
-        var digits: Big = [0], power = 0, digitCount = 0
-        while index < text.count, text[index] >= 48, text[index] <= 57 {
-            Big.multiply(&digits, by: 10, adding: UInt64(text[index] - 48))
-            index += 1
-            digitCount += 1
-        }
-        if index < text.count && text[index] == UInt8(ascii: ".") {
-            index += 1
-            while index < text.count, text[index] >= 48, text[index] <= 57 {
-                Big.multiply(&digits, by: 10, adding: UInt64(text[index] - 48))
-                index += 1
-                digitCount += 1
-                power -= 1
-            }
-        }
-        guard digitCount > 0 else { return nil }
-        if let (exponent, next) = LongDouble.exponent(text, at: index, marker: UInt8(ascii: "e")) {
-            power += exponent
-            index = next
-        }
-        guard index == text.count else { return nil }
-        guard Big.bitLength(digits) > 0 else { return }
-        // Beyond these the value is surely out of range either way (strtold's ERANGE).
-        guard power < 5000, power > -10000 else { return nil }
-        let value: LongDouble
-        if power >= 0 {
-            for _ in 0..<power { Big.multiply(&digits, by: 10) }
-            value = LongDouble.rounded(digits, exponent: 0, negative: negative)
-        } else {
-            // digits / 10^-power: scaled by 2^s first so that the quotient has 67 bits or more.
-            let shift = max(0, 67 + (-power * 3322 + 999) / 1000 - Big.bitLength(digits))
-            var quotient = Big.shiftedLeft(digits, by: shift)
-            var inexact = false
-            var left = -power
-            while left > 0 {
-                let step = min(left, 9)
-                var divisor: UInt64 = 1
-                for _ in 0..<step { divisor *= 10 }
-                if Big.divide(&quotient, by: divisor) != 0 { inexact = true }
-                left -= step
-            }
-            value = LongDouble.rounded(quotient, exponent: -shift, negative: negative, sticky: inexact)
-        }
-        guard !value.isInfinite, value.exponent >= LongDouble.smallestExponent else { return nil }
-        self = value
-    }
-
-    /// strtold's hexadecimal form after its `0x`: hex digits, a point, `p` and a power of two.
-    private static func hexadecimal(_ text: UnsafeBufferPointer<UInt8>, from start: Int, negative: Bool) -> LongDouble? {
-        func hexDigit(_ byte: UInt8) -> UInt64? {
-            switch byte {
-            case 48...57: return UInt64(byte - 48)
-            case 97...102, 65...70: return UInt64(byte | 0x20) - 87
-            default: return nil
-            }
-        }
-        var digits: Big = [0], exponent = 0, digitCount = 0, index = start, inFraction = false
-        while index < text.count {
-            if text[index] == UInt8(ascii: "."), !inFraction {
-                inFraction = true
-            } else if let digit = hexDigit(text[index]) {
-                Big.multiply(&digits, by: 16, adding: digit)
-                digitCount += 1
-                if inFraction { exponent -= 4 }
-            } else {
-                break
-            }
-            index += 1
-        }
-        guard digitCount > 0 else { return nil }
-        if let (power, next) = LongDouble.exponent(text, at: index, marker: UInt8(ascii: "p")) {
-            exponent += power
-            index = next
-        }
-        guard index == text.count else { return nil }
-        guard Big.bitLength(digits) > 0 else { return LongDouble(negative: negative) }
-        let value = rounded(digits, exponent: exponent, negative: negative)
-        guard !value.isInfinite, value.exponent >= smallestExponent else { return nil }
-        return value
-    }
-
-    /// An exponent at `index`: `marker` (either case), an optional sign, at least one digit
-    /// (beyond a million it only matters that it is out of range); the value and the index
-    /// after it, or nil where strtold would stop before the marker.
-    private static func exponent(_ text: UnsafeBufferPointer<UInt8>, at index: Int, marker: UInt8) -> (Int, Int)? {
-        guard index + 1 < text.count, text[index] | 0x20 == marker else { return nil }
-        var next = index + 1, value = 0, digits = 0, negative = false
-        if text[next] == UInt8(ascii: "-") || text[next] == UInt8(ascii: "+") {
-            negative = text[next] == UInt8(ascii: "-")
-            next += 1
-        }
-        while next < text.count, text[next] >= 48, text[next] <= 57 {
-            value = min(value * 10 + Int(text[next] - 48), 1_000_000)
-            next += 1
-            digits += 1
-        }
-        return digits > 0 ? (negative ? -value : value, next) : nil
     }
 
     /// The sum, rounded once to the nearest extended float (ties to even); infinite when it

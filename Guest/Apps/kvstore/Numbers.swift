@@ -35,73 +35,66 @@ enum Numbers {
         return digits.reversed()
     }
 
-    /// A score: [+-]digits[.digits][e[+-]digits], or inf, +inf, -inf. Correctly rounded (as
-    /// strtod) when the digits fit 2^53 and the power of ten is at most 22 either way (one
-    /// exact multiplication or division: Clinger's fast path) and for every integer value;
-    /// otherwise (many digits with a small power) within a few ulps.
+    /// The whole of `bytes` as strtod reads a number (ExactNumber: decimal, hexadecimal,
+    /// inf, infinity; not NaN), correctly rounded: the double, and whether the number lay out
+    /// of a double's range (strtod's ERANGE: read as ±infinity or ±0). Short decimals take
+    /// Clinger's fast path: digits that fit 2^53 and a power of ten of at most 22, one exact
+    /// multiplication or division.
+    static func strtod(_ bytes: UnsafeBufferPointer<UInt8>) -> (value: Double, outOfRange: Bool)? {
+        if let value = shortDecimal(bytes) { return (value, false) }
+        return ExactNumber(text: bytes)?.double
+    }
+
+    /// A score as Redis's getDoubleFromObject reads it (ZADD, ZINCRBY, WEIGHTS): one that
+    /// strtod reads as ±infinity or 0 out of range is no score (a subnormal one is).
     static func score(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
-        guard !bytes.isEmpty, bytes.count <= 64 else { return nil }
-        var index = 0, sign = 1.0
-        if bytes[0] == UInt8(ascii: "-") || bytes[0] == UInt8(ascii: "+") {
-            sign = bytes[0] == UInt8(ascii: "-") ? -1 : 1
+        guard let (value, outOfRange) = strtod(bytes), !(outOfRange && (value.isInfinite || value == 0)) else { return nil }
+        return value
+    }
+
+    /// [+-]digits[.digits][e[+-]digits] when the fast path reads it exactly; nil to take the
+    /// exact path.
+    private static func shortDecimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
+        var index = 0, negative = false
+        if let first = bytes.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+            negative = first == UInt8(ascii: "-")
             index = 1
         }
-        if bytes.count - index == 3 && (bytes[index] | 0x20) == UInt8(ascii: "i") && (bytes[index + 1] | 0x20) == UInt8(ascii: "n")
-            && (bytes[index + 2] | 0x20) == UInt8(ascii: "f") { return sign * Double.infinity }
-        // The digits as one integer while it stays exact, and the power of ten they are scaled
-        // by; every digit as a large integer, for the exact path.
-        var mantissa: UInt64 = 0, exact = true, digits = 0, power = 0
-        var large: [UInt32] = [0], largePower = 0
-        func take(_ digit: UInt8, fraction: Bool) {
-            Big.multiply(&large, by: 10, adding: UInt64(digit))
-            if fraction { largePower -= 1 }
-            digits += 1
-            guard exact else { if !fraction { power += 1 }; return }
-            if mantissa <= (UInt64(1) << 53) / 10 {
-                mantissa = mantissa * 10 + UInt64(digit)
-                if fraction { power -= 1 }
+        var mantissa: UInt64 = 0, power = 0, digits = 0, inFraction = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "."), !inFraction {
+                inFraction = true
+            } else if byte >= 48, byte <= 57 {
+                guard mantissa <= (UInt64(1) << 53) / 10 else { return nil }
+                mantissa = mantissa * 10 + UInt64(byte - 48)
+                digits += 1
+                if inFraction { power -= 1 }
             } else {
-                exact = false
-                if !fraction { power += 1 }
+                break
             }
-        }
-        while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 { take(bytes[index] - 48, fraction: false); index += 1 }
-        if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
             index += 1
-            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 { take(bytes[index] - 48, fraction: true); index += 1 }
         }
         guard digits > 0 else { return nil }
-        if index < bytes.count && (bytes[index] | 0x20) == UInt8(ascii: "e") {
+        if index < bytes.count && bytes[index] | 0x20 == UInt8(ascii: "e") {
             index += 1
-            var exponentSign = 1
+            var exponentSign = 1, exponent = 0, exponentDigits = 0
             if index < bytes.count && (bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+")) {
                 exponentSign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
                 index += 1
             }
-            var exponent = 0, exponentDigits = 0
-            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
-                if exponent < 100_000 { exponent = exponent * 10 + Int(bytes[index] - 48) }
+            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57, exponentDigits < 3 {
+                exponent = exponent * 10 + Int(bytes[index] - 48)
                 index += 1
                 exponentDigits += 1
             }
             guard exponentDigits > 0 else { return nil }
             power += exponentSign * exponent
-            largePower += exponentSign * exponent
         }
-        guard index == bytes.count else { return nil }
-        if exact && power.magnitude <= 22 {
-            let scale = exactPowersOfTen[Int(power.magnitude)], value = Double(mantissa)
-            return sign * (power < 0 ? value / scale : value * scale)
-        }
-        if largePower >= 0 {
-            // An integer, however large: exact, then rounded once.
-            for _ in 0..<min(largePower, 400) { Big.multiply(&large, by: 10) }
-            return sign * DoubleText.double(large)
-        }
-        // Small and long: within a few ulps (strtod's exact division is not written yet).
-        var value = Double(mantissa)
-        for _ in 0..<min(power.magnitude, 400) { value = power < 0 ? value / 10 : value * 10 }
-        return sign * value
+        guard index == bytes.count, mantissa <= UInt64(1) << 53, power.magnitude <= 22 else { return nil }
+        let scale = exactPowersOfTen[Int(power.magnitude)], value = Double(mantissa)
+        let magnitude = power < 0 ? value / scale : value * scale
+        return negative ? -magnitude : magnitude
     }
 
     /// 10^0 ... 10^22: every one exactly a double.

@@ -140,13 +140,16 @@ extension Commands {
     }
 
     /// A weight as strtod reads it for SORT: leading spaces skipped, nothing after the
-    /// number, an empty one is 0, NaN and overflow refused.
+    /// number, an empty one is 0, NaN and anything strtod calls out of range refused.
+    /// (Redis looks at errno without clearing it first, so after one such weight it may
+    /// refuse good ones too; the store does not copy that.)
     private static func sortWeight(_ text: [UInt8]) -> Double? {
         let trimmed = text.drop { $0 == 32 || ($0 >= 9 && $0 <= 13) }
         guard !trimmed.isEmpty else { return 0 }
-        guard let value = Array(trimmed).withUnsafeBufferPointer({ Numbers.score($0) }), !value.isNaN else { return nil }
-        let spelledInfinite = trimmed.contains { $0 | 0x20 == UInt8(ascii: "i") }
-        return value.isInfinite && !spelledInfinite ? nil : value
+        guard let (value, outOfRange) = Array(trimmed).withUnsafeBufferPointer({ Numbers.strtod($0) }), !outOfRange else {
+            return nil
+        }
+        return value
     }
 
     /// The value a BY or GET pattern names for `element`: `#` is the element; the first `*`

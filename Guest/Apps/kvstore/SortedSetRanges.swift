@@ -159,12 +159,13 @@ extension Commands {
         return (skipped, query.limit < 0 ? available : min(query.limit, available))
     }
 
-    /// `(1.5` (exclusive), `1.5`, `-inf`, `+inf`; nothing is 0, as Redis's strtod reads it.
+    /// `(1.5` (exclusive), `1.5`, `-inf`, `+inf`, as Redis's strtod reads it: leading spaces
+    /// skipped, nothing is 0, past a double's range is ±inf or 0.
     static func scoreBound(_ text: [UInt8]) -> Bound<Double>? {
         let exclusive = text.first == UInt8(ascii: "(")
-        let number = text.dropFirst(exclusive ? 1 : 0)
+        let number = Array(text.dropFirst(exclusive ? 1 : 0).drop { $0 == 32 || ($0 >= 9 && $0 <= 13) })
         if number.isEmpty { return Bound(value: 0, inclusive: !exclusive) }
-        guard let value = number.withUnsafeBufferPointer({ Numbers.score($0) }), !value.isNaN else { return nil }
+        guard let (value, _) = number.withUnsafeBufferPointer({ Numbers.strtod($0) }) else { return nil }
         return Bound(value: value, inclusive: !exclusive)
     }
 
