@@ -469,6 +469,31 @@ import Testing
         }
     }
 
+    /// PFADD, PFCOUNT (one key, cached, and unions) and PFMERGE, with GET and STRLEN reading
+    /// the HyperLogLog strings back byte for byte: sparse ones growing past 3000 bytes into
+    /// dense ones, merges of both, strings that are no HyperLogLog, other types.
+    @Test(arguments: conformations)
+    func hyperLogLogsAnswerAsRedisDoes(_ conformation: String) throws {
+        var random = SystemRandomNumberGenerator()
+        func pick(_ choices: [String]) -> String { choices[Int.random(in: 0..<choices.count, using: &random)] }
+        func key() -> String { pick(["h1", "h1", "h2", "h3", "s", "list", "fake", "missing"]) }
+        func elements() -> [String] {
+            (0..<Int.random(in: 0...120, using: &random)).map { _ in "e\(Int.random(in: 0..<20_000, using: &random))" }
+        }
+        let setup = [["SET", "s", "text"], ["RPUSH", "list", "x"], ["SET", "fake", "HYLL"]]
+        try Self.compare(rounds: 40, on: conformation, setup: setup, unordered: [:]) {
+            switch Int.random(in: 0..<10, using: &random) {
+            case 0...3: return ["PFADD", key()] + elements()
+            case 4, 5: return ["PFCOUNT"] + (0..<Int.random(in: 1...3, using: &random)).map { _ in key() }
+            case 6: return ["PFMERGE", key()] + (0..<Int.random(in: 0...2, using: &random)).map { _ in key() }
+            case 7: return [pick(["GET", "STRLEN"]), key()]
+            // Rarely: a key lives for some thousands of elements, past the sparse form's 3000 bytes.
+            case 8: return Int.random(in: 0..<8, using: &random) == 0 ? ["DEL", pick(["h1", "h2", "h3"])] : ["PFCOUNT", key()]
+            default: return [pick(["PFADD", "PFCOUNT", "PFMERGE"])]
+            }
+        }
+    }
+
     /// INCRBYFLOAT and HINCRBYFLOAT: sums of long doubles written as Redis writes them
     /// (`%.17Lf`, trailing zeros cut), from increments and stored values in every spelling
     /// strtold reads (and some it does not), overflow to infinity included.

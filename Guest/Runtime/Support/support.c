@@ -10,6 +10,8 @@
  *   weak no-ops, so the runtime's real ones must be strong, and C; they forward to
  *   Exclusivity.swift with the caller's address.
  * - flexos_caller_outside_runtime: a frame-pointer walk, which needs the frame address.
+ * - sqrt(3): Double.squareRoot() calls the C library's, which the guest does not have;
+ *   SSE2's sqrtsd rounds exactly as IEEE 754 (and libm) do.
  */
 #include <flexos_abi.h>
 
@@ -36,6 +38,12 @@ void swift_beginAccess(void *pointer, void *buffer, uintptr_t flags, void *pc) {
 }
 
 void swift_endAccess(void *buffer) { flexos_end_access(buffer); }
+
+double sqrt(double x) {
+    double root;
+    __asm__("sqrtsd %1, %0" : "=x"(root) : "x"(x));
+    return root;
+}
 
 /* Bounds of the runtime's code, from the generated linker script. */
 extern const char flexos_runtime_text_start[], flexos_runtime_text_end[];
