@@ -488,7 +488,9 @@ import Testing
             case 6: return ["PFMERGE", key()] + (0..<Int.random(in: 0...2, using: &random)).map { _ in key() }
             case 7: return [pick(["GET", "STRLEN"]), key()]
             // Rarely: a key lives for some thousands of elements, past the sparse form's 3000 bytes.
-            case 8: return Int.random(in: 0..<8, using: &random) == 0 ? ["DEL", pick(["h1", "h2", "h3"])] : ["PFCOUNT", key()]
+            case 8:
+                return Int.random(in: 0..<8, using: &random) == 0
+                    ? ["DEL", pick(["h1", "h2", "h3"])] : ["PFCOUNT", key()]
             default: return [pick(["PFADD", "PFCOUNT", "PFMERGE"])]
             }
         }
