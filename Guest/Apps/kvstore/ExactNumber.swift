@@ -121,7 +121,7 @@ struct ExactNumber {
     /// An exponent at `index`: `marker` (either case), an optional sign, at least one digit
     /// (beyond a million it only matters that it is out of range); the value and the index
     /// after it, or nil where strto* would stop before the marker.
-    private static func exponent(_ text: UnsafeBufferPointer<UInt8>, at index: Int, marker: UInt8) -> (Int, Int)? {
+    static func exponent(_ text: UnsafeBufferPointer<UInt8>, at index: Int, marker: UInt8) -> (Int, Int)? {
         guard index + 1 < text.count, text[index] | 0x20 == marker else { return nil }
         var next = index + 1, value = 0, digits = 0, negative = false
         if text[next] == UInt8(ascii: "-") || text[next] == UInt8(ascii: "+") {

@@ -76,20 +76,9 @@ enum Numbers {
             index += 1
         }
         guard digits > 0 else { return nil }
-        if index < bytes.count && bytes[index] | 0x20 == UInt8(ascii: "e") {
-            index += 1
-            var exponentSign = 1, exponent = 0, exponentDigits = 0
-            if index < bytes.count && (bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+")) {
-                exponentSign = bytes[index] == UInt8(ascii: "-") ? -1 : 1
-                index += 1
-            }
-            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57, exponentDigits < 3 {
-                exponent = exponent * 10 + Int(bytes[index] - 48)
-                index += 1
-                exponentDigits += 1
-            }
-            guard exponentDigits > 0 else { return nil }
-            power += exponentSign * exponent
+        if let (exponent, next) = ExactNumber.exponent(bytes, at: index, marker: UInt8(ascii: "e")) {
+            power += exponent
+            index = next
         }
         guard index == bytes.count, mantissa <= UInt64(1) << 53, power.magnitude <= 22 else { return nil }
         let scale = exactPowersOfTen[Int(power.magnitude)], value = Double(mantissa)
