@@ -727,13 +727,15 @@ enum Commands {
     // MARK: Sets and hashes
 
     static func sadd(_ c: Command, _ r: inout Reply) {
-        let key = c.bytes(1), entry = Keyspace.live(key)
-        if entry == nil { Keyspace.entries[key] = Entry(value: .set([])) }
+        // The hint alone, not the entry: a copy of the entry alive during the change would
+        // make the set copy itself on write.
+        let key = c.bytes(1), hint = Keyspace.live(key)?.hint
+        if hint == nil { Keyspace.entries[key] = Entry(value: .set([])) }
         var outgrew = false
         let added = Keyspace.entries[key]?.value.withSet { set -> Int in
             var added = 0
             for index in 2..<c.count where set.insert(c.bytes(index)).inserted { added += 1 }
-            outgrew = entry?.hint != .large && outgrowsIntset(count: set.count, c, members: 2..<c.count)
+            outgrew = hint != .large && outgrowsIntset(count: set.count, c, members: 2..<c.count)
             return added
         }
         guard let added else { return r.error(wrongType) }
@@ -832,14 +834,14 @@ enum Commands {
     /// Sets the field-value pairs from argument 2 on in the hash under argument 1 (made
     /// when absent); how many fields are new, or nil when the key holds another type.
     private static func setFields(_ c: Command) -> Int? {
-        let key = c.bytes(1), entry = Keyspace.live(key)
-        if entry == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        let key = c.bytes(1), hint = Keyspace.live(key)?.hint
+        if hint == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
         var outgrew = false
         defer { if outgrew { markLarge(key) } }
         return Keyspace.entries[key]?.value.withHash { hash -> Int in
             var added = 0
             for index in stride(from: 2, to: c.count, by: 2) where hash.updateValue(c.bytes(index + 1), forKey: c.bytes(index)) == nil { added += 1 }
-            outgrew = entry?.hint != .large
+            outgrew = hint != .large
                 && outgrowsListpack(count: hash.count, limit: CompactLimits.hashEntries, c, elements: 2..<c.count)
             return added
         }
@@ -854,13 +856,13 @@ enum Commands {
     }
 
     static func hsetnx(_ c: Command, _ r: inout Reply) {
-        let key = c.bytes(1), entry = Keyspace.live(key)
-        if entry == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
+        let key = c.bytes(1), hint = Keyspace.live(key)?.hint
+        if hint == nil { Keyspace.entries[key] = Entry(value: .hash([:])) }
         var outgrew = false
         let added = Keyspace.entries[key]?.value.withHash { hash -> Bool in
             // As Redis: a long field or value converts the hash even when the field exists.
             defer {
-                outgrew = entry?.hint != .large
+                outgrew = hint != .large
                     && outgrowsListpack(count: hash.count, limit: CompactLimits.hashEntries, c, elements: 2...3)
             }
             guard hash[c.bytes(2)] == nil else { return false }
@@ -945,8 +947,8 @@ enum Commands {
         for index in stride(from: first, to: c.count, by: 2) where Numbers.score(c[index]) == nil {
             return r.error("ERR value is not a valid float")
         }
-        let key = c.bytes(1), entry = Keyspace.live(key)
-        switch entry?.value {
+        let key = c.bytes(1), hint = Keyspace.live(key)?.hint
+        switch Keyspace.live(key)?.value {
         case nil:
             if onlyExisting { return increment ? r.null() : r.integer(0) }
             Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
@@ -958,7 +960,7 @@ enum Commands {
         _ = Keyspace.entries[key]?.value.withSortedSet { set in
             // Long members that went in make it a skiplist (a member is never shortened).
             defer {
-                outgrew = entry?.hint != .large
+                outgrew = hint != .large
                     && outgrowsListpack(
                         count: set.count, limit: CompactLimits.sortedSetEntries, c,
                         elements: stride(from: first + 1, to: c.count, by: 2).filter { set.score(of: c.bytes($0)) != nil })
@@ -993,8 +995,8 @@ enum Commands {
     /// ZINCRBY key increment member: ZADD key INCR increment member.
     static func zincrby(_ c: Command, _ r: inout Reply) {
         guard let amount = Numbers.score(c[2]) else { return r.error("ERR value is not a valid float") }
-        let key = c.bytes(1), member = c.bytes(3), entry = Keyspace.live(key)
-        switch entry?.value {
+        let key = c.bytes(1), member = c.bytes(3), hint = Keyspace.live(key)?.hint
+        switch Keyspace.live(key)?.value {
         case nil: Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
         case .sortedSet?: break
         default: return r.error(wrongType)
@@ -1005,7 +1007,7 @@ enum Commands {
             let score = set.score(of: member).map { $0 + amount } ?? amount
             if score.isNaN { return nil }
             _ = set.add(member, score: score)
-            outgrew = entry?.hint != .large
+            outgrew = hint != .large
                 && outgrowsListpack(count: set.count, limit: CompactLimits.sortedSetEntries, c, elements: 3...3)
             return score
         } ?? nil
