@@ -37,10 +37,7 @@ extension Commands {
             if writes {
                 let farthest = operations.filter { $0.kind != .get }.map { $0.offset + $0.bits - 1 }.max() ?? 0
                 let length = max(text.count, farthest >> 3 + 1)
-                guard Keyspace.hasRoom(
-                    for: MemoryCost.bytes(length) - MemoryCost.bytes(text.count),
-                    growth: MemoryCost.Pieces(MemoryCost.bytes(length)))
-                else { return r.error(outOfMemory) }
+                guard hasRoomForString(growingFrom: text.count, to: length) else { return r.error(outOfMemory) }
                 text += [UInt8](repeating: 0, count: length - text.count)
             }
             r.array(operations.count)

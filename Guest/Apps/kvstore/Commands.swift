@@ -947,12 +947,12 @@ enum Commands {
         for index in stride(from: first, to: c.count, by: 2) where Numbers.score(c[index]) == nil {
             return r.error("ERR value is not a valid float")
         }
-        let key = c.bytes(1), hint = Keyspace.live(key)?.hint
-        switch Keyspace.live(key)?.value {
+        let key = c.bytes(1), found = sortedSetEntry(key), hint = found?.hint
+        switch found {
         case nil:
             if onlyExisting { return increment ? r.null() : r.integer(0) }
             Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
-        case .sortedSet?: break
+        case (_, true)?: break
         default: return r.error(wrongType)
         }
         var counted = 0, lastScore: Double? = nil, notANumber = false, outgrew = false
@@ -992,13 +992,22 @@ enum Commands {
         if let lastScore { r.score(lastScore) } else { r.null() }
     }
 
+    /// The encoding hint of the entry under `key` and whether it holds a sorted set; nil when
+    /// there is none. The entry itself is not kept: ZADD and ZINCRBY then change the set in
+    /// place, and a live copy would make it copy itself on write.
+    private static func sortedSetEntry(_ key: [UInt8]) -> (hint: EncodingHint, isSortedSet: Bool)? {
+        guard let entry = Keyspace.live(key) else { return nil }
+        if case .sortedSet = entry.value { return (entry.hint, true) }
+        return (entry.hint, false)
+    }
+
     /// ZINCRBY key increment member: ZADD key INCR increment member.
     static func zincrby(_ c: Command, _ r: inout Reply) {
         guard let amount = Numbers.score(c[2]) else { return r.error("ERR value is not a valid float") }
-        let key = c.bytes(1), member = c.bytes(3), hint = Keyspace.live(key)?.hint
-        switch Keyspace.live(key)?.value {
+        let key = c.bytes(1), member = c.bytes(3), found = sortedSetEntry(key), hint = found?.hint
+        switch found {
         case nil: Keyspace.entries[key] = Entry(value: .sortedSet(SortedSet()))
-        case .sortedSet?: break
+        case (_, true)?: break
         default: return r.error(wrongType)
         }
         var outgrew = false

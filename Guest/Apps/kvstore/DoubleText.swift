@@ -34,7 +34,7 @@ enum DoubleText {
         var binaryExponent = Int(value.exponentBitPattern) - 1075 + (value.isNormal ? 0 : 1)
         while mantissa & 1 == 0 && binaryExponent < 0 { mantissa >>= 1; binaryExponent += 1 }
         // value = mantissa × 2^binaryExponent = (mantissa × 5^k) / 10^k for k = -binaryExponent.
-        var number: [UInt32] = [UInt32(truncatingIfNeeded: mantissa), UInt32(truncatingIfNeeded: mantissa >> 32)]
+        var number = Big(mantissa)
         let scale = max(-binaryExponent, 0)
         for _ in 0..<scale { Big.multiply(&number, by: 5) }
         for _ in 0..<max(binaryExponent, 0) { Big.multiply(&number, by: 2) }

@@ -28,13 +28,17 @@ extension Commands {
         r.integer(max(current.count, offset + value.count))
     }
 
+    /// Whether the memory limit allows a string of `old` bytes to become one of `length`
+    /// (the new storage is allocated while the old one lives).
+    static func hasRoomForString(growingFrom old: Int, to length: Int) -> Bool {
+        Keyspace.hasRoom(for: MemoryCost.bytes(length) - MemoryCost.bytes(old), growth: MemoryCost.Pieces(MemoryCost.bytes(length)))
+    }
+
     /// Writes `bytes` at `offset` into the string `current` of `key`, padding with zeros,
     /// when the memory limit allows the longer string.
     private static func write(_ bytes: [UInt8], at offset: Int, into key: [UInt8], current: [UInt8], expiresAt: UInt64) -> Bool {
         let length = max(current.count, offset + bytes.count)
-        guard Keyspace.hasRoom(for: MemoryCost.bytes(length) - MemoryCost.bytes(current.count), growth: MemoryCost.Pieces(MemoryCost.bytes(length))) else {
-            return false
-        }
+        guard hasRoomForString(growingFrom: current.count, to: length) else { return false }
         var text = current
         if text.count < length { text += [UInt8](repeating: 0, count: length - text.count) }
         for (index, byte) in bytes.enumerated() { text[offset + index] = byte }
