@@ -39,7 +39,7 @@ enum Blocking {
         for client in clients {
             guard let held = client.held else { continue }
             if held.deadline != 0 && now >= held.deadline {
-                entries.append(.refused(client, client.protocolVersion == .resp3 ? "_\r\n" : "*-1\r\n"))
+                entries.append(.refused(client, client.protocolVersion.nullArray))
                 release(client)
                 touched.append(client)
             } else if tryAgain && entries.count < Server.batchLimit,

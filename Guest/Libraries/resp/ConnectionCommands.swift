@@ -212,7 +212,7 @@ enum ConnectionCommands {
         }
         mutating func integer(_ value: Int) { bytes += Array(":\(value)\r\n".utf8) }
         mutating func bulk(_ value: [UInt8]) { bytes += Array("$\(value.count)\r\n".utf8) + value + [13, 10] }
-        mutating func nullBulk() { bytes += Array((version == .resp3 ? "_\r\n" : "$-1\r\n").utf8) }
+        mutating func nullBulk() { bytes += version.nullBulk.bytes }
         mutating func array(_ count: Int) { bytes += Array("*\(count)\r\n".utf8) }
         /// `count` key-value pairs: a map in RESP3, a flat array in RESP2.
         mutating func map(_ count: Int) { bytes += Array((version == .resp3 ? "%\(count)\r\n" : "*\(2 * count)\r\n").utf8) }

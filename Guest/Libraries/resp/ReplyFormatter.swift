@@ -4,6 +4,10 @@ enum ProtocolVersion: Equatable {
     case resp2, resp3
 
     var number: Int { self == .resp2 ? 2 : 3 }
+
+    /// A null bulk string and a null array as this protocol writes them (RESP3 has one null).
+    var nullBulk: StaticString { self == .resp3 ? "_\r\n" : "$-1\r\n" }
+    var nullArray: StaticString { self == .resp3 ? "_\r\n" : "*-1\r\n" }
 }
 
 /// Turns the application's reply records into RESP2 or RESP3. A record is a kind byte and
@@ -66,7 +70,7 @@ enum ReplyFormatter {
             case UInt8(ascii: "*"):
                 guard let count = word(), count >= -1 else { return false }
                 if count == -1 {
-                    output.append(resp3 ? "_\r\n" : "*-1\r\n")
+                    output.append(version.nullArray)
                 } else {
                     header(kind, count, into: &output)
                 }
@@ -81,7 +85,7 @@ enum ReplyFormatter {
                     header(UInt8(ascii: "*"), kind == UInt8(ascii: "%") ? 2 * count : count, into: &output)
                 }
             case UInt8(ascii: "_"):
-                output.append(resp3 ? "_\r\n" : "$-1\r\n")
+                output.append(version.nullBulk)
             default:
                 return false
             }
