@@ -11,6 +11,9 @@ import Testing
     /// of 200 commands: 100,000 commands.
     static let clientsPerType = 3
     static let roundsPerType = 167
+    /// Every family runs this many times its rounds: 1 in CI; more from FLEXOS_DIFFERENTIAL_SCALE
+    /// (Benchmarks/differential.sh), for longer streams than CI has time for.
+    static let scale = max(1, ProcessInfo.processInfo.environment["FLEXOS_DIFFERENTIAL_SCALE"].flatMap { Int($0) } ?? 1)
 
     /// The hash family: HSET, HMSET, HSETNX, HDEL, HGET, HMGET, HLEN, HEXISTS, HSTRLEN,
     /// HGETALL, HKEYS, HVALS, on a few keys (one of them a string), with arities and
@@ -1342,7 +1345,7 @@ import Testing
         let appliances = try (0..<clients).map { _ in try RawConnection(port: server.port) }
         let references = try (0..<clients).map { _ in try RawConnection(port: redis.port) }
         var random = SystemRandomNumberGenerator()
-        for round in 0..<rounds {
+        for round in 0..<(rounds * scale) {
             let streams = (0..<clients).map { client in
                 let hello = ["HELLO", Bool.random(using: &random) ? "3" : "2"]
                 return ([hello] + (round == 0 ? setup : []) + makeRound() + [["PING"]]).map { command in
